@@ -1,0 +1,296 @@
+"""Georeferenced rasters: read, mosaic, reproject, fill voids, write atomically.
+
+A :class:`Raster` is a float32 array with NaN for nodata, plus its affine transform and
+CRS, so the grid travels with the pixels (as in geoutils' ``Raster``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import rasterio
+import rasterio.merge
+import rasterio.warp
+from pyproj import CRS
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioIOError
+from rasterio.transform import Affine, from_origin
+from scipy import ndimage
+
+from glacierbed.errors import CorruptFileError, DataNotFoundError, MissingCRSError, VoidError
+
+log = logging.getLogger(__name__)
+
+#: nodata value written to float32 GeoTIFFs
+NODATA = -9999.0
+
+
+@dataclass
+class VoidReport:
+    """What :func:`fill_voids` found and did."""
+
+    n_void_px: int = 0
+    n_voids: int = 0
+    largest_void_px: int = 0
+    n_filled_px: int = 0
+    n_left_px: int = 0
+
+    @property
+    def clean(self) -> bool:
+        return self.n_void_px == 0
+
+
+@dataclass
+class Raster:
+    """A single-band raster: ``data`` (float32, NaN = nodata), ``transform``, ``crs``."""
+
+    data: np.ndarray
+    transform: Affine
+    crs: CRS
+    source: str = ""
+    voids: VoidReport = field(default_factory=VoidReport)
+
+    # --- construction -------------------------------------------------------------
+    @classmethod
+    def from_array(cls, data: np.ndarray, transform: Affine, crs: CRS | str | int, source: str = "") -> "Raster":
+        return cls(np.asarray(data, dtype=np.float32), transform, CRS.from_user_input(crs), source)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, band: int = 1) -> "Raster":
+        """Read one band of any GDAL raster; nodata (and non-finite values) become NaN."""
+        path = Path(path)
+        if not path.exists():
+            raise DataNotFoundError(f"{path}: file not found")
+        try:
+            with rasterio.open(path) as src:
+                if src.crs is None:
+                    raise MissingCRSError(f"{path}: raster has no coordinate reference system (CRS)")
+                arr = src.read(band, masked=True)
+                data = np.ma.filled(arr.astype(np.float32), np.nan)
+                transform, crs = src.transform, CRS.from_user_input(src.crs.to_wkt())
+        except RasterioIOError as exc:
+            raise CorruptFileError(f"{path}: cannot be read as a raster ({exc})") from exc
+        data[~np.isfinite(data)] = np.nan
+        return cls(data, transform, crs, str(path))
+
+    # --- grid properties ----------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.data.shape  # type: ignore[return-value]
+
+    @property
+    def res(self) -> tuple[float, float]:
+        """Pixel size (x, y), positive, in CRS units."""
+        return abs(self.transform.a), abs(self.transform.e)
+
+    @property
+    def pixel_area_m2(self) -> float:
+        if not self.crs.is_projected:
+            raise MissingCRSError(f"{self.source or 'raster'}: pixel area needs a projected (metric) CRS")
+        return self.res[0] * self.res[1]
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(left, bottom, right, top)."""
+        return rasterio.transform.array_bounds(self.shape[0], self.shape[1], self.transform)  # type: ignore[return-value]
+
+    def xy(self) -> tuple[np.ndarray, np.ndarray]:
+        """1-D x (columns) and y (rows) coordinates of pixel centres."""
+        ny, nx = self.shape
+        x = self.transform.c + (np.arange(nx) + 0.5) * self.transform.a
+        y = self.transform.f + (np.arange(ny) + 0.5) * self.transform.e
+        return x, y
+
+    def same_grid(self, other: "Raster") -> bool:
+        return self.shape == other.shape and self.transform.almost_equals(other.transform) and self.crs == other.crs
+
+    def with_data(self, data: np.ndarray) -> "Raster":
+        """A raster on the same grid with other pixels."""
+        if data.shape != self.shape:
+            raise ValueError(f"shape {data.shape} does not match grid {self.shape}")
+        return replace(self, data=np.asarray(data, dtype=np.float32), voids=VoidReport())
+
+    # --- operations ---------------------------------------------------------------
+    def reproject(
+        self,
+        crs: CRS | str | int | None = None,
+        resolution: float | None = None,
+        resampling: str = "bilinear",
+        bounds: Sequence[float] | None = None,
+    ) -> "Raster":
+        """Warp to ``crs`` at ``resolution`` (CRS units); NaN nodata is respected."""
+        dst_crs = CRS.from_user_input(crs) if crs is not None else self.crs
+        left, bottom, right, top = self.bounds
+        if bounds is None:
+            bounds = rasterio.warp.transform_bounds(self.crs, dst_crs, left, bottom, right, top, densify_pts=21)
+        b = list(bounds)
+        if resolution is None:
+            if dst_crs == self.crs:
+                resolution = self.res[0]
+            else:
+                _, w, h = rasterio.warp.calculate_default_transform(self.crs, dst_crs, self.shape[1], self.shape[0], left, bottom, right, top)
+                resolution = max((b[2] - b[0]) / w, (b[3] - b[1]) / h)
+        # snap the grid to whole multiples of the resolution so tiles line up
+        x0 = np.floor(b[0] / resolution) * resolution
+        y1 = np.ceil(b[3] / resolution) * resolution
+        nx = max(1, int(np.ceil((b[2] - x0) / resolution)))
+        ny = max(1, int(np.ceil((y1 - b[1]) / resolution)))
+        dst_transform = from_origin(x0, y1, resolution, resolution)
+        out = np.full((ny, nx), np.nan, dtype=np.float32)
+        rasterio.warp.reproject(
+            source=self.data,
+            destination=out,
+            src_transform=self.transform,
+            src_crs=self.crs,
+            src_nodata=np.nan,
+            dst_transform=dst_transform,
+            dst_crs=dst_crs,
+            dst_nodata=np.nan,
+            resampling=Resampling[resampling],
+        )
+        return Raster(out, dst_transform, dst_crs, self.source)
+
+    def window(self, row0: int, col0: int, nrows: int, ncols: int, fill: float = np.nan) -> "Raster":
+        """A sub-grid starting at (row0, col0); parts outside the raster are ``fill``."""
+        out = np.full((nrows, ncols), fill, dtype=np.float32)
+        r0, c0 = max(row0, 0), max(col0, 0)
+        r1, c1 = min(row0 + nrows, self.shape[0]), min(col0 + ncols, self.shape[1])
+        if r1 > r0 and c1 > c0:
+            out[r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = self.data[r0:r1, c0:c1]
+        transform = self.transform * Affine.translation(col0, row0)
+        return Raster(out, transform, self.crs, self.source)
+
+    def sample(self, x: np.ndarray, y: np.ndarray, order: int = 1) -> np.ndarray:
+        """Values at map coordinates (in this raster's CRS); NaN outside or on nodata."""
+        inv = ~self.transform
+        cols, rows = inv * (np.asarray(x, float), np.asarray(y, float))
+        cols, rows = np.asarray(cols) - 0.5, np.asarray(rows) - 0.5
+        data = np.nan_to_num(self.data, nan=0.0)
+        valid = np.isfinite(self.data).astype(np.float32)
+        vals = ndimage.map_coordinates(data, [rows, cols], order=order, mode="nearest")
+        ok = ndimage.map_coordinates(valid, [rows, cols], order=1, mode="constant", cval=0.0)
+        inside = (rows >= -0.5) & (rows <= self.shape[0] - 0.5) & (cols >= -0.5) & (cols <= self.shape[1] - 0.5)
+        return np.where(inside & (ok > 0.999), vals, np.nan).astype(np.float64)
+
+    def to_file(self, path: str | os.PathLike, nodata: float = NODATA) -> Path:
+        """Write a float32 GeoTIFF atomically (``*.tmp`` then rename), NaN -> ``nodata``."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        data = np.where(np.isfinite(self.data), self.data, nodata).astype(np.float32)
+        profile = dict(
+            driver="GTiff", height=self.shape[0], width=self.shape[1], count=1, dtype="float32",
+            crs=self.crs.to_wkt(), transform=self.transform, nodata=nodata, compress="deflate",
+        )
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(data, 1)
+        tmp.replace(path)
+        return path
+
+
+def utm_crs_for(lon: float, lat: float) -> CRS:
+    """The WGS 84 / UTM zone CRS containing a point."""
+    zone = int(np.floor((lon + 180.0) / 6.0)) % 60 + 1
+    return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+
+
+def local_metric_crs(raster: Raster) -> CRS:
+    """The raster's own CRS if it is metric, else the UTM zone of its centre."""
+    if raster.crs.is_projected:
+        return raster.crs
+    left, bottom, right, top = rasterio.warp.transform_bounds(raster.crs, "EPSG:4326", *raster.bounds)
+    return utm_crs_for((left + right) / 2, (bottom + top) / 2)
+
+
+def fill_voids(raster: Raster, max_void_px: int = 64) -> Raster:
+    """Fill nodata voids of up to ``max_void_px`` pixels by harmonic interpolation.
+
+    Larger voids are left as NaN and reported in ``raster.voids``; nodata connected to the
+    raster's edge is treated as outside the footprint and neither filled nor reported.
+    """
+    from glacierbed.fill import harmonic_fill  # local import: fill depends on nothing of ours
+
+    void = ~np.isfinite(raster.data)
+    labels, n = ndimage.label(void)
+    # nodata touching the raster's edge is outside the footprint (e.g. after warping), not a void
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    labels[np.isin(labels, edge[edge > 0])] = 0
+    void = labels > 0
+    report = VoidReport(n_void_px=int(void.sum()), n_voids=int(n - (edge > 0).sum()))
+    if report.n_voids == 0:
+        return replace(raster, voids=report)
+    idx = np.setdiff1d(np.arange(1, n + 1), edge)
+    sizes = ndimage.sum(void, labels, index=idx).astype(int)
+    report.largest_void_px = int(sizes.max())
+    small = np.isin(labels, idx[sizes <= max_void_px])
+    data = raster.data
+    if small.any():
+        data = harmonic_fill(raster.data, small)
+    report.n_filled_px = int(small.sum())
+    report.n_left_px = report.n_void_px - report.n_filled_px
+    if report.n_left_px:
+        log.warning("%s: %d nodata pixels in %d voids left unfilled (largest %d px)",
+                    raster.source or "DEM", report.n_left_px, int((sizes > max_void_px).sum()), report.largest_void_px)
+    return replace(raster, data=data.astype(np.float32), voids=report)
+
+
+def read_dem(
+    paths: str | os.PathLike | Iterable[str | os.PathLike],
+    crs: CRS | str | int | None = None,
+    resolution: float | None = None,
+    resampling: str = "bilinear",
+    max_void_px: int = 64,
+    max_void_fraction: float | None = None,
+) -> Raster:
+    """Open one DEM or mosaic several tiles, and bring it to a metric grid.
+
+    Geographic DEMs (e.g. SRTM in EPSG:4326) go to the UTM zone of their centre unless
+    ``crs`` is given; ``resolution`` is in metres. Small voids are filled, larger ones
+    stay NaN and are reported; ``max_void_fraction`` refuses DEMs with more voids.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise DataNotFoundError("no DEM file given")
+    rasters = [Raster.from_file(p) for p in paths]
+    dem = rasters[0] if len(rasters) == 1 else mosaic(rasters)
+    dst_crs = CRS.from_user_input(crs) if crs is not None else local_metric_crs(dem)
+    if dst_crs != dem.crs or (resolution is not None and not np.isclose(resolution, dem.res[0])) or dem.res[0] != dem.res[1]:
+        dem = dem.reproject(dst_crs, resolution, resampling)
+    dem = fill_voids(dem, max_void_px)
+    if max_void_fraction is not None and dem.voids.n_left_px > max_void_fraction * dem.data.size:
+        raise VoidError(f"{', '.join(map(str, paths))}: {dem.voids.n_left_px} nodata pixels "
+                        f"({dem.voids.n_left_px / dem.data.size:.1%}) exceed the allowed {max_void_fraction:.1%}")
+    if np.all(np.isnan(dem.data)):
+        raise VoidError(f"{', '.join(map(str, paths))}: DEM holds no valid elevation")
+    return dem
+
+
+def mosaic(rasters: Sequence[Raster]) -> Raster:
+    """Merge tiles (same CRS after warping to the first one's) into one raster."""
+    base = rasters[0]
+    memfiles = []
+    datasets = []
+    try:
+        for r in rasters:
+            if r.crs != base.crs:
+                r = r.reproject(base.crs, base.res[0])
+            mf = rasterio.io.MemoryFile()
+            ds = mf.open(driver="GTiff", height=r.shape[0], width=r.shape[1], count=1, dtype="float32",
+                         crs=r.crs.to_wkt(), transform=r.transform, nodata=np.nan)
+            ds.write(r.data, 1)
+            memfiles.append(mf)
+            datasets.append(ds)
+        data, transform = rasterio.merge.merge(datasets, nodata=np.nan, res=base.res)
+    finally:
+        for ds in datasets:
+            ds.close()
+        for mf in memfiles:
+            mf.close()
+    return Raster(data[0].astype(np.float32), transform, base.crs, ";".join(r.source for r in rasters))

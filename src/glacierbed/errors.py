@@ -1,0 +1,35 @@
+"""Exceptions with messages that name the file and the problem."""
+
+from __future__ import annotations
+
+
+class GlacierbedError(Exception):
+    """Base class for every error glacierbed raises on purpose."""
+
+
+class DataNotFoundError(GlacierbedError, FileNotFoundError):
+    """A file or named dataset is missing."""
+
+
+class CorruptFileError(GlacierbedError):
+    """A file exists but cannot be read as the expected format."""
+
+
+class MissingCRSError(GlacierbedError):
+    """A raster or vector file carries no coordinate reference system."""
+
+
+class NoOverlapError(GlacierbedError):
+    """DEM and outlines (or observations) do not overlap, or only partly."""
+
+
+class VoidError(GlacierbedError):
+    """A DEM has nodata voids too large to fill safely."""
+
+
+class EmptySelectionError(GlacierbedError):
+    """A selection (glaciers, patches, points) came out empty."""
+
+
+class ChecksumError(GlacierbedError):
+    """A downloaded or cached file does not match its registered checksum."""
