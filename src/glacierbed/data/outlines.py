@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -13,7 +14,7 @@ import rasterio.features
 import shapely
 from pyproj import CRS
 
-from glacierbed.data.rasters import Raster
+from glacierbed.data.rasters import Raster, local_metric_crs
 from glacierbed.errors import (
     CorruptFileError,
     DataNotFoundError,
@@ -51,7 +52,7 @@ def read_outlines(path: str | os.PathLike, crs: CRS | str | int | None = None) -
         raise EmptySelectionError(f"{path}: no outlines in file")
     gdf = gdf.copy()
     gdf["rgi_id"] = _first_column(gdf, _ID_COLUMNS, default=[f"glacier-{i:05d}" for i in range(len(gdf))]).astype(str)
-    gdf["name"] = _first_column(gdf, _NAME_COLUMNS, default="").fillna("").astype(str)
+    gdf["name"] = _first_column(gdf, _NAME_COLUMNS, default="").fillna("").astype(str).map(_clean_name)
     gdf["area_km2"] = pd.to_numeric(_first_column(gdf, _AREA_COLUMNS, default=np.nan), errors="coerce")
     invalid = ~gdf.geometry.is_valid
     if invalid.any():
@@ -77,6 +78,11 @@ def _first_column(gdf: gpd.GeoDataFrame, names: tuple[str, ...], default) -> pd.
     return pd.Series(default, index=gdf.index)
 
 
+def _clean_name(name: str) -> str:
+    """Strip padding and the stray byte RGI 5 shapefiles leave after it (``'Hintereisferner   À'``)."""
+    return re.sub(r"(^|\s+)[^\x00-\x7f]$", "", name.strip()).strip()
+
+
 def _polygonal_make_valid(geom):
     fixed = shapely.make_valid(geom)
     if fixed.geom_type == "GeometryCollection":
@@ -93,9 +99,13 @@ def check_overlap(outlines: gpd.GeoDataFrame, dem: Raster, min_fraction: float =
     """
     src = outlines.attrs.get("source", "outlines")
     g = outlines.to_crs(dem.crs)
-    footprint = shapely.box(*dem.bounds)
-    inter = g.geometry.intersection(footprint).area
-    frac = (inter / g.geometry.area).fillna(0.0)
+    # areas in a metric CRS: fractions in degrees² would be skewed (and warn) for lon/lat DEMs
+    metric = local_metric_crs(dem)
+    left, bottom, right, top = dem.bounds
+    box = shapely.segmentize(shapely.box(left, bottom, right, top), min(right - left, top - bottom) / 20)
+    footprint = gpd.GeoSeries([box], crs=dem.crs).to_crs(metric).iloc[0]
+    gm = g.geometry.to_crs(metric)
+    frac = (gm.intersection(footprint).area / gm.area).fillna(0.0)
     if (frac <= 0).all():
         raise NoOverlapError(f"{src}: none of the {len(g)} outlines overlap the DEM {dem.source or ''} "
                              f"(DEM bounds {tuple(round(b) for b in dem.bounds)} in {dem.crs.to_string()})")

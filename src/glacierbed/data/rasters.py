@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: nodata value written to float32 GeoTIFFs
 NODATA = -9999.0
+#: void value of int16 SRTM/ASTER DEMs, honoured even when a file declares no nodata
+SRTM_VOID = -32768
 
 
 @dataclass
@@ -72,6 +74,9 @@ class Raster:
                     raise MissingCRSError(f"{path}: raster has no coordinate reference system (CRS)")
                 arr = src.read(band, masked=True)
                 data = np.ma.filled(arr.astype(np.float32), np.nan)
+                if src.nodata is None and src.dtypes[band - 1] == "int16":
+                    # SRTM/ASTER convention: -32768 marks voids even when no nodata is declared
+                    data[np.ma.getdata(arr) == SRTM_VOID] = np.nan
                 transform, crs = src.transform, CRS.from_user_input(src.crs.to_wkt())
         except RasterioIOError as exc:
             raise CorruptFileError(f"{path}: cannot be read as a raster ({exc})") from exc
@@ -230,7 +235,12 @@ def fill_voids(raster: Raster, max_void_px: int = 64) -> Raster:
     small = np.isin(labels, idx[sizes <= max_void_px])
     data = raster.data
     if small.any():
-        data = harmonic_fill(raster.data, small)
+        # harmonic_fill would also fill every other NaN (big voids, outside the footprint):
+        # give those a dummy value first (a small void has no NaN 4-neighbour, and only
+        # 4-neighbours enter the stencil) and keep them NaN in the result
+        other_nan = ~np.isfinite(raster.data) & ~small
+        filled = harmonic_fill(np.where(other_nan, 0.0, raster.data), small)
+        data = np.where(small, filled, raster.data)
     report.n_filled_px = int(small.sum())
     report.n_left_px = report.n_void_px - report.n_filled_px
     if report.n_left_px:

@@ -1,0 +1,295 @@
+"""Reference ice-thickness maps on a DEM grid, to measure the inpainting against.
+
+Every function takes a metric DEM :class:`~glacierbed.data.rasters.Raster` and RGI-style
+outlines (one or many glaciers) and returns a thickness raster (m) on the DEM grid:
+0 outside the outlines, NaN where the DEM has no data.
+
+* :func:`volume_area_thickness`: volume-area scaling V = 0.034 A^1.375 (km3, km2; Bahr
+  et al. 1997, Alpine/global constants as in Farinotti et al. 2019 "VAS"), spread
+  uniformly or shaped as sqrt(distance to the ice margin);
+* :func:`glabtop_thickness`: GlabTop-style perfect plasticity, h = tau / (f rho g sin a)
+  (Haeberli & Hoelzle 1995; Linsbauer et al. 2012) evaluated per pixel on a smoothed DEM;
+* :func:`thickness_from_inpainter`: DEM minus an inpainted bed (biharmonic or the network);
+* :func:`external_thickness`: any thickness product (Farinotti 2019 consensus, Millan 2022)
+  resampled onto the DEM grid;
+* :func:`oggm_thickness`: OGGM's flowline inversion, when ``oggm`` is installed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import rasterio.warp
+from rasterio.enums import Resampling
+from scipy import ndimage
+
+from glacierbed.data.outlines import rasterize_ids
+from glacierbed.data.rasters import Raster
+from glacierbed.errors import MissingCRSError, NoOverlapError
+from glacierbed.inpainters import Inpainter
+
+log = logging.getLogger(__name__)
+
+#: volume-area scaling V = c A^gamma, V in km3, A in km2 (Bahr et al. 1997; Chen & Ohmura 1990)
+VA_C_KM3 = 0.034
+VA_GAMMA = 1.375
+#: GlabTop constants: shape factor, ice density (kg m-3), gravity (m s-2)
+SHAPE_FACTOR = 0.8
+RHO_ICE = 900.0
+G = 9.81
+
+
+def _check_metric(dem: Raster) -> None:
+    if not dem.crs.is_projected:
+        raise MissingCRSError(f"{dem.source or 'DEM'}: baselines need a metric (projected) DEM grid; "
+                              "read it with glacierbed.data.rasters.read_dem")
+
+
+def _ids(dem: Raster, outlines: gpd.GeoDataFrame) -> np.ndarray:
+    _check_metric(dem)
+    ids = rasterize_ids(outlines, dem)
+    if not ids.any():
+        raise NoOverlapError(f"{outlines.attrs.get('source', 'outlines')}: no outline covers a pixel centre of "
+                             f"the DEM {dem.source or ''}")
+    return ids
+
+
+def _finish(dem: Raster, ids: np.ndarray, thickness: np.ndarray) -> Raster:
+    """0 outside outlines, >= 0 inside, NaN where the DEM has no data."""
+    out = np.where(ids > 0, np.clip(np.nan_to_num(thickness, nan=0.0), 0.0, None), 0.0)
+    out[~np.isfinite(dem.data)] = np.nan
+    return dem.with_data(out)
+
+
+def va_volume_km3(area_km2: np.ndarray | float, c: float = VA_C_KM3, gamma: float = VA_GAMMA) -> np.ndarray:
+    """Volume-area scaling: V (km3) = c A^gamma with A in km2."""
+    return c * np.asarray(area_km2, dtype=float) ** gamma
+
+
+def outline_areas_km2(outlines: gpd.GeoDataFrame, crs) -> np.ndarray:
+    """Geometric area of each outline (km2) in the metric ``crs``."""
+    return outlines.to_crs(crs).geometry.area.to_numpy() / 1e6
+
+
+def volume_area_thickness(dem: Raster, outlines: gpd.GeoDataFrame, shaped: bool = True,
+                          exponent: float = 0.5, c: float = VA_C_KM3, gamma: float = VA_GAMMA) -> Raster:
+    """Thickness from volume-area scaling on the outline's own (geometric) area.
+
+    ``shaped=False``: mean thickness V/A everywhere on the glacier. ``shaped=True``:
+    h proportional to d^exponent, d the distance from the pixel centre to the ice-free
+    margin (distance transform of the all-glacier mask minus half a pixel, so h -> 0 at
+    the outline; divides between glaciers are not margins), scaled per glacier so the
+    volume on the grid equals c A^gamma exactly. exponent 0.5 mimics the parabolic
+    cross-section of a valley glacier (h ~ sqrt(d) for a perfectly plastic ice margin).
+    """
+    ids = _ids(dem, outlines)
+    px_area = dem.pixel_area_m2
+    vol_m3 = va_volume_km3(outline_areas_km2(outlines, dem.crs), c, gamma) * 1e9
+    n_px = np.bincount(ids.ravel(), minlength=len(outlines) + 1)[1:]
+    if shaped:
+        glacier = np.pad(ids > 0, 1, constant_values=False)  # the grid's edge is a margin too
+        dist = ndimage.distance_transform_edt(glacier, sampling=dem.res[::-1])[1:-1, 1:-1]
+        weight = np.where(ids > 0, np.maximum(dist - 0.5 * min(dem.res), 0.0) ** exponent, 0.0)
+    else:
+        weight = (ids > 0).astype(float)
+    w_sum = ndimage.sum(weight, ids, index=np.arange(1, len(outlines) + 1))
+    scale = np.zeros(len(outlines) + 1)
+    ok = w_sum > 0
+    scale[1:][ok] = vol_m3[ok] / (w_sum[ok] * px_area)
+    _warn_coverage(outlines, n_px * px_area / 1e6, vol_m3)
+    return _finish(dem, ids, weight * scale[ids])
+
+
+def _warn_coverage(outlines: gpd.GeoDataFrame, grid_area_km2: np.ndarray, vol_m3: np.ndarray) -> None:
+    """Glaciers (nearly) missing from the grid cannot carry their volume: say so."""
+    geo = vol_m3 > 0
+    missing = geo & (grid_area_km2 == 0)
+    if missing.any():
+        log.warning("%d glaciers cover no pixel centre of the grid (too small or outside): %s",
+                    int(missing.sum()), ", ".join(outlines["rgi_id"].to_numpy()[missing][:10]))
+
+
+def glabtop_tau_pa(dz_km: np.ndarray | float) -> np.ndarray:
+    """Basal shear stress (Pa) from the glacier's elevation range dZ (km).
+
+    Haeberli & Hoelzle (1995), as used by Linsbauer et al. (2012):
+    tau = 0.005 + 1.598 dZ - 0.435 dZ^2 (bar) for dZ <= 1.6 km, else 1.5 bar.
+    """
+    dz = np.asarray(dz_km, dtype=float)
+    tau_bar = np.where(dz <= 1.6, 0.005 + 1.598 * dz - 0.435 * dz**2, 1.5)
+    return tau_bar * 1e5
+
+
+def smoothed_slope_rad(dem: Raster, smooth_m: float = 200.0) -> np.ndarray:
+    """Surface slope (radians) of the DEM averaged over a ~``smooth_m`` wide window.
+
+    NaN pixels are ignored in the average (normalised convolution), so voids do not spread.
+    """
+    size = max(1, int(round(smooth_m / dem.res[0])))
+    size += (size + 1) % 2  # odd
+    valid = np.isfinite(dem.data)
+    z = np.where(valid, dem.data, 0.0).astype(np.float64)
+    num = ndimage.uniform_filter(z, size, mode="constant")
+    den = ndimage.uniform_filter(valid.astype(np.float64), size, mode="constant")
+    zs = np.where(den > 0, num / np.maximum(den, 1e-12), np.nan)
+    gy, gx = np.gradient(zs, dem.res[1], dem.res[0])
+    return np.arctan(np.hypot(gx, gy))
+
+
+def glabtop_thickness(dem: Raster, outlines: gpd.GeoDataFrame, smooth_m: float = 200.0,
+                      min_slope_deg: float = 3.0, f: float = SHAPE_FACTOR, rho: float = RHO_ICE,
+                      g: float = G) -> Raster:
+    """Perfect-plasticity thickness h = tau / (f rho g sin(alpha)) per pixel (GlabTop-style).
+
+    tau per glacier from the DEM's elevation range inside its outline
+    (:func:`glabtop_tau_pa`); alpha is the slope of the DEM smoothed over ``smooth_m``
+    and bounded below by ``min_slope_deg`` (3 degrees caps h at ~400 m for tau = 1.5 bar)
+    so flat pixels do not give infinite ice.
+    """
+    ids = _ids(dem, outlines)
+    labels = np.arange(1, len(outlines) + 1)
+    z = np.where(np.isfinite(dem.data), dem.data, np.nan)
+    zmax = ndimage.labeled_comprehension(z, ids, labels, np.nanmax, float, np.nan)
+    zmin = ndimage.labeled_comprehension(z, ids, labels, np.nanmin, float, np.nan)
+    tau = np.concatenate([[0.0], glabtop_tau_pa((zmax - zmin) / 1000.0)])
+    alpha = np.maximum(smoothed_slope_rad(dem, smooth_m), np.deg2rad(min_slope_deg))
+    h = tau[ids] / (f * rho * g * np.sin(alpha))
+    return _finish(dem, ids, h)
+
+
+def _resample_to_grid(src: Raster, grid: Raster, resampling: str = "bilinear") -> Raster:
+    """``src`` warped onto exactly ``grid``'s pixels (NaN where it has no data)."""
+    out = np.full(grid.shape, np.nan, dtype=np.float32)
+    rasterio.warp.reproject(source=src.data, destination=out, src_transform=src.transform, src_crs=src.crs,
+                            src_nodata=np.nan, dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=np.nan,
+                            resampling=Resampling[resampling])
+    return grid.with_data(out)
+
+
+def external_thickness(product: Raster | str | os.PathLike, dem: Raster, outlines: gpd.GeoDataFrame | None = None,
+                       resampling: str = "bilinear") -> Raster:
+    """A thickness product (e.g. Farinotti 2019 consensus, Millan 2022) on the DEM grid.
+
+    With ``outlines``, values outside them are set to 0 (products are often 0 or nodata
+    there) and pixels inside an outline that the product does not cover stay NaN, so they
+    are counted as "no prediction" by the evaluation rather than as zero ice.
+    """
+    if not isinstance(product, Raster):
+        product = Raster.from_file(product)
+    out = _resample_to_grid(product, dem, resampling)
+    if outlines is not None:
+        ids = rasterize_ids(outlines, dem)
+        data = np.where(ids > 0, out.data, 0.0)
+        data[~np.isfinite(dem.data)] = np.nan
+        out = dem.with_data(data)
+    out.source = str(product.source)
+    return out
+
+
+def _window_slices(sl: tuple[slice, slice], shape: tuple[int, int], margin: int) -> tuple[slice, slice]:
+    return (slice(max(sl[0].start - margin, 0), min(sl[0].stop + margin, shape[0])),
+            slice(max(sl[1].start - margin, 0), min(sl[1].stop + margin, shape[1])))
+
+
+def thickness_from_inpainter(dem: Raster, outlines: gpd.GeoDataFrame, inpainter: Inpainter,
+                             margin_frac: float = 0.5, min_margin_px: int = 16) -> Raster:
+    """Thickness = max(DEM - inpainted bed, 0) inside the outlines.
+
+    Works per connected ice complex (glaciers sharing a divide are one hole, since the
+    neighbour's ice is no bed either): a window of the complex's bounding box plus a
+    margin (``margin_frac`` of its size, at least ``min_margin_px``) is cut from the DEM,
+    every glacier pixel in it is hidden, and ``inpainter.inpaint`` rebuilds the surface.
+    When the DEM pixel is outside ``inpainter.resolution_range_m`` the window is resampled
+    to the nearest allowed size and the bed brought back bilinearly. This is the simple
+    version; ``glacierbed.estimate`` tiles large regions and runs in parallel.
+    """
+    ids = _ids(dem, outlines)
+    ice = ids > 0
+    labels, n = ndimage.label(ice, structure=np.ones((3, 3), bool))
+    bed = np.array(dem.data, dtype=np.float32, copy=True)
+    lo, hi = inpainter.resolution_range_m
+    res = dem.res[0]
+    target_res = min(max(res, lo), hi)
+    for lab, sl in enumerate(ndimage.find_objects(labels), start=1):
+        size = max(sl[0].stop - sl[0].start, sl[1].stop - sl[1].start)
+        win = _window_slices(sl, dem.shape, max(min_margin_px, int(margin_frac * size)))
+        dem_w = dem.window(win[0].start, win[1].start, win[0].stop - win[0].start, win[1].stop - win[1].start)
+        hole_w = ice[win]
+        if np.isclose(target_res, res):
+            bed_w = inpainter.inpaint(dem_w.data, hole_w, res)
+        else:
+            coarse = dem_w.reproject(resolution=target_res, resampling="average" if target_res > res else "bilinear")
+            hole_c = _resample_to_grid(dem_w.with_data(hole_w.astype(np.float32)), coarse, "average").data > 0.25
+            bed_c = coarse.with_data(inpainter.inpaint(coarse.data, hole_c, target_res))
+            bed_w = _resample_to_grid(bed_c, dem_w, "bilinear").data
+            bed_w = np.where(hole_w, bed_w, dem_w.data)
+        comp = labels[win] == lab
+        bed[win][comp] = np.asarray(bed_w)[comp]
+    return _finish(dem, ids, dem.data - bed)
+
+
+@dataclass
+class ExtraResult:
+    """Outcome of an optional method: a raster, or why there is none."""
+
+    thickness: Raster | None
+    status: str
+
+
+def oggm_thickness(dem: Raster, outline: gpd.GeoDataFrame, working_dir: str | os.PathLike | None = None) -> ExtraResult:
+    """OGGM's mass-conservation inversion on the same DEM and one outline (optional).
+
+    Runs offline (user DEM, linear mass-balance profile instead of climate data) and
+    returns OGGM's distributed thickness on the DEM grid. ``status`` is "ok",
+    "not installed" (``pip install glacierbed[oggm]``), or "failed: <reason>".
+    """
+    try:
+        from oggm import GlacierDirectory, cfg, tasks  # noqa: F401
+    except ImportError:
+        return ExtraResult(None, "not installed")
+    try:
+        import xarray as xr
+
+        with tempfile.TemporaryDirectory(dir=working_dir) as tmp:
+            tmp_path = Path(tmp)
+            cfg.initialize(logging_level="WARNING")
+            cfg.PARAMS["use_multiprocessing"] = False
+            cfg.PARAMS["use_intersects"] = False
+            cfg.PATHS["working_dir"] = str(tmp_path)
+            dem_path = dem.to_file(tmp_path / "dem.tif")
+            cfg.PATHS["dem_file"] = str(dem_path)
+            entity = outline.iloc[[0]].to_crs("EPSG:4326").copy()
+            cen = entity.geometry.iloc[0].representative_point()
+            entity["RGIId"] = entity["rgi_id"].str.replace("RGI50", "RGI60")
+            entity["CenLon"], entity["CenLat"] = cen.x, cen.y
+            entity["Area"] = outline_areas_km2(entity, dem.crs)
+            for col, val in (("TermType", 0), ("Form", 0), ("Status", 0), ("Connect", 0), ("BgnDate", "20000101"),
+                             ("O1Region", "00"), ("O2Region", "0"), ("GLIMSId", ""), ("Name", "")):
+                if col not in entity:
+                    entity[col] = val
+            gdir = GlacierDirectory(entity.iloc[0], base_dir=str(tmp_path))
+            tasks.define_glacier_region(gdir, source="USER")
+            for task in (tasks.glacier_masks, tasks.compute_centerlines, tasks.initialize_flowlines,
+                         tasks.compute_downstream_line, tasks.catchment_area, tasks.catchment_intersections,
+                         tasks.catchment_width_geom, tasks.catchment_width_correction):
+                task(gdir)
+            tasks.apparent_mb_from_linear_mb(gdir)
+            tasks.prepare_for_inversion(gdir)
+            tasks.mass_conservation_inversion(gdir)
+            tasks.distribute_thickness_per_altitude(gdir)
+            with xr.open_dataset(gdir.get_filepath("gridded_data")) as ds:
+                h = ds["distributed_thickness"].to_numpy().astype(np.float32)
+            gdem = Raster.from_file(gdir.get_filepath("dem"))
+            src = gdem.with_data(np.nan_to_num(h, nan=0.0))
+            out = _resample_to_grid(src, dem)
+            ids = rasterize_ids(outline, dem)
+            return ExtraResult(_finish(dem, ids, out.data), "ok")
+    except Exception as exc:  # OGGM's API changes between releases: report, do not crash
+        log.warning("OGGM inversion failed: %s", exc)
+        return ExtraResult(None, f"failed: {type(exc).__name__}: {exc}")

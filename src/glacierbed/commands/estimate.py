@@ -1,0 +1,82 @@
+"""``glacierbed estimate``: bed, thickness and volume of every glacier on a DEM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from glacierbed.commands.common import clean_errors, console
+
+
+def _example_inputs(name: str) -> tuple[list[Path], Path]:
+    """DEM path(s) and outline path of a named example from the data registry."""
+    from glacierbed.data.registry import get_example
+
+    ex = get_example(name)
+
+    def pick(*keys: str):
+        for k in keys:
+            v = ex.get(k) if isinstance(ex, dict) else getattr(ex, k, None)
+            if v is not None:
+                return v
+        return None
+
+    dem, outlines = pick("dem", "dems", "dem_paths"), pick("outlines", "outline", "outlines_path")
+    if dem is None or outlines is None:
+        from glacierbed.errors import DataNotFoundError
+
+        raise DataNotFoundError(f"example {name!r}: has no DEM and outlines to estimate on")
+    dems = [Path(p) for p in dem] if isinstance(dem, (list, tuple)) else [Path(dem)]
+    return dems, Path(outlines)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("estimate")
+    @clean_errors
+    def estimate_cmd(
+        dem: Optional[list[Path]] = typer.Option(None, "--dem", help="DEM file(s); several are mosaicked. "
+                                                 "Geographic DEMs are warped to the local UTM zone."),
+        outlines: Optional[Path] = typer.Option(None, "--outlines", help="Glacier outlines (RGI shapefile, GeoPackage, ...)."),
+        out: Path = typer.Option(..., "--out", help="Output folder (re-running it resumes)."),
+        model: Optional[str] = typer.Option(None, "--model", help="Inpainter: default = shipped network; "
+                                            "'biharmonic', 'harmonic', or a weights file."),
+        resolution: Optional[float] = typer.Option(None, "--resolution", help="DEM resolution (m) to warp to."),
+        workers: int = typer.Option(1, "--workers", min=1, help="Local Dask worker processes (1 = serial, in-process)."),
+        scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler."),
+        example: Optional[str] = typer.Option(None, "--example", help="Named example (DEM + outlines), e.g. oetztal."),
+        glacier: Optional[list[str]] = typer.Option(None, "--glacier", help="Only these RGI ids (repeatable)."),
+        ensemble: int = typer.Option(4, "--ensemble", min=1, max=8, help="Ensemble members (flips, mask dilation)."),
+        maps: Optional[bool] = typer.Option(None, "--maps/--no-maps",
+                                            help="PNG maps (default: overview; per-glacier maps if <= 50 glaciers)."),
+    ) -> None:
+        """Bed, ice thickness and volume of every glacier: GeoTIFFs, glaciers.csv/.gpkg, summary.json, maps."""
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        from glacierbed.errors import DataNotFoundError
+        from glacierbed.estimate import EstimateConfig, estimate
+
+        if example:
+            ex_dems, ex_outlines = _example_inputs(example)
+            dem = dem or ex_dems
+            outlines = outlines or ex_outlines
+        if not dem:
+            raise DataNotFoundError("no DEM given: use --dem PATH (or --example NAME)")
+        if outlines is None:
+            raise DataNotFoundError("no outlines given: use --outlines PATH (or --example NAME)")
+        with Progress(TextColumn("glaciers"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      TextColumn("ETA"), TimeRemainingColumn(), console=console) as bar:
+            task = bar.add_task("estimate", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            res = estimate(dem, outlines, out, model=model, resolution=resolution, workers=workers,
+                           scheduler=scheduler, select=glacier or None, maps=maps,
+                           config=EstimateConfig(ensemble=ensemble), progress=progress)
+        s = res.summary
+        console.print(f"{s['n_glaciers']} glaciers, {s['area_km2']:.2f} km², volume {s['volume_km3']:.4f} "
+                      f"± {s['volume_std_km3']:.4f} km³ ({s['sea_level_equivalent_mm']:.4f} mm SLE), "
+                      f"model {s['model']}; status {s['counts_by_status']}")
+        console.print(f"outputs in {res.out_dir}")

@@ -1,0 +1,88 @@
+"""``glacierbed evaluate`` (a thickness map vs measurements) and ``glacierbed benchmark``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+import typer
+
+from glacierbed.commands.common import clean_errors, console
+
+
+def _is_glacier_table(path: Path) -> bool:
+    """A CSV with a ``mean_thickness`` column is a GlaThiDa glacier table, not points."""
+    if path.suffix.lower() != ".csv":
+        return False
+    with open(path, encoding="utf-8", errors="replace") as f:
+        header = f.readline()
+    return "mean_thickness" in [c.strip().strip('"') for c in header.split(",")]
+
+
+@clean_errors
+def evaluate_cmd(
+    thickness: Path = typer.Option(..., "--thickness", help="Thickness GeoTIFF (m), e.g. from `glacierbed estimate`."),
+    obs: Path = typer.Option(..., "--obs", help="Points (.shp/.gpkg/.csv GlaThiDa TTT) or GlaThiDa glacier.csv."),
+    outlines: Optional[Path] = typer.Option(None, "--outlines", help="Glacier outlines (per-glacier scores)."),
+    dem: Optional[Path] = typer.Option(None, "--dem", help="DEM for the error-map hillshade (default: the thickness map)."),
+    out: Path = typer.Option(Path("evaluation"), "--out", help="Output folder."),
+) -> None:
+    """Score a thickness map against measured thickness: metrics CSV + Markdown + figures."""
+    from glacierbed.data.observations import match_glathida_to_outlines, read_glathida_glaciers, read_points
+    from glacierbed.data.outlines import read_outlines
+    from glacierbed.data.rasters import Raster, read_dem
+    from glacierbed.errors import EmptySelectionError
+    from glacierbed import evaluate as ev
+
+    h = Raster.from_file(thickness)
+    gl = read_outlines(outlines) if outlines is not None else None
+    out.mkdir(parents=True, exist_ok=True)
+    if _is_glacier_table(obs):
+        if gl is None:
+            raise EmptySelectionError(f"{obs}: glacier-level observations need --outlines to match them to glaciers")
+        matches = match_glathida_to_outlines(read_glathida_glaciers(obs), gl)
+        table, pooled = ev.evaluate_glacier_means(h, gl, matches)
+        metrics = pd.DataFrame([{"rgi_id": ev.POOLED, **pooled}])
+        ev.write_table(table, out / "glaciers.csv")
+        if len(table):
+            ev.plot_glacier_means({thickness.stem: table}, out / "glacier_means.png")
+    else:
+        points = read_points(obs)
+        metrics, per_point = ev.evaluate_points(h, points, gl)
+        ev.write_table(per_point, out / "points.csv")
+        shade = read_dem(dem, crs=h.crs) if dem is not None else h
+        ev.plot_scatter({thickness.stem: per_point}, out / "scatter.png")
+        ev.plot_error_map(shade, per_point, out / "error_map.png", gl, f"{thickness.name}: predicted - observed")
+        try:
+            ev.plot_profiles({thickness.stem: per_point}, out / "profiles.png")
+        except EmptySelectionError:
+            pass
+    ev.write_table(metrics, out / "metrics.csv")
+    ev.write_table(metrics, out / "metrics.md")
+    console.print(ev.to_markdown(metrics))
+    console.print(f"written to {out}/")
+
+
+@clean_errors
+def benchmark_cmd(
+    case: str = typer.Argument(..., help="south-glacier, oetztal or hintereisferner."),
+    model: Optional[str] = typer.Option(None, "--model", help="Inpainter: shipped network (default), a weights path, "
+                                                               "or biharmonic/harmonic."),
+    out: Path = typer.Option(Path("benchmark"), "--out", help="Output folder."),
+) -> None:
+    """Every baseline (VA scaling, GlabTop, biharmonic, OGGM if installed) and the inpainter on one case,
+    scored on the same observations."""
+    from glacierbed import evaluate as ev
+
+    with console.status(f"running {case} ..."):
+        res = ev.run_case(case, model=model, out_dir=out)
+    ev.write_table(res.metrics, out / f"{case}_metrics.csv")
+    ev.write_table(res.metrics, out / f"{case}_metrics.md")
+    console.print(ev.to_markdown(res.metrics))
+    console.print(f"written to {out}/ ({len(res.figures)} figures)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate")(evaluate_cmd)
+    app.command("benchmark")(benchmark_cmd)

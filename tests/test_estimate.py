@@ -1,0 +1,274 @@
+"""Estimate stage: volume arithmetic on a synthetic valley of known volume, and the region
+workflow (outputs, resume, Dask) on the real Ötztal kit with the biharmonic inpainter."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import shapely
+from rasterio.transform import from_origin
+from scipy import integrate
+
+from glacierbed.data.outlines import rasterize_ids, read_outlines
+from glacierbed.data.rasters import Raster, read_dem
+from glacierbed.errors import DataNotFoundError, EmptySelectionError, NoOverlapError
+from glacierbed.estimate import (
+    COLUMNS,
+    EstimateConfig,
+    estimate,
+    inpaint_sized,
+    margin_pixels,
+    sea_level_equivalent_mm,
+)
+from glacierbed.inpainters import load_inpainter
+
+OETZ_DEM = "oggm-sample-data/test-workflow/srtm_oetztal.tif"
+OETZ_RGI = "oggm-sample-data/test-workflow/rgi/rgi_oetztal.shp"
+HEF = "RGI50-11.00897"
+
+
+# --------------------------------------------------------------------------------------
+# synthetic parabolic valley: bed z_b = z0 - s*y + k*(x-xc)^2, ice T = max(0, Hc(y) - k*(x-xc)^2)
+# --------------------------------------------------------------------------------------
+@dataclass
+class QuadraticBed:
+    """Inpainter that returns the known bed: the synthetic bed is a quadratic surface, so a
+    least-squares quadratic fit to the visible pixels is exact (on any grid, flipped or not)."""
+
+    name: str = "exact-quadratic"
+    patch_size: int = 256
+    resolution_range_m: tuple[float, float] = (10.0, 400.0)
+
+    def inpaint(self, dem: np.ndarray, hole: np.ndarray, pixel_size_m: float) -> np.ndarray:
+        r, c = np.mgrid[: dem.shape[0], : dem.shape[1]].astype(np.float64)
+        r, c = r * pixel_size_m / 1e3, c * pixel_size_m / 1e3
+        design = np.stack([np.ones_like(r), r, c, r * r, c * c, r * c], axis=-1)
+        vis = ~hole & np.isfinite(dem)
+        coef, *_ = np.linalg.lstsq(design[vis], dem[vis].astype(np.float64), rcond=None)
+        return np.where(hole, design @ coef, dem).astype(np.float32)
+
+
+RES, K, H0, L, XC, YC = 25.0, 4e-4, 100.0, 3000.0, 3000.0, 4000.0
+X0, Y1 = 500_000.0, 5_200_000.0  # EPSG:32632 origin, far from the valley itself
+
+
+def _hc(y: np.ndarray) -> np.ndarray:
+    """Centre-line thickness (m) along the valley (y in m, local)."""
+    return H0 * np.sqrt(np.clip(1 - ((y - YC) / (L / 2)) ** 2, 0, None))
+
+
+def _synthetic(tiny: bool = False) -> tuple[Raster, gpd.GeoDataFrame, float]:
+    """(DEM, outlines, exact volume in km3) of the valley glacier (+ a tiny dome if asked)."""
+    nx, ny = 240, 320
+    x = (np.arange(nx) + 0.5) * RES
+    y = (np.arange(ny) + 0.5) * RES  # local, downwards = rows
+    yy, xx = np.meshgrid(y, x, indexing="ij")
+    bed = 3000.0 - 0.1 * yy + K * (xx - XC) ** 2
+    ice = np.clip(_hc(yy) - K * (xx - XC) ** 2, 0, None)
+    ys = np.linspace(YC - L / 2, YC + L / 2, 801)
+    half = np.sqrt(_hc(ys) / K)
+    ring = [(XC + h, v) for h, v in zip(half, ys)] + [(XC - h, v) for h, v in zip(half[::-1], ys[::-1])]
+    geoms = [shapely.Polygon([(X0 + a, Y1 - b) for a, b in ring])]
+    volume = 4.0 / 3.0 / math.sqrt(K) * integrate.quad(lambda v: _hc(np.array(v)) ** 1.5, YC - L / 2, YC + L / 2)[0]
+    if tiny:  # a paraboloid ice cap of radius 60 m, 20 m high, on the valley side: V = pi R^2 H / 2
+        cx, cy, rad, h = 5400.0, 1500.0, 60.0, 20.0
+        ice += np.clip(h * (1 - ((xx - cx) ** 2 + (yy - cy) ** 2) / rad**2), 0, None)
+        geoms.append(shapely.Point(X0 + cx, Y1 - cy).buffer(rad, 256))
+        volume += math.pi * rad**2 * h / 2
+    dem = Raster.from_array(bed + ice, from_origin(X0, Y1, RES, RES), 32632, "synthetic")
+    ids = ["SYN-valley", "SYN-tiny"][: len(geoms)]
+    g = gpd.GeoDataFrame({"rgi_id": ids, "name": ids, "area_km2": [p.area / 1e6 for p in geoms]},
+                         geometry=geoms, crs=32632)
+    return dem, g, volume / 1e9
+
+
+@pytest.mark.parametrize(
+    "patch,res_range,status",
+    [(256, (10.0, 400.0), "ok"), (128, (10.0, 200.0), "ok:coarsened"), (64, (10.0, 25.0), "ok:tiled")],
+)
+def test_synthetic_valley_volume_recovered(tmp_path: Path, patch: int, res_range, status: str) -> None:
+    dem, g, v_true = _synthetic()
+    res = estimate(dem, g, tmp_path, model=QuadraticBed(patch_size=patch, resolution_range_m=res_range), maps=False)
+    row = res.glaciers.iloc[0]
+    assert row["status"] == status
+    assert row["volume_km3"] == pytest.approx(v_true, rel=0.03)
+    assert row["neg_fraction"] < 0.02
+    # exact bed: the ensemble agrees (flips and a dilated mask give the same bed)
+    assert row["volume_std_km3"] < 0.01 * v_true
+    assert row["mean_thickness_m"] == pytest.approx(v_true * 1e9 / (row["area_km2"] * 1e6), rel=0.05)
+    assert row["max_thickness_m"] == pytest.approx(H0, rel=0.05)
+    if status == "ok:tiled":
+        assert row["n_tiles"] > 1
+    # the mosaic holds the same volume as the table
+    with rasterio.open(tmp_path / "thickness.tif") as src:
+        th = src.read(1, masked=True)
+    assert float(th.sum()) * RES * RES / 1e9 == pytest.approx(row["volume_km3"], rel=1e-4)
+
+
+def test_tiny_glacier_gets_estimate(tmp_path: Path) -> None:
+    dem, g, v_true = _synthetic(tiny=True)
+    res = estimate(dem, g, tmp_path, model=QuadraticBed(), maps=False)
+    tiny = res.glaciers.set_index("rgi_id").loc["SYN-tiny"]
+    assert tiny["status"] == "ok:tiny"
+    assert tiny["working_resolution_m"] < RES
+    cap = math.pi * 60.0**2 * 20.0 / 2 / 1e9
+    assert tiny["volume_km3"] == pytest.approx(cap, rel=0.2)  # 0.86 of it: 25 m DEM smooths the dome
+    assert res.glaciers["volume_km3"].sum() == pytest.approx(v_true, rel=0.03)
+
+
+def test_inpaint_sized_tiles_match_single_call() -> None:
+    """Coarse pass + fine tiles give the single-call result for an exact inpainter."""
+    dem, g, _ = _synthetic()
+    hole = rasterize_ids(g, dem) > 0
+    one, n1 = inpaint_sized(dem.data, hole, RES, QuadraticBed(patch_size=512), EstimateConfig())
+    tiled, n2 = inpaint_sized(dem.data, hole, RES, QuadraticBed(patch_size=64), EstimateConfig())
+    assert n1 == 1 and n2 > 4
+    err = np.abs(tiled - one)[hole]  # m, on beds up to 100 m below the surface
+    assert err.mean() < 0.5 and err.max() < 1.5  # the coarse guide (125 m blocks) costs < 1.5 m
+
+
+def test_margin_pixels_keep_divides() -> None:
+    ice = np.zeros((5, 8), bool)
+    ice[1:4, 1:7] = True
+    own = ice.copy()
+    own[:, 4:] = False  # glacier A left, a neighbour right: their divide is not a margin
+    m = margin_pixels(own, ice)
+    assert m[1:4, 1].all() and not m[2, 3] and not m[2, 2]
+
+
+def test_sea_level_equivalent() -> None:
+    # 1 km3 of ice = 0.9/1.028 km3 of sea water spread over 3.625e8 km2
+    assert sea_level_equivalent_mm(1000.0) == pytest.approx(1000 * 0.9 / 1.028 / 3.625e8 * 1e6)
+
+
+# --------------------------------------------------------------------------------------
+# real kit: Ötztal, biharmonic
+# --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def oetztal_run(data_dir: Path, tmp_path_factory) -> tuple[object, Path]:
+    out = tmp_path_factory.mktemp("oetztal")
+    res = estimate(data_dir / OETZ_DEM, data_dir / OETZ_RGI, out, model="biharmonic", maps=None)
+    return res, out
+
+
+def test_oetztal_every_glacier(oetztal_run, data_dir: Path) -> None:
+    res, out = oetztal_run
+    t = pd.read_csv(out / "glaciers.csv")
+    assert set(COLUMNS) <= set(t.columns)
+    ids = read_outlines(data_dir / OETZ_RGI)["rgi_id"]
+    assert sorted(t["rgi_id"]) == sorted(ids)
+    assert (t["status"] == "ok").all()
+    assert np.isfinite(t["volume_km3"]).all() and (t["volume_km3"] >= 0).all()
+    assert (t["volume_km3"] > 0).sum() >= 18
+    assert ((t["neg_fraction"] >= 0) & (t["neg_fraction"] <= 1)).all()
+    # area from the outlines in the metric CRS matches RGI's attribute
+    rgi_area = read_outlines(data_dir / OETZ_RGI).set_index("rgi_id")["area_km2"]
+    assert np.allclose(t.set_index("rgi_id")["area_km2"], rgi_area.loc[t["rgi_id"]], rtol=0.05)
+    s = json.loads((out / "summary.json").read_text())
+    assert s["volume_km3"] == pytest.approx(t["volume_km3"].sum())
+    assert s["sea_level_equivalent_mm"] == pytest.approx(sea_level_equivalent_mm(s["volume_km3"]))
+    assert s["model"] == "biharmonic" and s["counts_by_status"] == {"ok": 20}
+    assert (out / "overview.png").stat().st_size > 10_000
+    assert len(list((out / "maps").glob("*.png"))) == 20
+    assert len(gpd.read_file(out / "glaciers.gpkg")) == 20
+
+
+def test_oetztal_rasters(oetztal_run, data_dir: Path) -> None:
+    res, out = oetztal_run
+    dem = read_dem(data_dir / OETZ_DEM)
+    outlines = read_outlines(data_dir / OETZ_RGI)
+    rasters = {}
+    for name in ("thickness", "bed", "thickness_std"):
+        with rasterio.open(out / f"{name}.tif") as src:
+            assert src.crs.to_epsg() == 32632 == dem.crs.to_epsg()
+            assert src.dtypes[0] == "float32" and src.nodata is not None
+            assert src.transform.almost_equals(dem.transform) and src.shape == dem.shape
+            rasters[name] = src.read(1, masked=True)
+    th = rasters["thickness"]
+    assert float(th.min()) >= 0.0
+    inside = rasterize_ids(outlines, dem) > 0
+    assert not (~th.mask & ~inside).any()  # nodata outside the outlines
+    assert (~th.mask)[inside & np.isfinite(dem.data)].all()
+    assert float(th.sum()) * dem.pixel_area_m2 / 1e9 == pytest.approx(res.summary["volume_km3"], rel=1e-4)
+    bed = rasters["bed"].filled(np.nan)
+    ok = ~th.mask
+    assert np.allclose(bed[ok], dem.data[ok] - th.filled(0)[ok], atol=0.01)
+    assert np.allclose(bed[~inside], dem.data[~inside], equal_nan=True)
+    assert float(rasters["thickness_std"].min()) >= 0
+
+
+def test_resume_recomputes_only_missing(data_dir: Path, tmp_path: Path) -> None:
+    three = ["RGI50-11.00897", "RGI50-11.00787", "RGI50-11.00684"]
+    first = estimate(data_dir / OETZ_DEM, data_dir / OETZ_RGI, tmp_path, model="biharmonic", select=three, maps=False)
+    results = {i: tmp_path / "glaciers" / i / "result.json" for i in three}
+    stamps = {i: p.stat().st_mtime_ns for i, p in results.items()}
+    results[HEF].unlink()
+    second = estimate(data_dir / OETZ_DEM, data_dir / OETZ_RGI, tmp_path, model="biharmonic", select=three, maps=False)
+    assert second.summary["n_resumed"] == 2
+    assert results[HEF].exists()
+    for i in three[1:]:
+        assert results[i].stat().st_mtime_ns == stamps[i]
+    a, b = first.glaciers.set_index("rgi_id"), second.glaciers.set_index("rgi_id")
+    assert np.array_equal(a.loc[three, "volume_km3"].to_numpy(), b.loc[three, "volume_km3"].to_numpy())
+    # another ensemble size changes the config hash: everything is recomputed
+    third = estimate(data_dir / OETZ_DEM, data_dir / OETZ_RGI, tmp_path, model="biharmonic", select=three,
+                     maps=False, config=EstimateConfig(ensemble=2))
+    assert third.summary["n_resumed"] == 0
+
+
+def test_dask_two_workers_equals_serial(data_dir: Path, tmp_path: Path) -> None:
+    three = ["RGI50-11.00897", "RGI50-11.00746", "RGI50-11.00684"]
+    cfg = EstimateConfig(ensemble=2)
+    kw = dict(model="biharmonic", select=three, maps=False, config=cfg)
+    serial = estimate(data_dir / OETZ_DEM, data_dir / OETZ_RGI, tmp_path / "serial", **kw)
+    dask = estimate(data_dir / OETZ_DEM, data_dir / OETZ_RGI, tmp_path / "dask", workers=2, **kw)
+    a = serial.glaciers.set_index("rgi_id").loc[three, "volume_km3"].to_numpy()
+    b = dask.glaciers.set_index("rgi_id").loc[three, "volume_km3"].to_numpy()
+    assert np.allclose(a, b, rtol=1e-6) and (a > 0).all()
+
+
+def test_partial_outline_outside_dem(data_dir: Path, tmp_path: Path) -> None:
+    dem = read_dem(data_dir / OETZ_DEM)
+    outlines = read_outlines(data_dir / OETZ_RGI)
+    hef = outlines.to_crs(dem.crs).set_index("rgi_id").loc[HEF].geometry
+    col = int((~dem.transform @ (hef.centroid.x, hef.centroid.y))[0])
+    cut = dem.window(0, 0, dem.shape[0], col)  # the DEM ends at Hintereisferner's centroid
+    res = estimate(cut, outlines, tmp_path, model="biharmonic", select=[HEF], maps=False)
+    row = res.glaciers.iloc[0]
+    assert row["status"].startswith("partial:")
+    assert 0.2 < row["outside_fraction"] < 0.8
+    assert row["volume_km3"] > 0
+
+
+def test_clear_errors(data_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(DataNotFoundError, match="nope.tif"):
+        estimate(tmp_path / "nope.tif", data_dir / OETZ_RGI, tmp_path, model="biharmonic")
+    with pytest.raises(NoOverlapError, match="glaciers.gpkg"):
+        estimate(data_dir / OETZ_DEM, data_dir / "nz-canterbury-25m/glaciers.gpkg", tmp_path, model="biharmonic")
+    with pytest.raises(EmptySelectionError, match="RGI60-99"):
+        estimate(data_dir / OETZ_DEM, data_dir / OETZ_RGI, tmp_path, model="biharmonic", select=["RGI60-99.00001"])
+
+
+def test_cli_estimate(data_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from glacierbed.cli import app
+
+    args = ["estimate", "--dem", str(data_dir / OETZ_DEM), "--outlines", str(data_dir / OETZ_RGI),
+            "--out", str(tmp_path), "--model", "biharmonic", "--glacier", HEF, "--ensemble", "2", "--no-maps"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    t = pd.read_csv(tmp_path / "glaciers.csv")
+    assert list(t["rgi_id"]) == [HEF] and t["volume_km3"].iloc[0] > 0
+    assert not (tmp_path / "overview.png").exists()
+    bad = CliRunner().invoke(app, ["estimate", "--dem", str(tmp_path / "missing.tif"), "--outlines",
+                                   str(data_dir / OETZ_RGI), "--out", str(tmp_path), "--model", "biharmonic"])
+    assert bad.exit_code == 2 and "missing.tif" in bad.output

@@ -1,0 +1,131 @@
+"""Evaluation metrics, point/glacier scoring, figures and the evaluate/benchmark commands."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from glacierbed import baselines
+from glacierbed import evaluate as ev
+from glacierbed.cli import app
+from glacierbed.data.observations import match_glathida_to_outlines, read_glathida_glaciers, read_points
+from glacierbed.data.outlines import rasterize_ids, read_outlines
+from glacierbed.data.rasters import read_dem
+
+
+def test_error_metrics_by_hand():
+    m = ev.error_metrics(np.array([1.0, 2.0, 3.0, 4.0, np.nan]), np.array([1.0, 1.0, 1.0, 1.0, 5.0]))
+    assert m["n"] == 4
+    assert m["rmse"] == pytest.approx(np.sqrt((0 + 1 + 4 + 9) / 4))
+    assert m["mae"] == pytest.approx(1.5) and m["bias"] == pytest.approx(1.5)
+    assert m["median_error"] == pytest.approx(1.5)
+    assert np.isnan(m["r"])  # constant observations: no correlation defined
+    assert m["rel_error_mean"] == pytest.approx((2.5 - 1.0) / 1.0)
+    m = ev.error_metrics(np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0]))
+    assert m["r"] == pytest.approx(-1.0) and m["bias"] == 0.0 and m["rmse"] == pytest.approx(np.sqrt(8 / 3))
+    assert ev.error_metrics(np.array([np.nan]), np.array([1.0]))["n"] == 0
+
+
+def test_share_nonpositive_and_relative_error():
+    h = np.array([[0.0, -1.0, 5.0], [np.nan, 2.0, 0.0]])
+    inside = np.array([[True, True, True], [True, True, False]])
+    assert ev.share_nonpositive(h, inside) == pytest.approx(2 / 4)
+    assert ev.relative_error(110.0, 100.0) == pytest.approx(0.1)
+    assert np.isnan(ev.relative_error(1.0, 0.0))
+
+
+@pytest.fixture(scope="module")
+def south(oggm_dir):
+    d = oggm_dir / "benchmarks" / "south_glacier"
+    return read_dem(d / "dem_SouthGlacier.tif"), read_outlines(d / "SouthGlacier.shp"), read_points(d / "IceThick_SouthGlacier.shp")
+
+
+def test_evaluate_points_accounts_for_every_point(south):
+    dem, outlines, points = south
+    h = baselines.volume_area_thickness(dem, outlines, shaped=False)
+    h.data[:, : h.shape[1] // 2] = np.nan  # half the map without prediction
+    table, pp = ev.evaluate_points(h, points, outlines)
+    pooled = table[table["rgi_id"] == ev.POOLED].iloc[0]
+    assert pooled["n_points"] == len(points)
+    assert pooled["n_used"] + pooled["n_outside_outlines"] + pooled["n_no_prediction"] == len(points)
+    assert pooled["n_no_prediction"] > 0 and pooled["n_outside_outlines"] > 0
+    used = pp[pp["status"] == "used"]
+    assert pooled["n"] == len(used)
+    assert pooled["bias"] == pytest.approx(used["pred"].mean() - used["obs"].mean())
+    assert np.isfinite(used["pred"]).all() and pp.loc[pp["status"] == "no_prediction", "pred"].isna().all()
+    # uniform map: predictions are the VA mean thickness, less only where bilinear
+    # sampling near the margin mixes in the 0 outside
+    mean_h = h.data[rasterize_ids(outlines, h) > 0]
+    mean_h = float(mean_h[np.isfinite(mean_h)][0])
+    assert used["pred"].median() == pytest.approx(mean_h, rel=1e-5)
+    assert (used["pred"] <= mean_h + 1e-3).all() and (used["pred"] >= 0).all()
+
+
+def test_shaped_va_beats_uniform_on_radar(south):
+    """Thicker in the middle than at the margin is closer to the radar than a constant."""
+    dem, outlines, points = south
+    uni = ev.evaluate_points(baselines.volume_area_thickness(dem, outlines, shaped=False), points, outlines)[0]
+    sha = ev.evaluate_points(baselines.volume_area_thickness(dem, outlines, shaped=True), points, outlines)[0]
+    assert sha.loc[0, "r"] > uni.loc[0, "r"] and sha.loc[0, "rmse"] < uni.loc[0, "rmse"]
+
+
+def test_glacier_means_oetztal(oggm_dir, data_dir):
+    dem = read_dem(oggm_dir / "test-workflow" / "srtm_oetztal.tif")
+    outlines = read_outlines(oggm_dir / "test-workflow" / "rgi" / "rgi_oetztal.shp")
+    matches = match_glathida_to_outlines(read_glathida_glaciers(data_dir / "glathida" / "glacier.csv"), outlines)
+    h = baselines.volume_area_thickness(dem, outlines, shaped=False)
+    table, pooled = ev.evaluate_glacier_means(h, outlines, matches)
+    assert len(table) == matches["rgi_id"].nunique() == pooled["n"]
+    # uniform VA: mean thickness = V / grid area, glacier by glacier
+    vol = baselines.va_volume_km3(baselines.outline_areas_km2(outlines, dem.crs))
+    by_id = dict(zip(outlines["rgi_id"], vol))
+    expected = table["rgi_id"].map(by_id) * 1e3 / table["grid_area_km2"]
+    np.testing.assert_allclose(table["pred_mean_m"], expected, rtol=1e-4)
+    assert pooled["rmse"] == pytest.approx(np.sqrt(np.mean(table["error_m"] ** 2)))
+    vols = ev.glacier_volumes(h, outlines)
+    assert (vols["share_nonpositive"].dropna() == 0).all()
+
+
+def test_along_track_orders_shuffled_lines():
+    rng = np.random.default_rng(0)
+    x = np.r_[np.arange(0, 1000, 10.0), np.full(50, 5000.0)]
+    y = np.r_[np.zeros(100), np.arange(0, 500, 10.0)]
+    perm = rng.permutation(len(x))
+    df = pd.DataFrame({"x": x[perm], "y": y[perm], "obs": 1.0, "pred": 1.0})
+    out = ev.along_track(df)
+    assert out["track"].nunique() == 2
+    assert out.groupby("track")["distance_m"].max().sort_values().tolist() == pytest.approx([490.0, 990.0])
+    line = out[out["x"] < 2000].sort_values("x")
+    d = line["distance_m"].to_numpy()
+    assert np.all(np.diff(d) > 0) or np.all(np.diff(d) < 0)
+    assert out["on_profile"].all()
+
+
+def test_evaluate_command(tmp_path, south, oggm_dir):
+    dem, outlines, _ = south
+    d = oggm_dir / "benchmarks" / "south_glacier"
+    tif = baselines.glabtop_thickness(dem, outlines).to_file(tmp_path / "h.tif")
+    runner = CliRunner()
+    res = runner.invoke(app, ["evaluate", "--thickness", str(tif), "--obs", str(d / "IceThick_SouthGlacier.shp"),
+                              "--outlines", str(d / "SouthGlacier.shp"), "--out", str(tmp_path / "ev")])
+    assert res.exit_code == 0, res.output
+    metrics = pd.read_csv(tmp_path / "ev" / "metrics.csv")
+    assert metrics.loc[metrics["rgi_id"] == ev.POOLED, "n_points"].iloc[0] == 9619
+    for f in ("metrics.md", "scatter.png", "error_map.png", "profiles.png", "points.csv"):
+        assert (tmp_path / "ev" / f).stat().st_size > 0
+    res = runner.invoke(app, ["evaluate", "--thickness", str(tif), "--obs", str(tmp_path / "missing.shp")])
+    assert res.exit_code == 2 and "missing.shp" in res.output
+
+
+def test_benchmark_command_hintereisferner(tmp_path):
+    res = CliRunner().invoke(app, ["benchmark", "hintereisferner", "--model", "biharmonic", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    m = pd.read_csv(tmp_path / "hintereisferner_metrics.csv").set_index("method")
+    assert {"va_uniform", "va_shaped", "glabtop", "biharmonic", "consensus"} <= set(m.index)
+    # VA volume for the RGI 6 outline and the consensus volume, both from the same grid
+    assert m.loc["consensus", "rel_error_volume_vs_consensus"] == pytest.approx(0.0, abs=1e-9)
+    assert (m.loc[["va_uniform", "va_shaped", "glabtop"], "share_nonpositive"] == 0).all()
+    res = CliRunner().invoke(app, ["benchmark", "atlantis", "--out", str(tmp_path)])
+    assert res.exit_code == 2

@@ -1,0 +1,128 @@
+"""Outlines on the real kit: rasterized areas, divides, repair, formats and errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from scipy import ndimage
+
+from glacierbed.data import registry as reg
+from glacierbed.data.outlines import check_overlap, rasterize_ids, rasterize_mask, read_outlines
+from glacierbed.data.rasters import read_dem
+from glacierbed.errors import EmptySelectionError, MissingCRSError, NoOverlapError
+
+HEF = "oggm-sample-data/test-files/Hintereisferner_RGI6.shp"
+
+
+@pytest.fixture(scope="module")
+def oetztal(data_dir: Path):
+    ex = reg.get_example("oetztal")
+    return read_outlines(ex.outlines), read_dem(ex.dem, resolution=50.0)
+
+
+def test_rasterized_areas_match_rgi(oetztal) -> None:
+    outlines, dem = oetztal
+    assert len(outlines) == 20 and outlines["rgi_id"].str.startswith("RGI50-11.").all()
+    ids = rasterize_ids(outlines, dem)
+    area_km2 = np.bincount(ids.ravel(), minlength=len(outlines) + 1)[1:] * dem.pixel_area_m2 / 1e6
+    rel = (area_km2 - outlines["area_km2"].to_numpy()) / outlines["area_km2"].to_numpy()
+    assert np.abs(rel).max() < 0.03  # every glacier (0.34-16.6 km²) within 3 % at 50 m
+    assert abs(area_km2.sum() / outlines["area_km2"].sum() - 1) < 0.005
+    assert rasterize_mask(outlines, dem).sum() == (ids > 0).sum()
+
+
+def test_touching_glaciers_stay_apart(oetztal) -> None:
+    outlines, dem = oetztal
+    ids = rasterize_ids(outlines, dem)
+    assert set(np.unique(ids)) == set(range(len(outlines) + 1))  # each glacier keeps its own id
+    g = outlines.to_crs(dem.crs).geometry
+    # pairs sharing a divide longer than 500 m (10 pixels): width-2 m overlap of 1 m buffers
+    divide_m = {(i, j): g.iloc[i].buffer(1.0).intersection(g.iloc[j].buffer(1.0)).area / 2.0
+                for i in range(len(g)) for j in range(i + 1, len(g))}
+    pairs = [p for p, length in divide_m.items() if length > 500.0]
+    assert len(pairs) >= 5  # the Ötztal set shares many divides
+    for i, j in pairs:
+        grown = ndimage.binary_dilation(ids == i + 1)
+        shared = grown & (ids == j + 1)  # j's pixels right next to i's: a divide, not a merge
+        assert shared.any(), (outlines.rgi_id[i], outlines.rgi_id[j])
+
+
+def test_invalid_bowtie_is_repaired(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    bowtie = {"type": "Polygon", "coordinates": [[[10.0, 46.0], [10.02, 46.02], [10.02, 46.0], [10.0, 46.02], [10.0, 46.0]]]}
+    fc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"RGIId": "RGI60-11.99999", "Area": 1.0}, "geometry": bowtie}]}
+    path = tmp_path / "bowtie.geojson"
+    path.write_text(json.dumps(fc))
+    assert not shapely.from_geojson(json.dumps(bowtie)).is_valid
+    with caplog.at_level(logging.WARNING):
+        g = read_outlines(path)
+    assert "repairing 1 invalid" in caplog.text
+    geom = g.geometry.iloc[0]
+    assert geom.is_valid and geom.geom_type == "MultiPolygon" and len(geom.geoms) == 2
+    assert geom.area == pytest.approx(0.5 * 0.02 * 0.02, rel=1e-6)  # two triangles, half the box
+
+
+def test_rgi7_columns_and_formats(data_dir: Path, tmp_path: Path) -> None:
+    rgi6 = read_outlines(reg.get_file(HEF))
+    assert rgi6.rgi_id[0] == "RGI60-11.00897" and rgi6.name[0] == "Hintereisferner"
+    raw = gpd.read_file(reg.get_file(HEF))
+    rgi7 = raw[["geometry"]].assign(rgi_id=raw["RGIId"], area_km2=raw["Area"], glac_name="Hintereisferner")
+    for ext in ("geojson", "gpkg"):
+        rgi7.to_file(tmp_path / f"hef.{ext}")
+        g = read_outlines(tmp_path / f"hef.{ext}")
+        assert g.rgi_id[0] == "RGI60-11.00897" and g.name[0] == "Hintereisferner"
+        assert g.area_km2[0] == pytest.approx(rgi6.area_km2[0])
+        assert g.to_crs(32632).area[0] / 1e6 == pytest.approx(rgi6.area_km2[0], rel=0.01)
+
+
+def test_geopackage_kit_outlines(data_dir: Path) -> None:
+    ex = reg.get_example("nz-canterbury")
+    g = read_outlines(ex.outlines)
+    assert g.crs.to_epsg() == 2193 and len(g) == 9 and g.rgi_id.str.startswith("RGI60-18.").all()
+    assert g.area.sum() / 1e6 == pytest.approx(25.98, abs=0.01)  # NZTM area, kit README
+    assert g.area_km2.sum() == pytest.approx(25.98, rel=0.01)  # RGI's own Area attribute
+    assert np.allclose(g.area / 1e6, g.area_km2, rtol=0.05)
+    checked = check_overlap(g, read_dem(ex.dem))
+    assert checked.inside_dem.all()
+
+
+def test_missing_prj(data_dir: Path, tmp_path: Path) -> None:
+    src = reg.get_file(HEF)
+    for ext in (".shp", ".shx", ".dbf"):
+        shutil.copyfile(src.with_suffix(ext), tmp_path / f"hef{ext}")
+    with pytest.raises(MissingCRSError, match="hef.shp"):
+        read_outlines(tmp_path / "hef.shp")
+
+
+def test_outlines_far_from_dem(oetztal, data_dir: Path) -> None:
+    _, dem = oetztal
+    nz = read_outlines(reg.get_example("nz-canterbury").outlines)
+    with pytest.raises(NoOverlapError, match="glaciers.gpkg"):
+        check_overlap(nz, dem)
+
+
+def test_partly_covered_glacier_flagged(oetztal) -> None:
+    outlines, dem = oetztal
+    g = outlines.to_crs(dem.crs)
+    target = int(np.argmax(g.area))  # cut the largest glacier (Gepatschferner) in half
+    x_cut = g.geometry.iloc[target].centroid.x
+    col = int((x_cut - dem.transform.c) / dem.transform.a)
+    east = dem.window(0, col, dem.shape[0], dem.shape[1] - col)
+    checked = check_overlap(outlines, east)
+    assert not checked.inside_dem.iloc[target]
+    fully_east = g.geometry.bounds["minx"] > east.bounds[0]
+    assert checked.inside_dem[fully_east].all()
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": []}))
+    with pytest.raises(EmptySelectionError, match="empty.geojson"):
+        read_outlines(path)

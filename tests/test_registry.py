@@ -1,0 +1,116 @@
+"""Data registry on the real kit: examples resolve, checksums hold, errors are clear."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import rasterio
+from typer.testing import CliRunner
+
+from glacierbed.cli import app
+from glacierbed.data import registry as reg
+from glacierbed.errors import ChecksumError, DataNotFoundError
+
+
+@pytest.fixture
+def empty_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty offline data dir and cache; network calls go to a closed local proxy port."""
+    (tmp_path / "data").mkdir()
+    monkeypatch.setenv("GLACIERBED_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("GLACIERBED_CACHE", str(tmp_path / "cache"))
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")
+    for var in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", list(reg.EXAMPLES))
+def test_examples_resolve_to_kit_files(name: str, data_dir: Path) -> None:
+    ex = reg.get_example(name)
+    paths = [*ex.dem, *(p for p in (ex.outlines, ex.glacier_mask, ex.observations, ex.consensus) if p)]
+    assert paths and all(p.is_file() and p.is_relative_to(data_dir) for p in paths)
+    for dem in ex.dem:  # every DEM opens, georeferenced
+        with rasterio.open(dem) as src:
+            assert src.crs is not None and src.width > 10 and src.height > 10
+    if ex.outlines is not None and ex.outlines.suffix == ".shp":
+        for ext in (".shx", ".dbf", ".prj"):
+            assert ex.outlines.with_suffix(ext).is_file()
+    assert reg.example_available(name)
+
+
+def test_every_registered_kit_file_matches_its_sha256(data_dir: Path) -> None:
+    assert len(reg.REGISTRY) >= 100
+    for rel in reg.REGISTRY:
+        assert reg.verify(data_dir / rel, rel) == data_dir / rel
+
+
+def test_terrain_checksums_agree_with_kit_list(data_dir: Path) -> None:
+    lines = (data_dir / "SHA256SUMS-terrain.txt").read_text().split("\n")
+    listed = dict(reversed(line.split()) for line in lines if line.strip())
+    assert listed and all(reg.REGISTRY[p] == h for p, h in listed.items())
+
+
+def test_corrupted_copy_raises_checksum_error(data_dir: Path, empty_env: Path) -> None:
+    rel = "oggm-sample-data/test-files/hef_srtm.tif"
+    copy = empty_env / "data" / rel
+    copy.parent.mkdir(parents=True)
+    shutil.copyfile(data_dir / rel, copy)
+    assert reg.get_file(rel) == copy  # intact copy passes
+    raw = bytearray(copy.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    copy.write_bytes(bytes(raw))
+    with pytest.raises(ChecksumError, match="hef_srtm.tif"):
+        reg.get_file(rel)
+
+
+def test_missing_file_with_failed_download_names_url(empty_env: Path) -> None:
+    with pytest.raises(DataNotFoundError, match="github.com/OGGM/oggm-sample-data/archive"):
+        reg.get_file("oggm-sample-data/test-files/hef_srtm.tif")
+    with pytest.raises(DataNotFoundError, match="gitlab.com/wgms/glathida"):
+        reg.get_file("glathida/glacier.csv")
+
+
+def test_offline_only_dataset_says_so(empty_env: Path) -> None:
+    with pytest.raises(DataNotFoundError, match="offline-only"):
+        reg.get_file("svalbard-longyearbyen/dem_1990.tif")
+
+
+def test_bad_names(data_dir: Path) -> None:
+    with pytest.raises(DataNotFoundError, match="oetztal.*hintereisferner"):
+        reg.get_example("no-such-glacier")
+    with pytest.raises(DataNotFoundError, match="relative"):
+        reg.get_file("../secret.tif")
+    with pytest.raises(DataNotFoundError, match="not a registered dataset"):
+        reg.get_file("nowhere/dem.tif")
+
+
+def test_glo30_tile_names_cover_kit_dems(data_dir: Path) -> None:
+    assert reg.glo30_tile_names((10.7, 46.7, 11.1, 47.0)) == [
+        "Copernicus_DSM_COG_10_N46_00_E010_00_DEM", "Copernicus_DSM_COG_10_N46_00_E011_00_DEM"]
+    with rasterio.open(reg.get_file("peru-cordillera-blanca-srtm3/dem.tif")) as src:  # 77.75-77.25 W, 9.64-9.15 S
+        tiles = reg.glo30_tile_names(tuple(src.bounds))
+    assert tiles == ["Copernicus_DSM_COG_10_S10_00_W078_00_DEM"]
+    assert reg.glo30_tile_url(tiles[0]).endswith(f"copernicus-dem-30m.s3.amazonaws.com/{tiles[0]}/{tiles[0]}.tif")
+    with pytest.raises(ValueError):
+        reg.glo30_tile_names((11, 46, 10, 47))
+
+
+def test_rgi6_region_url() -> None:
+    assert reg.rgi6_region_url(11).endswith("nsidc0770_11.rgi60.CentralEurope.zip")
+    assert reg.rgi6_region_url(18, "glims").endswith("18_rgi60_NewZealand.zip")
+    with pytest.raises(DataNotFoundError):
+        reg.rgi6_region_url(20)
+
+
+def test_cli_list_and_fetch(data_dir: Path) -> None:
+    runner = CliRunner()
+    res = runner.invoke(app, ["data", "list"], env={"COLUMNS": "250"})
+    assert res.exit_code == 0, res.output
+    assert "south-glacier" in res.output and "oggm-sample-data" in res.output
+    res = runner.invoke(app, ["data", "fetch", "hintereisferner"], env={"COLUMNS": "250"})
+    assert res.exit_code == 0 and "RGI60-11.00897_thickness.tif" in res.output
+    res = runner.invoke(app, ["data", "fetch", "no-such-glacier"])
+    assert res.exit_code == 2
