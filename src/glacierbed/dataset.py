@@ -104,7 +104,7 @@ def _source_grids(src: PatchSource, resolution: float) -> tuple[Raster, np.ndarr
 
 def _offset(src: Raster, dst: Raster) -> tuple[int, int]:
     """Row/col of ``dst``'s origin in ``src``'s grid (same CRS and resolution)."""
-    col, row = ~src.transform * (dst.transform.c, dst.transform.f)
+    col, row = ~src.transform @ (dst.transform.c, dst.transform.f)
     return int(round(row)), int(round(col))
 
 
@@ -149,7 +149,7 @@ def sample_patches(
             continue
         # spatial split: a validation strip (x range) per source; validation patches have
         # their centre in it, training patches must not reach into it at all
-        x0, y0 = dem.transform * (c0, r0)
+        x0, y0 = dem.transform @ (c0, r0)
         x1 = x0 + p * res
         val = val_strip[0] <= (x0 + x1) / 2 < val_strip[1]
         if not val and x1 > val_strip[0] and x0 < val_strip[1]:

@@ -91,14 +91,14 @@ class OutlineShapes:
 
 
 def valley_centre(dem: np.ndarray, rng: np.random.Generator, margin: int, sigma_px: float = 8.0,
-                  temperature_m: float = 50.0) -> tuple[float, float]:
-    """Pick a hole centre biased towards hollows (negative topographic position), where
-    glaciers sit: probability ∝ exp(-TPI / temperature)."""
+                  temperature: float = 0.5) -> tuple[float, float]:
+    """Pick a hole centre biased towards hollows (negative topographic position, TPI),
+    where glaciers sit: probability ∝ exp(-TPI / (temperature * std(TPI)))."""
     smooth = ndimage.gaussian_filter(np.nan_to_num(dem, nan=float(np.nanmean(dem))), sigma_px)
     tpi = np.nan_to_num(dem - smooth, nan=0.0)
     n = dem.shape[0]
     inner = tpi[margin : n - margin, margin : n - margin]
-    logits = -(inner - inner.min()) / temperature_m
+    logits = -(inner - inner.min()) / (temperature * max(float(inner.std()), 1e-3))
     p = np.exp(logits - logits.max()).ravel()
     p /= p.sum()
     k = int(rng.choice(p.size, p=p))

@@ -65,6 +65,11 @@ def register(app: typer.Typer) -> None:
             raise DataNotFoundError("no DEM given: use --dem PATH (or --example NAME)")
         if outlines is None:
             raise DataNotFoundError("no outlines given: use --outlines PATH (or --example NAME)")
+        from glacierbed.estimate import resolve_model
+
+        # fail early (before the progress bar) if the model is missing; Dask workers load it by name
+        inpainter = resolve_model(model)
+        model_arg = inpainter if workers == 1 and not scheduler else model
         with Progress(TextColumn("glaciers"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       TextColumn("ETA"), TimeRemainingColumn(), console=console) as bar:
             task = bar.add_task("estimate", total=None)
@@ -72,7 +77,7 @@ def register(app: typer.Typer) -> None:
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            res = estimate(dem, outlines, out, model=model, resolution=resolution, workers=workers,
+            res = estimate(dem, outlines, out, model=model_arg, resolution=resolution, workers=workers,
                            scheduler=scheduler, select=glacier or None, maps=maps,
                            config=EstimateConfig(ensemble=ensemble), progress=progress)
         s = res.summary

@@ -167,13 +167,13 @@ class Raster:
         r1, c1 = min(row0 + nrows, self.shape[0]), min(col0 + ncols, self.shape[1])
         if r1 > r0 and c1 > c0:
             out[r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = self.data[r0:r1, c0:c1]
-        transform = self.transform * Affine.translation(col0, row0)
+        transform = self.transform @ Affine.translation(col0, row0)
         return Raster(out, transform, self.crs, self.source)
 
     def sample(self, x: np.ndarray, y: np.ndarray, order: int = 1) -> np.ndarray:
         """Values at map coordinates (in this raster's CRS); NaN outside or on nodata."""
         inv = ~self.transform
-        cols, rows = inv * (np.asarray(x, float), np.asarray(y, float))
+        cols, rows = inv @ (np.asarray(x, float), np.asarray(y, float))
         cols, rows = np.asarray(cols) - 0.5, np.asarray(rows) - 0.5
         data = np.nan_to_num(self.data, nan=0.0)
         valid = np.isfinite(self.data).astype(np.float32)

@@ -1,0 +1,65 @@
+"""``glacierbed train``: train (or resume) the inpainting network."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from glacierbed.commands.common import clean_errors, console
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "train_default.yaml"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train")
+    @clean_errors
+    def train_cmd(
+        config: Path = typer.Option(DEFAULT_CONFIG, help="Training YAML (every hyper-parameter)."),
+        run_dir: Path = typer.Option(Path("runs/default"), help="Checkpoints, metrics.csv, progress images."),
+        steps: Optional[int] = typer.Option(None, help="Override the number of steps."),
+        dataset: Optional[Path] = typer.Option(None, help="Override the patch set (.npz)."),
+        resume: bool = typer.Option(True, help="Continue from run_dir/checkpoint.pt if present."),
+        ship: bool = typer.Option(False, help="Copy the final weights into the package as the default model."),
+    ) -> None:
+        """Train the gated-convolution inpainting network; resumable after interruption."""
+        from dataclasses import replace
+
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        from glacierbed.train import TrainConfig, train
+
+        cfg = TrainConfig.from_yaml(config)
+        if steps is not None:
+            cfg = replace(cfg, steps=steps)
+        if dataset is not None:
+            cfg = replace(cfg, dataset=str(dataset))
+        if not Path(cfg.dataset).exists():
+            from glacierbed.errors import DataNotFoundError
+
+            raise DataNotFoundError(f"{cfg.dataset}: patch set not found (build it with `glacierbed dataset build`)")
+        cols = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                TimeRemainingColumn(), TextColumn("{task.fields[info]}")]
+        with Progress(*cols, console=console) as progress:
+            task = progress.add_task("training", total=cfg.steps, info="")
+
+            def on_step(step: int, row: dict) -> None:
+                info = f"mse {row['mse']:.3f} grad {row['grad']:.3f}"
+                if "val_glacier_rmse_m" in row:
+                    info += f" | val RMSE {row['val_glacier_rmse_m']:.1f} m (biharmonic {row['val_glacier_rmse_biharmonic_m']:.1f})"
+                progress.update(task, completed=step, info=info)
+
+            record = train(cfg, run_dir, resume=resume, on_step=on_step)
+        for kind, m in record["validation"].items():
+            console.print(f"{kind} holes: RMSE {m['rmse_m']:.1f} m vs biharmonic {m['rmse_biharmonic_m']:.1f} m "
+                          f"(ratio {m['rmse_m'] / m['rmse_biharmonic_m']:.3f})")
+        if ship:
+            from importlib import resources
+
+            dest = Path(str(resources.files("glacierbed") / "weights"))
+            dest.mkdir(exist_ok=True)
+            shutil.copy(run_dir / "weights.pt", dest / "default.pt")
+            shutil.copy(run_dir / "weights.json", dest / "default.json")
+            console.print(f"shipped weights to {dest}")
