@@ -13,7 +13,6 @@ from rasterio.transform import from_origin
 from glacierbed import baselines
 from glacierbed.data.outlines import rasterize_ids, read_outlines
 from glacierbed.data.rasters import Raster, read_dem
-from glacierbed.inpainters import load_inpainter
 
 
 @pytest.fixture(scope="module")
@@ -94,29 +93,6 @@ def test_glabtop_real_glacier(south):
     assert (h.data[inside] > 0).all() and (h.data[~inside] == 0).all()
     # capped by the minimum slope: h <= 1.5 bar / (f rho g sin 3 deg)
     assert h.data.max() <= 1.5e5 / (0.8 * 900 * 9.81 * np.sin(np.deg2rad(3.0))) + 1e-3
-
-
-def test_inpainting_recovers_known_ice_on_a_plane():
-    dem = _plane(12.0)
-    outlines = _box(800.0, 800.0, 1600.0, 1600.0)
-    inside = rasterize_ids(outlines, dem) > 0
-    rows, cols = np.nonzero(inside)
-    # a dome of ice on the plane: biharmonic interpolation of a plane is exact
-    u = (rows - rows.mean()) / (np.ptp(rows) / 2 + 1)
-    v = (cols - cols.mean()) / (np.ptp(cols) / 2 + 1)
-    ice = np.zeros(dem.shape, np.float32)
-    ice[rows, cols] = 80.0 * (1 - u**2) * (1 - v**2)
-    surface = dem.with_data(dem.data + ice)
-    h = baselines.thickness_from_inpainter(surface, outlines, load_inpainter("biharmonic"))
-    np.testing.assert_allclose(h.data, ice, atol=0.05)
-
-
-def test_inpainting_real_glacier(south):
-    dem, outlines = south
-    h = baselines.thickness_from_inpainter(dem, outlines, load_inpainter("biharmonic"))
-    inside = rasterize_ids(outlines, dem) > 0
-    assert (h.data >= 0).all() and (h.data[~inside] == 0).all()
-    assert h.data[inside].mean() > 10.0  # a valley glacier: the bed lies well below the ice
 
 
 def test_consensus_on_dem_grid(oggm_dir):

@@ -72,6 +72,8 @@ def test_checkpoint_resume_and_weights_round_trip(patches, tmp_path, data_dir):
     record = train(TrainConfig.from_dict({**base, "steps": 6}), run)  # resumes at step 4
     steps = [int(r["step"]) for r in csv.DictReader((run / "metrics.csv").open())]
     assert steps == [1, 2, 3, 4, 5, 6] and record["steps"] == 6
+    val_steps = [int(r["step"]) for r in csv.DictReader((run / "validation.csv").open())]
+    assert val_steps == [2, 4, 6]
     assert record["validation"]["glacier"]["rmse_biharmonic_m"] > 0
     a = NetworkInpainter.load(run / "weights.pt")
     b = NetworkInpainter.load(run / "checkpoint.pt")

@@ -9,7 +9,6 @@ outlines (one or many glaciers) and returns a thickness raster (m) on the DEM gr
   uniformly or shaped as sqrt(distance to the ice margin);
 * :func:`glabtop_thickness`: GlabTop-style perfect plasticity, h = tau / (f rho g sin a)
   (Haeberli & Hoelzle 1995; Linsbauer et al. 2012) evaluated per pixel on a smoothed DEM;
-* :func:`thickness_from_inpainter`: DEM minus an inpainted bed (biharmonic or the network);
 * :func:`external_thickness`: any thickness product (Farinotti 2019 consensus, Millan 2022)
   resampled onto the DEM grid;
 * :func:`oggm_thickness`: OGGM's flowline inversion, when ``oggm`` is installed.
@@ -32,7 +31,6 @@ from scipy import ndimage
 from glacierbed.data.outlines import rasterize_ids
 from glacierbed.data.rasters import Raster
 from glacierbed.errors import MissingCRSError, NoOverlapError
-from glacierbed.inpainters import Inpainter
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +124,8 @@ def glabtop_tau_pa(dz_km: np.ndarray | float) -> np.ndarray:
     return tau_bar * 1e5
 
 
-def smoothed_slope_rad(dem: Raster, smooth_m: float = 200.0) -> np.ndarray:
-    """Surface slope (radians) of the DEM averaged over a ~``smooth_m`` wide window.
+def smoothed_surface(dem: Raster, smooth_m: float = 200.0) -> np.ndarray:
+    """The DEM averaged over a ~``smooth_m`` wide square window (float64).
 
     NaN pixels are ignored in the average (normalised convolution), so voids do not spread.
     """
@@ -137,8 +135,12 @@ def smoothed_slope_rad(dem: Raster, smooth_m: float = 200.0) -> np.ndarray:
     z = np.where(valid, dem.data, 0.0).astype(np.float64)
     num = ndimage.uniform_filter(z, size, mode="constant")
     den = ndimage.uniform_filter(valid.astype(np.float64), size, mode="constant")
-    zs = np.where(den > 0, num / np.maximum(den, 1e-12), np.nan)
-    gy, gx = np.gradient(zs, dem.res[1], dem.res[0])
+    return np.where(den > 0, num / np.maximum(den, 1e-12), np.nan)
+
+
+def smoothed_slope_rad(dem: Raster, smooth_m: float = 200.0) -> np.ndarray:
+    """Surface slope (radians) of the DEM smoothed over ~``smooth_m`` (:func:`smoothed_surface`)."""
+    gy, gx = np.gradient(smoothed_surface(dem, smooth_m), dem.res[1], dem.res[0])
     return np.arctan(np.hypot(gx, gy))
 
 
@@ -163,7 +165,7 @@ def glabtop_thickness(dem: Raster, outlines: gpd.GeoDataFrame, smooth_m: float =
     return _finish(dem, ids, h)
 
 
-def _resample_to_grid(src: Raster, grid: Raster, resampling: str = "bilinear") -> Raster:
+def resample_to_grid(src: Raster, grid: Raster, resampling: str = "bilinear") -> Raster:
     """``src`` warped onto exactly ``grid``'s pixels (NaN where it has no data)."""
     out = np.full(grid.shape, np.nan, dtype=np.float32)
     rasterio.warp.reproject(source=src.data, destination=out, src_transform=src.transform, src_crs=src.crs,
@@ -182,7 +184,7 @@ def external_thickness(product: Raster | str | os.PathLike, dem: Raster, outline
     """
     if not isinstance(product, Raster):
         product = Raster.from_file(product)
-    out = _resample_to_grid(product, dem, resampling)
+    out = resample_to_grid(product, dem, resampling)
     if outlines is not None:
         ids = rasterize_ids(outlines, dem)
         data = np.where(ids > 0, out.data, 0.0)
@@ -190,48 +192,6 @@ def external_thickness(product: Raster | str | os.PathLike, dem: Raster, outline
         out = dem.with_data(data)
     out.source = str(product.source)
     return out
-
-
-def _window_slices(sl: tuple[slice, slice], shape: tuple[int, int], margin: int) -> tuple[slice, slice]:
-    return (slice(max(sl[0].start - margin, 0), min(sl[0].stop + margin, shape[0])),
-            slice(max(sl[1].start - margin, 0), min(sl[1].stop + margin, shape[1])))
-
-
-def thickness_from_inpainter(dem: Raster, outlines: gpd.GeoDataFrame, inpainter: Inpainter,
-                             margin_frac: float = 0.5, min_margin_px: int = 16) -> Raster:
-    """Thickness = max(DEM - inpainted bed, 0) inside the outlines.
-
-    Works per connected ice complex (glaciers sharing a divide are one hole, since the
-    neighbour's ice is no bed either): a window of the complex's bounding box plus a
-    margin (``margin_frac`` of its size, at least ``min_margin_px``) is cut from the DEM,
-    every glacier pixel in it is hidden, and ``inpainter.inpaint`` rebuilds the surface.
-    When the DEM pixel is outside ``inpainter.resolution_range_m`` the window is resampled
-    to the nearest allowed size and the bed brought back bilinearly. This is the simple
-    version; ``glacierbed.estimate`` tiles large regions and runs in parallel.
-    """
-    ids = _ids(dem, outlines)
-    ice = ids > 0
-    labels, n = ndimage.label(ice, structure=np.ones((3, 3), bool))
-    bed = np.array(dem.data, dtype=np.float32, copy=True)
-    lo, hi = inpainter.resolution_range_m
-    res = dem.res[0]
-    target_res = min(max(res, lo), hi)
-    for lab, sl in enumerate(ndimage.find_objects(labels), start=1):
-        size = max(sl[0].stop - sl[0].start, sl[1].stop - sl[1].start)
-        win = _window_slices(sl, dem.shape, max(min_margin_px, int(margin_frac * size)))
-        dem_w = dem.window(win[0].start, win[1].start, win[0].stop - win[0].start, win[1].stop - win[1].start)
-        hole_w = ice[win]
-        if np.isclose(target_res, res):
-            bed_w = inpainter.inpaint(dem_w.data, hole_w, res)
-        else:
-            coarse = dem_w.reproject(resolution=target_res, resampling="average" if target_res > res else "bilinear")
-            hole_c = _resample_to_grid(dem_w.with_data(hole_w.astype(np.float32)), coarse, "average").data > 0.25
-            bed_c = coarse.with_data(inpainter.inpaint(coarse.data, hole_c, target_res))
-            bed_w = _resample_to_grid(bed_c, dem_w, "bilinear").data
-            bed_w = np.where(hole_w, bed_w, dem_w.data)
-        comp = labels[win] == lab
-        bed[win][comp] = np.asarray(bed_w)[comp]
-    return _finish(dem, ids, dem.data - bed)
 
 
 @dataclass
@@ -287,7 +247,7 @@ def oggm_thickness(dem: Raster, outline: gpd.GeoDataFrame, working_dir: str | os
                 h = ds["distributed_thickness"].to_numpy().astype(np.float32)
             gdem = Raster.from_file(gdir.get_filepath("dem"))
             src = gdem.with_data(np.nan_to_num(h, nan=0.0))
-            out = _resample_to_grid(src, dem)
+            out = resample_to_grid(src, dem)
             ids = rasterize_ids(outline, dem)
             return ExtraResult(_finish(dem, ids, out.data), "ok")
     except Exception as exc:  # OGGM's API changes between releases: report, do not crash

@@ -35,3 +35,7 @@ _register()
 def main(argv: list[str] | None = None) -> None:
     """Entry point callable from tests: ``main(["dataset", "build", ...])``."""
     app(args=argv, standalone_mode=True)
+
+
+if __name__ == "__main__":
+    app()

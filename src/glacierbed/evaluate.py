@@ -309,36 +309,75 @@ class MethodResult:
     seconds: float
 
 
+def estimate_thickness(dem: Raster, outlines: gpd.GeoDataFrame, model: object, physics: object = None,
+                       **kwargs) -> Raster:
+    """Thickness of every glacier through the real pipeline (:func:`glacierbed.estimate.estimate`:
+    per-glacier windows, tiling, ensemble, optional physics), as a map on ``dem``'s grid:
+    0 outside the outlines, NaN where the DEM has no data (like the baselines).
+
+    ``model``: as for :func:`glacierbed.estimate.estimate`; ``physics``: a
+    :class:`~glacierbed.physics.PhysicsConfig` or None; ``kwargs`` go to ``estimate``
+    (e.g. ``velocity``, ``smb``). Runs in a temporary folder, without maps.
+    """
+    return estimate_with_table(dem, outlines, model, physics, **kwargs)[0]
+
+
+def estimate_with_table(dem: Raster, outlines: gpd.GeoDataFrame, model: object, physics: object = None,
+                        **kwargs) -> tuple[Raster, pd.DataFrame]:
+    """:func:`estimate_thickness` plus the per-glacier table (glaciers.csv: neg_fraction, physics_*)."""
+    import tempfile
+
+    from glacierbed.estimate import EstimateConfig, estimate
+
+    with tempfile.TemporaryDirectory(prefix="glacierbed-eval-") as tmp:
+        res = estimate(dem, outlines, tmp, model=model, config=EstimateConfig(physics=physics), maps=False, **kwargs)
+        thick = Raster.from_file(res.paths["thickness"])
+    if not thick.same_grid(dem):
+        raise MissingCRSError(f"estimate wrote its thickness on another grid than the DEM {dem.source}")
+    data = np.where(np.isfinite(thick.data), thick.data, 0.0)
+    data[~np.isfinite(dem.data)] = np.nan
+    out = dem.with_data(data)
+    out.source = f"estimate({res.summary.get('model', model)})"
+    return out, res.glaciers
+
+
 def run_methods(dem: Raster, outlines: gpd.GeoDataFrame, model: str | None = None,
-                with_oggm: bool = True) -> dict[str, MethodResult]:
+                with_oggm: bool = True, with_physics: bool = True) -> dict[str, MethodResult]:
     """Every baseline plus the inpainters on one DEM + outlines.
 
-    ``model`` is passed to :func:`glacierbed.inpainters.load_inpainter` (None = the
-    shipped network); a network that fails to load is reported as "model not available".
+    Inpainter rows ("biharmonic", "network", and "+ physics" variants) run the real
+    estimation pipeline (:func:`estimate_thickness`). ``model`` names the network
+    (None = the shipped one, see :func:`glacierbed.inpainters.load_inpainter`); a network
+    that fails to load is reported as "model not available".
     """
-    from glacierbed.inpainters import load_inpainter
+    from glacierbed.estimate import resolve_model
+    from glacierbed.physics import PhysicsConfig
 
     methods: dict[str, Callable[[], Raster]] = {
         "va_uniform": lambda: baselines.volume_area_thickness(dem, outlines, shaped=False),
         "va_shaped": lambda: baselines.volume_area_thickness(dem, outlines, shaped=True),
         "glabtop": lambda: baselines.glabtop_thickness(dem, outlines),
-        "biharmonic": lambda: baselines.thickness_from_inpainter(dem, outlines, load_inpainter("biharmonic")),
     }
     out: dict[str, MethodResult] = {}
     for name, fn in methods.items():
         t0 = time.perf_counter()
         out[name] = MethodResult(name, fn(), "ok", time.perf_counter() - t0)
-    net_name = "network" if model is None else f"network:{Path(str(model)).name}"
+    inpainters: list[tuple[str, object]] = [("biharmonic", "biharmonic")]
     if model is None or str(model) not in ("biharmonic",):
-        t0 = time.perf_counter()
+        net_name = "network" if model is None else f"network:{Path(str(model)).name}"
         try:
-            inp = load_inpainter(model)
+            inpainters.append((net_name, resolve_model(model)))
         except Exception as exc:  # no weights yet, missing module, bad checkpoint: report
             log.warning("inpainter %s not available: %s", model or "(shipped network)", exc)
-            out[net_name] = MethodResult(net_name, None, f"model not available: {type(exc).__name__}: {exc}", 0.0)
-        else:
-            h = baselines.thickness_from_inpainter(dem, outlines, inp)
-            out[net_name] = MethodResult(net_name, h, "ok", time.perf_counter() - t0)
+            status = f"model not available: {type(exc).__name__}: {exc}"
+            for n in (net_name, f"{net_name} + physics") if with_physics else (net_name,):
+                out[n] = MethodResult(n, None, status, 0.0)
+    for name, inp in inpainters:
+        for physics in (None, PhysicsConfig()) if with_physics else (None,):
+            label = name if physics is None else f"{name} + physics"
+            t0 = time.perf_counter()
+            h = estimate_thickness(dem, outlines, inp, physics)
+            out[label] = MethodResult(label, h, "ok", time.perf_counter() - t0)
     if with_oggm:
         t0 = time.perf_counter()
         res = [baselines.oggm_thickness(dem, outlines.iloc[[i]]) for i in range(len(outlines))]
@@ -358,6 +397,11 @@ class CaseResult:
     metrics: pd.DataFrame
     details: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: list[Path] = field(default_factory=list)
+
+
+def _safe(name: str) -> str:
+    """A method name as a file-name part ("network + physics" -> "network_physics")."""
+    return "_".join("".join(c if c.isalnum() or c in "-." else " " for c in name).split())
 
 
 def _methods_table(results: dict[str, MethodResult]) -> pd.DataFrame:
@@ -401,7 +445,7 @@ def run_case(case: str, model: str | None = None, out_dir: Path | None = None, w
         if out_dir is not None and per_point:
             res.figures += [plot_scatter(per_point, out_dir / f"{case}_scatter.png", "South Glacier radar points"),
                             plot_profiles(per_point, out_dir / f"{case}_profiles.png"),
-                            *[plot_error_map(dem, pp, out_dir / f"{case}_errormap_{n.replace(':', '_')}.png", outlines,
+                            *[plot_error_map(dem, pp, out_dir / f"{case}_errormap_{_safe(n)}.png", outlines,
                                              f"{n}: predicted - observed") for n, pp in per_point.items()]]
     else:
         glathida = read_glathida_glaciers(registry.get_file("glathida/glacier.csv"))

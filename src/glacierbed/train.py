@@ -204,7 +204,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = True,
     train_set, val_set = patches.subset("train"), patches.subset("val")
     shapes = OutlineShapes.from_outlines([_resolve(p) for p in cfg.outlines]) if cfg.outlines else None
     masks = MaskGenerator(shapes, p_box=cfg.p_box)
-    val = {"glacier": validation_samples(val_set, masks, "glacier", cfg.seed + 1)}
+    val_masks = MaskGenerator(shapes, p_box=0.0)  # validation: glacier shapes only (boxes separately)
+    val = {"glacier": validation_samples(val_set, val_masks, "glacier", cfg.seed + 1)}
     if shapes is not None:
         val["box"] = validation_samples(val_set, masks, "box", cfg.seed + 2)
 
@@ -226,7 +227,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = True,
 
     loader = torch.utils.data.DataLoader(RandomHoles(train_set, masks, cfg.seed + step), batch_size=cfg.batch_size,
                                          num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0)
-    metrics_path = run_dir / "metrics.csv"
+    metrics_path = run_dir / "metrics.csv"  # per step; validation rows go to validation.csv
     t0 = time.perf_counter() - elapsed
     net.train()
     it = iter(loader)
@@ -255,11 +256,14 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = True,
             terms["adv_d"] = d_loss
         step += 1
         row = {"step": step, "time_s": round(time.perf_counter() - t0, 1), "loss": float(loss.detach()),
-               **{k: float(v) for k, v in terms.items()}}
-        if step % cfg.val_every == 0 or step == cfg.steps:
-            for kind, samples in val.items():
-                row.update({f"val_{kind}_{k}": v for k, v in evaluate_samples(net, samples).items()})
+               **{k: float(v.detach()) for k, v in terms.items()}}
         _append_csv(metrics_path, row)
+        if step % cfg.val_every == 0 or step == cfg.steps:
+            vrow = {"step": step, "time_s": row["time_s"]}
+            for kind, samples in val.items():
+                vrow.update({f"{kind}_{k}": v for k, v in evaluate_samples(net, samples).items()})
+            _append_csv(run_dir / "validation.csv", vrow)
+            row.update({f"val_{k}": v for k, v in vrow.items() if k not in ("step", "time_s")})
         if on_step:
             on_step(step, row)
         out_of_time = cfg.time_limit_s is not None and time.perf_counter() - t0 > cfg.time_limit_s
@@ -268,6 +272,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = True,
         if out_of_time:
             log.info("time limit reached at step %d", step)
             break
+    if step in cfg.image_steps or step == cfg.steps:
+        _save_progress_image(net, val["glacier"], run_dir / f"progress_{step:06d}.png", step)
     final = {kind: evaluate_samples(net, samples) for kind, samples in val.items()}
     record = {
         "steps": step, "train_seconds": round(time.perf_counter() - t0, 1), "parameters": n_parameters(net),

@@ -50,6 +50,14 @@ def register(app: typer.Typer) -> None:
         ensemble: int = typer.Option(4, "--ensemble", min=1, max=8, help="Ensemble members (flips, mask dilation)."),
         maps: Optional[bool] = typer.Option(None, "--maps/--no-maps",
                                             help="PNG maps (default: overview; per-glacier maps if <= 50 glaciers)."),
+        physics: bool = typer.Option(True, "--physics/--no-physics",
+                                     help="Physics-informed refinement of the bed (SIA stress band, margins, "
+                                          "velocity and mass balance when given); see docs/physics.md."),
+        physics_config: Optional[Path] = typer.Option(None, "--physics-config",
+                                                      help="YAML with PhysicsConfig fields to change."),
+        velocity: Optional[tuple[Path, Path]] = typer.Option(None, "--velocity", metavar="VX VY",
+                                                             help="Surface velocity rasters vx vy (m/yr, any CRS)."),
+        smb: Optional[Path] = typer.Option(None, "--smb", help="Surface mass-balance raster (m w.e./yr)."),
     ) -> None:
         """Bed, ice thickness and volume of every glacier: GeoTIFFs, glaciers.csv/.gpkg, summary.json, maps."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -66,6 +74,9 @@ def register(app: typer.Typer) -> None:
         if outlines is None:
             raise DataNotFoundError("no outlines given: use --outlines PATH (or --example NAME)")
         from glacierbed.estimate import resolve_model
+        from glacierbed.physics import PhysicsConfig
+
+        phys = (PhysicsConfig.from_yaml(physics_config) if physics_config else PhysicsConfig()) if physics else None
 
         # fail early (before the progress bar) if the model is missing; Dask workers load it by name
         inpainter = resolve_model(model)
@@ -79,7 +90,8 @@ def register(app: typer.Typer) -> None:
 
             res = estimate(dem, outlines, out, model=model_arg, resolution=resolution, workers=workers,
                            scheduler=scheduler, select=glacier or None, maps=maps,
-                           config=EstimateConfig(ensemble=ensemble), progress=progress)
+                           config=EstimateConfig(ensemble=ensemble, physics=phys), progress=progress,
+                           velocity=tuple(velocity) if velocity else None, smb=smb)
         s = res.summary
         console.print(f"{s['n_glaciers']} glaciers, {s['area_km2']:.2f} km², volume {s['volume_km3']:.4f} "
                       f"± {s['volume_std_km3']:.4f} km³ ({s['sea_level_equivalent_mm']:.4f} mm SLE), "
