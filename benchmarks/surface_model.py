@@ -33,7 +33,7 @@ from glacierbed.fill import biharmonic_fill
 from glacierbed.masks import MaskGenerator, OutlineShapes
 from glacierbed.model import NetworkInpainter
 from glacierbed.physics import PhysicsConfig, sia_thickness, surface_slope
-from glacierbed.synthetic import synthetic_glacier_surface
+from glacierbed.synthetic import synthetic_glacier_surface, synthetic_thickness
 from glacierbed.train import TrainConfig
 
 log = logging.getLogger("surface_model")
@@ -74,6 +74,12 @@ def synthetic_benchmark(surface_paths: list[str], seed: int = 2024, n_patches: i
         beds["SIA formula (tau 100 kPa, f 0.8)"] = surf - np.where(hidden, sia_thickness(100e3, sin_a, SIA_BASELINE), 0)
         seconds["SIA formula (tau 100 kPa, f 0.8)"] = seconds.get("SIA formula (tau 100 kPa, f 0.8)", 0.0) + \
             time.perf_counter() - t0
+        t0 = time.perf_counter()
+        # the generator's own rule with its mean tau, applied to the *surface* as if it
+        # were the bed (what a user could do): the SIA-like upper reference of this test
+        name = "SIA + Nye margin (generator rule, tau 100 kPa)"
+        beds[name] = surf - np.where(target, synthetic_thickness(surf, target, res, 100e3), 0.0)
+        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - t0
         for name, net in nets.items():
             t0 = time.perf_counter()
             beds[name] = np.minimum(net.inpaint(surf, hidden, res).astype(np.float64), surf)

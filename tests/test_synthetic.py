@@ -69,7 +69,7 @@ def test_surface_model_bed_never_above_surface(data_dir):
     z = dem.data[:96, :96].astype(np.float64)
     hole = np.zeros(z.shape, bool)
     hole[30:70, 20:60] = True
-    for head in ("softplus", "clip"):
+    for head in ("softplus", "softplus_sia", "clip"):
         cfg = ModelConfig(width=4, depth=2, dilations=(2,), surface=True, head=head)
         assert cfg.n_inputs == 8
         out = NetworkInpainter(cfg.build(), {"patch_size": 96}).inpaint(z, hole, dem.res[0])

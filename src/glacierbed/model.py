@@ -35,7 +35,7 @@ ELEV_SCALE_M = 500.0  #: input elevations are divided by this (fixed: keeps abso
 OUT_SCALE_M = 100.0  #: the network's output unit for the correction
 N_INPUTS = 6
 N_SURFACE_INPUTS = 2  #: surface models: relative ice surface, SIA thickness of that surface
-HEADS = ("softplus", "clip")
+HEADS = ("softplus", "softplus_sia", "clip")
 MIN_THICKNESS_M = 1.0  #: floor of the fill thickness the softplus head starts from
 SIA_TAU_PA = 100e3  #: basal shear stress of the SIA thickness input (mid of 50-150 kPa)
 
@@ -49,8 +49,9 @@ class ModelConfig:
     #: surface-aware: sees the ice surface inside the hole (2 more inputs) and predicts a bed
     #: at or below it (docs/surface_model.md); False = the border-only 6-input model
     surface: bool = False
-    #: surface models only: "softplus" (thickness = softplus, residual on the clipped fill)
-    #: or "clip" (bed = min(fill + correction, surface))
+    #: surface models only: "softplus" (thickness = softplus, residual on the clipped fill),
+    #: "softplus_sia" (same, residual on the SIA thickness input) or "clip" (bed = min(fill +
+    #: correction, surface))
     head: str = "softplus"
 
     def __post_init__(self) -> None:
@@ -186,18 +187,20 @@ def sia_input(surface: np.ndarray, pixel_size_m: float) -> np.ndarray:
     return sia_thickness(SIA_TAU_PA, sin_a, cfg)
 
 
-def surface_head(y: torch.Tensor, base: torch.Tensor, surface: torch.Tensor, hole: torch.Tensor, head: str
-                 ) -> torch.Tensor:
+def surface_head(y: torch.Tensor, base: torch.Tensor, surface: torch.Tensor, hole: torch.Tensor, head: str,
+                 sia: torch.Tensor | None = None) -> torch.Tensor:
     """Bed (OUT_SCALE_M units) of a surface model, never above ``surface`` in the hole.
 
-    ``y``: the raw network output; ``base``: the fill. "softplus": thickness =
-    softplus(y + softplus^-1(max(surface - base, MIN_THICKNESS_M))) (an untrained model
-    gives the fill clipped at the surface); "clip": bed = min(base + y, surface).
+    ``y``: the raw network output; ``base``: the fill; ``sia``: the SIA thickness input
+    (OUT_SCALE_M units). "softplus": thickness = softplus(y + softplus^-1(h0)) with h0 =
+    max(surface - base, MIN_THICKNESS_M) (an untrained model gives the fill clipped at the
+    surface); "softplus_sia": the same with h0 = max(sia, MIN_THICKNESS_M) (untrained = the
+    SIA formula); "clip": bed = min(base + y, surface).
     """
     if head == "clip":
         bed = torch.minimum(base + y, surface)
     else:
-        h0 = (surface - base).clamp_min(MIN_THICKNESS_M / OUT_SCALE_M)
+        h0 = (sia if head == "softplus_sia" else surface - base).clamp_min(MIN_THICKNESS_M / OUT_SCALE_M)
         h = F.softplus(y + h0 + torch.log(-torch.expm1(-h0)))  # softplus^-1(h0) = h0 + log(1 - e^-h0)
         bed = surface - h
     return torch.where(hole > 0.5, bed, base)
@@ -251,7 +254,7 @@ class NetworkInpainter:
             y = t(self.correction(feats) / OUT_SCALE_M)
             surf = np.where(outside, base, dem)
             bed = surface_head(y, t((base - offset) / OUT_SCALE_M), t((surf - offset) / OUT_SCALE_M),
-                               t(feats[1]), cfg.head)[0, 0].numpy().astype(np.float64) * OUT_SCALE_M + offset
+                               t(feats[1]), cfg.head, t(feats[N_INPUTS + 1]))[0, 0].numpy().astype(np.float64) * OUT_SCALE_M + offset
         else:
             bed = base + self.correction(feats)
         out = np.where(hole & ~outside, bed, dem)

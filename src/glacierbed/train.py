@@ -26,6 +26,7 @@ from glacierbed.fill import biharmonic_fill
 from glacierbed.masks import MaskGenerator, OutlineShapes, box_mask
 from glacierbed.model import (
     ELEV_SCALE_M,
+    N_INPUTS,
     OUT_SCALE_M,
     GatedUNet,
     ModelConfig,
@@ -152,7 +153,8 @@ def _batch(samples: list[dict]) -> dict[str, torch.Tensor]:
 def _pred(net: GatedUNet, b: dict[str, torch.Tensor]) -> torch.Tensor:
     hole = b["x"][:, 1:2]
     if net.cfg.surface:
-        return surface_head(net(b["x"]), b["base"][:, None], b["surface"][:, None], hole, net.cfg.head)
+        return surface_head(net(b["x"]), b["base"][:, None], b["surface"][:, None], hole, net.cfg.head,
+                            b["x"][:, N_INPUTS + 1 : N_INPUTS + 2])
     return b["base"][:, None] + hole * net(b["x"])
 
 
