@@ -172,10 +172,9 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    tmp.replace(path)
+    from glacierbed.plots import _save as save_png
+
+    save_png(fig, path, dpi=120)
     _pyplot().close(fig)
     return path
 
@@ -202,13 +201,12 @@ def plot_scatter(per_point: dict[str, pd.DataFrame], path: Path, title: str = ""
 def plot_error_map(dem: Raster, per_point: pd.DataFrame, path: Path, outlines: gpd.GeoDataFrame | None = None,
                    title: str = "") -> Path:
     """Point errors (pred - obs, m) coloured over the DEM's hillshade."""
-    from matplotlib.colors import LightSource
+    from glacierbed.plots import hillshade
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 6))
     left, bottom, right, top = dem.bounds
-    shade = LightSource(azdeg=315, altdeg=45).hillshade(np.nan_to_num(dem.data, nan=np.nanmean(dem.data)),
-                                                        dx=dem.res[0], dy=dem.res[1])
+    shade = hillshade(dem.data, dem.res[0])
     ax.imshow(shade, cmap="gray", extent=(left, right, bottom, top), origin="upper")
     if outlines is not None:
         outlines.to_crs(dem.crs).boundary.plot(ax=ax, color="k", lw=0.8)

@@ -101,3 +101,62 @@ def plot_glacier_maps(dem: Raster, thickness: Raster | str | os.PathLike, outlin
                      f"({row['status']})", fontsize=8)
         _save(fig, folder / f"{row['rgi_id']}.png", dpi=90)
     return folder
+
+
+# --- training-stage figures ---------------------------------------------------------------
+
+
+def _shaded(ax, elev: np.ndarray, res: float, hole: np.ndarray | None = None, vmin=None, vmax=None) -> None:
+    """Hillshade blended with elevation colours; the hole outlined in white."""
+    import matplotlib
+
+    vmin = np.nanmin(elev) if vmin is None else vmin
+    vmax = np.nanmax(elev) if vmax is None else vmax
+    rgb = LightSource(azdeg=315, altdeg=45).shade(elev, cmap=matplotlib.colormaps["terrain"], vert_exag=1.0,
+                                                  dx=res, dy=res, blend_mode="soft", vmin=vmin, vmax=vmax)
+    ax.imshow(rgb)
+    if hole is not None and hole.any():
+        ax.contour(hole.astype(float), levels=[0.5], colors="white", linewidths=0.8)
+    ax.set_xticks([]); ax.set_yticks([])
+
+
+def patch_grid_figure(dems: np.ndarray, holes: np.ndarray, res: np.ndarray, path: str | os.PathLike,
+                      titles: list[str] | None = None, ncols: int = 4) -> Path:
+    """Grid of sample patches (hillshade + elevation colours) with their holes outlined."""
+    n = len(dems)
+    nrows = int(np.ceil(n / ncols))
+    fig = Figure(figsize=(3 * ncols, 3 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for i, ax in enumerate(axes.ravel()):
+        if i >= n:
+            ax.axis("off")
+            continue
+        _shaded(ax, dems[i], float(res[i]), holes[i])
+        ax.set_title(titles[i] if titles else f"{res[i]:g} m, {dems[i].min():.0f}-{dems[i].max():.0f} m", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, Path(path), dpi=90)
+
+
+def progress_figure(masked_m: np.ndarray, pred_m: np.ndarray, truth_m: np.ndarray, holes: np.ndarray,
+                    res: np.ndarray, step: int, path: str | os.PathLike) -> Path:
+    """Masked input / reconstruction / truth / error for a few validation patches
+    ("training iteration N" images)."""
+    n = len(pred_m)
+    fig = Figure(figsize=(12, 3 * n))
+    axes = fig.subplots(n, 4, squeeze=False)
+    im = None
+    for i in range(n):
+        vmin, vmax = truth_m[i].min(), truth_m[i].max()
+        axes[i, 0].imshow(masked_m[i], cmap="terrain", vmin=vmin, vmax=vmax)
+        axes[i, 0].set_xticks([]); axes[i, 0].set_yticks([])
+        _shaded(axes[i, 1], pred_m[i], float(res[i]), holes[i], vmin, vmax)
+        _shaded(axes[i, 2], truth_m[i], float(res[i]), holes[i], vmin, vmax)
+        err = np.where(holes[i], pred_m[i] - truth_m[i], np.nan)
+        im = axes[i, 3].imshow(err, cmap="RdBu_r", vmin=-100, vmax=100)
+        axes[i, 3].set_xticks([]); axes[i, 3].set_yticks([])
+        axes[i, 3].set_title(f"error, RMSE {np.sqrt(np.nanmean(err ** 2)):.1f} m", fontsize=8)
+    for ax, t in zip(axes[0], ("masked input", "reconstruction", "truth")):
+        ax.set_title(t, fontsize=8)
+    fig.colorbar(im, ax=axes[:, 3].tolist(), shrink=0.6, label="m")
+    fig.suptitle(f"training iteration {step}")
+    return _save(fig, Path(path), dpi=90)

@@ -124,7 +124,7 @@ class RandomHoles(torch.utils.data.IterableDataset):
     def __iter__(self) -> Iterator[dict]:
         info = torch.utils.data.get_worker_info()
         wid = info.id if info else 0
-        rng = np.random.default_rng([self.seed, wid, int(time.time_ns() % 1_000_003) if self.seed < 0 else 0])
+        rng = np.random.default_rng([self.seed, wid])
         while True:
             i = int(rng.integers(len(self.p)))
             k, flip = int(rng.integers(4)), bool(rng.integers(2))
@@ -200,14 +200,16 @@ def evaluate_samples(net: GatedUNet, samples: list[dict], batch_size: int = 32) 
 
 
 def _save_progress_image(net: GatedUNet, samples: list[dict], path: Path, step: int) -> None:
-    from glacierbed.plots_training import progress_figure
+    from glacierbed.plots import progress_figure
 
     with torch.no_grad():
         net.eval()
         b = _batch(samples[:4])
         pred = _pred(net, b)[:, 0].numpy() * OUT_SCALE_M
         net.train()
-    progress_figure(b, pred, step, path)
+    holes = b["x"][:, 1].numpy() > 0.5
+    truth = b["truth"].numpy() * OUT_SCALE_M
+    progress_figure(np.where(holes, np.nan, truth), pred, truth, holes, b["res"].numpy(), step, path)
 
 
 def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = True,

@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
 
         from glacierbed.dataset import PatchSet, resolve
         from glacierbed.masks import MaskGenerator, OutlineShapes
-        from glacierbed.plots_training import patch_grid_figure
+        from glacierbed.plots import patch_grid_figure
 
         ps = PatchSet.load(dataset)
         rng = np.random.default_rng(seed)
