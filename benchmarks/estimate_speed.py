@@ -77,7 +77,7 @@ def main() -> None:
         wall, t = run("oetztal", model, config=EstimateConfig(ensemble=ens))
         add(f"oetztal serial, ensemble {ens}", wall, t, 1, ens)
     # Dask: the model travels by name and is loaded once per worker process
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import LocalCluster
 
     t0 = time.perf_counter()
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:

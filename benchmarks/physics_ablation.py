@@ -39,6 +39,7 @@ from glacierbed.estimate import resolve_model
 from glacierbed.evaluate import (POOLED, estimate_with_table, evaluate_glacier_means, evaluate_points,
                                  glacier_volumes, share_nonpositive, to_markdown, write_table)
 from glacierbed.physics import PhysicsConfig
+from glacierbed.atomic import write_text
 
 log = logging.getLogger("physics_ablation")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -206,9 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         sub = df[df["case"].isin([case, "all"])]
         md += [f"## {titles[case]}", "", to_markdown(sub[[x for x in c if x in sub.columns]]), ""]
     md += [f"Total run time {time.perf_counter() - t_all:.0f} s (2 CPU cores, shared with a training run).", ""]
-    tmp = args.out / "physics_ablation.md.tmp"
-    tmp.write_text("\n".join(md))
-    tmp.replace(args.out / "physics_ablation.md")
+    write_text(args.out / "physics_ablation.md", "\n".join(md))
     print("\n".join(md))
 
 

@@ -35,6 +35,7 @@ from glacierbed.model import NetworkInpainter
 from glacierbed.physics import PhysicsConfig, sia_thickness, surface_slope
 from glacierbed.synthetic import synthetic_glacier_surface, synthetic_thickness
 from glacierbed.train import TrainConfig
+from glacierbed.atomic import write_text
 
 log = logging.getLogger("surface_model")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -182,9 +183,7 @@ def main(argv: list[str] | None = None) -> None:
                                             "rel_error_volume_vs_consensus", "rmse_vs_consensus_m",
                                             "bias_vs_consensus_m", "r_vs_consensus"] if c in hef]]), ""]
     md += [f"Total run time {time.perf_counter() - t_all:.0f} s (2 CPU cores, shared).", ""]
-    tmp = args.out / "surface_model.md.tmp"
-    tmp.write_text("\n".join(md))
-    tmp.replace(args.out / "surface_model.md")
+    write_text(args.out / "surface_model.md", "\n".join(md))
     print("\n".join(md))
 
 

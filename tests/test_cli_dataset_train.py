@@ -2,7 +2,6 @@
 
 import json
 
-import numpy as np
 import yaml
 from typer.testing import CliRunner
 

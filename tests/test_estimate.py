@@ -28,7 +28,6 @@ from glacierbed.estimate import (
     margin_pixels,
     sea_level_equivalent_mm,
 )
-from glacierbed.inpainters import load_inpainter
 
 OETZ_DEM = "oggm-sample-data/test-workflow/srtm_oetztal.tif"
 OETZ_RGI = "oggm-sample-data/test-workflow/rgi/rgi_oetztal.shp"

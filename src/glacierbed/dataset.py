@@ -16,11 +16,12 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import yaml
 
+from glacierbed.atomic import write_json
 from glacierbed.data.outlines import rasterize_mask, read_outlines
 from glacierbed.data.rasters import Raster, read_dem
 from glacierbed.errors import EmptySelectionError
@@ -219,7 +220,7 @@ def build_dataset(cfg: DatasetConfig, out: str | Path, n_per_source: int = 2000,
         summary=json.dumps(summary),
     )
     tmp.replace(out)
-    out.with_suffix(".json").write_text(json.dumps(summary, indent=2))
+    write_json(out.with_suffix(".json"), summary)
     return report
 
 

@@ -32,10 +32,10 @@ from typing import Any, Callable, Sequence
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import rasterio.windows
 import shapely
 from scipy import ndimage
 
+from glacierbed.atomic import write_bytes, write_json
 from glacierbed.data.outlines import check_overlap, read_outlines, rasterize_ids
 from glacierbed.data.rasters import Raster, local_metric_crs, read_dem
 from glacierbed.errors import DataNotFoundError, EmptySelectionError, GlacierbedError
@@ -120,28 +120,6 @@ class GlacierTask:
 # --------------------------------------------------------------------------------------
 # small helpers
 # --------------------------------------------------------------------------------------
-def _atomic_write_bytes(path: Path, payload: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(payload)
-    tmp.replace(path)
-    return path
-
-
-def _atomic_write_json(path: Path, obj: Any) -> Path:
-    return _atomic_write_bytes(path, json.dumps(obj, indent=2, default=_json_default).encode())
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return None if not np.isfinite(o) else float(o)
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o)}")
-
-
 def safe_id(rgi_id: str) -> str:
     """A file-system-safe folder name for a glacier id."""
     return "".join(c if c.isalnum() or c in "-._" else "_" for c in rgi_id) or "glacier"
@@ -337,7 +315,7 @@ def run_glacier(task: GlacierTask, inpainter: Inpainter) -> dict[str, Any]:
         rec["status"] = f"error: {type(exc).__name__}: {exc}"
         log.exception("%s: failed", task.rgi_id)
     rec["seconds"] = time.perf_counter() - t0
-    _atomic_write_json(gdir / "result.json", rec)
+    write_json(gdir / "result.json", rec)
     return rec
 
 
@@ -420,7 +398,7 @@ def _estimate_one(task: GlacierTask, inpainter: Inpainter, gdir: Path) -> dict[s
     buf = io.BytesIO()
     np.savez_compressed(buf, thickness=thick0[sl].astype(np.float32), thickness_std=std0[sl].astype(np.float32),
                         row0=off[0], col0=off[1])
-    _atomic_write_bytes(gdir / "window.npz", buf.getvalue())
+    write_bytes(gdir / "window.npz", buf.getvalue())
 
     status = plan.mode
     if task.outside_fraction > 0.001 or n_ok < int(own.sum()):
@@ -652,7 +630,7 @@ def estimate(
     table = table[COLUMNS + [c for c in table.columns if c not in COLUMNS]]
     paths = _assemble(dem_r, g, tasks, table, out)
     summary = _summary(table, model_name, cfg, dem_r, time.perf_counter() - t_start, len(records) - len(todo))
-    paths["summary"] = _atomic_write_json(out / "summary.json", summary)
+    paths["summary"] = write_json(out / "summary.json", summary)
     if maps is not False:
         from glacierbed.plots import plot_glacier_maps, plot_region_overview
 

@@ -26,6 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from scipy import ndimage
 
+from glacierbed.atomic import write_json
 from glacierbed.errors import DataNotFoundError
 from glacierbed.fill import biharmonic_fill
 
@@ -281,7 +282,7 @@ def save_weights(net: GatedUNet, path: str | Path, record: dict) -> Path:
     torch.save({k: v.detach().clone() for k, v in net.state_dict().items()}, tmp)
     tmp.replace(path)
     rec = {"model": asdict(net.cfg), **record}
-    path.with_suffix(".json").write_text(json.dumps(rec, indent=2, default=str))
+    write_json(path.with_suffix(".json"), rec)
     return path
 
 

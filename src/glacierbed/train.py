@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
+from glacierbed.atomic import write_json
 from glacierbed.dataset import PatchSet
 from glacierbed.fill import biharmonic_fill
 from glacierbed.masks import MaskGenerator, OutlineShapes, box_mask
@@ -307,7 +308,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = True,
         "device": "cpu", "torch": torch.__version__,
     }
     save_weights(net, run_dir / "weights.pt", record)
-    (run_dir / "record.json").write_text(json.dumps(record, indent=2))
+    write_json(run_dir / "record.json", record)
     return record
 
 

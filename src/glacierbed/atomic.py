@@ -1,0 +1,43 @@
+"""Atomic file writes: write ``<name>.tmp`` beside the target, then rename it.
+
+An existing output file is therefore always complete, which is what lets an interrupted
+run resume by looking at which files exist.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def write_bytes(path: str | Path, payload: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(payload)
+    tmp.replace(path)
+    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    return write_bytes(path, text.encode())
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o) if np.isfinite(o) else None
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    """JSON (indented) with numpy scalars/arrays and paths converted."""
+    return write_text(path, json.dumps(obj, indent=2, default=_json_default))
