@@ -250,6 +250,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = True,
     loader = torch.utils.data.DataLoader(RandomHoles(train_set, masks, cfg.seed + step, srf), batch_size=cfg.batch_size,
                                          num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0)
     metrics_path = run_dir / "metrics.csv"  # per step; validation rows go to validation.csv
+    tb = _tensorboard(run_dir)
     t0 = time.perf_counter() - elapsed
     net.train()
     it = iter(loader)
@@ -286,6 +287,10 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = True,
                 vrow.update({f"{kind}_{k}": v for k, v in evaluate_samples(net, samples).items()})
             _append_csv(run_dir / "validation.csv", vrow)
             row.update({f"val_{k}": v for k, v in vrow.items() if k not in ("step", "time_s")})
+        if tb is not None:
+            for k, v in row.items():
+                if k not in ("step", "time_s"):
+                    tb.add_scalar(k, v, step)
         if on_step:
             on_step(step, row)
         out_of_time = cfg.time_limit_s is not None and time.perf_counter() - t0 > cfg.time_limit_s
@@ -296,6 +301,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = True,
             break
     if step in cfg.image_steps or step == cfg.steps:
         _save_progress_image(net, val["glacier"], run_dir / f"progress_{step:06d}.png", step)
+    if tb is not None:
+        tb.close()
     final = {kind: evaluate_samples(net, samples) for kind, samples in val.items()}
     record = {
         "steps": step, "train_seconds": round(time.perf_counter() - t0, 1), "parameters": n_parameters(net),
@@ -310,6 +317,15 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = True,
     save_weights(net, run_dir / "weights.pt", record)
     write_json(run_dir / "record.json", record)
     return record
+
+
+def _tensorboard(run_dir: Path):
+    """A TensorBoard writer when the ``tensorboard`` package is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
 
 def _resolve(p: str) -> Path:
