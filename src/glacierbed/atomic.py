@@ -7,19 +7,36 @@ run resume by looking at which files exist.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 
-def write_bytes(path: str | Path, payload: bytes) -> Path:
+@contextmanager
+def replacing(path: str | Path, keep_suffix: bool = False) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it replaces ``path``, on error it is removed.
+
+    ``keep_suffix`` names it ``<stem>.tmp<suffix>`` for writers that need the extension
+    (GDAL's GeoPackage driver, ``numpy.savez``); otherwise ``<name>.tmp``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(payload)
+    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}" if keep_suffix else f"{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(path)
-    return path
+
+
+def write_bytes(path: str | Path, payload: bytes) -> Path:
+    with replacing(path) as tmp:
+        tmp.write_bytes(payload)
+    return Path(path)
 
 
 def write_text(path: str | Path, text: str) -> Path:

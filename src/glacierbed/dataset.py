@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 import yaml
 
-from glacierbed.atomic import write_json
+from glacierbed.atomic import replacing, write_json
 from glacierbed.data.outlines import rasterize_mask, read_outlines
 from glacierbed.data.rasters import Raster, read_dem
 from glacierbed.errors import EmptySelectionError
@@ -206,20 +206,18 @@ def build_dataset(cfg: DatasetConfig, out: str | Path, n_per_source: int = 2000,
         "relief_m_mean": float((dem_arr.max(axis=(1, 2)) - dem_arr.min(axis=(1, 2))).mean()),
         "sources": meta_sources,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp.npz")
-    np.savez_compressed(
-        tmp,
-        dem=dem_arr,
-        glacier=np.packbits(np.stack([p["glacier"] for p in patches]), axis=-1),
-        source=np.array([p["source"] for p in patches], dtype=np.int16),
-        x0=np.array([p["x0"] for p in patches]),
-        y0=np.array([p["y0"] for p in patches]),
-        res=np.array([p["res"] for p in patches], dtype=np.float32),
-        split=np.array([p["split"] for p in patches]),
-        summary=json.dumps(summary),
-    )
-    tmp.replace(out)
+    with replacing(out, keep_suffix=True) as tmp:  # numpy appends .npz to other names
+        np.savez_compressed(
+            tmp,
+            dem=dem_arr,
+            glacier=np.packbits(np.stack([p["glacier"] for p in patches]), axis=-1),
+            source=np.array([p["source"] for p in patches], dtype=np.int16),
+            x0=np.array([p["x0"] for p in patches]),
+            y0=np.array([p["y0"] for p in patches]),
+            res=np.array([p["res"] for p in patches], dtype=np.float32),
+            split=np.array([p["split"] for p in patches]),
+            summary=json.dumps(summary),
+        )
     write_json(out.with_suffix(".json"), summary)
     return report
 

@@ -35,7 +35,7 @@ import pandas as pd
 import shapely
 from scipy import ndimage
 
-from glacierbed.atomic import write_bytes, write_json
+from glacierbed.atomic import replacing, write_bytes, write_json
 from glacierbed.data.outlines import check_overlap, read_outlines, rasterize_ids
 from glacierbed.data.rasters import Raster, local_metric_crs, read_dem
 from glacierbed.errors import DataNotFoundError, EmptySelectionError, GlacierbedError
@@ -709,17 +709,14 @@ def _assemble(dem: Raster, outlines: gpd.GeoDataFrame, tasks: list[GlacierTask],
         "bed": dem.with_data(bed).to_file(out / "bed.tif"),
         "thickness_std": dem.with_data(std).to_file(out / "thickness_std.tif"),
     }
-    tmp = out / "glaciers.csv.tmp"
-    table.to_csv(tmp, index=False)
-    tmp.replace(out / "glaciers.csv")
+    with replacing(out / "glaciers.csv") as tmp:
+        table.to_csv(tmp, index=False)
     paths["csv"] = out / "glaciers.csv"
     geo = outlines[["rgi_id", "geometry"]].merge(table.drop(columns=["name"]), on="rgi_id", how="inner")
     geo = gpd.GeoDataFrame(geo, geometry="geometry", crs=outlines.crs)
     geo.insert(1, "name", geo["rgi_id"].map(dict(zip(table["rgi_id"], table["name"]))))
-    tmp = out / "glaciers.tmp.gpkg"  # GDAL wants the .gpkg extension
-    tmp.unlink(missing_ok=True)
-    geo.to_file(tmp, driver="GPKG", layer="glaciers")
-    tmp.replace(out / "glaciers.gpkg")
+    with replacing(out / "glaciers.gpkg", keep_suffix=True) as tmp:  # GDAL wants the .gpkg extension
+        geo.to_file(tmp, driver="GPKG", layer="glaciers")
     paths["gpkg"] = out / "glaciers.gpkg"
     return paths
 

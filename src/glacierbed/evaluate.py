@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from glacierbed.atomic import replacing, write_text
 from glacierbed import baselines
 from glacierbed.data.observations import match_points_to_glaciers
 from glacierbed.data.outlines import rasterize_ids
@@ -488,13 +489,10 @@ def run_case(case: str, model: str | None = None, out_dir: Path | None = None, w
 
 def write_table(df: pd.DataFrame, path: Path, floatfmt: str = ".3g") -> Path:
     """Atomic CSV, or Markdown (pipe table) when ``path`` ends with .md."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     if path.suffix == ".md":
-        tmp.write_text(to_markdown(df, floatfmt) + "\n")
-    else:
+        return write_text(path, to_markdown(df, floatfmt) + "\n")
+    with replacing(path) as tmp:
         df.to_csv(tmp, index=False)
-    tmp.replace(path)
     return path
 
 

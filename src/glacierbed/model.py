@@ -26,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from scipy import ndimage
 
-from glacierbed.atomic import write_json
+from glacierbed.atomic import replacing, write_json
 from glacierbed.errors import DataNotFoundError
 from glacierbed.fill import biharmonic_fill
 
@@ -277,10 +277,8 @@ class NetworkInpainter:
 def save_weights(net: GatedUNet, path: str | Path, record: dict) -> Path:
     """Write ``path`` (state dict, small) and ``path.json`` (data, config, metrics)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({k: v.detach().clone() for k, v in net.state_dict().items()}, tmp)
-    tmp.replace(path)
+    with replacing(path) as tmp:
+        torch.save({k: v.detach().clone() for k, v in net.state_dict().items()}, tmp)
     rec = {"model": asdict(net.cfg), **record}
     write_json(path.with_suffix(".json"), rec)
     return path

@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.colors import LightSource
 from matplotlib.figure import Figure
 
+from glacierbed.atomic import write_bytes
 from glacierbed.data.rasters import Raster
 
 log = logging.getLogger(__name__)
@@ -25,13 +26,9 @@ log = logging.getLogger(__name__)
 
 
 def _save(fig: Figure, path: Path, dpi: int = 110) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(buf.getvalue())
-    tmp.replace(path)
-    return path
+    return write_bytes(path, buf.getvalue())
 
 
 def hillshade(dem: np.ndarray, res_m: float) -> np.ndarray:

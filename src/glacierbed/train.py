@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from glacierbed.atomic import write_json
+from glacierbed.atomic import replacing, write_json
 from glacierbed.dataset import PatchSet
 from glacierbed.fill import biharmonic_fill
 from glacierbed.masks import MaskGenerator, OutlineShapes, box_mask
@@ -335,12 +335,11 @@ def _resolve(p: str) -> Path:
 
 
 def _checkpoint(path: Path, net, disc, opt, opt_d, step: int, elapsed: float, cfg: TrainConfig) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"generator": net.state_dict(), "opt": opt.state_dict(),
-                "discriminator": disc.state_dict() if disc else None, "opt_d": opt_d.state_dict() if opt_d else None,
-                "step": step, "elapsed_s": elapsed, "model_config": asdict(cfg.model),
-                "record": {"config": _config_dict(cfg)}}, tmp)
-    tmp.replace(path)
+    with replacing(path) as tmp:
+        torch.save({"generator": net.state_dict(), "opt": opt.state_dict(),
+                    "discriminator": disc.state_dict() if disc else None,
+                    "opt_d": opt_d.state_dict() if opt_d else None, "step": step, "elapsed_s": elapsed,
+                    "model_config": asdict(cfg.model), "record": {"config": _config_dict(cfg)}}, tmp)
 
 
 def _append_csv(path: Path, row: dict) -> None:

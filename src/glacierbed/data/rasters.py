@@ -22,6 +22,7 @@ from rasterio.errors import RasterioIOError
 from rasterio.transform import Affine, from_origin
 from scipy import ndimage
 
+from glacierbed.atomic import replacing
 from glacierbed.errors import CorruptFileError, DataNotFoundError, MissingCRSError, VoidError
 
 log = logging.getLogger(__name__)
@@ -185,16 +186,13 @@ class Raster:
     def to_file(self, path: str | os.PathLike, nodata: float = NODATA) -> Path:
         """Write a float32 GeoTIFF atomically (``*.tmp`` then rename), NaN -> ``nodata``."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
         data = np.where(np.isfinite(self.data), self.data, nodata).astype(np.float32)
         profile = dict(
             driver="GTiff", height=self.shape[0], width=self.shape[1], count=1, dtype="float32",
             crs=self.crs.to_wkt(), transform=self.transform, nodata=nodata, compress="deflate",
         )
-        with rasterio.open(tmp, "w", **profile) as dst:
+        with replacing(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
             dst.write(data, 1)
-        tmp.replace(path)
         return path
 
 
