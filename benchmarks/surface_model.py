@@ -32,7 +32,8 @@ from glacierbed.evaluate import error_metrics, run_case, to_markdown, write_tabl
 from glacierbed.fill import biharmonic_fill
 from glacierbed.masks import MaskGenerator, OutlineShapes
 from glacierbed.model import NetworkInpainter
-from glacierbed.physics import PhysicsConfig, sia_thickness, surface_slope
+from glacierbed.glaciology import sia_thickness, surface_slope
+from glacierbed.physics import PhysicsConfig
 from glacierbed.synthetic import synthetic_glacier_surface, synthetic_thickness
 from glacierbed.train import TrainConfig
 from glacierbed.atomic import write_text
@@ -72,7 +73,7 @@ def synthetic_benchmark(surface_paths: list[str], seed: int = 2024, n_patches: i
         seconds["biharmonic (clipped)"] = seconds.get("biharmonic (clipped)", 0.0) + time.perf_counter() - t0
         t0 = time.perf_counter()
         sin_a, _, _ = surface_slope(surf, res, SIA_BASELINE.slope_smooth_m, SIA_BASELINE.min_slope_deg)
-        beds["SIA formula (tau 100 kPa, f 0.8)"] = surf - np.where(hidden, sia_thickness(100e3, sin_a, SIA_BASELINE), 0)
+        beds["SIA formula (tau 100 kPa, f 0.8)"] = surf - np.where(hidden, sia_thickness(100e3, sin_a, SIA_BASELINE.shape_factor), 0)
         seconds["SIA formula (tau 100 kPa, f 0.8)"] = seconds.get("SIA formula (tau 100 kPa, f 0.8)", 0.0) + \
             time.perf_counter() - t0
         t0 = time.perf_counter()

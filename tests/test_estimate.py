@@ -25,9 +25,8 @@ from glacierbed.estimate import (
     EstimateConfig,
     estimate,
     inpaint_sized,
-    margin_pixels,
-    sea_level_equivalent_mm,
 )
+from glacierbed.glaciology import margin_pixels, sea_level_equivalent_mm
 
 OETZ_DEM = "oggm-sample-data/test-workflow/srtm_oetztal.tif"
 OETZ_RGI = "oggm-sample-data/test-workflow/rgi/rgi_oetztal.shp"

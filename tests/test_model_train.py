@@ -4,6 +4,8 @@ import csv
 
 import numpy as np
 import pytest
+
+from glacierbed.errors import CorruptFileError
 import torch
 
 from glacierbed.dataset import DatasetConfig, PatchSet, PatchSource, build_dataset
@@ -83,5 +85,5 @@ def test_checkpoint_resume_and_weights_round_trip(patches, tmp_path, data_dir):
 
 
 def test_unknown_config_key_is_rejected():
-    with pytest.raises(ValueError, match="unknown training config keys"):
+    with pytest.raises(CorruptFileError, match="unknown TrainConfig keys"):
         TrainConfig.from_dict({"stepz": 3})

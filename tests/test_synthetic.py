@@ -7,7 +7,7 @@ from glacierbed.data import registry
 from glacierbed.data.outlines import check_overlap, rasterize_ids, read_outlines
 from glacierbed.data.rasters import read_dem
 from glacierbed.model import ModelConfig, NetworkInpainter
-from glacierbed.physics import G, RHO_ICE, margin_pixels
+from glacierbed.glaciology import G, RHO_ICE, margin_pixels
 from glacierbed.synthetic import synthetic_glacier_surface, synthetic_thickness
 
 

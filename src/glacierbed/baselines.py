@@ -24,12 +24,11 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import rasterio.warp
-from rasterio.enums import Resampling
 from scipy import ndimage
 
 from glacierbed.data.outlines import rasterize_ids
-from glacierbed.data.rasters import Raster
+from glacierbed import glaciology
+from glacierbed.data.rasters import Raster, resample_to_grid
 from glacierbed.errors import MissingCRSError, NoOverlapError
 
 log = logging.getLogger(__name__)
@@ -37,10 +36,8 @@ log = logging.getLogger(__name__)
 #: volume-area scaling V = c A^gamma, V in km3, A in km2 (Bahr et al. 1997; Chen & Ohmura 1990)
 VA_C_KM3 = 0.034
 VA_GAMMA = 1.375
-#: GlabTop constants: shape factor, ice density (kg m-3), gravity (m s-2)
+#: GlabTop's shape factor (Linsbauer et al. 2012)
 SHAPE_FACTOR = 0.8
-RHO_ICE = 900.0
-G = 9.81
 
 
 def _check_metric(dem: Raster) -> None:
@@ -113,65 +110,23 @@ def _warn_coverage(outlines: gpd.GeoDataFrame, grid_area_km2: np.ndarray, vol_m3
                     int(missing.sum()), ", ".join(outlines["rgi_id"].to_numpy()[missing][:10]))
 
 
-def glabtop_tau_pa(dz_km: np.ndarray | float) -> np.ndarray:
-    """Basal shear stress (Pa) from the glacier's elevation range dZ (km).
-
-    Haeberli & Hoelzle (1995), as used by Linsbauer et al. (2012):
-    tau = 0.005 + 1.598 dZ - 0.435 dZ^2 (bar) for dZ <= 1.6 km, else 1.5 bar.
-    """
-    dz = np.asarray(dz_km, dtype=float)
-    tau_bar = np.where(dz <= 1.6, 0.005 + 1.598 * dz - 0.435 * dz**2, 1.5)
-    return tau_bar * 1e5
-
-
-def smoothed_surface(dem: Raster, smooth_m: float = 200.0) -> np.ndarray:
-    """The DEM averaged over a ~``smooth_m`` wide square window (float64).
-
-    NaN pixels are ignored in the average (normalised convolution), so voids do not spread.
-    """
-    size = max(1, int(round(smooth_m / dem.res[0])))
-    size += (size + 1) % 2  # odd
-    valid = np.isfinite(dem.data)
-    z = np.where(valid, dem.data, 0.0).astype(np.float64)
-    num = ndimage.uniform_filter(z, size, mode="constant")
-    den = ndimage.uniform_filter(valid.astype(np.float64), size, mode="constant")
-    return np.where(den > 0, num / np.maximum(den, 1e-12), np.nan)
-
-
-def smoothed_slope_rad(dem: Raster, smooth_m: float = 200.0) -> np.ndarray:
-    """Surface slope (radians) of the DEM smoothed over ~``smooth_m`` (:func:`smoothed_surface`)."""
-    gy, gx = np.gradient(smoothed_surface(dem, smooth_m), dem.res[1], dem.res[0])
-    return np.arctan(np.hypot(gx, gy))
-
-
 def glabtop_thickness(dem: Raster, outlines: gpd.GeoDataFrame, smooth_m: float = 200.0,
-                      min_slope_deg: float = 3.0, f: float = SHAPE_FACTOR, rho: float = RHO_ICE,
-                      g: float = G) -> Raster:
+                      min_slope_deg: float = 3.0, f: float = SHAPE_FACTOR) -> Raster:
     """Perfect-plasticity thickness h = tau / (f rho g sin(alpha)) per pixel (GlabTop-style).
 
     tau per glacier from the DEM's elevation range inside its outline
-    (:func:`glabtop_tau_pa`); alpha is the slope of the DEM smoothed over ``smooth_m``
-    and bounded below by ``min_slope_deg`` (3 degrees caps h at ~400 m for tau = 1.5 bar)
-    so flat pixels do not give infinite ice.
+    (:func:`glacierbed.glaciology.glabtop_tau_pa`); alpha is the slope of the DEM smoothed
+    over ``smooth_m`` and bounded below by ``min_slope_deg`` (3 degrees caps h at ~400 m
+    for tau = 1.5 bar) so flat pixels do not give infinite ice.
     """
     ids = _ids(dem, outlines)
     labels = np.arange(1, len(outlines) + 1)
     z = np.where(np.isfinite(dem.data), dem.data, np.nan)
     zmax = ndimage.labeled_comprehension(z, ids, labels, np.nanmax, float, np.nan)
     zmin = ndimage.labeled_comprehension(z, ids, labels, np.nanmin, float, np.nan)
-    tau = np.concatenate([[0.0], glabtop_tau_pa((zmax - zmin) / 1000.0)])
-    alpha = np.maximum(smoothed_slope_rad(dem, smooth_m), np.deg2rad(min_slope_deg))
-    h = tau[ids] / (f * rho * g * np.sin(alpha))
-    return _finish(dem, ids, h)
-
-
-def resample_to_grid(src: Raster, grid: Raster, resampling: str = "bilinear") -> Raster:
-    """``src`` warped onto exactly ``grid``'s pixels (NaN where it has no data)."""
-    out = np.full(grid.shape, np.nan, dtype=np.float32)
-    rasterio.warp.reproject(source=src.data, destination=out, src_transform=src.transform, src_crs=src.crs,
-                            src_nodata=np.nan, dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=np.nan,
-                            resampling=Resampling[resampling])
-    return grid.with_data(out)
+    tau = np.concatenate([[0.0], glaciology.glabtop_tau_pa((zmax - zmin) / 1000.0)])
+    sin_a, _, _ = glaciology.surface_slope(dem.data, dem.res[0], smooth_m, min_slope_deg)
+    return _finish(dem, ids, glaciology.sia_thickness(tau[ids], sin_a, f))
 
 
 def external_thickness(product: Raster | str | os.PathLike, dem: Raster, outlines: gpd.GeoDataFrame | None = None,

@@ -14,14 +14,14 @@ import json
 import logging
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import yaml
 
 from glacierbed.atomic import replacing, write_json
+from glacierbed.config import config_to_dict, load_config
 from glacierbed.data.outlines import rasterize_mask, read_outlines
 from glacierbed.data.rasters import Raster, read_dem
 from glacierbed.errors import EmptySelectionError
@@ -60,13 +60,7 @@ class DatasetConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "DatasetConfig":
-        raw = yaml.safe_load(Path(path).read_text())
-        sources = tuple(
-            PatchSource(**{**s, "dem": tuple(s["dem"] if isinstance(s["dem"], list) else [s["dem"]]),
-                           "resolutions_m": tuple(s.get("resolutions_m", [100.0]))})
-            for s in raw.pop("sources")
-        )
-        return cls(sources=sources, **raw)
+        return load_config(cls, path)
 
 
 def resolve(path: str) -> Path:
@@ -198,7 +192,7 @@ def build_dataset(cfg: DatasetConfig, out: str | Path, n_per_source: int = 2000,
     report.seconds = time.perf_counter() - t0
     dem_arr = np.stack([p["dem"] for p in patches])
     summary = {
-        "config": _config_dict(cfg),
+        "config": config_to_dict(cfg),
         "report": report.as_dict(),
         "n_patches": len(patches),
         "elevation_m": {"mean": float(dem_arr.mean()), "std": float(dem_arr.std()),
@@ -220,12 +214,6 @@ def build_dataset(cfg: DatasetConfig, out: str | Path, n_per_source: int = 2000,
         )
     write_json(out.with_suffix(".json"), summary)
     return report
-
-
-def _config_dict(cfg: DatasetConfig) -> dict:
-    d = asdict(cfg)
-    d["sources"] = [asdict(s) for s in cfg.sources]
-    return d
 
 
 @dataclass

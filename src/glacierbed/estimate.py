@@ -40,14 +40,10 @@ from glacierbed.data.outlines import check_overlap, read_outlines, rasterize_ids
 from glacierbed.data.rasters import Raster, local_metric_crs, read_dem
 from glacierbed.errors import DataNotFoundError, EmptySelectionError, GlacierbedError
 from glacierbed.inpainters import Inpainter, load_inpainter
-from glacierbed.physics import PhysicsConfig, margin_pixels, refine_window
+from glacierbed.glaciology import margin_pixels, sea_level_equivalent_mm
+from glacierbed.physics import PhysicsConfig, refine_window
 
 log = logging.getLogger(__name__)
-
-#: constants of the sea-level-equivalent conversion (documented in docs/estimate.md)
-RHO_ICE = 900.0  # kg m-3
-RHO_SEAWATER = 1028.0  # kg m-3
-OCEAN_AREA_KM2 = 3.625e8
 
 #: ensemble members in order: (flipped axes, mask dilation in pixels)
 MEMBERS: tuple[tuple[tuple[int, ...], int], ...] = (
@@ -123,11 +119,6 @@ class GlacierTask:
 def safe_id(rgi_id: str) -> str:
     """A file-system-safe folder name for a glacier id."""
     return "".join(c if c.isalnum() or c in "-._" else "_" for c in rgi_id) or "glacier"
-
-
-def sea_level_equivalent_mm(volume_km3: float) -> float:
-    """SLE (mm) = V_ice * rho_ice / rho_seawater / A_ocean; ice below sea level not subtracted."""
-    return volume_km3 * RHO_ICE / RHO_SEAWATER / OCEAN_AREA_KM2 * 1e6
 
 
 # --------------------------------------------------------------------------------------

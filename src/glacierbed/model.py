@@ -39,6 +39,8 @@ N_SURFACE_INPUTS = 2  #: surface models: relative ice surface, SIA thickness of 
 HEADS = ("softplus", "softplus_sia", "clip")
 MIN_THICKNESS_M = 1.0  #: floor of the fill thickness the softplus head starts from
 SIA_TAU_PA = 100e3  #: basal shear stress of the SIA thickness input (mid of 50-150 kPa)
+SIA_SLOPE_SMOOTH_M = 250.0  #: slope smoothing of the SIA input (as the physics stage)
+SIA_MIN_SLOPE_DEG = 2.5
 
 
 @dataclass(frozen=True)
@@ -181,11 +183,10 @@ def features(base: np.ndarray, hole: np.ndarray, pixel_size_m: float, surface: n
 
 def sia_input(surface: np.ndarray, pixel_size_m: float) -> np.ndarray:
     """SIA thickness (m) of a surface with the physics stage's slope and constants."""
-    from glacierbed.physics import PhysicsConfig, sia_thickness, surface_slope
+    from glacierbed.glaciology import sia_thickness, surface_slope
 
-    cfg = PhysicsConfig()
-    sin_a, _, _ = surface_slope(surface, pixel_size_m, cfg.slope_smooth_m, cfg.min_slope_deg)
-    return sia_thickness(SIA_TAU_PA, sin_a, cfg)
+    sin_a, _, _ = surface_slope(surface, pixel_size_m, SIA_SLOPE_SMOOTH_M, SIA_MIN_SLOPE_DEG)
+    return sia_thickness(SIA_TAU_PA, sin_a)
 
 
 def surface_head(y: torch.Tensor, base: torch.Tensor, surface: torch.Tensor, hole: torch.Tensor, head: str,

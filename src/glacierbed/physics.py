@@ -36,26 +36,20 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
-from scipy import ndimage
 
-from glacierbed.data.rasters import Raster
-from glacierbed.errors import CorruptFileError, DataNotFoundError, NoOverlapError
+from glacierbed.data.rasters import Raster, resample_to_grid
+from glacierbed.config import config_to_yaml, load_config
+from glacierbed.errors import NoOverlapError
+from glacierbed.glaciology import (G, RHO_ICE, RHO_WATER, calving_front, distance_to_margin_m, glabtop_tau_pa,
+                                   is_calving, margin_pixels, sia_flux_coefficient, surface_slope,
+                                   velocity_thickness)
 
 log = logging.getLogger(__name__)
-
-RHO_ICE = 900.0  # kg m-3
-RHO_WATER = 1000.0  # kg m-3
-G = 9.81  # m s-2
-SECONDS_PER_YEAR = 365.25 * 86400.0
-#: RGI TermType codes of glaciers ending in water (RGI 6: 1 marine-terminating, 2 lake-terminating)
-CALVING_TERM_TYPES = (1, 2)
-
 
 @dataclass(frozen=True)
 class PhysicsConfig:
@@ -120,21 +114,10 @@ class PhysicsConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> "PhysicsConfig":
         """Load from YAML (keys as the fields; missing keys keep their defaults)."""
-        path = Path(path)
-        if not path.exists():
-            raise DataNotFoundError(f"{path}: physics config not found")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise CorruptFileError(f"{path}: not valid YAML ({exc})") from exc
-        known = {f.name for f in fields(cls)}
-        unknown = set(raw) - known
-        if unknown:
-            raise CorruptFileError(f"{path}: unknown physics keys {sorted(unknown)}")
-        return cls(**raw)
+        return load_config(cls, path)
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(asdict(self), sort_keys=False)
+        return config_to_yaml(self)
 
     def only(self, *terms: str) -> "PhysicsConfig":
         """A copy with just these soft terms on (``data``, ``sia``, ``smooth``, ``velocity``,
@@ -162,94 +145,10 @@ class Refinement:
 
 
 # --------------------------------------------------------------------------------------
-# geometry helpers
-# --------------------------------------------------------------------------------------
-def margin_pixels(own: np.ndarray, ice: np.ndarray) -> np.ndarray:
-    """Pixels of ``own`` with a 4-neighbour outside all ice (``ice``) or outside the array.
-
-    Divides shared with a neighbouring glacier are not margins: the ice goes on there.
-    """
-    padded = np.pad(ice, 1, constant_values=False)
-    inner = ndimage.binary_erosion(padded, structure=ndimage.generate_binary_structure(2, 1))[1:-1, 1:-1]
-    return own & ~inner
-
-
-def distance_to_margin_m(ice: np.ndarray, pixel_size_m: float) -> np.ndarray:
-    """Distance (m) from each ice pixel centre to the ice-free margin (0 outside ice).
-
-    Distance transform of the all-ice mask minus half a pixel (the outline runs between
-    pixel centres); the array edge counts as a margin; divides are not margins.
-    """
-    padded = np.pad(ice, 1, constant_values=False)
-    d = ndimage.distance_transform_edt(padded, sampling=pixel_size_m)[1:-1, 1:-1]
-    return np.where(ice, np.maximum(d - 0.5 * pixel_size_m, 0.0), 0.0)
-
-
-def calving_front(own: np.ndarray, ice: np.ndarray, surface: np.ndarray, band_m: float) -> np.ndarray:
-    """Margin pixels of a water-terminating glacier within ``band_m`` of its lowest surface."""
-    margin = margin_pixels(own, ice)
-    z = np.where(own & np.isfinite(surface), surface, np.nan)
-    if not np.isfinite(z).any():
-        return np.zeros_like(own)
-    return margin & (np.nan_to_num(z, nan=np.inf) <= np.nanmin(z) + band_m)
-
-
-def is_calving(term_type: Any) -> bool:
-    """RGI TermType 1 (marine) or 2 (lake): the front is not a zero-thickness margin."""
-    try:
-        return int(term_type) in CALVING_TERM_TYPES
-    except (TypeError, ValueError):
-        return False
-
-
-def surface_slope(surface: np.ndarray, pixel_size_m: float, smooth_m: float, min_slope_deg: float
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(sin alpha, flow direction x, flow direction y) of the smoothed surface.
-
-    alpha is bounded below by ``min_slope_deg``; the direction is down the smoothed
-    surface gradient, in array axes (x = columns, y = rows, both increasing with index).
-    """
-    from glacierbed.baselines import smoothed_surface
-    from rasterio.transform import from_origin
-
-    grid = Raster.from_array(surface, from_origin(0, 0, pixel_size_m, pixel_size_m), "EPSG:3857")
-    zs = smoothed_surface(grid, smooth_m)
-    gr, gc = np.gradient(zs, pixel_size_m, pixel_size_m)
-    mag = np.hypot(gr, gc)
-    alpha = np.maximum(np.arctan(np.nan_to_num(mag)), np.deg2rad(min_slope_deg))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        dx, dy = np.where(mag > 0, -gc / mag, 0.0), np.where(mag > 0, -gr / mag, 0.0)
-    return np.sin(alpha), np.nan_to_num(dx), np.nan_to_num(dy)
-
-
-def sia_thickness(tau_pa: float | np.ndarray, sin_alpha: float | np.ndarray, cfg: PhysicsConfig) -> np.ndarray:
-    """Thickness (m) of a slab with basal shear stress tau: tau / (f rho g sin alpha)."""
-    return np.asarray(tau_pa) / (cfg.shape_factor * RHO_ICE * G * np.asarray(sin_alpha))
-
-
-def glen_deformation_speed(thickness_m: np.ndarray, sin_alpha: np.ndarray, cfg: PhysicsConfig,
-                           depth_averaged: bool = False) -> np.ndarray:
-    """Deformation speed (m/yr) of Glen flow: 2A/(n+1) tau^n H at the surface (n+2 averaged)."""
-    n, a = cfg.glen_n, cfg.glen_a * SECONDS_PER_YEAR
-    tau = cfg.shape_factor * RHO_ICE * G * np.asarray(thickness_m) * np.asarray(sin_alpha)
-    return 2 * a / (n + (2 if depth_averaged else 1)) * tau**n * np.asarray(thickness_m)
-
-
-def velocity_thickness(surface_speed_m_a: np.ndarray, sin_alpha: np.ndarray, cfg: PhysicsConfig) -> np.ndarray:
-    """H_u: the thickness whose Glen deformation gives (1 - sliding) x the surface speed."""
-    n, a = cfg.glen_n, cfg.glen_a * SECONDS_PER_YEAR
-    u_d = (1.0 - cfg.sliding_fraction) * np.asarray(surface_speed_m_a, float)
-    k = 2 * a / (n + 1) * (cfg.shape_factor * RHO_ICE * G * np.asarray(sin_alpha)) ** n
-    return (u_d / k) ** (1.0 / (n + 1))
-
-
-# --------------------------------------------------------------------------------------
 # auxiliary rasters onto a window
 # --------------------------------------------------------------------------------------
 def raster_on_grid(src: Raster | str | Path, grid: Raster) -> np.ndarray:
     """A scalar raster (SMB, dh/dt) bilinearly on ``grid``'s pixels (NaN where it has none)."""
-    from glacierbed.baselines import resample_to_grid
-
     src = src if isinstance(src, Raster) else Raster.from_file(src)
     return resample_to_grid(src, grid).data.astype(np.float64)
 
@@ -296,8 +195,6 @@ def effective_tau_min(surface: np.ndarray, own: np.ndarray, cfg: PhysicsConfig) 
     """Lower end (Pa) of the stress band: ``tau_min_pa``, or GlabTop's tau(dZ) when smaller."""
     if not cfg.tau_min_from_elevation_range:
         return cfg.tau_min_pa
-    from glacierbed.baselines import glabtop_tau_pa
-
     z = surface[own & np.isfinite(surface)]
     if z.size == 0:
         return cfg.tau_min_pa
@@ -388,7 +285,8 @@ def _optimise(tau_min: float, h0: np.ndarray, raw: np.ndarray, valid: np.ndarray
         speed = np.hypot(ux, uy).ravel()[fv]
         ok = np.isfinite(speed) & (speed >= cfg.velocity_min_m_a)
         if ok.any():
-            h_u = velocity_thickness(np.where(ok, speed, 1.0), sin_a.ravel()[fv], cfg)
+            h_u = velocity_thickness(np.where(ok, speed, 1.0), sin_a.ravel()[fv], glen_a=cfg.glen_a, n=cfg.glen_n,
+                                         shape_factor=cfg.shape_factor, sliding_fraction=cfg.sliding_fraction)
             res["vel_ok"] = torch.as_tensor(ok)
             res["h_u"] = T(h_u)
         else:
@@ -420,10 +318,9 @@ def _optimise(tau_min: float, h0: np.ndarray, raw: np.ndarray, valid: np.ndarray
                 frac = cfg.sliding_fraction + (1 - cfg.sliding_fraction) * (cfg.glen_n + 1) / (cfg.glen_n + 2)
                 res["ubar"] = (T(frac * ux), T(frac * uy))  # depth-averaged velocity, linear in H
             else:
-                n, a = cfg.glen_n, cfg.glen_a * SECONDS_PER_YEAR
-                # depth-averaged SIA flux q = k H^(n+2), sliding adds f_b/(1-f_b) x the surface deformation speed
-                k = 2 * a / (n + 2) * (rho_g_f * sin_a) ** n
-                k = k * (1 + cfg.sliding_fraction / (1 - cfg.sliding_fraction) * (n + 2) / (n + 1))
+                # depth-averaged SIA flux q = k H^(n+2), sliding proportional to deformation
+                k = sia_flux_coefficient(sin_a, glen_a=cfg.glen_a, n=cfg.glen_n, shape_factor=cfg.shape_factor,
+                                         sliding_fraction=cfg.sliding_fraction)
                 res["k_flux"] = T(k)
                 res["dir"] = (T(dirx), T(diry))
 
@@ -510,6 +407,5 @@ def refine_window(surface: Raster, bed: np.ndarray, own: np.ndarray, ice: np.nda
                   smb=smb_g, dhdt=dhdt_g)
 
 
-__all__ = ["PhysicsConfig", "Refinement", "refine", "effective_tau_min", "refine_window", "project", "margin_pixels",
-           "distance_to_margin_m", "calving_front", "is_calving", "surface_slope", "sia_thickness",
-           "glen_deformation_speed", "velocity_thickness", "velocity_on_grid", "raster_on_grid"]
+__all__ = ["PhysicsConfig", "Refinement", "refine", "effective_tau_min", "refine_window", "project",
+           "velocity_on_grid", "raster_on_grid"]

@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from glacierbed.physics import (G, RHO_ICE, PhysicsConfig, distance_to_margin_m, margin_pixels, sia_thickness,
-                               surface_slope)
+from glacierbed.glaciology import G, RHO_ICE, distance_to_margin_m, margin_pixels, sia_thickness, surface_slope
 
 
 def synthetic_thickness(bed: np.ndarray, glacier: np.ndarray, pixel_size_m: float, tau_pa: float, *,
@@ -37,7 +36,6 @@ def synthetic_thickness(bed: np.ndarray, glacier: np.ndarray, pixel_size_m: floa
     h = np.zeros(bed.shape)
     if not glacier.any():
         return h
-    cfg = PhysicsConfig(shape_factor=shape_factor)
     # Nye's plastic margin profile: H^2 = 2 tau d / (rho g); 0 on the outline pixels (as the
     # physics stage's hard constraint), d counted from them
     taper = np.sqrt(2.0 * tau_pa * np.maximum(distance_to_margin_m(glacier, pixel_size_m) - 0.5 * pixel_size_m, 0.0)
@@ -47,7 +45,7 @@ def synthetic_thickness(bed: np.ndarray, glacier: np.ndarray, pixel_size_m: floa
         mean_h = float(h[glacier].mean())
         smooth_m = max(smooth_thicknesses * mean_h, 2.0 * pixel_size_m)
         sin_a, _, _ = surface_slope(bed + h, pixel_size_m, smooth_m, min_slope_deg)
-        target = np.minimum(sia_thickness(tau_pa, sin_a, cfg), cap)
+        target = np.minimum(sia_thickness(tau_pa, sin_a, shape_factor), cap)
         h = (1.0 - damping) * h + damping * target if mean_h > 0 else target
     return np.where(glacier, np.clip(h, 0.0, max_thickness_m), 0.0)
 

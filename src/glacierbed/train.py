@@ -9,19 +9,18 @@ optional hinge adversarial term from a spectral-normalised PatchGAN.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 
 from glacierbed.atomic import replacing, write_json
+from glacierbed.config import config_to_dict, config_to_yaml, load_config
 from glacierbed.dataset import PatchSet
 from glacierbed.fill import biharmonic_fill
 from glacierbed.masks import MaskGenerator, OutlineShapes, box_mask
@@ -69,23 +68,11 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "TrainConfig":
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-        return cls.from_dict(raw)
+        return load_config(cls, path)
 
     @classmethod
     def from_dict(cls, raw: dict) -> "TrainConfig":
-        raw = dict(raw)
-        known = {f.name for f in fields(cls)}
-        unknown = set(raw) - known
-        if unknown:
-            raise ValueError(f"unknown training config keys: {sorted(unknown)}")
-        m = raw.pop("model", {}) or {}
-        if "dilations" in m:
-            m["dilations"] = tuple(m["dilations"])
-        for k in ("outlines", "image_steps"):
-            if k in raw:
-                raw[k] = tuple(raw[k])
-        return cls(model=ModelConfig(**m), **raw)
+        return load_config(cls, raw)
 
 
 def _augment(a: np.ndarray, k: int, flip: bool) -> np.ndarray:
@@ -218,7 +205,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = True,
     """Train (or resume) a run in ``run_dir``; returns the final record."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(_config_dict(cfg), sort_keys=False))
+    (run_dir / "config.yaml").write_text(config_to_yaml(cfg))
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     patches = PatchSet.load(cfg.dataset)
@@ -310,7 +297,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = True,
         "resolution_range_m": [float(patches.res.min()), float(patches.res.max())],
         "dataset": {"path": str(cfg.dataset), "n_train": len(train_set), "n_val": len(val_set),
                     "sources": [s["key"] for s in patches.summary.get("sources", [])]},
-        "config": _config_dict(cfg), "validation": final, "adversarial": cfg.w_adv > 0,
+        "config": config_to_dict(cfg), "validation": final, "adversarial": cfg.w_adv > 0,
         "surface": cfg.model.surface,
         "device": "cpu", "torch": torch.__version__,
     }
@@ -339,7 +326,7 @@ def _checkpoint(path: Path, net, disc, opt, opt_d, step: int, elapsed: float, cf
         torch.save({"generator": net.state_dict(), "opt": opt.state_dict(),
                     "discriminator": disc.state_dict() if disc else None,
                     "opt_d": opt_d.state_dict() if opt_d else None, "step": step, "elapsed_s": elapsed,
-                    "model_config": asdict(cfg.model), "record": {"config": _config_dict(cfg)}}, tmp)
+                    "model_config": asdict(cfg.model), "record": {"config": config_to_dict(cfg)}}, tmp)
 
 
 def _append_csv(path: Path, row: dict) -> None:
@@ -349,9 +336,3 @@ def _append_csv(path: Path, row: dict) -> None:
         if new:
             w.writeheader()
         w.writerow(row)
-
-
-def _config_dict(cfg: TrainConfig) -> dict:
-    d = asdict(cfg)
-    d["model"] = asdict(cfg.model)
-    return json.loads(json.dumps(d))

@@ -196,6 +196,15 @@ class Raster:
         return path
 
 
+def resample_to_grid(src: Raster, grid: Raster, resampling: str = "bilinear") -> Raster:
+    """``src`` warped onto exactly ``grid``'s pixels (NaN where it has no data)."""
+    out = np.full(grid.shape, np.nan, dtype=np.float32)
+    rasterio.warp.reproject(source=src.data, destination=out, src_transform=src.transform, src_crs=src.crs,
+                            src_nodata=np.nan, dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=np.nan,
+                            resampling=Resampling[resampling])
+    return grid.with_data(out)
+
+
 def utm_crs_for(lon: float, lat: float) -> CRS:
     """The WGS 84 / UTM zone CRS containing a point."""
     zone = int(np.floor((lon + 180.0) / 6.0)) % 60 + 1

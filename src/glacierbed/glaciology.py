@@ -1,0 +1,222 @@
+"""Glaciology, the ground floor: constants, shallow-ice relations, slopes, margins, mass balance.
+
+Every stage that needs ice physics (the simulator, the physics refinement, the baselines,
+the networks' input channels) imports it from here, so no formula is written twice. The
+functions work on plain arrays (a grid is ``pixel_size_m`` square pixels, rows and
+columns as array axes); nothing here knows about files or CRSs.
+
+Relations (Cuffey & Paterson 2010, ch. 8):
+
+* basal shear stress of a slab, tau = f rho g H sin(alpha), and its inverse, the
+  perfect-plasticity thickness H = tau / (f rho g sin(alpha)) (Nye 1952; GlabTop);
+* Glen's law with exponent n and rate factor A: surface deformation speed
+  u_s = 2A/(n+1) tau^n H, depth-averaged 2A/(n+2) tau^n H;
+* shallow-ice flux q = -D grad(s), D = 2A/(n+2) (rho g)^n H^(n+2) |grad s|^(n-1); sliding
+  proportional to the deformation (``sliding_fraction`` = u_b / u_s) multiplies D by
+  1 + f_b/(1-f_b) (n+2)/(n+1);
+* linear mass balance b = min(gamma (z - ELA), b_max), gradients above and below the ELA.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+# --- constants --------------------------------------------------------------------------
+RHO_ICE = 900.0  #: kg m-3
+RHO_WATER = 1000.0  #: kg m-3
+RHO_SEAWATER = 1028.0  #: kg m-3
+G = 9.81  #: m s-2
+SECONDS_PER_YEAR = 365.25 * 86400.0
+GLEN_N = 3.0
+GLEN_A = 2.4e-24  #: Pa-3 s-1, temperate ice (Cuffey & Paterson 2010)
+OCEAN_AREA_KM2 = 3.625e8
+#: RGI TermType codes of glaciers ending in water (RGI 6: 1 marine-terminating, 2 lake-terminating)
+CALVING_TERM_TYPES = (1, 2)
+
+
+def per_year(rate_factor_pa_s: float) -> float:
+    """Glen's A from Pa-n s-1 to Pa-n yr-1 (speeds in m/yr)."""
+    return rate_factor_pa_s * SECONDS_PER_YEAR
+
+
+def sea_level_equivalent_mm(volume_km3: float) -> float:
+    """SLE (mm) = V_ice rho_ice / rho_seawater / A_ocean; ice below sea level not subtracted."""
+    return volume_km3 * RHO_ICE / RHO_SEAWATER / OCEAN_AREA_KM2 * 1e6
+
+
+# --- shallow-ice relations ------------------------------------------------------------------
+def basal_stress_pa(thickness_m: Any, sin_alpha: Any, shape_factor: float = 1.0) -> np.ndarray:
+    """tau = f rho g H sin(alpha) (Pa)."""
+    return shape_factor * RHO_ICE * G * np.asarray(thickness_m) * np.asarray(sin_alpha)
+
+
+def sia_thickness(tau_pa: Any, sin_alpha: Any, shape_factor: float = 1.0) -> np.ndarray:
+    """Thickness (m) of a slab with basal shear stress tau: tau / (f rho g sin alpha)."""
+    return np.asarray(tau_pa) / (shape_factor * RHO_ICE * G * np.asarray(sin_alpha))
+
+
+def glabtop_tau_pa(dz_km: Any) -> np.ndarray:
+    """Basal shear stress (Pa) from a glacier's elevation range dZ (km).
+
+    Haeberli & Hoelzle (1995), as used by Linsbauer et al. (2012):
+    tau = 0.005 + 1.598 dZ - 0.435 dZ^2 (bar) for dZ <= 1.6 km, else 1.5 bar.
+    """
+    dz = np.asarray(dz_km, dtype=float)
+    return np.where(dz <= 1.6, 0.005 + 1.598 * dz - 0.435 * dz**2, 1.5) * 1e5
+
+
+def sliding_factor(sliding_fraction: float, n: float = GLEN_N) -> float:
+    """Flux multiplier of sliding proportional to deformation: 1 + f_b/(1-f_b) (n+2)/(n+1).
+
+    ``sliding_fraction`` = u_b / u_s at the surface (0 = no sliding, 0.5 = half the speed).
+    """
+    if not 0 <= sliding_fraction < 1:
+        raise ValueError(f"sliding_fraction must be in [0, 1), got {sliding_fraction}")
+    return 1.0 + sliding_fraction / (1.0 - sliding_fraction) * (n + 2) / (n + 1)
+
+
+def glen_deformation_speed(thickness_m: Any, sin_alpha: Any, *, glen_a: float = GLEN_A, n: float = GLEN_N,
+                           shape_factor: float = 1.0, depth_averaged: bool = False) -> np.ndarray:
+    """Deformation speed (m/yr) of Glen flow: 2A/(n+1) tau^n H at the surface (n+2 averaged)."""
+    tau = basal_stress_pa(thickness_m, sin_alpha, shape_factor)
+    return 2 * per_year(glen_a) / (n + (2 if depth_averaged else 1)) * tau**n * np.asarray(thickness_m)
+
+
+def velocity_thickness(surface_speed_m_a: Any, sin_alpha: Any, *, glen_a: float = GLEN_A, n: float = GLEN_N,
+                       shape_factor: float = 1.0, sliding_fraction: float = 0.0) -> np.ndarray:
+    """H_u: the thickness whose Glen deformation gives (1 - sliding) x the surface speed."""
+    u_d = (1.0 - sliding_fraction) * np.asarray(surface_speed_m_a, float)
+    k = 2 * per_year(glen_a) / (n + 1) * (shape_factor * RHO_ICE * G * np.asarray(sin_alpha)) ** n
+    return (u_d / k) ** (1.0 / (n + 1))
+
+
+def sia_flux_coefficient(sin_alpha: Any, *, glen_a: float = GLEN_A, n: float = GLEN_N, shape_factor: float = 1.0,
+                         sliding_fraction: float = 0.0) -> np.ndarray:
+    """k in the depth-integrated SIA flux q = k H^(n+2) (m2/yr per unit width, H in m)."""
+    k = 2 * per_year(glen_a) / (n + 2) * (shape_factor * RHO_ICE * G * np.asarray(sin_alpha)) ** n
+    return k * sliding_factor(sliding_fraction, n)
+
+
+def flux_thickness(flux_m2_a: Any, sin_alpha: Any, **kwargs: Any) -> np.ndarray:
+    """Thickness (m) that carries the flux q (m2/yr per unit width): (q / k)^(1/(n+2))."""
+    n = kwargs.get("n", GLEN_N)
+    k = sia_flux_coefficient(sin_alpha, **kwargs)
+    return (np.clip(np.asarray(flux_m2_a, float), 0.0, None) / k) ** (1.0 / (n + 2))
+
+
+# --- surfaces and slopes --------------------------------------------------------------------
+def smoothed_surface(z: np.ndarray, pixel_size_m: float, smooth_m: float) -> np.ndarray:
+    """``z`` averaged over a ~``smooth_m`` wide square window (float64).
+
+    NaN pixels are ignored in the average (normalised convolution), so voids do not spread;
+    the array edge is not padded with zeros.
+    """
+    size = max(1, int(round(smooth_m / pixel_size_m)))
+    size += (size + 1) % 2  # odd
+    valid = np.isfinite(z)
+    zz = np.where(valid, z, 0.0).astype(np.float64)
+    num = ndimage.uniform_filter(zz, size, mode="constant")
+    den = ndimage.uniform_filter(valid.astype(np.float64), size, mode="constant")
+    return np.where(den > 0, num / np.maximum(den, 1e-12), np.nan)
+
+
+def surface_slope(surface: np.ndarray, pixel_size_m: float, smooth_m: float, min_slope_deg: float = 0.0
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sin alpha, flow direction x, flow direction y) of the surface smoothed over ``smooth_m``.
+
+    alpha is bounded below by ``min_slope_deg``; the direction is a unit vector down the
+    smoothed surface gradient in array axes (x = columns, y = rows, both increasing with
+    the index; 0 where the surface is flat).
+    """
+    zs = smoothed_surface(surface, pixel_size_m, smooth_m)
+    gr, gc = np.gradient(zs, pixel_size_m, pixel_size_m)
+    mag = np.hypot(gr, gc)
+    alpha = np.maximum(np.arctan(np.nan_to_num(mag)), np.deg2rad(min_slope_deg))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dx, dy = np.where(mag > 0, -gc / mag, 0.0), np.where(mag > 0, -gr / mag, 0.0)
+    return np.sin(alpha), np.nan_to_num(dx), np.nan_to_num(dy)
+
+
+def slope_rad(surface: np.ndarray, pixel_size_m: float, smooth_m: float) -> np.ndarray:
+    """Slope angle (radians) of the surface smoothed over ``smooth_m`` (no lower bound)."""
+    sin_a, _, _ = surface_slope(surface, pixel_size_m, smooth_m, 0.0)
+    return np.arcsin(sin_a)
+
+
+# --- margins and divides --------------------------------------------------------------------
+_FOUR = ndimage.generate_binary_structure(2, 1)
+
+
+def margin_pixels(own: np.ndarray, ice: np.ndarray) -> np.ndarray:
+    """Pixels of ``own`` with a 4-neighbour outside all ice (``ice``) or outside the array.
+
+    Divides shared with a neighbouring glacier are not margins: the ice goes on there.
+    """
+    inner = ndimage.binary_erosion(np.pad(ice, 1, constant_values=False), structure=_FOUR)[1:-1, 1:-1]
+    return own & ~inner
+
+
+def divide_pixels(own: np.ndarray, ice: np.ndarray) -> np.ndarray:
+    """Pixels of ``own`` next to ice of another glacier (4-neighbours): shared divides."""
+    other = ice & ~own
+    return own & ndimage.binary_dilation(other, structure=_FOUR)
+
+
+def distance_to_margin_m(ice: np.ndarray, pixel_size_m: float) -> np.ndarray:
+    """Distance (m) from each ice pixel centre to the ice-free margin (0 outside ice).
+
+    Distance transform of the all-ice mask minus half a pixel (the outline runs between
+    pixel centres); the array edge counts as a margin; divides are not margins.
+    """
+    d = ndimage.distance_transform_edt(np.pad(ice, 1, constant_values=False), sampling=pixel_size_m)[1:-1, 1:-1]
+    return np.where(ice, np.maximum(d - 0.5 * pixel_size_m, 0.0), 0.0)
+
+
+def calving_front(own: np.ndarray, ice: np.ndarray, surface: np.ndarray, band_m: float) -> np.ndarray:
+    """Margin pixels of a water-terminating glacier within ``band_m`` of its lowest surface."""
+    margin = margin_pixels(own, ice)
+    z = np.where(own & np.isfinite(surface), surface, np.nan)
+    if not np.isfinite(z).any():
+        return np.zeros_like(own)
+    return margin & (np.nan_to_num(z, nan=np.inf) <= np.nanmin(z) + band_m)
+
+
+def is_calving(term_type: Any) -> bool:
+    """RGI TermType 1 (marine) or 2 (lake): the front is not a zero-thickness margin."""
+    try:
+        return int(term_type) in CALVING_TERM_TYPES
+    except (TypeError, ValueError):
+        return False
+
+
+# --- mass balance ---------------------------------------------------------------------------
+def linear_mass_balance(z: Any, ela_m: Any, gradient_abl: float, gradient_acc: float | None = None,
+                        max_balance_m_a: float = np.inf) -> np.ndarray:
+    """b (m ice/yr) = gradient (z - ELA), with its own gradient above the ELA, capped at ``max_balance_m_a``."""
+    dz = np.asarray(z, float) - np.asarray(ela_m, float)
+    g_acc = gradient_abl if gradient_acc is None else gradient_acc
+    return np.minimum(np.where(dz > 0, g_acc * dz, gradient_abl * dz), max_balance_m_a)
+
+
+def balanced_ela(z: np.ndarray, gradient: float = 1.0) -> float:
+    """ELA (m) that makes a linear balance integrate to zero over the pixels ``z``: their mean.
+
+    With one gradient the glacier-wide balance sum(gradient (z - ELA)) is zero exactly when
+    ELA is the mean surface elevation (OGGM's ``apparent_mb_from_linear_mb`` does this with
+    its own gradient); ``gradient`` does not change it and is accepted for clarity.
+    """
+    z = np.asarray(z, float)
+    z = z[np.isfinite(z)]
+    if z.size == 0:
+        raise ValueError("no finite elevation to balance")
+    return float(z.mean())
+
+
+def apparent_mass_balance(surface: np.ndarray, glacier: np.ndarray, gradient_m_a_per_m: float = 0.0075
+                          ) -> np.ndarray:
+    """Apparent (steady-state) mass balance on ``glacier``: linear in z, zero glacier-wide (m ice/yr)."""
+    ela = balanced_ela(surface[glacier])
+    return np.where(glacier, linear_mass_balance(surface, ela, gradient_m_a_per_m), 0.0)
