@@ -178,7 +178,7 @@ def test_config_yaml(tmp_path: Path) -> None:
     cfg = ph.PhysicsConfig.from_yaml(path)
     assert cfg.tau_min_pa == 30e3 and cfg.smooth and cfg.sia
     assert ph.PhysicsConfig.from_yaml(_write(tmp_path / "rt.yaml", cfg.to_yaml())) == cfg
-    with pytest.raises(CorruptFileError, match="unknown physics keys"):
+    with pytest.raises(CorruptFileError, match="unknown PhysicsConfig keys"):
         ph.PhysicsConfig.from_yaml(_write(tmp_path / "bad.yaml", "tau_mni_pa: 1\n"))
     with pytest.raises(ValueError):
         ph.PhysicsConfig(tau_min_pa=2e5, tau_max_pa=1e5)
