@@ -36,8 +36,9 @@ from glacierbed.data.observations import match_glathida_to_outlines, read_glathi
 from glacierbed.data.outlines import check_overlap, rasterize_ids, read_outlines
 from glacierbed.data.rasters import read_dem
 from glacierbed.estimate import resolve_model
-from glacierbed.evaluate import (POOLED, estimate_with_table, evaluate_glacier_means, evaluate_points,
-                                 glacier_volumes, share_nonpositive, to_markdown, write_table)
+from glacierbed.benchmark import estimate_with_table, to_markdown, write_table
+from glacierbed.evaluate import POOLED, evaluate_glacier_means, evaluate_points, glacier_volumes
+from glacierbed.metrics import share_nonpositive
 from glacierbed.physics import PhysicsConfig
 from glacierbed.atomic import write_text
 

@@ -7,7 +7,7 @@
    surface network(s), the border-only network and the biharmonic fill (both clipped at
    the surface), and the SIA formula H = tau / (f rho g sin alpha), tau = 100 kPa, f = 0.8.
    The synthetic glaciers follow an SIA-like rule: this test favours SIA-like methods.
-2. Real measurements through the real pipeline (:func:`glacierbed.evaluate.run_case`,
+2. Real measurements through the real pipeline (:func:`glacierbed.benchmark.run_case`,
    :func:`glacierbed.estimate.estimate`, 4-member ensemble, physics on and off): South
    Glacier radar points, Ötztal GlaThiDa glacier means, Hintereisferner volume vs the
    Farinotti 2019 consensus. Baseline rows (VA, GlabTop, biharmonic) come from the same run.
@@ -28,7 +28,8 @@ import pandas as pd
 from scipy import ndimage
 
 from glacierbed.dataset import PatchSet, resolve
-from glacierbed.evaluate import error_metrics, run_case, to_markdown, write_table
+from glacierbed.benchmark import run_case, to_markdown, write_table
+from glacierbed.metrics import error_metrics
 from glacierbed.fill import biharmonic_fill
 from glacierbed.masks import MaskGenerator, OutlineShapes
 from glacierbed.model import NetworkInpainter

@@ -25,7 +25,7 @@ import pandas as pd
 
 from glacierbed.data import registry
 from glacierbed.data.outlines import read_outlines
-from glacierbed.evaluate import run_case, to_markdown, write_table
+from glacierbed.benchmark import run_case, to_markdown, write_table
 
 log = logging.getLogger("validation")
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from glacierbed import baselines
 from glacierbed import evaluate as ev
+from glacierbed import metrics, plots
 from glacierbed.cli import app
 from glacierbed.data.observations import match_glathida_to_outlines, read_glathida_glaciers, read_points
 from glacierbed.data.outlines import rasterize_ids, read_outlines
@@ -16,24 +17,24 @@ from glacierbed.data.rasters import read_dem
 
 
 def test_error_metrics_by_hand():
-    m = ev.error_metrics(np.array([1.0, 2.0, 3.0, 4.0, np.nan]), np.array([1.0, 1.0, 1.0, 1.0, 5.0]))
+    m = metrics.error_metrics(np.array([1.0, 2.0, 3.0, 4.0, np.nan]), np.array([1.0, 1.0, 1.0, 1.0, 5.0]))
     assert m["n"] == 4
     assert m["rmse"] == pytest.approx(np.sqrt((0 + 1 + 4 + 9) / 4))
     assert m["mae"] == pytest.approx(1.5) and m["bias"] == pytest.approx(1.5)
     assert m["median_error"] == pytest.approx(1.5)
     assert np.isnan(m["r"])  # constant observations: no correlation defined
     assert m["rel_error_mean"] == pytest.approx((2.5 - 1.0) / 1.0)
-    m = ev.error_metrics(np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0]))
+    m = metrics.error_metrics(np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0]))
     assert m["r"] == pytest.approx(-1.0) and m["bias"] == 0.0 and m["rmse"] == pytest.approx(np.sqrt(8 / 3))
-    assert ev.error_metrics(np.array([np.nan]), np.array([1.0]))["n"] == 0
+    assert metrics.error_metrics(np.array([np.nan]), np.array([1.0]))["n"] == 0
 
 
 def test_share_nonpositive_and_relative_error():
     h = np.array([[0.0, -1.0, 5.0], [np.nan, 2.0, 0.0]])
     inside = np.array([[True, True, True], [True, True, False]])
-    assert ev.share_nonpositive(h, inside) == pytest.approx(2 / 4)
-    assert ev.relative_error(110.0, 100.0) == pytest.approx(0.1)
-    assert np.isnan(ev.relative_error(1.0, 0.0))
+    assert metrics.share_nonpositive(h, inside) == pytest.approx(2 / 4)
+    assert metrics.relative_error(110.0, 100.0) == pytest.approx(0.1)
+    assert np.isnan(metrics.relative_error(1.0, 0.0))
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +95,7 @@ def test_along_track_orders_shuffled_lines():
     y = np.r_[np.zeros(100), np.arange(0, 500, 10.0)]
     perm = rng.permutation(len(x))
     df = pd.DataFrame({"x": x[perm], "y": y[perm], "obs": 1.0, "pred": 1.0})
-    out = ev.along_track(df)
+    out = plots.along_track(df)
     assert out["track"].nunique() == 2
     assert out.groupby("track")["distance_m"].max().sort_values().tolist() == pytest.approx([490.0, 990.0])
     line = out[out["x"] < 2000].sort_values("x")

@@ -59,7 +59,7 @@ def test_hard_constraints_on_a_real_glacier(south) -> None:
 
 def test_pipeline_real_glacier_constraints(data_dir: Path) -> None:
     """The estimate pipeline with physics (default) on Hintereisferner: hard constraints hold."""
-    from glacierbed.evaluate import estimate_thickness
+    from glacierbed.benchmark import estimate_thickness
     from glacierbed.physics import PhysicsConfig
 
     tf = data_dir / "oggm-sample-data/test-files"

@@ -32,8 +32,10 @@ def evaluate_cmd(
     from glacierbed.data.observations import match_glathida_to_outlines, read_glathida_glaciers, read_points
     from glacierbed.data.outlines import read_outlines
     from glacierbed.data.rasters import Raster, read_dem
-    from glacierbed.errors import EmptySelectionError
     from glacierbed import evaluate as ev
+    from glacierbed import plots
+    from glacierbed.benchmark import to_markdown, write_table
+    from glacierbed.errors import EmptySelectionError
 
     h = Raster.from_file(thickness)
     gl = read_outlines(outlines) if outlines is not None else None
@@ -44,23 +46,23 @@ def evaluate_cmd(
         matches = match_glathida_to_outlines(read_glathida_glaciers(obs), gl)
         table, pooled = ev.evaluate_glacier_means(h, gl, matches)
         metrics = pd.DataFrame([{"rgi_id": ev.POOLED, **pooled}])
-        ev.write_table(table, out / "glaciers.csv")
+        write_table(table, out / "glaciers.csv")
         if len(table):
-            ev.plot_glacier_means({thickness.stem: table}, out / "glacier_means.png")
+            plots.plot_glacier_means({thickness.stem: table}, out / "glacier_means.png")
     else:
         points = read_points(obs)
         metrics, per_point = ev.evaluate_points(h, points, gl)
-        ev.write_table(per_point, out / "points.csv")
+        write_table(per_point, out / "points.csv")
         shade = read_dem(dem, crs=h.crs) if dem is not None else h
-        ev.plot_scatter({thickness.stem: per_point}, out / "scatter.png")
-        ev.plot_error_map(shade, per_point, out / "error_map.png", gl, f"{thickness.name}: predicted - observed")
+        plots.plot_scatter({thickness.stem: per_point}, out / "scatter.png")
+        plots.plot_error_map(shade, per_point, out / "error_map.png", gl, f"{thickness.name}: predicted - observed")
         try:
-            ev.plot_profiles({thickness.stem: per_point}, out / "profiles.png")
+            plots.plot_profiles({thickness.stem: per_point}, out / "profiles.png")
         except EmptySelectionError:
             pass
-    ev.write_table(metrics, out / "metrics.csv")
-    ev.write_table(metrics, out / "metrics.md")
-    console.print(ev.to_markdown(metrics))
+    write_table(metrics, out / "metrics.csv")
+    write_table(metrics, out / "metrics.md")
+    console.print(to_markdown(metrics))
     console.print(f"written to {out}/")
 
 
@@ -73,13 +75,13 @@ def benchmark_cmd(
 ) -> None:
     """Every baseline (VA scaling, GlabTop, biharmonic, OGGM if installed) and the inpainter on one case,
     scored on the same observations."""
-    from glacierbed import evaluate as ev
+    from glacierbed.benchmark import run_case, to_markdown, write_table
 
     with console.status(f"running {case} ..."):
-        res = ev.run_case(case, model=model, out_dir=out)
-    ev.write_table(res.metrics, out / f"{case}_metrics.csv")
-    ev.write_table(res.metrics, out / f"{case}_metrics.md")
-    console.print(ev.to_markdown(res.metrics))
+        res = run_case(case, model=model, out_dir=out)
+    write_table(res.metrics, out / f"{case}_metrics.csv")
+    write_table(res.metrics, out / f"{case}_metrics.md")
+    console.print(to_markdown(res.metrics))
     console.print(f"written to {out}/ ({len(res.figures)} figures)")
 
 

@@ -1,0 +1,36 @@
+"""Error metrics: pure functions on paired predictions and observations (metres of ice).
+
+Used by the evaluation, the figures and the calibration; nothing here reads files.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def error_metrics(pred: np.ndarray, obs: np.ndarray) -> dict[str, float]:
+    """RMSE, MAE, mean bias (pred - obs), median error, Pearson r, means, relative error
+    of the mean, over pairs where both are finite (``n`` says how many)."""
+    pred, obs = np.asarray(pred, float), np.asarray(obs, float)
+    ok = np.isfinite(pred) & np.isfinite(obs)
+    p, o = pred[ok], obs[ok]
+    n = int(ok.sum())
+    if n == 0:
+        return dict(n=0, rmse=np.nan, mae=np.nan, bias=np.nan, median_error=np.nan, r=np.nan,
+                    mean_obs=np.nan, mean_pred=np.nan, rel_error_mean=np.nan)
+    e = p - o
+    r = float(np.corrcoef(p, o)[0, 1]) if n > 1 and p.std() > 0 and o.std() > 0 else np.nan
+    return dict(n=n, rmse=float(np.sqrt(np.mean(e**2))), mae=float(np.mean(np.abs(e))), bias=float(e.mean()),
+                median_error=float(np.median(e)), r=r, mean_obs=float(o.mean()), mean_pred=float(p.mean()),
+                rel_error_mean=relative_error(p.mean(), o.mean()))
+
+
+def relative_error(pred: float, obs: float) -> float:
+    """(pred - obs) / obs, e.g. of a mean thickness or a volume; NaN when obs is 0."""
+    return float((pred - obs) / obs) if obs != 0 and np.isfinite(obs) else np.nan
+
+
+def share_nonpositive(thickness: np.ndarray, inside: np.ndarray) -> float:
+    """Share of pixels inside the outlines with thickness <= 0 (NaN pixels not counted)."""
+    vals = thickness[inside & np.isfinite(thickness)]
+    return float(np.mean(vals <= 0)) if vals.size else np.nan
