@@ -21,7 +21,8 @@ import pandas as pd
 
 from glacierbed.data import registry as reg
 from glacierbed.errors import DataNotFoundError
-from glacierbed.estimate import estimate, resolve_model
+from glacierbed.estimate import estimate
+from glacierbed.predictors import load_predictor as resolve_model
 
 log = logging.getLogger("estimate_all_kit")
 

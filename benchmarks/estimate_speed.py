@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from glacierbed.data import registry as reg
-from glacierbed.estimate import EstimateConfig, build_tasks, estimate, _id_grid
+from glacierbed.estimate import EstimateConfig, estimate, glacier_specs, id_grid
 from glacierbed.data.outlines import check_overlap, read_outlines
 from glacierbed.data.rasters import read_dem
 
@@ -35,14 +35,23 @@ def raw_call_seconds(model, repeats: int = 5) -> tuple[float, tuple[int, int]]:
     ex = reg.get_example("oetztal")
     dem = read_dem(ex.dem)
     g = check_overlap(read_outlines(ex.outlines), dem)
-    task = [t for t in build_tasks(dem, g, EstimateConfig(), "x", Path(tempfile.mkdtemp())) if t.rgi_id == HEF][0]
-    hole = (_id_grid(task.neighbours, task.window) > 0) | ~np.isfinite(task.window.data)
+    spec = [s for s in glacier_specs(dem, g, EstimateConfig(), [HEF])][0]
+    window = dem.window(*_rows_cols(dem, spec.bounds))
+    hole = (id_grid(spec.neighbours, window) > 0) | ~np.isfinite(window.data)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        model.inpaint(task.window.data, hole, task.window.res[0])
+        model.inpainter.inpaint(window.data, hole, window.res[0])
         times.append(time.perf_counter() - t0)
-    return min(times), task.window.shape
+    return min(times), window.shape
+
+
+def _rows_cols(dem, bounds) -> tuple[int, int, int, int]:
+    """(row0, col0, nrows, ncols) of ``bounds`` on the DEM grid."""
+    import rasterio.windows
+
+    w = rasterio.windows.from_bounds(*bounds, transform=dem.transform).round_offsets().round_lengths()
+    return int(w.row_off), int(w.col_off), int(w.height), int(w.width)
 
 
 def run(example: str, model, **kw) -> tuple[float, pd.DataFrame]:

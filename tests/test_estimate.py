@@ -24,8 +24,8 @@ from glacierbed.estimate import (
     COLUMNS,
     EstimateConfig,
     estimate,
-    inpaint_sized,
 )
+from glacierbed.predictors import TilingConfig, inpaint_sized
 from glacierbed.glaciology import margin_pixels, sea_level_equivalent_mm
 
 OETZ_DEM = "oggm-sample-data/test-workflow/srtm_oetztal.tif"
@@ -89,23 +89,23 @@ def _synthetic(tiny: bool = False) -> tuple[Raster, gpd.GeoDataFrame, float]:
 
 
 @pytest.mark.parametrize(
-    "patch,res_range,status",
-    [(256, (10.0, 400.0), "ok"), (128, (10.0, 200.0), "ok:coarsened"), (64, (10.0, 25.0), "ok:tiled")],
+    "patch,res_range,mode",
+    [(256, (10.0, 400.0), "native"), (128, (10.0, 200.0), "coarsened"), (64, (10.0, 25.0), "tiled")],
 )
-def test_synthetic_valley_volume_recovered(tmp_path: Path, patch: int, res_range, status: str) -> None:
+def test_synthetic_valley_volume_recovered(tmp_path: Path, patch: int, res_range, mode: str) -> None:
     dem, g, v_true = _synthetic()
     # the inpainting pipeline alone (physics=None): an exact bed must give the exact volume
     res = estimate(dem, g, tmp_path, model=QuadraticBed(patch_size=patch, resolution_range_m=res_range), maps=False,
                    config=EstimateConfig(physics=None))
     row = res.glaciers.iloc[0]
-    assert row["status"] == status
+    assert row["status"] == "ok" and row["resolution_mode"] == mode and not row["partial"]
     assert row["volume_km3"] == pytest.approx(v_true, rel=0.03)
     assert row["neg_fraction"] < 0.02
     # exact bed: the ensemble agrees (flips and a dilated mask give the same bed)
     assert row["volume_std_km3"] < 0.01 * v_true
     assert row["mean_thickness_m"] == pytest.approx(v_true * 1e9 / (row["area_km2"] * 1e6), rel=0.05)
     assert row["max_thickness_m"] == pytest.approx(H0, rel=0.05)
-    if status == "ok:tiled":
+    if mode == "tiled":
         assert row["n_tiles"] > 1
     # the mosaic holds the same volume as the table
     with rasterio.open(tmp_path / "thickness.tif") as src:
@@ -117,7 +117,7 @@ def test_tiny_glacier_gets_estimate(tmp_path: Path) -> None:
     dem, g, v_true = _synthetic(tiny=True)
     res = estimate(dem, g, tmp_path, model=QuadraticBed(), maps=False, config=EstimateConfig(physics=None))
     tiny = res.glaciers.set_index("rgi_id").loc["SYN-tiny"]
-    assert tiny["status"] == "ok:tiny"
+    assert tiny["status"] == "ok" and tiny["resolution_mode"] == "tiny"
     assert tiny["working_resolution_m"] < RES
     cap = math.pi * 60.0**2 * 20.0 / 2 / 1e9
     assert tiny["volume_km3"] == pytest.approx(cap, rel=0.2)  # 0.86 of it: 25 m DEM smooths the dome
@@ -128,8 +128,8 @@ def test_inpaint_sized_tiles_match_single_call() -> None:
     """Coarse pass + fine tiles give the single-call result for an exact inpainter."""
     dem, g, _ = _synthetic()
     hole = rasterize_ids(g, dem) > 0
-    one, n1 = inpaint_sized(dem.data, hole, RES, QuadraticBed(patch_size=512), EstimateConfig())
-    tiled, n2 = inpaint_sized(dem.data, hole, RES, QuadraticBed(patch_size=64), EstimateConfig())
+    one, n1 = inpaint_sized(dem.data, hole, RES, QuadraticBed(patch_size=512), TilingConfig())
+    tiled, n2 = inpaint_sized(dem.data, hole, RES, QuadraticBed(patch_size=64), TilingConfig())
     assert n1 == 1 and n2 > 4
     err = np.abs(tiled - one)[hole]  # m, on beds up to 100 m below the surface
     assert err.mean() < 0.5 and err.max() < 1.5  # the coarse guide (125 m blocks) costs < 1.5 m
@@ -208,7 +208,7 @@ def test_oetztal_rasters(oetztal_run, data_dir: Path) -> None:
 def test_resume_recomputes_only_missing(data_dir: Path, tmp_path: Path) -> None:
     three = ["RGI50-11.00897", "RGI50-11.00787", "RGI50-11.00684"]
     first = estimate(data_dir / OETZ_DEM, data_dir / OETZ_RGI, tmp_path, model="biharmonic", select=three, maps=False)
-    results = {i: tmp_path / "glaciers" / i / "result.json" for i in three}
+    results = {i: tmp_path / "glaciers" / i / "estimate.json" for i in three}
     stamps = {i: p.stat().st_mtime_ns for i, p in results.items()}
     results[HEF].unlink()
     second = estimate(data_dir / OETZ_DEM, data_dir / OETZ_RGI, tmp_path, model="biharmonic", select=three, maps=False)
@@ -243,7 +243,7 @@ def test_partial_outline_outside_dem(data_dir: Path, tmp_path: Path) -> None:
     cut = dem.window(0, 0, dem.shape[0], col)  # the DEM ends at Hintereisferner's centroid
     res = estimate(cut, outlines, tmp_path, model="biharmonic", select=[HEF], maps=False)
     row = res.glaciers.iloc[0]
-    assert row["status"].startswith("partial:")
+    assert row["status"] == "ok" and row["partial"]
     assert 0.2 < row["outside_fraction"] < 0.8
     assert row["volume_km3"] > 0
 

@@ -85,7 +85,7 @@ def run_methods(dem: Raster, outlines: gpd.GeoDataFrame, model: str | None = Non
     (None = the shipped one, see :func:`glacierbed.inpainters.load_inpainter`); a network
     that fails to load is reported as "model not available".
     """
-    from glacierbed.estimate import resolve_model
+    from glacierbed.predictors import load_predictor
     from glacierbed.physics import PhysicsConfig
 
     methods: dict[str, Callable[[], Raster]] = {
@@ -101,7 +101,7 @@ def run_methods(dem: Raster, outlines: gpd.GeoDataFrame, model: str | None = Non
     if model is None or str(model) not in ("biharmonic",):
         net_name = "network" if model is None else f"network:{Path(str(model)).name}"
         try:
-            inpainters.append((net_name, resolve_model(model)))
+            inpainters.append((net_name, load_predictor(model)))
         except Exception as exc:  # no weights yet, missing module, bad checkpoint: report
             log.warning("inpainter %s not available: %s", model or "(shipped network)", exc)
             status = f"model not available: {type(exc).__name__}: {exc}"

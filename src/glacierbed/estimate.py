@@ -1,17 +1,19 @@
 """Bed, ice thickness and volume of every glacier: one per-glacier task, a region workflow.
 
-Per glacier (:func:`run_glacier`): a DEM window around the glacier with surrounding terrain
-(margin ``max(margin_m, margin_fraction * extent)``), every glacier in the window masked
-(neighbours too), the hole inpainted (bed), thickness = DEM - bed on this glacier's pixels
-only, negatives counted then clipped, 0 forced on the ice margin, volume = sum x pixel area.
-The working resolution is chosen per glacier from the inpainter's ``patch_size`` and
-``resolution_range_m`` (coarsen, refine for tiny glaciers, or coarse pass + overlapping fine
-tiles for the largest) and recorded. An ensemble (flips, mask dilation) gives the spread.
+Per glacier (:func:`estimate_glacier`, a :func:`~glacierbed.workflow.glacier_task`): the DEM
+window around the glacier is read lazily from the prepared DEM file (margin
+``max(margin_m, margin_fraction * extent)``), a working resolution is chosen from the
+model's ``patch_size`` and ``resolution_range_m`` (coarsened, refined for tiny glaciers, or
+native) and recorded, the predictor gives the bed under every glacier of the window (an
+ensemble), thickness = DEM - bed on this glacier only (negatives counted, then clipped, 0 on
+the ice margin), the physics stage refines it, volume = sum x pixel area.
 
-Region (:func:`estimate`): glaciers are independent tasks, run serially in-process or on
-Dask; each writes ``glaciers/<rgi_id>/{window.npz,result.json}`` atomically, so a killed run
-resumes (a glacier with an ok ``result.json`` of the same config hash is skipped). Then the
-mosaics (thickness, bed, thickness_std GeoTIFFs on the DEM grid), tables and maps.
+Region (:func:`estimate`): the DEM is prepared once (metric, voids filled) and written to
+``inputs/dem.tif``; glaciers are light specs (outline and neighbours, no pixels) mapped
+over serially or on Dask; each writes ``glaciers/<rgi_id>/{window.npz,estimate.json}``
+atomically, so a killed run resumes (a glacier done ``ok`` with the same key is skipped;
+the key hashes the config, the model's weights (sha256), the DEM, the physics inputs and
+the outlines). Then the mosaics (thickness, bed, thickness_std GeoTIFFs), tables and maps.
 """
 
 from __future__ import annotations
@@ -24,41 +26,38 @@ import logging
 import math
 import os
 import time
-import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import rasterio
+import rasterio.windows
 import shapely
-from scipy import ndimage
 
 from glacierbed.atomic import replacing, write_bytes, write_json
-from glacierbed.data.outlines import check_overlap, read_outlines, rasterize_ids
+from glacierbed.config import config_to_dict, load_config
+from glacierbed.data.outlines import check_overlap, rasterize_ids, read_outlines
 from glacierbed.data.rasters import Raster, local_metric_crs, read_dem
-from glacierbed.errors import DataNotFoundError, EmptySelectionError, GlacierbedError
-from glacierbed.inpainters import Inpainter, load_inpainter
-from glacierbed.glaciology import margin_pixels, sea_level_equivalent_mm
+from glacierbed.errors import EmptySelectionError, GlacierbedError
+from glacierbed.glaciology import is_calving, margin_pixels, sea_level_equivalent_mm
 from glacierbed.physics import PhysicsConfig, refine_window
+from glacierbed.predictors import MEMBERS, GlacierWindow, ThicknessPredictor, TilingConfig, load_predictor
+from glacierbed.workflow import GlacierDir, TaskOutcome, compile_status, glacier_task, map_tasks
 
 log = logging.getLogger(__name__)
 
-#: ensemble members in order: (flipped axes, mask dilation in pixels)
-MEMBERS: tuple[tuple[tuple[int, ...], int], ...] = (
-    ((), 0), ((0,), 0), ((1,), 0), ((), 1), ((0, 1), 0), ((), 2), ((0,), 1), ((1,), 1),
-)
-
 #: columns of glaciers.csv, in order
 COLUMNS = ["rgi_id", "name", "area_km2", "volume_km3", "volume_std_km3", "mean_thickness_m",
-           "max_thickness_m", "neg_fraction", "status", "working_resolution_m", "seconds",
-           "n_pixels", "pixel_area_m2", "resampling", "n_tiles", "outside_fraction", "model"]
+           "max_thickness_m", "neg_fraction", "status", "resolution_mode", "partial", "working_resolution_m",
+           "seconds", "n_pixels", "pixel_area_m2", "resampling", "outside_fraction", "model", "message"]
 
 
 @dataclass(frozen=True)
 class EstimateConfig:
-    """Everything that changes a glacier's result (hashed for resuming)."""
+    """Everything that changes a glacier's result (hashed for resuming), plus ``fail_fast``."""
 
     ensemble: int = 4
     margin_m: float = 1000.0
@@ -67,18 +66,23 @@ class EstimateConfig:
     tiny_px: int = 30
     #: pixels a tiny glacier should cover on its finer working grid (bounded by the model's range)
     tiny_target_px: int = 200
-    #: a window may exceed ``patch_size`` by this factor before it is coarsened or tiled
-    patch_slack: float = 1.15
-    #: overlap of fine tiles (fraction of the patch) and width of the coarse-guide band (px)
-    tile_overlap: float = 0.25
-    tile_band_px: int = 4
-    #: physics-informed refinement of the ensemble-mean bed (None = inpainting only);
-    #: on by default: it lowers the error on South Glacier and the Ötztal (docs/physics.md)
+    #: windows larger than the model's patch: coarse pass + overlapping tiles (inpainters)
+    tiling: TilingConfig = field(default_factory=TilingConfig)
+    #: physics-informed refinement (None = the model's thickness only); see docs/physics.md
     physics: PhysicsConfig | None = field(default_factory=PhysicsConfig)
+    #: re-raise the first glacier's error instead of recording it and going on (not hashed)
+    fail_fast: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.ensemble <= len(MEMBERS):
             raise ValueError(f"ensemble must be 1..{len(MEMBERS)}, got {self.ensemble}")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "EstimateConfig":
+        return load_config(cls, path)
+
+    def key_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in config_to_dict(self).items() if k != "fail_fast"}
 
 
 @dataclass
@@ -92,187 +96,88 @@ class EstimateResult:
 
 
 @dataclass
-class GlacierTask:
-    """One glacier's inputs, small enough to ship to a Dask worker."""
+class GlacierSpec:
+    """One glacier, without pixels: small enough to ship to a Dask worker."""
 
-    index: int  # row in the outlines (id value index + 1 in the id rasters)
+    gid: int  #: 1-based id of the glacier among the outlines (its value in the id rasters)
     rgi_id: str
     name: str
-    geometry: Any  # shapely (multi)polygon in the DEM CRS
-    window: Raster  # DEM window on the DEM grid
-    row0: int  # window offset in the full DEM
-    col0: int
-    neighbours: gpd.GeoDataFrame  # outlines meeting the window, column ``gid`` = index + 1
-    outside_fraction: float  # share of the outline outside the DEM footprint
+    geometry: Any  #: shapely (multi)polygon in the DEM CRS
+    bounds: tuple[float, float, float, float]  #: window (left, bottom, right, top) in the DEM CRS
+    neighbours: gpd.GeoDataFrame  #: outlines meeting the window (``gid``, ``geometry``)
+    outside_fraction: float  #: share of the outline outside the DEM footprint
+    term_type: int | None = None  #: RGI TermType (1/2: the calving front is not a zero margin)
+
+
+@dataclass(frozen=True)
+class RegionContext:
+    """What every glacier task of a region shares."""
+
+    dem_path: Path  #: the prepared metric DEM (GeoTIFF)
     config: EstimateConfig
-    model_name: str
-    config_hash: str
-    out_dir: Path
-    term_type: Any = None  # RGI TermType (1/2: calving front not forced to zero thickness)
-    #: optional physics inputs by name ("vx", "vy", "smb"): file paths
-    aux: dict[str, str] = field(default_factory=dict)
+    model: Any  #: a predictor (serial), or its name/path (loaded once per Dask worker)
+    aux: dict[str, str] = field(default_factory=dict)  #: physics inputs: "vx", "vy", "smb" -> path
 
 
 # --------------------------------------------------------------------------------------
-# small helpers
+# working resolution
 # --------------------------------------------------------------------------------------
-def safe_id(rgi_id: str) -> str:
-    """A file-system-safe folder name for a glacier id."""
-    return "".join(c if c.isalnum() or c in "-._" else "_" for c in rgi_id) or "glacier"
+@dataclass
+class Plan:
+    resolution_m: float
+    mode: str  #: "native", "coarsened", "refined", "tiny", "tiled"
+    resampling: str  #: "none", "average", "bilinear"
 
 
-# --------------------------------------------------------------------------------------
-# inpainting at the right size: one call, or coarse pass + overlapping fine tiles
-# --------------------------------------------------------------------------------------
-def _block_reduce(a: np.ndarray, f: int, how: str) -> np.ndarray:
-    ny, nx = a.shape
-    py, px = (-ny) % f, (-nx) % f
-    if how == "any":
-        p = np.pad(a, ((0, py), (0, px)), constant_values=False)
-        return p.reshape(p.shape[0] // f, f, p.shape[1] // f, f).any(axis=(1, 3))
-    p = np.pad(a.astype(np.float64), ((0, py), (0, px)), constant_values=np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks -> NaN
-        return np.nanmean(p.reshape(p.shape[0] // f, f, p.shape[1] // f, f), axis=(1, 3))
-
-
-def _upsample(coarse: np.ndarray, f: int, shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear upsampling of a block-reduced array back onto the fine grid."""
-    rows = (np.arange(shape[0]) + 0.5) / f - 0.5
-    cols = (np.arange(shape[1]) + 0.5) / f - 0.5
-    rr, cc = np.meshgrid(rows, cols, indexing="ij")
-    return ndimage.map_coordinates(coarse, [rr, cc], order=1, mode="nearest")
-
-
-def _tile_starts(n: int, size: int, stride: int) -> list[int]:
-    if n <= size:
-        return [0]
-    starts = list(range(0, n - size, stride))
-    return starts + [n - size]
-
-
-def inpaint_sized(dem: np.ndarray, hole: np.ndarray, pixel_size_m: float, inpainter: Inpainter,
-                  cfg: EstimateConfig) -> tuple[np.ndarray, int]:
-    """Inpaint ``hole`` with windows of at most ~``patch_size`` pixels; returns (bed, n_tiles).
-
-    Larger arrays get a coarse pass (block means, whole array in one patch) whose bed
-    guides overlapping fine tiles: in each tile, hole pixels within ``tile_band_px`` of an
-    inner tile edge take the coarse bed as known values, so every fine hole is closed;
-    tiles are blended with linear ramps across the overlaps.
-    """
-    patch = int(inpainter.patch_size)
-    if max(dem.shape) <= patch * cfg.patch_slack:
-        return inpainter.inpaint(dem, hole, pixel_size_m).astype(np.float32), 1
-    f = int(math.ceil(max(dem.shape) / patch))
-    coarse_dem = _block_reduce(dem, f, "mean")
-    coarse_hole = _block_reduce(hole, f, "any") | ~np.isfinite(coarse_dem)
-    coarse_dem = np.where(np.isfinite(coarse_dem), coarse_dem, np.nanmean(coarse_dem)).astype(np.float32)
-    coarse_bed, _ = inpaint_sized(coarse_dem, coarse_hole, pixel_size_m * f, inpainter, cfg)
-    guide = _upsample(coarse_bed.astype(np.float64), f, dem.shape)
-
-    overlap = max(int(patch * cfg.tile_overlap), 2 * cfg.tile_band_px + 2)
-    band = cfg.tile_band_px
-    ny, nx = dem.shape
-    acc = np.zeros(dem.shape, np.float64)
-    wsum = np.zeros(dem.shape, np.float64)
-    n_tiles = 0
-    for r0 in _tile_starts(ny, patch, patch - overlap):
-        for c0 in _tile_starts(nx, patch, patch - overlap):
-            sl = (slice(r0, min(r0 + patch, ny)), slice(c0, min(c0 + patch, nx)))
-            d, h = dem[sl].copy(), hole[sl].copy()
-            th, tw = d.shape
-            # distance (px) from each inner tile edge; window edges are not inner edges
-            dr = np.full(th, np.inf)
-            dc = np.full(tw, np.inf)
-            if r0 > 0:
-                dr = np.minimum(dr, np.arange(th))
-            if r0 + th < ny:
-                dr = np.minimum(dr, np.arange(th)[::-1])
-            if c0 > 0:
-                dc = np.minimum(dc, np.arange(tw))
-            if c0 + tw < nx:
-                dc = np.minimum(dc, np.arange(tw)[::-1])
-            dist = np.minimum(dr[:, None], dc[None, :])
-            in_band = (dist < band) & h
-            d[in_band] = guide[sl][in_band]
-            h &= ~in_band
-            bed = inpainter.inpaint(d.astype(np.float32), h, pixel_size_m).astype(np.float64)
-            w = np.clip((dist - band + 1) / max(overlap - band, 1), 1e-3, 1.0)
-            acc[sl] += w * bed
-            wsum[sl] += w
-            n_tiles += 1
-    out = np.where(hole, acc / wsum, dem)
-    return out.astype(np.float32), n_tiles
+def plan_resolution(dem_pixel_size_m: float, window_px: int, glacier_px: int, glacier_area_m2: float,
+                    predictor: ThicknessPredictor, cfg: EstimateConfig) -> Plan:
+    """Choose the working resolution of one glacier (see module docstring)."""
+    patch = int(predictor.patch_size)
+    rmin, rmax = (float(v) for v in predictor.resolution_range_m)
+    extent_m = window_px * dem_pixel_size_m
+    if glacier_px < cfg.tiny_px:
+        # finer grid so the outline covers ~tiny_target_px pixels, the window still fits one patch
+        r = max(math.sqrt(glacier_area_m2 / cfg.tiny_target_px), rmin, extent_m / patch)
+        if r < dem_pixel_size_m * 0.99:
+            return Plan(r, "tiny", "bilinear")
+        return Plan(dem_pixel_size_m, "tiny", "none")
+    r = min(max(dem_pixel_size_m, rmin), rmax)  # into the model's range first
+    if extent_m / r > patch * cfg.tiling.patch_slack:
+        r = min(max(r, extent_m / patch), rmax)
+    if extent_m / r > patch * cfg.tiling.patch_slack:
+        mode = "tiled"
+    elif r > dem_pixel_size_m * 1.01:
+        mode = "coarsened"
+    elif r < dem_pixel_size_m * 0.99:
+        mode = "refined"
+    else:
+        return Plan(dem_pixel_size_m, "native", "none")
+    if abs(r - dem_pixel_size_m) <= 0.01 * dem_pixel_size_m:
+        return Plan(dem_pixel_size_m, mode, "none")
+    return Plan(r, mode, "average" if r > dem_pixel_size_m else "bilinear")
 
 
 # --------------------------------------------------------------------------------------
 # one glacier
 # --------------------------------------------------------------------------------------
-@dataclass
-class _Plan:
-    resolution_m: float
-    mode: str  # "ok", "ok:coarsened", "ok:refined", "ok:tiny", "ok:tiled"
-    resampling: str  # "none", "average", "bilinear"
+def read_window(path: Path, bounds: tuple[float, float, float, float]) -> Raster:
+    """The DEM pixels covering ``bounds`` (NaN outside the DEM), read from disk."""
+    with rasterio.open(path) as src:
+        win = rasterio.windows.from_bounds(*bounds, transform=src.transform)
+        win = win.round_offsets(op="floor").round_lengths(op="ceil")
+        data = src.read(1, window=win, boundless=True, fill_value=src.nodata, masked=True)
+        return Raster.from_array(np.ma.filled(data.astype(np.float32), np.nan), src.window_transform(win),
+                                 src.crs.to_wkt(), str(path))
 
 
-def plan_resolution(dem_res_m: float, window_px: int, glacier_px: int, glacier_area_m2: float,
-                    inpainter: Inpainter, cfg: EstimateConfig) -> _Plan:
-    """Choose the working resolution of one glacier (see module docstring)."""
-    patch = int(inpainter.patch_size)
-    rmin, rmax = (float(v) for v in inpainter.resolution_range_m)
-    extent_m = window_px * dem_res_m
-    if glacier_px < cfg.tiny_px:
-        # finer grid so the outline covers ~tiny_target_px pixels, the window still fits one patch
-        r = max(math.sqrt(glacier_area_m2 / cfg.tiny_target_px), rmin, extent_m / patch)
-        if r < dem_res_m * 0.99:
-            return _Plan(r, "ok:tiny", "bilinear")
-        return _Plan(dem_res_m, "ok:tiny", "none")
-    r = min(max(dem_res_m, rmin), rmax)  # into the inpainter's range first
-    if extent_m / r > patch * cfg.patch_slack:
-        r = min(max(r, extent_m / patch), rmax)
-    if extent_m / r > patch * cfg.patch_slack:
-        mode = "ok:tiled"
-    elif r > dem_res_m * 1.01:
-        mode = "ok:coarsened"
-    elif r < dem_res_m * 0.99:
-        mode = "ok:refined"
-    else:
-        return _Plan(dem_res_m, "ok", "none")
-    if abs(r - dem_res_m) <= 0.01 * dem_res_m:
-        return _Plan(dem_res_m, mode, "none")
-    return _Plan(r, mode, "average" if r > dem_res_m else "bilinear")
-
-
-def _id_grid(neighbours: gpd.GeoDataFrame, grid: Raster, all_touched: bool = False) -> np.ndarray:
+def id_grid(neighbours: gpd.GeoDataFrame, grid: Raster, all_touched: bool = False) -> np.ndarray:
     """Glacier ids (``gid``) of the outlines on ``grid``, 0 = no glacier."""
     local = rasterize_ids(neighbours, grid, all_touched=all_touched)
     lut = np.concatenate([[0], neighbours["gid"].to_numpy(dtype=np.int64)])
     return lut[local]
 
 
-def _nearest_fill(a: np.ndarray) -> np.ndarray:
-    bad = ~np.isfinite(a)
-    if not bad.any():
-        return a
-    idx = ndimage.distance_transform_edt(bad, return_distances=False, return_indices=True)
-    return a[tuple(idx)]
-
-
-def _ensemble_beds(dem: np.ndarray, ice: np.ndarray, pixel_size_m: float, inpainter: Inpainter,
-                   cfg: EstimateConfig) -> tuple[np.ndarray, int]:
-    """Beds of the ensemble members (K, ny, nx): flips of window and mask, mask dilation."""
-    hole0 = ice | ~np.isfinite(dem)
-    dem_f = _nearest_fill(dem).astype(np.float32)
-    beds, n_tiles = [], 1
-    for axes, dil in MEMBERS[: cfg.ensemble]:
-        hole = ndimage.binary_dilation(hole0, iterations=dil) if dil else hole0
-        d, h = (np.flip(dem_f, axes).copy(), np.flip(hole, axes).copy()) if axes else (dem_f, hole)
-        bed, n_tiles = inpaint_sized(d, h, pixel_size_m, inpainter, cfg)
-        beds.append(np.flip(bed, axes) if axes else bed)
-    return np.stack(beds), n_tiles
-
-
-def _sample_on(src: Raster, stack: np.ndarray, dst: Raster, where: np.ndarray) -> np.ndarray:
+def sample_layers(src: Raster, stack: np.ndarray, dst: Raster, where: np.ndarray) -> np.ndarray:
     """Bilinear values of each layer of ``stack`` (on ``src``'s grid) at ``dst`` pixels ``where``."""
     x, y = dst.xy()
     rr, cc = np.nonzero(where)
@@ -282,78 +187,75 @@ def _sample_on(src: Raster, stack: np.ndarray, dst: Raster, where: np.ndarray) -
     return out
 
 
-def run_glacier(task: GlacierTask, inpainter: Inpainter) -> dict[str, Any]:
-    """Bed, thickness and volume of one glacier; writes ``window.npz`` then ``result.json``.
-
-    Returns the glacier's record (one row of glaciers.csv). Errors are caught and recorded
-    with the glacier id in ``status`` ("error: ..."), so a region run goes on.
-    """
-    t0 = time.perf_counter()
-    gdir = task.out_dir / "glaciers" / safe_id(task.rgi_id)
-    rec: dict[str, Any] = dict(
-        rgi_id=task.rgi_id, name=task.name, area_km2=task.geometry.area / 1e6, volume_km3=np.nan,
-        volume_std_km3=np.nan, mean_thickness_m=np.nan, max_thickness_m=np.nan, neg_fraction=np.nan,
-        status="", working_resolution_m=np.nan, seconds=np.nan, n_pixels=0, pixel_area_m2=np.nan,
-        resampling="none", n_tiles=0, outside_fraction=task.outside_fraction, model=task.model_name,
-        config_hash=task.config_hash, index=task.index,
-    )
-    try:
-        rec.update(_estimate_one(task, inpainter, gdir))
-    except GlacierbedError as exc:
-        rec["status"] = f"error: {exc}"
-        log.error("%s: %s", task.rgi_id, exc)
-    except Exception as exc:  # noqa: BLE001 - one glacier's failure must not stop a region
-        rec["status"] = f"error: {type(exc).__name__}: {exc}"
-        log.exception("%s: failed", task.rgi_id)
-    rec["seconds"] = time.perf_counter() - t0
-    write_json(gdir / "result.json", rec)
-    return rec
+@functools.lru_cache(maxsize=8)
+def _aux_raster(path: str) -> Raster:
+    """A physics input raster (velocity, SMB), read once per worker process."""
+    return Raster.from_file(path)
 
 
-def _estimate_one(task: GlacierTask, inpainter: Inpainter, gdir: Path) -> dict[str, Any]:
-    cfg, w0 = task.config, task.window
-    r0 = w0.res[0]
-    ids0 = _id_grid(task.neighbours, w0)
-    own0 = ids0 == task.index + 1
-    plan = plan_resolution(r0, max(w0.shape), int(own0.sum()), task.geometry.area, inpainter, cfg)
+@functools.lru_cache(maxsize=4)
+def _worker_predictor(spec: str | None) -> ThicknessPredictor:
+    """The model, loaded once per worker process."""
+    return load_predictor(spec)
+
+
+def _predictor(ctx: RegionContext) -> ThicknessPredictor:
+    return _worker_predictor(ctx.model) if ctx.model is None or isinstance(ctx.model, str) else ctx.model
+
+
+@glacier_task("estimate", writes=("window",))
+def estimate_glacier(gdir: GlacierDir, spec: GlacierSpec, ctx: RegionContext) -> dict[str, Any]:
+    """Bed, thickness and volume of one glacier; writes ``window.npz``; returns its record."""
+    cfg, predictor = ctx.config, _predictor(ctx)
+    w0 = read_window(ctx.dem_path, spec.bounds)
+    dem_px = w0.res[0]
+    ids0 = id_grid(spec.neighbours, w0)
+    own0 = ids0 == spec.gid
+    plan = plan_resolution(dem_px, max(w0.shape), int(own0.sum()), spec.geometry.area, predictor, cfg)
     if plan.resampling == "none":
         ww, idsw = w0, ids0
     else:
         ww = w0.reproject(resolution=plan.resolution_m, resampling=plan.resampling)
-        idsw = _id_grid(task.neighbours, ww)
-    ownw = idsw == task.index + 1
+        idsw = id_grid(spec.neighbours, ww)
+    ownw = idsw == spec.gid
     if not ownw.any():  # smaller than a pixel even here: take every touched pixel
-        ownw = _id_grid(task.neighbours[task.neighbours["gid"] == task.index + 1], ww, all_touched=True) > 0
+        ownw = id_grid(spec.neighbours[spec.neighbours["gid"] == spec.gid], ww, all_touched=True) > 0
     icew = (idsw > 0) | ownw
     if plan.resampling == "average":
         # a coarse pixel partly covered by ice holds averaged ice surface: hide it too
-        icew |= _id_grid(task.neighbours, ww, all_touched=True) > 0
-    beds, n_tiles = _ensemble_beds(ww.data, icew, plan.resolution_m, inpainter, cfg)
+        icew |= id_grid(spec.neighbours, ww, all_touched=True) > 0
+    pred = predictor.predict(GlacierWindow(ww.data, ownw, icew, plan.resolution_m, calving=is_calving(spec.term_type)),
+                             cfg.ensemble)
+    beds, sigma = pred.bed_members, pred.sigma_m
 
     # the grid volumes are computed on: the DEM grid, or the finer grid of a tiny glacier
-    if plan.mode == "ok:tiny" and plan.resampling != "none":
+    if plan.mode == "tiny" and plan.resampling != "none":
         vgrid, own, ice = ww, ownw, icew
     else:
         vgrid, own, ice = w0, own0, ids0 > 0
         if plan.resampling != "none":
-            beds = _sample_on(ww, beds, w0, own0)
+            layers = beds if sigma is None else np.concatenate([beds, sigma[None]])
+            layers = sample_layers(ww, layers, w0, own0)
+            beds, sigma = (layers, None) if sigma is None else (layers[:-1], layers[-1])
     surf = vgrid.data
-    valid = own & np.isfinite(surf)
     margin = margin_pixels(own, ice)
     raw = surf[None] - beds  # (K, ny, nx)
     mean_raw = surf - beds.mean(axis=0)
-    ok = valid & np.isfinite(mean_raw)
-    neg_fraction = float((mean_raw[ok] < 0).mean()) if ok.any() else np.nan
+    ok = own & np.isfinite(surf) & np.isfinite(mean_raw)
+    n_ok = int(ok.sum())
+    if n_ok == 0:
+        raise GlacierbedError(f"{spec.rgi_id}: no glacier pixel with a valid DEM elevation")
+    neg_fraction = float((mean_raw[ok] < 0).mean())
     members = np.where(ok[None] & ~margin[None], np.clip(raw, 0, None), 0.0)
     thick = np.where(ok & ~margin, np.clip(mean_raw, 0, None), 0.0)
     extra: dict[str, Any] = {}
     if cfg.physics is not None:
         # refine the ensemble mean once; members keep their spread around it (shifted by the
-        # same correction), so thickness_std stays the inpainting's spread
-        ref = refine_window(vgrid, surf - mean_raw, ok, ice, cfg.physics, term_type=task.term_type,
-                            velocity=(_aux_raster(task.aux["vx"]), _aux_raster(task.aux["vy"]))
-                            if "vx" in task.aux else None,
-                            smb=_aux_raster(task.aux["smb"]) if "smb" in task.aux else None)
+        # same correction), so thickness_std stays the model's spread
+        aux = ctx.aux
+        ref = refine_window(vgrid, surf - mean_raw, ok, ice, cfg.physics, term_type=spec.term_type,
+                            velocity=(_aux_raster(aux["vx"]), _aux_raster(aux["vy"])) if "vx" in aux else None,
+                            smb=_aux_raster(aux["smb"]) if "smb" in aux else None, sigma=sigma)
         thick_ref = np.where(ok, np.nan_to_num(ref.thickness), 0.0)
         members = np.where(ok[None], np.clip(members + (thick_ref - thick)[None], 0, None), 0.0)
         members[:, (thick_ref == 0) & margin] = 0.0
@@ -362,115 +264,70 @@ def _estimate_one(task: GlacierTask, inpainter: Inpainter, gdir: Path) -> dict[s
                      physics_seconds=ref.seconds, physics_iterations=ref.iterations)
     area_px = vgrid.pixel_area_m2
     volumes = members.sum(axis=(1, 2)) * area_px / 1e9
-    volume = float(thick.sum() * area_px / 1e9)
-    n_ok = int(ok.sum())
-    if n_ok == 0:
-        raise GlacierbedError(f"{task.rgi_id}: no glacier pixel with a valid DEM elevation")
     thick_map = np.where(ok, thick, np.nan).astype(np.float32)
     std_map = np.where(ok, members.std(axis=0), np.nan).astype(np.float32)
+    _write_window(gdir, w0, vgrid, ww, own0, thick_map, std_map)
+    partial = spec.outside_fraction > 0.001 or n_ok < int(own.sum())
+    return dict(
+        volume_km3=float(thick.sum() * area_px / 1e9), volume_std_km3=float(volumes.std()),
+        mean_thickness_m=float(thick[ok].mean()), max_thickness_m=float(thick[ok].max()), neg_fraction=neg_fraction,
+        resolution_mode=plan.mode, partial=bool(partial), working_resolution_m=float(plan.resolution_m),
+        n_pixels=n_ok, pixel_area_m2=float(area_px), resampling=plan.resampling,
+        outside_fraction=1.0 - (1.0 - spec.outside_fraction) * n_ok / max(int(own.sum()), 1), **pred.info, **extra,
+    )
 
-    # DEM-grid maps for the mosaics (a tiny glacier's fine grid is sampled back)
+
+def _write_window(gdir: GlacierDir, w0: Raster, vgrid: Raster, ww: Raster, own0: np.ndarray,
+                  thick_map: np.ndarray, std_map: np.ndarray) -> None:
+    """Thickness and its spread on the DEM grid (a tiny glacier's fine grid is sampled back)."""
     if vgrid is not w0:
         if own0.any():
-            thick0, std0 = _sample_on(ww, np.stack([np.nan_to_num(thick_map), np.nan_to_num(std_map)]), w0, own0)
-            thick0 = np.where(own0 & np.isfinite(w0.data), thick0, np.nan)
-            std0 = np.where(own0 & np.isfinite(w0.data), std0, np.nan)
+            thick0, std0 = sample_layers(ww, np.stack([np.nan_to_num(thick_map), np.nan_to_num(std_map)]), w0, own0)
+            valid0 = own0 & np.isfinite(w0.data)
+            thick0, std0 = np.where(valid0, thick0, np.nan), np.where(valid0, std0, np.nan)
         else:
             thick0 = std0 = np.full(w0.shape, np.nan, np.float32)
-        own_out = own0
     else:
-        thick0, std0, own_out = thick_map, std_map, own0
-    rows, cols = np.nonzero(own_out)
-    if rows.size:
-        sl = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
-        off = (task.row0 + rows.min(), task.col0 + cols.min())
-    else:
-        sl, off = (slice(0, 0), slice(0, 0)), (task.row0, task.col0)
+        thick0, std0 = thick_map, std_map
+    rows, cols = np.nonzero(own0)
+    sl = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1)) if rows.size else (slice(0, 0),) * 2
+    x0, y0 = w0.transform @ ((cols.min() if rows.size else 0), (rows.min() if rows.size else 0))
     buf = io.BytesIO()
     np.savez_compressed(buf, thickness=thick0[sl].astype(np.float32), thickness_std=std0[sl].astype(np.float32),
-                        row0=off[0], col0=off[1])
-    write_bytes(gdir / "window.npz", buf.getvalue())
-
-    status = plan.mode
-    if task.outside_fraction > 0.001 or n_ok < int(own.sum()):
-        frac = 1.0 - (1.0 - task.outside_fraction) * n_ok / max(int(own.sum()), 1)
-        status = f"partial: {frac:.0%} outside DEM"
-    return dict(
-        volume_km3=volume, volume_std_km3=float(volumes.std()), mean_thickness_m=float(thick[ok].mean()),
-        max_thickness_m=float(thick[ok].max()), neg_fraction=neg_fraction, status=status,
-        working_resolution_m=float(plan.resolution_m), n_pixels=n_ok, pixel_area_m2=float(area_px),
-        resampling=plan.resampling, n_tiles=int(n_tiles), **extra,
-    )
+                        x0=x0, y0=y0)
+    write_bytes(gdir.get_filepath("window"), buf.getvalue())
 
 
 # --------------------------------------------------------------------------------------
 # region
 # --------------------------------------------------------------------------------------
-def _model_label(inpainter: Inpainter) -> str:
-    return str(getattr(inpainter, "name", type(inpainter).__name__))
-
-
-def resolve_model(model: Inpainter | str | os.PathLike | None) -> Inpainter:
-    """An inpainter object, or load one; the default network gives a clear error if absent."""
-    if model is not None and not isinstance(model, (str, os.PathLike)):
-        return model
-    try:
-        return load_inpainter(model)
-    except DataNotFoundError as exc:
-        if model is None:
-            raise DataNotFoundError(f"{exc}; the shipped network is not available: "
-                                    f"use --model biharmonic (or model='biharmonic') for the classical fill") from None
-        raise
-    except GlacierbedError:
-        raise
-    except (ImportError, FileNotFoundError, OSError) as exc:
-        what = "the shipped network" if model is None else str(model)
-        raise DataNotFoundError(f"model {what}: cannot be loaded ({exc}); "
-                                f"use --model biharmonic for the classical fill") from exc
-
-
-@functools.lru_cache(maxsize=8)
-def _aux_raster(path: str) -> Raster:
-    """A physics input raster (velocity, SMB), read once per worker process."""
-    return Raster.from_file(path)
-
-
-@functools.lru_cache(maxsize=4)
-def _worker_inpainter(spec: str | None) -> Inpainter:
-    """The model, loaded once per worker process."""
-    return resolve_model(spec)
-
-
-def _run_task_remote(task: GlacierTask, model: Inpainter | str | None) -> dict[str, Any]:
-    inpainter = _worker_inpainter(model) if model is None or isinstance(model, str) else model
-    return run_glacier(task, inpainter)
-
-
-def _task_hash(cfg: EstimateConfig, model_name: str, window: Raster, neighbours: gpd.GeoDataFrame, index: int,
-               aux: dict[str, str] | None = None, term_type: Any = None) -> str:
+def _file_sha256(path: str | Path) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps(asdict(cfg), sort_keys=True).encode())
-    if cfg.physics is not None:  # physics inputs change the result: name, size and date of each
-        for k, v in sorted((aux or {}).items()):
-            st = Path(v).stat()
-            h.update(f"{k}={Path(v).resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())
-        h.update(f"term_type={term_type}".encode())
-    h.update(model_name.encode())
-    h.update(str(index).encode())
-    h.update(window.crs.to_wkt().encode())
-    h.update(np.asarray(window.transform, dtype=np.float64).tobytes())
-    h.update(np.ascontiguousarray(window.data).tobytes())
-    for gid, geom in sorted(zip(neighbours["gid"], neighbours.geometry), key=lambda t: t[0]):
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def glacier_key(spec: GlacierSpec, cfg: EstimateConfig, model_identity: str, dem_sha: str,
+                aux_sha: dict[str, str]) -> str:
+    """Hash of everything that changes one glacier's result."""
+    h = hashlib.sha256()
+    h.update(json.dumps(cfg.key_dict(), sort_keys=True).encode())
+    h.update(model_identity.encode())
+    h.update(dem_sha.encode())
+    if cfg.physics is not None:
+        h.update(json.dumps(aux_sha, sort_keys=True).encode())
+    h.update(f"{spec.gid}:{spec.term_type}:{spec.bounds}".encode())
+    for gid, geom in sorted(zip(spec.neighbours["gid"], spec.neighbours.geometry), key=lambda t: t[0]):
         h.update(str(gid).encode())
         h.update(shapely.to_wkb(geom))
-    return h.hexdigest()[:16]
+    return h.hexdigest()[:20]
 
 
-def build_tasks(dem: Raster, outlines: gpd.GeoDataFrame, cfg: EstimateConfig, model_name: str,
-                out_dir: Path, select: Sequence[str] | None = None, aux: dict[str, str] | None = None
-                ) -> list[GlacierTask]:
-    """One task per selected glacier covered (at least partly) by the DEM."""
-    aux = dict(aux or {})
+def glacier_specs(dem: Raster, outlines: gpd.GeoDataFrame, cfg: EstimateConfig,
+                  select: Sequence[str] | None = None) -> list[GlacierSpec]:
+    """One spec per selected glacier covered (at least partly) by the DEM; no pixels read."""
     term_col = next((c for c in ("TermType", "TERMTYPE", "term_type") if c in outlines.columns), None)
     g = outlines.reset_index(drop=True).copy()
     g["gid"] = np.arange(1, len(g) + 1)
@@ -479,9 +336,8 @@ def build_tasks(dem: Raster, outlines: gpd.GeoDataFrame, cfg: EstimateConfig, mo
     if not sel.any():
         raise EmptySelectionError(f"none of the requested glaciers ({', '.join(list(select)[:5])}) "
                                   f"is in the outlines {outlines.attrs.get('source', '')}")
-    tasks = []
-    sindex = g.sindex
-    inv = ~dem.transform
+    left, bottom, right, top = dem.bounds
+    specs = []
     for i in np.flatnonzero(sel):
         geom = g.geometry.iloc[i]
         covered = geom.intersection(footprint).area / geom.area if geom.area > 0 else 0.0
@@ -489,42 +345,15 @@ def build_tasks(dem: Raster, outlines: gpd.GeoDataFrame, cfg: EstimateConfig, mo
             continue
         minx, miny, maxx, maxy = geom.bounds
         margin = max(cfg.margin_m, cfg.margin_fraction * max(maxx - minx, maxy - miny))
-        box = (minx - margin, miny - margin, maxx + margin, maxy + margin)
-        c_a, r_a = inv @ (box[0], box[3])
-        c_b, r_b = inv @ (box[2], box[1])
-        r0, r1 = sorted((int(math.floor(r_a)), int(math.ceil(r_b))))
-        c0, c1 = sorted((int(math.floor(c_a)), int(math.ceil(c_b))))
-        r0, c0 = max(r0, 0), max(c0, 0)
-        r1, c1 = min(r1, dem.shape[0]), min(c1, dem.shape[1])
-        window = dem.window(r0, c0, r1 - r0, c1 - c0)
-        near = g.iloc[sindex.query(shapely.box(*window.bounds))]
-        near = near[["gid", "rgi_id", "geometry"]].sort_values("gid").reset_index(drop=True)
+        box = (max(minx - margin, left), max(miny - margin, bottom), min(maxx + margin, right), min(maxy + margin, top))
+        near = g.iloc[g.sindex.query(shapely.box(*box))][["gid", "rgi_id", "geometry"]]
         term = g[term_col].iloc[i] if term_col else None
-        term = None if term is None or pd.isna(term) else int(term)
-        tasks.append(GlacierTask(
-            index=int(i), rgi_id=str(g["rgi_id"].iloc[i]), name=str(g["name"].iloc[i]).strip(), geometry=geom,
-            window=window, row0=r0, col0=c0, neighbours=near, outside_fraction=float(max(0.0, 1.0 - covered)),
-            config=cfg, model_name=model_name,
-            config_hash=_task_hash(cfg, model_name, window, near, int(i), aux, term),
-            out_dir=out_dir, term_type=term, aux=aux,
-        ))
-    return tasks
-
-
-def _load_done(task: GlacierTask) -> dict[str, Any] | None:
-    """The stored record if this glacier finished ok with the same config hash."""
-    path = task.out_dir / "glaciers" / safe_id(task.rgi_id) / "result.json"
-    if not path.exists():
-        return None
-    try:
-        rec = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    if rec.get("config_hash") != task.config_hash or str(rec.get("status", "")).startswith("error"):
-        return None
-    if not (path.parent / "window.npz").exists():
-        return None
-    return rec
+        specs.append(GlacierSpec(
+            gid=int(i) + 1, rgi_id=str(g["rgi_id"].iloc[i]), name=str(g["name"].iloc[i]).strip(), geometry=geom,
+            bounds=box, neighbours=near.sort_values("gid").reset_index(drop=True),
+            outside_fraction=float(max(0.0, 1.0 - covered)),
+            term_type=None if term is None or pd.isna(term) else int(term)))
+    return specs
 
 
 def _prepare_dem(dem: Raster | str | os.PathLike | Sequence[str | os.PathLike], resolution: float | None) -> Raster:
@@ -548,94 +377,12 @@ def _prepare_outlines(outlines: gpd.GeoDataFrame | str | os.PathLike) -> gpd.Geo
     return read_outlines(outlines)
 
 
-def estimate(
-    dem: Raster | str | os.PathLike | Sequence[str | os.PathLike],
-    outlines: gpd.GeoDataFrame | str | os.PathLike,
-    out_dir: str | os.PathLike,
-    model: Inpainter | str | os.PathLike | None = None,
-    *,
-    resolution: float | None = None,
-    config: EstimateConfig | None = None,
-    workers: int = 1,
-    scheduler: str | None = None,
-    select: Sequence[str] | None = None,
-    maps: bool | None = None,
-    max_glacier_maps: int = 50,
-    progress: Callable[[int, int], None] | None = None,
-    velocity: tuple[str | os.PathLike, str | os.PathLike] | None = None,
-    smb: str | os.PathLike | None = None,
-) -> EstimateResult:
-    """Bed, thickness and volume of every glacier in ``outlines`` covered by ``dem``.
-
-    ``dem``: path(s) (mosaicked; geographic DEMs go to local UTM, see :func:`read_dem`) or a
-    :class:`Raster`. ``model``: an :class:`Inpainter`, a name ("biharmonic") or weights path;
-    ``None`` = the shipped network. ``workers > 1`` runs a local Dask cluster, ``scheduler``
-    an existing one (workers must see ``out_dir``). ``select`` limits to some RGI ids (all
-    outlines are still masked). ``maps``: ``None`` = overview + per-glacier maps when at most
-    ``max_glacier_maps`` glaciers. ``progress(done, total)`` is called as glaciers finish.
-    ``velocity`` (vx, vy rasters, m/yr, any CRS) and ``smb`` (m w.e./yr) feed the physics
-    refinement (``config.physics``, see :mod:`glacierbed.physics`); ignored without it.
-    """
-    t_start = time.perf_counter()
-    cfg = config or EstimateConfig()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    dem_r = _prepare_dem(dem, resolution)
-    g = check_overlap(_prepare_outlines(outlines), dem_r)
-    inpainter = resolve_model(model)
-    model_name = _model_label(inpainter)
-    aux = _physics_inputs(cfg, velocity, smb)
-    tasks = build_tasks(dem_r, g, cfg, model_name, out, select, aux)
-    if not tasks:
-        raise EmptySelectionError(f"no selected glacier of {g.attrs.get('source', 'the outlines')} lies on the DEM")
-    log.info("%d glaciers, DEM %s at %.1f m, model %s, ensemble %d", len(tasks), dem_r.crs.to_string(),
-             dem_r.res[0], model_name, cfg.ensemble)
-
-    records: dict[str, dict[str, Any]] = {}
-    todo = []
-    for t in tasks:
-        rec = _load_done(t)
-        if rec is None:
-            todo.append(t)
-        else:
-            records[t.rgi_id] = rec
-    if records:
-        log.info("resuming: %d of %d glaciers already done", len(records), len(tasks))
-    total = len(tasks)
-    if progress:
-        progress(len(records), total)
-
-    def _done(rec: dict[str, Any]) -> None:
-        records[rec["rgi_id"]] = rec
-        if progress:
-            progress(len(records), total)
-
-    if todo and (scheduler or workers > 1):
-        spec = str(model) if isinstance(model, (str, os.PathLike)) else (None if model is None else inpainter)
-        _run_dask(todo, spec, workers, scheduler, _done)
-    else:
-        for t in todo:
-            _done(run_glacier(t, inpainter))
-
-    table = pd.DataFrame([records[t.rgi_id] for t in tasks])
-    table = table[COLUMNS + [c for c in table.columns if c not in COLUMNS]]
-    paths = _assemble(dem_r, g, tasks, table, out)
-    summary = _summary(table, model_name, cfg, dem_r, time.perf_counter() - t_start, len(records) - len(todo))
-    paths["summary"] = write_json(out / "summary.json", summary)
-    if maps is not False:
-        from glacierbed.plots import plot_glacier_maps, plot_region_overview
-
-        paths["overview_map"] = plot_region_overview(dem_r, out / "thickness.tif", g, out / "overview.png",
-                                                     title=f"Ice thickness ({model_name}), {summary['volume_km3']:.3f} km³")
-        if maps or len(tasks) <= max_glacier_maps:
-            paths["glacier_maps"] = plot_glacier_maps(dem_r, out / "thickness.tif", g, table, out / "maps")
-    return EstimateResult(glaciers=table, summary=summary, paths=paths, out_dir=out)
-
-
 def _physics_inputs(cfg: EstimateConfig, velocity: tuple[str | os.PathLike, str | os.PathLike] | None,
                     smb: str | os.PathLike | None) -> dict[str, str]:
     """Checked paths of the physics input rasters (empty without physics)."""
-    named = {}
+    from glacierbed.errors import DataNotFoundError
+
+    named: dict[str, Any] = {}
     if velocity is not None:
         if len(velocity) != 2:
             raise DataNotFoundError(f"velocity needs two rasters (vx, vy), got {len(velocity)}")
@@ -655,45 +402,111 @@ def _physics_inputs(cfg: EstimateConfig, velocity: tuple[str | os.PathLike, str 
     return out
 
 
-def _run_dask(todo: list[GlacierTask], model: Inpainter | str | None, workers: int, scheduler: str | None,
-              done: Callable[[dict[str, Any]], None]) -> None:
-    from dask.distributed import Client, LocalCluster, as_completed
+def estimate(
+    dem: Raster | str | os.PathLike | Sequence[str | os.PathLike],
+    outlines: gpd.GeoDataFrame | str | os.PathLike,
+    out_dir: str | os.PathLike,
+    model: Any = None,
+    *,
+    resolution: float | None = None,
+    config: EstimateConfig | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
+    select: Sequence[str] | None = None,
+    maps: bool | None = None,
+    max_glacier_maps: int = 50,
+    progress: Callable[[int, int], None] | None = None,
+    velocity: tuple[str | os.PathLike, str | os.PathLike] | None = None,
+    smb: str | os.PathLike | None = None,
+) -> EstimateResult:
+    """Bed, thickness and volume of every glacier in ``outlines`` covered by ``dem``.
 
-    cluster = None
-    if scheduler:
-        client = Client(scheduler)
-    else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-        client = Client(cluster)
-    try:
-        model_f = client.scatter(model, broadcast=True) if not isinstance(model, (str, type(None))) else model
-        # biggest windows first so the long ones do not finish last
-        order = sorted(todo, key=lambda t: -t.window.data.size)
-        futures = client.map(_run_task_remote, order, model=model_f, pure=False)
-        for fut in as_completed(futures):
-            done(fut.result())
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    ``dem``: path(s) (mosaicked; geographic or distorted CRSs go to local UTM, see
+    :func:`~glacierbed.data.rasters.read_dem`) or a :class:`Raster`. ``model``: a predictor,
+    an inpainter, a name ("biharmonic") or weights path; ``None`` = the shipped default.
+    ``workers > 1`` runs a local Dask cluster, ``scheduler`` an existing one (workers must see
+    ``out_dir``). ``select`` limits to some RGI ids (all outlines are still masked). ``maps``:
+    ``None`` = overview + per-glacier maps when at most ``max_glacier_maps`` glaciers.
+    ``progress(done, total)`` is called as glaciers finish. ``velocity`` (vx, vy rasters,
+    m/yr, any CRS) and ``smb`` (m w.e./yr) feed the physics stage (``config.physics``).
+    """
+    t_start = time.perf_counter()
+    cfg = config or EstimateConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dem_r = _prepare_dem(dem, resolution)
+    g = check_overlap(_prepare_outlines(outlines), dem_r)
+    predictor = load_predictor(model)
+    aux = _physics_inputs(cfg, velocity, smb)
+    specs = glacier_specs(dem_r, g, cfg, select)
+    if not specs:
+        raise EmptySelectionError(f"no selected glacier of {g.attrs.get('source', 'the outlines')} lies on the DEM")
+    dem_path = dem_r.to_file(out / "inputs" / "dem.tif")
+    dem_sha = _file_sha256(dem_path)
+    aux_sha = {k: _file_sha256(v) for k, v in aux.items()}
+    log.info("%d glaciers, DEM %s at %.1f m, model %s, ensemble %d", len(specs), dem_r.crs.to_string(),
+             dem_r.res[0], predictor.name, cfg.ensemble)
+    # serial: the loaded predictor; Dask: its name/path, loaded once per worker
+    spec_for_workers = (str(model) if isinstance(model, (str, os.PathLike)) else None if model is None else predictor)
+    ctx = RegionContext(dem_path, cfg, predictor if workers <= 1 and not scheduler else spec_for_workers, aux)
+    keys = {s.rgi_id: glacier_key(s, cfg, predictor.identity, dem_sha, aux_sha) for s in specs}
+    task = functools.partial(_run_spec, ctx=ctx, out=out, keys=keys)
+    outcomes = map_tasks(task, specs, workers=workers, scheduler=scheduler, progress=progress,
+                         order=lambda s: -(s.bounds[2] - s.bounds[0]) * (s.bounds[3] - s.bounds[1]))
+    table = _table(specs, outcomes, predictor.name)
+    paths = _assemble(dem_r, g, specs, table, out)
+    with replacing(out / "task_status.csv") as tmp:
+        compile_status(outcomes).to_csv(tmp, index=False)
+    paths["task_status"] = out / "task_status.csv"
+    n_resumed = sum(o.resumed for o in outcomes)
+    summary = _summary(table, predictor, cfg, dem_r, time.perf_counter() - t_start, n_resumed)
+    paths["summary"] = write_json(out / "summary.json", summary)
+    if maps is not False:
+        from glacierbed.plots import plot_glacier_maps, plot_region_overview
+
+        paths["overview_map"] = plot_region_overview(dem_r, out / "thickness.tif", g, out / "overview.png",
+                                                     title=f"Ice thickness ({predictor.name}), "
+                                                           f"{summary['volume_km3']:.3f} km³")
+        if maps or len(specs) <= max_glacier_maps:
+            paths["glacier_maps"] = plot_glacier_maps(dem_r, out / "thickness.tif", g, table, out / "maps")
+    return EstimateResult(glaciers=table, summary=summary, paths=paths, out_dir=out)
 
 
-def _assemble(dem: Raster, outlines: gpd.GeoDataFrame, tasks: list[GlacierTask], table: pd.DataFrame,
+def _run_spec(spec: GlacierSpec, ctx: RegionContext, out: Path, keys: dict[str, str]) -> TaskOutcome:
+    return estimate_glacier(GlacierDir(out, spec.rgi_id), spec, ctx, key=keys[spec.rgi_id],
+                            fail_fast=ctx.config.fail_fast)
+
+
+def _table(specs: list[GlacierSpec], outcomes: list[TaskOutcome], model_name: str) -> pd.DataFrame:
+    rows = []
+    for s, o in zip(specs, outcomes):
+        rows.append({"rgi_id": s.rgi_id, "name": s.name, "area_km2": s.geometry.area / 1e6,
+                     "volume_km3": np.nan, "volume_std_km3": np.nan, "mean_thickness_m": np.nan,
+                     "max_thickness_m": np.nan, "neg_fraction": np.nan, "resolution_mode": "", "partial": False,
+                     "working_resolution_m": np.nan, "n_pixels": 0, "pixel_area_m2": np.nan, "resampling": "none",
+                     "outside_fraction": s.outside_fraction, **o.record, "status": o.status.value,
+                     "seconds": o.seconds, "model": model_name, "message": o.message, "gid": s.gid})
+    table = pd.DataFrame(rows)
+    return table[COLUMNS + [c for c in table.columns if c not in COLUMNS]]
+
+
+def _assemble(dem: Raster, outlines: gpd.GeoDataFrame, specs: list[GlacierSpec], table: pd.DataFrame,
               out: Path) -> dict[str, Path]:
     """Mosaics on the DEM grid and the per-glacier tables."""
     thick = np.full(dem.shape, np.nan, np.float32)
     std = np.full(dem.shape, np.nan, np.float32)
-    for t in tasks:
-        f = out / "glaciers" / safe_id(t.rgi_id) / "window.npz"
+    inv = ~dem.transform
+    for s in specs:
+        f = GlacierDir(out, s.rgi_id).get_filepath("window")
         if not f.exists():
             continue
         with np.load(f) as z:
-            a, s = z["thickness"], z["thickness_std"]
-            r0, c0 = int(z["row0"]), int(z["col0"])
-        sl = (slice(r0, r0 + a.shape[0]), slice(c0, c0 + a.shape[1]))
+            a, sd = z["thickness"], z["thickness_std"]
+            col0, row0 = (int(round(v)) for v in inv @ (float(z["x0"]), float(z["y0"])))
+        sl = (slice(row0, row0 + a.shape[0]), slice(col0, col0 + a.shape[1]))
         m = np.isfinite(a)
         thick[sl][m] = a[m]
-        std[sl][m] = s[m]
+        std[sl][m] = sd[m]
     bed = np.where(np.isfinite(thick), dem.data - thick, dem.data)
     paths = {
         "thickness": dem.with_data(thick).to_file(out / "thickness.tif"),
@@ -712,10 +525,9 @@ def _assemble(dem: Raster, outlines: gpd.GeoDataFrame, tasks: list[GlacierTask],
     return paths
 
 
-def _summary(table: pd.DataFrame, model_name: str, cfg: EstimateConfig, dem: Raster, seconds: float,
+def _summary(table: pd.DataFrame, predictor: ThicknessPredictor, cfg: EstimateConfig, dem: Raster, seconds: float,
              n_resumed: int) -> dict[str, Any]:
     volume = float(table["volume_km3"].sum(skipna=True))
-    status_kind = table["status"].str.split(":").str[0]
     return dict(
         n_glaciers=int(len(table)),
         area_km2=float(table["area_km2"].sum()),
@@ -724,9 +536,11 @@ def _summary(table: pd.DataFrame, model_name: str, cfg: EstimateConfig, dem: Ras
         sea_level_equivalent_mm=sea_level_equivalent_mm(volume),
         sle_formula="SLE_mm = V_km3 * 900/1028 / 3.625e8 km2 * 1e6 (ice below sea level not subtracted)",
         counts_by_status={k: int(v) for k, v in table["status"].value_counts().items()},
-        counts_by_kind={k: int(v) for k, v in status_kind.value_counts().items()},
-        model=model_name,
-        config=asdict(cfg),
+        counts_by_resolution_mode={k: int(v) for k, v in table["resolution_mode"].value_counts().items() if k},
+        n_partial=int(table["partial"].astype(bool).sum()),
+        model=predictor.name,
+        model_identity=predictor.identity,
+        config=config_to_dict(cfg),
         dem_crs=dem.crs.to_string(),
         dem_resolution_m=float(dem.res[0]),
         dem_source=dem.source,
@@ -736,3 +550,7 @@ def _summary(table: pd.DataFrame, model_name: str, cfg: EstimateConfig, dem: Ras
         n_resumed=int(n_resumed),
         seconds=seconds,
     )
+
+
+__all__ = ["EstimateConfig", "EstimateResult", "GlacierSpec", "RegionContext", "Plan", "plan_resolution",
+           "estimate_glacier", "glacier_specs", "glacier_key", "estimate", "read_window", "id_grid", "COLUMNS"]

@@ -209,13 +209,16 @@ def project(thickness: np.ndarray, own: np.ndarray, zero: np.ndarray, surface: n
 
 def refine(surface: np.ndarray, bed: np.ndarray, own: np.ndarray, ice: np.ndarray, pixel_size_m: float,
            cfg: PhysicsConfig, *, calving: bool = False, velocity: tuple[np.ndarray, np.ndarray] | None = None,
-           smb: np.ndarray | None = None, dhdt: np.ndarray | None = None) -> Refinement:
+           smb: np.ndarray | None = None, dhdt: np.ndarray | None = None, sigma: np.ndarray | None = None
+           ) -> Refinement:
     """Refine the thickness ``surface - bed`` of one glacier (``own``) on a window grid.
 
     ``ice``: every glacier in the window (divides with neighbours are not margins);
     ``calving``: water-terminating (see :func:`is_calving`); ``velocity``: (ux, uy) in
     m/yr on the grid, array axes (:func:`velocity_on_grid`); ``smb``/``dhdt``: m/yr on
-    the grid. Absent inputs skip their terms (listed in ``skipped``).
+    the grid; ``sigma``: the model's own 1-sigma thickness uncertainty (m) for the data term
+    (default: ``data_sigma_m + data_sigma_growth * distance``, the inpainting's error model).
+    Absent inputs skip their terms (listed in ``skipped``).
     """
     t0 = time.perf_counter()
     own = own.astype(bool)
@@ -249,7 +252,7 @@ def refine(surface: np.ndarray, bed: np.ndarray, own: np.ndarray, ice: np.ndarra
     h_opt, loss, n_iter = _optimise(
         tau_min, h0[sl], raw[sl], valid[sl], free[sl], ice[sl], pixel_size_m, cfg, terms, sin_a[sl], dirx[sl], diry[sl],
         None if velocity is None else (velocity[0][sl], velocity[1][sl]),
-        None if smb is None else smb[sl], None if dhdt is None else dhdt[sl])
+        None if smb is None else smb[sl], None if dhdt is None else dhdt[sl], None if sigma is None else sigma[sl])
     h = h0.copy()
     h[sl] = h_opt
     thick = project(h, valid, zero, surf)
@@ -258,8 +261,8 @@ def refine(surface: np.ndarray, bed: np.ndarray, own: np.ndarray, ice: np.ndarra
 
 def _optimise(tau_min: float, h0: np.ndarray, raw: np.ndarray, valid: np.ndarray, free: np.ndarray, ice: np.ndarray, dx: float, cfg: PhysicsConfig,
               terms: list[str], sin_a: np.ndarray, dirx: np.ndarray, diry: np.ndarray,
-              velocity: tuple[np.ndarray, np.ndarray] | None, smb: np.ndarray | None, dhdt: np.ndarray | None
-              ) -> tuple[np.ndarray, dict[str, float], int]:
+              velocity: tuple[np.ndarray, np.ndarray] | None, smb: np.ndarray | None, dhdt: np.ndarray | None,
+              model_sigma: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, float], int]:
     import torch
 
     T = lambda a: torch.as_tensor(np.asarray(a, np.float64))  # noqa: E731
@@ -272,7 +275,9 @@ def _optimise(tau_min: float, h0: np.ndarray, raw: np.ndarray, valid: np.ndarray
     sin_t = T(sin_a.ravel()[fv])
     res: dict[str, Any] = {}
 
-    if "data" in terms:
+    if "data" in terms and model_sigma is not None:
+        res["sigma"] = T(np.maximum(np.nan_to_num(model_sigma, nan=cfg.data_sigma_m), 1.0).ravel()[fv])
+    elif "data" in terms:
         sigma = cfg.data_sigma_m + cfg.data_sigma_growth * distance_to_margin_m(ice, dx)
         if cfg.data_sigma_negative:
             sigma = sigma + np.clip(-np.nan_to_num(raw), 0.0, None)
@@ -390,7 +395,8 @@ def _optimise(tau_min: float, h0: np.ndarray, raw: np.ndarray, valid: np.ndarray
 
 def refine_window(surface: Raster, bed: np.ndarray, own: np.ndarray, ice: np.ndarray, cfg: PhysicsConfig, *,
                   term_type: Any = None, velocity: tuple[Raster | str | Path, Raster | str | Path] | None = None,
-                  smb: Raster | str | Path | None = None, dhdt: Raster | str | Path | None = None) -> Refinement:
+                  smb: Raster | str | Path | None = None, dhdt: Raster | str | Path | None = None,
+                  sigma: np.ndarray | None = None) -> Refinement:
     """:func:`refine` on a georeferenced window: auxiliary rasters are brought onto its grid."""
     vel = velocity_on_grid(velocity[0], velocity[1], surface) if velocity is not None and cfg.velocity else None
     if vel is not None and not np.isfinite(np.hypot(*vel)[own]).any():
@@ -404,7 +410,7 @@ def refine_window(surface: Raster, bed: np.ndarray, own: np.ndarray, ice: np.nda
     if dhdt_g is not None:
         dhdt_g = np.nan_to_num(dhdt_g)
     return refine(surface.data, bed, own, ice, surface.res[0], cfg, calving=is_calving(term_type), velocity=vel,
-                  smb=smb_g, dhdt=dhdt_g)
+                  smb=smb_g, dhdt=dhdt_g, sigma=sigma)
 
 
 __all__ = ["PhysicsConfig", "Refinement", "refine", "effective_tau_min", "refine_window", "project",

@@ -73,14 +73,14 @@ def register(app: typer.Typer) -> None:
             raise DataNotFoundError("no DEM given: use --dem PATH (or --example NAME)")
         if outlines is None:
             raise DataNotFoundError("no outlines given: use --outlines PATH (or --example NAME)")
-        from glacierbed.estimate import resolve_model
         from glacierbed.physics import PhysicsConfig
+        from glacierbed.predictors import load_predictor
 
         phys = (PhysicsConfig.from_yaml(physics_config) if physics_config else PhysicsConfig()) if physics else None
 
         # fail early (before the progress bar) if the model is missing; Dask workers load it by name
-        inpainter = resolve_model(model)
-        model_arg = inpainter if workers == 1 and not scheduler else model
+        predictor = load_predictor(model)
+        model_arg = predictor if workers == 1 and not scheduler else model
         with Progress(TextColumn("glaciers"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       TextColumn("ETA"), TimeRemainingColumn(), console=console) as bar:
             task = bar.add_task("estimate", total=None)
