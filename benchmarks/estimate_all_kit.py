@@ -22,7 +22,7 @@ import pandas as pd
 from glacierbed.data import registry as reg
 from glacierbed.errors import DataNotFoundError
 from glacierbed.estimate import estimate
-from glacierbed.predictors import load_predictor as resolve_model
+from glacierbed.catalogue import load_predictor as resolve_model
 
 log = logging.getLogger("estimate_all_kit")
 

@@ -35,7 +35,7 @@ from glacierbed.data import registry
 from glacierbed.data.observations import match_glathida_to_outlines, read_glathida_glaciers, read_points
 from glacierbed.data.outlines import check_overlap, rasterize_ids, read_outlines
 from glacierbed.data.rasters import read_dem
-from glacierbed.predictors import load_predictor as resolve_model
+from glacierbed.catalogue import load_predictor as resolve_model
 from glacierbed.benchmark import estimate_with_table, to_markdown, write_table
 from glacierbed.evaluate import POOLED, evaluate_glacier_means, evaluate_points, glacier_volumes
 from glacierbed.metrics import share_nonpositive

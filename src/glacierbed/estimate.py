@@ -36,6 +36,7 @@ import pandas as pd
 import rasterio
 import rasterio.windows
 import shapely
+from scipy import ndimage
 
 from glacierbed.atomic import replacing, write_bytes, write_json
 from glacierbed.config import config_to_dict, load_config
@@ -43,8 +44,9 @@ from glacierbed.data.outlines import check_overlap, rasterize_ids, read_outlines
 from glacierbed.data.rasters import Raster, local_metric_crs, read_dem
 from glacierbed.errors import EmptySelectionError, GlacierbedError
 from glacierbed.glaciology import is_calving, margin_pixels, sea_level_equivalent_mm
-from glacierbed.physics import PhysicsConfig, refine_window
-from glacierbed.predictors import MEMBERS, GlacierWindow, ThicknessPredictor, TilingConfig, load_predictor
+from glacierbed.physics import PhysicsConfig, raster_on_grid, refine_window, velocity_on_grid
+from glacierbed.catalogue import load_predictor
+from glacierbed.predictors import MEMBERS, GlacierWindow, ThicknessPredictor, TilingConfig
 from glacierbed.workflow import GlacierDir, TaskOutcome, compile_status, glacier_task, map_tasks
 
 log = logging.getLogger(__name__)
@@ -187,6 +189,16 @@ def sample_layers(src: Raster, stack: np.ndarray, dst: Raster, where: np.ndarray
     return out
 
 
+def _labels_on_ice(ids: np.ndarray, ice: np.ndarray) -> np.ndarray:
+    """Glacier labels on every ice pixel: pixels hidden as ice without a label take the nearest one."""
+    out = np.where(ice, ids, 0)
+    missing = ice & (ids <= 0)
+    if missing.any() and (ids > 0).any():
+        idx = ndimage.distance_transform_edt(ids <= 0, return_distances=False, return_indices=True)
+        out[missing] = ids[tuple(idx)][missing]
+    return out
+
+
 @functools.lru_cache(maxsize=8)
 def _aux_raster(path: str) -> Raster:
     """A physics input raster (velocity, SMB), read once per worker process."""
@@ -224,7 +236,11 @@ def estimate_glacier(gdir: GlacierDir, spec: GlacierSpec, ctx: RegionContext) ->
     if plan.resampling == "average":
         # a coarse pixel partly covered by ice holds averaged ice surface: hide it too
         icew |= id_grid(spec.neighbours, ww, all_touched=True) > 0
-    pred = predictor.predict(GlacierWindow(ww.data, ownw, icew, plan.resolution_m, calving=is_calving(spec.term_type)),
+    aux = ctx.aux
+    velocity_w = velocity_on_grid(_aux_raster(aux["vx"]), _aux_raster(aux["vy"]), ww) if "vx" in aux else None
+    smb_w = raster_on_grid(_aux_raster(aux["smb"]), ww) if "smb" in aux else None
+    pred = predictor.predict(GlacierWindow(ww.data, ownw, icew, plan.resolution_m, calving=is_calving(spec.term_type),
+                                           velocity=velocity_w, smb=smb_w, ids=_labels_on_ice(idsw, icew)),
                              cfg.ensemble)
     beds, sigma = pred.bed_members, pred.sigma_m
 
@@ -252,7 +268,6 @@ def estimate_glacier(gdir: GlacierDir, spec: GlacierSpec, ctx: RegionContext) ->
     if cfg.physics is not None:
         # refine the ensemble mean once; members keep their spread around it (shifted by the
         # same correction), so thickness_std stays the model's spread
-        aux = ctx.aux
         ref = refine_window(vgrid, surf - mean_raw, ok, ice, cfg.physics, term_type=spec.term_type,
                             velocity=(_aux_raster(aux["vx"]), _aux_raster(aux["vy"])) if "vx" in aux else None,
                             smb=_aux_raster(aux["smb"]) if "smb" in aux else None, sigma=sigma)

@@ -11,14 +11,13 @@ uncertainty (used by the physics stage as the data term's sigma).
   terrain around it; the ensemble flips the window and dilates the hole; windows larger
   than the inpainter's patch get a coarse pass plus overlapping fine tiles.
 
-:func:`load_predictor` resolves a name or weights path once, with clear errors.
+:func:`glacierbed.catalogue.load_predictor` resolves a name or weights path once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-import os
 import warnings
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -27,8 +26,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.measure import block_reduce
 
-from glacierbed.errors import DataNotFoundError, GlacierbedError
-from glacierbed.inpainters import Inpainter, load_inpainter
+from glacierbed.inpainters import Inpainter
 
 #: ensemble members in order: (flipped axes, mask dilation in pixels)
 MEMBERS: tuple[tuple[tuple[int, ...], int], ...] = (
@@ -47,6 +45,7 @@ class GlacierWindow:
     calving: bool = False  #: water-terminating (RGI TermType 1/2)
     velocity: tuple[np.ndarray, np.ndarray] | None = None  #: (ux, uy) m/yr, array axes
     smb: np.ndarray | None = None  #: surface mass balance, m w.e./yr
+    ids: np.ndarray | None = None  #: glacier labels of the window (0 = no ice); None: connected ice bodies
 
 
 @dataclass
@@ -206,32 +205,5 @@ class InpaintingPredictor:
         return Prediction(np.stack(beds), info={"n_tiles": n_tiles})
 
 
-# --------------------------------------------------------------------------------------
-# resolving a model once
-# --------------------------------------------------------------------------------------
-def load_predictor(model: ThicknessPredictor | Inpainter | str | os.PathLike | None) -> ThicknessPredictor:
-    """A predictor object, or load one by name or weights path (None = the shipped default).
-
-    Errors say what failed and what to use instead.
-    """
-    if isinstance(model, ThicknessPredictor):
-        return model
-    if model is not None and not isinstance(model, (str, os.PathLike)):
-        return InpaintingPredictor(model)  # an Inpainter object
-    try:
-        return InpaintingPredictor(load_inpainter(model))
-    except DataNotFoundError as exc:
-        if model is None:
-            raise DataNotFoundError(f"{exc}; the shipped network is not available: "
-                                    f"use --model biharmonic (or model='biharmonic') for the classical fill") from None
-        raise
-    except GlacierbedError:
-        raise
-    except (ImportError, FileNotFoundError, OSError) as exc:
-        what = "the shipped network" if model is None else str(model)
-        raise DataNotFoundError(f"model {what}: cannot be loaded ({exc}); "
-                                f"use --model biharmonic for the classical fill") from exc
-
-
 __all__ = ["GlacierWindow", "Prediction", "ThicknessPredictor", "InpaintingPredictor", "TilingConfig",
-           "inpaint_sized", "load_predictor", "identity_of", "MEMBERS", "nearest_fill", "upsample_bilinear"]
+           "inpaint_sized", "identity_of", "MEMBERS", "nearest_fill", "upsample_bilinear"]

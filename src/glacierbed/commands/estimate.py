@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
         if outlines is None:
             raise DataNotFoundError("no outlines given: use --outlines PATH (or --example NAME)")
         from glacierbed.physics import PhysicsConfig
-        from glacierbed.predictors import load_predictor
+        from glacierbed.catalogue import load_predictor
 
         phys = (PhysicsConfig.from_yaml(physics_config) if physics_config else PhysicsConfig()) if physics else None
 

@@ -1,0 +1,63 @@
+"""Named models: what ``--model NAME`` (or ``model=...``) means, resolved once.
+
+* ``None`` / ``"default"``: the shipped default predictor (see :data:`DEFAULT`);
+* ``"biharmonic"``, ``"harmonic"``: classical terrain-only inpainting;
+* ``"inpainting-network"`` (alias ``"network"``): the shipped terrain-only gated-conv inpainter;
+* ``"thickness-net"``: the shipped surface-aware thickness network;
+* a path to weights: a thickness network when a ``kind: thickness_net`` record sits beside
+  it, else an inpainting network or checkpoint.
+
+Errors say what failed and what to use instead.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from glacierbed.errors import DataNotFoundError, GlacierbedError
+from glacierbed.inpainters import load_inpainter
+from glacierbed.predictors import InpaintingPredictor, ThicknessPredictor
+
+#: the name ``None``/"default" resolves to
+DEFAULT = "network"
+THICKNESS_NET_FILE = "thickness_net.pt"
+
+
+def shipped_weights(file_name: str) -> Path:
+    return Path(str(resources.files("glacierbed") / "weights" / file_name))
+
+
+def load_predictor(model: Any = None) -> ThicknessPredictor:
+    """A predictor object, or load one by name or weights path (None = :data:`DEFAULT`)."""
+    if isinstance(model, ThicknessPredictor):
+        return model
+    if model is not None and not isinstance(model, (str, os.PathLike)):
+        return InpaintingPredictor(model)  # an Inpainter object
+    name = DEFAULT if model is None or str(model) == "default" else str(model)
+    try:
+        if name == "thickness-net" or (Path(name).suffix == ".pt" and _is_thickness_net(name)):
+            from glacierbed.thickness_model import ThicknessNetPredictor
+
+            path = shipped_weights(THICKNESS_NET_FILE) if name == "thickness-net" else Path(name)
+            return ThicknessNetPredictor.load(path, "thickness-net" if name == "thickness-net" else None)
+        return InpaintingPredictor(load_inpainter("default" if name in ("network", "inpainting-network") else name))
+    except DataNotFoundError as exc:
+        if model is None:
+            raise DataNotFoundError(f"{exc}; the shipped default model is not available: "
+                                    f"use --model biharmonic (or model='biharmonic') for the classical fill") from None
+        raise
+    except GlacierbedError:
+        raise
+    except (ImportError, FileNotFoundError, OSError) as exc:
+        what = "the shipped default model" if model is None else str(model)
+        raise DataNotFoundError(f"model {what}: cannot be loaded ({exc}); "
+                                f"use --model biharmonic for the classical fill") from exc
+
+
+def _is_thickness_net(path: str) -> bool:
+    from glacierbed.thickness_model import is_thickness_net
+
+    return is_thickness_net(path)
