@@ -13,14 +13,27 @@ from pathlib import Path
 import pandas as pd
 import rasterio
 
+from glacierbed.atomic import write_text
 from glacierbed.data import registry as reg
-from glacierbed.data.rasters import read_dem
+from glacierbed.data.rasters import Raster, read_dem
 
-CASES = [  # (label, registry path, read_dem kwargs)
-    ("oetztal SRTM 3\" -> UTM 90 m", "oggm-sample-data/test-workflow/srtm_oetztal.tif", {"resolution": 90.0}),
-    ("oetztal SRTM 3\" -> UTM 30 m", "oggm-sample-data/test-workflow/srtm_oetztal.tif", {"resolution": 30.0}),
-    ("nz-canterbury 25 m NZTM (native)", "nz-canterbury-25m/dem.tif", {}),
+CASES = [  # (name, registry path, read_dem kwargs); the label's grids are read from the files
+    ("oetztal SRTM", "oggm-sample-data/test-workflow/srtm_oetztal.tif", {"resolution": 90.0}),
+    ("oetztal SRTM", "oggm-sample-data/test-workflow/srtm_oetztal.tif", {"resolution": 30.0}),
+    ("nz-canterbury", "nz-canterbury-25m/dem.tif", {}),
 ]
+
+
+def _grid(crs, res: float) -> str:
+    unit = "°" if crs.is_geographic else " m"
+    size = f'{res * 3600:.0f}"' if crs.is_geographic else f"{res:g}{unit}"
+    return f"{crs.name} {size}"
+
+
+def _label(name: str, raw, dem) -> str:
+    src = _grid(raw.crs, raw.res[0])
+    out = "native" if raw.crs == dem.crs and abs(raw.res[0] - dem.res[0]) < 1e-9 else _grid(dem.crs, dem.res[0])
+    return f"{name} {src} -> {out}"
 REPEATS = 5
 
 
@@ -35,10 +48,11 @@ def _best(func) -> float:
 
 def main() -> None:
     rows = []
-    for label, rel, kwargs in CASES:
+    for name, rel, kwargs in CASES:
         path = reg.get_file(rel)
         base = _best(lambda: rasterio.open(path).read(1))
         dem = read_dem(path, **kwargs)
+        label = _label(name, Raster.from_file(path), dem)
         t = _best(lambda: read_dem(path, **kwargs))
         sha = _best(lambda: reg._sha256.__wrapped__(str(path), 0, 0))  # uncached checksum of the file
         rows.append(dict(case=label, out_shape=f"{dem.shape[0]}x{dem.shape[1]}", read_dem_s=round(t, 4),
@@ -51,7 +65,7 @@ def main() -> None:
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    (out / "data_read_dem.md").write_text("\n".join(lines) + "\n")
+    write_text(out / "data_read_dem.md", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -3,30 +3,50 @@
 Same holes for every method, on the spatially held-out validation patches of the patch
 set (several resolutions) and on an unseen range (Cordillera Blanca SRTM, never used in
 training). Masked-region RMSE / MAE / bias in metres, over hole pixels that are not real
-glacier; ratios against the best classical method measured in the same run.
+glacier; ratios against the best classical method measured in the same run. The report
+gives every group's patch count and flags groups too small to rank methods, and each
+network's training record (steps done of steps planned).
 
     python benchmarks/inpainting.py --dataset runs/patches128.npz [--model PATH] [--model-gan PATH]
+    python benchmarks/inpainting.py --report-only   # rewrite the .md from the .csv files
 
-Writes ``benchmarks/results/inpainting.{csv,md}``.
+Writes ``benchmarks/results/inpainting.{csv,md}``, ``inpainting_models.csv`` (one row per
+network: weights, SHA-256, steps) and ``inpainting_run.json`` (dataset, seed, cores).
+``--report-only`` without ``inpainting_models.csv`` builds it from ``--record
+NAME=record.json`` (default: the shipped ``default.json`` and the GAN run's record).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.interpolate import griddata
 from scipy import ndimage
+from scipy.interpolate import griddata
 
-from glacierbed.dataset import DatasetConfig, PatchSet, PatchSource, build_dataset, resolve
+from glacierbed.atomic import write_json, write_text
+from glacierbed.dataset import (
+    DatasetConfig,
+    PatchSet,
+    PatchSource,
+    build_dataset,
+    resolve,
+)
 from glacierbed.fill import biharmonic_fill, harmonic_fill
 from glacierbed.inpainters import load_inpainter
 from glacierbed.masks import MaskGenerator, OutlineShapes, box_mask
 
 RESULTS = Path(__file__).parent / "results"
+REPO = Path(__file__).resolve().parents[1]
+#: groups with fewer held-out patches than this are flagged: too few to rank methods
+MIN_PATCHES = 10
+DEFAULT_RECORDS = {"network": REPO / "src/glacierbed/weights/default.json",
+                   "network-gan": RESULTS / "training_gan_record.json"}
 OUTLINES = ["oggm-sample-data/test-workflow/rgi/rgi_oetztal.shp", "nz-canterbury-25m/glaciers.gpkg",
             "oggm-sample-data/test-files/Hintereisferner_RGI6.shp",
             "oggm-sample-data/benchmarks/south_glacier/SouthGlacier.shp"]
@@ -55,7 +75,7 @@ def unseen_patches(tmp: Path, patch: int) -> PatchSet:
     return PatchSet.load(out)
 
 
-def run(dataset: Path, models: dict[str, str], max_per_group: int, seed: int) -> pd.DataFrame:
+def run(dataset: Path, nets: dict, max_per_group: int, seed: int) -> pd.DataFrame:
     ps = PatchSet.load(dataset).subset("val")
     keys = [s["key"] for s in ps.summary["sources"]]
     groups = {}
@@ -72,7 +92,6 @@ def run(dataset: Path, models: dict[str, str], max_per_group: int, seed: int) ->
     shapes = OutlineShapes.from_outlines([resolve(p) for p in OUTLINES])
     gen = MaskGenerator(shapes, p_box=0.0)
     methods = {"biharmonic": biharmonic_fill, "harmonic": harmonic_fill, "cubic": cubic_fill}
-    nets = {name: load_inpainter(path) for name, path in models.items()}
     rows = []
     for set_name, pset, idx in sets:
         rng = np.random.default_rng(seed)
@@ -104,35 +123,129 @@ def run(dataset: Path, models: dict[str, str], max_per_group: int, seed: int) ->
     return df
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", default="runs/patches128.npz")
-    ap.add_argument("--model", default="default", help="network weights ('default' = shipped)")
-    ap.add_argument("--model-gan", default=None, help="adversarially trained weights, if any")
-    ap.add_argument("--max-per-group", type=int, default=120)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(RESULTS / "inpainting"))
-    a = ap.parse_args()
-    models = {"network": a.model}
-    if a.model_gan:
-        models["network-gan"] = a.model_gan
-    df = run(Path(a.dataset), models, a.max_per_group, a.seed)
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out.with_suffix(".csv"), index=False, float_format="%.3f")
+def model_row(method: str, record: dict, weights: str = "", sha256: str = "") -> dict:
+    """One network's training facts, read from its record (nothing typed by hand)."""
+    cfg = record.get("config", {})
+    planned = record.get("steps_planned", cfg.get("steps"))
+    steps = record.get("steps")
+    reason = record.get("stop_reason")
+    if reason is None and steps is not None and planned is not None:
+        limit = cfg.get("time_limit_s")
+        reason = ("completed" if steps >= planned else
+                  "time limit" if limit is not None and record.get("train_seconds", 0) >= limit else "stopped early")
+    return dict(method=method, weights=weights, sha256=sha256 or record.get("weights_sha256", ""),
+                steps=steps, steps_planned=planned, stop_reason=reason,
+                train_seconds=record.get("train_seconds"), adversarial=record.get("adversarial", cfg.get("w_adv", 0) > 0))
+
+
+def _rel(path: str | Path) -> str:
+    p = Path(path).resolve() if str(path) else None
+    return str(p.relative_to(REPO)) if p is not None and p.is_relative_to(REPO) else str(path)
+
+
+def models_from_records(records: dict[str, Path]) -> pd.DataFrame:
+    rows = []
+    for method, path in records.items():
+        path = Path(path)
+        rec = json.loads(path.read_text())
+        pt = path.with_suffix(".pt")
+        sha = ""
+        if pt.exists():
+            from glacierbed.model import file_sha256
+
+            sha = file_sha256(pt)
+        rows.append(model_row(method, rec, _rel(pt) if pt.exists() else f"(record only: {path.name})", sha))
+    return pd.DataFrame(rows)
+
+
+def _n(x: float) -> str:
+    return f"{int(x):,}" if pd.notna(x) else "?"
+
+
+def report(df: pd.DataFrame, models: pd.DataFrame, meta: dict) -> str:
+    """The Markdown report, computed from the results table, the models table and the run's facts."""
+    classical = [m for m in df.method.unique() if not m.startswith("network")]
     piv = df.pivot_table(index=["set", "holes"], columns="method", values="rmse_m").round(1)
     ratio = df[df.method.str.startswith("network")].pivot_table(index=["set", "holes"], columns="method",
                                                                 values="ratio_to_best_classical").round(3)
     ratio.columns = [f"{c} / best classical" for c in ratio.columns]
-    table = piv.join(ratio)
+    n = df.groupby(["set", "holes"]).n_patches.first().rename("patches")
+    table = n.to_frame().join(piv).join(ratio)
+    groups = df.groupby("set").n_patches.first()
+    small = groups[groups < MIN_PATCHES]
+    lines = ["# Inpainting benchmark (masked RMSE, m)", "",
+             f"Held-out validation patches of `{meta.get('dataset', '?')}` and unseen Cordillera Blanca patches; "
+             "same holes for every method; pixels of real glaciers excluded from the error. "
+             f"{len(groups)} groups of {groups.min()}–{groups.max()} patches"
+             + (f" (at most {meta['max_per_group']} drawn per group)" if meta.get("max_per_group") else "")
+             + "; `patches` is each group's count.", ""]
+    if len(small):
+        lines += [f"**Too few patches to rank methods** (fewer than {MIN_PATCHES}): "
+                  + ", ".join(f"{k} (n = {v})" for k, v in small.items())
+                  + ". Their RMSE and ratios are single-patch anecdotes, not measurements.", ""]
+    lines += [table.to_markdown(), ""]
+    if len(models):
+        lines += ["## Networks compared", ""]
+        for r in models.itertuples():
+            done = (f"{_n(r.steps)} of {_n(r.steps_planned)} planned steps"
+                    + (f" (**stopped early: {r.stop_reason}**)" if r.stop_reason not in (None, "completed") else ""))
+            secs = f", {r.train_seconds:,.0f} s of training" if pd.notna(r.train_seconds) else ""
+            sha = f", sha256 `{r.sha256[:12]}`" if isinstance(r.sha256, str) and r.sha256 else ""
+            lines.append(f"- `{r.method}`: {done}{secs}{', adversarial' if r.adversarial else ''}; "
+                         f"weights {r.weights}{sha}")
+        lines.append("")
+    cores = meta.get("cpu_cores")
+    where = f"{cores} CPU cores" if cores else "CPU cores not recorded for this run"
     timing = df.groupby("method").ms_per_patch.mean().round(1)
-    md = ["# Inpainting benchmark (masked RMSE, m)", "",
-          f"Held-out validation patches of `{a.dataset}` and unseen Cordillera Blanca patches; same holes for every "
-          "method; pixels of real glaciers excluded from the error.", "", table.to_markdown(), "",
-          "## Mean time per patch (ms, 2 CPU cores, includes the biharmonic base fill for the network)", "",
-          timing.to_frame().to_markdown(), "", "Full table: `inpainting.csv` (RMSE, MAE, bias, pixels).", ""]
-    out.with_suffix(".md").write_text("\n".join(md))
-    print("\n".join(md))
+    lines += [f"## Mean time per patch (ms, {where}, includes the biharmonic base fill for the network)", "",
+              timing.to_frame().to_markdown(), "",
+              f"Classical methods: {', '.join(classical)}. Full table: `inpainting.csv` (RMSE, MAE, bias, pixels, "
+              "patches); networks: `inpainting_models.csv`.", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", default="runs/patches128.npz")
+    ap.add_argument("--model", default="default", help="network weights or model name ('default' = shipped)")
+    ap.add_argument("--model-gan", default=None, help="adversarially trained weights, if any")
+    ap.add_argument("--max-per-group", type=int, default=120)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=str(RESULTS / "inpainting"))
+    ap.add_argument("--report-only", action="store_true", help="rewrite the .md from the existing .csv files")
+    ap.add_argument("--record", action="append", default=[], metavar="NAME=JSON",
+                    help="--report-only without inpainting_models.csv: a network's training record")
+    a = ap.parse_args()
+    out = Path(a.out)
+    models_csv = out.with_name(out.name + "_models.csv")
+    run_json = out.with_name(out.name + "_run.json")
+    if a.report_only:
+        df = pd.read_csv(out.with_suffix(".csv"))
+        if models_csv.exists():
+            models = pd.read_csv(models_csv, keep_default_na=False, na_values=[""])
+        else:
+            records = dict(r.split("=", 1) for r in a.record) or {
+                k: v for k, v in DEFAULT_RECORDS.items() if k in set(df.method)}
+            models = models_from_records({k: Path(v) for k, v in records.items()})
+            models.to_csv(models_csv, index=False)
+        meta = json.loads(run_json.read_text()) if run_json.exists() else {"dataset": a.dataset}
+    else:
+        specs = {"network": a.model}
+        if a.model_gan:
+            specs["network-gan"] = a.model_gan
+        nets = {name: load_inpainter(path) for name, path in specs.items()}
+        df = run(Path(a.dataset), nets, a.max_per_group, a.seed)
+        models = pd.DataFrame([model_row(m, net.record, _rel(net.record.get("weights_path", "")), net.weights_sha256)
+                               for m, net in nets.items()])
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        meta = {"dataset": a.dataset, "seed": a.seed, "max_per_group": a.max_per_group, "cpu_cores": cores}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(out.with_suffix(".csv"), index=False, float_format="%.3f")
+        models.to_csv(models_csv, index=False)
+        write_json(run_json, meta)
+    md = report(df, models, meta)
+    write_text(out.with_suffix(".md"), md)
+    print(md)
 
 
 if __name__ == "__main__":

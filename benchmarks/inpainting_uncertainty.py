@@ -7,19 +7,23 @@ distance is the calibration of the physics stage's data-term uncertainty
 (``PhysicsConfig.data_sigma_growth``): measured on terrain, not on any glacier.
 
     python benchmarks/inpainting_uncertainty.py [--dataset runs/patches128.npz]
+    python benchmarks/inpainting_uncertainty.py --report-only   # rewrite the .md from .csv/.json
 
-Writes ``benchmarks/results/inpainting_uncertainty.{csv,md}``.
+Writes ``benchmarks/results/inpainting_uncertainty.{csv,json,md}``; every figure in the
+report is computed from the binned table and the fitted slope.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from glacierbed.atomic import write_json, write_text
 from glacierbed.dataset import PatchSet, resolve
 from glacierbed.fill import biharmonic_fill
 from glacierbed.inpainters import load_inpainter
@@ -27,6 +31,31 @@ from glacierbed.masks import MaskGenerator, OutlineShapes
 
 RESULTS = Path(__file__).parent / "results"
 BINS_M = [0, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000]
+NEAR_M = 1000  #: the slope is fitted on pixels closer than this to the margin (most glacier pixels)
+FAR_M = 1500  #: bins starting at or beyond this are "far from the margin" in the report
+
+
+def report(df: pd.DataFrame, meta: dict) -> str:
+    """The Markdown report, from the binned table and the run's facts only."""
+    lo = df["distance_m"].str.split("-").str[0].astype(float)
+    far = df[lo >= meta["far_m"]]
+    first = df.iloc[0]
+    md = ["# Inpainting error vs distance to the hole margin (held-out terrain)", "",
+          f"{meta['n_patches']} validation patches of `{meta['dataset']}`, glacier-shaped holes in hollows; "
+          "error = inpainted - true elevation (m).", "", df.round(3).to_markdown(index=False), "",
+          f"Slope of RMSE with distance d to the margin, through the origin: RMS(error)/RMS(d) for "
+          f"d < {meta['near_m'] / 1000:g} km = **{meta['slope']:.3f}** (biharmonic fill; used as "
+          f"`PhysicsConfig.data_sigma_growth`). Nearest bin ({first['distance_m']} m): RMSE "
+          f"{first['biharmonic_rmse_m']:.1f} m, bias {first['biharmonic_bias_m']:+.1f} m."]
+    if len(far):
+        b = far["biharmonic_bias_m"]
+        sign = "high" if (b > 0).all() else "low" if (b < 0).all() else "mixed"
+        md.append(f"Far from the margin (d >= {meta['far_m'] / 1000:g} km, {int(far['n_pixels'].sum())} pixels) the "
+                  f"fill's bias is {b.min():+.0f} to {b.max():+.0f} m" +
+                  (f": biased {sign}, the 'fill too high in hollows' effect." if sign == "high" else f" ({sign})."))
+    ratio = df["network_over_biharmonic"]
+    md += [f"Network / biharmonic RMSE per bin: {ratio.min():.3f}–{ratio.max():.3f}.", ""]
+    return "\n".join(md)
 
 
 def main() -> None:
@@ -34,7 +63,14 @@ def main() -> None:
     ap.add_argument("--dataset", default="runs/patches128.npz")
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--report-only", action="store_true", help="rewrite the .md from the .csv/.json")
     a = ap.parse_args()
+    if a.report_only:
+        df = pd.read_csv(RESULTS / "inpainting_uncertainty.csv")
+        meta = json.loads((RESULTS / "inpainting_uncertainty.json").read_text())
+        write_text(RESULTS / "inpainting_uncertainty.md", report(df, meta))
+        print(report(df, meta))
+        return
     ps = PatchSet.load(a.dataset).subset("val")
     shapes = OutlineShapes.from_outlines([resolve("oggm-sample-data/test-workflow/rgi/rgi_oetztal.shp"),
                                           resolve("nz-canterbury-25m/glaciers.gpkg")])
@@ -65,18 +101,15 @@ def main() -> None:
         rows.append(row)
     df = pd.DataFrame(rows)
     e_b = np.concatenate(err["biharmonic"])
-    near = d < 1000  # most glacier pixels; slope of RMSE with distance, through the origin
+    near = d < NEAR_M  # most glacier pixels; slope of RMSE with distance, through the origin
     slope = float(np.sqrt(np.sum(e_b[near] ** 2) / np.sum(d[near] ** 2)))
+    meta = {"dataset": a.dataset, "n_patches": len(dist), "seed": a.seed, "slope": round(slope, 4),
+            "near_m": NEAR_M, "far_m": FAR_M, "model_sha256": net.weights_sha256}
     RESULTS.mkdir(parents=True, exist_ok=True)
     df.to_csv(RESULTS / "inpainting_uncertainty.csv", index=False, float_format="%.3f")
-    md = ["# Inpainting error vs distance to the hole margin (held-out terrain)", "",
-          f"{len(dist)} validation patches of `{a.dataset}`, glacier-shaped holes in hollows; "
-          "error = inpainted - true elevation (m).", "", df.round(3).to_markdown(index=False), "",
-          f"RMSE grows about linearly with distance d: RMS(error)/RMS(d) for d < 1 km = **{slope:.3f}** "
-          "(used as `PhysicsConfig.data_sigma_growth`). Far from the margin (> 1.5 km) the fill is "
-          "biased high: the 'fill too high in hollows' effect.", ""]
-    (RESULTS / "inpainting_uncertainty.md").write_text("\n".join(md))
-    print("\n".join(md))
+    write_json(RESULTS / "inpainting_uncertainty.json", meta)
+    write_text(RESULTS / "inpainting_uncertainty.md", report(df, meta))
+    print(report(df, meta))
 
 
 if __name__ == "__main__":

@@ -7,9 +7,13 @@ from typer.testing import CliRunner
 
 from glacierbed.cli import app
 from glacierbed.dataset import PatchSet
+from glacierbed.inpainters import load_inpainter
+from glacierbed.model import file_sha256, package_weights_dir
 
 
-def test_dataset_build_figure_and_train_cli(tmp_path, data_dir):
+def test_dataset_build_figure_and_train_cli(tmp_path, data_dir, monkeypatch):
+    monkeypatch.setenv("GLACIERBED_MODELS", str(tmp_path / "models"))
+    pkg_default = file_sha256(package_weights_dir() / "default.pt")
     cfg = {"patch": 64, "centre_box": 40, "unique_box": 16, "min_elevation_m": 2500, "seed": 1,
            "sources": [{"name": "oetztal", "dem": "oggm-sample-data/test-workflow/srtm_oetztal.tif",
                         "outlines": "oggm-sample-data/test-workflow/rgi/rgi_oetztal.shp", "resolutions_m": [100]}]}
@@ -29,9 +33,24 @@ def test_dataset_build_figure_and_train_cli(tmp_path, data_dir):
                  "model": {"width": 4, "depth": 2, "dilations": [2]}, "steps": 2, "batch_size": 2,
                  "val_every": 2, "ckpt_every": 2, "image_steps": [], "num_workers": 0, "threads": 1}
     (tmp_path / "t.yaml").write_text(yaml.safe_dump(train_cfg))
-    r = runner.invoke(app, ["train", "--config", str(tmp_path / "t.yaml"), "--run-dir", str(tmp_path / "run")])
+    r = runner.invoke(app, ["train", "--config", str(tmp_path / "t.yaml"), "--run-dir", str(tmp_path / "run"),
+                            "--ship", "--name", "mini"])
     assert r.exit_code == 0, r.output
     assert "glacier holes: RMSE" in r.output and (tmp_path / "run" / "weights.pt").exists()
+    # --ship installs into the user models dir, found by name; the package's default is untouched
+    assert (tmp_path / "models" / "mini.pt").exists() and (tmp_path / "models" / "mini.json").exists()
+    net = load_inpainter("mini")
+    assert net.weights_sha256 == file_sha256(tmp_path / "run" / "weights.pt")
+    assert file_sha256(package_weights_dir() / "default.pt") == pkg_default
+
+
+def test_train_cli_refuses_a_reserved_ship_name_before_training(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLACIERBED_MODELS", str(tmp_path / "models"))
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump({"dataset": str(tmp_path / "nope.npz")}))
+    r = CliRunner().invoke(app, ["train", "--config", str(tmp_path / "t.yaml"), "--run-dir", str(tmp_path / "default"),
+                                 "--ship"])
+    assert r.exit_code == 2 and "reserved" in r.output and "nope.npz" not in r.output
+    assert not (tmp_path / "default").exists()
 
 
 def test_train_cli_missing_dataset_is_a_clean_error(tmp_path):

@@ -1,19 +1,22 @@
 """Network and training loop: residual on the fill, loss decreases, checkpoints resume."""
 
 import csv
+import json
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
-
-from glacierbed.errors import CorruptFileError
 import torch
 
 from glacierbed.dataset import DatasetConfig, PatchSet, PatchSource, build_dataset
+from glacierbed.errors import CorruptFileError
 from glacierbed.fill import biharmonic_fill
 from glacierbed.model import ModelConfig, NetworkInpainter, prepare_inputs
 from glacierbed.train import TrainConfig, _batch, _pred, losses, make_sample, train
 
 TINY = {"width": 4, "depth": 2, "dilations": [2]}
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 
 
 @pytest.fixture(scope="module")
@@ -67,13 +70,21 @@ def test_checkpoint_resume_and_weights_round_trip(patches, tmp_path, data_dir):
     base = dict(dataset=str(patches), outlines=["oggm-sample-data/test-workflow/rgi/rgi_oetztal.shp"],
                 model=TINY, batch_size=2, val_every=2, ckpt_every=2, image_steps=[0], num_workers=0, threads=1)
     run = tmp_path / "run"
-    train(TrainConfig.from_dict({**base, "steps": 4}), run)
+    n0 = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train(TrainConfig.from_dict({**base, "steps": 4}), run)
+        assert torch.get_num_threads() == 2  # threads=1 for the run only, restored after
+    finally:
+        torch.set_num_threads(n0)
     assert (run / "checkpoint.pt").exists() and (run / "progress_000000.png").exists()
     state = torch.load(run / "checkpoint.pt", weights_only=False)
     assert state["step"] == 4
     record = train(TrainConfig.from_dict({**base, "steps": 6}), run)  # resumes at step 4
     steps = [int(r["step"]) for r in csv.DictReader((run / "metrics.csv").open())]
     assert steps == [1, 2, 3, 4, 5, 6] and record["steps"] == 6
+    assert record["steps_planned"] == 6 and record["stop_reason"] == "completed"
+    assert record["dataset"]["sources_without_patches"] == []
     val_steps = [int(r["step"]) for r in csv.DictReader((run / "validation.csv").open())]
     assert val_steps == [2, 4, 6]
     assert record["validation"]["glacier"]["rmse_biharmonic_m"] > 0
@@ -87,3 +98,34 @@ def test_checkpoint_resume_and_weights_round_trip(patches, tmp_path, data_dir):
 def test_unknown_config_key_is_rejected():
     with pytest.raises(CorruptFileError, match="unknown TrainConfig keys"):
         TrainConfig.from_dict({"stepz": 3})
+
+
+def test_metrics_csv_stays_readable_when_columns_change(tmp_path):
+    from glacierbed.train import _append_csv, _truncate_csv
+
+    path = tmp_path / "metrics.csv"
+    for step in (1, 2):
+        _append_csv(path, {"step": step, "loss": 1.0 / step})
+    _append_csv(path, {"step": 3, "loss": 0.3, "adv_g": -0.1})  # e.g. resumed with w_adv > 0
+    _append_csv(path, {"step": 4, "loss": 0.2})  # a key missing: empty cell
+    df = pd.read_csv(path)
+    assert list(df.columns) == ["step", "loss", "adv_g"] and df["step"].tolist() == [1, 2, 3, 4]
+    assert df["adv_g"].isna().tolist() == [True, True, False, True]
+    _truncate_csv(path, 2)  # resuming from a checkpoint at step 2 drops later rows
+    assert pd.read_csv(path)["step"].tolist() == [1, 2]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_committed_training_metrics_read_with_pandas():
+    df = pd.read_csv(RESULTS / "training_default_metrics.csv")
+    assert list(df.columns) == ["step", "time_s", "loss", "mse", "l1", "grad"]
+    assert df["step"].tolist() == list(range(1, 1601))
+    val = pd.read_csv(RESULTS / "training_default_validation.csv")
+    assert val["step"].tolist() == list(range(200, 1601, 200)) and (val["glacier_rmse_m"] > 0).all()
+    assert list(val.columns) == list(pd.read_csv(RESULTS / "training_gan_validation.csv").columns)
+
+
+def test_gan_record_states_its_planned_steps():
+    rec = json.loads((RESULTS / "training_gan_record.json").read_text())
+    assert rec["steps"] == 457 < rec["steps_planned"] == rec["config"]["steps"] == 1600
+    assert rec["stop_reason"] == "time limit"

@@ -14,8 +14,12 @@ Design (measured against the classical fill, see ``benchmarks/inpainting.py``):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
+import re
+import shutil
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -211,39 +215,135 @@ def surface_head(y: torch.Tensor, base: torch.Tensor, surface: torch.Tensor, hol
 # --- the inpainter used by estimate -------------------------------------------------
 
 
-class NetworkInpainter:
-    """The trained network behind the :class:`glacierbed.inpainters.Inpainter` interface."""
+#: environment variable naming the folder of user models (default: the user data dir)
+MODELS_ENV = "GLACIERBED_MODELS"
+#: names that mean the weights shipped inside the package (read-only)
+DEFAULT_NAMES = ("default", "network")
+#: names that cannot be given to a user model (the shipped models, classical fills, and the
+#: names ``glacierbed.catalogue.load_predictor`` intercepts)
+RESERVED_NAMES = (*DEFAULT_NAMES, "biharmonic", "harmonic", "inpainting-network", "thickness-net")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
-    def __init__(self, net: GatedUNet, record: dict, name: str = "network"):
+
+def models_dir() -> Path:
+    """Where named user models live: ``$GLACIERBED_MODELS``, else
+    ``platformdirs.user_data_dir("glacierbed")/models`` (e.g. ``~/.local/share/glacierbed/models``)."""
+    value = os.environ.get(MODELS_ENV)
+    if value:
+        return Path(value).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("glacierbed", appauthor=False)) / "models"
+
+
+def package_weights_dir() -> Path:
+    """The package's own weights folder (``default.pt`` + ``default.json``): read-only."""
+    return Path(str(resources.files("glacierbed") / "weights"))
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def state_sha256(net: nn.Module) -> str:
+    """A stable hash of a network's parameters and buffers (for models not read from a file)."""
+    h = hashlib.sha256()
+    for k, v in sorted(net.state_dict().items()):
+        h.update(k.encode())
+        h.update(str(tuple(v.shape)).encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def check_model_name(name: str) -> str:
+    """A name a user model can be saved and found under (``--ship NAME``, ``--model NAME``)."""
+    if not _NAME_RE.match(name) or name.endswith((".pt", ".json")):
+        raise ValueError(f"model name {name!r}: use letters, digits, '.', '_' or '-' (no path, no suffix)")
+    if name in RESERVED_NAMES:
+        raise ValueError(f"model name {name!r} is reserved ({', '.join(RESERVED_NAMES)}); choose another")
+    return name
+
+
+def find_weights(spec: str | Path | None = None) -> tuple[Path, str]:
+    """Weights file and model name for ``spec``.
+
+    ``None``/"default"/"network": the weights shipped in the package. An existing file
+    path: that file (``*.pt`` weights or a training ``checkpoint.pt``). A bare name: the
+    user model ``<models_dir()>/<name>.pt`` (see :func:`models_dir`), else a weights file of
+    that name shipped in the package.
+    """
+    if spec is None or str(spec) in DEFAULT_NAMES:
+        return package_weights_dir() / "default.pt", "default"
+    path = Path(spec)
+    if path.is_file():
+        return path, path.stem
+    text = str(spec)
+    if _NAME_RE.match(text) and not text.endswith((".pt", ".json")):
+        for folder in (models_dir(), package_weights_dir()):
+            cand = folder / f"{text}.pt"
+            if cand.is_file():
+                return cand, text
+        known = sorted(p.stem for p in models_dir().glob("*.pt")) if models_dir().is_dir() else []
+        raise DataNotFoundError(f"model {text!r}: no {text}.pt in {models_dir()} (set {MODELS_ENV} to change it) "
+                                f"nor in the package; user models there: {', '.join(known) or 'none'} "
+                                f"(ship one with `glacierbed train --ship NAME`)")
+    raise DataNotFoundError(f"{path}: model weights not found (train one with `glacierbed train`)")
+
+
+class NetworkInpainter:
+    """The trained network behind the :class:`glacierbed.inpainters.Inpainter` interface.
+
+    ``weights_sha256`` identifies the weights: the SHA-256 of the file they were loaded
+    from (also in ``record["weights_sha256"]``), or of the parameters for a network built
+    in memory. Key caches and resumed results on it, not on ``name``.
+    """
+
+    def __init__(self, net: GatedUNet, record: dict, name: str = "network", weights_sha256: str | None = None):
         self.net = net.eval()
         self.record = record
         self.name = name
         self.patch_size = int(record.get("patch_size", 128))
         self.resolution_range_m = tuple(record.get("resolution_range_m", (25.0, 200.0)))
+        self._sha256 = weights_sha256
+
+    @property
+    def weights_sha256(self) -> str:
+        if self._sha256 is None:
+            self._sha256 = state_sha256(self.net)
+        return self._sha256
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "NetworkInpainter":
         """Load weights (``*.pt`` with a ``*.json`` record beside it, or a training
-        checkpoint); ``None`` or "default" loads the weights shipped in the package."""
-        if path is None or str(path) in ("default", "network"):
-            path = Path(str(resources.files("glacierbed") / "weights" / "default.pt"))
-            name = "default"
-        else:
-            name = Path(path).stem
-        path = Path(path)
+        checkpoint) by path or name (see :func:`find_weights`); ``None`` or "default"
+        loads the weights shipped in the package."""
+        path, name = find_weights(path)
         if not path.exists():
             raise DataNotFoundError(f"{path}: model weights not found (train one with `glacierbed train`)")
+        sha = file_sha256(path)
         state = torch.load(path, map_location="cpu", weights_only=False)
         if "generator" in state:  # a training checkpoint
             record = {"model": state["model_config"], **state.get("record", {})}
             weights = state["generator"]
         else:
             weights = state
-            record = json.loads(path.with_suffix(".json").read_text())
+            rec_path = path.with_suffix(".json")
+            if not rec_path.exists():
+                raise DataNotFoundError(f"{rec_path}: the record (model config) of {path.name} is missing")
+            record = json.loads(rec_path.read_text())
+            if record.get("weights_sha256") not in (None, sha):
+                log.warning("%s: the record %s describes other weights (sha256 %s..., file %s...)",
+                            path, rec_path.name, str(record["weights_sha256"])[:12], sha[:12])
         mcfg = ModelConfig(**{**record["model"], "dilations": tuple(record["model"]["dilations"])})
         net = mcfg.build()
         net.load_state_dict(weights)
-        return cls(net, record, name)
+        record = {**record, "weights_sha256": sha, "weights_path": str(path)}
+        log.info("model %s: %s (sha256 %s)", name, path, sha[:12])
+        return cls(net, record, name, weights_sha256=sha)
 
     @torch.inference_mode()
     def inpaint(self, dem: np.ndarray, hole: np.ndarray, pixel_size_m: float) -> np.ndarray:
@@ -276,13 +376,58 @@ class NetworkInpainter:
 
 
 def save_weights(net: GatedUNet, path: str | Path, record: dict) -> Path:
-    """Write ``path`` (state dict, small) and ``path.json`` (data, config, metrics)."""
+    """Write ``path`` (state dict, small) and ``path.json`` (data, config, metrics and the
+    weights' ``weights_sha256``)."""
     path = Path(path)
     with replacing(path) as tmp:
         torch.save({k: v.detach().clone() for k, v in net.state_dict().items()}, tmp)
-    rec = {"model": asdict(net.cfg), **record}
+    rec = {"model": asdict(net.cfg), **record, "weights_sha256": file_sha256(path)}
     write_json(path.with_suffix(".json"), rec)
     return path
+
+
+def ship_destination(name: str | None = None, dest: str | Path | None = None) -> Path:
+    """Where :func:`ship_weights` installs a model: ``dest`` (a ``.pt`` path, or a folder
+    to hold ``<name>.pt``), else ``<models_dir()>/<name>.pt``. Raises ``ValueError`` for a
+    bad name or a destination inside the installed package (its weights are read-only)."""
+    if dest is None:
+        if name is None:
+            raise ValueError("give a model name or a destination path to ship weights")
+        out = models_dir() / f"{check_model_name(name)}.pt"
+    else:
+        out = Path(dest).expanduser()
+        if out.is_dir() or out.suffix != ".pt":
+            if name is None:
+                raise ValueError(f"{out}: a folder; give a model name too (or a .pt path)")
+            out = out / f"{check_model_name(name)}.pt"
+    pkg = package_weights_dir().resolve()
+    if out.resolve().parent == pkg or pkg in out.resolve().parents:
+        raise ValueError(f"{out}: inside the installed package; the shipped weights are read-only "
+                         f"(ship to {models_dir()} or another folder)")
+    return out
+
+
+def ship_weights(weights: str | Path, name: str | None = None, dest: str | Path | None = None) -> Path:
+    """Install trained weights (``*.pt`` + its ``*.json`` record) where ``--model`` finds them.
+
+    Destination: see :func:`ship_destination` (by default ``<models_dir()>/<name>.pt``,
+    ``$GLACIERBED_MODELS`` or the user data dir). The package's own weights folder is never
+    written. The record gets ``weights_sha256`` and ``shipped_from``. Returns the ``.pt`` path.
+    """
+    src = Path(weights)
+    rec_src = src.with_suffix(".json")
+    for p in (src, rec_src):
+        if not p.is_file():
+            raise DataNotFoundError(f"{p}: not found (nothing to ship; train first)")
+    out = ship_destination(name, dest)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    record = json.loads(rec_src.read_text())
+    record["weights_sha256"] = file_sha256(src)
+    record["shipped_from"] = str(src.resolve())
+    with replacing(out) as tmp:
+        shutil.copyfile(src, tmp)
+    write_json(out.with_suffix(".json"), record)
+    return out
 
 
 def n_parameters(net: nn.Module) -> int:

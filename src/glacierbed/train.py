@@ -202,11 +202,21 @@ def _save_progress_image(net: GatedUNet, samples: list[dict], path: Path, step: 
 
 def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = True,
           on_step: Callable[[int, dict], None] | None = None) -> dict:
-    """Train (or resume) a run in ``run_dir``; returns the final record."""
-    run_dir = Path(run_dir)
+    """Train (or resume) a run in ``run_dir``; returns the final record.
+
+    Torch's thread count is set to ``cfg.threads`` for the run and restored afterwards.
+    """
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        return _train(cfg, Path(run_dir), resume, on_step)
+    finally:
+        torch.set_num_threads(n_threads)
+
+
+def _train(cfg: TrainConfig, run_dir: Path, resume: bool, on_step: Callable[[int, dict], None] | None) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(config_to_yaml(cfg))
-    torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     patches = PatchSet.load(cfg.dataset)
     train_set, val_set = patches.subset("train"), patches.subset("val")
@@ -231,6 +241,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = True,
             disc.load_state_dict(state["discriminator"]); opt_d.load_state_dict(state["opt_d"])
         step, elapsed = state["step"], state.get("elapsed_s", 0.0)
         log.info("resumed %s at step %d", ckpt, step)
+    # rows written after the last checkpoint (a killed run) are redone: drop them
+    for path in (run_dir / "metrics.csv", run_dir / "validation.csv"):
+        _truncate_csv(path, step)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps + 1, pct_start=0.05,
                                                 last_epoch=step - 1 if step else -1)
 
@@ -286,17 +299,23 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = True,
         if out_of_time:
             log.info("time limit reached at step %d", step)
             break
+    stop_reason = "completed" if step >= cfg.steps else "time limit"
+    if stop_reason != "completed":
+        log.warning("stopped at step %d of %d (%s)", step, cfg.steps, stop_reason)
     if step in cfg.image_steps or step == cfg.steps:
         _save_progress_image(net, val["glacier"], run_dir / f"progress_{step:06d}.png", step)
     if tb is not None:
         tb.close()
     final = {kind: evaluate_samples(net, samples) for kind, samples in val.items()}
     record = {
-        "steps": step, "train_seconds": round(time.perf_counter() - t0, 1), "parameters": n_parameters(net),
+        "steps": step, "steps_planned": cfg.steps, "stop_reason": stop_reason,
+        "train_seconds": round(time.perf_counter() - t0, 1), "parameters": n_parameters(net),
         "patch_size": int(patches.dem.shape[-1]),
         "resolution_range_m": [float(patches.res.min()), float(patches.res.max())],
         "dataset": {"path": str(cfg.dataset), "n_train": len(train_set), "n_val": len(val_set),
-                    "sources": [s["key"] for s in patches.summary.get("sources", [])]},
+                    "sources": [s["key"] for s in patches.summary.get("sources", [])],
+                    "sources_without_patches": [s["key"] for i, s in enumerate(patches.summary.get("sources", []))
+                                                if not (patches.source == i).any()]},
         "config": config_to_dict(cfg), "validation": final, "adversarial": cfg.w_adv > 0,
         "surface": cfg.model.surface,
         "device": "cpu", "torch": torch.__version__,
@@ -329,10 +348,56 @@ def _checkpoint(path: Path, net, disc, opt, opt_d, step: int, elapsed: float, cf
                     "model_config": asdict(cfg.model), "record": {"config": config_to_dict(cfg)}}, tmp)
 
 
+def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """Header and rows of a metrics CSV; cells beyond the header (files written before the
+    header fix) go to columns ``extra_<i>`` rather than being lost."""
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return [], []
+    header = rows[0]
+    width = max(len(r) for r in rows)
+    header = header + [f"extra_{i}" for i in range(len(header), width)]
+    return header, [dict(zip(header, r)) for r in rows[1:] if r]
+
+
+def _write_csv(path: Path, header: list[str], rows: list[dict]) -> None:
+    with replacing(path) as tmp, tmp.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=header, restval="", extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+
+
 def _append_csv(path: Path, row: dict) -> None:
-    new = not path.exists()
+    """Append a row; the header is the union of every row's keys, so the file always reads
+    with ``pandas.read_csv``: a row with a new key (e.g. ``adv_g`` after resuming with
+    ``w_adv > 0``) rewrites the file (atomically) with the wider header, cells left empty."""
+    if not path.exists() or path.stat().st_size == 0:
+        _write_csv(path, list(row), [row])
+        return
+    with path.open(newline="") as f:
+        header = next(csv.reader(f), [])
+    new_keys = [k for k in row if k not in header]
+    if new_keys:
+        header, rows = _read_csv(path)
+        _write_csv(path, header + [k for k in new_keys if k not in header], [*rows, row])
+        return
     with path.open("a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(row), extrasaction="ignore")
-        if new:
-            w.writeheader()
-        w.writerow(row)
+        csv.DictWriter(f, fieldnames=header, restval="", extrasaction="ignore").writerow(row)
+
+
+def _truncate_csv(path: Path, last_step: int) -> None:
+    """Drop rows with ``step > last_step`` (resuming from a checkpoint at ``last_step``)."""
+    if not path.exists():
+        return
+    header, rows = _read_csv(path)
+    keep = [r for r in rows if not _step(r) > last_step]
+    if len(keep) != len(rows):
+        _write_csv(path, header, keep)
+
+
+def _step(row: dict[str, str]) -> float:
+    try:
+        return float(row.get("step", "nan"))
+    except ValueError:
+        return float("nan")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Optional
 
@@ -22,10 +21,25 @@ def register(app: typer.Typer) -> None:
         steps: Optional[int] = typer.Option(None, help="Override the number of steps."),
         dataset: Optional[Path] = typer.Option(None, help="Override the patch set (.npz)."),
         resume: bool = typer.Option(True, help="Continue from run_dir/checkpoint.pt if present."),
-        ship: bool = typer.Option(False, help="Copy the final weights into the package as the default model."),
+        ship: bool = typer.Option(False, help="Install the final weights as a named user model "
+                                  "(<models dir>/NAME.pt + .json; models dir: $GLACIERBED_MODELS or the user "
+                                  "data dir), so that `--model NAME` finds them."),
+        name: Optional[str] = typer.Option(None, help="Model name for --ship (default: the run dir's name)."),
+        ship_to: Optional[Path] = typer.Option(None, help="Install the final weights at this .pt path "
+                                               "(or into this folder as NAME.pt) instead of the models dir."),
     ) -> None:
         """Train the gated-convolution inpainting network; resumable after interruption."""
         from dataclasses import replace
+
+        from glacierbed.model import ship_destination, ship_weights
+
+        ship_name = dest = None
+        if ship or ship_to is not None:  # check where it goes before hours of training, not after
+            ship_name = name or run_dir.name
+            try:
+                dest = ship_destination(ship_name, ship_to)
+            except ValueError as exc:
+                raise typer.BadParameter(f"{exc}", param_hint="--name/--ship-to") from None
 
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -55,11 +69,7 @@ def register(app: typer.Typer) -> None:
         for kind, m in record["validation"].items():
             console.print(f"{kind} holes: RMSE {m['rmse_m']:.1f} m vs biharmonic {m['rmse_biharmonic_m']:.1f} m "
                           f"(ratio {m['rmse_m'] / m['rmse_biharmonic_m']:.3f})")
-        if ship:
-            from importlib import resources
-
-            dest = Path(str(resources.files("glacierbed") / "weights"))
-            dest.mkdir(exist_ok=True)
-            shutil.copy(run_dir / "weights.pt", dest / "default.pt")
-            shutil.copy(run_dir / "weights.json", dest / "default.json")
-            console.print(f"shipped weights to {dest}")
+        if dest is not None:
+            dest = ship_weights(run_dir / "weights.pt", ship_name, dest)
+            how = f"--model {dest}" if ship_to is not None else f"--model {ship_name}"
+            console.print(f"shipped weights to {dest} (use them with {how})")

@@ -6,6 +6,7 @@ CRS, so the grid travels with the pixels (as in geoutils' ``Raster``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass, field, replace
@@ -96,8 +97,12 @@ class Raster:
 
     @property
     def pixel_area_m2(self) -> float:
-        if not self.crs.is_projected:
-            raise MissingCRSError(f"{self.source or 'raster'}: pixel area needs a projected (metric) CRS")
+        """Ground area of a pixel; refuses grids where that is not pixel size squared
+        (geographic, not in metres, or areas distorted by more than 1 %: :func:`crs_problem`)."""
+        problem = _crs_problem_cached(self.crs.to_wkt(), tuple(round(b, 3) for b in self.bounds), ("areal",))
+        if problem is not None:
+            raise MissingCRSError(f"{self.source or 'raster'}: pixel area needs a local metric CRS: {problem} "
+                                  f"(reproject with glacierbed.data.rasters.local_metric_crs)")
         return self.res[0] * self.res[1]
 
     @property
@@ -196,6 +201,11 @@ class Raster:
         return path
 
 
+@functools.lru_cache(maxsize=64)
+def _crs_problem_cached(wkt: str, bounds: tuple[float, ...], scales: tuple[str, ...]) -> str | None:
+    return crs_problem(CRS.from_wkt(wkt), bounds, scales=scales)
+
+
 def resample_to_grid(src: Raster, grid: Raster, resampling: str = "bilinear") -> Raster:
     """``src`` warped onto exactly ``grid``'s pixels (NaN where it has no data)."""
     out = np.full(grid.shape, np.nan, dtype=np.float32)
@@ -205,18 +215,111 @@ def resample_to_grid(src: Raster, grid: Raster, resampling: str = "bilinear") ->
     return grid.with_data(out)
 
 
+#: largest accepted departure of a projection's scale factors from 1 (areal, meridional and
+#: parallel) at the raster's centre and corners; beyond it areas and slopes are wrong
+MAX_SCALE_ERROR = 0.01
+
+
 def utm_crs_for(lon: float, lat: float) -> CRS:
-    """The WGS 84 / UTM zone CRS containing a point."""
-    zone = int(np.floor((lon + 180.0) / 6.0)) % 60 + 1
-    return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+    """The WGS 84 / UTM zone CRS containing a point (as ``GeoDataFrame.estimate_utm_crs``:
+    pyproj's CRS database is asked which zone covers it).
+
+    Beyond the UTM band (north of 84° N, south of 80° S) a Lambert azimuthal equal-area
+    projection centred on the point is returned (metres, scale ~1 near the centre).
+    """
+    return CRS.from_wkt(_utm_wkt(round(float(lon), 6), round(float(lat), 6)))
 
 
-def local_metric_crs(raster: Raster) -> CRS:
-    """The raster's own CRS if it is metric, else the UTM zone of its centre."""
-    if raster.crs.is_projected:
+@functools.lru_cache(maxsize=256)
+def _utm_wkt(lon: float, lat: float) -> str:  # the database query takes ~50 ms: once per point
+    from pyproj.aoi import AreaOfInterest
+    from pyproj.database import query_utm_crs_info
+
+    aoi = AreaOfInterest(west_lon_degree=lon, south_lat_degree=lat, east_lon_degree=lon, north_lat_degree=lat)
+    zones = query_utm_crs_info(datum_name="WGS 84", area_of_interest=aoi)
+    if zones:
+        return CRS.from_authority(zones[0].auth_name, zones[0].code).to_wkt()
+    return CRS.from_proj4(f"+proj=laea +lat_0={lat:.6f} +lon_0={lon:.6f} +datum=WGS84 +units=m +no_defs").to_wkt()
+
+
+def _lonlat_points(crs: CRS, bounds: Sequence[float]) -> list[tuple[float, float]]:
+    """Centre and corners of ``bounds`` (in ``crs``) as WGS 84 lon/lat."""
+    from pyproj import Transformer
+
+    left, bottom, right, top = bounds
+    xs = [(left + right) / 2, left, right, left, right]
+    ys = [(bottom + top) / 2, bottom, bottom, top, top]
+    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(xs, ys)
+    return [(float(a), float(b)) for a, b in zip(lon, lat) if np.isfinite(a) and np.isfinite(b)]
+
+
+def crs_problem(crs: CRS, bounds: Sequence[float], max_scale_error: float = MAX_SCALE_ERROR,
+                scales: Sequence[str] = ("areal", "meridional", "parallel")) -> str | None:
+    """Why ``crs`` is not a local metric grid over ``bounds`` (given in ``crs``), or ``None``.
+
+    A local metric grid is projected, in metres, and its scale factors (pyproj's
+    ``Proj.get_factors``: areal, meridional and parallel scale) are within
+    ``max_scale_error`` of 1 at the centre and corners of ``bounds``; then pixel size x
+    pixel size is the true ground area. ``scales`` limits the check (e.g. to "areal" for
+    areas only). Web Mercator at 47° N (areal scale ~2.1), US state
+    planes in feet or a national grid used far from its origin are not.
+    """
+    name = crs.name if crs.name and crs.name != "unknown" else crs.to_string()
+    if not crs.is_projected:
+        kind = "geographic (degrees)" if crs.is_geographic else "neither geographic nor projected"
+        return f"{name} is {kind}"
+    units = {(a.unit_name, float(a.unit_conversion_factor)) for a in crs.axis_info[:2]}
+    if any(abs(factor - 1.0) > 1e-12 for _, factor in units):
+        return f"{name} is in {', '.join(sorted(u for u, _ in units))}, not metres"
+    try:
+        from pyproj import Proj
+
+        proj = Proj(crs.to_2d() if hasattr(crs, "to_2d") else crs)
+        worst, where = 0.0, ""
+        for lon, lat in _lonlat_points(crs, bounds):
+            f = proj.get_factors(lon, lat)
+            for what, v in (("areal", f.areal_scale), ("meridional", f.meridional_scale),
+                            ("parallel", f.parallel_scale)):
+                if what not in scales:
+                    continue
+                if not np.isfinite(v):
+                    return f"{name}: scale factors undefined at ({lon:.2f}, {lat:.2f})"
+                if abs(v - 1.0) > worst:
+                    worst, where = abs(v - 1.0), f"{what} scale {v:.3f} at ({lon:.2f}° E, {lat:.2f}° N)"
+    except Exception as exc:  # noqa: BLE001 - pyproj raises several types; unknown = not trusted
+        return f"{name}: scale factors cannot be computed ({exc})"
+    if worst > max_scale_error:
+        return f"{name} is distorted here ({where}; more than {max_scale_error:.0%} off 1)"
+    return None
+
+
+def local_metric_crs(raster: Raster, max_scale_error: float = MAX_SCALE_ERROR) -> CRS:
+    """The CRS to work in: the raster's own if it is a local metric grid over its
+    footprint (see :func:`crs_problem`), else the UTM zone of its centre.
+
+    This is the one place that decides; :func:`read_dem`, :func:`check_overlap
+    <glacierbed.data.outlines.check_overlap>` and the estimation stage go through it.
+    """
+    problem = crs_problem(raster.crs, raster.bounds, max_scale_error)
+    if problem is None:
         return raster.crs
-    left, bottom, right, top = rasterio.warp.transform_bounds(raster.crs, "EPSG:4326", *raster.bounds)
-    return utm_crs_for((left + right) / 2, (bottom + top) / 2)
+    if not (raster.crs.is_projected or raster.crs.is_geographic):
+        raise MissingCRSError(f"{raster.source or 'raster'}: {problem}; cannot place it on Earth to reproject")
+    left, bottom, right, top = rasterio.warp.transform_bounds(raster.crs, "EPSG:4326", *raster.bounds,
+                                                              densify_pts=21)
+    lon, lat = (left + right) / 2, (bottom + top) / 2
+    dst = utm_crs_for(lon, lat)
+    too_big = crs_problem(dst, rasterio.warp.transform_bounds(raster.crs, dst, *raster.bounds, densify_pts=21),
+                          max_scale_error)
+    if too_big is not None:  # wider than one UTM zone serves: equal-area, centred on the DEM
+        problem += ("; too large for one UTM zone" if dst == raster.crs else f"; its UTM zone would be too ({too_big})")
+        dst = CRS.from_proj4(f"+proj=laea +lat_0={lat:.6f} +lon_0={lon:.6f} +datum=WGS84 +units=m +no_defs")
+    label = dst.name if dst.name and dst.name != "unknown" else dst.to_string()
+    if raster.crs.is_projected:  # a geographic DEM going to UTM is routine; this is not
+        log.warning("%s: %s; working in %s instead", raster.source or "raster", problem, label)
+    else:
+        log.info("%s: %s; working in %s", raster.source or "raster", problem, label)
+    return dst
 
 
 def fill_voids(raster: Raster, max_void_px: int = 64) -> Raster:
@@ -266,9 +369,13 @@ def read_dem(
 ) -> Raster:
     """Open one DEM or mosaic several tiles, and bring it to a metric grid.
 
-    Geographic DEMs (e.g. SRTM in EPSG:4326) go to the UTM zone of their centre unless
-    ``crs`` is given; ``resolution`` is in metres. Small voids are filled, larger ones
-    stay NaN and are reported; ``max_void_fraction`` refuses DEMs with more voids.
+    Unless ``crs`` is given, the DEM is worked on in its own CRS only if that is a local
+    metric grid (projected, in metres, scale factors within 1 % of 1 over the DEM: see
+    :func:`local_metric_crs`); geographic DEMs (e.g. SRTM in EPSG:4326), Web Mercator,
+    feet-based or far-from-origin grids go to the UTM zone of their centre, with a log line
+    saying why. ``resolution`` is in metres (CRS units when ``crs`` is given). Small voids
+    are filled, larger ones stay NaN and are reported; ``max_void_fraction`` refuses DEMs
+    with more voids.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -277,7 +384,17 @@ def read_dem(
         raise DataNotFoundError("no DEM file given")
     rasters = [Raster.from_file(p) for p in paths]
     dem = rasters[0] if len(rasters) == 1 else mosaic(rasters)
-    dst_crs = CRS.from_user_input(crs) if crs is not None else local_metric_crs(dem)
+    if crs is not None:
+        dst_crs = CRS.from_user_input(crs)
+        if dst_crs != dem.crs:
+            bounds = rasterio.warp.transform_bounds(dem.crs, dst_crs, *dem.bounds, densify_pts=21)
+        else:
+            bounds = dem.bounds
+        problem = crs_problem(dst_crs, bounds)
+        if problem is not None and dst_crs.is_projected:
+            log.warning("%s: requested CRS %s", dem.source, problem)
+    else:
+        dst_crs = local_metric_crs(dem)
     if dst_crs != dem.crs or (resolution is not None and not np.isclose(resolution, dem.res[0])) or dem.res[0] != dem.res[1]:
         dem = dem.reproject(dst_crs, resolution, resampling)
     dem = fill_voids(dem, max_void_px)

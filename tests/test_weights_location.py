@@ -1,0 +1,121 @@
+"""Where model weights live: the package's default stays read-only, shipped models go to a
+user models dir (``GLACIERBED_MODELS`` or the user data dir) and are found by name; every
+loaded model carries the SHA-256 of its weights."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+
+from glacierbed.errors import DataNotFoundError
+from glacierbed.inpainters import ClassicalInpainter, inpainter_id, load_inpainter
+from glacierbed.model import (
+    MODELS_ENV,
+    ModelConfig,
+    NetworkInpainter,
+    file_sha256,
+    models_dir,
+    package_weights_dir,
+    save_weights,
+    ship_destination,
+    ship_weights,
+)
+
+TINY = ModelConfig(width=4, depth=2, dilations=(2,))
+
+
+@pytest.fixture
+def models(tmp_path: Path, monkeypatch) -> Path:
+    folder = tmp_path / "models"
+    monkeypatch.setenv(MODELS_ENV, str(folder))
+    return folder
+
+
+def _trained(tmp_path: Path, seed: int = 0) -> Path:
+    torch.manual_seed(seed)
+    return save_weights(TINY.build(), tmp_path / f"run{seed}" / "weights.pt", {"patch_size": 64, "steps": 3})
+
+
+def test_models_dir_from_env_or_user_data_dir(tmp_path: Path, monkeypatch) -> None:
+    import platformdirs
+
+    monkeypatch.setenv(MODELS_ENV, str(tmp_path / "m"))
+    assert models_dir() == tmp_path / "m"
+    monkeypatch.delenv(MODELS_ENV)
+    assert models_dir() == Path(platformdirs.user_data_dir("glacierbed", appauthor=False)) / "models"
+    assert package_weights_dir() not in (models_dir(), *models_dir().parents)
+
+
+def test_ship_then_load_by_name(tmp_path: Path, models: Path) -> None:
+    weights = _trained(tmp_path)
+    assert json.loads(weights.with_suffix(".json").read_text())["weights_sha256"] == file_sha256(weights)
+    pkg_before = file_sha256(package_weights_dir() / "default.pt")
+    out = ship_weights(weights, "mini")
+    assert out == models / "mini.pt" and out.with_suffix(".json").exists()
+    net = load_inpainter("mini")
+    assert isinstance(net, NetworkInpainter) and net.name == "mini" and net.patch_size == 64
+    assert net.weights_sha256 == file_sha256(weights) == net.record["weights_sha256"]
+    assert inpainter_id(net) == net.weights_sha256
+    # a second model under another name has another hash; the package's default is untouched
+    other = load_inpainter(ship_weights(_trained(tmp_path, seed=1), "mini2"))
+    assert other.weights_sha256 != net.weights_sha256
+    assert file_sha256(package_weights_dir() / "default.pt") == pkg_before
+
+
+def test_ship_to_a_given_path(tmp_path: Path, models: Path) -> None:
+    weights = _trained(tmp_path)
+    out = ship_weights(weights, dest=tmp_path / "elsewhere" / "mine.pt")
+    assert out.exists() and not models.exists()
+    assert load_inpainter(out).weights_sha256 == file_sha256(weights)
+    assert ship_weights(weights, "named", dest=tmp_path / "folder").name == "named.pt"
+
+
+@pytest.mark.parametrize("name", ["default", "network", "biharmonic", "../escape", "a/b", "x.pt", ""])
+def test_reserved_or_bad_names_refused(name: str, models: Path) -> None:
+    with pytest.raises(ValueError):
+        ship_destination(name)
+
+
+def test_package_weights_are_read_only(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="read-only"):
+        ship_destination(dest=package_weights_dir() / "default.pt")
+    with pytest.raises(ValueError, match="read-only"):
+        ship_destination("mine", dest=package_weights_dir())
+
+
+def test_default_and_classical_identifiers(models: Path) -> None:
+    default = load_inpainter(None)
+    assert default.name == "default"
+    assert default.weights_sha256 == file_sha256(package_weights_dir() / "default.pt")
+    assert load_inpainter("default").weights_sha256 == default.weights_sha256
+    bi, ha = load_inpainter("biharmonic"), load_inpainter("harmonic")
+    assert bi.weights_sha256 == hashlib.sha256(b"classical:biharmonic").hexdigest()
+    assert ClassicalInpainter("biharmonic").weights_sha256 == bi.weights_sha256 != ha.weights_sha256
+    assert len({default.weights_sha256, bi.weights_sha256, ha.weights_sha256}) == 3
+
+
+def test_in_memory_network_has_a_stable_parameter_hash() -> None:
+    torch.manual_seed(5)
+    a = NetworkInpainter(TINY.build(), {})
+    torch.manual_seed(5)
+    b = NetworkInpainter(TINY.build(), {})
+    torch.manual_seed(6)
+    c = NetworkInpainter(TINY.build(), {})
+    assert a.weights_sha256 == b.weights_sha256 != c.weights_sha256
+
+
+def test_unknown_name_and_stale_record(tmp_path: Path, models: Path, caplog) -> None:
+    with pytest.raises(DataNotFoundError, match="no nothere.pt in .*models"):
+        load_inpainter("nothere")
+    weights = _trained(tmp_path)
+    ship_weights(weights, "mini")
+    rec = json.loads((models / "mini.json").read_text())
+    (models / "mini.json").write_text(json.dumps({**rec, "weights_sha256": "0" * 64}))
+    with caplog.at_level(logging.WARNING, logger="glacierbed.model"):
+        load_inpainter("mini")
+    assert "describes other weights" in caplog.text
