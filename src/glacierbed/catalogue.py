@@ -4,8 +4,9 @@
 * ``"biharmonic"``, ``"harmonic"``: classical terrain-only inpainting;
 * ``"inpainting-network"`` (alias ``"network"``): the shipped terrain-only gated-conv inpainter;
 * ``"thickness-net"``: the shipped surface-aware thickness network;
-* a path to weights: a thickness network when a ``kind: thickness_net`` record sits beside
-  it, else an inpainting network or checkpoint.
+* a user model's name (``glacierbed train --ship NAME``, found by
+  :func:`glacierbed.model.find_weights`) or a path to weights: a thickness network when a
+  ``kind: thickness_net`` record sits beside it, else an inpainting network or checkpoint.
 
 Errors say what failed and what to use instead.
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from glacierbed.errors import DataNotFoundError, GlacierbedError
-from glacierbed.inpainters import load_inpainter
+from glacierbed.inpainters import CLASSICAL, load_inpainter
 from glacierbed.predictors import InpaintingPredictor, ThicknessPredictor
 
 #: the name ``None``/"default" resolves to
@@ -38,12 +39,21 @@ def load_predictor(model: Any = None) -> ThicknessPredictor:
         return InpaintingPredictor(model)  # an Inpainter object
     name = DEFAULT if model is None or str(model) == "default" else str(model)
     try:
-        if name == "thickness-net" or (Path(name).suffix == ".pt" and _is_thickness_net(name)):
+        if name in CLASSICAL:
+            return InpaintingPredictor(load_inpainter(name))
+        if name in ("network", "inpainting-network"):
+            return InpaintingPredictor(load_inpainter("default"))
+        if name == "thickness-net":
+            path, label = shipped_weights(THICKNESS_NET_FILE), "thickness-net"
+        else:
+            from glacierbed.model import find_weights  # torch only when a network is asked for
+
+            path, label = find_weights(name)
+        if _is_thickness_net(path):
             from glacierbed.thickness_model import ThicknessNetPredictor
 
-            path = shipped_weights(THICKNESS_NET_FILE) if name == "thickness-net" else Path(name)
-            return ThicknessNetPredictor.load(path, "thickness-net" if name == "thickness-net" else None)
-        return InpaintingPredictor(load_inpainter("default" if name in ("network", "inpainting-network") else name))
+            return ThicknessNetPredictor.load(path, label)
+        return InpaintingPredictor(load_inpainter(path))
     except DataNotFoundError as exc:
         if model is None:
             raise DataNotFoundError(f"{exc}; the shipped default model is not available: "
@@ -57,7 +67,7 @@ def load_predictor(model: Any = None) -> ThicknessPredictor:
                                 f"use --model biharmonic for the classical fill") from exc
 
 
-def _is_thickness_net(path: str) -> bool:
+def _is_thickness_net(path: str | Path) -> bool:
     from glacierbed.thickness_model import is_thickness_net
 
     return is_thickness_net(path)
