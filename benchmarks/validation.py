@@ -8,6 +8,9 @@ Cases (real data kit, ``GLACIERBED_DATA``):
 * regional volume: Ötztal total per method vs the per-glacier ITMIX/consensus-type volumes
   of ``g2ti/rgi62_itmix_df.h5`` summed over the same glaciers (RGI 5 -> RGI 6 ids).
 
+Every case has an ``oggm`` row (:mod:`glacierbed.oggm_peer`: OGGM's own tasks, offline, on
+the same DEM and outlines); its status says "not installed" or why a glacier failed.
+
 Run: ``python benchmarks/validation.py [--model NAME]`` (NAME as for
 ``glacierbed.inpainters.load_inpainter``; default = the shipped network). Writes
 ``benchmarks/results/validation_*.csv``, ``validation.md`` and figures there.
@@ -23,9 +26,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from glacierbed.benchmark import run_case, to_markdown, write_table
 from glacierbed.data import registry
 from glacierbed.data.outlines import read_outlines
-from glacierbed.benchmark import run_case, to_markdown, write_table
+from glacierbed.oggm_peer import MB_GRADIENT, OGGM_TASKS, oggm_version
 
 log = logging.getLogger("validation")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -62,7 +66,11 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     out: Path = args.out
-    md: list[str] = [f"# Validation (model: {args.model or 'shipped network'})", ""]
+    md: list[str] = [f"# Validation (model: {args.model or 'shipped network'})", "",
+                     f"OGGM row: OGGM {oggm_version() or 'not installed'}, run offline per glacier on the same DEM "
+                     f"and outline ({', '.join(OGGM_TASKS)}; linear mass balance {MB_GRADIENT:g} mm w.e./m balanced "
+                     "over the glacier, OGGM's default Glen A 2.4e-24, no sliding), its thickness warped onto the "
+                     "DEM grid.", ""]
     t_all = time.perf_counter()
 
     # --- South Glacier: radar points ----------------------------------------------------
@@ -92,6 +100,16 @@ def main(argv: list[str] | None = None) -> None:
            f"({', '.join(unmatched['name'].astype(str)) if len(unmatched) else '-'}).", "",
            "Observed vs predicted mean thickness (m), latest survey per glacier:", "",
            to_markdown(wide, ".0f"), ""]
+    if "oggm_glaciers" in oz.details:
+        og = oz.details["oggm_glaciers"]
+        write_table(og, out / "validation_oetztal_oggm.csv")
+        failed = og[og["status"] != "ok"]
+        md += [f"OGGM per glacier: {int((og['status'] == 'ok').sum())} of {len(og)} ok, "
+               f"{og['seconds'].sum():.0f} s in all (median {og['seconds'].median():.1f} s per glacier); "
+               f"OGGM's own volume {og['volume_km3'].sum():.2f} km³."
+               + (" Failures:" if len(failed) else ""), ""]
+        if len(failed):
+            md += [to_markdown(failed[["rgi_id", "status"]]), ""]
 
     # --- Hintereisferner vs consensus -------------------------------------------------------------
     hef = run_case("hintereisferner", model=args.model, out_dir=out)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 
 import geopandas as gpd
 import numpy as np
@@ -106,15 +105,6 @@ def test_consensus_on_dem_grid(oggm_dir):
     assert (h.data[~inside & np.isfinite(dem.data)] == 0).all()
     # resampling 25 m -> ~75 m keeps the volume within a few percent
     assert _volume_km3(h) == pytest.approx(float(np.nansum(src.data)) * src.pixel_area_m2 / 1e9, rel=0.05)
-
-
-def test_oggm_optional(south):
-    dem, outlines = south
-    res = baselines.oggm_thickness(dem, outlines)
-    if importlib.util.find_spec("oggm") is None:
-        assert res.thickness is None and res.status == "not installed"
-    else:
-        assert res.status == "ok" or res.status.startswith("failed")
 
 
 def test_va_formula():

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import http.server
 import shutil
+import tarfile
+import threading
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import rasterio
@@ -76,6 +82,68 @@ def test_missing_file_with_failed_download_names_url(empty_env: Path) -> None:
 def test_offline_only_dataset_says_so(empty_env: Path) -> None:
     with pytest.raises(DataNotFoundError, match="offline-only"):
         reg.get_file("svalbard-longyearbyen/dem_1990.tif")
+    with pytest.raises(DataNotFoundError, match="glathida-grids.*offline-only"):
+        reg.get_example("glathida-RGI60-11.00746")
+    assert reg.dataset_pooch("glathida-grids") is None
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:  # no request lines on stderr
+        pass
+
+
+@pytest.fixture
+def local_source(empty_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, str]]:
+    """A folder served over HTTP on 127.0.0.1 (bypassing the closed proxy): a stand-in public source."""
+    www = empty_env / "www"
+    www.mkdir()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(www)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    for var in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(var, "127.0.0.1")
+    yield www, f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_files_dataset_downloads_through_its_pooch(data_dir: Path, local_source: tuple[Path, str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    www, url = local_source
+    (www / "data").mkdir()
+    shutil.copyfile(data_dir / "glathida" / "glacier.csv", www / "data" / "glacier.csv")
+    (www / "data" / "band.csv").write_text("id\n1\n")  # a source that changed: wrong sha256
+    monkeypatch.setitem(reg.DATASETS, "glathida", dataclasses.replace(reg.DATASETS["glathida"], url=url + "data/"))
+    pup = reg.dataset_pooch("glathida")
+    assert pup.abspath == reg.cache_dir() / "glathida"
+    assert pup.registry == {"glacier.csv": "sha256:" + reg.REGISTRY["glathida/glacier.csv"],
+                            "band.csv": "sha256:" + reg.REGISTRY["glathida/band.csv"]}
+    path = reg.get_file("glathida/glacier.csv")
+    assert path == reg.cache_dir() / "glathida" / "glacier.csv" == reg.locate("glathida/glacier.csv")
+    assert path.read_bytes() == (data_dir / "glathida" / "glacier.csv").read_bytes()
+    (www / "data" / "glacier.csv").unlink()  # cached now: no second download
+    assert reg.get_file("glathida/glacier.csv") == path
+    with pytest.raises(ChecksumError, match="band.csv"):
+        reg.get_file("glathida/band.csv")
+    assert reg.locate("glathida/band.csv") is None  # the bad download is not kept
+
+
+def test_archive_dataset_unpacks_requested_members(data_dir: Path, local_source: tuple[Path, str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    www, url = local_source
+    ds = reg.DATASETS["oggm-sample-data"]
+    rels = ["test-files/hef_srtm.tif", "rgi_meta/rgi_regions.csv"]
+    with tarfile.open(www / "sample.tar.gz", "w:gz") as tar:
+        for rel in rels:
+            tar.add(data_dir / "oggm-sample-data" / rel, arcname=f"{ds.archive_prefix}/{rel}")
+    monkeypatch.setitem(reg.DATASETS, ds.name, dataclasses.replace(ds, url=url + "sample.tar.gz"))
+    assert list(reg.dataset_pooch(ds.name).registry) == ["sample.tar.gz"]
+    unpacked = reg.cache_dir() / ds.name / ds.archive_prefix
+    path = reg.get_file(f"{ds.name}/{rels[0]}")
+    assert path == unpacked / rels[0] and not (unpacked / rels[1]).exists()  # only what was asked for
+    (www / "sample.tar.gz").unlink()  # the second member comes from the cached archive
+    assert reg.get_file(f"{ds.name}/{rels[1]}") == unpacked / rels[1]
+    with pytest.raises(DataNotFoundError, match="not in the archive"):
+        reg.get_file(f"{ds.name}/test-files/baltoro_srtm_clip.tif")
 
 
 def test_bad_names(data_dir: Path) -> None:

@@ -11,16 +11,14 @@ outlines (one or many glaciers) and returns a thickness raster (m) on the DEM gr
   (Haeberli & Hoelzle 1995; Linsbauer et al. 2012) evaluated per pixel on a smoothed DEM;
 * :func:`external_thickness`: any thickness product (Farinotti 2019 consensus, Millan 2022)
   resampled onto the DEM grid;
-* :func:`oggm_thickness`: OGGM's flowline inversion, when ``oggm`` is installed.
+
+OGGM, the peer model, is in :mod:`glacierbed.oggm_peer`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -55,7 +53,7 @@ def _ids(dem: Raster, outlines: gpd.GeoDataFrame) -> np.ndarray:
     return ids
 
 
-def _finish(dem: Raster, ids: np.ndarray, thickness: np.ndarray) -> Raster:
+def finish_thickness(dem: Raster, ids: np.ndarray, thickness: np.ndarray) -> Raster:
     """0 outside outlines, >= 0 inside, NaN where the DEM has no data."""
     out = np.where(ids > 0, np.clip(np.nan_to_num(thickness, nan=0.0), 0.0, None), 0.0)
     out[~np.isfinite(dem.data)] = np.nan
@@ -98,7 +96,7 @@ def volume_area_thickness(dem: Raster, outlines: gpd.GeoDataFrame, shaped: bool 
     ok = w_sum > 0
     scale[1:][ok] = vol_m3[ok] / (w_sum[ok] * px_area)
     _warn_coverage(outlines, n_px * px_area / 1e6, vol_m3)
-    return _finish(dem, ids, weight * scale[ids])
+    return finish_thickness(dem, ids, weight * scale[ids])
 
 
 def _warn_coverage(outlines: gpd.GeoDataFrame, grid_area_km2: np.ndarray, vol_m3: np.ndarray) -> None:
@@ -126,7 +124,7 @@ def glabtop_thickness(dem: Raster, outlines: gpd.GeoDataFrame, smooth_m: float =
     zmin = ndimage.labeled_comprehension(z, ids, labels, np.nanmin, float, np.nan)
     tau = np.concatenate([[0.0], glaciology.glabtop_tau_pa((zmax - zmin) / 1000.0)])
     sin_a, _, _ = glaciology.surface_slope(dem.data, dem.res[0], smooth_m, min_slope_deg)
-    return _finish(dem, ids, glaciology.sia_thickness(tau[ids], sin_a, f))
+    return finish_thickness(dem, ids, glaciology.sia_thickness(tau[ids], sin_a, f))
 
 
 def external_thickness(product: Raster | str | os.PathLike, dem: Raster, outlines: gpd.GeoDataFrame | None = None,
@@ -147,64 +145,3 @@ def external_thickness(product: Raster | str | os.PathLike, dem: Raster, outline
         out = dem.with_data(data)
     out.source = str(product.source)
     return out
-
-
-@dataclass
-class ExtraResult:
-    """Outcome of an optional method: a raster, or why there is none."""
-
-    thickness: Raster | None
-    status: str
-
-
-def oggm_thickness(dem: Raster, outline: gpd.GeoDataFrame, working_dir: str | os.PathLike | None = None) -> ExtraResult:
-    """OGGM's mass-conservation inversion on the same DEM and one outline (optional).
-
-    Runs offline (user DEM, linear mass-balance profile instead of climate data) and
-    returns OGGM's distributed thickness on the DEM grid. ``status`` is "ok",
-    "not installed" (``pip install glacierbed[oggm]``), or "failed: <reason>".
-    """
-    try:
-        from oggm import GlacierDirectory, cfg, tasks  # noqa: F401
-    except ImportError:
-        return ExtraResult(None, "not installed")
-    try:
-        import xarray as xr
-
-        with tempfile.TemporaryDirectory(dir=working_dir) as tmp:
-            tmp_path = Path(tmp)
-            cfg.initialize(logging_level="WARNING")
-            cfg.PARAMS["use_multiprocessing"] = False
-            cfg.PARAMS["use_intersects"] = False
-            cfg.PATHS["working_dir"] = str(tmp_path)
-            dem_path = dem.to_file(tmp_path / "dem.tif")
-            cfg.PATHS["dem_file"] = str(dem_path)
-            entity = outline.iloc[[0]].to_crs("EPSG:4326").copy()
-            cen = entity.geometry.iloc[0].representative_point()
-            entity["RGIId"] = entity["rgi_id"].str.replace("RGI50", "RGI60")
-            entity["CenLon"], entity["CenLat"] = cen.x, cen.y
-            entity["Area"] = outline_areas_km2(entity, dem.crs)
-            for col, val in (("TermType", 0), ("Form", 0), ("Status", 0), ("Connect", 0), ("BgnDate", "20000101"),
-                             ("O1Region", "00"), ("O2Region", "0"), ("GLIMSId", ""), ("Name", "")):
-                if col not in entity:
-                    entity[col] = val
-            gdir = GlacierDirectory(entity.iloc[0], base_dir=str(tmp_path))
-            tasks.define_glacier_region(gdir, source="USER")
-            for task in (tasks.glacier_masks, tasks.compute_centerlines, tasks.initialize_flowlines,
-                         tasks.compute_downstream_line, tasks.catchment_area, tasks.catchment_intersections,
-                         tasks.catchment_width_geom, tasks.catchment_width_correction):
-                task(gdir)
-            tasks.apparent_mb_from_linear_mb(gdir)
-            tasks.prepare_for_inversion(gdir)
-            tasks.mass_conservation_inversion(gdir)
-            tasks.distribute_thickness_per_altitude(gdir)
-            with xr.open_dataset(gdir.get_filepath("gridded_data")) as ds:
-                h = ds["distributed_thickness"].to_numpy().astype(np.float32)
-            gdem = Raster.from_file(gdir.get_filepath("dem"))
-            src = gdem.with_data(np.nan_to_num(h, nan=0.0))
-            out = resample_to_grid(src, dem)
-            ids = rasterize_ids(outline, dem)
-            return ExtraResult(_finish(dem, ids, out.data), "ok")
-    except Exception as exc:  # OGGM's API changes between releases: report, do not crash
-        log.warning("OGGM inversion failed: %s", exc)
-        return ExtraResult(None, f"failed: {type(exc).__name__}: {exc}")

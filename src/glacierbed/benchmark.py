@@ -1,10 +1,12 @@
 """Every method on the same cells: baselines, peers and glacierbed's pipeline on named cases.
 
 * :func:`run_methods`: volume-area scaling, GlabTop, the inpainters (with and without
-  physics) through the real estimate pipeline, OGGM when installed;
+  physics) through the real estimate pipeline, OGGM (:mod:`glacierbed.oggm_peer`) when
+  installed;
 * :func:`run_case`: those methods on a named example (``south-glacier``, ``oetztal``,
-  ``hintereisferner``), evaluated the same way; used by ``glacierbed benchmark`` and
-  ``benchmarks/validation.py``;
+  ``hintereisferner``), evaluated the same way, or on the ``glathida-grids`` case
+  (:func:`run_glathida_grids`: 23 glaciers scored on their measured cells); used by
+  ``glacierbed benchmark``, ``benchmarks/validation.py`` and ``benchmarks/glathida_grids.py``;
 * :func:`write_table`: CSV or Markdown, written atomically.
 """
 
@@ -14,7 +16,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -27,11 +29,13 @@ from glacierbed.data.rasters import Raster
 from glacierbed.errors import EmptySelectionError, MissingCRSError
 from glacierbed.evaluate import POOLED, evaluate_glacier_means, evaluate_points, glacier_volumes
 from glacierbed.metrics import error_metrics, relative_error, share_nonpositive
+from glacierbed.oggm_peer import oggm_thickness_map
 from glacierbed.plots import plot_error_map, plot_glacier_means, plot_profiles, plot_scatter
 
 log = logging.getLogger(__name__)
 
-CASES = ("south-glacier", "oetztal", "hintereisferner")
+GLATHIDA_CASE = "glathida-grids"
+CASES = ("south-glacier", "oetztal", "hintereisferner", GLATHIDA_CASE)
 
 
 @dataclass
@@ -42,6 +46,7 @@ class MethodResult:
     thickness: Raster | None
     status: str
     seconds: float
+    details: dict[str, object] = field(default_factory=dict)
 
 
 def estimate_thickness(dem: Raster, outlines: gpd.GeoDataFrame, model: object, physics: object = None,
@@ -76,18 +81,23 @@ def estimate_with_table(dem: Raster, outlines: gpd.GeoDataFrame, model: object, 
     return out, res.glaciers
 
 
-def run_methods(dem: Raster, outlines: gpd.GeoDataFrame, model: str | None = None,
-                with_oggm: bool = True, with_physics: bool = True) -> dict[str, MethodResult]:
+def run_methods(dem: Raster, outlines: gpd.GeoDataFrame, model: object = None,
+                with_oggm: bool = True, with_physics: bool = True,
+                only: Collection[str] | None = None) -> dict[str, MethodResult]:
     """Every baseline plus the inpainters on one DEM + outlines.
 
     Inpainter rows ("biharmonic", "network", and "+ physics" variants) run the real
     estimation pipeline (:func:`estimate_thickness`). ``model`` names the network
-    (None = the shipped one, see :func:`glacierbed.inpainters.load_inpainter`); a network
-    that fails to load is reported as "model not available".
+    (None = the shipped one, see :func:`glacierbed.inpainters.load_inpainter`) or is a
+    loaded predictor (load once, run on many glaciers); a network that fails to load is
+    reported as "model not available". The "oggm" row is
+    :func:`glacierbed.oggm_peer.oggm_thickness_map` (one OGGM run per outline; its status
+    names every glacier OGGM failed on). ``only``: compute just these labels.
     """
-    from glacierbed.predictors import load_predictor
+    from glacierbed.catalogue import load_predictor
     from glacierbed.physics import PhysicsConfig
 
+    wanted = (lambda label: True) if only is None else (lambda label: label in only)  # noqa: E731
     methods: dict[str, Callable[[], Raster]] = {
         "va_uniform": lambda: baselines.volume_area_thickness(dem, outlines, shaped=False),
         "va_shaped": lambda: baselines.volume_area_thickness(dem, outlines, shaped=True),
@@ -95,11 +105,14 @@ def run_methods(dem: Raster, outlines: gpd.GeoDataFrame, model: str | None = Non
     }
     out: dict[str, MethodResult] = {}
     for name, fn in methods.items():
+        if not wanted(name):
+            continue
         t0 = time.perf_counter()
         out[name] = MethodResult(name, fn(), "ok", time.perf_counter() - t0)
     inpainters: list[tuple[str, object]] = [("biharmonic", "biharmonic")]
-    if model is None or str(model) not in ("biharmonic",):
-        net_name = "network" if model is None else f"network:{Path(str(model)).name}"
+    net_name = "network" if model is None or not isinstance(model, (str, Path)) else f"network:{Path(str(model)).name}"
+    net_wanted = any(wanted(n) for n in (net_name, f"{net_name} + physics"))
+    if net_wanted and (model is None or str(model) not in ("biharmonic",)):
         try:
             inpainters.append((net_name, load_predictor(model)))
         except Exception as exc:  # no weights yet, missing module, bad checkpoint: report
@@ -110,17 +123,15 @@ def run_methods(dem: Raster, outlines: gpd.GeoDataFrame, model: str | None = Non
     for name, inp in inpainters:
         for physics in (None, PhysicsConfig()) if with_physics else (None,):
             label = name if physics is None else f"{name} + physics"
+            if not wanted(label):
+                continue
             t0 = time.perf_counter()
             h = estimate_thickness(dem, outlines, inp, physics)
             out[label] = MethodResult(label, h, "ok", time.perf_counter() - t0)
-    if with_oggm:
-        t0 = time.perf_counter()
-        res = [baselines.oggm_thickness(dem, outlines.iloc[[i]]) for i in range(len(outlines))]
-        if all(r.thickness is not None for r in res):
-            data = np.nansum([r.thickness.data for r in res], axis=0)  # disjoint glaciers: sum
-            out["oggm"] = MethodResult("oggm", dem.with_data(data), "ok", time.perf_counter() - t0)
-        else:
-            out["oggm"] = MethodResult("oggm", None, res[0].status if res else "no outline", 0.0)
+    if with_oggm and wanted("oggm"):
+        peer = oggm_thickness_map(dem, outlines)
+        out["oggm"] = MethodResult("oggm", peer.thickness, peer.status, peer.seconds,
+                                   {"volume_km3": peer.volume_km3, **peer.details})
     return out
 
 
@@ -149,9 +160,11 @@ def run_case(case: str, model: str | None = None, out_dir: Path | None = None, w
     * ``south-glacier``: the 9,619 radar points (per-point RMSE/MAE/bias);
     * ``oetztal``: GlaThiDa mean thickness of each matched glacier (latest survey);
     * ``hintereisferner``: volume/mean thickness vs the Farinotti 2019 consensus, pixel
-      RMSE against it, and GlaThiDa's 2001 mean thickness.
+      RMSE against it, and GlaThiDa's 2001 mean thickness;
+    * ``glathida-grids``: :func:`run_glathida_grids` (23 glaciers, measured cells).
 
-    Figures go to ``out_dir`` when given.
+    Figures go to ``out_dir`` when given. OGGM's per-glacier statuses are in
+    ``details["oggm_glaciers"]``.
     """
     from glacierbed.data import registry
     from glacierbed.data.observations import match_glathida_to_outlines, read_glathida_glaciers, read_points
@@ -160,6 +173,8 @@ def run_case(case: str, model: str | None = None, out_dir: Path | None = None, w
 
     if case not in CASES:
         raise EmptySelectionError(f"unknown benchmark case {case!r}; choose one of {', '.join(CASES)}")
+    if case == GLATHIDA_CASE:
+        return run_glathida_grids(model=model, with_oggm=with_oggm)
     ex = registry.get_example(case)
     dem = read_dem(ex.dem)
     outlines = check_overlap(read_outlines(ex.outlines), dem)
@@ -167,6 +182,8 @@ def run_case(case: str, model: str | None = None, out_dir: Path | None = None, w
     ok = {k: r for k, r in results.items() if r.thickness is not None}
     timing = _methods_table(results)
     res = CaseResult(case, pd.DataFrame())
+    if "oggm" in results and results["oggm"].details.get("per_glacier"):
+        res.details["oggm_glaciers"] = pd.DataFrame(results["oggm"].details["per_glacier"])
     rows = []
     if case == "south-glacier":
         points = read_points(ex.observations)
@@ -221,6 +238,128 @@ def run_case(case: str, model: str | None = None, out_dir: Path | None = None, w
     res.metrics = metrics[["case", "method", "status", "seconds", *[c for c in metrics.columns
                                                                     if c not in ("case", "method", "status", "seconds")]]]
     return res
+
+
+#: methods of the glathida-grids case: baselines, the OGGM peer, the consensus as a constant
+#: map, and glacierbed's default pipeline (shipped network + physics) and its biharmonic variant
+GLATHIDA_METHODS = ("va_shaped", "glabtop", "oggm", "consensus_mean", "biharmonic + physics", "network + physics")
+#: what each glacier's ratio is taken against: the best (lowest RMSE) of these, same run
+GLATHIDA_BASELINES = ("va_shaped", "glabtop", "oggm", "consensus_mean", "biharmonic + physics")
+
+
+def consensus_constant_map(dem: Raster, outlines: gpd.GeoDataFrame, mean_thickness_m: float) -> Raster:
+    """A constant thickness inside the outlines (e.g. the consensus mean of a glacier), 0 outside.
+
+    The Farinotti et al. (2019) consensus is known here only as one volume per glacier, so
+    it is scored as the map that puts its mean thickness on every glacier cell.
+    """
+    ids = rasterize_ids(outlines, dem)
+    return baselines.finish_thickness(dem, ids, np.full(dem.shape, mean_thickness_m, np.float32))
+
+
+def run_glathida_grids(model: object = None, glaciers: Sequence[str] | None = None, with_oggm: bool = True,
+                       methods: Sequence[str] = GLATHIDA_METHODS) -> CaseResult:
+    """Every method on the 23 GlaThiDa thickness grids, scored on exactly the measured cells.
+
+    Per glacier (``glaciers``: RGI ids or example names; default all), on its own surface DEM
+    and outline: each method's map is compared with the observed cells
+    (:func:`~glacierbed.data.observations.read_thickness_grid` +
+    :func:`~glacierbed.evaluate.evaluate_points`). ``metrics``: one row per glacier and
+    method with status, seconds, n, RMSE, MAE, bias, r, volume and
+    ``rmse_ratio_to_best_baseline`` (RMSE over the lowest RMSE among
+    :data:`GLATHIDA_BASELINES` on that glacier, same run; ``best_baseline`` names it).
+    ``details``: ``pooled`` (all measured cells of all glaciers per method), ``regions``
+    (per RGI region: median RMSE and median ratio per method), ``summary`` (per method:
+    median RMSE and ratio over glaciers, glaciers won) and ``cells`` (every scored cell).
+    ``model``: the network for "network + physics" (None = shipped; loaded once).
+    """
+    from glacierbed.catalogue import load_predictor
+    from glacierbed.data import registry
+    from glacierbed.data.observations import read_thickness_grid
+    from glacierbed.data.outlines import check_overlap, read_outlines
+    from glacierbed.data.rasters import read_dem
+
+    meta = registry.glathida_grids()
+    if glaciers is not None:
+        want = {g.removeprefix(registry.GLATHIDA_EXAMPLE_PREFIX) for g in glaciers}
+        unknown = want - set(meta["rgi_id"])
+        if unknown:
+            raise EmptySelectionError(f"not glathida-grids glaciers: {', '.join(sorted(unknown))}")
+        meta = meta[meta["rgi_id"].isin(want)]
+    net: object = model
+    if any(m.startswith("network") for m in methods) and (model is None or isinstance(model, (str, Path))):
+        try:
+            net = load_predictor(model)
+        except Exception as exc:  # reported per row by run_methods, which tries again
+            log.warning("network %s not available: %s", model or "(shipped)", exc)
+    rows, cells = [], []
+    for g in meta.itertuples(index=False):
+        ex = registry.get_example(g.example)
+        dem = read_dem(ex.dem)
+        outlines = check_overlap(read_outlines(ex.outlines), dem)
+        observed = read_thickness_grid(ex.observations)
+        results = run_methods(dem, outlines, net, with_oggm=with_oggm, only=methods)
+        if "consensus_mean" in methods:
+            if np.isfinite(g.consensus_mean_thickness_m):
+                results["consensus_mean"] = MethodResult(
+                    "consensus_mean", consensus_constant_map(dem, outlines, g.consensus_mean_thickness_m),
+                    "constant map: consensus mean thickness (Farinotti et al. 2019 volume / mask area)", 0.0)
+            else:
+                results["consensus_mean"] = MethodResult("consensus_mean", None,
+                                                         f"no consensus: {g.consensus_note}", 0.0)
+        for name in methods:
+            r = results.get(name)
+            if r is None:
+                continue
+            row = {"rgi_id": g.rgi_id, "name": g.name, "region": g.region, "dx_m": g.dx_m,
+                   "location_tier": g.location_tier, "method": name, "status": r.status, "seconds": r.seconds}
+            if r.thickness is not None:
+                table, per_cell = evaluate_points(r.thickness, observed, outlines)
+                pooled = table[table["rgi_id"] == POOLED].iloc[0]
+                vol = glacier_volumes(r.thickness, outlines)
+                row.update({k: pooled[k] for k in ("n", "rmse", "mae", "bias", "r", "mean_obs", "mean_pred",
+                                                   "n_points", "n_no_prediction")},
+                           volume_km3=float(vol["volume_km3"].sum()))
+                cells.append(per_cell.assign(rgi_id=g.rgi_id, region=g.region, method=name,
+                                             row=observed["row"].to_numpy(), col=observed["col"].to_numpy()))
+            rows.append(row)
+        log.info("%s: RMSE %s", g.rgi_id, ", ".join(f"{r['method']} {r.get('rmse', np.nan):.0f} m"
+                                                     for r in rows if r["rgi_id"] == g.rgi_id))
+    metrics = _ratio_to_best(pd.DataFrame(rows), GLATHIDA_BASELINES)
+    res = CaseResult(GLATHIDA_CASE, metrics)
+    all_cells = pd.concat(cells, ignore_index=True) if cells else pd.DataFrame()
+    res.details["cells"] = all_cells
+    res.details["pooled"] = pd.DataFrame([
+        {"method": m, "n_glaciers": int(metrics.loc[metrics["method"] == m, "rmse"].notna().sum()),
+         **error_metrics(c.loc[c["status"] == "used", "pred"], c.loc[c["status"] == "used", "obs"])}
+        for m, c in all_cells.groupby("method", sort=False)]) if len(all_cells) else pd.DataFrame()
+    res.details["regions"] = (metrics.groupby(["region", "method"], sort=True)
+                              .agg(n_glaciers=("rmse", "count"), median_rmse=("rmse", "median"),
+                                   median_bias=("bias", "median"),
+                                   median_ratio=("rmse_ratio_to_best_baseline", "median"))
+                              .reset_index())
+    res.details["summary"] = (metrics.groupby("method", sort=False)
+                              .agg(n_glaciers=("rmse", "count"), median_rmse=("rmse", "median"),
+                                   median_bias=("bias", "median"),
+                                   median_ratio=("rmse_ratio_to_best_baseline", "median"),
+                                   wins=("rank", lambda r: int((r == 1).sum())), seconds=("seconds", "sum"))
+                              .reset_index())
+    return res
+
+
+def _ratio_to_best(metrics: pd.DataFrame, baselines_: Sequence[str]) -> pd.DataFrame:
+    """Per glacier: RMSE over the best baseline's (lowest RMSE among ``baselines_``), which
+    one that is, and each method's RMSE rank among all methods (1 = best)."""
+    m = metrics.copy()
+    if "rmse" not in m:
+        m["rmse"] = np.nan
+    base = m[m["method"].isin(baselines_) & m["rmse"].notna()]
+    best = base.loc[base.groupby("rgi_id")["rmse"].idxmin(), ["rgi_id", "method", "rmse"]]
+    best = best.rename(columns={"method": "best_baseline", "rmse": "best_baseline_rmse"})
+    m = m.merge(best, on="rgi_id", how="left")
+    m["rmse_ratio_to_best_baseline"] = m["rmse"] / m["best_baseline_rmse"]
+    m["rank"] = m.groupby("rgi_id")["rmse"].rank(method="min")
+    return m.drop(columns="best_baseline_rmse")
 
 
 def write_table(df: pd.DataFrame, path: Path, floatfmt: str = ".3g") -> Path:

@@ -68,9 +68,9 @@ def evaluate_cmd(
 
 @clean_errors
 def benchmark_cmd(
-    case: str = typer.Argument(..., help="south-glacier, oetztal or hintereisferner."),
-    model: Optional[str] = typer.Option(None, "--model", help="Inpainter: shipped network (default), a weights path, "
-                                                               "or biharmonic/harmonic."),
+    case: str = typer.Argument(..., help="south-glacier, oetztal, hintereisferner or glathida-grids."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model: the shipped default, a name (see "
+                                                               "`glacierbed estimate --help`) or a weights path."),
     out: Path = typer.Option(Path("benchmark"), "--out", help="Output folder."),
 ) -> None:
     """Every baseline (VA scaling, GlabTop, biharmonic, OGGM if installed) and the inpainter on one case,

@@ -6,7 +6,10 @@ Two kinds of observations are used to validate thickness maps:
   GeoPackage (e.g. the ITMIX South Glacier ``IceThick_SouthGlacier.shp``) or a CSV in
   GlaThiDa point (TTT) format; they are tied to outlines by :func:`match_points_to_glaciers`;
 * glacier-level surveys (GlaThiDa ``glacier.csv``: mean/max thickness, area, date) read by
-  :func:`read_glathida_glaciers` and tied to outlines by :func:`match_glathida_to_outlines`.
+  :func:`read_glathida_glaciers` and tied to outlines by :func:`match_glathida_to_outlines`;
+* measured-thickness grids (a GeoTIFF with thickness in observed cells and nodata elsewhere,
+  e.g. the ``glathida-grids`` dataset) read by :func:`read_thickness_grid` as cell-centre
+  points, so :func:`glacierbed.evaluate.evaluate_points` scores a map on exactly those cells.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS
 
+from glacierbed.data.rasters import Raster
 from glacierbed.errors import CorruptFileError, DataNotFoundError, EmptySelectionError, MissingCRSError
 
 log = logging.getLogger(__name__)
@@ -109,6 +113,34 @@ def read_points(path: str | os.PathLike) -> gpd.GeoDataFrame:
     if n_neg:
         log.warning("%s: %d points have negative thickness", path, n_neg)
     out.attrs.update(source=str(path), n_dropped=n_dropped)
+    return out
+
+
+def read_thickness_grid(path: str | os.PathLike) -> gpd.GeoDataFrame:
+    """Observed cells of a measured-thickness grid as cell-centre points in the grid's CRS.
+
+    ``path``: a single-band raster of ice thickness (m) with nodata (or NaN) where nothing
+    was measured, e.g. ``glathida-grids/<RGI id>/thickness.tif`` (the mean of the GlaThiDa
+    points in each cell). Returns a GeoDataFrame with ``thickness_m``, ``x``, ``y`` (cell
+    centre), ``row``, ``col`` and point geometries, one row per observed cell (row-major
+    order), in the raster's CRS, which must be metric. ``attrs`` holds ``source``,
+    ``dx_m``, ``shape`` and ``transform``. Negative values are kept and counted with a
+    warning, never silently dropped.
+    """
+    grid = Raster.from_file(path)  # DataNotFoundError / CorruptFileError / MissingCRSError name the file
+    if not grid.crs.is_projected:
+        raise MissingCRSError(f"{path}: thickness grid CRS {grid.crs.to_string()} is not metric (projected)")
+    rows, cols = np.nonzero(np.isfinite(grid.data))
+    if rows.size == 0:
+        raise EmptySelectionError(f"{path}: no observed cell (every cell is nodata)")
+    x, y = grid.xy()
+    thickness = grid.data[rows, cols].astype(np.float64)
+    n_neg = int((thickness < 0).sum())
+    if n_neg:
+        log.warning("%s: %d observed cells have negative thickness", path, n_neg)
+    out = gpd.GeoDataFrame({"thickness_m": thickness, "x": x[cols], "y": y[rows], "row": rows, "col": cols},
+                           geometry=gpd.points_from_xy(x[cols], y[rows]), crs=grid.crs)
+    out.attrs.update(source=str(path), dx_m=grid.res[0], shape=grid.shape, transform=tuple(grid.transform)[:6])
     return out
 
 

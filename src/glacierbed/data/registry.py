@@ -5,26 +5,36 @@ is looked up, in order, in
 
 1. the offline data dir ``GLACIERBED_DATA`` (a folder laid out like the sources, e.g. the
    project's ``../shared/data`` kit), verified against its registered sha256;
-2. the download cache (``GLACIERBED_CACHE`` or ``pooch.os_cache("glacierbed")``), filled
-   from the file's public source with :mod:`pooch` and verified the same way.
+2. the download cache (``GLACIERBED_CACHE`` or ``pooch.os_cache("glacierbed")``), one
+   folder per dataset, managed by a :func:`pooch.create` instance per public dataset
+   (:func:`dataset_pooch`) that downloads from the dataset's public source and checks the
+   same sha256.
 
-Named examples (:data:`EXAMPLES`) bundle a DEM, outlines and optional observations into
-one name, resolved to absolute paths by :func:`get_example`. Full-size sources (RGI 6.0
-regions, Copernicus GLO-30 tiles) have URL patterns but no fixed checksum.
+Datasets without a public direct URL (``kind="offline"``, e.g. ``glathida-grids``) come
+only from the data dir. Named examples (:data:`EXAMPLES`) bundle a DEM, outlines and
+optional observations into one name, resolved to absolute paths by :func:`get_example`;
+:func:`glathida_grids` lists the 23 GlaThiDa thickness-grid examples with their
+``meta.json``. Full-size sources (RGI 6.0 regions, Copernicus GLO-30 tiles) have URL
+patterns but no fixed checksum.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Literal, Sequence
+from typing import TYPE_CHECKING, Literal, Sequence
 
-from glacierbed.errors import ChecksumError, DataNotFoundError
+from glacierbed.errors import ChecksumError, CorruptFileError, DataNotFoundError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pooch
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +75,22 @@ DATASETS: dict[str, Dataset] = {
             archive_prefix=f"oggm-sample-data-{OGGM_SAMPLE_COMMIT}",
         ),
         Dataset(
-            "glathida", "files", "https://gitlab.com/wgms/glathida/-/raw/v3.1.0/data/",
+            "glathida", "files", "https://gitlab.com/wgms/glathida/-/raw/v3.0.1/data/",
             "GlaThiDa glacier-level tables (glacier.csv, band.csv)",
             "gitlab.com/wgms/glathida (WGMS)",
             "GlaThiDa Consortium (2019), Glacier Thickness Database 3.0.1, WGMS, doi:10.5904/wgms-glathida-2019-03; "
             "Welty et al. 2020, ESSD",
             "open access with citation",
+        ),
+        Dataset(
+            "glathida-grids", "offline", None,
+            "GlaThiDa thickness observations averaged per cell on the OGGM grids of 23 glaciers "
+            "(RGI regions 01, 03, 04, 05, 11, 12), with surface DEM, outline and meta.json",
+            "GitHub MatCast/glathida-viz @ eedf3ad675 (tables, converted to GeoTIFF/GeoPackage, georeferenced "
+            "on a local TM; see the kit's glathida-grids/README.md)",
+            "GlaThiDa Consortium (2019), doi:10.5904/wgms-glathida-2019-03; Welty et al. 2020, ESSD 12, 3039-3055; "
+            "Maussion et al. 2019 (OGGM); RGI Consortium 2017; consensus: Farinotti et al. 2019",
+            "BSD-3-Clause (tables, M. Castellani 2020); GlaThiDa open access with citation",
         ),
         Dataset(
             "alps-topography-200m", "offline", None,
@@ -105,13 +125,107 @@ DATASETS: dict[str, Dataset] = {
 }
 
 #: sha256 of every registered file, by path relative to the data dir (``sha256sum`` format);
-#: computed from the offline kit (terrain files: its SHA256SUMS-terrain.txt)
+#: computed from the offline kit (terrain files: its SHA256SUMS-terrain.txt; glathida-grids:
+#: every file of the kit's folder, the kit being that dataset's only source)
 _SHA256SUMS = """\
 22777c54fc9719b2459f6d6aff4d2fd456f5fd7ab22abfd01a8adf9476db236a  alps-topography-200m/topg-jura.tif
 3f3ef42974caa52c0dfee54710de06d14521c2c38e88c40edf4d33d0421d4d15  alps-topography-200m/topg-linth.tif
 714ded9758f0441888440eadba030478a6f2905298b7875a41e7a02344f5d227  alps-topography-200m/topg-lyon.tif
 cb2312879b426a1c871f37b926dc458841d409ac64a29507040d8df3ba848470  alps-topography-200m/topg-rhine.tif
 41ec5b13511df72152117840064b5f5f44a44702d81730bad48f4393b1f7b170  alps-topography-200m/topg-ticino.tif
+4e7019213243b929f4afec02e7a06c30be96f7e462899f900b245c3862fcc491  glathida-grids/README.md
+225f5ea08c76fb816f1cf68a7042bc6ecfdef5636c4782c53e8062a58066e611  glathida-grids/RGI60-01.16195/meta.json
+d38d243d6615d52f9af9f39f3bc10233841eef51356647ef5c640e78deb620cf  glathida-grids/RGI60-01.16195/outline.gpkg
+1d9befe43bd0ee15acdabd06c25a87a74e0e2ba1574d95124aae234a038094a0  glathida-grids/RGI60-01.16195/surface.tif
+1ceb17d02c6603ef343e8a1c96a5a9726f9b800ea8fa6288522293b6338be090  glathida-grids/RGI60-01.16195/thickness.tif
+1dfa9d6bfb8ef70e0b620cebb2a31b5e349df277cfec87d17c364f0f214ebefe  glathida-grids/RGI60-01.16835/meta.json
+258f2004287a1f67bae0d3619ad0d6b4eb195f7d58a859a90811bb851392312e  glathida-grids/RGI60-01.16835/outline.gpkg
+d0ba3c1ad5fb93f480c8e1901c4967c97a19eeacedd0290695ff6f203709bace  glathida-grids/RGI60-01.16835/surface.tif
+ec7b26368cde55917f92fee0669ba2b71040157b5e16725e42d38c7628b16668  glathida-grids/RGI60-01.16835/thickness.tif
+09e4a0b27e184a6593ba0d332fe0c785a93c52ce19f2377237f1281ab939de65  glathida-grids/RGI60-03.01632/meta.json
+abfe9adf560c9547bb7102e74949eaae636feebf5caa7ffdc262de5ec71d4d85  glathida-grids/RGI60-03.01632/outline.gpkg
+3d52284b0b5cdafeee02f542df6e5948420ca94bb650c971e85d88330b278567  glathida-grids/RGI60-03.01632/surface.tif
+d554281be4f9301f8626cf3ead7bbed45063673e99ca60c9a9147f9dd4c01129  glathida-grids/RGI60-03.01632/thickness.tif
+e9a27da6aa0e3a51f7aaa8d923155a022c1d42c6e929208efe04f5e26f6b2c0e  glathida-grids/RGI60-03.04487/meta.json
+e166bd5c6a1d6ede4aa0ea11eee6038c40c98e836e034e39b533cbfbc51e5c71  glathida-grids/RGI60-03.04487/outline.gpkg
+5691344c63ad576cd5933931f0d66db2afd5e7a37f8e5e65408cb84718985dc1  glathida-grids/RGI60-03.04487/surface.tif
+8c6a3d52f6c41dcbe823b92867a61217ef8869f8d302aafd2c0d737589196499  glathida-grids/RGI60-03.04487/thickness.tif
+8614eef6720895c2a78e52048e5be9371e6080145bf5bc5b8132be3e4f85a280  glathida-grids/RGI60-03.04538/meta.json
+faaeed1063936873c4ad49000c639c9f7df69eabfc66e6e33b84eae9a0dbacfc  glathida-grids/RGI60-03.04538/outline.gpkg
+0a2cdd6a1002e2f74d452b8438c61e2af438a94ce52b058a7e8cb1992c6dc902  glathida-grids/RGI60-03.04538/surface.tif
+0d0be420f5a5865310cbfa48bdf4e66fbd8816206306d6bb51b7ddda018f59b6  glathida-grids/RGI60-03.04538/thickness.tif
+327db4425ecbac33d6fbf8010c452dfc9c8a13d35523363aa289be7272ac3259  glathida-grids/RGI60-04.06981/meta.json
+6ac508d6a1b74a9e6c712237fdb29a66d406154dd66719a1a90103e06942109a  glathida-grids/RGI60-04.06981/outline.gpkg
+1912fd32442fca8619e29b0c069f3145cc79dea2b26c790011a4935b37e5cf30  glathida-grids/RGI60-04.06981/surface.tif
+b69588cf24893462abb91899b7f99067a65c42fb62090114d22753ba63805e76  glathida-grids/RGI60-04.06981/thickness.tif
+a95eec22bc414a8e08596fc6a5b682b7cfaec824ec43450ac3de4f08c5ad5cac  glathida-grids/RGI60-04.07131/meta.json
+f91dc7bbc66ce476e934d6dba197f1aefc1c412c491c28372f8e1b962cdfa6c5  glathida-grids/RGI60-04.07131/outline.gpkg
+193cf08a1cd39c5d11117f9eeab3291f1b5443f0b070f9c21b16c408e40901ea  glathida-grids/RGI60-04.07131/surface.tif
+7bd053f680615d9c3817a1e3c8aa66e9ffdfbdb85ae1b9829cf29e8786db0057  glathida-grids/RGI60-04.07131/thickness.tif
+e7d99f85acf2d6fdef804eebda016dd59ac70df0130f5151b2d462c62d0c193c  glathida-grids/RGI60-05.00524/meta.json
+3a66b6cfaa7f085bb771da23cbbbb11ac9db9779412e3f76cdaffb7dd2fced16  glathida-grids/RGI60-05.00524/outline.gpkg
+2530a8ea19491d2531e6d202b2b7b481d8832b1fcd623920f3e5b1ee899a4417  glathida-grids/RGI60-05.00524/surface.tif
+10e733fc55347a4e6b57e549f35008caab2979b6cfb68839e8e43504b9760789  glathida-grids/RGI60-05.00524/thickness.tif
+b75e8e654a7fb75b561fdbd84e1a4671b226b263a68c5971073300e3d7e73a3c  glathida-grids/RGI60-05.07772/meta.json
+3b3f6581d532eb001898a82d76e5c959b8e871a8f48e17b0c4e071a7e7f9b7a2  glathida-grids/RGI60-05.07772/outline.gpkg
+88dfb55caaf8bb9ee7efd809d1717b9a87b6d6be17fe9a9210d8e7bcf8500d4c  glathida-grids/RGI60-05.07772/surface.tif
+682bb0287942ca44479e08f3d9e0f8ad8f793c510772dbb3b691245f831e2625  glathida-grids/RGI60-05.07772/thickness.tif
+835fb071ae7d020793a0e56070cd8be0fd784c0fb360f076c2118d8a333fa544  glathida-grids/RGI60-11.00590/meta.json
+f687333eb4f73bcc9173b2c57033296ab2343ff9ecd3eb5edbb790a0e39935cc  glathida-grids/RGI60-11.00590/outline.gpkg
+fbff9b25828ff335589e3a5947f2c72987218151f2698b00afe42cddf1543d00  glathida-grids/RGI60-11.00590/surface.tif
+1c15a5e49be685fab4478d89d89bc28d55641f3b57dba158a9a6d2113d8e9cb8  glathida-grids/RGI60-11.00590/thickness.tif
+237974db0b7e4836201725c9e07c6baca2f689be4adccb66ebc31c39cb30783e  glathida-grids/RGI60-11.00603/meta.json
+08292b7a18d8a5fd2c5ba145483a8be8aabe221f97e9451292f9efde7994268a  glathida-grids/RGI60-11.00603/outline.gpkg
+0300359ca6822a501f00b21861eb4d7f84b1cf17e1135bf27d51e34ca20c936d  glathida-grids/RGI60-11.00603/surface.tif
+739d6049dba0e39b83026376bfd49056b86ea4e61385b9f1ce71fd78db5280ea  glathida-grids/RGI60-11.00603/thickness.tif
+15c477c5dd79a184f68e67c55bbe36faa3cf29b8393b76c653880ab5e4fd1dba  glathida-grids/RGI60-11.00746/meta.json
+05d8a3addb66aef6725c8f250d2a7149105a9ca75f5af17659e3f503ea082d0d  glathida-grids/RGI60-11.00746/outline.gpkg
+672d942a9b5e94d26e41f1eb45220cc60d3e4f209a3fbdb0d2d9eeaa2255586e  glathida-grids/RGI60-11.00746/surface.tif
+635a3864fccb719c857aa42381923d35483e2c7486ef39fda0b4daa8f1bb4680  glathida-grids/RGI60-11.00746/thickness.tif
+9890abc9130f95b06f91bb79a710befe6e83acebef2a57ff41768d599a8b5553  glathida-grids/RGI60-11.00846/meta.json
+a4e77db6bff0cc4b4dd90457959317cf633145b08d288c852af50eed69347d0a  glathida-grids/RGI60-11.00846/outline.gpkg
+b40275c5490e771cd0ef4b1d85ca051ea4007d998ebf9001a8b0fab2b4fd38b0  glathida-grids/RGI60-11.00846/surface.tif
+66763b30210eddbb48253569a84b386093f0787bc00cf3b812fff313ab7c3e9c  glathida-grids/RGI60-11.00846/thickness.tif
+67f967c57d468e816afa2db3f458ddacbbcd58f78519039fc2b6b2e40f4ee03e  glathida-grids/RGI60-11.00950/meta.json
+aaa273374ad7b7b77cd9b0d7d6062e5c82bf12f8aae4fd9cb75f04b2f3b49cb0  glathida-grids/RGI60-11.00950/outline.gpkg
+7ebb59e2a7b59afc29ca953c2aa11db2308933cc4deb89fb14cc3400aebd45f6  glathida-grids/RGI60-11.00950/surface.tif
+d3b27c6c67f33fd52fbdda0cd6155be53eedc64fb4d65729c196cbc92ed59dfd  glathida-grids/RGI60-11.00950/thickness.tif
+a75b97d6cde7c1695e82394f17d5046b8136ba6d08959ac4004ba2ffd1dd0cc6  glathida-grids/RGI60-11.01296/meta.json
+531c4b810934d3c8d0b7a84ab38f6129d9564b049790b4b5c1c9a8186c079f4a  glathida-grids/RGI60-11.01296/outline.gpkg
+98e6b3b17f15c5a702afa7e6aa6c710e161c38df4554a9a19a0702928f30d065  glathida-grids/RGI60-11.01296/surface.tif
+4ce2f57feea77c3fb881cc0c3b3ce9b227e3fe2294083ebd5ccda3e31c8f2dd8  glathida-grids/RGI60-11.01296/thickness.tif
+a1d2a382f0d0641f5789077ac59138f5f1d66b12ce5d1a17fe4149054ac946ae  glathida-grids/RGI60-11.01473/meta.json
+74f8dc7c32d7cf1041dcb49955a09ce74b67ba72d6591a3910cb6476419d48ef  glathida-grids/RGI60-11.01473/outline.gpkg
+5aba500a6a44614eed4b2712eb3942b33fab30056b4fa684f32b0138cb743602  glathida-grids/RGI60-11.01473/surface.tif
+1b787e333d45e78e884f8116284b26ed5f2bcca8bf379cbdd4fffce483a85da6  glathida-grids/RGI60-11.01473/thickness.tif
+230055b1028ffc23321a67e625c5a85f7cd26fe15c69a2bba6cac1c424e8815b  glathida-grids/RGI60-11.01813/meta.json
+086cd8acf8c743abf3b06c51996093eee7ddb03a715c29d0700a00fb08fd495d  glathida-grids/RGI60-11.01813/outline.gpkg
+3ee7dd53d23ed9c1603969740e5f1be7b77fb396bb501c44f16eb1dd58aae2c0  glathida-grids/RGI60-11.01813/surface.tif
+6026eb119811c3952c8bc24ce86328001b9b4ec8a4d83f662d946214d42d9a0b  glathida-grids/RGI60-11.01813/thickness.tif
+152228389a5bdb48da30da389af34cb38c0525a895609ff602a51c8ec03c3e7d  glathida-grids/RGI60-11.01962/meta.json
+3314d440e907fedf313ad370a0e01742a42a500085c9502ef6016366f20e8058  glathida-grids/RGI60-11.01962/outline.gpkg
+214f3a05869d237122682991bc863e87595ea49748542a49dbbfaebb303edb44  glathida-grids/RGI60-11.01962/surface.tif
+ad96c94533c153114a8b0b3305e91d3cdc5db5be40ce4e9a0b005a2930dff6f2  glathida-grids/RGI60-11.01962/thickness.tif
+4f0726bfd063e2c8a58e2708cce33b0071234438070f3e76587a99fe4a32cfec  glathida-grids/RGI60-11.02249/meta.json
+4faf35a15ac5cded3ff9894b5eeb7fa9cd515dbd45778ad6971890d3f7ff706b  glathida-grids/RGI60-11.02249/outline.gpkg
+8209a18c8a01264bb16cb0ad669261bca9d51d460fa7bdb9f7284739775008e7  glathida-grids/RGI60-11.02249/surface.tif
+5b15dbcbf9ed5c172ccf4faea9ff41c4a2653f8f943d2a6a4e15046a66389879  glathida-grids/RGI60-11.02249/thickness.tif
+c743451a963c61caec8167ebcbe734bf5f7a7f7750dda5b8fca766ba27196bca  glathida-grids/RGI60-11.02600/meta.json
+414db332856805dc79d51a0936543e91e93011a0bfd4fd69397a8c5209192586  glathida-grids/RGI60-11.02600/outline.gpkg
+fd268d47c9792e68dc04048d98636f968cb3ad94336a7000d7754b126b546ffb  glathida-grids/RGI60-11.02600/surface.tif
+a78a616f5b16f0ead0d9ece1e72a5770b81f2a53b0986d02c001cab893e3c67f  glathida-grids/RGI60-11.02600/thickness.tif
+46c603308f8de5165fac901b95210c27c99642af4055813f8ba99c7fad70524e  glathida-grids/RGI60-11.02773/meta.json
+e5429f8a797233d36d72c48931c8352794d0c369c8d800b6101c0d3ac87a577f  glathida-grids/RGI60-11.02773/outline.gpkg
+fdeef982894deb886bfd5f7d27658f4e72d5d4961a56e80cfad27f4991770538  glathida-grids/RGI60-11.02773/surface.tif
+ca86f979e1c0e284d3b234e29fc95c1be40f64dbef1aae2589f1cb6325d6565b  glathida-grids/RGI60-11.02773/thickness.tif
+74a11fcac228a9df716ec9d8fe84bf41cab5931ecdf4343115d1c96bb390115b  glathida-grids/RGI60-12.00960/meta.json
+ebd0514ac8bbf2aea01c6936a9b3285601ca9864b6d9906d44de7b53cf46eeb2  glathida-grids/RGI60-12.00960/outline.gpkg
+e6cd308d3b83e46eed3868a92e0dd2d377e31de48af69d0ac799a26bf5019eb3  glathida-grids/RGI60-12.00960/surface.tif
+b73e0879739e8f88270bfa455f5d92a4269fc6e6f8525f6478f32807758c366e  glathida-grids/RGI60-12.00960/thickness.tif
+93000a2a6f61d5b469420ec864e16eec362dd1862798f32dda99b9d3fb7f63e5  glathida-grids/RGI60-12.01132/meta.json
+08d6ed30e13e50092346e9c7958d04b22c483489e859f8ef729a4ec4c517453c  glathida-grids/RGI60-12.01132/outline.gpkg
+8a71ea0f0e3fa8088a4fb62d63392203d5bf3dee47ba2d0ad26763cd61db225e  glathida-grids/RGI60-12.01132/surface.tif
+2ed63f00d84a439d57ac5d6547b537a2c9faf00263752daeb373d272ef090926  glathida-grids/RGI60-12.01132/thickness.tif
 db014d9ec7bac03357348a54299e1b6d86202f138dab0a64114625fbc1a22cb2  glathida/band.csv
 0a8126eb4629ff0f0e8625b79ce86859f3d2525fd5d416f5c0d900af7ebb4dfd  glathida/glacier.csv
 4f226ae40d6a236fda66a453c99a3cc9ce3d6f9e4d965c6aefda992d22a6824e  nz-canterbury-25m/dem.tif
@@ -232,6 +346,29 @@ def cache_dir() -> Path:
     return Path(pooch.os_cache("glacierbed"))
 
 
+def dataset_pooch(name: str) -> "pooch.Pooch | None":
+    """The :func:`pooch.create` instance of a public dataset (None for offline-only ones).
+
+    Its cache folder is ``cache_dir()/<name>``. ``"files"`` datasets register every file
+    with its sha256 (pooch checks it on download); ``"archive"`` datasets register the one
+    archive (no fixed checksum: the archive is re-packed by the host; its members are
+    checked one by one after unpacking, by :func:`verify`). Built per call, so a changed
+    ``GLACIERBED_CACHE`` takes effect.
+    """
+    import pooch
+
+    ds = DATASETS.get(name)
+    if ds is None or ds.kind == "offline" or ds.url is None:
+        return None
+    if ds.kind == "archive":
+        base, _, archive = ds.url.rpartition("/")
+        return pooch.create(path=cache_dir() / name, base_url=base + "/", registry={archive: None},
+                            retry_if_failed=1)
+    prefix = name + "/"
+    files = {rel[len(prefix):]: f"sha256:{digest}" for rel, digest in REGISTRY.items() if rel.startswith(prefix)}
+    return pooch.create(path=cache_dir() / name, base_url=ds.url, registry=files, retry_if_failed=1)
+
+
 def _normalise(relpath: str | os.PathLike) -> str:
     p = PurePosixPath(Path(relpath).as_posix())
     if p.is_absolute() or ".." in p.parts or not p.parts:
@@ -245,9 +382,7 @@ def _cache_path(relpath: str) -> Path | None:
     ds = DATASETS.get(dataset)
     if ds is None or ds.kind == "offline":
         return None
-    if ds.kind == "archive":
-        return cache_dir() / dataset / ds.archive_prefix / rest
-    return cache_dir() / relpath
+    return cache_dir() / dataset / ds.archive_prefix / rest if ds.kind == "archive" else cache_dir() / relpath
 
 
 def locate(relpath: str | os.PathLike) -> Path | None:
@@ -317,7 +452,7 @@ def _get_one(rel: str) -> Path:
 
 
 def _download(rel: str, dd: Path | None) -> Path:
-    """Fetch ``rel`` from its public source into the cache with pooch."""
+    """Fetch ``rel`` from its public source into the cache through the dataset's pooch."""
     import pooch
 
     dataset, _, rest = rel.partition("/")
@@ -326,26 +461,26 @@ def _download(rel: str, dd: Path | None) -> Path:
     if ds is None:
         raise DataNotFoundError(f"{rel}: not found ({where}) and '{dataset}' is not a registered dataset "
                                 f"(known: {', '.join(DATASETS)})")
-    if ds.kind == "offline" or ds.url is None:
+    pup = dataset_pooch(dataset)
+    if pup is None:
         raise DataNotFoundError(f"{rel}: not found ({where}); '{dataset}' has no public direct URL "
                                 f"(origin: {ds.origin}), so it is offline-only: point GLACIERBED_DATA at a copy "
                                 "of the data kit")
     downloader = pooch.HTTPDownloader(progressbar=False, timeout=60)
     try:
         if ds.kind == "archive":
-            log.info("downloading %s (unpacked into %s)", ds.url, cache_dir() / dataset)
-            pooch.retrieve(ds.url, known_hash=None, fname=f"{dataset}-{Path(ds.url).name}", path=cache_dir(),
-                           processor=pooch.Untar(extract_dir=dataset), downloader=downloader)
+            archive = next(iter(pup.registry))
+            log.info("downloading %s (unpacked into %s)", ds.url, pup.abspath)
+            pup.fetch(archive, downloader=downloader,
+                      processor=pooch.Untar(members=[f"{ds.archive_prefix}/{rest}"], extract_dir="."))
             target = _cache_path(rel)
             if target is None or not target.is_file():
-                raise DataNotFoundError(f"{rel}: not in the archive {ds.url} (unpacked into {cache_dir() / dataset})")
+                raise DataNotFoundError(f"{rel}: not in the archive {ds.url} (unpacked into {pup.abspath})")
             return verify(target, rel)
-        url = ds.url + rest
-        digest = REGISTRY.get(rel)
-        log.info("downloading %s", url)
-        path = pooch.retrieve(url, known_hash=f"sha256:{digest}" if digest else None, fname=rest,
-                              path=cache_dir() / dataset, downloader=downloader)
-        return Path(path)
+        if rest not in pup.registry:
+            raise DataNotFoundError(f"{rel}: not found ({where}) and not a registered file of '{dataset}'")
+        log.info("downloading %s", pup.get_url(rest))
+        return Path(pup.fetch(rest, downloader=downloader))
     except ValueError as exc:  # pooch: hash of the downloaded file does not match
         raise ChecksumError(f"{rel}: download from {ds.url} does not match the registered sha256 ({exc})") from exc
     except DataNotFoundError:
@@ -451,11 +586,13 @@ class Example:
     observations: str | None = None
     consensus: str | None = None
     description: str = ""
+    #: other files by role, e.g. ``(("meta", "glathida-grids/<id>/meta.json"),)``
+    extras: tuple[tuple[str, str], ...] = ()
 
     @property
     def files(self) -> list[str]:
         extra = (self.outlines, self.glacier_mask, self.observations, self.consensus)
-        return [*self.dem, *(f for f in extra if f)]
+        return [*self.dem, *(f for f in extra if f), *(rel for _, rel in self.extras)]
 
 
 @dataclass(frozen=True)
@@ -470,6 +607,21 @@ class ResolvedExample:
     consensus: Path | None
     description: str = ""
     extras: dict[str, Path] = field(default_factory=dict)
+
+
+_GG = "glathida-grids/"
+#: the glaciers of the ``glathida-grids`` dataset (RGI 6.0 ids), from its registered files
+GLATHIDA_GRID_IDS: tuple[str, ...] = tuple(sorted(
+    PurePosixPath(rel).parent.name for rel in REGISTRY if rel.startswith(_GG) and rel.endswith("/meta.json")))
+GLATHIDA_EXAMPLE_PREFIX = "glathida-"
+
+
+def _glathida_grid_example(rgi_id: str) -> Example:
+    """Example ``glathida-<rgi_id>``: OGGM surface DEM, mask outline, measured-thickness grid."""
+    d = _GG + rgi_id + "/"
+    return Example(GLATHIDA_EXAMPLE_PREFIX + rgi_id, (d + "surface.tif",), d + "outline.gpkg",
+                   observations=d + "thickness.tif", extras=(("meta", d + "meta.json"),),
+                   description=f"GlaThiDa thickness grid {rgi_id} (RGI region {rgi_id[6:8]}), OGGM grid, local TM")
 
 
 EXAMPLES: dict[str, Example] = {
@@ -511,6 +663,7 @@ EXAMPLES: dict[str, Example] = {
         Example("alps-200m", tuple(f"alps-topography-200m/topg-{t}.tif"
                                    for t in ("jura", "linth", "lyon", "rhine", "ticino")), None,
                 description="Glacier-free Alpine terrain, five 200 m tiles (training terrain, no glaciers)"),
+        *(_glathida_grid_example(rgi_id) for rgi_id in GLATHIDA_GRID_IDS),
     )
 }
 
@@ -522,9 +675,56 @@ def get_example(name: str) -> ResolvedExample:
     e = EXAMPLES[name]
     opt = lambda rel: get_file(rel) if rel else None  # noqa: E731
     return ResolvedExample(e.name, [get_file(p) for p in e.dem], opt(e.outlines), opt(e.glacier_mask),
-                           opt(e.observations), opt(e.consensus), e.description)
+                           opt(e.observations), opt(e.consensus), e.description,
+                           {role: get_file(rel) for role, rel in e.extras})
 
 
 def example_available(name: str) -> bool:
     """Whether every file of an example is present locally (data dir or cache), unchecked."""
     return all(locate(f) is not None for f in EXAMPLES[name].files)
+
+
+#: ``meta.json`` keys listed by :func:`glathida_grids` (renamed where the name says more)
+_GLATHIDA_META = {"RGIId": "rgi_id", "name": "name", "rgi_region": "region", "dx_m": "dx_m", "rows": "rows",
+                  "cols": "cols", "glacier_cells": "glacier_cells", "glacier_area_km2": "glacier_area_km2",
+                  "n_obs_cells": "n_obs_cells", "mean_obs_thickness_m": "mean_obs_thickness_m",
+                  "consensus_mean_thickness_m": "consensus_mean_thickness_m",
+                  "consensus_volume_km3": "consensus_volume_km3", "consensus_note": "consensus_note",
+                  "location_tier": "location_tier", "survey_date": "survey_date",
+                  "glathida_glacier_id": "glathida_glacier_id", "dem_source": "dem_source"}
+
+
+def glathida_grid_meta(rgi_id: str) -> dict[str, object]:
+    """The ``meta.json`` of one glathida-grids glacier, as a dict (verified like every file)."""
+    rel = f"{_GG}{rgi_id}/meta.json"
+    if rel not in REGISTRY:
+        raise DataNotFoundError(f"{rel}: '{rgi_id}' is not one of the {len(GLATHIDA_GRID_IDS)} glathida-grids "
+                                f"glaciers ({', '.join(GLATHIDA_GRID_IDS[:3])}, ...)")
+    path = get_file(rel)
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptFileError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def glathida_grids() -> "pd.DataFrame":
+    """The 23 GlaThiDa thickness-grid examples with their ``meta.json``, one row each.
+
+    Columns: ``example`` (name for :func:`get_example`), ``rgi_id``, ``name``, ``region``
+    (RGI 6 region, "01".."12"), ``dx_m``, grid size, glacier cells/area, ``n_obs_cells``,
+    ``mean_obs_thickness_m``, the consensus volume and mean thickness (NaN where the
+    consensus has none, see ``consensus_note``), ``location_tier`` (A-D: how well the grid
+    is placed on Earth), ``survey_date``, GlaThiDa id and assumed DEM source.
+    """
+    import pandas as pd
+
+    rows = []
+    for rgi_id in GLATHIDA_GRID_IDS:
+        meta = glathida_grid_meta(rgi_id)
+        rows.append({"example": GLATHIDA_EXAMPLE_PREFIX + rgi_id,
+                     **{new: meta.get(old) for old, new in _GLATHIDA_META.items()}})
+    df = pd.DataFrame(rows)
+    for col in ("consensus_mean_thickness_m", "consensus_volume_km3"):
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    df["glathida_glacier_id"] = df["glathida_glacier_id"].astype("Int64")
+    return df

@@ -1,0 +1,104 @@
+"""GlaThiDa thickness grids: 23 real glaciers registered, read, and scored on their measured cells."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+
+from glacierbed.benchmark import consensus_constant_map, run_glathida_grids
+from glacierbed.data import registry
+from glacierbed.data.observations import match_points_to_glaciers, read_thickness_grid
+from glacierbed.data.outlines import rasterize_ids, read_outlines
+from glacierbed.data.rasters import read_dem
+from glacierbed.errors import EmptySelectionError, MissingCRSError
+from glacierbed.evaluate import POOLED, evaluate_points
+from glacierbed.oggm_peer import oggm_version
+
+
+@pytest.fixture(scope="module")
+def grids(data_dir) -> pd.DataFrame:
+    return registry.glathida_grids()
+
+
+def test_listing_matches_kit(grids, data_dir):
+    assert len(grids) == 23 == len(registry.GLATHIDA_GRID_IDS)
+    assert set(grids["region"]) == {"01", "03", "04", "05", "11", "12"}
+    assert (grids["example"] == "glathida-" + grids["rgi_id"]).all()
+    assert all(name in registry.EXAMPLES for name in grids["example"])
+    assert set(grids["location_tier"]) == {"A", "B", "C", "D"}
+    assert grids["n_obs_cells"].between(221, 1049).all() and grids["dx_m"].between(19, 200).all()
+    # only the glacier attached to the Greenland ice sheet has no consensus estimate
+    assert grids.loc[grids["consensus_mean_thickness_m"].isna(), "rgi_id"].tolist() == ["RGI60-05.07772"]
+    on_disk = sorted(p.name for p in (data_dir / "glathida-grids").glob("RGI60-*"))
+    assert on_disk == list(grids["rgi_id"])
+
+
+@pytest.mark.parametrize("rgi_id", registry.GLATHIDA_GRID_IDS)
+def test_grid_loads_and_cells_are_observations(rgi_id: str, grids: pd.DataFrame):
+    meta = grids.set_index("rgi_id").loc[rgi_id]
+    ex = registry.get_example(f"glathida-{rgi_id}")
+    assert ex.extras["meta"].name == "meta.json"
+    dem, outlines = read_dem(ex.dem), read_outlines(ex.outlines)
+    cells = read_thickness_grid(ex.observations)
+    assert len(cells) == meta["n_obs_cells"]
+    assert cells.crs.is_projected and dem.crs.is_projected and cells.crs.axis_info[0].unit_name == "metre"
+    assert dem.shape == (meta["rows"], meta["cols"]) and dem.res == (meta["dx_m"], meta["dx_m"])
+    assert cells.attrs["shape"] == dem.shape and cells.attrs["dx_m"] == meta["dx_m"]
+    assert outlines["rgi_id"].tolist() == [rgi_id]
+    # every observed cell is inside the outline, and on a glacier cell of the DEM grid
+    assert match_points_to_glaciers(cells, outlines)["rgi_id"].eq(rgi_id).all()
+    ids = rasterize_ids(outlines, dem)
+    assert (ids[cells["row"], cells["col"]] == 1).all()
+    assert int((ids > 0).sum()) == meta["glacier_cells"]
+    assert cells["thickness_m"].min() >= 0
+    assert cells["thickness_m"].mean() == pytest.approx(meta["mean_obs_thickness_m"], abs=0.01)
+
+
+def test_scoring_uses_exactly_the_observed_cells(data_dir):
+    ex = registry.get_example("glathida-RGI60-11.00746")
+    dem, outlines, cells = read_dem(ex.dem), read_outlines(ex.outlines), read_thickness_grid(ex.observations)
+    with rasterio.open(ex.observations) as src:  # the measured grid itself, 0 on unmeasured ice
+        truth = dem.with_data(np.nan_to_num(src.read(1), nan=0.0))
+    table, per_cell = evaluate_points(truth, cells, outlines)
+    pooled = table[table["rgi_id"] == POOLED].iloc[0]
+    assert pooled["n"] == len(cells) == 269 and pooled["rmse"] == 0 and pooled["n_outside_outlines"] == 0
+    # the consensus as a constant map: the error is that constant minus each observation
+    consensus = registry.glathida_grid_meta("RGI60-11.00746")["consensus_mean_thickness_m"]
+    h = consensus_constant_map(dem, outlines, consensus)
+    table, _ = evaluate_points(h, cells, outlines)
+    assert table["bias"].iloc[0] == pytest.approx(consensus - cells["thickness_m"].mean(), abs=1e-3)
+
+
+def test_read_thickness_grid_errors(tmp_path, data_dir):
+    ex = registry.get_example("glathida-RGI60-11.01962")
+    with rasterio.open(ex.observations) as src:
+        profile, data = src.profile, src.read(1)
+    empty = tmp_path / "empty.tif"
+    with rasterio.open(empty, "w", **profile) as dst:
+        dst.write(np.full_like(data, np.nan), 1)
+    with pytest.raises(EmptySelectionError, match="empty.tif"):
+        read_thickness_grid(empty)
+    lonlat = tmp_path / "lonlat.tif"
+    with rasterio.open(lonlat, "w", **{**profile, "crs": "EPSG:4326",
+                                       "transform": rasterio.transform.from_origin(10, 47, 0.001, 0.001)}) as dst:
+        dst.write(data, 1)
+    with pytest.raises(MissingCRSError, match="lonlat.tif.*not metric"):
+        read_thickness_grid(lonlat)
+
+
+def test_case_on_one_glacier(data_dir):
+    methods = ["va_shaped", "glabtop", "consensus_mean"] + (["oggm"] if oggm_version() else [])
+    res = run_glathida_grids(glaciers=["RGI60-11.01962"], methods=methods)
+    m = res.metrics.set_index("method")
+    assert list(m.index) == methods and (m["n"] == 226).all()
+    assert m["status"].str.startswith(("ok", "constant map")).all()
+    best = m["rmse"].min()  # all four are baselines
+    assert m["rmse_ratio_to_best_baseline"].min() == 1 and (m["rmse_ratio_to_best_baseline"] >= 1).all()
+    assert m.loc[m["best_baseline"].iloc[0], "rmse"] == best
+    assert set(res.details["regions"]["region"]) == {"11"}
+    pooled = res.details["pooled"].set_index("method")
+    assert pooled.loc["va_shaped", "rmse"] == pytest.approx(m.loc["va_shaped", "rmse"])
+    with pytest.raises(EmptySelectionError, match="RGI60-99.00001"):
+        run_glathida_grids(glaciers=["RGI60-99.00001"])
