@@ -44,7 +44,8 @@ from glacierbed.data.outlines import check_overlap, rasterize_ids, read_outlines
 from glacierbed.data.rasters import Raster, local_metric_crs, read_dem
 from glacierbed.errors import EmptySelectionError, GlacierbedError
 from glacierbed.glaciology import is_calving, margin_pixels, sea_level_equivalent_mm
-from glacierbed.physics import PhysicsConfig, raster_on_grid, refine_window, velocity_on_grid
+from glacierbed.data.rasters import raster_on_grid, velocity_on_grid
+from glacierbed.physics import PhysicsConfig, refine_window
 from glacierbed.catalogue import load_predictor
 from glacierbed.predictors import MEMBERS, GlacierWindow, ThicknessPredictor, TilingConfig
 from glacierbed.workflow import GlacierDir, TaskOutcome, compile_status, glacier_task, map_tasks

@@ -26,6 +26,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.measure import block_reduce
 
+from glacierbed.data.rasters import fill_nearest
 from glacierbed.inpainters import Inpainter
 
 #: ensemble members in order: (flipped axes, mask dilation in pixels)
@@ -158,15 +159,6 @@ def inpaint_sized(dem: np.ndarray, hole: np.ndarray, pixel_size_m: float, inpain
     return out.astype(np.float32), n_tiles
 
 
-def nearest_fill(a: np.ndarray) -> np.ndarray:
-    """NaNs replaced by the nearest finite value."""
-    bad = ~np.isfinite(a)
-    if not bad.any():
-        return a
-    idx = ndimage.distance_transform_edt(bad, return_distances=False, return_indices=True)
-    return a[tuple(idx)]
-
-
 @dataclass
 class InpaintingPredictor:
     """The bed from the terrain around the glaciers only (an :class:`Inpainter`)."""
@@ -195,7 +187,7 @@ class InpaintingPredictor:
         if not 1 <= ensemble <= len(MEMBERS):
             raise ValueError(f"ensemble must be 1..{len(MEMBERS)}, got {ensemble}")
         hole0 = window.ice | ~np.isfinite(window.surface)
-        dem = nearest_fill(window.surface).astype(np.float32)
+        dem = fill_nearest(window.surface).astype(np.float32)
         beds, n_tiles = [], 1
         for axes, dil in MEMBERS[:ensemble]:
             hole = ndimage.binary_dilation(hole0, iterations=dil) if dil else hole0
@@ -206,4 +198,4 @@ class InpaintingPredictor:
 
 
 __all__ = ["GlacierWindow", "Prediction", "ThicknessPredictor", "InpaintingPredictor", "TilingConfig",
-           "inpaint_sized", "identity_of", "MEMBERS", "nearest_fill", "upsample_bilinear"]
+           "inpaint_sized", "identity_of", "MEMBERS", "upsample_bilinear"]

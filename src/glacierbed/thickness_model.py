@@ -31,7 +31,8 @@ import torch.nn.functional as F
 from glacierbed.atomic import replacing, write_json
 from glacierbed.errors import CorruptFileError, DataNotFoundError
 from glacierbed.features import MC_CHANNEL, N_FEATURES, THICK_SCALE_M, thickness_features
-from glacierbed.predictors import GlacierWindow, Prediction, nearest_fill
+from glacierbed.data.rasters import fill_nearest
+from glacierbed.predictors import GlacierWindow, Prediction
 
 MIN_SIGMA_M = 1.0
 
@@ -193,7 +194,7 @@ class ThicknessNetPredictor:
     def predict(self, window: GlacierWindow, ensemble: int) -> Prediction:
         from scipy import ndimage
 
-        surface = nearest_fill(np.asarray(window.surface, np.float64))
+        surface = fill_nearest(np.asarray(window.surface, np.float64))
         ids = window.ids if window.ids is not None else ndimage.label(window.ice)[0]
         ids = np.where(window.ice, ids, 0)
         speed = None if window.velocity is None else np.hypot(*window.velocity)

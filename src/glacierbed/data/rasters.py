@@ -24,7 +24,7 @@ from rasterio.transform import Affine, from_origin
 from scipy import ndimage
 
 from glacierbed.atomic import replacing
-from glacierbed.errors import CorruptFileError, DataNotFoundError, MissingCRSError, VoidError
+from glacierbed.errors import CorruptFileError, DataNotFoundError, MissingCRSError, NoOverlapError, VoidError
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +204,15 @@ class Raster:
 @functools.lru_cache(maxsize=64)
 def _crs_problem_cached(wkt: str, bounds: tuple[float, ...], scales: tuple[str, ...]) -> str | None:
     return crs_problem(CRS.from_wkt(wkt), bounds, scales=scales)
+
+
+def fill_nearest(a: np.ndarray) -> np.ndarray:
+    """NaNs replaced by the nearest finite value (for inputs that cannot hold NaN)."""
+    bad = ~np.isfinite(a)
+    if not bad.any():
+        return a
+    idx = ndimage.distance_transform_edt(bad, return_distances=False, return_indices=True)
+    return a[tuple(idx)]
 
 
 def resample_to_grid(src: Raster, grid: Raster, resampling: str = "bilinear") -> Raster:
@@ -428,3 +437,45 @@ def mosaic(rasters: Sequence[Raster]) -> Raster:
         for mf in memfiles:
             mf.close()
     return Raster(data[0].astype(np.float32), transform, base.crs, ";".join(r.source for r in rasters))
+
+
+# --- auxiliary rasters (velocity, SMB) on a window's grid ------------------------------
+def raster_on_grid(src: Raster | str | Path, grid: Raster) -> np.ndarray:
+    """A scalar raster (SMB, dh/dt) bilinearly on ``grid``'s pixels (NaN where it has none)."""
+    src = src if isinstance(src, Raster) else Raster.from_file(src)
+    return resample_to_grid(src, grid).data.astype(np.float64)
+
+
+def velocity_on_grid(vx: Raster | str | Path, vy: Raster | str | Path, grid: Raster
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Surface velocity (m/yr) on ``grid`` as array-axis components (x = columns, y = rows).
+
+    The vectors are given in their own CRS (e.g. ITS_LIVE, EPSG:3413): each window pixel
+    centre is mapped there, vx/vy sampled bilinearly, and the vector carried back by
+    mapping a short step along it, so the direction is right on the window's projection.
+    """
+    from pyproj import Transformer
+
+    vx = vx if isinstance(vx, Raster) else Raster.from_file(vx)
+    vy = vy if isinstance(vy, Raster) else Raster.from_file(vy)
+    if not vx.same_grid(vy):
+        raise NoOverlapError(f"{vx.source} and {vy.source}: vx and vy are not on the same grid")
+    xs, ys = grid.xy()
+    xx, yy = np.meshgrid(xs, ys)
+    fwd = Transformer.from_crs(grid.crs, vx.crs, always_xy=True)
+    back = Transformer.from_crs(vx.crs, grid.crs, always_xy=True)
+    sx, sy = fwd.transform(xx.ravel(), yy.ravel())
+    ux, uy = vx.sample(np.asarray(sx), np.asarray(sy)), vy.sample(np.asarray(sx), np.asarray(sy))
+    speed = np.hypot(ux, uy)
+    step = 10.0  # m, along the vector in the source CRS
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ex, ey = back.transform(sx + step * ux / speed, sy + step * uy / speed)
+    dx, dy = (np.asarray(ex) - xx.ravel()), (np.asarray(ey) - yy.ravel())
+    norm = np.hypot(dx, dy)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gx = speed * dx / norm
+        gy = speed * dy / norm
+    # array axes: columns increase with x if transform.a > 0; rows increase with y if transform.e > 0
+    gx = gx * np.sign(grid.transform.a)
+    gy = gy * np.sign(grid.transform.e)
+    return gx.reshape(grid.shape), gy.reshape(grid.shape)
