@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from glacierbed.data import registry as reg
-from glacierbed.estimate import EstimateConfig, estimate, glacier_specs, id_grid
+from glacierbed.data.outlines import rasterize_gids as id_grid
+from glacierbed.estimate import EstimateConfig, estimate, glacier_specs
 from glacierbed.data.outlines import check_overlap, read_outlines
 from glacierbed.data.rasters import read_dem
 

@@ -36,4 +36,4 @@ def test_errors_name_the_file_and_keys(tmp_path: Path) -> None:
     with pytest.raises(DataNotFoundError, match="missing.yaml"):
         load_config(TrainConfig, tmp_path / "missing.yaml")
     with pytest.raises(CorruptFileError, match="invalid ModelConfig"):
-        load_config(TrainConfig, {"model": {"head": "nope"}})
+        load_config(TrainConfig, {"model": {"stem_stride": 3}})

@@ -6,6 +6,7 @@ run resume by looking at which files exist.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,3 +59,12 @@ def _json_default(o: Any) -> Any:
 def write_json(path: str | Path, obj: Any) -> Path:
     """JSON (indented) with numpy scalars/arrays and paths converted."""
     return write_text(path, json.dumps(obj, indent=2, default=_json_default))
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (read in 1 MiB chunks): identifies weights, DEMs, inputs."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

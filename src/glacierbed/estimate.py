@@ -23,7 +23,6 @@ import hashlib
 import io
 import json
 import logging
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -33,21 +32,20 @@ from typing import Any, Callable, Sequence
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import rasterio
-import rasterio.windows
 import shapely
 from scipy import ndimage
 
-from glacierbed.atomic import replacing, write_bytes, write_json
-from glacierbed.config import config_to_dict, load_config
-from glacierbed.data.outlines import check_overlap, rasterize_ids, read_outlines
-from glacierbed.data.rasters import Raster, local_metric_crs, read_dem
-from glacierbed.errors import EmptySelectionError, GlacierbedError
-from glacierbed.glaciology import is_calving, margin_pixels, sea_level_equivalent_mm
-from glacierbed.data.rasters import raster_on_grid, velocity_on_grid
-from glacierbed.physics import PhysicsConfig, refine_window
+from glacierbed.atomic import file_sha256, replacing, write_bytes, write_json
 from glacierbed.catalogue import load_predictor
-from glacierbed.predictors import MEMBERS, GlacierWindow, ThicknessPredictor, TilingConfig
+from glacierbed.config import config_to_dict, load_config
+from glacierbed.data.outlines import as_outlines, check_overlap, rasterize_gids
+from glacierbed.data.rasters import (Raster, as_metric_dem, raster_on_grid, read_window, sample_layers,
+                                     velocity_on_grid)
+from glacierbed.errors import EmptySelectionError, GlacierbedError
+from glacierbed.glaciology import is_calving, margin_pixels
+from glacierbed.outputs import region_totals, write_mosaics, write_tables
+from glacierbed.physics import PhysicsConfig, refine_window
+from glacierbed.predictors import MEMBERS, GlacierWindow, ThicknessPredictor, TilingConfig, plan_resolution
 from glacierbed.workflow import GlacierDir, TaskOutcome, compile_status, glacier_task, map_tasks
 
 log = logging.getLogger(__name__)
@@ -123,73 +121,8 @@ class RegionContext:
 
 
 # --------------------------------------------------------------------------------------
-# working resolution
-# --------------------------------------------------------------------------------------
-@dataclass
-class Plan:
-    resolution_m: float
-    mode: str  #: "native", "coarsened", "refined", "tiny", "tiled"
-    resampling: str  #: "none", "average", "bilinear"
-
-
-def plan_resolution(dem_pixel_size_m: float, window_px: int, glacier_px: int, glacier_area_m2: float,
-                    predictor: ThicknessPredictor, cfg: EstimateConfig) -> Plan:
-    """Choose the working resolution of one glacier (see module docstring)."""
-    patch = int(predictor.patch_size)
-    rmin, rmax = (float(v) for v in predictor.resolution_range_m)
-    extent_m = window_px * dem_pixel_size_m
-    if glacier_px < cfg.tiny_px:
-        # finer grid so the outline covers ~tiny_target_px pixels, the window still fits one patch
-        r = max(math.sqrt(glacier_area_m2 / cfg.tiny_target_px), rmin, extent_m / patch)
-        if r < dem_pixel_size_m * 0.99:
-            return Plan(r, "tiny", "bilinear")
-        return Plan(dem_pixel_size_m, "tiny", "none")
-    r = min(max(dem_pixel_size_m, rmin), rmax)  # into the model's range first
-    if extent_m / r > patch * cfg.tiling.patch_slack:
-        r = min(max(r, extent_m / patch), rmax)
-    if extent_m / r > patch * cfg.tiling.patch_slack:
-        mode = "tiled"
-    elif r > dem_pixel_size_m * 1.01:
-        mode = "coarsened"
-    elif r < dem_pixel_size_m * 0.99:
-        mode = "refined"
-    else:
-        return Plan(dem_pixel_size_m, "native", "none")
-    if abs(r - dem_pixel_size_m) <= 0.01 * dem_pixel_size_m:
-        return Plan(dem_pixel_size_m, mode, "none")
-    return Plan(r, mode, "average" if r > dem_pixel_size_m else "bilinear")
-
-
-# --------------------------------------------------------------------------------------
 # one glacier
 # --------------------------------------------------------------------------------------
-def read_window(path: Path, bounds: tuple[float, float, float, float]) -> Raster:
-    """The DEM pixels covering ``bounds`` (NaN outside the DEM), read from disk."""
-    with rasterio.open(path) as src:
-        win = rasterio.windows.from_bounds(*bounds, transform=src.transform)
-        win = win.round_offsets(op="floor").round_lengths(op="ceil")
-        data = src.read(1, window=win, boundless=True, fill_value=src.nodata, masked=True)
-        return Raster.from_array(np.ma.filled(data.astype(np.float32), np.nan), src.window_transform(win),
-                                 src.crs.to_wkt(), str(path))
-
-
-def id_grid(neighbours: gpd.GeoDataFrame, grid: Raster, all_touched: bool = False) -> np.ndarray:
-    """Glacier ids (``gid``) of the outlines on ``grid``, 0 = no glacier."""
-    local = rasterize_ids(neighbours, grid, all_touched=all_touched)
-    lut = np.concatenate([[0], neighbours["gid"].to_numpy(dtype=np.int64)])
-    return lut[local]
-
-
-def sample_layers(src: Raster, stack: np.ndarray, dst: Raster, where: np.ndarray) -> np.ndarray:
-    """Bilinear values of each layer of ``stack`` (on ``src``'s grid) at ``dst`` pixels ``where``."""
-    x, y = dst.xy()
-    rr, cc = np.nonzero(where)
-    out = np.full((stack.shape[0],) + dst.shape, np.nan, np.float32)
-    for k in range(stack.shape[0]):
-        out[k][rr, cc] = src.with_data(stack[k]).sample(x[cc], y[rr])
-    return out
-
-
 def _labels_on_ice(ids: np.ndarray, ice: np.ndarray) -> np.ndarray:
     """Glacier labels on every ice pixel: pixels hidden as ice without a label take the nearest one."""
     out = np.where(ice, ids, 0)
@@ -222,21 +155,22 @@ def estimate_glacier(gdir: GlacierDir, spec: GlacierSpec, ctx: RegionContext) ->
     cfg, predictor = ctx.config, _predictor(ctx)
     w0 = read_window(ctx.dem_path, spec.bounds)
     dem_px = w0.res[0]
-    ids0 = id_grid(spec.neighbours, w0)
+    ids0 = rasterize_gids(spec.neighbours, w0)
     own0 = ids0 == spec.gid
-    plan = plan_resolution(dem_px, max(w0.shape), int(own0.sum()), spec.geometry.area, predictor, cfg)
+    plan = plan_resolution(dem_px, max(w0.shape), int(own0.sum()), spec.geometry.area, predictor, cfg.tiny_px,
+                           cfg.tiny_target_px, cfg.tiling.patch_slack)
     if plan.resampling == "none":
         ww, idsw = w0, ids0
     else:
         ww = w0.reproject(resolution=plan.resolution_m, resampling=plan.resampling)
-        idsw = id_grid(spec.neighbours, ww)
+        idsw = rasterize_gids(spec.neighbours, ww)
     ownw = idsw == spec.gid
     if not ownw.any():  # smaller than a pixel even here: take every touched pixel
-        ownw = id_grid(spec.neighbours[spec.neighbours["gid"] == spec.gid], ww, all_touched=True) > 0
+        ownw = rasterize_gids(spec.neighbours[spec.neighbours["gid"] == spec.gid], ww, all_touched=True) > 0
     icew = (idsw > 0) | ownw
     if plan.resampling == "average":
         # a coarse pixel partly covered by ice holds averaged ice surface: hide it too
-        icew |= id_grid(spec.neighbours, ww, all_touched=True) > 0
+        icew |= rasterize_gids(spec.neighbours, ww, all_touched=True) > 0
     aux = ctx.aux
     velocity_w = velocity_on_grid(_aux_raster(aux["vx"]), _aux_raster(aux["vy"]), ww) if "vx" in aux else None
     smb_w = raster_on_grid(_aux_raster(aux["smb"]), ww) if "smb" in aux else None
@@ -317,14 +251,6 @@ def _write_window(gdir: GlacierDir, w0: Raster, vgrid: Raster, ww: Raster, own0:
 # --------------------------------------------------------------------------------------
 # region
 # --------------------------------------------------------------------------------------
-def _file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def glacier_key(spec: GlacierSpec, cfg: EstimateConfig, model_identity: str, dem_sha: str,
                 aux_sha: dict[str, str]) -> str:
     """Hash of everything that changes one glacier's result."""
@@ -370,27 +296,6 @@ def glacier_specs(dem: Raster, outlines: gpd.GeoDataFrame, cfg: EstimateConfig,
             outside_fraction=float(max(0.0, 1.0 - covered)),
             term_type=None if term is None or pd.isna(term) else int(term)))
     return specs
-
-
-def _prepare_dem(dem: Raster | str | os.PathLike | Sequence[str | os.PathLike], resolution: float | None) -> Raster:
-    if isinstance(dem, Raster):
-        crs = local_metric_crs(dem)
-        if crs != dem.crs or (resolution is not None and not np.isclose(resolution, dem.res[0])):
-            dem = dem.reproject(crs, resolution)
-        return dem
-    return read_dem(dem, resolution=resolution)
-
-
-def _prepare_outlines(outlines: gpd.GeoDataFrame | str | os.PathLike) -> gpd.GeoDataFrame:
-    if isinstance(outlines, gpd.GeoDataFrame):
-        g = outlines.copy()
-        for col, default in (("rgi_id", None), ("name", ""), ("area_km2", np.nan)):
-            if col not in g.columns:
-                g[col] = [f"glacier-{i:05d}" for i in range(len(g))] if default is None else default
-        if len(g) == 0:
-            raise EmptySelectionError("the outline GeoDataFrame is empty")
-        return g
-    return read_outlines(outlines)
 
 
 def _physics_inputs(cfg: EstimateConfig, velocity: tuple[str | os.PathLike, str | os.PathLike] | None,
@@ -450,16 +355,16 @@ def estimate(
     cfg = config or EstimateConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    dem_r = _prepare_dem(dem, resolution)
-    g = check_overlap(_prepare_outlines(outlines), dem_r)
+    dem_r = as_metric_dem(dem, resolution)
+    g = check_overlap(as_outlines(outlines), dem_r)
     predictor = load_predictor(model)
     aux = _physics_inputs(cfg, velocity, smb)
     specs = glacier_specs(dem_r, g, cfg, select)
     if not specs:
         raise EmptySelectionError(f"no selected glacier of {g.attrs.get('source', 'the outlines')} lies on the DEM")
     dem_path = dem_r.to_file(out / "inputs" / "dem.tif")
-    dem_sha = _file_sha256(dem_path)
-    aux_sha = {k: _file_sha256(v) for k, v in aux.items()}
+    dem_sha = file_sha256(dem_path)
+    aux_sha = {k: file_sha256(v) for k, v in aux.items()}
     log.info("%d glaciers, DEM %s at %.1f m, model %s, ensemble %d", len(specs), dem_r.crs.to_string(),
              dem_r.res[0], predictor.name, cfg.ensemble)
     # serial: the loaded predictor; Dask: its name/path, loaded once per worker
@@ -470,12 +375,15 @@ def estimate(
     outcomes = map_tasks(task, specs, workers=workers, scheduler=scheduler, progress=progress,
                          order=lambda s: -(s.bounds[2] - s.bounds[0]) * (s.bounds[3] - s.bounds[1]))
     table = _table(specs, outcomes, predictor.name)
-    paths = _assemble(dem_r, g, specs, table, out)
+    paths = write_mosaics(dem_r, [GlacierDir(out, s.rgi_id).get_filepath("window") for s in specs], out)
+    paths.update(write_tables(g, table, out))
     with replacing(out / "task_status.csv") as tmp:
         compile_status(outcomes).to_csv(tmp, index=False)
     paths["task_status"] = out / "task_status.csv"
     n_resumed = sum(o.resumed for o in outcomes)
-    summary = _summary(table, predictor, cfg, dem_r, time.perf_counter() - t_start, n_resumed)
+    summary = {**region_totals(table), "model": predictor.name, "model_identity": predictor.identity,
+               "config": config_to_dict(cfg), "dem_crs": dem_r.crs.to_string(), "dem_resolution_m": float(dem_r.res[0]),
+               "dem_source": dem_r.source, "n_resumed": int(n_resumed), "seconds": time.perf_counter() - t_start}
     paths["summary"] = write_json(out / "summary.json", summary)
     if maps is not False:
         from glacierbed.plots import plot_glacier_maps, plot_region_overview
@@ -486,11 +394,6 @@ def estimate(
         if maps or len(specs) <= max_glacier_maps:
             paths["glacier_maps"] = plot_glacier_maps(dem_r, out / "thickness.tif", g, table, out / "maps")
     return EstimateResult(glaciers=table, summary=summary, paths=paths, out_dir=out)
-
-
-def _run_spec(spec: GlacierSpec, ctx: RegionContext, out: Path, keys: dict[str, str]) -> TaskOutcome:
-    return estimate_glacier(GlacierDir(out, spec.rgi_id), spec, ctx, key=keys[spec.rgi_id],
-                            fail_fast=ctx.config.fail_fast)
 
 
 def _table(specs: list[GlacierSpec], outcomes: list[TaskOutcome], model_name: str) -> pd.DataFrame:
@@ -506,67 +409,10 @@ def _table(specs: list[GlacierSpec], outcomes: list[TaskOutcome], model_name: st
     return table[COLUMNS + [c for c in table.columns if c not in COLUMNS]]
 
 
-def _assemble(dem: Raster, outlines: gpd.GeoDataFrame, specs: list[GlacierSpec], table: pd.DataFrame,
-              out: Path) -> dict[str, Path]:
-    """Mosaics on the DEM grid and the per-glacier tables."""
-    thick = np.full(dem.shape, np.nan, np.float32)
-    std = np.full(dem.shape, np.nan, np.float32)
-    inv = ~dem.transform
-    for s in specs:
-        f = GlacierDir(out, s.rgi_id).get_filepath("window")
-        if not f.exists():
-            continue
-        with np.load(f) as z:
-            a, sd = z["thickness"], z["thickness_std"]
-            col0, row0 = (int(round(v)) for v in inv @ (float(z["x0"]), float(z["y0"])))
-        sl = (slice(row0, row0 + a.shape[0]), slice(col0, col0 + a.shape[1]))
-        m = np.isfinite(a)
-        thick[sl][m] = a[m]
-        std[sl][m] = sd[m]
-    bed = np.where(np.isfinite(thick), dem.data - thick, dem.data)
-    paths = {
-        "thickness": dem.with_data(thick).to_file(out / "thickness.tif"),
-        "bed": dem.with_data(bed).to_file(out / "bed.tif"),
-        "thickness_std": dem.with_data(std).to_file(out / "thickness_std.tif"),
-    }
-    with replacing(out / "glaciers.csv") as tmp:
-        table.to_csv(tmp, index=False)
-    paths["csv"] = out / "glaciers.csv"
-    geo = outlines[["rgi_id", "geometry"]].merge(table.drop(columns=["name"]), on="rgi_id", how="inner")
-    geo = gpd.GeoDataFrame(geo, geometry="geometry", crs=outlines.crs)
-    geo.insert(1, "name", geo["rgi_id"].map(dict(zip(table["rgi_id"], table["name"]))))
-    with replacing(out / "glaciers.gpkg", keep_suffix=True) as tmp:  # GDAL wants the .gpkg extension
-        geo.to_file(tmp, driver="GPKG", layer="glaciers")
-    paths["gpkg"] = out / "glaciers.gpkg"
-    return paths
+def _run_spec(spec: GlacierSpec, ctx: RegionContext, out: Path, keys: dict[str, str]) -> TaskOutcome:
+    return estimate_glacier(GlacierDir(out, spec.rgi_id), spec, ctx, key=keys[spec.rgi_id],
+                            fail_fast=ctx.config.fail_fast)
 
 
-def _summary(table: pd.DataFrame, predictor: ThicknessPredictor, cfg: EstimateConfig, dem: Raster, seconds: float,
-             n_resumed: int) -> dict[str, Any]:
-    volume = float(table["volume_km3"].sum(skipna=True))
-    return dict(
-        n_glaciers=int(len(table)),
-        area_km2=float(table["area_km2"].sum()),
-        volume_km3=volume,
-        volume_std_km3=float(np.sqrt((table["volume_std_km3"].fillna(0) ** 2).sum())),
-        sea_level_equivalent_mm=sea_level_equivalent_mm(volume),
-        sle_formula="SLE_mm = V_km3 * 900/1028 / 3.625e8 km2 * 1e6 (ice below sea level not subtracted)",
-        counts_by_status={k: int(v) for k, v in table["status"].value_counts().items()},
-        counts_by_resolution_mode={k: int(v) for k, v in table["resolution_mode"].value_counts().items() if k},
-        n_partial=int(table["partial"].astype(bool).sum()),
-        model=predictor.name,
-        model_identity=predictor.identity,
-        config=config_to_dict(cfg),
-        dem_crs=dem.crs.to_string(),
-        dem_resolution_m=float(dem.res[0]),
-        dem_source=dem.source,
-        resampling={k: int(v) for k, v in table["resampling"].value_counts().items()},
-        working_resolution_m={"min": float(table["working_resolution_m"].min()),
-                              "max": float(table["working_resolution_m"].max())},
-        n_resumed=int(n_resumed),
-        seconds=seconds,
-    )
-
-
-__all__ = ["EstimateConfig", "EstimateResult", "GlacierSpec", "RegionContext", "Plan", "plan_resolution",
-           "estimate_glacier", "glacier_specs", "glacier_key", "estimate", "read_window", "id_grid", "COLUMNS"]
+__all__ = ["EstimateConfig", "EstimateResult", "GlacierSpec", "RegionContext", "estimate_glacier", "glacier_specs",
+           "glacier_key", "estimate", "COLUMNS"]

@@ -30,7 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from scipy import ndimage
 
-from glacierbed.atomic import replacing, write_json
+from glacierbed.atomic import file_sha256, replacing, write_json
 from glacierbed.errors import DataNotFoundError
 from glacierbed.fill import biharmonic_fill
 
@@ -39,12 +39,6 @@ log = logging.getLogger(__name__)
 ELEV_SCALE_M = 500.0  #: input elevations are divided by this (fixed: keeps absolute relief)
 OUT_SCALE_M = 100.0  #: the network's output unit for the correction
 N_INPUTS = 6
-N_SURFACE_INPUTS = 2  #: surface models: relative ice surface, SIA thickness of that surface
-HEADS = ("softplus", "softplus_sia", "clip")
-MIN_THICKNESS_M = 1.0  #: floor of the fill thickness the softplus head starts from
-SIA_TAU_PA = 100e3  #: basal shear stress of the SIA thickness input (mid of 50-150 kPa)
-SIA_SLOPE_SMOOTH_M = 250.0  #: slope smoothing of the SIA input (as the physics stage)
-SIA_MIN_SLOPE_DEG = 2.5
 
 
 @dataclass(frozen=True)
@@ -53,21 +47,14 @@ class ModelConfig:
     depth: int = 3  #: number of downsamplings
     dilations: tuple[int, ...] = (2, 4, 8)
     stem_stride: int = 2  #: 2 = work at half resolution (the correction is smooth), 1 = full
-    #: surface-aware: sees the ice surface inside the hole (2 more inputs) and predicts a bed
-    #: at or below it (docs/surface_model.md); False = the border-only 6-input model
-    surface: bool = False
-    #: surface models only: "softplus" (thickness = softplus, residual on the clipped fill),
-    #: "softplus_sia" (same, residual on the SIA thickness input) or "clip" (bed = min(fill +
-    #: correction, surface))
-    head: str = "softplus"
 
     def __post_init__(self) -> None:
-        if self.head not in HEADS:
-            raise ValueError(f"unknown model head {self.head!r}; choose one of {', '.join(HEADS)}")
+        if self.stem_stride not in (1, 2):
+            raise ValueError(f"stem_stride must be 1 or 2, got {self.stem_stride}")
 
     @property
     def n_inputs(self) -> int:
-        return N_INPUTS + (N_SURFACE_INPUTS if self.surface else 0)
+        return N_INPUTS
 
     def build(self) -> "GatedUNet":
         return GatedUNet(self)
@@ -149,67 +136,26 @@ class PatchDiscriminator(nn.Module):
 # --- feature preparation (numpy, shared by training and inference) -------------------
 
 
-def prepare_inputs(dem: np.ndarray, hole: np.ndarray, pixel_size_m: float, surface: bool = False
-                   ) -> tuple[np.ndarray, np.ndarray, float]:
+def prepare_inputs(dem: np.ndarray, hole: np.ndarray, pixel_size_m: float) -> tuple[np.ndarray, np.ndarray, float]:
     """Network inputs for one window: ``(features[C, H, W], base_fill_m, offset_m)``.
 
     ``base_fill_m`` is the biharmonic fill of the hole (NaNs count as hole), the base the
     network corrects; ``offset_m`` is the mean of visible pixels subtracted from the inputs.
-    ``surface``: the DEM values inside the hole are the ice surface (NaN pixels have none:
-    the fill stands in for it there) and become the extra inputs of a surface model.
     """
-    finite = np.isfinite(dem)
-    hole = hole | ~finite
+    hole = hole | ~np.isfinite(dem)
     base = biharmonic_fill(dem, hole)
-    surf = np.where(finite, dem, base) if surface else None
-    feats, offset = features(base, hole, pixel_size_m, surf)
+    feats, offset = features(base, hole, pixel_size_m)
     return feats, base, offset
 
 
-def features(base: np.ndarray, hole: np.ndarray, pixel_size_m: float, surface: np.ndarray | None = None
-             ) -> tuple[np.ndarray, float]:
-    """Feature stack from an already filled window (training precomputes the fill).
-
-    With ``surface`` (ice surface in the hole, terrain elsewhere) two channels follow the
-    six: the surface relative to the same offset, in the elevation channel's units, and
-    the SIA thickness of that surface, tau / (f rho g sin alpha) with tau = 100 kPa, in
-    OUT_SCALE_M units (0 outside the hole).
-    """
+def features(base: np.ndarray, hole: np.ndarray, pixel_size_m: float) -> tuple[np.ndarray, float]:
+    """Feature stack from an already filled window (training precomputes the fill)."""
     offset = float(base[~hole].mean())
     rel = (base - offset) / ELEV_SCALE_M
     gy, gx = np.gradient(base, pixel_size_m)
     dist = ndimage.distance_transform_edt(hole) * pixel_size_m / 1000.0
     chans = [rel, hole.astype(np.float64), dist, gx, -gy, np.full(base.shape, np.log(pixel_size_m / 100.0))]
-    if surface is not None:
-        chans += [(surface - offset) / ELEV_SCALE_M, np.where(hole, sia_input(surface, pixel_size_m), 0.0) / OUT_SCALE_M]
     return np.stack(chans).astype(np.float32), offset
-
-
-def sia_input(surface: np.ndarray, pixel_size_m: float) -> np.ndarray:
-    """SIA thickness (m) of a surface with the physics stage's slope and constants."""
-    from glacierbed.glaciology import sia_thickness, surface_slope
-
-    sin_a, _, _ = surface_slope(surface, pixel_size_m, SIA_SLOPE_SMOOTH_M, SIA_MIN_SLOPE_DEG)
-    return sia_thickness(SIA_TAU_PA, sin_a)
-
-
-def surface_head(y: torch.Tensor, base: torch.Tensor, surface: torch.Tensor, hole: torch.Tensor, head: str,
-                 sia: torch.Tensor | None = None) -> torch.Tensor:
-    """Bed (OUT_SCALE_M units) of a surface model, never above ``surface`` in the hole.
-
-    ``y``: the raw network output; ``base``: the fill; ``sia``: the SIA thickness input
-    (OUT_SCALE_M units). "softplus": thickness = softplus(y + softplus^-1(h0)) with h0 =
-    max(surface - base, MIN_THICKNESS_M) (an untrained model gives the fill clipped at the
-    surface); "softplus_sia": the same with h0 = max(sia, MIN_THICKNESS_M) (untrained = the
-    SIA formula); "clip": bed = min(base + y, surface).
-    """
-    if head == "clip":
-        bed = torch.minimum(base + y, surface)
-    else:
-        h0 = (sia if head == "softplus_sia" else surface - base).clamp_min(MIN_THICKNESS_M / OUT_SCALE_M)
-        h = F.softplus(y + h0 + torch.log(-torch.expm1(-h0)))  # softplus^-1(h0) = h0 + log(1 - e^-h0)
-        bed = surface - h
-    return torch.where(hole > 0.5, bed, base)
 
 
 # --- the inpainter used by estimate -------------------------------------------------
@@ -239,14 +185,6 @@ def models_dir() -> Path:
 def package_weights_dir() -> Path:
     """The package's own weights folder (``default.pt`` + ``default.json``): read-only."""
     return Path(str(resources.files("glacierbed") / "weights"))
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def state_sha256(net: nn.Module) -> str:
@@ -349,16 +287,8 @@ class NetworkInpainter:
     def inpaint(self, dem: np.ndarray, hole: np.ndarray, pixel_size_m: float) -> np.ndarray:
         dem = np.asarray(dem, dtype=np.float64)
         outside = ~np.isfinite(dem)
-        cfg = self.net.cfg
-        feats, base, offset = prepare_inputs(dem, hole, pixel_size_m, surface=cfg.surface)
-        if cfg.surface:
-            t = lambda a: torch.from_numpy(np.asarray(a, np.float32))[None, None]  # noqa: E731
-            y = t(self.correction(feats) / OUT_SCALE_M)
-            surf = np.where(outside, base, dem)
-            bed = surface_head(y, t((base - offset) / OUT_SCALE_M), t((surf - offset) / OUT_SCALE_M),
-                               t(feats[1]), cfg.head, t(feats[N_INPUTS + 1]))[0, 0].numpy().astype(np.float64) * OUT_SCALE_M + offset
-        else:
-            bed = base + self.correction(feats)
+        feats, base, _ = prepare_inputs(dem, hole, pixel_size_m)
+        bed = base + self.correction(feats)
         out = np.where(hole & ~outside, bed, dem)
         return out.astype(np.float32)
 

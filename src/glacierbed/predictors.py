@@ -76,6 +76,48 @@ def identity_of(obj: object) -> str:
 
 
 # --------------------------------------------------------------------------------------
+# working resolution
+# --------------------------------------------------------------------------------------
+@dataclass
+class Plan:
+    resolution_m: float
+    mode: str  #: "native", "coarsened", "refined", "tiny", "tiled"
+    resampling: str  #: "none", "average", "bilinear"
+
+
+def plan_resolution(dem_pixel_size_m: float, window_px: int, glacier_px: int, glacier_area_m2: float,
+                    predictor: ThicknessPredictor, tiny_px: int = 30, tiny_target_px: int = 200,
+                    patch_slack: float = 1.15) -> Plan:
+    """The working resolution of one glacier: the DEM's, brought into the model's
+    ``resolution_range_m`` and coarsened until the window fits ~one ``patch_size`` (else
+    "tiled"); a glacier of fewer than ``tiny_px`` pixels gets a finer grid where it covers
+    ~``tiny_target_px`` pixels ("tiny")."""
+    patch = int(predictor.patch_size)
+    rmin, rmax = (float(v) for v in predictor.resolution_range_m)
+    extent_m = window_px * dem_pixel_size_m
+    if glacier_px < tiny_px:
+        # finer grid so the outline covers ~tiny_target_px pixels, the window still fits one patch
+        r = max(math.sqrt(glacier_area_m2 / tiny_target_px), rmin, extent_m / patch)
+        if r < dem_pixel_size_m * 0.99:
+            return Plan(r, "tiny", "bilinear")
+        return Plan(dem_pixel_size_m, "tiny", "none")
+    r = min(max(dem_pixel_size_m, rmin), rmax)  # into the model's range first
+    if extent_m / r > patch * patch_slack:
+        r = min(max(r, extent_m / patch), rmax)
+    if extent_m / r > patch * patch_slack:
+        mode = "tiled"
+    elif r > dem_pixel_size_m * 1.01:
+        mode = "coarsened"
+    elif r < dem_pixel_size_m * 0.99:
+        mode = "refined"
+    else:
+        return Plan(dem_pixel_size_m, "native", "none")
+    if abs(r - dem_pixel_size_m) <= 0.01 * dem_pixel_size_m:
+        return Plan(dem_pixel_size_m, mode, "none")
+    return Plan(r, mode, "average" if r > dem_pixel_size_m else "bilinear")
+
+
+# --------------------------------------------------------------------------------------
 # inpainting at the right size: one call, or coarse pass + overlapping fine tiles
 # --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -197,5 +239,5 @@ class InpaintingPredictor:
         return Prediction(np.stack(beds), info={"n_tiles": n_tiles})
 
 
-__all__ = ["GlacierWindow", "Prediction", "ThicknessPredictor", "InpaintingPredictor", "TilingConfig",
+__all__ = ["GlacierWindow", "Prediction", "Plan", "plan_resolution", "ThicknessPredictor", "InpaintingPredictor", "TilingConfig",
            "inpaint_sized", "identity_of", "MEMBERS", "upsample_bilinear"]

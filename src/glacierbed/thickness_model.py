@@ -18,7 +18,6 @@ sigma combines the network's sigma with the members' spread.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from glacierbed.atomic import replacing, write_json
+from glacierbed.atomic import file_sha256, replacing, write_json
 from glacierbed.errors import CorruptFileError, DataNotFoundError
 from glacierbed.features import MC_CHANNEL, N_FEATURES, THICK_SCALE_M, thickness_features
 from glacierbed.data.rasters import fill_nearest
@@ -117,7 +116,7 @@ def save_thickness_net(net: ThicknessNet, path: str | Path, record: dict) -> Pat
     path = Path(path)
     with replacing(path) as tmp:
         torch.save({k: v.detach().clone() for k, v in net.state_dict().items()}, tmp)
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    sha = file_sha256(path)
     write_json(path.with_suffix(".json"), {"kind": "thickness_net", "net": asdict(net.cfg), "weights_sha256": sha,
                                            **record})
     return path
@@ -134,7 +133,7 @@ def load_thickness_net(path: str | Path) -> tuple[ThicknessNet, dict]:
         net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     except (KeyError, TypeError, RuntimeError, ValueError) as exc:
         raise CorruptFileError(f"{path}: not a glacierbed thickness network ({exc})") from exc
-    record["weights_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    record["weights_sha256"] = file_sha256(path)
     return net.eval(), record
 
 

@@ -26,7 +26,6 @@ from glacierbed.fill import biharmonic_fill
 from glacierbed.masks import MaskGenerator, OutlineShapes, box_mask
 from glacierbed.model import (
     ELEV_SCALE_M,
-    N_INPUTS,
     OUT_SCALE_M,
     GatedUNet,
     ModelConfig,
@@ -34,9 +33,7 @@ from glacierbed.model import (
     features,
     n_parameters,
     save_weights,
-    surface_head,
 )
-from glacierbed.synthetic import synthetic_glacier_surface
 
 log = logging.getLogger(__name__)
 
@@ -80,34 +77,26 @@ def _augment(a: np.ndarray, k: int, flip: bool) -> np.ndarray:
     return np.ascontiguousarray(a[..., ::-1] if flip else a)
 
 
-def make_sample(dem: np.ndarray, glacier: np.ndarray, hole: np.ndarray, res: float,
-                surface_rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
+def make_sample(dem: np.ndarray, glacier: np.ndarray, hole: np.ndarray, res: float) -> dict[str, np.ndarray]:
     """One training/validation sample: features, base fill, truth and the loss weights.
 
     Real glacier pixels of the patch (outside its centre box) are hidden too, as at
     inference, but carry no loss: their elevation is an ice surface, not a bed.
-    With ``surface_rng`` (surface models) a synthetic glacier
-    (:func:`glacierbed.synthetic.synthetic_glacier_surface`) covers the hole; the sample
-    gets the surface inputs and ``surface`` (real glacier pixels keep their DEM surface).
     """
     target = hole & ~glacier
     hole = hole | glacier
     base = biharmonic_fill(dem, hole)
-    surf = None if surface_rng is None else synthetic_glacier_surface(dem, target, res, surface_rng)
-    feats, offset = features(base, hole, res, surf)
-    out = dict(x=feats, base=((base - offset) / OUT_SCALE_M).astype(np.float32),
-               truth=((dem - offset) / OUT_SCALE_M).astype(np.float32), weight=target.astype(np.float32),
-               res=np.float32(res))
-    if surf is not None:
-        out["surface"] = ((surf - offset) / OUT_SCALE_M).astype(np.float32)
-    return out
+    feats, offset = features(base, hole, res)
+    return dict(x=feats, base=((base - offset) / OUT_SCALE_M).astype(np.float32),
+                truth=((dem - offset) / OUT_SCALE_M).astype(np.float32), weight=target.astype(np.float32),
+                res=np.float32(res))
 
 
 class RandomHoles(torch.utils.data.IterableDataset):
     """Endless stream of augmented patches with random holes (seeded per worker)."""
 
-    def __init__(self, patches: PatchSet, masks: MaskGenerator, seed: int, surface: bool = False):
-        self.p, self.masks, self.seed, self.surface = patches, masks, seed, surface
+    def __init__(self, patches: PatchSet, masks: MaskGenerator, seed: int):
+        self.p, self.masks, self.seed = patches, masks, seed
 
     def __iter__(self) -> Iterator[dict]:
         info = torch.utils.data.get_worker_info()
@@ -118,19 +107,17 @@ class RandomHoles(torch.utils.data.IterableDataset):
             k, flip = int(rng.integers(4)), bool(rng.integers(2))
             dem = _augment(self.p.dem[i].astype(np.float64), k, flip)
             gl = _augment(self.p.glacier[i], k, flip)
-            yield make_sample(dem, gl, self.masks(dem, rng), float(self.p.res[i]), rng if self.surface else None)
+            yield make_sample(dem, gl, self.masks(dem, rng), float(self.p.res[i]))
 
 
-def validation_samples(patches: PatchSet, masks: MaskGenerator, kind: str, seed: int,
-                       surface: bool = False) -> list[dict]:
-    """Fixed holes (and synthetic glaciers, ``surface``) for every validation patch
-    (same holes for every method)."""
+def validation_samples(patches: PatchSet, masks: MaskGenerator, kind: str, seed: int) -> list[dict]:
+    """Fixed holes for every validation patch (same holes for every method)."""
     rng = np.random.default_rng(seed)
     out = []
     for i in range(len(patches)):
         dem = patches.dem[i].astype(np.float64)
         hole = box_mask(dem.shape[0], rng) if kind == "box" else masks(dem, rng)
-        out.append(make_sample(dem, patches.glacier[i], hole, float(patches.res[i]), rng if surface else None))
+        out.append(make_sample(dem, patches.glacier[i], hole, float(patches.res[i])))
     return out
 
 
@@ -140,9 +127,6 @@ def _batch(samples: list[dict]) -> dict[str, torch.Tensor]:
 
 def _pred(net: GatedUNet, b: dict[str, torch.Tensor]) -> torch.Tensor:
     hole = b["x"][:, 1:2]
-    if net.cfg.surface:
-        return surface_head(net(b["x"]), b["base"][:, None], b["surface"][:, None], hole, net.cfg.head,
-                            b["x"][:, N_INPUTS + 1 : N_INPUTS + 2])
     return b["base"][:, None] + hole * net(b["x"])
 
 
@@ -169,16 +153,14 @@ def _disc_input(elev: torch.Tensor, b: dict[str, torch.Tensor]) -> tuple[torch.T
 
 @torch.no_grad()
 def evaluate_samples(net: GatedUNet, samples: list[dict], batch_size: int = 32) -> dict[str, float]:
-    """Hole RMSE / MAE / bias in metres for the network and the biharmonic base (for a
-    surface model, the base clipped at the ice surface)."""
+    """Hole RMSE / MAE / bias in metres for the network and the biharmonic base."""
     net.eval()
     se = ae = bias = se_b = ae_b = bias_b = n = 0.0
     for i in range(0, len(samples), batch_size):
         b = _batch(samples[i : i + batch_size])
         w = b["weight"][:, None]
         err = (_pred(net, b) - b["truth"][:, None]) * OUT_SCALE_M
-        base = torch.minimum(b["base"], b["surface"]) if "surface" in b else b["base"]  # fill clipped at the ice
-        err_b = (base - b["truth"])[:, None] * OUT_SCALE_M
+        err_b = (b["base"] - b["truth"])[:, None] * OUT_SCALE_M
         se += float((w * err**2).sum()); ae += float((w * err.abs()).sum()); bias += float((w * err).sum())
         se_b += float((w * err_b**2).sum()); ae_b += float((w * err_b.abs()).sum()); bias_b += float((w * err_b).sum())
         n += float(w.sum())
@@ -223,10 +205,9 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, on_step: Callable[[int
     shapes = OutlineShapes.from_outlines([_resolve(p) for p in cfg.outlines]) if cfg.outlines else None
     masks = MaskGenerator(shapes, p_box=cfg.p_box)
     val_masks = MaskGenerator(shapes, p_box=0.0)  # validation: glacier shapes only (boxes separately)
-    srf = cfg.model.surface
-    val = {"glacier": validation_samples(val_set, val_masks, "glacier", cfg.seed + 1, srf)}
+    val = {"glacier": validation_samples(val_set, val_masks, "glacier", cfg.seed + 1)}
     if shapes is not None:
-        val["box"] = validation_samples(val_set, masks, "box", cfg.seed + 2, srf)
+        val["box"] = validation_samples(val_set, masks, "box", cfg.seed + 2)
 
     net = cfg.model.build()
     disc = PatchDiscriminator() if cfg.w_adv > 0 else None
@@ -247,7 +228,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, on_step: Callable[[int
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps + 1, pct_start=0.05,
                                                 last_epoch=step - 1 if step else -1)
 
-    loader = torch.utils.data.DataLoader(RandomHoles(train_set, masks, cfg.seed + step, srf), batch_size=cfg.batch_size,
+    loader = torch.utils.data.DataLoader(RandomHoles(train_set, masks, cfg.seed + step), batch_size=cfg.batch_size,
                                          num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0)
     metrics_path = run_dir / "metrics.csv"  # per step; validation rows go to validation.csv
     tb = _tensorboard(run_dir)
@@ -317,7 +298,6 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, on_step: Callable[[int
                     "sources_without_patches": [s["key"] for i, s in enumerate(patches.summary.get("sources", []))
                                                 if not (patches.source == i).any()]},
         "config": config_to_dict(cfg), "validation": final, "adversarial": cfg.w_adv > 0,
-        "surface": cfg.model.surface,
         "device": "cpu", "torch": torch.__version__,
     }
     save_weights(net, run_dir / "weights.pt", record)

@@ -135,3 +135,24 @@ def rasterize_ids(outlines: gpd.GeoDataFrame, grid: Raster, all_touched: bool = 
 def rasterize_mask(outlines: gpd.GeoDataFrame, grid: Raster, all_touched: bool = False) -> np.ndarray:
     """All-glaciers boolean mask on ``grid``."""
     return rasterize_ids(outlines, grid, all_touched) > 0
+
+
+def rasterize_gids(outlines: gpd.GeoDataFrame, grid: Raster, all_touched: bool = False) -> np.ndarray:
+    """The outlines' own ids (column ``gid``, > 0) on ``grid``, 0 = no glacier."""
+    local = rasterize_ids(outlines, grid, all_touched=all_touched)
+    lut = np.concatenate([[0], outlines["gid"].to_numpy(dtype=np.int64)])
+    return lut[local]
+
+
+def as_outlines(outlines: "gpd.GeoDataFrame | str | os.PathLike") -> gpd.GeoDataFrame:
+    """Outlines from a file (:func:`read_outlines`) or a GeoDataFrame given the columns
+    ``rgi_id``, ``name`` and ``area_km2`` that a file would get."""
+    if not isinstance(outlines, gpd.GeoDataFrame):
+        return read_outlines(outlines)
+    if len(outlines) == 0:
+        raise EmptySelectionError("the outline GeoDataFrame is empty")
+    g = outlines.copy()
+    for col, default in (("rgi_id", None), ("name", ""), ("area_km2", np.nan)):
+        if col not in g.columns:
+            g[col] = [f"glacier-{i:05d}" for i in range(len(g))] if default is None else default
+    return g

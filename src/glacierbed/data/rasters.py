@@ -206,6 +206,28 @@ def _crs_problem_cached(wkt: str, bounds: tuple[float, ...], scales: tuple[str, 
     return crs_problem(CRS.from_wkt(wkt), bounds, scales=scales)
 
 
+def read_window(path: str | os.PathLike, bounds: Sequence[float]) -> Raster:
+    """The pixels of a single-band raster file covering ``bounds`` (NaN outside it), read lazily."""
+    import rasterio.windows
+
+    with rasterio.open(path) as src:
+        win = rasterio.windows.from_bounds(*bounds, transform=src.transform)
+        win = win.round_offsets(op="floor").round_lengths(op="ceil")
+        data = src.read(1, window=win, boundless=True, fill_value=src.nodata, masked=True)
+        return Raster.from_array(np.ma.filled(data.astype(np.float32), np.nan), src.window_transform(win),
+                                 src.crs.to_wkt(), str(path))
+
+
+def sample_layers(src: Raster, stack: np.ndarray, dst: Raster, where: np.ndarray) -> np.ndarray:
+    """Bilinear values of each layer of ``stack`` (on ``src``'s grid) at ``dst`` pixels ``where``."""
+    x, y = dst.xy()
+    rr, cc = np.nonzero(where)
+    out = np.full((stack.shape[0],) + dst.shape, np.nan, np.float32)
+    for k in range(stack.shape[0]):
+        out[k][rr, cc] = src.with_data(stack[k]).sample(x[cc], y[rr])
+    return out
+
+
 def fill_nearest(a: np.ndarray) -> np.ndarray:
     """NaNs replaced by the nearest finite value (for inputs that cannot hold NaN)."""
     bad = ~np.isfinite(a)
@@ -413,6 +435,18 @@ def read_dem(
     if np.all(np.isnan(dem.data)):
         raise VoidError(f"{', '.join(map(str, paths))}: DEM holds no valid elevation")
     return dem
+
+
+def as_metric_dem(dem: "Raster | str | os.PathLike | Sequence[str | os.PathLike]",
+                  resolution: float | None = None) -> Raster:
+    """A DEM on a local metric grid: a :class:`Raster` is warped if needed
+    (:func:`local_metric_crs`), file path(s) go through :func:`read_dem`."""
+    if isinstance(dem, Raster):
+        crs = local_metric_crs(dem)
+        if crs != dem.crs or (resolution is not None and not np.isclose(resolution, dem.res[0])):
+            dem = dem.reproject(crs, resolution)
+        return dem
+    return read_dem(dem, resolution=resolution)
 
 
 def mosaic(rasters: Sequence[Raster]) -> Raster:
