@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from glacierbed.atomic import write_json, write_text
-from glacierbed.dataset import BuildReport, DatasetConfig, _source_grids, build_dataset, sample_patches
+from glacierbed.dataset import BuildReport, DatasetConfig, source_grids, build_dataset, sample_patches
 
 RESULTS = Path(__file__).parent / "results"
 CONFIG = Path(__file__).parents[1] / "src/glacierbed/configs/dataset.yaml"
@@ -83,7 +83,7 @@ def why_empty(cfg: DatasetConfig, keys: list[str], n: int = 200) -> dict[str, di
             key = f"{src.name}@{res:g}m"
             if key not in keys:
                 continue
-            dem, glacier = _source_grids(src, res)
+            dem, glacier = source_grids(src, res)
             rep = BuildReport()
             sample_patches(dem, glacier, cfg, np.random.default_rng(cfg.seed), n, rep, (np.inf, np.inf))
             out[key] = dict(rep.rejected)

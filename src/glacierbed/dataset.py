@@ -85,7 +85,8 @@ class BuildReport:
                 "seconds": round(self.seconds, 1)}
 
 
-def _source_grids(src: PatchSource, resolution: float) -> tuple[Raster, np.ndarray]:
+def source_grids(src: PatchSource, resolution: float) -> tuple[Raster, np.ndarray]:
+    """A source's DEM at ``resolution`` and its glacier mask (outlines and/or mask raster)."""
     dem = read_dem([resolve(p) for p in src.dem], resolution=resolution)
     glacier = np.zeros(dem.shape, dtype=bool)
     if src.outlines:
@@ -169,7 +170,7 @@ def build_dataset(cfg: DatasetConfig, out: str | Path, n_per_source: int = 2000,
     strip_pos = {s.name: float(rng.random()) for s in cfg.sources}
     for si, src in enumerate(cfg.sources):
         for res in src.resolutions_m:
-            dem, glacier = _source_grids(src, res)
+            dem, glacier = source_grids(src, res)
             key = f"{src.name}@{res:g}m"
             left, _, right, _ = dem.bounds
             width = (right - left) * cfg.val_fraction

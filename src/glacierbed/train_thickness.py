@@ -7,6 +7,7 @@ the simulated extent. What the network sees is made to look like a user's data:
 * the surface is bed + ice plus DEM noise (white and smooth parts, up to ``dem_noise_m``);
 * outlines are the simulated extent above a thickness threshold drawn per sample in
   ``outline_threshold_m`` (inventories miss the thinnest ice), labelled per glacier;
+  glaciers cut by the window's edge are seen but carry no loss;
 * speed and SMB maps are given in a share ``p_speed`` / ``p_smb`` of the samples (with
   relative noise), the flags saying when.
 
@@ -92,8 +93,11 @@ def make_sample(bed: np.ndarray, thickness: np.ndarray, glacier_ids: np.ndarray,
     sp = noisy(speed) if speed is not None and rng.random() < cfg.p_speed else None
     mb = noisy(smb) if smb is not None and rng.random() < cfg.p_smb else None
     feats = thickness_features(surface, ids, pixel_size_m, sp, mb)
+    # glaciers cut by the window edge (the simulation's sink) are inputs but carry no loss
+    edge = np.unique(np.concatenate([ids[:2].ravel(), ids[-2:].ravel(), ids[:, :2].ravel(), ids[:, -2:].ravel()]))
+    weight = (ids > 0) & ~np.isin(ids, edge[edge > 0])
     return {"x": feats.astype(np.float16), "truth": np.where(ids > 0, thickness, 0.0).astype(np.float32),
-            "weight": (ids > 0).astype(np.float32)}
+            "weight": weight.astype(np.float32)}
 
 
 def prepare(cfg: ThicknessTrainConfig, cache_dir: Path, progress: Callable[[int, int], None] | None = None

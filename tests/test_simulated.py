@@ -1,0 +1,83 @@
+"""The simulated-glacier training set: inventories drawn from simulated ice, windows, a tiny real build."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from glacierbed.simulate import GLEN_A, GlacierParams, SimulationConfig
+from glacierbed.simulated import (SimSource, SimulatedSet, SimulatedSetConfig, build_simulated_set, draw_windows,
+                                  glacier_labels, surface_speed)
+
+
+def _two_valleys(n: int = 80, px: float = 50.0) -> tuple[np.ndarray, np.ndarray]:
+    """An ice field over a pass: a valley (low along the middle column) falling north and south
+    from a divide across the middle row; surface and thickness."""
+    r, c = np.mgrid[:n, :n].astype(float)
+    surface = 3000.0 - 4.0 * np.abs(r - n / 2) * px / 50.0 + 0.05 * (c - n / 2) ** 2
+    thickness = np.where((np.abs(c - n / 2) < 20) & (np.abs(r - n / 2) < 35), 80.0, 0.0)
+    return surface, thickness
+
+
+def test_labels_split_an_ice_field_at_its_divide() -> None:
+    surface, h = _two_valleys()
+    lab = glacier_labels(surface, h, 50.0, 0.5, 20)
+    assert lab.max() == 2
+    north, south = lab[5:35][h[5:35] > 0], lab[46:75][h[46:75] > 0]
+    assert len(np.unique(north)) == 1 and len(np.unique(south)) == 1 and north[0] != south[0]
+    assert (lab[h <= 0.5] == 0).all() and (lab[h > 0.5] > 0).all()
+
+
+def test_small_basins_join_a_neighbour() -> None:
+    surface, h = _two_valleys()
+    assert glacier_labels(surface, h, 50.0, 0.5, 10_000).max() == 1  # no basin that large: one ice body
+
+
+def test_surface_speed_is_glen_flow() -> None:
+    n, px, alpha = 40, 50.0, np.deg2rad(5.0)
+    r = np.arange(n)[:, None] * np.ones((1, n))
+    surface = 3000.0 - np.tan(alpha) * r * px
+    h = np.full((n, n), 100.0)
+    p = GlacierParams(ela_m=0.0, glen_a=GLEN_A, sliding_fraction=0.5)
+    u = surface_speed(surface, h, px, p, 2 * px)[n // 2, n // 2]
+    a_yr = GLEN_A * 365.25 * 86400
+    expected = 2 * a_yr / 4 * (900 * 9.81 * np.sin(alpha) * 100.0) ** 3 * 100.0 / 0.5
+    assert u == pytest.approx(expected, rel=0.02)
+
+
+def test_draw_windows_filters_and_splits() -> None:
+    rng = np.random.default_rng(0)
+    bed = np.add.outer(np.linspace(0, 2000, 300), np.zeros(300))
+    glacier = np.zeros(bed.shape, bool)
+    glacier[:, 150:] = True  # real glaciers: the right half is excluded
+    cfg = SimulatedSetConfig(sources=(), patch=64)
+    rejected: Counter = Counter()
+    wins = draw_windows(bed, glacier, cfg, 20, rng, (20, 50), rejected)
+    assert wins and rejected["real glaciers in window"] > 0
+    for r0, c0, split in wins:
+        assert c0 + 64 <= 150 + 64 * cfg.max_glacier_fraction + 1
+        centre_in_strip = 20 <= c0 + 32 < 50
+        assert (split == "val") == centre_in_strip
+        if split == "train":
+            assert c0 + 64 <= 20 or c0 >= 50  # training windows never touch the validation strip
+
+
+def test_tiny_real_build(tmp_path: Path) -> None:
+    """Two windows of real Alpine terrain at 200 m glaciated and written; the file reads back."""
+    src = SimSource(name="ticino", dem=("alps-topography-200m/topg-ticino.tif",), resolutions_m=(200.0,),
+                    n_per_resolution=2, test=True)
+    cfg = SimulatedSetConfig(sources=(src,), patch=64, batch=2, min_ice_fraction=0.0, max_ice_fraction=1.0,
+                             simulation=SimulationConfig(max_years=400.0, compile=False))
+    summary = build_simulated_set(cfg, tmp_path / "sim.npz")
+    sims = SimulatedSet.load(tmp_path / "sim.npz")
+    n = len(sims)
+    assert n == summary["n"] >= 1 and n + sum(summary["dropped_simulations"].values()) == 2
+    assert set(sims.split) == {"test"}
+    assert sims.bed.shape == sims.thickness.shape == sims.ids.shape == (n, 64, 64)
+    assert (sims.thickness >= 0).all() and np.isfinite(sims.smb).all()
+    ice = sims.thickness > cfg.ice_min_m
+    assert ((sims.ids > 0) == ice).all()
+    assert len(sims.params) == n and {"glen_a", "ela_m", "steady"} <= set(sims.params[0])
