@@ -70,6 +70,28 @@ def outline_areas_km2(outlines: gpd.GeoDataFrame, crs) -> np.ndarray:
     return outlines.to_crs(crs).geometry.area.to_numpy() / 1e6
 
 
+def va_thickness_array(ids: np.ndarray, pixel_size_m: float, volumes_m3: np.ndarray | None = None,
+                       shaped: bool = True, exponent: float = 0.5, c: float = VA_C_KM3,
+                       gamma: float = VA_GAMMA) -> np.ndarray:
+    """Volume-area thickness on a label grid (labels 1..N): glacier ``i`` holds ``volumes_m3[i-1]``
+    (default: c A^gamma of its pixel area), spread uniformly or as d^exponent (d the distance
+    to the ice-free margin; the array edge is a margin, divides are not)."""
+    n = int(ids.max())
+    labels = np.arange(1, n + 1)
+    if volumes_m3 is None:
+        area_km2 = np.bincount(ids.ravel(), minlength=n + 1)[1:] * pixel_size_m**2 / 1e6
+        volumes_m3 = va_volume_km3(area_km2, c, gamma) * 1e9
+    if shaped:
+        weight = np.where(ids > 0, glaciology.distance_to_margin_m(ids > 0, pixel_size_m) ** exponent, 0.0)
+    else:
+        weight = (ids > 0).astype(float)
+    w_sum = np.asarray(ndimage.sum(weight, ids, index=labels), float).reshape(-1)
+    scale = np.zeros(n + 1)
+    ok = w_sum > 0
+    scale[1:][ok] = np.asarray(volumes_m3)[ok] / (w_sum[ok] * pixel_size_m**2)
+    return weight * scale[ids]
+
+
 def volume_area_thickness(dem: Raster, outlines: gpd.GeoDataFrame, shaped: bool = True,
                           exponent: float = 0.5, c: float = VA_C_KM3, gamma: float = VA_GAMMA) -> Raster:
     """Thickness from volume-area scaling on the outline's own (geometric) area.
@@ -82,21 +104,12 @@ def volume_area_thickness(dem: Raster, outlines: gpd.GeoDataFrame, shaped: bool 
     cross-section of a valley glacier (h ~ sqrt(d) for a perfectly plastic ice margin).
     """
     ids = _ids(dem, outlines)
-    px_area = dem.pixel_area_m2
     vol_m3 = va_volume_km3(outline_areas_km2(outlines, dem.crs), c, gamma) * 1e9
     n_px = np.bincount(ids.ravel(), minlength=len(outlines) + 1)[1:]
-    if shaped:
-        glacier = np.pad(ids > 0, 1, constant_values=False)  # the grid's edge is a margin too
-        dist = ndimage.distance_transform_edt(glacier, sampling=dem.res[::-1])[1:-1, 1:-1]
-        weight = np.where(ids > 0, np.maximum(dist - 0.5 * min(dem.res), 0.0) ** exponent, 0.0)
-    else:
-        weight = (ids > 0).astype(float)
-    w_sum = ndimage.sum(weight, ids, index=np.arange(1, len(outlines) + 1))
-    scale = np.zeros(len(outlines) + 1)
-    ok = w_sum > 0
-    scale[1:][ok] = vol_m3[ok] / (w_sum[ok] * px_area)
-    _warn_coverage(outlines, n_px * px_area / 1e6, vol_m3)
-    return finish_thickness(dem, ids, weight * scale[ids])
+    _warn_coverage(outlines, n_px * dem.pixel_area_m2 / 1e6, vol_m3)
+    full = np.zeros(int(ids.max()))
+    full[:] = vol_m3[:len(full)]
+    return finish_thickness(dem, ids, va_thickness_array(ids, dem.res[0], full, shaped, exponent, c, gamma))
 
 
 def _warn_coverage(outlines: gpd.GeoDataFrame, grid_area_km2: np.ndarray, vol_m3: np.ndarray) -> None:
@@ -106,6 +119,18 @@ def _warn_coverage(outlines: gpd.GeoDataFrame, grid_area_km2: np.ndarray, vol_m3
     if missing.any():
         log.warning("%d glaciers cover no pixel centre of the grid (too small or outside): %s",
                     int(missing.sum()), ", ".join(outlines["rgi_id"].to_numpy()[missing][:10]))
+
+
+def glabtop_thickness_array(surface: np.ndarray, ids: np.ndarray, pixel_size_m: float, smooth_m: float = 200.0,
+                            min_slope_deg: float = 3.0, f: float = SHAPE_FACTOR) -> np.ndarray:
+    """GlabTop thickness on a label grid: tau from each glacier's elevation range, h = tau / (f rho g sin a)."""
+    labels = np.arange(1, int(ids.max()) + 1)
+    z = np.where(np.isfinite(surface), surface, np.nan)
+    zmax = ndimage.labeled_comprehension(z, ids, labels, np.nanmax, float, np.nan)
+    zmin = ndimage.labeled_comprehension(z, ids, labels, np.nanmin, float, np.nan)
+    tau = np.concatenate([[0.0], np.nan_to_num(glaciology.glabtop_tau_pa((zmax - zmin) / 1000.0))])
+    sin_a, _, _ = glaciology.surface_slope(surface, pixel_size_m, smooth_m, min_slope_deg)
+    return np.where(ids > 0, glaciology.sia_thickness(tau[ids], sin_a, f), 0.0)
 
 
 def glabtop_thickness(dem: Raster, outlines: gpd.GeoDataFrame, smooth_m: float = 200.0,
@@ -118,13 +143,7 @@ def glabtop_thickness(dem: Raster, outlines: gpd.GeoDataFrame, smooth_m: float =
     for tau = 1.5 bar) so flat pixels do not give infinite ice.
     """
     ids = _ids(dem, outlines)
-    labels = np.arange(1, len(outlines) + 1)
-    z = np.where(np.isfinite(dem.data), dem.data, np.nan)
-    zmax = ndimage.labeled_comprehension(z, ids, labels, np.nanmax, float, np.nan)
-    zmin = ndimage.labeled_comprehension(z, ids, labels, np.nanmin, float, np.nan)
-    tau = np.concatenate([[0.0], glaciology.glabtop_tau_pa((zmax - zmin) / 1000.0)])
-    sin_a, _, _ = glaciology.surface_slope(dem.data, dem.res[0], smooth_m, min_slope_deg)
-    return finish_thickness(dem, ids, glaciology.sia_thickness(tau[ids], sin_a, f))
+    return finish_thickness(dem, ids, glabtop_thickness_array(dem.data, ids, dem.res[0], smooth_m, min_slope_deg, f))
 
 
 def external_thickness(product: Raster | str | os.PathLike, dem: Raster, outlines: gpd.GeoDataFrame | None = None,

@@ -39,9 +39,9 @@ from glacierbed.atomic import file_sha256, replacing, write_bytes, write_json
 from glacierbed.catalogue import load_predictor
 from glacierbed.config import config_to_dict, load_config
 from glacierbed.data.outlines import as_outlines, check_overlap, rasterize_gids
-from glacierbed.data.rasters import (Raster, as_metric_dem, raster_on_grid, read_window, sample_layers,
-                                     velocity_on_grid)
-from glacierbed.errors import EmptySelectionError, GlacierbedError
+from glacierbed.data.rasters import (Raster, as_metric_dem, checked_rasters, raster_on_grid, read_window,
+                                     sample_layers, velocity_on_grid)
+from glacierbed.errors import DataNotFoundError, EmptySelectionError, GlacierbedError
 from glacierbed.glaciology import is_calving, margin_pixels
 from glacierbed.outputs import region_totals, write_mosaics, write_tables
 from glacierbed.physics import PhysicsConfig, refine_window
@@ -213,13 +213,18 @@ def estimate_glacier(gdir: GlacierDir, spec: GlacierSpec, ctx: RegionContext) ->
         extra = dict(physics_terms="+".join(ref.terms), physics_skipped="+".join(ref.skipped),
                      physics_seconds=ref.seconds, physics_iterations=ref.iterations)
     area_px = vgrid.pixel_area_m2
-    volumes = members.sum(axis=(1, 2)) * area_px / 1e9
+    if sigma is not None:  # the model's own 1-sigma; errors within a glacier add up (fully correlated)
+        spread = np.where(ok & (thick > 0), np.nan_to_num(sigma), 0.0)
+        volume_std = float(spread.sum() * area_px / 1e9)
+    else:  # inpainters: the ensemble's spread
+        spread = members.std(axis=0)
+        volume_std = float((members.sum(axis=(1, 2)) * area_px / 1e9).std())
     thick_map = np.where(ok, thick, np.nan).astype(np.float32)
-    std_map = np.where(ok, members.std(axis=0), np.nan).astype(np.float32)
+    std_map = np.where(ok, spread, np.nan).astype(np.float32)
     _write_window(gdir, w0, vgrid, ww, own0, thick_map, std_map)
     partial = spec.outside_fraction > 0.001 or n_ok < int(own.sum())
     return dict(
-        volume_km3=float(thick.sum() * area_px / 1e9), volume_std_km3=float(volumes.std()),
+        volume_km3=float(thick.sum() * area_px / 1e9), volume_std_km3=volume_std,
         mean_thickness_m=float(thick[ok].mean()), max_thickness_m=float(thick[ok].max()), neg_fraction=neg_fraction,
         resolution_mode=plan.mode, partial=bool(partial), working_resolution_m=float(plan.resolution_m),
         n_pixels=n_ok, pixel_area_m2=float(area_px), resampling=plan.resampling,
@@ -301,26 +306,14 @@ def glacier_specs(dem: Raster, outlines: gpd.GeoDataFrame, cfg: EstimateConfig,
 def _physics_inputs(cfg: EstimateConfig, velocity: tuple[str | os.PathLike, str | os.PathLike] | None,
                     smb: str | os.PathLike | None) -> dict[str, str]:
     """Checked paths of the physics input rasters (empty without physics)."""
-    from glacierbed.errors import DataNotFoundError
-
-    named: dict[str, Any] = {}
-    if velocity is not None:
-        if len(velocity) != 2:
-            raise DataNotFoundError(f"velocity needs two rasters (vx, vy), got {len(velocity)}")
-        named.update(vx=velocity[0], vy=velocity[1])
-    if smb is not None:
-        named["smb"] = smb
+    if velocity is not None and len(velocity) != 2:
+        raise DataNotFoundError(f"velocity needs two rasters (vx, vy), got {len(velocity)}")
+    named = {**(dict(vx=velocity[0], vy=velocity[1]) if velocity is not None else {}),
+             **({"smb": smb} if smb is not None else {})}
     if named and cfg.physics is None:
         log.warning("velocity/SMB rasters given but physics is off: they are not used")
         return {}
-    out = {}
-    for k, v in named.items():
-        path = Path(v)
-        if not path.exists():
-            raise DataNotFoundError(f"{path}: {k} raster not found")
-        Raster.from_file(path)  # fails early with a clear message if unreadable
-        out[k] = str(path.resolve())
-    return out
+    return checked_rasters(named)
 
 
 def estimate(

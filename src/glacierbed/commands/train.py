@@ -13,6 +13,8 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "train_def
 
 
 def register(app: typer.Typer) -> None:
+    register_thickness(app)
+
     @app.command("train")
     @clean_errors
     def train_cmd(
@@ -73,3 +75,58 @@ def register(app: typer.Typer) -> None:
             dest = ship_weights(run_dir / "weights.pt", ship_name, dest)
             how = f"--model {dest}" if ship_to is not None else f"--model {ship_name}"
             console.print(f"shipped weights to {dest} (use them with {how})")
+
+
+THICKNESS_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "train_thickness.yaml"
+
+
+def register_thickness(app: typer.Typer) -> None:
+    @app.command("train-thickness")
+    @clean_errors
+    def train_thickness_cmd(
+        config: Path = typer.Option(THICKNESS_CONFIG, help="Training YAML (ThicknessTrainConfig fields)."),
+        run_dir: Path = typer.Option(Path("runs/thickness"), help="Checkpoint, metrics.csv, validation.csv, weights."),
+        steps: Optional[int] = typer.Option(None, help="Override the number of steps."),
+        dataset: Optional[Path] = typer.Option(None, help="Override the simulated set (.npz)."),
+        resume: bool = typer.Option(True, help="Continue from run_dir/checkpoint.pt if present."),
+        ship: bool = typer.Option(False, help="Install the final weights as a named user model (see `train --ship`)."),
+        name: Optional[str] = typer.Option(None, help="Model name for --ship (default: the run dir's name)."),
+        ship_to: Optional[Path] = typer.Option(None, help="Install the final weights at this .pt path instead."),
+    ) -> None:
+        """Train the surface-aware thickness network on simulated glaciers; resumable after interruption."""
+        from dataclasses import replace
+
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        from glacierbed.errors import DataNotFoundError
+        from glacierbed.model import ship_destination, ship_weights
+        from glacierbed.train_thickness import ThicknessTrainConfig, train_thickness
+
+        dest = None
+        if ship or ship_to is not None:
+            try:
+                dest = ship_destination(name or run_dir.name, ship_to)
+            except ValueError as exc:
+                raise typer.BadParameter(f"{exc}", param_hint="--name/--ship-to") from None
+        cfg = ThicknessTrainConfig.from_yaml(config)
+        cfg = replace(cfg, **{k: v for k, v in dict(steps=steps, dataset=str(dataset) if dataset else None).items()
+                              if v is not None})
+        if not Path(cfg.dataset).exists():
+            raise DataNotFoundError(f"{cfg.dataset}: simulated set not found (build it with `glacierbed simulate build`)")
+        cols = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                TimeRemainingColumn(), TextColumn("{task.fields[info]}")]
+        with Progress(*cols, console=console) as progress:
+            task = progress.add_task("training", total=cfg.steps, info="")
+
+            def on_step(step: int, row: dict) -> None:
+                info = f"loss {row['loss']:.3f} rmse {row['rmse_m']:.1f} m"
+                if "val_rmse_m" in row:
+                    info += f" | val RMSE {row['val_rmse_m']:.1f} m, coverage68 {row['val_coverage68']:.2f}"
+                progress.update(task, completed=step, info=info)
+
+            record = train_thickness(cfg, run_dir, resume=resume, on_step=on_step)
+        v = record["validation"]
+        console.print(f"validation: RMSE {v['rmse_m']:.1f} m, bias {v['bias_m']:+.1f} m, 68 % coverage "
+                      f"{v['coverage68']:.2f} ({record['steps']} steps, {record['train_seconds']:.0f} s)")
+        if dest is not None:
+            console.print(f"shipped to {ship_weights(run_dir / 'weights.pt', dest=dest)}")

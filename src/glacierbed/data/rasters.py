@@ -228,6 +228,18 @@ def sample_layers(src: Raster, stack: np.ndarray, dst: Raster, where: np.ndarray
     return out
 
 
+def checked_rasters(named: dict[str, str | os.PathLike]) -> dict[str, str]:
+    """Absolute paths of readable rasters by name; a missing or unreadable one stops with its name and file."""
+    out = {}
+    for name, value in named.items():
+        path = Path(value)
+        if not path.exists():
+            raise DataNotFoundError(f"{path}: {name} raster not found")
+        Raster.from_file(path)  # fails early with a clear message if unreadable
+        out[name] = str(path.resolve())
+    return out
+
+
 def fill_nearest(a: np.ndarray) -> np.ndarray:
     """NaNs replaced by the nearest finite value (for inputs that cannot hold NaN)."""
     bad = ~np.isfinite(a)
