@@ -81,3 +81,9 @@ def test_tiny_real_build(tmp_path: Path) -> None:
     ice = sims.thickness > cfg.ice_min_m
     assert ((sims.ids > 0) == ice).all()
     assert len(sims.params) == n and {"glen_a", "ela_m", "steady"} <= set(sims.params[0])
+    # an interrupted or repeated build reuses the finished batches (resume): same windows, nothing recomputed
+    parts = sorted((tmp_path / "sim.parts").glob("*.npz"))
+    stamps = [p.stat().st_mtime_ns for p in parts]
+    build_simulated_set(cfg, tmp_path / "sim.npz")
+    assert parts and [p.stat().st_mtime_ns for p in parts] == stamps
+    np.testing.assert_array_equal(SimulatedSet.load(tmp_path / "sim.npz").thickness, sims.thickness)

@@ -19,6 +19,7 @@ Batches of windows run as tasks on Dask (``workers``) or serially.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -221,7 +222,10 @@ def build_simulated_set(cfg: SimulatedSetConfig, out: str | Path, workers: int =
                         progress: Callable[[int, int], None] | None = None) -> dict:
     """Draw windows from every source, simulate them in batches (Dask with ``workers`` > 1),
     write ``out`` (.npz) and ``out.json`` (summary: counts per source/resolution/split,
-    rejections, ice fractions, seconds). Returns the summary."""
+    rejections, ice fractions, seconds). Returns the summary.
+
+    Each finished batch is kept in ``<out>.parts/`` (atomic, keyed by its windows, seed and
+    the config), so an interrupted build resumes where it stopped."""
     t0 = time.perf_counter()
     rng = np.random.default_rng(cfg.seed)
     jobs: list[tuple[np.ndarray, float, int, str, str]] = []
@@ -240,7 +244,9 @@ def build_simulated_set(cfg: SimulatedSetConfig, out: str | Path, workers: int =
                 beds = np.stack([dem.data[r:r + cfg.patch, c:c + cfg.patch] for r, c, _ in chunk])
                 splits = ["test" if src.test else s for _, _, s in chunk]
                 jobs.append((beds, float(res), int(rng.integers(2**31)), f"{src.name}@{res:g}m", ",".join(splits)))
-    results = _run_jobs(jobs, cfg, workers, progress)
+    out = Path(out)
+    parts = out.with_name(out.stem + ".parts")
+    results = _run_jobs([(*job, parts / f"{_job_key(job, cfg)}.npz") for job in jobs], cfg, workers, progress)
     arrays: dict[str, list] = {k: [] for k in ("bed", "thickness", "ids", "speed", "smb", "res", "split", "source")}
     params: list[dict] = []
     dropped: Counter = Counter()
@@ -266,7 +272,6 @@ def build_simulated_set(cfg: SimulatedSetConfig, out: str | Path, workers: int =
                "ice_fraction": {"p10": float(np.quantile(ice, 0.1)), "median": float(np.median(ice)),
                                 "p90": float(np.quantile(ice, 0.9))},
                "steady_share": float(np.mean([p["steady"] for p in params]))}
-    out = Path(out)
     with replacing(out, keep_suffix=True) as tmp:
         np.savez_compressed(tmp, **{k: np.stack(v) if k in ("bed", "thickness", "ids", "speed", "smb") else np.asarray(v)
                                     for k, v in arrays.items()},
@@ -275,13 +280,40 @@ def build_simulated_set(cfg: SimulatedSetConfig, out: str | Path, workers: int =
     return summary
 
 
+def _job_key(job: tuple, cfg: SimulatedSetConfig) -> str:
+    beds, res, seed, key, splits = job
+    h = hashlib.sha256(beds.tobytes())
+    h.update(json.dumps([res, seed, key, splits, config_to_dict(cfg)], sort_keys=True, default=str).encode())
+    return h.hexdigest()[:20]
+
+
+def simulate_batch_cached(beds: np.ndarray, pixel_size_m: float, seed: int, cfg: SimulatedSetConfig, part: Path,
+                          threads: int | None = None) -> dict:
+    """:func:`simulate_batch`, or its saved result in ``part``; the result is saved there (atomically).
+    ``threads``: torch threads for this call (a Dask worker process uses one per core)."""
+    if part.exists():
+        with np.load(part, allow_pickle=False) as z:
+            return {"thickness": list(z["thickness"]), "ids": list(z["ids"]), "speed": list(z["speed"]),
+                    "smb": list(z["smb"]), "keep": list(z["keep"]), "why": [str(w) for w in z["why"]],
+                    "params": json.loads(str(z["params"]))}
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    r = simulate_batch(beds, pixel_size_m, seed, cfg)
+    with replacing(part, keep_suffix=True) as tmp:
+        np.savez(tmp, **{k: np.stack(r[k]) for k in ("thickness", "ids", "speed", "smb")}, keep=np.asarray(r["keep"]),
+                 why=np.asarray(r["why"]), params=json.dumps(r["params"]))
+    return r
+
+
 def _run_jobs(jobs: list, cfg: SimulatedSetConfig, workers: int, progress: Callable[[int, int], None] | None
               ) -> list[dict]:
     """Simulate every batch, serially or as Dask tasks (largest pixel sizes first: they take longest)."""
     if workers <= 1:
         out = []
-        for i, (beds, res, seed, _, _) in enumerate(jobs):
-            out.append(simulate_batch(beds, res, seed, cfg))
+        for i, (beds, res, seed, _, _, part) in enumerate(jobs):
+            out.append(simulate_batch_cached(beds, res, seed, cfg, part))
             if progress:
                 progress(i + 1, len(jobs))
         return out
@@ -290,19 +322,12 @@ def _run_jobs(jobs: list, cfg: SimulatedSetConfig, workers: int, progress: Calla
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as client:
         order = sorted(range(len(jobs)), key=lambda i: -jobs[i][1])
-        futures = {client.submit(_simulate_batch_one_thread, jobs[i][0], jobs[i][1], jobs[i][2], cfg, pure=False): i
-                   for i in order}
-        out: list[dict | None] = [None] * len(jobs)
+        futures = {client.submit(simulate_batch_cached, jobs[i][0], jobs[i][1], jobs[i][2], cfg, jobs[i][5], 1,
+                                 pure=False): i for i in order}
+        results: list[dict | None] = [None] * len(jobs)
         for n, fut in enumerate(as_completed(futures), start=1):
-            out[futures[fut]] = fut.result()
+            results[futures[fut]] = fut.result()
             if progress:
                 progress(n, len(jobs))
-    return out  # type: ignore[return-value]
-
-
-def _simulate_batch_one_thread(beds: np.ndarray, pixel_size_m: float, seed: int, cfg: SimulatedSetConfig) -> dict:
-    """:func:`simulate_batch` in a Dask worker process: torch on one thread (one per core)."""
-    import torch
-
-    torch.set_num_threads(1)
-    return simulate_batch(beds, pixel_size_m, seed, cfg)
+            log.info("simulated batch %d of %d", n, len(jobs))
+    return results  # type: ignore[return-value]
