@@ -1,0 +1,263 @@
+"""Calibration on measured thickness: estimators on synthetic tables, splits without leakage,
+glacier identity, volume uncertainty, save/load, and the measured table of the real kit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from glacierbed.calibration import (FEATURE_NAMES, Calibration, IntervalCalibrator, ResidualBooster, ThicknessScale,
+                                    _Trees, apply_to_rows, calibration_features, glacier_volume_std, glacier_weights,
+                                    group_kfold, group_splits, regional_volume_std, weighted_coverage,
+                                    weighted_quantile)
+from glacierbed.errors import CorruptFileError
+from glacierbed.measured import MeasuredSet, canonical_rgi6, cross_validate, glacier_groups, region_of
+
+
+# --------------------------------------------------------------------------------------
+# synthetic tables
+# --------------------------------------------------------------------------------------
+def synthetic_rows(rng: np.random.Generator, n_glaciers: int = 12, n_cells: int = 150, factor: float = 1.0,
+                   rel_noise: float = 0.0, abs_noise: float = 0.0) -> pd.DataFrame:
+    """Cells of ``n_glaciers`` glaciers: obs = factor * mu * (1 + rel_noise e1) + abs_noise e2,
+    with every feature of :data:`FEATURE_NAMES` filled (physically plausible ranges)."""
+    parts = []
+    for g in range(n_glaciers):
+        n = n_cells + g * 10  # unequal sizes: weights must balance glaciers
+        mu = rng.uniform(10, 40 + 30 * g, n)
+        feats = {
+            "h_mc_m": mu * rng.uniform(0.8, 1.2, n), "h_sia_m": mu * rng.uniform(0.7, 1.3, n),
+            "slope_100m": rng.uniform(0.05, 0.4, n), "slope_300m": rng.uniform(0.05, 0.35, n),
+            "slope_1000m": rng.uniform(0.05, 0.3, n), "dist_margin_m": rng.uniform(20, 800, n),
+            "rel_elevation": rng.uniform(0, 1, n), "log10_area_km2": np.full(n, rng.uniform(-0.5, 2)),
+            "elev_range_m": np.full(n, rng.uniform(300, 1500)), "pixel_size_m": np.full(n, 30.0),
+        }
+        obs = factor * mu * (1 + rel_noise * rng.standard_normal(n)) + abs_noise * rng.standard_normal(n)
+        parts.append(pd.DataFrame({"case": "synthetic", "unit": "cell", "group": f"G{g:02d}", "region": f"{g % 3:02d}",
+                                   "example": f"ex{g}", "rgi_id": f"G{g:02d}", "obs": np.clip(obs, 0, None),
+                                   "mu": mu, "sigma": 0.1 * mu, "mu_m": mu, "sigma_m": 0.1 * mu, **feats}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_glacier_weights_balance_glaciers_and_cases():
+    rows = pd.DataFrame({"group": ["A"] * 10 + ["A"] * 2 + ["B"] * 5, "case": ["radar"] * 10 + ["grid"] * 2 + ["grid"] * 5})
+    w = glacier_weights(rows)
+    assert w[:10].sum() == pytest.approx(0.5) and w[10:12].sum() == pytest.approx(0.5)
+    assert w[12:].sum() == pytest.approx(1.0)
+
+
+def test_weighted_quantile_and_coverage():
+    v = np.arange(1, 101, dtype=float)
+    assert weighted_quantile(v, 0.5) == pytest.approx(50.5, abs=0.6)
+    # weights: the upper half counts 3x -> the median moves up
+    w = np.where(v > 50, 3.0, 1.0)
+    assert weighted_quantile(v, 0.5, w) > 60
+    assert weighted_coverage(np.array([1.0, 3.0]), np.array([2.0, 2.0])) == 0.5
+
+
+def test_scale_recovers_known_factor():
+    rng = np.random.default_rng(0)
+    exact = synthetic_rows(rng, factor=1.7)
+    assert ThicknessScale().fit(exact).factor == pytest.approx(1.7, rel=1e-9)
+    noisy = synthetic_rows(rng, factor=0.6, rel_noise=0.3, abs_noise=2.0)
+    assert ThicknessScale().fit(noisy).factor == pytest.approx(0.6, rel=0.05)
+    # one glacier with 100x more cells and another factor does not decide it
+    big = synthetic_rows(np.random.default_rng(1), n_glaciers=1, n_cells=20000, factor=3.0).assign(group="BIG")
+    assert ThicknessScale().fit(pd.concat([exact, big])).factor == pytest.approx(1.7, rel=1e-9)
+    mu, sigma = ThicknessScale(factor=2.0).apply(np.array([1.0, 5.0]), np.array([0.5, 1.0]), {})
+    assert mu.tolist() == [2.0, 10.0] and sigma.tolist() == [1.0, 2.0]
+
+
+def test_group_splits_never_put_a_glacier_on_both_sides():
+    labels = np.array(["b", "a", "c", "a", "b", "b", "c"])
+    seen = []
+    for held, train, test in group_splits(labels):
+        assert set(labels[test]) == {held}
+        assert held not in set(labels[train])
+        assert sorted(np.concatenate([train, test]).tolist()) == list(range(len(labels)))
+        seen.append(held)
+    assert seen == ["a", "b", "c"]
+    folds = group_kfold(labels, 2, seed=3)
+    for train, test in folds:
+        assert not set(labels[train]) & set(labels[test])
+    assert sorted(np.concatenate([t for _, t in folds]).tolist()) == list(range(len(labels)))
+
+
+class _Spy(Calibration):
+    """A calibration that records which glaciers each fit saw."""
+
+    seen: list[set[str]] = []
+
+    def fit(self, rows, pixels=None):
+        _Spy.seen.append(set(rows["group"].astype(str)))
+        return super().fit(rows, pixels)
+
+
+def test_cross_validation_never_fits_on_the_held_out_glacier():
+    rows = synthetic_rows(np.random.default_rng(2), n_glaciers=5, n_cells=60, factor=1.3)
+    # one glacier measured twice (radar + grid, like South Glacier): it leaves as a whole
+    twin = rows[rows["group"] == "G01"].assign(case="radar", unit="point")
+    rows = pd.concat([rows, twin], ignore_index=True)
+    ms = MeasuredSet(rows, pd.DataFrame(columns=["case", "example", "rgi_id", "group", "region", "mu", "sigma"]))
+    _Spy.seen = []
+    cv = cross_validate(ms, lambda: _Spy([ThicknessScale()]), by="group")
+    assert len(_Spy.seen) == 5
+    for held, seen in zip(sorted(rows["group"].unique()), _Spy.seen):
+        assert held not in seen and len(seen) == 4
+    assert (cv.rows["fold"] == cv.rows["group"]).all()
+    assert len(cv.rows) == len(rows) and cv.rows["mu_cal"].notna().all()
+    # by region: a region's glaciers all leave together
+    _Spy.seen = []
+    cv = cross_validate(ms, lambda: _Spy([ThicknessScale()]), by="region")
+    for held, seen in zip(sorted(rows["region"].unique()), _Spy.seen):
+        assert not seen & set(rows.loc[rows["region"] == held, "group"])
+
+
+def test_identity_rgi5_to_rgi6_and_location():
+    assert canonical_rgi6("RGI50-11.00719_d01") == "RGI60-11.00719"
+    assert canonical_rgi6("RGI60-01.16195") == "RGI60-01.16195"
+    assert region_of("RGI50-11.00897") == "11" and region_of("glacier-00001") == ""
+    sq = shapely.box(10.0, 46.0, 10.02, 46.02)
+    entries = pd.DataFrame([
+        {"example": "south-glacier", "rgi_id": "RGI60-01.16195", "geometry": None, "located": True},
+        {"example": "glathida-RGI60-01.16195", "rgi_id": "RGI60-01.16195", "geometry": None, "located": False},
+        {"example": "oetztal", "rgi_id": "RGI50-11.00719_d01", "geometry": None, "located": True},
+        {"example": "oetztal", "rgi_id": "RGI50-11.00719_d02", "geometry": None, "located": True},
+        # same glacier under two unrelated ids, both placed on Earth reliably: merged by location
+        {"example": "a", "rgi_id": "X-1", "geometry": sq, "located": True},
+        {"example": "b", "rgi_id": "Y-1", "geometry": shapely.affinity.translate(sq, 0.001, 0), "located": True},
+        # a neighbour sharing a sliver: kept apart; an approximate position: never merged by location
+        {"example": "c", "rgi_id": "Z-1", "geometry": shapely.affinity.translate(sq, 0.0199, 0), "located": True},
+        {"example": "d", "rgi_id": "W-1", "geometry": sq, "located": False},
+    ])
+    mapping, report = glacier_groups(entries)
+    assert mapping[("south-glacier", "RGI60-01.16195")] == mapping[("glathida-RGI60-01.16195", "RGI60-01.16195")]
+    assert mapping[("oetztal", "RGI50-11.00719_d01")] == mapping[("oetztal", "RGI50-11.00719_d02")] == "RGI60-11.00719"
+    assert mapping[("a", "X-1")] == mapping[("b", "Y-1")]
+    assert mapping[("c", "Z-1")] != mapping[("a", "X-1")] and mapping[("d", "W-1")] == "W-1"
+    assert "neighbours (kept apart)" in set(report["relation"])
+
+
+def test_interval_calibration_gives_requested_coverage():
+    rng = np.random.default_rng(4)
+    train = synthetic_rows(rng, n_glaciers=20, n_cells=200, rel_noise=0.25, abs_noise=3.0)
+    test = synthetic_rows(np.random.default_rng(5), n_glaciers=20, n_cells=200, rel_noise=0.25, abs_noise=3.0)
+    for method in ("parametric", "boosted"):
+        if method == "boosted":
+            pytest.importorskip("sklearn")
+        iv = IntervalCalibrator(method=method).fit(train)
+        feats = {n: test[n].to_numpy(float) for n in FEATURE_NAMES}
+        mu, sigma = iv.apply(test["mu"].to_numpy(float), test["sigma"].to_numpy(float), feats)
+        err = np.abs(test["obs"].to_numpy(float) - mu)
+        assert np.mean(err <= sigma) == pytest.approx(0.68, abs=0.03), method
+        assert np.mean(err <= iv.z90 * sigma) == pytest.approx(0.90, abs=0.03), method
+        # heteroscedastic: thick ice gets the wider interval
+        assert np.corrcoef(mu, sigma)[0, 1] > 0.8
+
+
+def test_volume_std_on_hand_computed_values():
+    sigma, area = np.array([1.0, 2.0, 3.0]), 100.0
+    assert glacier_volume_std(sigma, area) == pytest.approx(600.0 / 1e9)  # fully correlated: sum
+    assert glacier_volume_std(sigma, area, 0.0) == pytest.approx(np.sqrt(14.0) * 100 / 1e9)  # quadrature
+    assert glacier_volume_std(sigma, area, 0.5) == pytest.approx(5.0 * 100 / 1e9)  # sqrt(0.5*14 + 0.5*36)
+    assert glacier_volume_std(np.array([1.0, np.nan]), area) == pytest.approx(100.0 / 1e9)
+    assert regional_volume_std([1.0, 2.0, 2.0]) == pytest.approx(5.0)  # linear, correlated
+    assert regional_volume_std([1.0, 2.0, 2.0], correlation=0.0) == pytest.approx(3.0)
+    with pytest.raises(ValueError):
+        regional_volume_std([1.0], correlation=1.5)
+    # no interval step: fully correlated
+    assert Calibration().volume_std_km3(sigma, area) == pytest.approx(600.0 / 1e9)
+
+
+def test_trees_match_sklearn_and_round_trip(tmp_path):
+    sklearn = pytest.importorskip("sklearn.ensemble")
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(3000, 4))
+    x[::17, 2] = np.nan
+    y = x[:, 0] - 0.5 * np.nan_to_num(x[:, 2]) + 0.1 * rng.normal(size=3000)
+    est = sklearn.HistGradientBoostingRegressor(max_iter=30, max_depth=3, early_stopping=False).fit(x, y)
+    assert np.allclose(_Trees.from_sklearn(est).predict(x), est.predict(x))
+
+    rows = synthetic_rows(rng, n_glaciers=10, n_cells=120, factor=1.4, rel_noise=0.2)
+    rows["obs"] *= 1 + 0.3 * (rows["rel_elevation"] - 0.5)  # a shape for the residual to learn
+    cal = Calibration.variant("residual+scale+interval", inner_folds=3).fit(rows)
+    assert [s.kind for s in cal.steps] == ["residual", "scale", "interval"]
+    assert cal.trained_on["n_glaciers"] == 10 and cal.trained_on["cases"] == {"synthetic": len(rows)}
+    path = cal.save(tmp_path / "cal.json")
+    back = Calibration.load(path)
+    feats = {n: rows[n].to_numpy(float) for n in FEATURE_NAMES}
+    a = cal.apply(rows["mu"].to_numpy(float), rows["sigma"].to_numpy(float), feats)
+    b = back.apply(rows["mu"].to_numpy(float), rows["sigma"].to_numpy(float), feats)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert back.z90 == cal.z90 and back.glacier_correlation == cal.glacier_correlation
+    assert back.trained_on == cal.trained_on
+    # table rows and arrays agree
+    t = apply_to_rows(cal.steps, rows)
+    assert np.allclose(t["mu"], a[0]) and np.allclose(t["sigma"], a[1])
+    (tmp_path / "bad.json").write_text('{"kind": "something else"}')
+    with pytest.raises(CorruptFileError):
+        Calibration.load(tmp_path / "bad.json")
+
+
+def test_residual_keeps_margin_at_zero_and_apply_window():
+    pytest.importorskip("sklearn")
+    rows = synthetic_rows(np.random.default_rng(7), n_glaciers=6, n_cells=150, factor=1.5)
+    cal = Calibration([ResidualBooster(target="log_ratio", max_iter=20), ThicknessScale()]).fit(rows)
+    # a window: a tilted plane with one glacier
+    yy, xx = np.mgrid[0:40, 0:50]
+    surface = 3000.0 - 10.0 * yy + 2.0 * xx
+    ids = np.zeros((40, 50), int)
+    ids[8:32, 10:40] = 1
+    mu = np.where(ids > 0, 50.0, 0.0)
+    mu[8, 10:40] = 0.0  # the margin row of the model's map
+    sigma = np.where(ids > 0, 5.0, 0.0)
+    feats = calibration_features(surface, ids, 30.0, mu, sigma)
+    assert set(feats) == set(FEATURE_NAMES) and all(np.isfinite(v).all() for v in feats.values())
+    m, _ = cal.apply_window(surface, ids, 30.0, mu, sigma)
+    assert np.isnan(m[ids == 0]).all() and np.isfinite(m[ids > 0]).all() and (m[ids > 0] >= 0).all()
+    assert (m[8, 11:39] == 0).all()  # margin stays 0
+    assert m[20, 25] > 50.0  # the scale (~1.5) lifts the interior
+
+
+def test_measured_table_on_two_real_grids(data_dir, tmp_path):
+    """Two small GlaThiDa grids, biharmonic without physics: one row per observed cell, finite predictions."""
+    from glacierbed.data import registry
+    from glacierbed.data.observations import match_points_to_glaciers, read_thickness_grid
+    from glacierbed.data.outlines import read_outlines
+    from glacierbed.measured import collect
+
+    ids = ["RGI60-11.01962", "RGI60-11.02600"]
+    ms = collect(tmp_path, "biharmonic", physics=False, cases=("glathida-grids",), glaciers=ids, ensemble=2,
+                 baselines=False)
+    for rid in ids:
+        ex = registry.get_example(f"glathida-{rid}")
+        cells = read_thickness_grid(ex.observations)
+        inside = match_points_to_glaciers(cells, read_outlines(ex.outlines))["rgi_id"].notna().to_numpy()
+        got = ms.rows[ms.rows["rgi_id"] == rid]
+        assert len(got) == inside.sum() > 200
+        assert np.allclose(np.sort(got["obs"]), np.sort(cells["thickness_m"].to_numpy()[inside]))
+        assert got["group"].eq(rid).all() and got["region"].eq("11").all()
+    cols = ["obs", "mu", "sigma", *FEATURE_NAMES]
+    assert np.isfinite(ms.rows[cols].to_numpy(float)).all()
+    assert (ms.rows["mu"] >= 0).all() and ms.rows["mu"].mean() > 0
+    assert ms.info["model"] == "biharmonic" and not ms.info["physics"]
+    # a rerun resumes from the cached table
+    again = collect(tmp_path, "biharmonic", physics=False, cases=("glathida-grids",), glaciers=ids, ensemble=2,
+                    baselines=False)
+    pd.testing.assert_frame_equal(again.rows, ms.rows, check_dtype=False)
+
+
+def test_south_glacier_radar_and_its_grid_are_one_glacier(data_dir):
+    """The real outlines: South Glacier's radar case and GlaThiDa grid RGI60-01.16195 share a group;
+    Gepatschferner's grid and its Ötztal outline too (tier-A position)."""
+    from glacierbed.measured import _identity_entries
+
+    entries = _identity_entries([("south-glacier", "south-glacier"), ("glathida-grids", "glathida-RGI60-01.16195"),
+                                 ("glathida-grids", "glathida-RGI60-11.00746"), ("oetztal-means", "oetztal")])
+    mapping, report = glacier_groups(entries)
+    assert mapping[("south-glacier", "RGI60-01.16195")] == mapping[("glathida-RGI60-01.16195", "RGI60-01.16195")]
+    assert mapping[("glathida-RGI60-11.00746", "RGI60-11.00746")] == mapping[("oetztal", "RGI50-11.00746")]
+    sg = report[report["a"].str.contains("01.16195") & report["b"].str.contains("01.16195")]
+    assert len(sg) == 1 and sg["overlap_of_smaller"].iloc[0] > 0.8
