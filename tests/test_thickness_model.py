@@ -122,3 +122,26 @@ def test_estimate_with_the_thickness_network(tmp_path: Path, data_dir: Path) -> 
     assert row["status"] == "ok" and row["model"] == "tn"
     assert 0.1 < row["volume_km3"] < 2.0 and row["volume_std_km3"] > 0  # consensus: 0.572 km3
     assert res.summary["model_identity"] == json.loads(path.with_suffix(".json").read_text())["weights_sha256"]
+
+
+def test_shipped_calibration_is_applied_by_estimate(tmp_path: Path, data_dir: Path) -> None:
+    """A calibration beside the weights (here a plain factor 2) scales the estimate and keys resuming."""
+    from glacierbed.calibration import Calibration, ThicknessScale
+    from glacierbed.catalogue import calibration_file, load_predictor
+    from glacierbed.estimate import EstimateConfig, estimate
+
+    net = ThicknessNetConfig(width=8, depth=2).build()
+    path = save_thickness_net(net, tmp_path / "tn.pt", {"patch_size": 128, "resolution_range_m": [25, 200]})
+    tf = data_dir / "oggm-sample-data/test-files"
+    args = (tf / "hef_srtm.tif", tf / "Hintereisferner_RGI6.shp")
+    cfg = EstimateConfig(ensemble=1, physics=None)
+    plain = estimate(*args, tmp_path / "plain", model=str(path), maps=False, config=cfg).glaciers.iloc[0]
+    Calibration([ThicknessScale(factor=2.0)]).save(calibration_file(path))
+    assert load_predictor(str(path)).calibration is not None
+    cal = estimate(*args, tmp_path / "plain", model=str(path), maps=False, config=cfg)  # same folder: not resumed
+    row = cal.glaciers.iloc[0]
+    assert cal.summary["n_resumed"] == 0 and row["calibrated"] == "scale"
+    assert row["volume_km3"] == pytest.approx(2 * plain["volume_km3"], rel=1e-4)
+    off = estimate(*args, tmp_path / "off", model=str(path), maps=False, config=EstimateConfig(ensemble=1, physics=None,
+                                                                                                calibrate=False))
+    assert off.glaciers.iloc[0]["volume_km3"] == pytest.approx(plain["volume_km3"], rel=1e-6)

@@ -52,6 +52,7 @@ from scipy import ndimage, optimize
 
 from glacierbed.atomic import write_text
 from glacierbed.errors import CorruptFileError, DataNotFoundError, EmptySelectionError
+from glacierbed.data.rasters import fill_nearest
 from glacierbed.features import thickness_features
 
 log = logging.getLogger(__name__)
@@ -92,16 +93,6 @@ _GAUSS_Z90 = 1.6448536269514722
 # --------------------------------------------------------------------------------------
 # features
 # --------------------------------------------------------------------------------------
-def _fill_nearest(a: np.ndarray) -> np.ndarray:
-    bad = ~np.isfinite(a)
-    if not bad.any():
-        return a
-    if bad.all():
-        raise EmptySelectionError("surface window has no finite elevation")
-    idx = ndimage.distance_transform_edt(bad, return_distances=False, return_indices=True)
-    return a[tuple(idx)]
-
-
 def calibration_features(surface: np.ndarray, ids: np.ndarray, pixel_size_m: float, mu: np.ndarray,
                          sigma: np.ndarray) -> dict[str, np.ndarray]:
     """Per-pixel features (:data:`FEATURE_NAMES`) of one window, float64 arrays.
@@ -113,7 +104,9 @@ def calibration_features(surface: np.ndarray, ids: np.ndarray, pixel_size_m: flo
     """
     surface = np.asarray(surface, np.float64)
     ids = np.asarray(ids)
-    z = _fill_nearest(surface)
+    if not np.isfinite(surface).any():
+        raise EmptySelectionError("surface window has no finite elevation")
+    z = fill_nearest(surface)
     stack = thickness_features(z, ids, pixel_size_m).astype(np.float64)
     ice = ids > 0
     elev_range = np.zeros(z.shape)

@@ -8,6 +8,11 @@
   :func:`glacierbed.model.find_weights`) or a path to weights: a thickness network when a
   ``kind: thickness_net`` record sits beside it, else an inpainting network or checkpoint.
 
+A model's calibration on measured thickness (:mod:`glacierbed.calibration`), when one was
+shipped with it (``<weights stem>.calibration.json`` beside the weights; for the classical
+fills ``<name>.calibration.json`` in the package's weights folder), is attached to the
+predictor as ``predictor.calibration`` and applied by the estimate stage.
+
 Errors say what failed and what to use instead.
 """
 
@@ -31,18 +36,39 @@ def shipped_weights(file_name: str) -> Path:
     return Path(str(resources.files("glacierbed") / "weights" / file_name))
 
 
+def calibration_file(weights: Path) -> Path:
+    """Where a model's calibration lives: ``<weights stem>.calibration.json`` beside its weights."""
+    return weights.with_name(f"{weights.stem}.calibration.json")
+
+
+def _with_calibration(predictor: ThicknessPredictor, weights: Path) -> ThicknessPredictor:
+    from glacierbed.calibration import Calibration
+
+    path = calibration_file(weights)
+    predictor.calibration = Calibration.load(path) if path.exists() else None  # type: ignore[attr-defined]
+    predictor.calibration_path = str(path) if path.exists() else None  # type: ignore[attr-defined]
+    return predictor
+
+
 def load_predictor(model: Any = None) -> ThicknessPredictor:
-    """A predictor object, or load one by name or weights path (None = :data:`DEFAULT`)."""
+    """A predictor object, or load one by name or weights path (None = :data:`DEFAULT`), with
+    its calibration attached when one was shipped."""
+    if isinstance(model, (str, os.PathLike)) or model is None:
+        predictor, weights = _load(model)
+        return _with_calibration(predictor, weights)
     if isinstance(model, ThicknessPredictor):
         return model
-    if model is not None and not isinstance(model, (str, os.PathLike)):
-        return InpaintingPredictor(model)  # an Inpainter object
+    return InpaintingPredictor(model)  # an Inpainter object
+
+
+def _load(model: str | os.PathLike | None) -> tuple[ThicknessPredictor, Path]:
+    """The predictor for a name or path, and the weights file its calibration sits beside."""
     name = DEFAULT if model is None or str(model) == "default" else str(model)
     try:
         if name in CLASSICAL:
-            return InpaintingPredictor(load_inpainter(name))
+            return InpaintingPredictor(load_inpainter(name)), shipped_weights(f"{name}.pt")
         if name in ("network", "inpainting-network"):
-            return InpaintingPredictor(load_inpainter("default"))
+            return InpaintingPredictor(load_inpainter("default")), shipped_weights("default.pt")
         if name == "thickness-net":
             path, label = shipped_weights(THICKNESS_NET_FILE), "thickness-net"
         else:
@@ -52,8 +78,8 @@ def load_predictor(model: Any = None) -> ThicknessPredictor:
         if _is_thickness_net(path):
             from glacierbed.thickness_model import ThicknessNetPredictor
 
-            return ThicknessNetPredictor.load(path, label)
-        return InpaintingPredictor(load_inpainter(path))
+            return ThicknessNetPredictor.load(path, label), path
+        return InpaintingPredictor(load_inpainter(path)), path
     except DataNotFoundError as exc:
         if model is None:
             raise DataNotFoundError(f"{exc}; the shipped default model is not available: "

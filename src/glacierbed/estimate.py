@@ -33,12 +33,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy import ndimage
 
 from glacierbed.atomic import file_sha256, replacing, write_bytes, write_json
 from glacierbed.catalogue import load_predictor
 from glacierbed.config import config_to_dict, load_config
-from glacierbed.data.outlines import as_outlines, check_overlap, rasterize_gids
+from glacierbed.data.outlines import as_outlines, check_overlap, labels_on_ice, rasterize_gids
 from glacierbed.data.rasters import (Raster, as_metric_dem, checked_rasters, raster_on_grid, read_window,
                                      sample_layers, velocity_on_grid)
 from glacierbed.errors import DataNotFoundError, EmptySelectionError, GlacierbedError
@@ -71,6 +70,8 @@ class EstimateConfig:
     tiling: TilingConfig = field(default_factory=TilingConfig)
     #: physics-informed refinement (None = the model's thickness only); see docs/physics.md
     physics: PhysicsConfig | None = field(default_factory=PhysicsConfig)
+    #: apply the model's calibration on measured thickness when it has one (docs/calibration.md)
+    calibrate: bool = True
     #: re-raise the first glacier's error instead of recording it and going on (not hashed)
     fail_fast: bool = False
 
@@ -123,16 +124,6 @@ class RegionContext:
 # --------------------------------------------------------------------------------------
 # one glacier
 # --------------------------------------------------------------------------------------
-def _labels_on_ice(ids: np.ndarray, ice: np.ndarray) -> np.ndarray:
-    """Glacier labels on every ice pixel: pixels hidden as ice without a label take the nearest one."""
-    out = np.where(ice, ids, 0)
-    missing = ice & (ids <= 0)
-    if missing.any() and (ids > 0).any():
-        idx = ndimage.distance_transform_edt(ids <= 0, return_distances=False, return_indices=True)
-        out[missing] = ids[tuple(idx)][missing]
-    return out
-
-
 @functools.lru_cache(maxsize=8)
 def _aux_raster(path: str) -> Raster:
     """A physics input raster (velocity, SMB), read once per worker process."""
@@ -175,7 +166,7 @@ def estimate_glacier(gdir: GlacierDir, spec: GlacierSpec, ctx: RegionContext) ->
     velocity_w = velocity_on_grid(_aux_raster(aux["vx"]), _aux_raster(aux["vy"]), ww) if "vx" in aux else None
     smb_w = raster_on_grid(_aux_raster(aux["smb"]), ww) if "smb" in aux else None
     pred = predictor.predict(GlacierWindow(ww.data, ownw, icew, plan.resolution_m, calving=is_calving(spec.term_type),
-                                           velocity=velocity_w, smb=smb_w, ids=_labels_on_ice(idsw, icew)),
+                                           velocity=velocity_w, smb=smb_w, ids=labels_on_ice(idsw, icew)),
                              cfg.ensemble)
     beds, sigma = pred.bed_members, pred.sigma_m
 
@@ -213,7 +204,17 @@ def estimate_glacier(gdir: GlacierDir, spec: GlacierSpec, ctx: RegionContext) ->
         extra = dict(physics_terms="+".join(ref.terms), physics_skipped="+".join(ref.skipped),
                      physics_seconds=ref.seconds, physics_iterations=ref.iterations)
     area_px = vgrid.pixel_area_m2
-    if sigma is not None:  # the model's own 1-sigma; errors within a glacier add up (fully correlated)
+    cal = getattr(predictor, "calibration", None) if cfg.calibrate else None
+    if cal is not None:  # measured-thickness calibration: thickness and a calibrated 1-sigma
+        base_sigma = sigma if sigma is not None else members.std(axis=0)
+        ids_v = labels_on_ice(ids0 if vgrid is w0 else idsw, ice)
+        mu_c, s_c = cal.apply_window(surf, ids_v, vgrid.res[0], thick, base_sigma, own=ok)
+        mu_c = np.where(ok & (thick > 0), np.nan_to_num(mu_c), 0.0)
+        members = np.where(ok[None], np.clip(members + (mu_c - thick)[None], 0, None), 0.0)
+        thick, spread = mu_c, np.where(ok & (mu_c > 0), np.nan_to_num(s_c), 0.0)
+        volume_std = float(cal.volume_std_km3(spread[ok], area_px))
+        extra["calibrated"] = cal.name
+    elif sigma is not None:  # the model's own 1-sigma; errors within a glacier add up (fully correlated)
         spread = np.where(ok & (thick > 0), np.nan_to_num(sigma), 0.0)
         volume_std = float(spread.sum() * area_px / 1e9)
     else:  # inpainters: the ensemble's spread
@@ -261,7 +262,7 @@ def glacier_key(spec: GlacierSpec, cfg: EstimateConfig, model_identity: str, dem
     """Hash of everything that changes one glacier's result."""
     h = hashlib.sha256()
     h.update(json.dumps(cfg.key_dict(), sort_keys=True).encode())
-    h.update(model_identity.encode())
+    h.update(model_identity.encode())  # with the calibration's, when it is applied
     h.update(dem_sha.encode())
     if cfg.physics is not None:
         h.update(json.dumps(aux_sha, sort_keys=True).encode())
@@ -363,7 +364,9 @@ def estimate(
     # serial: the loaded predictor; Dask: its name/path, loaded once per worker
     spec_for_workers = (str(model) if isinstance(model, (str, os.PathLike)) else None if model is None else predictor)
     ctx = RegionContext(dem_path, cfg, predictor if workers <= 1 and not scheduler else spec_for_workers, aux)
-    keys = {s.rgi_id: glacier_key(s, cfg, predictor.identity, dem_sha, aux_sha) for s in specs}
+    cal_path = getattr(predictor, "calibration_path", None) if cfg.calibrate else None
+    identity = predictor.identity + (f"+calibration:{file_sha256(cal_path)}" if cal_path else "")
+    keys = {s.rgi_id: glacier_key(s, cfg, identity, dem_sha, aux_sha) for s in specs}
     task = functools.partial(_run_spec, ctx=ctx, out=out, keys=keys)
     outcomes = map_tasks(task, specs, workers=workers, scheduler=scheduler, progress=progress,
                          order=lambda s: -(s.bounds[2] - s.bounds[0]) * (s.bounds[3] - s.bounds[1]))

@@ -207,6 +207,7 @@ class InpaintingPredictor:
 
     inpainter: Inpainter
     tiling: TilingConfig = TilingConfig()
+    calibration: object | None = None  #: a :class:`glacierbed.calibration.Calibration`, applied by estimate
 
     @property
     def name(self) -> str:

@@ -171,6 +171,7 @@ class ThicknessNetPredictor:
         self.identity = str(record.get("weights_sha256", ""))
         self.patch_size = int(record.get("patch_size", 128))
         self.resolution_range_m = tuple(float(v) for v in record.get("resolution_range_m", (25.0, 200.0)))
+        self.calibration = None  #: set by glacierbed.catalogue when a calibration was shipped with the weights
 
     @classmethod
     def load(cls, path: str | Path, name: str | None = None) -> "ThicknessNetPredictor":

@@ -156,3 +156,16 @@ def as_outlines(outlines: "gpd.GeoDataFrame | str | os.PathLike") -> gpd.GeoData
         if col not in g.columns:
             g[col] = [f"glacier-{i:05d}" for i in range(len(g))] if default is None else default
     return g
+
+
+def labels_on_ice(ids: np.ndarray, ice: np.ndarray) -> np.ndarray:
+    """Glacier labels on every ``ice`` pixel: ice pixels without a label take the nearest one
+    (e.g. pixels hidden as ice on a coarsened grid that no outline centre covers)."""
+    from scipy import ndimage
+
+    out = np.where(ice, ids, 0)
+    missing = ice & (ids <= 0)
+    if missing.any() and (ids > 0).any():
+        idx = ndimage.distance_transform_edt(ids <= 0, return_distances=False, return_indices=True)
+        out[missing] = ids[tuple(idx)][missing]
+    return out
