@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "glacierbed"
 
 #: module -> rank (stage); every module of the package must be listed
 RANKS: dict[str, int] = {
-    "glacierbed": 0, "glacierbed.errors": 0, "glacierbed.atomic": 0, "glacierbed.config": 0,
+    "glacierbed": 0, "glacierbed.errors": 0, "glacierbed.atomic": 0, "glacierbed.config": 0, "glacierbed.threads": 0,
     "glacierbed.glaciology": 1, "glacierbed.metrics": 1,
     "glacierbed.data": 2, "glacierbed.data.rasters": 2, "glacierbed.data.outlines": 2,
     "glacierbed.data.observations": 2, "glacierbed.data.registry": 2,

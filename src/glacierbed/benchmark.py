@@ -279,13 +279,7 @@ def run_glathida_grids(model: object = None, glaciers: Sequence[str] | None = No
     from glacierbed.data.outlines import check_overlap, read_outlines
     from glacierbed.data.rasters import read_dem
 
-    meta = registry.glathida_grids()
-    if glaciers is not None:
-        want = {g.removeprefix(registry.GLATHIDA_EXAMPLE_PREFIX) for g in glaciers}
-        unknown = want - set(meta["rgi_id"])
-        if unknown:
-            raise EmptySelectionError(f"not glathida-grids glaciers: {', '.join(sorted(unknown))}")
-        meta = meta[meta["rgi_id"].isin(want)]
+    meta = registry.glathida_grids(glaciers)
     net: object = model
     if any(m.startswith("network") for m in methods) and (model is None or isinstance(model, (str, Path))):
         try:

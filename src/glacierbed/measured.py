@@ -195,13 +195,7 @@ def _examples(cases: Sequence[str], glaciers: Sequence[str] | None) -> list[tupl
         elif case == "hintereisferner":
             out.append((case, "hintereisferner"))
         elif case == "glathida-grids":
-            meta = registry.glathida_grids()
-            if glaciers is not None:
-                want = {g.removeprefix(registry.GLATHIDA_EXAMPLE_PREFIX) for g in glaciers}
-                unknown = want - set(meta["rgi_id"])
-                if unknown:
-                    raise EmptySelectionError(f"not glathida-grids glaciers: {', '.join(sorted(unknown))}")
-                meta = meta[meta["rgi_id"].isin(want)]
+            meta = registry.glathida_grids(glaciers)
             out += [(case, e) for e in meta["example"]]
         else:
             raise EmptySelectionError(f"unknown measured case {case!r}; choose from {', '.join(CASES)}")

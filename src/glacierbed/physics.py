@@ -34,20 +34,35 @@ number, times its weight. L-BFGS-B (scipy, bounds H >= 0) on torch autograd grad
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from glacierbed.config import config_to_yaml, load_config
-from glacierbed.data.rasters import Raster, fill_nearest, raster_on_grid, velocity_on_grid
-from glacierbed.glaciology import (G, RHO_ICE, RHO_WATER, calving_front, distance_to_margin_m, glabtop_tau_pa,
-                                   is_calving, margin_pixels, mass_conservation_thickness, sia_flux_coefficient,
-                                   surface_slope, velocity_thickness)
+from glacierbed.data.rasters import (
+    Raster,
+    fill_nearest,
+    raster_on_grid,
+    velocity_on_grid,
+)
+from glacierbed.glaciology import (
+    RHO_ICE,
+    RHO_WATER,
+    G,
+    calving_front,
+    distance_to_margin_m,
+    glabtop_tau_pa,
+    is_calving,
+    margin_pixels,
+    mass_conservation_thickness,
+    sia_flux_coefficient,
+    surface_slope,
+    velocity_thickness,
+)
+from glacierbed.threads import torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -167,27 +182,6 @@ def project(thickness: np.ndarray, own: np.ndarray, zero: np.ndarray, surface: n
     return np.where(np.isfinite(surface), h, np.nan)
 
 
-_TORCH_THREADS = threading.Lock()
-
-
-@contextmanager
-def _single_threaded() -> Iterator[None]:
-    """Torch and BLAS on one thread for the small arrays of one glacier (10x faster than
-    contended threads); the lock keeps concurrent glaciers of one process from leaving
-    torch's thread count changed."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    with _TORCH_THREADS:
-        n = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            with threadpool_limits(1):
-                yield
-        finally:
-            torch.set_num_threads(n)
-
-
 @dataclass
 class _Problem:
     """Everything the objective needs, on the glacier's bounding box (numpy, float64)."""
@@ -300,7 +294,7 @@ def refine(surface: np.ndarray, bed: np.ndarray, own: np.ndarray, ice: np.ndarra
                 p.ubar = tuple(frac * np.nan_to_num(v[sl]) for v in velocity)
             else:
                 p.flux_k = sia_flux_coefficient(p.sin_a, **cfg.glen)
-    with _single_threaded():
+    with torch_threads(1, blas=True):  # small arrays: more threads only add contention (10x slower)
         h_opt, loss, n_iter = _optimise(p, cfg, terms)
     h = h0.copy()
     h[sl] = h_opt

@@ -34,6 +34,7 @@ from glacierbed.model import (
     n_parameters,
     save_weights,
 )
+from glacierbed.threads import torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -188,12 +189,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = True,
 
     Torch's thread count is set to ``cfg.threads`` for the run and restored afterwards.
     """
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         return _train(cfg, Path(run_dir), resume, on_step)
-    finally:
-        torch.set_num_threads(n_threads)
 
 
 def _train(cfg: TrainConfig, run_dir: Path, resume: bool, on_step: Callable[[int, dict], None] | None) -> dict:

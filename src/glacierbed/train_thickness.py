@@ -36,7 +36,13 @@ from scipy import ndimage
 from glacierbed.atomic import replacing, write_json
 from glacierbed.config import config_to_dict, load_config
 from glacierbed.features import N_FEATURES, thickness_features
-from glacierbed.thickness_model import (ThicknessNetConfig, gaussian_nll, n_parameters, save_thickness_net)
+from glacierbed.thickness_model import (
+    ThicknessNetConfig,
+    gaussian_nll,
+    n_parameters,
+    save_thickness_net,
+)
+from glacierbed.threads import torch_threads
 from glacierbed.train import _append_csv, _truncate_csv
 
 log = logging.getLogger(__name__)
@@ -176,12 +182,8 @@ def train_thickness(cfg: ThicknessTrainConfig, run_dir: str | Path, resume: bool
 
     Torch's thread count is set to ``cfg.threads`` for the run and restored afterwards.
     """
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         return _train(cfg, Path(run_dir), resume, on_step)
-    finally:
-        torch.set_num_threads(n_threads)
 
 
 def _train(cfg: ThicknessTrainConfig, run_dir: Path, resume: bool, on_step: Callable[[int, dict], None] | None

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Literal, Sequence
 
-from glacierbed.errors import ChecksumError, CorruptFileError, DataNotFoundError
+from glacierbed.errors import ChecksumError, CorruptFileError, DataNotFoundError, EmptySelectionError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -707,8 +707,9 @@ def glathida_grid_meta(rgi_id: str) -> dict[str, object]:
         raise CorruptFileError(f"{path}: not valid JSON ({exc})") from exc
 
 
-def glathida_grids() -> "pd.DataFrame":
-    """The 23 GlaThiDa thickness-grid examples with their ``meta.json``, one row each.
+def glathida_grids(select: "Sequence[str] | None" = None) -> "pd.DataFrame":
+    """The 23 GlaThiDa thickness-grid examples with their ``meta.json``, one row each
+    (``select``: only these, by RGI id or example name; an unknown one is an error).
 
     Columns: ``example`` (name for :func:`get_example`), ``rgi_id``, ``name``, ``region``
     (RGI 6 region, "01".."12"), ``dx_m``, grid size, glacier cells/area, ``n_obs_cells``,
@@ -727,4 +728,10 @@ def glathida_grids() -> "pd.DataFrame":
     for col in ("consensus_mean_thickness_m", "consensus_volume_km3"):
         df[col] = pd.to_numeric(df[col], errors="coerce")
     df["glathida_glacier_id"] = df["glathida_glacier_id"].astype("Int64")
-    return df
+    if select is None:
+        return df
+    want = {g.removeprefix(GLATHIDA_EXAMPLE_PREFIX) for g in select}
+    unknown = want - set(df["rgi_id"])
+    if unknown:
+        raise EmptySelectionError(f"not glathida-grids glaciers: {', '.join(sorted(unknown))}")
+    return df[df["rgi_id"].isin(want)]
