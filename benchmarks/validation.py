@@ -11,8 +11,14 @@ Cases (real data kit, ``GLACIERBED_DATA``):
 Every case has an ``oggm`` row (:mod:`glacierbed.oggm_peer`: OGGM's own tasks, offline, on
 the same DEM and outlines); its status says "not installed" or why a glacier failed.
 
-Run: ``python benchmarks/validation.py [--model NAME]`` (NAME as for
-``glacierbed.inpainters.load_inpainter``; default = the shipped network). Writes
+Rows: the baselines (volume-area scaling, GlabTop, mass conservation only, the SIA stress
+band only, OGGM), the terrain-only biharmonic fill (+ physics), the old default (inpainting
+network + SIA band) and the thickness network (+ physics), all without calibration: the
+calibration was fitted on these glaciers, so its scores are leave-one-glacier-out only
+(``benchmarks/calibration.py``).
+
+Run: ``python benchmarks/validation.py [--model NAME]`` (the thickness network to evaluate,
+a name or weights path; default = the shipped one). Writes
 ``benchmarks/results/validation_*.csv``, ``validation.md`` and figures there.
 """
 
@@ -33,7 +39,7 @@ from glacierbed.oggm_peer import MB_GRADIENT, OGGM_TASKS, oggm_version
 
 log = logging.getLogger("validation")
 RESULTS = Path(__file__).resolve().parent / "results"
-BASELINES = ("va_uniform", "va_shaped", "glabtop", "biharmonic", "oggm")
+BASELINES = ("va_uniform", "va_shaped", "glabtop", "mass_conservation", "sia_band_only", "biharmonic", "oggm")
 
 
 def add_ratio(df: pd.DataFrame, col: str) -> pd.DataFrame:
@@ -61,12 +67,12 @@ def rgi5_to_rgi6(ids: pd.Series) -> tuple[pd.Series, str]:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=None, help="inpainter name/path (default: shipped network)")
+    ap.add_argument("--model", default=None, help="thickness network name/path (default: the shipped one)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     out: Path = args.out
-    md: list[str] = [f"# Validation (model: {args.model or 'shipped network'})", "",
+    md: list[str] = [f"# Validation (thickness network: {args.model or 'shipped'}; no calibration)", "",
                      f"OGGM row: OGGM {oggm_version() or 'not installed'}, run offline per glacier on the same DEM "
                      f"and outline ({', '.join(OGGM_TASKS)}; linear mass balance {MB_GRADIENT:g} mm w.e./m balanced "
                      "over the glacier, OGGM's default Glen A 2.4e-24, no sliding), its thickness warped onto the "
@@ -151,8 +157,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n{name} / best baseline ({df.attrs['best_baseline']}):")
         for _, r in df.iterrows():
             ratio = r.get(f"{col}_ratio_to_best_baseline", np.nan)
-            print(f"  {r['method']:<20} {r[col]:8.2f} m  ratio {ratio:5.2f}" if np.isfinite(ratio)
-                  else f"  {r['method']:<20} {r['status']}")
+            print(f"  {r['method']:<34} {r[col]:8.2f} m  ratio {ratio:5.2f}" if np.isfinite(ratio)
+                  else f"  {r['method']:<34} {r['status']}")
 
 
 if __name__ == "__main__":

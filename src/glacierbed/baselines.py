@@ -9,6 +9,7 @@ outlines (one or many glaciers) and returns a thickness raster (m) on the DEM gr
   uniformly or shaped as sqrt(distance to the ice margin);
 * :func:`glabtop_thickness`: GlabTop-style perfect plasticity, h = tau / (f rho g sin a)
   (Haeberli & Hoelzle 1995; Linsbauer et al. 2012) evaluated per pixel on a smoothed DEM;
+* :func:`mass_conservation_map`: the apparent balance flux routed down the surface, Glen's law;
 * :func:`external_thickness`: any thickness product (Farinotti 2019 consensus, Millan 2022)
   resampled onto the DEM grid;
 
@@ -144,6 +145,14 @@ def glabtop_thickness(dem: Raster, outlines: gpd.GeoDataFrame, smooth_m: float =
     """
     ids = _ids(dem, outlines)
     return finish_thickness(dem, ids, glabtop_thickness_array(dem.data, ids, dem.res[0], smooth_m, min_slope_deg, f))
+
+
+def mass_conservation_map(dem: Raster, outlines: gpd.GeoDataFrame) -> Raster:
+    """Mass conservation only: each glacier's apparent balance flux routed down its surface and
+    carried with Glen's law (:func:`glacierbed.glaciology.mass_conservation_thickness`)."""
+    ids = _ids(dem, outlines)
+    surface = np.where(np.isfinite(dem.data), dem.data, float(np.nanmean(dem.data)))
+    return finish_thickness(dem, ids, glaciology.mass_conservation_thickness(surface, ids, dem.res[0]))
 
 
 def external_thickness(product: Raster | str | os.PathLike, dem: Raster, outlines: gpd.GeoDataFrame | None = None,

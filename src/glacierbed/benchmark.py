@@ -63,14 +63,20 @@ def estimate_thickness(dem: Raster, outlines: gpd.GeoDataFrame, model: object, p
 
 
 def estimate_with_table(dem: Raster, outlines: gpd.GeoDataFrame, model: object, physics: object = None,
-                        **kwargs) -> tuple[Raster, pd.DataFrame]:
-    """:func:`estimate_thickness` plus the per-glacier table (glaciers.csv: neg_fraction, physics_*)."""
+                        calibrate: bool = False, **kwargs) -> tuple[Raster, pd.DataFrame]:
+    """:func:`estimate_thickness` plus the per-glacier table (glaciers.csv: neg_fraction, physics_*).
+
+    ``calibrate``: apply the model's shipped calibration. Off by default: a calibration was
+    fitted on the kit's measured glaciers, so scoring it on them here would be in-sample;
+    calibrated scores come from :mod:`glacierbed.measured` (leave one glacier out).
+    """
     import tempfile
 
     from glacierbed.estimate import EstimateConfig, estimate
 
     with tempfile.TemporaryDirectory(prefix="glacierbed-eval-") as tmp:
-        res = estimate(dem, outlines, tmp, model=model, config=EstimateConfig(physics=physics), maps=False, **kwargs)
+        res = estimate(dem, outlines, tmp, model=model, config=EstimateConfig(physics=physics, calibrate=calibrate),
+                       maps=False, **kwargs)
         thick = Raster.from_file(res.paths["thickness"])
     if not thick.same_grid(dem):
         raise MissingCRSError(f"estimate wrote its thickness on another grid than the DEM {dem.source}")
@@ -81,18 +87,33 @@ def estimate_with_table(dem: Raster, outlines: gpd.GeoDataFrame, model: object, 
     return out, res.glaciers
 
 
+def pipeline_rows(model: object = None) -> list[tuple[str, object, object]]:
+    """(label, model, physics) of every pipeline row: the terrain-only inpainters, the old
+    default (inpainting network + the 50-150 kPa stress band, as shipped before the thickness
+    network), and the thickness network ``model`` (default: the shipped one) without and
+    with the physics posterior."""
+    from glacierbed.physics import PhysicsConfig
+
+    old = PhysicsConfig(mass_conservation=False, sia=True)  # data term + stress band: the former default
+    net = "thickness-net" if model is None else model
+    return [("biharmonic", "biharmonic", None), ("biharmonic + physics", "biharmonic", PhysicsConfig()),
+            ("old default (network + SIA band)", "network", old),
+            ("thickness-net", net, None), ("thickness-net + physics", net, PhysicsConfig())]
+
+
 def run_methods(dem: Raster, outlines: gpd.GeoDataFrame, model: object = None,
                 with_oggm: bool = True, with_physics: bool = True,
                 only: Collection[str] | None = None) -> dict[str, MethodResult]:
-    """Every baseline plus the inpainters on one DEM + outlines.
+    """Every baseline, peer and pipeline row on one DEM + outlines, the same cells for all.
 
-    Inpainter rows ("biharmonic", "network", and "+ physics" variants) run the real
-    estimation pipeline (:func:`estimate_thickness`). ``model`` names the network
-    (None = the shipped one, see :func:`glacierbed.inpainters.load_inpainter`) or is a
-    loaded predictor (load once, run on many glaciers); a network that fails to load is
-    reported as "model not available". The "oggm" row is
-    :func:`glacierbed.oggm_peer.oggm_thickness_map` (one OGGM run per outline; its status
-    names every glacier OGGM failed on). ``only``: compute just these labels.
+    Baselines: volume-area scaling (uniform, shaped), GlabTop, mass conservation only (the
+    apparent balance flux routed down the surface with Glen's law), the SIA stress band only
+    (the physics stage without a data term, from the biharmonic fill), and OGGM
+    (:func:`glacierbed.oggm_peer.oggm_thickness_map`; its status names every glacier it
+    failed on). Pipeline rows (:func:`pipeline_rows`) run the real estimate pipeline
+    without calibration. ``model``: the thickness network to evaluate (default: shipped);
+    a model that fails to load is reported as "model not available". ``with_physics=False``
+    drops the rows with physics; ``only``: compute just these labels.
     """
     from glacierbed.catalogue import load_predictor
     from glacierbed.physics import PhysicsConfig
@@ -102,32 +123,30 @@ def run_methods(dem: Raster, outlines: gpd.GeoDataFrame, model: object = None,
         "va_uniform": lambda: baselines.volume_area_thickness(dem, outlines, shaped=False),
         "va_shaped": lambda: baselines.volume_area_thickness(dem, outlines, shaped=True),
         "glabtop": lambda: baselines.glabtop_thickness(dem, outlines),
+        "mass_conservation": lambda: baselines.mass_conservation_map(dem, outlines),
+        "sia_band_only": lambda: estimate_thickness(dem, outlines, "biharmonic", PhysicsConfig().only("sia")),
     }
     out: dict[str, MethodResult] = {}
     for name, fn in methods.items():
-        if not wanted(name):
+        if not wanted(name) or (name == "sia_band_only" and not with_physics):
             continue
         t0 = time.perf_counter()
         out[name] = MethodResult(name, fn(), "ok", time.perf_counter() - t0)
-    inpainters: list[tuple[str, object]] = [("biharmonic", "biharmonic")]
-    net_name = "network" if model is None or not isinstance(model, (str, Path)) else f"network:{Path(str(model)).name}"
-    net_wanted = any(wanted(n) for n in (net_name, f"{net_name} + physics"))
-    if net_wanted and (model is None or str(model) not in ("biharmonic",)):
+    loaded: dict[str, object] = {}
+    for label, spec, physics in pipeline_rows(model):
+        if not wanted(label) or (physics is not None and not with_physics):
+            continue
+        key = spec if isinstance(spec, (str, Path)) else id(spec)
         try:
-            inpainters.append((net_name, load_predictor(model)))
+            if key not in loaded:
+                loaded[key] = load_predictor(spec) if isinstance(spec, (str, Path)) else spec
         except Exception as exc:  # no weights yet, missing module, bad checkpoint: report
-            log.warning("inpainter %s not available: %s", model or "(shipped network)", exc)
-            status = f"model not available: {type(exc).__name__}: {exc}"
-            for n in (net_name, f"{net_name} + physics") if with_physics else (net_name,):
-                out[n] = MethodResult(n, None, status, 0.0)
-    for name, inp in inpainters:
-        for physics in (None, PhysicsConfig()) if with_physics else (None,):
-            label = name if physics is None else f"{name} + physics"
-            if not wanted(label):
-                continue
-            t0 = time.perf_counter()
-            h = estimate_thickness(dem, outlines, inp, physics)
-            out[label] = MethodResult(label, h, "ok", time.perf_counter() - t0)
+            log.warning("model %s not available: %s", spec, exc)
+            out[label] = MethodResult(label, None, f"model not available: {type(exc).__name__}: {exc}", 0.0)
+            continue
+        t0 = time.perf_counter()
+        h = estimate_thickness(dem, outlines, loaded[key], physics)
+        out[label] = MethodResult(label, h, "ok", time.perf_counter() - t0)
     if with_oggm and wanted("oggm"):
         peer = oggm_thickness_map(dem, outlines)
         out["oggm"] = MethodResult("oggm", peer.thickness, peer.status, peer.seconds,
@@ -241,10 +260,12 @@ def run_case(case: str, model: str | None = None, out_dir: Path | None = None, w
 
 
 #: methods of the glathida-grids case: baselines, the OGGM peer, the consensus as a constant
-#: map, and glacierbed's default pipeline (shipped network + physics) and its biharmonic variant
-GLATHIDA_METHODS = ("va_shaped", "glabtop", "oggm", "consensus_mean", "biharmonic + physics", "network + physics")
-#: what each glacier's ratio is taken against: the best (lowest RMSE) of these, same run
-GLATHIDA_BASELINES = ("va_shaped", "glabtop", "oggm", "consensus_mean", "biharmonic + physics")
+#: map, the old default pipeline and the thickness network (without and with physics)
+GLATHIDA_METHODS = ("va_shaped", "glabtop", "mass_conservation", "oggm", "consensus_mean", "biharmonic + physics",
+                    "old default (network + SIA band)", "thickness-net", "thickness-net + physics")
+#: what each glacier's ratio is taken against: the best (lowest RMSE) of these, same run (the
+#: issue's peers: volume-area scaling, GlabTop, OGGM)
+GLATHIDA_BASELINES = ("va_shaped", "glabtop", "oggm")
 
 
 def consensus_constant_map(dem: Raster, outlines: gpd.GeoDataFrame, mean_thickness_m: float) -> Raster:
@@ -281,11 +302,11 @@ def run_glathida_grids(model: object = None, glaciers: Sequence[str] | None = No
 
     meta = registry.glathida_grids(glaciers)
     net: object = model
-    if any(m.startswith("network") for m in methods) and (model is None or isinstance(model, (str, Path))):
-        try:
-            net = load_predictor(model)
+    if any(m.startswith("thickness-net") for m in methods):
+        try:  # load once for all 23 glaciers
+            net = load_predictor("thickness-net" if model is None else model)
         except Exception as exc:  # reported per row by run_methods, which tries again
-            log.warning("network %s not available: %s", model or "(shipped)", exc)
+            log.warning("model %s not available: %s", model or "thickness-net", exc)
     rows, cells = [], []
     for g in meta.itertuples(index=False):
         ex = registry.get_example(g.example)
