@@ -86,4 +86,4 @@ def test_large_stages_stay_small() -> None:
     """estimate, physics and evaluate each stay under ~400 lines (issue 13)."""
     for name in ("estimate", "physics", "evaluate"):
         n = len((SRC / f"{name}.py").read_text().splitlines())
-        assert n <= 420, f"{name}.py has {n} lines"
+        assert n <= 400, f"{name}.py has {n} lines"

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import json
 import logging
 import os
@@ -34,7 +33,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from glacierbed.atomic import file_sha256, replacing, write_bytes, write_json
+from glacierbed.atomic import file_sha256, replacing, write_json
 from glacierbed.catalogue import load_predictor
 from glacierbed.config import config_to_dict, load_config
 from glacierbed.data.outlines import as_outlines, check_overlap, labels_on_ice, rasterize_gids
@@ -42,7 +41,7 @@ from glacierbed.data.rasters import (Raster, as_metric_dem, checked_rasters, ras
                                      sample_layers, velocity_on_grid)
 from glacierbed.errors import DataNotFoundError, EmptySelectionError, GlacierbedError
 from glacierbed.glaciology import is_calving, margin_pixels
-from glacierbed.outputs import region_totals, write_mosaics, write_tables
+from glacierbed.outputs import region_totals, write_glacier_window, write_mosaics, write_tables
 from glacierbed.physics import PhysicsConfig, refine_window
 from glacierbed.predictors import MEMBERS, GlacierWindow, ThicknessPredictor, TilingConfig, plan_resolution
 from glacierbed.workflow import GlacierDir, TaskOutcome, compile_status, glacier_task, map_tasks
@@ -222,7 +221,8 @@ def estimate_glacier(gdir: GlacierDir, spec: GlacierSpec, ctx: RegionContext) ->
         volume_std = float((members.sum(axis=(1, 2)) * area_px / 1e9).std())
     thick_map = np.where(ok, thick, np.nan).astype(np.float32)
     std_map = np.where(ok, spread, np.nan).astype(np.float32)
-    _write_window(gdir, w0, vgrid, ww, own0, thick_map, std_map)
+    write_glacier_window(gdir.get_filepath("window"), w0, own0, thick_map, std_map,
+                         fine=None if vgrid is w0 else ww)
     partial = spec.outside_fraction > 0.001 or n_ok < int(own.sum())
     return dict(
         volume_km3=float(thick.sum() * area_px / 1e9), volume_std_km3=volume_std,
@@ -231,27 +231,6 @@ def estimate_glacier(gdir: GlacierDir, spec: GlacierSpec, ctx: RegionContext) ->
         n_pixels=n_ok, pixel_area_m2=float(area_px), resampling=plan.resampling,
         outside_fraction=1.0 - (1.0 - spec.outside_fraction) * n_ok / max(int(own.sum()), 1), **pred.info, **extra,
     )
-
-
-def _write_window(gdir: GlacierDir, w0: Raster, vgrid: Raster, ww: Raster, own0: np.ndarray,
-                  thick_map: np.ndarray, std_map: np.ndarray) -> None:
-    """Thickness and its spread on the DEM grid (a tiny glacier's fine grid is sampled back)."""
-    if vgrid is not w0:
-        if own0.any():
-            thick0, std0 = sample_layers(ww, np.stack([np.nan_to_num(thick_map), np.nan_to_num(std_map)]), w0, own0)
-            valid0 = own0 & np.isfinite(w0.data)
-            thick0, std0 = np.where(valid0, thick0, np.nan), np.where(valid0, std0, np.nan)
-        else:
-            thick0 = std0 = np.full(w0.shape, np.nan, np.float32)
-    else:
-        thick0, std0 = thick_map, std_map
-    rows, cols = np.nonzero(own0)
-    sl = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1)) if rows.size else (slice(0, 0),) * 2
-    x0, y0 = w0.transform @ ((cols.min() if rows.size else 0), (rows.min() if rows.size else 0))
-    buf = io.BytesIO()
-    np.savez_compressed(buf, thickness=thick0[sl].astype(np.float32), thickness_std=std0[sl].astype(np.float32),
-                        x0=x0, y0=y0)
-    write_bytes(gdir.get_filepath("window"), buf.getvalue())
 
 
 # --------------------------------------------------------------------------------------
@@ -366,10 +345,11 @@ def estimate(
     ctx = RegionContext(dem_path, cfg, predictor if workers <= 1 and not scheduler else spec_for_workers, aux)
     cal_path = getattr(predictor, "calibration_path", None) if cfg.calibrate else None
     identity = predictor.identity + (f"+calibration:{file_sha256(cal_path)}" if cal_path else "")
-    keys = {s.rgi_id: glacier_key(s, cfg, identity, dem_sha, aux_sha) for s in specs}
-    task = functools.partial(_run_spec, ctx=ctx, out=out, keys=keys)
-    outcomes = map_tasks(task, specs, workers=workers, scheduler=scheduler, progress=progress,
-                         order=lambda s: -(s.bounds[2] - s.bounds[0]) * (s.bounds[3] - s.bounds[1]))
+    # each task carries only its own glacier and key (not a table of all of them)
+    items = [(s, glacier_key(s, cfg, identity, dem_sha, aux_sha)) for s in specs]
+    task = functools.partial(_run_spec, ctx=ctx, out=out)
+    outcomes = map_tasks(task, items, workers=workers, scheduler=scheduler, progress=progress,
+                         order=lambda it: -(it[0].bounds[2] - it[0].bounds[0]) * (it[0].bounds[3] - it[0].bounds[1]))
     table = _table(specs, outcomes, predictor.name)
     paths = write_mosaics(dem_r, [GlacierDir(out, s.rgi_id).get_filepath("window") for s in specs], out)
     paths.update(write_tables(g, table, out))
@@ -405,8 +385,9 @@ def _table(specs: list[GlacierSpec], outcomes: list[TaskOutcome], model_name: st
     return table[COLUMNS + [c for c in table.columns if c not in COLUMNS]]
 
 
-def _run_spec(spec: GlacierSpec, ctx: RegionContext, out: Path, keys: dict[str, str]) -> TaskOutcome:
-    return estimate_glacier(GlacierDir(out, spec.rgi_id), spec, ctx, key=keys[spec.rgi_id],
+def _run_spec(item: tuple[GlacierSpec, str], ctx: RegionContext, out: Path) -> TaskOutcome:
+    spec, key = item
+    return estimate_glacier(GlacierDir(out, spec.rgi_id), spec, ctx, key=key,
                             fail_fast=ctx.config.fail_fast)
 
 

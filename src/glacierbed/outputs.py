@@ -9,6 +9,7 @@ summary. All writes are atomic.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -16,9 +17,34 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from glacierbed.atomic import replacing
-from glacierbed.data.rasters import Raster
+from glacierbed.atomic import replacing, write_bytes
+from glacierbed.data.rasters import Raster, sample_layers
 from glacierbed.glaciology import sea_level_equivalent_mm
+
+
+def write_glacier_window(path: Path, w0: Raster, own0: np.ndarray, thick_map: np.ndarray, std_map: np.ndarray,
+                         fine: Raster | None = None) -> None:
+    """A glacier's thickness and spread on its bounding piece of the DEM grid ``w0`` (``window.npz``).
+
+    ``fine``: the finer grid of a tiny glacier the maps are on; they are sampled back to ``w0``.
+    """
+    if fine is not None:
+        if own0.any():
+            layers = np.stack([np.nan_to_num(thick_map), np.nan_to_num(std_map)])
+            thick0, std0 = sample_layers(fine, layers, w0, own0)
+            valid0 = own0 & np.isfinite(w0.data)
+            thick0, std0 = np.where(valid0, thick0, np.nan), np.where(valid0, std0, np.nan)
+        else:
+            thick0 = std0 = np.full(w0.shape, np.nan, np.float32)
+    else:
+        thick0, std0 = thick_map, std_map
+    rows, cols = np.nonzero(own0)
+    sl = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1)) if rows.size else (slice(0, 0),) * 2
+    x0, y0 = w0.transform @ ((cols.min() if rows.size else 0), (rows.min() if rows.size else 0))
+    buf = io.BytesIO()
+    np.savez_compressed(buf, thickness=thick0[sl].astype(np.float32), thickness_std=std0[sl].astype(np.float32),
+                        x0=x0, y0=y0)
+    write_bytes(path, buf.getvalue())
 
 
 def write_mosaics(dem: Raster, windows: Iterable[Path], out: Path) -> dict[str, Path]:

@@ -183,8 +183,11 @@ def map_tasks(task: Callable[..., TaskOutcome], items: Sequence[Any], *, workers
         idx = sorted(range(len(items)), key=(lambda i: order(items[i])) if order else (lambda i: i))
         futures = client.map(task, [items[i] for i in idx], pure=False)
         where = {f.key: i for f, i in zip(futures, idx)}
-        for n_done, fut in enumerate(as_completed(futures), start=1):
-            outcomes[where[fut.key]] = fut.result()
+        done = as_completed(futures)
+        del futures  # a finished task's result is released once read, so workers do not keep them all
+        for n_done, fut in enumerate(done, start=1):
+            outcomes[where.pop(fut.key)] = fut.result()
+            fut.release()
             if progress:
                 progress(n_done, len(items))
     finally:
