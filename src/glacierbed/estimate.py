@@ -357,7 +357,7 @@ def estimate(
         compile_status(outcomes).to_csv(tmp, index=False)
     paths["task_status"] = out / "task_status.csv"
     n_resumed = sum(o.resumed for o in outcomes)
-    summary = {**region_totals(table), "model": predictor.name, "model_identity": predictor.identity,
+    summary = {**region_totals(table), "model": predictor.name, "model_identity": identity,
                "config": config_to_dict(cfg), "dem_crs": dem_r.crs.to_string(), "dem_resolution_m": float(dem_r.res[0]),
                "dem_source": dem_r.source, "n_resumed": int(n_resumed), "seconds": time.perf_counter() - t_start}
     paths["summary"] = write_json(out / "summary.json", summary)

@@ -40,19 +40,26 @@ def register(app: typer.Typer) -> None:
                                                  "Geographic DEMs are warped to the local UTM zone."),
         outlines: Optional[Path] = typer.Option(None, "--outlines", help="Glacier outlines (RGI shapefile, GeoPackage, ...)."),
         out: Path = typer.Option(..., "--out", help="Output folder (re-running it resumes)."),
-        model: Optional[str] = typer.Option(None, "--model", help="Inpainter: default = shipped network; "
-                                            "'biharmonic', 'harmonic', or a weights file."),
+        model: Optional[str] = typer.Option(None, "--model", help="Model: default = the shipped default (see README); "
+                                            "'thickness-net', 'network' (terrain-only inpainter), 'biharmonic', "
+                                            "'harmonic', or a weights file."),
         resolution: Optional[float] = typer.Option(None, "--resolution", help="DEM resolution (m) to warp to."),
         workers: int = typer.Option(1, "--workers", min=1, help="Local Dask worker processes (1 = serial, in-process)."),
         scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler."),
         example: Optional[str] = typer.Option(None, "--example", help="Named example (DEM + outlines), e.g. oetztal."),
         glacier: Optional[list[str]] = typer.Option(None, "--glacier", help="Only these RGI ids (repeatable)."),
-        ensemble: int = typer.Option(4, "--ensemble", min=1, max=8, help="Ensemble members (flips, mask dilation)."),
+        ensemble: Optional[int] = typer.Option(None, "--ensemble", min=1, max=8,
+                                               help="Ensemble members (flips, mask dilation); default 4."),
+        config: Optional[Path] = typer.Option(None, "--config", help="YAML of EstimateConfig fields (margins, "
+                                              "tiling, physics, calibrate, ...); the options here override it."),
+        calibrate: bool = typer.Option(True, "--calibrate/--no-calibrate",
+                                       help="Apply the model's shipped calibration on measured thickness."),
         maps: Optional[bool] = typer.Option(None, "--maps/--no-maps",
                                             help="PNG maps (default: overview; per-glacier maps if <= 50 glaciers)."),
         physics: bool = typer.Option(True, "--physics/--no-physics",
-                                     help="Physics-informed refinement of the bed (SIA stress band, margins, "
-                                          "velocity and mass balance when given); see docs/physics.md."),
+                                     help="Physics posterior: the model's thickness with a mass-conservation "
+                                          "prior under H >= 0 and a zero margin (velocity and SMB when given); "
+                                          "see docs/physics.md."),
         physics_config: Optional[Path] = typer.Option(None, "--physics-config",
                                                       help="YAML with PhysicsConfig fields to change."),
         velocity: Optional[tuple[Path, Path]] = typer.Option(None, "--velocity", metavar="VX VY",
@@ -76,7 +83,16 @@ def register(app: typer.Typer) -> None:
         from glacierbed.physics import PhysicsConfig
         from glacierbed.catalogue import load_predictor
 
-        phys = (PhysicsConfig.from_yaml(physics_config) if physics_config else PhysicsConfig()) if physics else None
+        from glacierbed.config import load_config
+
+        overrides: dict = {"calibrate": calibrate} if not calibrate else {}
+        if ensemble is not None:
+            overrides["ensemble"] = ensemble
+        if not physics:
+            overrides["physics"] = None
+        elif physics_config:
+            overrides["physics"] = PhysicsConfig.from_yaml(physics_config)
+        cfg = load_config(EstimateConfig, config, **overrides)
 
         # fail early (before the progress bar) if the model is missing; Dask workers load it by name
         predictor = load_predictor(model)
@@ -90,7 +106,7 @@ def register(app: typer.Typer) -> None:
 
             res = estimate(dem, outlines, out, model=model_arg, resolution=resolution, workers=workers,
                            scheduler=scheduler, select=glacier or None, maps=maps,
-                           config=EstimateConfig(ensemble=ensemble, physics=phys), progress=progress,
+                           config=cfg, progress=progress,
                            velocity=tuple(velocity) if velocity else None, smb=smb)
         s = res.summary
         console.print(f"{s['n_glaciers']} glaciers, {s['area_km2']:.2f} km², volume {s['volume_km3']:.4f} "
