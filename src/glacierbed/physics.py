@@ -42,12 +42,7 @@ from typing import Any
 import numpy as np
 
 from glacierbed.config import config_to_yaml, load_config
-from glacierbed.data.rasters import (
-    Raster,
-    fill_nearest,
-    raster_on_grid,
-    velocity_on_grid,
-)
+from glacierbed.data.rasters import Raster, fill_nearest, raster_on_grid, velocity_on_grid
 from glacierbed.glaciology import (
     RHO_ICE,
     RHO_WATER,
@@ -281,11 +276,13 @@ def refine(surface: np.ndarray, bed: np.ndarray, own: np.ndarray, ice: np.ndarra
         else:
             log.info("velocity: no glacier pixel with speed >= %.1f m/yr; term skipped", cfg.velocity_min_m_a)
             terms.remove("velocity")
+            skipped.append("velocity")
     if "mass_balance" in terms:
         inner = _interior(p.valid) & np.isfinite(balance[sl])
         if inner.sum() < 3:
             log.info("mass balance: fewer than 3 interior pixels with a value; term skipped")
             terms.remove("mass_balance")
+            skipped.append("mass_balance")
         else:
             p.mb, p.mb_inner = np.nan_to_num(balance[sl]), inner
             if velocity is not None:

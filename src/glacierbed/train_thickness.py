@@ -169,7 +169,8 @@ def evaluate(net: torch.nn.Module, data: dict[str, np.ndarray], batch_size: int 
     total = np.zeros(5)
     for res, acc in sorted(sums.items()):
         total += acc
-        out[f"rmse_{res:g}m"] = float(np.sqrt(acc[1] / max(acc[0], 1)))
+        # NaN where no glacier of that pixel size is scored (all cut by the window's edge)
+        out[f"rmse_{res:g}m"] = float(np.sqrt(acc[1] / acc[0])) if acc[0] else float("nan")
     n = max(total[0], 1)
     out.update(rmse_m=float(np.sqrt(total[1] / n)), bias_m=float(total[2] / n), mae_m=float(total[3] / n),
                coverage68=float(total[4] / n), n_pixels=int(total[0]))
@@ -231,7 +232,7 @@ def _train(cfg: ThicknessTrainConfig, run_dir: Path, resume: bool, on_step: Call
         opt.step()
         sched.step()
         step += 1
-        row = {"step": step, "time_s": round(time.perf_counter() - t0, 1), "loss": float(loss), "nll": float(nll),
+        row = {"step": step, "time_s": round(time.perf_counter() - t0, 1), "loss": float(loss.detach()), "nll": float(nll.detach()),
                "rmse_m": float(mse.detach().sqrt() * 100.0), "lr": float(sched.get_last_lr()[0])}
         _append_csv(run_dir / "metrics.csv", row)
         if step % cfg.val_every == 0 or step == cfg.steps:

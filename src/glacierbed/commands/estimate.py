@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from glacierbed.commands.common import clean_errors, console
+from glacierbed.commands.common import clean_errors, console, count_progress
 
 
 def _example_inputs(name: str) -> tuple[list[Path], Path]:
@@ -67,8 +67,6 @@ def register(app: typer.Typer) -> None:
         smb: Optional[Path] = typer.Option(None, "--smb", help="Surface mass-balance raster (m w.e./yr)."),
     ) -> None:
         """Bed, ice thickness and volume of every glacier: GeoTIFFs, glaciers.csv/.gpkg, summary.json, maps."""
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
         from glacierbed.errors import DataNotFoundError
         from glacierbed.estimate import EstimateConfig, estimate
 
@@ -97,13 +95,7 @@ def register(app: typer.Typer) -> None:
         # fail early (before the progress bar) if the model is missing; Dask workers load it by name
         predictor = load_predictor(model)
         model_arg = predictor if workers == 1 and not scheduler else model
-        with Progress(TextColumn("glaciers"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      TextColumn("ETA"), TimeRemainingColumn(), console=console) as bar:
-            task = bar.add_task("estimate", total=None)
-
-            def progress(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
-
+        with count_progress("glaciers") as progress:
             res = estimate(dem, outlines, out, model=model_arg, resolution=resolution, workers=workers,
                            scheduler=scheduler, select=glacier or None, maps=maps,
                            config=cfg, progress=progress,

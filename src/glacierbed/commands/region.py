@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from glacierbed.commands.common import clean_errors, console
+from glacierbed.commands.common import clean_errors, console, count_progress
 
 
 def register(app: typer.Typer) -> None:
@@ -30,8 +30,6 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(1, min=1, help="Local Dask worker processes for the simulations (1 = serial)."),
     ) -> None:
         """Cut the tiles into blocks, glaciate each with the shallow-ice model, write the region; resumes."""
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
         from glacierbed.config import load_config
         from glacierbed.region import ALPS_TILES, RegionConfig, build_region, resolve_tiles
 
@@ -39,11 +37,8 @@ def register(app: typer.Typer) -> None:
                                            min_basin_km2=min_basin_km2).items() if v is not None}
         cfg = load_config(RegionConfig, config, **overrides)
         tiles = resolve_tiles(tile or ALPS_TILES)
-        with Progress(TextColumn("simulating block batches"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      TextColumn("ETA"), TimeRemainingColumn(), console=console) as bar:
-            task = bar.add_task("simulate", total=None)
-            res = build_region(tiles, out, cfg, workers=workers,
-                               progress=lambda done, total: bar.update(task, completed=done, total=total))
+        with count_progress("simulating block batches") as progress:
+            res = build_region(tiles, out, cfg, workers=workers, progress=progress)
         s = res.summary
         sizes = s["size_distribution"]
         console.print(f"{s['n_glaciers']} glaciers ({', '.join(f'{k} {v}' for k, v in s['glaciers_per_tile'].items())}) "

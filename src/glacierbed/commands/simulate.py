@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from glacierbed.commands.common import clean_errors, console
+from glacierbed.commands.common import clean_errors, console, count_progress
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "simulated.yaml"
 
@@ -24,16 +24,11 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(1, min=1, help="Local Dask worker processes (1 = serial)."),
     ) -> None:
         """Draw windows, glaciate them (steady state, retreat), label glaciers, write one file."""
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
         from glacierbed.simulated import SimulatedSetConfig, build_simulated_set
 
         cfg = SimulatedSetConfig.from_yaml(config)
-        with Progress(TextColumn("simulating batches"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      TextColumn("ETA"), TimeRemainingColumn(), console=console) as bar:
-            task = bar.add_task("simulate", total=None)
-            summary = build_simulated_set(cfg, out, workers,
-                                          progress=lambda done, total: bar.update(task, completed=done, total=total))
+        with count_progress("simulating batches") as progress:
+            summary = build_simulated_set(cfg, out, workers, progress=progress)
         for row in summary["counts"]:
             console.print(f"{row['source']:>28} {row['split']:>5} {row['n']:5d}")
         console.print(f"{summary['n']} simulated windows in {summary['seconds']:.0f} s; dropped "

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from glacierbed.commands.common import clean_errors, console
+from glacierbed.commands.common import clean_errors, console, step_progress
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "train_default.yaml"
 
@@ -43,8 +43,6 @@ def register(app: typer.Typer) -> None:
             except ValueError as exc:
                 raise typer.BadParameter(f"{exc}", param_hint="--name/--ship-to") from None
 
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
         from glacierbed.train import TrainConfig, train
 
         cfg = TrainConfig.from_yaml(config)
@@ -56,17 +54,13 @@ def register(app: typer.Typer) -> None:
             from glacierbed.errors import DataNotFoundError
 
             raise DataNotFoundError(f"{cfg.dataset}: patch set not found (build it with `glacierbed dataset build`)")
-        cols = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                TimeRemainingColumn(), TextColumn("{task.fields[info]}")]
-        with Progress(*cols, console=console) as progress:
-            task = progress.add_task("training", total=cfg.steps, info="")
+        def describe(row: dict) -> str:
+            info = f"mse {row['mse']:.3f} grad {row['grad']:.3f}"
+            if "val_glacier_rmse_m" in row:
+                info += f" | val RMSE {row['val_glacier_rmse_m']:.1f} m (biharmonic {row['val_glacier_rmse_biharmonic_m']:.1f})"
+            return info
 
-            def on_step(step: int, row: dict) -> None:
-                info = f"mse {row['mse']:.3f} grad {row['grad']:.3f}"
-                if "val_glacier_rmse_m" in row:
-                    info += f" | val RMSE {row['val_glacier_rmse_m']:.1f} m (biharmonic {row['val_glacier_rmse_biharmonic_m']:.1f})"
-                progress.update(task, completed=step, info=info)
-
+        with step_progress(cfg.steps, describe) as on_step:
             record = train(cfg, run_dir, resume=resume, on_step=on_step)
         for kind, m in record["validation"].items():
             console.print(f"{kind} holes: RMSE {m['rmse_m']:.1f} m vs biharmonic {m['rmse_biharmonic_m']:.1f} m "
@@ -96,8 +90,6 @@ def register_thickness(app: typer.Typer) -> None:
         """Train the surface-aware thickness network on simulated glaciers; resumable after interruption."""
         from dataclasses import replace
 
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
         from glacierbed.errors import DataNotFoundError
         from glacierbed.model import ship_destination, ship_weights
         from glacierbed.train_thickness import ThicknessTrainConfig, train_thickness
@@ -113,17 +105,13 @@ def register_thickness(app: typer.Typer) -> None:
                               if v is not None})
         if not Path(cfg.dataset).exists():
             raise DataNotFoundError(f"{cfg.dataset}: simulated set not found (build it with `glacierbed simulate build`)")
-        cols = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                TimeRemainingColumn(), TextColumn("{task.fields[info]}")]
-        with Progress(*cols, console=console) as progress:
-            task = progress.add_task("training", total=cfg.steps, info="")
+        def describe(row: dict) -> str:
+            info = f"loss {row['loss']:.3f} rmse {row['rmse_m']:.1f} m"
+            if "val_rmse_m" in row:
+                info += f" | val RMSE {row['val_rmse_m']:.1f} m, coverage68 {row['val_coverage68']:.2f}"
+            return info
 
-            def on_step(step: int, row: dict) -> None:
-                info = f"loss {row['loss']:.3f} rmse {row['rmse_m']:.1f} m"
-                if "val_rmse_m" in row:
-                    info += f" | val RMSE {row['val_rmse_m']:.1f} m, coverage68 {row['val_coverage68']:.2f}"
-                progress.update(task, completed=step, info=info)
-
+        with step_progress(cfg.steps, describe) as on_step:
             record = train_thickness(cfg, run_dir, resume=resume, on_step=on_step)
         v = record["validation"]
         console.print(f"validation: RMSE {v['rmse_m']:.1f} m, bias {v['bias_m']:+.1f} m, 68 % coverage "
