@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-app = typer.Typer(help="Glacier bed, ice thickness and volume by deep terrain inpainting.", no_args_is_help=True,
+app = typer.Typer(help="Glacier bed, ice thickness and volume from the ice surface, the outlines and ice physics.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)
 
 

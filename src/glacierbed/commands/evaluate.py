@@ -73,7 +73,7 @@ def benchmark_cmd(
                                                                "`glacierbed estimate --help`) or a weights path."),
     out: Path = typer.Option(Path("benchmark"), "--out", help="Output folder."),
 ) -> None:
-    """Every baseline (VA scaling, GlabTop, biharmonic, OGGM if installed) and the inpainter on one case,
+    """Every baseline (VA scaling, GlabTop, biharmonic, OGGM if installed) and the models on one case,
     scored on the same observations."""
     from glacierbed.benchmark import run_case, to_markdown, write_table
 
