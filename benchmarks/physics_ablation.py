@@ -52,11 +52,13 @@ DEFAULT = PhysicsConfig()
 ROWS: list[tuple[str, PhysicsConfig | None, bool, bool]] = [
     ("model only", None, False, False),
     ("+ hard constraints (H>=0, margin 0)", DEFAULT.only(), False, False),
-    ("data + mass-conservation prior (default)", DEFAULT, False, False),
-    ("default without the data term (prior only)", replace(DEFAULT, data=False), False, False),
-    ("default without the prior (data only)", replace(DEFAULT, mass_conservation=False), False, False),
-    ("default, prior twice as wide (rel. sigma 0.8)", replace(DEFAULT, mc_rel_sigma=0.8), False, False),
-    ("default, prior half as wide (rel. sigma 0.2)", replace(DEFAULT, mc_rel_sigma=0.2), False, False),
+    ("default (thickness net: data only; inpainters: + MC prior)", DEFAULT, False, False),
+    ("data + mass-conservation prior", replace(DEFAULT, mc_with_model_sigma=True), False, False),
+    ("prior only (no data term)", replace(DEFAULT, data=False), False, False),
+    ("data + prior twice as wide (rel. sigma 0.8)", replace(DEFAULT, mc_with_model_sigma=True, mc_rel_sigma=0.8),
+     False, False),
+    ("data + prior half as wide (rel. sigma 0.2)", replace(DEFAULT, mc_with_model_sigma=True, mc_rel_sigma=0.2),
+     False, False),
     ("default + SIA stress band 50-150 kPa", replace(DEFAULT, sia=True), False, False),
     ("default + smoothness", replace(DEFAULT, smooth=True), False, False),
     ("default + mass balance (SMB raster)", DEFAULT, True, False),
@@ -126,7 +128,8 @@ def run_model(model_label: str, model) -> list[dict]:
     ex, dem, ol = _case("columbia")
     g2ti = pd.read_hdf(registry.get_file("oggm-sample-data/g2ti/rgi62_itmix_df.h5"))
     ref_km3 = float(g2ti.loc["RGI60-01.10689", "vol_itmix_m3"] / 1e9)
-    for label, cfg, use_vel in (("model only", None, False), ("data + mass-conservation prior (default)", DEFAULT, False),
+    for label, cfg, use_vel in (("model only", None, False), (ROWS[2][0], DEFAULT, False),
+                                ("data + mass-conservation prior", replace(DEFAULT, mc_with_model_sigma=True), False),
                                 ("default + velocity (ITS_LIVE)", DEFAULT, True)):
         t0 = time.perf_counter()
         h, table = estimate_with_table(dem, ol, model, cfg, velocity=vel if use_vel else None)

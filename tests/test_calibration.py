@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import shapely
 
-from glacierbed.calibration import (FEATURE_NAMES, Calibration, IntervalCalibrator, ResidualBooster, ThicknessScale,
+from glacierbed.calibration import (FEATURE_NAMES, GLACIER_KEY, Calibration, IntervalCalibrator, ResidualBooster, ThicknessScale,
                                     _Trees, apply_to_rows, calibration_features, glacier_volume_std, glacier_weights,
                                     group_kfold, group_splits, regional_volume_std, weighted_coverage,
-                                    weighted_quantile)
+                                    table_features, weighted_quantile)
 from glacierbed.errors import CorruptFileError
 from glacierbed.measured import MeasuredSet, canonical_rgi6, cross_validate, glacier_groups, region_of
 
@@ -187,7 +187,7 @@ def test_trees_match_sklearn_and_round_trip(tmp_path):
     assert cal.trained_on["n_glaciers"] == 10 and cal.trained_on["cases"] == {"synthetic": len(rows)}
     path = cal.save(tmp_path / "cal.json")
     back = Calibration.load(path)
-    feats = {n: rows[n].to_numpy(float) for n in FEATURE_NAMES}
+    feats = table_features(rows)  # the features and each row's glacier
     a = cal.apply(rows["mu"].to_numpy(float), rows["sigma"].to_numpy(float), feats)
     b = back.apply(rows["mu"].to_numpy(float), rows["sigma"].to_numpy(float), feats)
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
@@ -196,6 +196,11 @@ def test_trees_match_sklearn_and_round_trip(tmp_path):
     # table rows and arrays agree
     t = apply_to_rows(cal.steps, rows)
     assert np.allclose(t["mu"], a[0]) and np.allclose(t["sigma"], a[1])
+    # the residual only moves ice within each glacier: its mean is the model's (x the scale step)
+    res = cal.steps[0].apply(rows["mu"].to_numpy(float), rows["sigma"].to_numpy(float), feats)[0]
+    by = rows.assign(new=res).groupby(["example", "rgi_id"])
+    np.testing.assert_allclose(by["new"].mean(), by["mu"].apply(lambda m: m.clip(lower=0).mean()), rtol=1e-9)
+    assert not np.allclose(res, rows["mu"])  # but it does reshape
     (tmp_path / "bad.json").write_text('{"kind": "something else"}')
     with pytest.raises(CorruptFileError):
         Calibration.load(tmp_path / "bad.json")
@@ -214,7 +219,8 @@ def test_residual_keeps_margin_at_zero_and_apply_window():
     mu[8, 10:40] = 0.0  # the margin row of the model's map
     sigma = np.where(ids > 0, 5.0, 0.0)
     feats = calibration_features(surface, ids, 30.0, mu, sigma)
-    assert set(feats) == set(FEATURE_NAMES) and all(np.isfinite(v).all() for v in feats.values())
+    assert set(feats) == {*FEATURE_NAMES, GLACIER_KEY} and all(np.isfinite(v).all() for v in feats.values())
+    assert (feats[GLACIER_KEY] == ids).all()
     m, _ = cal.apply_window(surface, ids, 30.0, mu, sigma)
     assert np.isnan(m[ids == 0]).all() and np.isfinite(m[ids > 0]).all() and (m[ids > 0] >= 0).all()
     assert (m[8, 11:39] == 0).all()  # margin stays 0

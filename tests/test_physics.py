@@ -191,3 +191,17 @@ def test_config_yaml(tmp_path: Path) -> None:
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_mass_conservation_prior_not_counted_twice(south) -> None:
+    """A model with its own sigma (the thickness network sees H_mc as an input) gets no second
+    mass-conservation prior unless asked; an inpainter's fill does."""
+    dem, own, bed = south
+    sigma = np.full(dem.shape, 20.0)
+    with_sigma = ph.refine(dem.data, bed, own, own, dem.res[0], ph.PhysicsConfig(), sigma=sigma)
+    assert with_sigma.terms == ["data"]
+    np.testing.assert_allclose(with_sigma.thickness[own], np.clip(dem.data - bed, 0, None)[own]
+                               * ~gl.margin_pixels(own, own)[own], atol=1e-6)
+    asked = ph.refine(dem.data, bed, own, own, dem.res[0], ph.PhysicsConfig(mc_with_model_sigma=True), sigma=sigma)
+    assert asked.terms == ["data", "mass_conservation"]
+    assert np.abs(asked.thickness - with_sigma.thickness)[own].max() > 1.0

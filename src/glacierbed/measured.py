@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from glacierbed.atomic import replacing, write_json
-from glacierbed.calibration import (FEATURE_NAMES, FEATURES_VERSION, MEAN_UNIT, Calibration,
+from glacierbed.calibration import (FEATURES_VERSION, MEAN_UNIT, Calibration, table_features,
                                     apply_to_rows, calibration_features, weighted_coverage)
 from glacierbed.data.rasters import Raster
 from glacierbed.errors import EmptySelectionError
@@ -498,17 +498,13 @@ class CrossValidation:
     fits: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _pixel_features(px: pd.DataFrame) -> dict[str, np.ndarray]:
-    return {n: px[n].to_numpy(float) for n in FEATURE_NAMES if n in px}
-
-
 def predict_glaciers(cal: Calibration, pixels: pd.DataFrame) -> pd.DataFrame:
     """Per glacier of ``pixels``: calibrated mean thickness, its 1-sigma, volume and its 1-sigma."""
     out = []
     if len(pixels) == 0:
         return pd.DataFrame(columns=["case", "example", "rgi_id", "group", "region", "mean_thickness_m",
                                      "mean_thickness_std_m", "volume_km3", "volume_std_km3", "n_pixels"])
-    mu, sigma = cal.apply(pixels["mu"].to_numpy(float), pixels["sigma"].to_numpy(float), _pixel_features(pixels))
+    mu, sigma = cal.apply(pixels["mu"].to_numpy(float), pixels["sigma"].to_numpy(float), table_features(pixels))
     p = pixels.assign(mu_cal=mu, sigma_cal=sigma)
     for (example, rid), g in p.groupby(["example", "rgi_id"], sort=False):
         area = g["pixel_area_m2"].to_numpy(float)

@@ -14,9 +14,8 @@ terms under hard constraints:
   H_mc the thickness that carries the glacier's balance flux with Glen's law
   (:func:`glacierbed.glaciology.mass_conservation_thickness`): the *apparent* mass balance
   from the DEM, linear in elevation with ``mb_gradient_m_a_per_m`` and zero over the
-  glacier (steady state, as in OGGM and Farinotti et al. 2009; its ELA is the glacier's
-  balanced elevation, which a median-elevation ELA gives too once the glacier mean is
-  removed), routed down the ice surface;
+  glacier (steady state, as in OGGM and Farinotti et al. 2009), routed down the ice surface;
+  not with a model that has its own sigma (it sees H_mc already) unless ``mc_with_model_sigma``;
 * **mass balance** (when an SMB raster is given): (div(q(H)) - b) / ``mb_sigma_m_a``, q the
   depth-integrated shallow-ice flux k H^(n+2) along the smoothed surface gradient (or H
   times the measured depth-averaged velocity), b the SMB (minus dh/dt, or its glacier mean
@@ -85,6 +84,9 @@ class PhysicsConfig:
     mc_weight: float = 1.0
     mc_rel_sigma: float = 0.4  #: relative 1-sigma of H_mc
     mc_sigma_m: float = 10.0  #: + this absolute 1-sigma (m)
+    #: also with a model that gives its own sigma (the thickness network, which sees H_mc as an
+    #: input: the prior would count it twice; measured: benchmarks/results/physics_ablation.md)
+    mc_with_model_sigma: bool = False
     mb_gradient_m_a_per_m: float = 0.0075  #: apparent balance gradient, m ice / yr / m
     # --- mass balance raster: flux divergence ---------------------------------------------------
     mass_balance: bool = True
@@ -247,6 +249,8 @@ def refine(surface: np.ndarray, bed: np.ndarray, own: np.ndarray, ice: np.ndarra
     skipped = [t for t, missing in (("velocity", velocity is None), ("mass_balance", balance is None))
                if t in wanted and missing]
     terms = [t for t in wanted if t not in skipped]
+    if "data" in terms and sigma is not None and not cfg.mc_with_model_sigma and "mass_conservation" in terms:
+        terms.remove("mass_conservation")  # the model already saw H_mc: not counted twice
     free = valid & ~zero
     if not free.any() or not (set(terms) - {"data"}):
         h = project(h0, valid, zero, surf)
