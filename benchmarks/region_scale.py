@@ -402,8 +402,8 @@ def write_report(df: pd.DataFrame, rec: dict, times: pd.DataFrame, scores: pd.Da
         f"(torch.compile once per worker); the two give the same ice: {same_ice}.", "",
         "| area class (km²) | glaciers | area (km²) |", "|---|---|---|",
         *[f"| {_class_label(c)} | {c['n']} | {c['area_km2']:.0f} |" for c in sd["classes"]], "",
-        f"Machine: {os.cpu_count()} CPU cores shared with other jobs (load average at each case's start in "
-        f"`load_1min`); benchmark total {total_s / 60:.1f} min. Each case is a fresh process; memory as in the "
+        f"Machine: {os.cpu_count()} CPU cores (load average at each case's start in `load_1min`: about 1 "
+        f"on a quiet machine, the previous case's own load); benchmark total {total_s / 60:.1f} min. Each case is a fresh process; memory as in the "
         f"script's docstring (`peak_parent_mb`: the process running `estimate`, which also hosts the Dask "
         f"scheduler; `peak_workers_sum_mb`: all its descendant processes together).", "",
         to_markdown(df[df["kind"] != "outlines"][
@@ -415,10 +415,10 @@ def write_report(df: pd.DataFrame, rec: dict, times: pd.DataFrame, scores: pd.Da
         f"All {n_all} glaciers: serial {s_all['glaciers_per_s']:.2f} glaciers/s ({s_all['wall_s']:.0f} s), Dask with 2 "
         f"workers {d_all['glaciers_per_s']:.2f} glaciers/s ({d_all['wall_s']:.0f} s, of which starting the cluster "
         f"and importing on the workers takes ~{start['wall_to_ready_s']:.0f} s): speed-up "
-        f"{s_all['wall_s'] / d_all['wall_s']:.2f} on 2 shared cores (per-worker efficiency {eff_dask:.0%}). CPU "
+        f"{s_all['wall_s'] / d_all['wall_s']:.2f} on 2 cores (per-worker efficiency {eff_dask:.0%}). CPU "
         f"seconds per glacier (parent + workers): serial {s_all['cpu_s_per_glacier']:.3f}, Dask "
         f"{d_all['cpu_s_per_glacier']:.3f}; a glacier task's own wall time: serial {s_all['glacier_seconds_sum'] / n_all:.3f} s, "
-        f"in a Dask worker {d_all['glacier_seconds_sum'] / n_all:.3f} s (the machine's other jobs share the cores).", "",
+        f"in a Dask worker {d_all['glacier_seconds_sum'] / n_all:.3f} s (the scheduler and nannies share the 2 cores with the workers).", "",
         f"Per-glacier time (serial, {n_all} glaciers, each glacier task's `seconds`): "
         + ", ".join(f"{k} {v:.3f} s" for k, v in per_glacier.items()) + ". By glacier area:", "",
         to_markdown(times.assign(area_class=pd.cut(times["area_km2"], [0, 0.5, 1, 2, 5, 10, 50, np.inf]))

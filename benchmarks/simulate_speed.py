@@ -113,8 +113,8 @@ def main() -> None:
     load1 = os.getloadavg()
     md = [f"# simulate speed: 128x128 patches, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
           f"{cfg.threads} torch thread(s) per call", "",
-          f"Load average (1 min) {load0[0]:.1f} at the start, {load1[0]:.1f} at the end: the machine is shared and "
-          "other people's jobs were running, so wall times are upper bounds and vary from run to run; CPU time "
+          f"Load average (1 min) {load0[0]:.1f} at the start, {load1[0]:.1f} at the end (about 1 = this run alone "
+          "on the machine; more means other jobs shared the cores and wall times are upper bounds); CPU time "
           "(this process only) is the steadier measure, and the speed-up column uses it. "
           f"First call (torch.compile of the step, cache on disk): {compile_s:.1f} s, not counted below.", "",
           f"{args.patches} patches per resolution (seed {args.seed}), batches of {args.batch}; "

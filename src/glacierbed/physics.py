@@ -84,8 +84,7 @@ class PhysicsConfig:
     mc_weight: float = 1.0
     mc_rel_sigma: float = 0.4  #: relative 1-sigma of H_mc
     mc_sigma_m: float = 10.0  #: + this absolute 1-sigma (m)
-    #: also with a model that gives its own sigma (the thickness network, which sees H_mc as an
-    #: input: the prior would count it twice; measured: benchmarks/results/physics_ablation.md)
+    #: also with a model that has its own sigma (the thickness network sees H_mc as an input)
     mc_with_model_sigma: bool = False
     mb_gradient_m_a_per_m: float = 0.0075  #: apparent balance gradient, m ice / yr / m
     # --- mass balance raster: flux divergence ---------------------------------------------------
@@ -249,7 +248,7 @@ def refine(surface: np.ndarray, bed: np.ndarray, own: np.ndarray, ice: np.ndarra
     skipped = [t for t, missing in (("velocity", velocity is None), ("mass_balance", balance is None))
                if t in wanted and missing]
     terms = [t for t in wanted if t not in skipped]
-    if "data" in terms and sigma is not None and not cfg.mc_with_model_sigma and "mass_conservation" in terms:
+    if {"data", "mass_conservation"} <= set(terms) and sigma is not None and not cfg.mc_with_model_sigma:
         terms.remove("mass_conservation")  # the model already saw H_mc: not counted twice
     free = valid & ~zero
     if not free.any() or not (set(terms) - {"data"}):
