@@ -497,7 +497,7 @@ class ResidualBooster:
             # trained on the pattern within each glacier (its target minus its glacier mean), so
             # applied as a pattern: ice moves within each glacier, whose mean stays the model's
             # (the scale step sets the level); nothing is extrapolated to glaciers unlike the
-            # measured ones (without this a 935 km2 glacier lost 88 % of its ice)
+            # measured ones (without this Columbia, 935 km2, lost most of its ice)
             keep = keep_glacier_means(new, mu, features[GLACIER_KEY])
             new, factor = new * keep, factor * keep
         return new, sigma * factor
