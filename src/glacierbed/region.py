@@ -52,7 +52,7 @@ from glacierbed.data import registry
 from glacierbed.data.rasters import Raster, read_dem
 from glacierbed.errors import DataNotFoundError, EmptySelectionError
 from glacierbed.simulate import ParamRanges, SimulationConfig
-from glacierbed.simulated import SimulatedSetConfig, _job_key, _run_jobs
+from glacierbed.simulated import SimulatedSetConfig, job_key, run_jobs
 
 log = logging.getLogger(__name__)
 
@@ -242,13 +242,13 @@ def build_region(tiles: Sequence[str | os.PathLike | Tile], out_dir: str | os.Pa
         beds = np.stack([dem.data[r:r + b, c:c + b] for _, r, c in chunk])
         key = ";".join(f"{t}:{r}:{c}" for t, r, c in chunk)
         job = (beds, px, int(rng.integers(2**31)), key, "")
-        jobs.append((*job, out / "blocks.parts" / f"{_job_key(job, sim_cfg)}.npz"))
+        jobs.append((*job, out / "blocks.parts" / f"{job_key(job, sim_cfg)}.npz"))
     n_resumed = sum(j[-1].exists() for j in jobs)
     log.info("%d blocks in %d batches (%d already simulated), skipped %s", len(blocks), len(jobs), n_resumed,
              dict(skipped))
     t_sim = time.perf_counter()
     with _dask_workers_environ(workers):
-        results = _run_jobs(jobs, sim_cfg, workers, progress)
+        results = run_jobs(jobs, sim_cfg, workers, progress)
     sim_seconds = time.perf_counter() - t_sim
 
     thick = np.where(np.isfinite(dem.data), 0.0, np.nan).astype(np.float32)

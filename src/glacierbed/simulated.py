@@ -246,7 +246,7 @@ def build_simulated_set(cfg: SimulatedSetConfig, out: str | Path, workers: int =
                 jobs.append((beds, float(res), int(rng.integers(2**31)), f"{src.name}@{res:g}m", ",".join(splits)))
     out = Path(out)
     parts = out.with_name(out.stem + ".parts")
-    results = _run_jobs([(*job, parts / f"{_job_key(job, cfg)}.npz") for job in jobs], cfg, workers, progress)
+    results = run_jobs([(*job, parts / f"{job_key(job, cfg)}.npz") for job in jobs], cfg, workers, progress)
     arrays: dict[str, list] = {k: [] for k in ("bed", "thickness", "ids", "speed", "smb", "res", "split", "source")}
     params: list[dict] = []
     dropped: Counter = Counter()
@@ -280,7 +280,7 @@ def build_simulated_set(cfg: SimulatedSetConfig, out: str | Path, workers: int =
     return summary
 
 
-def _job_key(job: tuple, cfg: SimulatedSetConfig) -> str:
+def job_key(job: tuple, cfg: SimulatedSetConfig) -> str:
     beds, res, seed, key, splits = job
     h = hashlib.sha256(beds.tobytes())
     h.update(json.dumps([res, seed, key, splits, config_to_dict(cfg)], sort_keys=True, default=str).encode())
@@ -307,7 +307,7 @@ def simulate_batch_cached(beds: np.ndarray, pixel_size_m: float, seed: int, cfg:
     return r
 
 
-def _run_jobs(jobs: list, cfg: SimulatedSetConfig, workers: int, progress: Callable[[int, int], None] | None
+def run_jobs(jobs: list, cfg: SimulatedSetConfig, workers: int, progress: Callable[[int, int], None] | None
               ) -> list[dict]:
     """Simulate every batch, serially or as Dask tasks (largest pixel sizes first: they take longest)."""
     if workers <= 1:
