@@ -608,17 +608,21 @@ def glathida_regions(per_glacier: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _pooled_row(rows: pd.DataFrame, case: str, unit: str) -> dict[str, Any]:
+    """Acceptance metrics of one case scored over all its rows, with the baselines on the same rows."""
+    m = error_metrics(rows["mu_cal"], rows["obs"])
+    return {"case": case, "unit": unit, "n": m["n"], "rmse": m["rmse"], "mae": m["mae"], "bias": m["bias"],
+            **_coverage(rows), **{f"rmse_{b}": error_metrics(rows[f"base_{b}"], rows["obs"])["rmse"]
+                                  for b in BASELINES if f"base_{b}" in rows}}
+
+
 def score(cv: CrossValidation) -> pd.DataFrame:
     """One row per case with the acceptance metrics (RMSE, bias, ratios, coverage 68/90)."""
     out = []
     r = cv.rows
     sg = r[r["case"] == "south-glacier"]
     if len(sg):
-        m = error_metrics(sg["mu_cal"], sg["obs"])
-        out.append({"case": "south-glacier", "unit": "radar points", "n": m["n"], "rmse": m["rmse"],
-                    "mae": m["mae"], "bias": m["bias"], **_coverage(sg),
-                    **{f"rmse_{b}": error_metrics(sg[f"base_{b}"], sg["obs"])["rmse"] for b in BASELINES
-                       if f"base_{b}" in sg}})
+        out.append(_pooled_row(sg, "south-glacier", "radar points"))
     gg = r[r["case"] == "glathida-grids"]
     if len(gg):
         pg = glathida_per_glacier(cv)
@@ -629,7 +633,7 @@ def score(cv: CrossValidation) -> pd.DataFrame:
         out.append({"case": "glathida-grids", "unit": "glaciers (median of per-glacier RMSE)", "n": len(pg),
                     "rmse": float(pg["rmse"].median()), "mae": float(pg["mae"].median()),
                     "bias": float(pg["bias"].median()), **_coverage(gg, _cell_weights(gg)),
-                    "coverage68_cells": _coverage(gg)["coverage68"], "coverage90_cells": _coverage(gg)["coverage90"],
+                    **{f"{k}_cells": v for k, v in _coverage(gg).items()},
                     "pooled_rmse": pooled["rmse"],
                     "median_ratio_to_best_baseline": float(pg["ratio_to_best_baseline"].median()),
                     "ratio_to_best_baseline_median": float(pg["rmse"].median()) / best_median,
@@ -638,11 +642,7 @@ def score(cv: CrossValidation) -> pd.DataFrame:
                     **{f"rmse_{b}": v for b, v in base_medians.items()}})
     oz = r[r["case"] == "oetztal-means"]
     if len(oz):
-        m = error_metrics(oz["mu_cal"], oz["obs"])
-        out.append({"case": "oetztal-means", "unit": "glacier means", "n": m["n"], "rmse": m["rmse"],
-                    "mae": m["mae"], "bias": m["bias"], **_coverage(oz),
-                    **{f"rmse_{b}": error_metrics(oz[f"base_{b}"], oz["obs"])["rmse"] for b in BASELINES
-                       if f"base_{b}" in oz}})
+        out.append(_pooled_row(oz, "oetztal-means", "glacier means"))
     hef = cv.glaciers[cv.glaciers["case"] == "hintereisferner"] if len(cv.glaciers) else pd.DataFrame()
     if len(hef):
         v, s = float(hef["volume_km3"].sum()), float(hef["volume_std_km3"].sum())
