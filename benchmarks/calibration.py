@@ -1,6 +1,6 @@
 """Calibration on measured thickness, scored leave-one-glacier-out and leave-one-region-out.
 
-Real data kit (``GLACIERBED_DATA``). :func:`glacierbed.measured.collect` runs the pipeline
+Real data kit (``GLACIERBED_DATA``). :func:`glacierbed.evaluation.measured_table.collect` runs the pipeline
 (``--model``, physics on unless ``--no-physics``) on South Glacier (radar points), the 23
 GlaThiDa grids (measured cells), the Ötztal (GlaThiDa glacier means) and Hintereisferner
 (consensus volume, a check only), and samples VA (shaped), GlabTop and OGGM on the same
@@ -27,10 +27,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from glacierbed.atomic import write_text
-from glacierbed.benchmark import to_markdown, write_table
-from glacierbed.calibration import Calibration, regional_volume_std
-from glacierbed.measured import (BASELINES, HEF_CONSENSUS_KM3, VARIANTS, collect, cross_validate,
+from glacierbed.core.atomic import write_text
+from glacierbed.evaluation.benchmark import to_markdown, write_table
+from glacierbed.posterior.calibration import Calibration, regional_volume_std
+from glacierbed.evaluation.measured_table import (BASELINES, HEF_CONSENSUS_KM3, VARIANTS, collect, cross_validate,
                                  glathida_per_glacier, glathida_regions, score)
 
 log = logging.getLogger("calibration")
@@ -94,7 +94,7 @@ def oetztal_total(cv_glaciers: pd.DataFrame) -> dict[str, float]:
            "volume_std_quadrature_km3": regional_volume_std(g["volume_std_km3"].to_numpy(), 0.0)}
     try:
         from glacierbed.data import registry
-        from glacierbed.measured import canonical_rgi6
+        from glacierbed.evaluation.measured_table import canonical_rgi6
 
         g2ti = pd.read_hdf(registry.get_file("oggm-sample-data/g2ti/rgi62_itmix_df.h5"))
         ids = sorted({canonical_rgi6(r) for r in g["rgi_id"]})
@@ -118,8 +118,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("glacierbed.estimate", "glacierbed.workflow", "glacierbed.physics", "pyogrio", "glacierbed.model",
-                  "glacierbed.oggm_peer", "glacierbed.data.rasters", "glacierbed.data.observations",
+    for noisy in ("glacierbed.pipeline.estimate", "glacierbed.pipeline.workflow", "glacierbed.posterior.physics", "pyogrio", "glacierbed.models.inpainting.network",
+                  "glacierbed.evaluation.oggm_peer", "glacierbed.data.rasters", "glacierbed.data.observations",
                   "glacierbed.data.outlines"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     out: Path = args.out
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
           "Data: South Glacier radar (ITMIX; Wilson et al. 2013, Flowers et al. 2011), the GlaThiDa grids "
           "(GlaThiDa Consortium 2019, doi:10.5904/wgms-glathida-2019-03; Welty et al. 2020; OGGM grids, Maussion "
           "et al. 2019), GlaThiDa glacier means in the Ötztal, Hintereisferner vs the Farinotti et al. (2019) "
-          "consensus (a check, never fitted on). Rows and pixels: `glacierbed.measured.collect` (the real "
+          "consensus (a check, never fitted on). Rows and pixels: `glacierbed.evaluation.measured_table.collect` (the real "
           "pipeline per case; baselines VA-shaped, GlabTop and OGGM sampled on the same rows **in this run**).",
           "",
           f"Measured rows: {len(ms.rows)} ({', '.join(f'{k} {v}' for k, v in ms.rows['case'].value_counts().sort_index().items())}); "

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import rasterio
 
-from glacierbed.atomic import write_text
+from glacierbed.core.atomic import write_text
 from glacierbed.data import registry as reg
 from glacierbed.data.rasters import Raster, read_dem
 

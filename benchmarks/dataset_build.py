@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from glacierbed.atomic import write_json, write_text
-from glacierbed.dataset import BuildReport, DatasetConfig, source_grids, build_dataset, sample_patches
+from glacierbed.core.atomic import write_json, write_text
+from glacierbed.data.terrain import source_grids
+from glacierbed.models.inpainting.patches import BuildReport, DatasetConfig, build_dataset, sample_patches
 
 RESULTS = Path(__file__).parent / "results"
 CONFIG = Path(__file__).parents[1] / "src/glacierbed/configs/dataset.yaml"

@@ -1,18 +1,18 @@
 """Run ``estimate`` on every DEM + outline pair of the data kit; one row per glacier.
 
 Each example of :data:`EXAMPLES` (names checked against ``glacierbed.data.registry.EXAMPLES``
-and resolved before anything runs) goes through :func:`glacierbed.estimate.estimate` with the
-requested model and the default :class:`~glacierbed.estimate.EstimateConfig` (its default
+and resolved before anything runs) goes through :func:`glacierbed.pipeline.estimate.estimate` with the
+requested model and the default :class:`~glacierbed.pipeline.estimate.EstimateConfig` (its default
 ensemble, physics posterior on, the model's shipped calibration applied when it has one),
 without maps, in a fresh work folder. Beside each glacier, in the same run:
 
 * ``va_volume_km3``: volume-area scaling of the outline's area
-  (:func:`glacierbed.baselines.va_volume_km3`: V = 0.034 A^1.375 km3, A in km2; Bahr et al.
+  (:func:`glacierbed.evaluation.baselines.va_volume_km3`: V = 0.034 A^1.375 km3, A in km2; Bahr et al.
   1997), ``ratio_to_va`` = volume / that;
 * ``g2ti_volume_km3``: for RGI 6 ids only, the g2ti/ITMIX volume (``vol_itmix_m3``) of
   ``oggm-sample-data/g2ti/rgi62_itmix_df.h5`` (Farinotti et al. 2019), ``ratio_to_g2ti``.
 
-The model is the shipped default (``glacierbed.catalogue.load_predictor(None)``) unless
+The model is the shipped default (``glacierbed.pipeline.store.load_predictor(None)``) unless
 ``--model`` names another ("thickness-net", "network", "biharmonic", a weights path); a model
 that cannot be loaded is an error (no fallback). Its name and identity head the Markdown.
 
@@ -34,14 +34,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from glacierbed import __version__, baselines
-from glacierbed.atomic import write_text
-from glacierbed.benchmark import to_markdown, write_table
-from glacierbed.catalogue import load_predictor
+from glacierbed import __version__
+from glacierbed.evaluation import baselines
+from glacierbed.core.atomic import write_text
+from glacierbed.evaluation.benchmark import to_markdown, write_table
+from glacierbed.pipeline.store import load_predictor
 from glacierbed.data import registry as reg
-from glacierbed.errors import DataNotFoundError
-from glacierbed.estimate import EstimateConfig, estimate
-from glacierbed.predictors import ThicknessPredictor
+from glacierbed.core.errors import DataNotFoundError
+from glacierbed.pipeline.estimate import EstimateConfig, estimate
+from glacierbed.models.predictors import ThicknessPredictor
 
 log = logging.getLogger("estimate_all_kit")
 
@@ -116,14 +117,14 @@ def markdown(df: pd.DataFrame, per: pd.DataFrame, predictor: ThicknessPredictor,
         "# estimate on every kit DEM + outlines", "",
         (f"Model: `{predictor.name}` ({f'--model {requested}' if requested else 'the shipped default'}), "
          f"identity `{predictor.identity}`, {applied}. "
-         f"`glacierbed.estimate.estimate` with the default `EstimateConfig` (ensemble {cfg.ensemble}, physics "
+         f"`glacierbed.pipeline.estimate.estimate` with the default `EstimateConfig` (ensemble {cfg.ensemble}, physics "
          f"{'on' if cfg.physics is not None else 'off'}), no maps; glacierbed {__version__}."), "",
         (f"{len(df)} glaciers in {df['example'].nunique()} examples; statuses: {status_counts(df['status'])}. "
          f"Median volume / V-A scaling = {df['ratio_to_va'].median():.2f} (n={int(df['ratio_to_va'].count())}); "
          f"median volume / g2ti (RGI 6 ids, n={int(df['ratio_to_g2ti'].count())}) = "
          f"{df['ratio_to_g2ti'].median():.2f}."), "",
         ("V-A scaling: V = 0.034 A^1.375 (km3, km2) on the outline's whole area "
-         "(`glacierbed.baselines.va_volume_km3`); g2ti: `vol_itmix_m3` of `g2ti/rgi62_itmix_df.h5` "
+         "(`glacierbed.evaluation.baselines.va_volume_km3`); g2ti: `vol_itmix_m3` of `g2ti/rgi62_itmix_df.h5` "
          "(Farinotti et al. 2019), RGI 6 ids only. A glacier partly outside its DEM has the volume of "
          "the covered part only; a glacier whose estimate failed has no volume."), "",
         "## Per example", "", to_markdown(per), "",
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=RESULTS, help="results folder (default: benchmarks/results)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for noisy in ("glacierbed.estimate", "glacierbed.workflow", "glacierbed.physics", "pyogrio", "glacierbed.model"):
+    for noisy in ("glacierbed.pipeline.estimate", "glacierbed.pipeline.workflow", "glacierbed.posterior.physics", "pyogrio", "glacierbed.models.inpainting.network"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     examples = resolve_examples(args.examples)
     predictor = load_predictor(args.model)  # the default too: an error if it cannot be loaded

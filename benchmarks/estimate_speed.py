@@ -1,11 +1,11 @@
 """Speed of ``estimate`` with a model, against the biharmonic fill measured in the same run.
 
-Every case runs :func:`glacierbed.estimate.estimate` (no maps, a fresh temporary folder, so
+Every case runs :func:`glacierbed.pipeline.estimate.estimate` (no maps, a fresh temporary folder, so
 nothing is resumed) with the requested model and then with ``biharmonic``;
 ``ratio_to_biharmonic`` is the model's wall time over biharmonic's in the same case.
 ``ensemble`` is the number of members: flips/mask dilations for the inpainters
-(``glacierbed.predictors.MEMBERS``), square symmetries for the thickness network
-(``glacierbed.thickness_model.SYMMETRIES``), 8 at most; the default is ``EstimateConfig().ensemble``.
+(``glacierbed.models.predictors.MEMBERS``), square symmetries for the thickness network
+(``glacierbed.models.thickness.network.SYMMETRIES``), 8 at most; the default is ``EstimateConfig().ensemble``.
 
 * ``floor``: Hintereisferner alone, ensemble 1, physics off, fastest of 3 runs. Its glacier's
   ``seconds`` (the per-glacier task: window read, working grid, one ``predict`` call with one
@@ -23,7 +23,7 @@ column of the glaciers table), the largest glacier's seconds, the ratio to bihar
 1/5/15-minute load average at start and end: timings mean something on a quiet machine only.
 A warm-up run (imports, GDAL and model caches) of each model comes first and is not reported.
 
-The model is the shipped default (``glacierbed.catalogue.load_predictor(None)``) unless
+The model is the shipped default (``glacierbed.pipeline.store.load_predictor(None)``) unless
 ``--model`` names another; a model that cannot be loaded is an error (no fallback).
 
 Run: ``GLACIERBED_DATA=../shared/data python benchmarks/estimate_speed.py [--model NAME]
@@ -44,12 +44,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from glacierbed.atomic import write_text
-from glacierbed.benchmark import to_markdown, write_table
-from glacierbed.catalogue import load_predictor
+from glacierbed.core.atomic import write_text
+from glacierbed.evaluation.benchmark import to_markdown, write_table
+from glacierbed.pipeline.store import load_predictor
 from glacierbed.data import registry as reg
-from glacierbed.estimate import EstimateConfig, estimate
-from glacierbed.predictors import ThicknessPredictor
+from glacierbed.pipeline.estimate import EstimateConfig, estimate
+from glacierbed.models.predictors import ThicknessPredictor
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BASELINE = "biharmonic"

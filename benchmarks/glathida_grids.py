@@ -1,6 +1,6 @@
 """Every method on the 23 GlaThiDa thickness grids, scored on exactly the measured cells.
 
-Case ``glathida-grids`` (:func:`glacierbed.benchmark.run_glathida_grids`, real data kit,
+Case ``glathida-grids`` (:func:`glacierbed.evaluation.benchmark.run_glathida_grids`, real data kit,
 ``GLACIERBED_DATA``): per glacier, on its OGGM surface DEM and outline, volume-area
 scaling (shaped), GlabTop, OGGM (its own tasks, offline), the consensus mean thickness as
 a constant map, and glacierbed's default pipeline (shipped network + physics) and its
@@ -21,15 +21,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from glacierbed.atomic import write_text
-from glacierbed.benchmark import (
+from glacierbed.core.atomic import write_text
+from glacierbed.evaluation.benchmark import (
     GLATHIDA_BASELINES,
     GLATHIDA_METHODS,
     run_glathida_grids,
     to_markdown,
     write_table,
 )
-from glacierbed.oggm_peer import MB_GRADIENT, OGGM_TASKS, oggm_version
+from glacierbed.evaluation.oggm_peer import MB_GRADIENT, OGGM_TASKS, oggm_version
 
 log = logging.getLogger("glathida_grids")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("glacierbed.estimate", "glacierbed.workflow", "glacierbed.physics", "pyogrio", "glacierbed.model"):
+    for noisy in ("glacierbed.pipeline.estimate", "glacierbed.pipeline.workflow", "glacierbed.posterior.physics", "pyogrio", "glacierbed.models.inpainting.network"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     out: Path = args.out
     t0 = time.perf_counter()

@@ -29,17 +29,12 @@ import pandas as pd
 from scipy import ndimage
 from scipy.interpolate import griddata
 
-from glacierbed.atomic import write_json, write_text
-from glacierbed.dataset import (
-    DatasetConfig,
-    PatchSet,
-    PatchSource,
-    build_dataset,
-    resolve,
-)
-from glacierbed.fill import biharmonic_fill, harmonic_fill
-from glacierbed.inpainters import load_inpainter
-from glacierbed.masks import MaskGenerator, OutlineShapes, box_mask
+from glacierbed.core.atomic import write_json, write_text
+from glacierbed.data.terrain import PatchSource, resolve
+from glacierbed.models.inpainting.patches import DatasetConfig, PatchSet, build_dataset
+from glacierbed.core.fill import biharmonic_fill, harmonic_fill
+from glacierbed.models.inpainters import load_inpainter
+from glacierbed.models.inpainting.masks import MaskGenerator, OutlineShapes, box_mask
 
 RESULTS = Path(__file__).parent / "results"
 REPO = Path(__file__).resolve().parents[1]
@@ -151,7 +146,7 @@ def models_from_records(records: dict[str, Path]) -> pd.DataFrame:
         pt = path.with_suffix(".pt")
         sha = ""
         if pt.exists():
-            from glacierbed.model import file_sha256
+            from glacierbed.models.inpainting.network import file_sha256
 
             sha = file_sha256(pt)
         rows.append(model_row(method, rec, _rel(pt) if pt.exists() else f"(record only: {path.name})", sha))

@@ -23,11 +23,12 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from glacierbed.atomic import write_json, write_text
-from glacierbed.dataset import PatchSet, resolve
-from glacierbed.fill import biharmonic_fill
-from glacierbed.inpainters import load_inpainter
-from glacierbed.masks import MaskGenerator, OutlineShapes
+from glacierbed.core.atomic import write_json, write_text
+from glacierbed.data.terrain import resolve
+from glacierbed.models.inpainting.patches import PatchSet
+from glacierbed.core.fill import biharmonic_fill
+from glacierbed.models.inpainters import load_inpainter
+from glacierbed.models.inpainting.masks import MaskGenerator, OutlineShapes
 
 RESULTS = Path(__file__).parent / "results"
 BINS_M = [0, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000]

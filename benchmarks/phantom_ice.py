@@ -26,16 +26,16 @@ import rasterio.features
 import shapely
 from scipy import ndimage
 
-from glacierbed import baselines
-from glacierbed.atomic import write_text
-from glacierbed.benchmark import estimate_thickness, to_markdown, write_table
+from glacierbed.evaluation import baselines
+from glacierbed.core.atomic import write_text
+from glacierbed.evaluation.benchmark import estimate_thickness, to_markdown, write_table
 from glacierbed.data import registry
 from glacierbed.data.outlines import rasterize_ids
 from glacierbed.data.rasters import read_dem
-from glacierbed.dataset import resolve
-from glacierbed.glaciology import mass_conservation_thickness
-from glacierbed.masks import OutlineShapes, valley_centre
-from glacierbed.physics import PhysicsConfig
+from glacierbed.data.terrain import resolve
+from glacierbed.core.glaciology import mass_conservation_thickness
+from glacierbed.models.inpainting.masks import OutlineShapes, valley_centre
+from glacierbed.posterior.physics import PhysicsConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"
 OUTLINES = ["oggm-sample-data/test-workflow/rgi/rgi_oetztal.shp", "nz-canterbury-25m/glaciers.gpkg",

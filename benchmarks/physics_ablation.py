@@ -1,7 +1,7 @@
-"""Ablation of the physics refinement (glacierbed.physics) on measured thickness.
+"""Ablation of the physics refinement (glacierbed.posterior.physics) on measured thickness.
 
 Cases (real data kit, ``GLACIERBED_DATA``), all through the real pipeline
-(``glacierbed.estimate.estimate``: windows, tiling, 4-member ensemble):
+(``glacierbed.pipeline.estimate.estimate``: windows, tiling, 4-member ensemble):
 
 * South Glacier (Yukon): all 9,619 radar points, RMSE/MAE/bias (pred - obs);
 * Ötztal (20 RGI 5.0 glaciers): GlaThiDa mean thickness per matched glacier (19), pooled;
@@ -30,17 +30,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from glacierbed import baselines
+from glacierbed.evaluation import baselines
 from glacierbed.data import registry
 from glacierbed.data.observations import match_glathida_to_outlines, read_glathida_glaciers, read_points
 from glacierbed.data.outlines import check_overlap, rasterize_ids, read_outlines
 from glacierbed.data.rasters import read_dem
-from glacierbed.catalogue import load_predictor as resolve_model  # noqa: I001
-from glacierbed.benchmark import estimate_with_table, to_markdown, write_table
-from glacierbed.evaluate import POOLED, evaluate_glacier_means, evaluate_points, glacier_volumes
-from glacierbed.metrics import share_nonpositive
-from glacierbed.physics import PhysicsConfig
-from glacierbed.atomic import write_text
+from glacierbed.pipeline.store import load_predictor as resolve_model  # noqa: I001
+from glacierbed.evaluation.benchmark import estimate_with_table, to_markdown, write_table
+from glacierbed.evaluation.against_measurements import POOLED, evaluate_glacier_means, evaluate_points, glacier_volumes
+from glacierbed.core.metrics import share_nonpositive
+from glacierbed.posterior.physics import PhysicsConfig
+from glacierbed.core.atomic import write_text
 
 log = logging.getLogger("physics_ablation")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
               "columbia": "Columbia Glacier (RGI60-01.10689, tidewater): the only kit glacier under the ITS_LIVE "
                           "velocity crop; references are a model (g2ti) and an undated GlaThiDa mean"}
     md = ["# Physics refinement ablation", "",
-          f"Models: {', '.join(args.model or ['thickness-net', 'biharmonic'])}. Pipeline: glacierbed.estimate "
+          f"Models: {', '.join(args.model or ['thickness-net', 'biharmonic'])}. Pipeline: glacierbed.pipeline.estimate "
           "(4-member ensemble, no calibration); physics refines the ensemble mean. share_nonpositive_raw: share "
           "of glacier pixels where the model's bed is at or above the surface (before any constraint); "
           "share_zero_final: share of glacier pixels with zero thickness in the final map (margins included).", ""]

@@ -1,6 +1,6 @@
 """Region scale with ground truth: thousands of simulated glaciers, serial vs Dask, memory, resume.
 
-The region is built by :func:`glacierbed.region.build_region` from the five glacier-free Alpine
+The region is built by :func:`glacierbed.simulation.synthetic_region.build_region` from the five glacier-free Alpine
 tiles (200 m): a DEM of the ice surface and RGI-like outlines, with the bed known. Every case
 runs in a fresh Python process (so peak-memory figures are its own) and writes into its own
 folder:
@@ -106,8 +106,8 @@ class PeakMemory:
 def run_case(spec: dict[str, Any]) -> dict[str, Any]:
     """One case (``kind`` build or estimate), measured; its record."""
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    from glacierbed.estimate import EstimateConfig, estimate
-    from glacierbed.region import ALPS_TILES, build_region
+    from glacierbed.pipeline.estimate import EstimateConfig, estimate
+    from glacierbed.simulation.synthetic_region import ALPS_TILES, build_region
 
     rec: dict[str, Any] = {"load_1min": os.getloadavg()[0]}
     if spec["kind"] == "outlines":
@@ -119,7 +119,7 @@ def run_case(spec: dict[str, Any]) -> dict[str, Any]:
 
             with LocalCluster(n_workers=spec["workers"], threads_per_worker=1, processes=True,
                               dashboard_address=None) as cluster, Client(cluster) as client:
-                client.run(lambda: __import__("glacierbed.estimate"))
+                client.run(lambda: __import__("glacierbed.pipeline.estimate"))
                 rec.update(n=0, wall_to_ready_s=time.perf_counter() - t0)
         elif spec["kind"] == "build":
             s = build_region(spec.get("tiles", ALPS_TILES), spec["out"], workers=spec["workers"]).summary
@@ -142,7 +142,7 @@ def outline_memory(region: Path) -> dict[str, float]:
 
     from glacierbed.data.outlines import check_overlap, read_outlines
     from glacierbed.data.rasters import read_dem
-    from glacierbed.estimate import EstimateConfig, glacier_specs
+    from glacierbed.pipeline.estimate import EstimateConfig, glacier_specs
 
     proc = psutil.Process()
     dem = read_dem(region / "dem.tif")
@@ -195,7 +195,7 @@ def truth_scores(region: Path, est: Path, ids: list[str] | None = None) -> dict[
     """Estimated vs simulated thickness on the glaciers' pixels (all, or those of ``ids``), volumes."""
     from glacierbed.data.outlines import read_outlines, rasterize_ids
     from glacierbed.data.rasters import Raster
-    from glacierbed.metrics import error_metrics
+    from glacierbed.core.metrics import error_metrics
 
     truth = Raster.from_file(region / "thickness.tif")
     pred = Raster.from_file(est / "thickness.tif")
@@ -344,8 +344,8 @@ def _class_label(c: dict) -> str:
 def write_report(df: pd.DataFrame, rec: dict, times: pd.DataFrame, scores: pd.DataFrame, kill: dict,
                  same_ice: bool, model: str, work: Path, ids: list[str], total_s: float) -> None:
     """region_scale.csv (one row per case) and region_scale.md (tables and the scaling statement)."""
-    from glacierbed.atomic import write_text
-    from glacierbed.benchmark import to_markdown, write_table
+    from glacierbed.core.atomic import write_text
+    from glacierbed.evaluation.benchmark import to_markdown, write_table
 
     write_table(df, RESULTS / "region_scale.csv")
     row = lambda pattern: df[df["case"].str.contains(pattern, regex=True)].iloc[0]  # noqa: E731

@@ -1,4 +1,4 @@
-"""Speed of ``glacierbed.simulate``: simulated glaciers (128x128 patches) per minute at 25-200 m.
+"""Speed of ``glacierbed.simulation.ice_flow``: simulated glaciers (128x128 patches) per minute at 25-200 m.
 
 Patches are random windows (relief >= 800 m) of the kit's terrain: ``nz-canterbury-25m/dem.tif``
 at 25 and 50 m, the Alps 200 m tiles (Ticino, Rhine, Linth) at 100 (bilinear) and 200 m.
@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from glacierbed.atomic import replacing, write_text
+from glacierbed.core.atomic import replacing, write_text
 from glacierbed.data.rasters import read_dem
 from glacierbed.data.registry import get_file
-from glacierbed.simulate import GlacierParams, SimulationConfig, SimulationResult, draw_params, simulate_glaciers
+from glacierbed.simulation.ice_flow import GlacierParams, SimulationConfig, SimulationResult, draw_params, simulate_glaciers
 
 SOURCES = {25.0: ["nz-canterbury-25m/dem.tif"], 50.0: ["nz-canterbury-25m/dem.tif"],
            100.0: [f"alps-topography-200m/topg-{t}.tif" for t in ("ticino", "rhine", "linth")],

@@ -29,16 +29,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from glacierbed.atomic import write_text
-from glacierbed.baselines import glabtop_thickness_array, va_thickness_array
-from glacierbed.benchmark import to_markdown, write_table
-from glacierbed.features import thickness_features
-from glacierbed.fill import biharmonic_fill
-from glacierbed.glaciology import mass_conservation_thickness
-from glacierbed.physics import PhysicsConfig, refine
-from glacierbed.simulated import SimulatedSet
-from glacierbed.thickness_model import ThicknessNetPredictor
-from glacierbed.train_thickness import dem_noise, inventory_labels
+from glacierbed.core.atomic import write_text
+from glacierbed.evaluation.baselines import glabtop_thickness_array, va_thickness_array
+from glacierbed.evaluation.benchmark import to_markdown, write_table
+from glacierbed.models.thickness.features import thickness_features
+from glacierbed.core.fill import biharmonic_fill
+from glacierbed.core.glaciology import mass_conservation_thickness
+from glacierbed.posterior.physics import PhysicsConfig, refine
+from glacierbed.simulation.glacier_set import SimulatedSet
+from glacierbed.models.thickness.network import ThicknessNetPredictor
+from glacierbed.models.thickness.training import dem_noise, inventory_labels
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIA_ONLY = ("glabtop", "sia_band", "mass_conservation")
@@ -154,7 +154,7 @@ def main() -> None:
     ap.add_argument("--no-physics", action="store_true")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    from glacierbed.catalogue import THICKNESS_NET_FILE, shipped_weights
+    from glacierbed.pipeline.store import THICKNESS_NET_FILE, shipped_weights
 
     weights = args.weights or shipped_weights(THICKNESS_NET_FILE)
     t0 = time.perf_counter()

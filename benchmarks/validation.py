@@ -8,7 +8,7 @@ Cases (real data kit, ``GLACIERBED_DATA``):
 * regional volume: Ötztal total per method vs the per-glacier ITMIX/consensus-type volumes
   of ``g2ti/rgi62_itmix_df.h5`` summed over the same glaciers (RGI 5 -> RGI 6 ids).
 
-Every case has an ``oggm`` row (:mod:`glacierbed.oggm_peer`: OGGM's own tasks, offline, on
+Every case has an ``oggm`` row (:mod:`glacierbed.evaluation.oggm_peer`: OGGM's own tasks, offline, on
 the same DEM and outlines); its status says "not installed" or why a glacier failed.
 
 Rows: the baselines (volume-area scaling, GlabTop, mass conservation only, the SIA stress
@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from glacierbed.benchmark import run_case, to_markdown, write_table
+from glacierbed.evaluation.benchmark import run_case, to_markdown, write_table
 from glacierbed.data import registry
 from glacierbed.data.outlines import read_outlines
-from glacierbed.oggm_peer import MB_GRADIENT, OGGM_TASKS, oggm_version
+from glacierbed.evaluation.oggm_peer import MB_GRADIENT, OGGM_TASKS, oggm_version
 
 log = logging.getLogger("validation")
 RESULTS = Path(__file__).resolve().parent / "results"

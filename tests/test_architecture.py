@@ -1,10 +1,9 @@
-"""The package's stages import only from stages before them (function-level imports included).
+"""The package's folders are its stages, and imports flow one way between them.
 
-Data flows one way: ground floor (errors, config, glaciology, metrics) -> data -> figures ->
-terrain fills and training patches -> the ice-flow simulator and its training set ->
-networks -> training -> predictors -> physics -> baselines and peers -> per-glacier tasks ->
-estimate -> evaluation, calibration, benchmarks -> commands. A module may import from its
-own rank or a lower one, never from a higher one.
+core -> data -> simulation -> models -> posterior -> pipeline -> evaluation -> commands -> cli.
+A module may import from its own folder or a lower-ranked one (function-level imports
+included), never from a higher one; inside a folder the imports form no cycle. Modules stay
+small: at most 400 lines, no function over 60 lines.
 """
 
 from __future__ import annotations
@@ -16,41 +15,26 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "glacierbed"
 
-#: module -> rank (stage); every module of the package must be listed
-RANKS: dict[str, int] = {
-    "glacierbed": 0, "glacierbed.errors": 0, "glacierbed.atomic": 0, "glacierbed.config": 0, "glacierbed.threads": 0,
-    "glacierbed.glaciology": 1, "glacierbed.metrics": 1,
-    "glacierbed.data": 2, "glacierbed.data.rasters": 2, "glacierbed.data.outlines": 2,
-    "glacierbed.data.observations": 2, "glacierbed.data.registry": 2,
-    "glacierbed.plots": 3,
-    "glacierbed.fill": 1, "glacierbed.masks": 4, "glacierbed.dataset": 4,
-    "glacierbed.simulate": 5, "glacierbed.simulated": 6,
-    "glacierbed.model": 7, "glacierbed.inpainters": 7, "glacierbed.features": 7, "glacierbed.predictors": 8,
-    "glacierbed.thickness_model": 9,
-    "glacierbed.train": 10, "glacierbed.train_thickness": 10,
-    "glacierbed.physics": 12, "glacierbed.calibration": 12,
-    "glacierbed.catalogue": 13, "glacierbed.baselines": 13, "glacierbed.oggm_peer": 13,
-    "glacierbed.workflow": 14, "glacierbed.outputs": 14,
-    "glacierbed.estimate": 15,
-    "glacierbed.evaluate": 16, "glacierbed.benchmark": 17, "glacierbed.measured": 18, "glacierbed.region": 18,
-    "glacierbed.commands": 19, "glacierbed.commands.common": 19, "glacierbed.cli": 20,
+#: top-level folder (stage) -> rank
+STAGES: dict[str, int] = {
+    "core": 0, "data": 1, "simulation": 2, "models": 3, "posterior": 4,
+    "pipeline": 5, "evaluation": 6, "commands": 7, "cli": 8,
 }
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
 
 
 def _module_name(path: Path) -> str:
-    rel = path.relative_to(SRC.parent).with_suffix("")
-    parts = list(rel.parts)
+    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts = parts[:-1]
     return ".".join(parts)
 
 
-def _rank(module: str) -> int:
-    if module.startswith("glacierbed.commands."):
-        return RANKS["glacierbed.commands"]
-    while module not in RANKS and "." in module:
-        module = module.rsplit(".", 1)[0]
-    return RANKS[module]
+def _stage(module: str) -> str | None:
+    """The top-level folder of a glacierbed module (None for the package itself)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and not parts[1].startswith("__") else None
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
@@ -65,25 +49,49 @@ def _imports(path: Path) -> list[tuple[int, str]]:
     return out
 
 
-MODULES = sorted(p for p in SRC.rglob("*.py"))
+MODULES = sorted(SRC.rglob("*.py"))
 
 
-def test_every_module_has_a_rank() -> None:
-    missing = [_module_name(p) for p in MODULES
-               if not _module_name(p).startswith("glacierbed.commands.") and _module_name(p) not in RANKS]
-    assert not missing, f"add these modules to RANKS: {missing}"
+def test_every_module_lives_in_a_stage() -> None:
+    loose = [_module_name(p) for p in MODULES if _stage(_module_name(p)) not in (*STAGES, None)]
+    assert not loose, f"modules outside the stage folders {list(STAGES)}: {loose}"
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: _module_name(p))
+@pytest.mark.parametrize("path", MODULES, ids=_module_name)
 def test_imports_flow_one_way(path: Path) -> None:
     me = _module_name(path)
-    bad = [f"line {line}: {me} (rank {_rank(me)}) imports {mod} (rank {_rank(mod)})"
-           for line, mod in _imports(path) if me != "glacierbed" and _rank(mod) > _rank(me)]
+    if _stage(me) is None:
+        return  # glacierbed/__init__.py: lazy API exports
+    bad = [f"line {line}: {me} ({_stage(me)}) imports {mod} ({_stage(mod)})"
+           for line, mod in _imports(path)
+           if _stage(mod) is not None and STAGES[_stage(mod)] > STAGES[_stage(me)]]
     assert not bad, "\n".join(bad)
 
 
-def test_large_stages_stay_small() -> None:
-    """estimate, physics and evaluate each stay under ~400 lines (issue 13)."""
-    for name in ("estimate", "physics", "evaluate"):
-        n = len((SRC / f"{name}.py").read_text().splitlines())
-        assert n <= 400, f"{name}.py has {n} lines"
+def test_no_import_cycles_inside_a_stage() -> None:
+    graph = {_module_name(p): {m for _, m in _imports(p) if m != _module_name(p)} for p in MODULES}
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in graph.get(node, ()):
+            if nxt not in graph:
+                continue
+            assert state.get(nxt) != 1, "import cycle: " + " -> ".join(trail + [node, nxt])
+            if nxt not in state:
+                visit(nxt, trail + [node])
+        state[node] = 2
+
+    for module in graph:
+        if module not in state:
+            visit(module, [])
+
+
+@pytest.mark.parametrize("path", MODULES, ids=_module_name)
+def test_modules_and_functions_stay_small(path: Path) -> None:
+    text = path.read_text()
+    assert len(text.splitlines()) <= MAX_MODULE_LINES, f"{path.name}: {len(text.splitlines())} lines"
+    long = [f"{node.name} ({node.end_lineno - node.lineno + 1} lines)" for node in ast.walk(ast.parse(text))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    assert not long, f"{path.name}: functions over {MAX_FUNCTION_LINES} lines: {long}"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from glacierbed.atomic import replacing, write_json
+from glacierbed.core.atomic import replacing, write_json
 
 
 def test_failed_write_keeps_old_file_and_removes_tmp(tmp_path):

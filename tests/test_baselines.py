@@ -9,7 +9,8 @@ import pytest
 import shapely
 from rasterio.transform import from_origin
 
-from glacierbed import baselines, glaciology
+from glacierbed.evaluation import baselines
+from glacierbed.core import glaciology
 from glacierbed.data.outlines import rasterize_ids, read_outlines
 from glacierbed.data.rasters import Raster, read_dem
 

@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 import shapely
 
-from glacierbed.calibration import (FEATURE_NAMES, GLACIER_KEY, Calibration, IntervalCalibrator, ResidualBooster, ThicknessScale,
+from glacierbed.posterior.calibration import (FEATURE_NAMES, GLACIER_KEY, Calibration, IntervalCalibrator, ResidualBooster, ThicknessScale,
                                     _Trees, apply_to_rows, calibration_features, glacier_volume_std, glacier_weights,
                                     group_kfold, group_splits, regional_volume_std, weighted_coverage,
                                     table_features, weighted_quantile)
-from glacierbed.errors import CorruptFileError
-from glacierbed.measured import MeasuredSet, canonical_rgi6, cross_validate, glacier_groups, region_of
+from glacierbed.core.errors import CorruptFileError
+from glacierbed.evaluation.measured_table import MeasuredSet, canonical_rgi6, cross_validate, glacier_groups, region_of
 
 
 # --------------------------------------------------------------------------------------
@@ -232,7 +232,7 @@ def test_measured_table_on_two_real_grids(data_dir, tmp_path):
     from glacierbed.data import registry
     from glacierbed.data.observations import match_points_to_glaciers, read_thickness_grid
     from glacierbed.data.outlines import read_outlines
-    from glacierbed.measured import collect
+    from glacierbed.evaluation.measured_table import collect
 
     ids = ["RGI60-11.01962", "RGI60-11.02600"]
     ms = collect(tmp_path, "biharmonic", physics=False, cases=("glathida-grids",), glaciers=ids, ensemble=2,
@@ -258,7 +258,7 @@ def test_measured_table_on_two_real_grids(data_dir, tmp_path):
 def test_south_glacier_radar_and_its_grid_are_one_glacier(data_dir):
     """The real outlines: South Glacier's radar case and GlaThiDa grid RGI60-01.16195 share a group;
     Gepatschferner's grid and its Ötztal outline too (tier-A position)."""
-    from glacierbed.measured import _identity_entries
+    from glacierbed.evaluation.measured_table import _identity_entries
 
     entries = _identity_entries([("south-glacier", "south-glacier"), ("glathida-grids", "glathida-RGI60-01.16195"),
                                  ("glathida-grids", "glathida-RGI60-11.00746"), ("oetztal-means", "oetztal")])

@@ -6,9 +6,9 @@ import yaml
 from typer.testing import CliRunner
 
 from glacierbed.cli import app
-from glacierbed.dataset import PatchSet
-from glacierbed.inpainters import load_inpainter
-from glacierbed.model import file_sha256, package_weights_dir
+from glacierbed.models.inpainting.patches import PatchSet
+from glacierbed.models.inpainters import load_inpainter
+from glacierbed.models.inpainting.network import file_sha256, package_weights_dir
 
 
 def test_dataset_build_figure_and_train_cli(tmp_path, data_dir, monkeypatch):

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from glacierbed.config import config_to_yaml, load_config
-from glacierbed.dataset import DatasetConfig
-from glacierbed.errors import CorruptFileError, DataNotFoundError
-from glacierbed.train import TrainConfig
+from glacierbed.core.config import config_to_yaml, load_config
+from glacierbed.models.inpainting.patches import DatasetConfig
+from glacierbed.core.errors import CorruptFileError, DataNotFoundError
+from glacierbed.models.inpainting.training import TrainConfig
 
 
 def test_nested_and_tuples_round_trip(tmp_path: Path) -> None:

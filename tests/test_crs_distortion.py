@@ -15,7 +15,7 @@ from rasterio.transform import from_origin
 from glacierbed.data import registry as reg
 from glacierbed.data.outlines import check_overlap, rasterize_mask, read_outlines
 from glacierbed.data.rasters import Raster, crs_problem, local_metric_crs, read_dem, utm_crs_for
-from glacierbed.errors import MissingCRSError
+from glacierbed.core.errors import MissingCRSError
 
 OETZTAL = "oggm-sample-data/test-workflow/srtm_oetztal.tif"
 OUTLINES = "oggm-sample-data/test-workflow/rgi/rgi_oetztal.shp"
@@ -113,7 +113,7 @@ def test_beyond_utm_band_uses_local_equal_area() -> None:
 
 def test_estimate_on_web_mercator_dem_matches_geographic(oetztal, tmp_path: Path) -> None:
     """End to end: the estimation stage gets the fix through ``local_metric_crs``."""
-    from glacierbed.estimate import estimate
+    from glacierbed.pipeline.estimate import estimate
 
     raw, _ = oetztal
     hef = ["RGI50-11.00897"]  # Hintereisferner, 8 km²

@@ -7,7 +7,8 @@ import pytest
 
 from glacierbed.data.outlines import rasterize_mask, read_outlines
 from glacierbed.data.rasters import read_dem
-from glacierbed.dataset import DatasetConfig, PatchSet, PatchSource, build_dataset
+from glacierbed.data.terrain import PatchSource
+from glacierbed.models.inpainting.patches import DatasetConfig, PatchSet, build_dataset
 
 
 @pytest.fixture(scope="module")

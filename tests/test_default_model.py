@@ -11,7 +11,8 @@ import pytest
 import rasterio
 from typer.testing import CliRunner
 
-from glacierbed import baselines, catalogue
+from glacierbed.evaluation import baselines
+from glacierbed.pipeline import store as catalogue
 from glacierbed.data.outlines import rasterize_ids, read_outlines
 from glacierbed.data.rasters import Raster
 
@@ -56,7 +57,7 @@ def test_thickness_map_is_non_negative_and_zero_outside(oetztal_run: Path) -> No
 
 def test_total_within_a_factor_two_of_volume_area_scaling(oetztal_run: Path, data_dir: Path) -> None:
     """Volume-area scaling is a crude but unbiased regional estimate; the default must land near it."""
-    from glacierbed.evaluate import glacier_volumes
+    from glacierbed.evaluation.against_measurements import glacier_volumes
 
     dem = Raster.from_file(oetztal_run / "inputs" / "dem.tif")
     outlines = read_outlines(oetztal_run / "glaciers.gpkg")
@@ -69,10 +70,10 @@ def test_shipped_network_beats_the_clipped_fill_on_unseen_simulated_glaciers(tmp
     """Glaciers simulated on New Zealand terrain (a range never used in training) at 100 m: the
     shipped network's thickness error is at most 0.6x that of the biharmonic fill clipped at the
     surface (issue 11's target; benchmarks/results/simulated_glaciers.md measures 0.11x)."""
-    from glacierbed.features import thickness_features
-    from glacierbed.fill import biharmonic_fill
-    from glacierbed.simulate import SimulationConfig
-    from glacierbed.simulated import SimSource, SimulatedSet, SimulatedSetConfig, build_simulated_set
+    from glacierbed.models.thickness.features import thickness_features
+    from glacierbed.core.fill import biharmonic_fill
+    from glacierbed.simulation.ice_flow import SimulationConfig
+    from glacierbed.simulation.glacier_set import SimSource, SimulatedSet, SimulatedSetConfig, build_simulated_set
 
     src = SimSource(name="nz", dem=("nz-canterbury-25m/dem.tif",), outlines="nz-canterbury-25m/glaciers.gpkg",
                     resolutions_m=(100.0,), n_per_resolution=3, test=True)

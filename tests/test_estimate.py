@@ -19,14 +19,14 @@ from scipy import integrate
 
 from glacierbed.data.outlines import rasterize_ids, read_outlines
 from glacierbed.data.rasters import Raster, read_dem
-from glacierbed.errors import DataNotFoundError, EmptySelectionError, NoOverlapError
-from glacierbed.estimate import (
+from glacierbed.core.errors import DataNotFoundError, EmptySelectionError, NoOverlapError
+from glacierbed.pipeline.estimate import (
     COLUMNS,
     EstimateConfig,
     estimate,
 )
-from glacierbed.predictors import TilingConfig, inpaint_sized
-from glacierbed.glaciology import margin_pixels, sea_level_equivalent_mm
+from glacierbed.models.predictors import TilingConfig, inpaint_sized
+from glacierbed.core.glaciology import margin_pixels, sea_level_equivalent_mm
 
 OETZ_DEM = "oggm-sample-data/test-workflow/srtm_oetztal.tif"
 OETZ_RGI = "oggm-sample-data/test-workflow/rgi/rgi_oetztal.shp"

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from glacierbed import baselines
-from glacierbed import evaluate as ev
-from glacierbed import metrics, plots
+from glacierbed.evaluation import baselines
+from glacierbed.evaluation import against_measurements as ev
+from glacierbed.core import metrics
+from glacierbed.evaluation import figures as plots
 from glacierbed.cli import app
 from glacierbed.data.observations import match_glathida_to_outlines, read_glathida_glaciers, read_points
 from glacierbed.data.outlines import rasterize_ids, read_outlines

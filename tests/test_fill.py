@@ -5,7 +5,7 @@ import pytest
 from skimage.restoration import inpaint_biharmonic
 
 from glacierbed.data.rasters import read_dem
-from glacierbed.fill import biharmonic_fill, harmonic_fill
+from glacierbed.core.fill import biharmonic_fill, harmonic_fill
 
 
 def test_plane_is_reproduced_exactly():

@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 import rasterio
 
-from glacierbed.benchmark import GLATHIDA_BASELINES, consensus_constant_map, run_glathida_grids
+from glacierbed.evaluation.benchmark import GLATHIDA_BASELINES, consensus_constant_map, run_glathida_grids
 from glacierbed.data import registry
 from glacierbed.data.observations import match_points_to_glaciers, read_thickness_grid
 from glacierbed.data.outlines import rasterize_ids, read_outlines
 from glacierbed.data.rasters import read_dem
-from glacierbed.errors import EmptySelectionError, MissingCRSError
-from glacierbed.evaluate import POOLED, evaluate_points
-from glacierbed.oggm_peer import oggm_version
+from glacierbed.core.errors import EmptySelectionError, MissingCRSError
+from glacierbed.evaluation.against_measurements import POOLED, evaluate_points
+from glacierbed.evaluation.oggm_peer import oggm_version
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from glacierbed.masks import MaskGenerator, OutlineShapes, box_mask, valley_centre
+from glacierbed.models.inpainting.masks import MaskGenerator, OutlineShapes, box_mask, valley_centre
 
 
 def test_box_mask_size_and_seed():

@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
-from glacierbed.dataset import DatasetConfig, PatchSet, PatchSource, build_dataset
-from glacierbed.errors import CorruptFileError
-from glacierbed.fill import biharmonic_fill
-from glacierbed.model import ModelConfig, NetworkInpainter, prepare_inputs
-from glacierbed.train import TrainConfig, _batch, _pred, losses, make_sample, train
+from glacierbed.data.terrain import PatchSource
+from glacierbed.models.inpainting.patches import DatasetConfig, PatchSet, build_dataset
+from glacierbed.core.errors import CorruptFileError
+from glacierbed.core.fill import biharmonic_fill
+from glacierbed.models.inpainting.network import ModelConfig, NetworkInpainter, prepare_inputs
+from glacierbed.models.inpainting.training import TrainConfig, _batch, _pred, losses, make_sample, train
 
 TINY = {"width": 4, "depth": 2, "dilations": [2]}
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
@@ -101,7 +102,7 @@ def test_unknown_config_key_is_rejected():
 
 
 def test_metrics_csv_stays_readable_when_columns_change(tmp_path):
-    from glacierbed.train import _append_csv, _truncate_csv
+    from glacierbed.models.inpainting.training import _append_csv, _truncate_csv
 
     path = tmp_path / "metrics.csv"
     for step in (1, 2):

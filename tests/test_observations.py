@@ -14,7 +14,7 @@ from glacierbed.data.observations import (
     read_points,
 )
 from glacierbed.data.outlines import read_outlines
-from glacierbed.errors import CorruptFileError, DataNotFoundError, MissingCRSError
+from glacierbed.core.errors import CorruptFileError, DataNotFoundError, MissingCRSError
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from shapely import affinity
 from glacierbed.data import registry
 from glacierbed.data.outlines import rasterize_ids, read_outlines
 from glacierbed.data.rasters import read_dem
-from glacierbed.oggm_peer import (
+from glacierbed.evaluation.oggm_peer import (
     PeerResult,
     oggm_thickness,
     oggm_thickness_map,

@@ -16,7 +16,7 @@ from scipy import ndimage
 from glacierbed.data import registry as reg
 from glacierbed.data.outlines import check_overlap, rasterize_ids, rasterize_mask, read_outlines
 from glacierbed.data.rasters import read_dem
-from glacierbed.errors import EmptySelectionError, MissingCRSError, NoOverlapError
+from glacierbed.core.errors import EmptySelectionError, MissingCRSError, NoOverlapError
 
 HEF = "oggm-sample-data/test-files/Hintereisferner_RGI6.shp"
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from glacierbed import glaciology as gl
-from glacierbed import physics as ph
+from glacierbed.core import glaciology as gl
+from glacierbed.posterior import physics as ph
 from glacierbed.data.outlines import rasterize_ids, read_outlines
 from glacierbed.data.rasters import raster_on_grid, read_dem, velocity_on_grid
-from glacierbed.errors import CorruptFileError
-from glacierbed.fill import biharmonic_fill
+from glacierbed.core.errors import CorruptFileError
+from glacierbed.core.fill import biharmonic_fill
 
 SG = "oggm-sample-data/benchmarks/south_glacier/"
 
@@ -62,8 +62,8 @@ def test_hard_constraints_on_a_real_glacier(south) -> None:
 
 def test_pipeline_real_glacier_constraints(data_dir: Path) -> None:
     """The estimate pipeline with physics (default) on Hintereisferner: hard constraints hold."""
-    from glacierbed.benchmark import estimate_thickness
-    from glacierbed.physics import PhysicsConfig
+    from glacierbed.evaluation.benchmark import estimate_thickness
+    from glacierbed.posterior.physics import PhysicsConfig
 
     tf = data_dir / "oggm-sample-data/test-files"
     dem = read_dem(tf / "hef_srtm.tif")

@@ -11,7 +11,7 @@ from pyproj import Transformer
 
 from glacierbed.data import registry as reg
 from glacierbed.data.rasters import Raster, mosaic, read_dem
-from glacierbed.errors import CorruptFileError, DataNotFoundError, MissingCRSError, VoidError
+from glacierbed.core.errors import CorruptFileError, DataNotFoundError, MissingCRSError, VoidError
 
 OETZTAL = "oggm-sample-data/test-workflow/srtm_oetztal.tif"
 ALPINE = "oggm-sample-data/realisation/RGI50-11.01270/dem.tif"  # 46 m local TM, float32, no voids

@@ -14,12 +14,12 @@ import rasterio
 from rasterio.transform import from_origin
 from typer.testing import CliRunner
 
-from glacierbed.config import config_to_yaml
+from glacierbed.core.config import config_to_yaml
 from glacierbed.data.outlines import rasterize_ids
 from glacierbed.data.rasters import NODATA, Raster
-from glacierbed.errors import DataNotFoundError, EmptySelectionError
-from glacierbed.region import RegionConfig, block_glaciers, build_region, label_polygons
-from glacierbed.simulate import SimulationConfig
+from glacierbed.core.errors import DataNotFoundError, EmptySelectionError
+from glacierbed.simulation.synthetic_region import RegionConfig, block_glaciers, build_region, label_polygons
+from glacierbed.simulation.ice_flow import SimulationConfig
 
 #: a short simulation on 48 px blocks: ~10 s for the four blocks without torch.compile
 TINY = RegionConfig(block=48, batch=4, min_relief_m=300.0,

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from glacierbed.cli import app
 from glacierbed.data import registry as reg
-from glacierbed.errors import ChecksumError, DataNotFoundError
+from glacierbed.core.errors import ChecksumError, DataNotFoundError
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Tests of glacierbed.simulate: Halfar dome, mass conservation on real terrain, H >= 0,
+"""Tests of glacierbed.simulation.ice_flow: Halfar dome, mass conservation on real terrain, H >= 0,
 steady state with a mass balance, batched = per sample, input checks, parameter draws."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import torch
 from scipy import ndimage
 from scipy.special import beta
 
-from glacierbed.config import load_config
-from glacierbed.glaciology import GLEN_A, G, RHO_ICE, linear_mass_balance, per_year
-from glacierbed.simulate import (GlacierParams, ParamRanges, SimulationConfig, draw_params, run,
+from glacierbed.core.config import load_config
+from glacierbed.core.glaciology import GLEN_A, G, RHO_ICE, linear_mass_balance, per_year
+from glacierbed.simulation.ice_flow import (GlacierParams, ParamRanges, SimulationConfig, draw_params, run,
                                  simulate_glaciers)
 
 NO_BALANCE = GlacierParams(ela_m=0.0, grad_abl=0.0, grad_acc=0.0, cap_m_a=0.0)

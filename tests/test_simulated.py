@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from glacierbed.simulate import GLEN_A, GlacierParams, SimulationConfig
-from glacierbed.simulated import (SimSource, SimulatedSet, SimulatedSetConfig, build_simulated_set, draw_windows,
+from glacierbed.simulation.ice_flow import GLEN_A, GlacierParams, SimulationConfig
+from glacierbed.simulation.glacier_set import (SimSource, SimulatedSet, SimulatedSetConfig, build_simulated_set, draw_windows,
                                   glacier_labels, surface_speed)
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from glacierbed.features import MC_CHANNEL, N_FEATURES, thickness_features
-from glacierbed.glaciology import margin_pixels, mass_conservation_thickness
-from glacierbed.thickness_model import (ThicknessNetConfig, ThicknessNetPredictor, gaussian_nll, interior,
+from glacierbed.models.thickness.features import MC_CHANNEL, N_FEATURES, thickness_features
+from glacierbed.core.glaciology import margin_pixels, mass_conservation_thickness
+from glacierbed.models.thickness.network import (ThicknessNetConfig, ThicknessNetPredictor, gaussian_nll, interior,
                                         load_thickness_net, save_thickness_net)
 
 
@@ -82,8 +82,8 @@ def test_predictor_symmetries_and_weights_round_trip(tmp_path: Path) -> None:
 
 def test_training_resumes_and_ships(tmp_path: Path) -> None:
     """A few steps on tiny analytic glaciers, then resume: the loop, checkpoint and record work."""
-    from glacierbed.simulated import SimulatedSet
-    from glacierbed.train_thickness import ThicknessTrainConfig, train_thickness
+    from glacierbed.simulation.glacier_set import SimulatedSet
+    from glacierbed.models.thickness.training import ThicknessTrainConfig, train_thickness
 
     bed, h, ids = _valley()
     n = 6
@@ -111,7 +111,7 @@ def test_training_resumes_and_ships(tmp_path: Path) -> None:
 
 def test_estimate_with_the_thickness_network(tmp_path: Path, data_dir: Path) -> None:
     """The real pipeline with a thickness network (untrained here) on Hintereisferner: physical output."""
-    from glacierbed.estimate import EstimateConfig, estimate
+    from glacierbed.pipeline.estimate import EstimateConfig, estimate
 
     net = ThicknessNetConfig(width=8, depth=2).build()
     path = save_thickness_net(net, tmp_path / "tn.pt", {"patch_size": 128, "resolution_range_m": [25, 200]})
@@ -126,9 +126,9 @@ def test_estimate_with_the_thickness_network(tmp_path: Path, data_dir: Path) -> 
 
 def test_shipped_calibration_is_applied_by_estimate(tmp_path: Path, data_dir: Path) -> None:
     """A calibration beside the weights (here a plain factor 2) scales the estimate and keys resuming."""
-    from glacierbed.calibration import Calibration, ThicknessScale
-    from glacierbed.catalogue import calibration_file, load_predictor
-    from glacierbed.estimate import EstimateConfig, estimate
+    from glacierbed.posterior.calibration import Calibration, ThicknessScale
+    from glacierbed.pipeline.store import calibration_file, load_predictor
+    from glacierbed.pipeline.estimate import EstimateConfig, estimate
 
     net = ThicknessNetConfig(width=8, depth=2).build()
     path = save_thickness_net(net, tmp_path / "tn.pt", {"patch_size": 128, "resolution_range_m": [25, 200]})

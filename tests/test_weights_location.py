@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from glacierbed.errors import DataNotFoundError
-from glacierbed.inpainters import ClassicalInpainter, inpainter_id, load_inpainter
-from glacierbed.model import (
+from glacierbed.core.errors import DataNotFoundError
+from glacierbed.models.inpainters import ClassicalInpainter, inpainter_id, load_inpainter
+from glacierbed.models.inpainting.network import (
     MODELS_ENV,
     ModelConfig,
     NetworkInpainter,
@@ -116,6 +116,6 @@ def test_unknown_name_and_stale_record(tmp_path: Path, models: Path, caplog) -> 
     ship_weights(weights, "mini")
     rec = json.loads((models / "mini.json").read_text())
     (models / "mini.json").write_text(json.dumps({**rec, "weights_sha256": "0" * 64}))
-    with caplog.at_level(logging.WARNING, logger="glacierbed.model"):
+    with caplog.at_level(logging.WARNING, logger="glacierbed.models.inpainting.network"):
         load_inpainter("mini")
     assert "describes other weights" in caplog.text

@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterator
 import typer
 from rich.console import Console
 
-from glacierbed.errors import GlacierbedError
+from glacierbed.core.errors import GlacierbedError
 
 console = Console(stderr=True)
 

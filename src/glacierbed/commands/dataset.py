@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         from rich.progress import Progress
         from rich.table import Table
 
-        from glacierbed.dataset import DatasetConfig, build_dataset
+        from glacierbed.models.inpainting.patches import DatasetConfig, build_dataset
 
         cfg = DatasetConfig.from_yaml(config)
         overrides = {k: v for k, v in dict(patch=patch, min_elevation_m=min_elevation, elevation_mode=mode,
@@ -69,9 +69,10 @@ def register(app: typer.Typer) -> None:
         """A grid of sample patches with training holes (hillshade + elevation colours)."""
         import numpy as np
 
-        from glacierbed.dataset import PatchSet, resolve
-        from glacierbed.masks import MaskGenerator, OutlineShapes
-        from glacierbed.plots import patch_grid_figure
+        from glacierbed.data.terrain import resolve
+        from glacierbed.models.inpainting.patches import PatchSet
+        from glacierbed.models.inpainting.masks import MaskGenerator, OutlineShapes
+        from glacierbed.models.inpainting.figures import patch_grid_figure
 
         ps = PatchSet.load(dataset)
         rng = np.random.default_rng(seed)

@@ -25,7 +25,7 @@ def _example_inputs(name: str) -> tuple[list[Path], Path]:
 
     dem, outlines = pick("dem", "dems", "dem_paths"), pick("outlines", "outline", "outlines_path")
     if dem is None or outlines is None:
-        from glacierbed.errors import DataNotFoundError
+        from glacierbed.core.errors import DataNotFoundError
 
         raise DataNotFoundError(f"example {name!r}: has no DEM and outlines to estimate on")
     dems = [Path(p) for p in dem] if isinstance(dem, (list, tuple)) else [Path(dem)]
@@ -67,8 +67,8 @@ def register(app: typer.Typer) -> None:
         smb: Optional[Path] = typer.Option(None, "--smb", help="Surface mass-balance raster (m w.e./yr)."),
     ) -> None:
         """Bed, ice thickness and volume of every glacier: GeoTIFFs, glaciers.csv/.gpkg, summary.json, maps."""
-        from glacierbed.errors import DataNotFoundError
-        from glacierbed.estimate import EstimateConfig, estimate
+        from glacierbed.core.errors import DataNotFoundError
+        from glacierbed.pipeline.estimate import EstimateConfig, estimate
 
         if example:
             ex_dems, ex_outlines = _example_inputs(example)
@@ -78,10 +78,10 @@ def register(app: typer.Typer) -> None:
             raise DataNotFoundError("no DEM given: use --dem PATH (or --example NAME)")
         if outlines is None:
             raise DataNotFoundError("no outlines given: use --outlines PATH (or --example NAME)")
-        from glacierbed.physics import PhysicsConfig
-        from glacierbed.catalogue import load_predictor
+        from glacierbed.posterior.physics import PhysicsConfig
+        from glacierbed.pipeline.store import load_predictor
 
-        from glacierbed.config import load_config
+        from glacierbed.core.config import load_config
 
         overrides: dict = {"calibrate": calibrate} if not calibrate else {}
         if ensemble is not None:

@@ -32,10 +32,10 @@ def evaluate_cmd(
     from glacierbed.data.observations import match_glathida_to_outlines, read_glathida_glaciers, read_points
     from glacierbed.data.outlines import read_outlines
     from glacierbed.data.rasters import Raster, read_dem
-    from glacierbed import evaluate as ev
-    from glacierbed import plots
-    from glacierbed.benchmark import to_markdown, write_table
-    from glacierbed.errors import EmptySelectionError
+    from glacierbed.evaluation import against_measurements as ev
+    from glacierbed.evaluation import figures as plots
+    from glacierbed.evaluation.benchmark import to_markdown, write_table
+    from glacierbed.core.errors import EmptySelectionError
 
     h = Raster.from_file(thickness)
     gl = read_outlines(outlines) if outlines is not None else None
@@ -75,7 +75,7 @@ def benchmark_cmd(
 ) -> None:
     """Every baseline (VA scaling, GlabTop, biharmonic, OGGM if installed) and the models on one case,
     scored on the same observations."""
-    from glacierbed.benchmark import run_case, to_markdown, write_table
+    from glacierbed.evaluation.benchmark import run_case, to_markdown, write_table
 
     with console.status(f"running {case} ..."):
         res = run_case(case, model=model, out_dir=out)

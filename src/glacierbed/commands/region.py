@@ -30,8 +30,8 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(1, min=1, help="Local Dask worker processes for the simulations (1 = serial)."),
     ) -> None:
         """Cut the tiles into blocks, glaciate each with the shallow-ice model, write the region; resumes."""
-        from glacierbed.config import load_config
-        from glacierbed.region import ALPS_TILES, RegionConfig, build_region, resolve_tiles
+        from glacierbed.core.config import load_config
+        from glacierbed.simulation.synthetic_region import ALPS_TILES, RegionConfig, build_region, resolve_tiles
 
         overrides = {k: v for k, v in dict(block=block, seed=seed, min_relief_m=min_relief,
                                            min_basin_km2=min_basin_km2).items() if v is not None}

@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(1, min=1, help="Local Dask worker processes (1 = serial)."),
     ) -> None:
         """Draw windows, glaciate them (steady state, retreat), label glaciers, write one file."""
-        from glacierbed.simulated import SimulatedSetConfig, build_simulated_set
+        from glacierbed.simulation.glacier_set import SimulatedSetConfig, build_simulated_set
 
         cfg = SimulatedSetConfig.from_yaml(config)
         with count_progress("simulating batches") as progress:
@@ -43,8 +43,8 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0),
     ) -> None:
         """Examples: surface, bed, outlines and thickness of simulated glaciers."""
-        from glacierbed.plots import simulated_examples_figure
-        from glacierbed.simulated import SimulatedSet
+        from glacierbed.simulation.figures import simulated_examples_figure
+        from glacierbed.simulation.glacier_set import SimulatedSet
 
         simulated_examples_figure(SimulatedSet.load(dataset), out, n, seed)
         console.print(f"wrote {out}")

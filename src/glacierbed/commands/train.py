@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         """Train the gated-convolution inpainting network; resumable after interruption."""
         from dataclasses import replace
 
-        from glacierbed.model import ship_destination, ship_weights
+        from glacierbed.models.inpainting.network import ship_destination, ship_weights
 
         ship_name = dest = None
         if ship or ship_to is not None:  # check where it goes before hours of training, not after
@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
             except ValueError as exc:
                 raise typer.BadParameter(f"{exc}", param_hint="--name/--ship-to") from None
 
-        from glacierbed.train import TrainConfig, train
+        from glacierbed.models.inpainting.training import TrainConfig, train
 
         cfg = TrainConfig.from_yaml(config)
         if steps is not None:
@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
         if dataset is not None:
             cfg = replace(cfg, dataset=str(dataset))
         if not Path(cfg.dataset).exists():
-            from glacierbed.errors import DataNotFoundError
+            from glacierbed.core.errors import DataNotFoundError
 
             raise DataNotFoundError(f"{cfg.dataset}: patch set not found (build it with `glacierbed dataset build`)")
         def describe(row: dict) -> str:
@@ -90,9 +90,9 @@ def register_thickness(app: typer.Typer) -> None:
         """Train the surface-aware thickness network on simulated glaciers; resumable after interruption."""
         from dataclasses import replace
 
-        from glacierbed.errors import DataNotFoundError
-        from glacierbed.model import ship_destination, ship_weights
-        from glacierbed.train_thickness import ThicknessTrainConfig, train_thickness
+        from glacierbed.core.errors import DataNotFoundError
+        from glacierbed.models.inpainting.network import ship_destination, ship_weights
+        from glacierbed.models.thickness.training import ThicknessTrainConfig, train_thickness
 
         dest = None
         if ship or ship_to is not None:

@@ -9,7 +9,7 @@ Two kinds of observations are used to validate thickness maps:
   :func:`read_glathida_glaciers` and tied to outlines by :func:`match_glathida_to_outlines`;
 * measured-thickness grids (a GeoTIFF with thickness in observed cells and nodata elsewhere,
   e.g. the ``glathida-grids`` dataset) read by :func:`read_thickness_grid` as cell-centre
-  points, so :func:`glacierbed.evaluate.evaluate_points` scores a map on exactly those cells.
+  points, so :func:`glacierbed.evaluation.against_measurements.evaluate_points` scores a map on exactly those cells.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pandas as pd
 from pyproj import CRS
 
 from glacierbed.data.rasters import Raster
-from glacierbed.errors import CorruptFileError, DataNotFoundError, EmptySelectionError, MissingCRSError
+from glacierbed.core.errors import CorruptFileError, DataNotFoundError, EmptySelectionError, MissingCRSError
 
 log = logging.getLogger(__name__)
 

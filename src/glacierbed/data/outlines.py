@@ -15,7 +15,7 @@ import shapely
 from pyproj import CRS
 
 from glacierbed.data.rasters import Raster, local_metric_crs
-from glacierbed.errors import (
+from glacierbed.core.errors import (
     CorruptFileError,
     DataNotFoundError,
     EmptySelectionError,

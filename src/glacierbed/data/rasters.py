@@ -23,8 +23,8 @@ from rasterio.errors import RasterioIOError
 from rasterio.transform import Affine, from_origin
 from scipy import ndimage
 
-from glacierbed.atomic import replacing
-from glacierbed.errors import CorruptFileError, DataNotFoundError, MissingCRSError, NoOverlapError, VoidError
+from glacierbed.core.atomic import replacing
+from glacierbed.core.errors import CorruptFileError, DataNotFoundError, MissingCRSError, NoOverlapError, VoidError
 
 log = logging.getLogger(__name__)
 
@@ -371,7 +371,7 @@ def fill_voids(raster: Raster, max_void_px: int = 64) -> Raster:
     Larger voids are left as NaN and reported in ``raster.voids``; nodata connected to the
     raster's edge is treated as outside the footprint and neither filled nor reported.
     """
-    from glacierbed.fill import harmonic_fill  # local import: fill depends on nothing of ours
+    from glacierbed.core.fill import harmonic_fill  # local import: fill depends on nothing of ours
 
     void = ~np.isfinite(raster.data)
     labels, n = ndimage.label(void)

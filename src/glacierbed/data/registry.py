@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Literal, Sequence
 
-from glacierbed.errors import ChecksumError, CorruptFileError, DataNotFoundError, EmptySelectionError
+from glacierbed.core.errors import ChecksumError, CorruptFileError, DataNotFoundError, EmptySelectionError
 
 if TYPE_CHECKING:
     import pandas as pd

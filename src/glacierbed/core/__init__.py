@@ -1,0 +1,4 @@
+"""Ground floor: errors, configs, atomic writes, threads, glaciology, metrics, fills, figure helpers.
+
+Nothing here imports from another stage of glacierbed.
+"""

@@ -1,0 +1,1 @@
+"""The surface-aware thickness network (the default model): input features, network, trainer."""

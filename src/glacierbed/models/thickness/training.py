@@ -1,0 +1,269 @@
+"""Training the surface-aware thickness network on simulated glaciers.
+
+Samples come from a simulated-glacier set (:mod:`glacierbed.simulation.glacier_set`): real ice-free
+terrain (the bed) with glaciers grown on it by the shallow-ice model, outlines drawn from
+the simulated extent. What the network sees is made to look like a user's data:
+
+* the surface is bed + ice plus DEM noise (white and smooth parts, up to ``dem_noise_m``);
+* outlines are the simulated extent above a thickness threshold drawn per sample in
+  ``outline_threshold_m`` (inventories miss the thinnest ice), labelled per glacier;
+  glaciers cut by the window's edge are seen but carry no loss;
+* speed and SMB maps are given in a share ``p_speed`` / ``p_smb`` of the samples (with
+  relative noise), the flags saying when.
+
+Features are computed once per sample and cached; training draws batches with the eight
+symmetries of the square. The loss is the Gaussian negative log-likelihood of the
+thickness (the network's sigma) plus ``w_mse`` x the squared error, over ice pixels.
+Runs are resumable (checkpoint with network, optimiser, step), validate every
+``val_every`` steps on the held-out split (RMSE per pixel size, bias, 68 % coverage), write
+``metrics.csv``/``validation.csv`` and ship ``weights.pt`` + ``weights.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from glacierbed.core.atomic import replacing, write_json
+from glacierbed.core.config import config_to_dict, load_config
+from glacierbed.models.thickness.features import N_FEATURES, thickness_features
+from glacierbed.models.thickness.network import (
+    ThicknessNetConfig,
+    gaussian_nll,
+    n_parameters,
+    save_thickness_net,
+)
+from glacierbed.core.threads import torch_threads
+from glacierbed.models.inpainting.training import _append_csv, _truncate_csv
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ThicknessTrainConfig:
+    """Every setting of a thickness-network run (YAML keys of the same names)."""
+
+    dataset: str = "runs/simulated.npz"  #: built with ``glacierbed simulate build``
+    net: ThicknessNetConfig = field(default_factory=ThicknessNetConfig)
+    steps: int = 3000
+    batch_size: int = 8
+    lr: float = 2e-3
+    w_mse: float = 0.5  #: weight of the squared error (in (100 m)^2) beside the NLL
+    dem_noise_m: float = 8.0  #: max std of the DEM noise added to the surface (m)
+    outline_threshold_m: tuple[float, float] = (1.0, 10.0)  #: ice thinner than this is not in the outline
+    p_speed: float = 0.3  #: share of samples that get a surface-speed map
+    p_smb: float = 0.3  #: share of samples that get an SMB map
+    aux_noise: float = 0.2  #: relative noise of speed and SMB maps
+    val_every: int = 250
+    ckpt_every: int = 250
+    threads: int = 2
+    seed: int = 0
+    time_limit_s: float | None = None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "ThicknessTrainConfig":
+        return load_config(cls, path)
+
+
+# --- samples ------------------------------------------------------------------------------
+def inventory_labels(thickness: np.ndarray, glacier_ids: np.ndarray, threshold_m: float) -> np.ndarray:
+    """Glacier labels as an inventory would draw them: the simulated glaciers' pixels with
+    more than ``threshold_m`` of ice (label 0 elsewhere)."""
+    return np.where(thickness > threshold_m, glacier_ids, 0).astype(np.int32)
+
+
+def dem_noise(shape: tuple[int, int], std_m: float, rng: np.random.Generator) -> np.ndarray:
+    """Half white, half smooth (2-pixel Gaussian) noise of total std ``std_m``."""
+    white = rng.normal(0.0, 1.0, shape)
+    smooth = ndimage.gaussian_filter(rng.normal(0.0, 1.0, shape), 2.0)
+    smooth /= max(float(smooth.std()), 1e-9)
+    return std_m * (white + smooth) / np.sqrt(2.0)
+
+
+def make_sample(bed: np.ndarray, thickness: np.ndarray, glacier_ids: np.ndarray, pixel_size_m: float,
+                speed: np.ndarray | None, smb: np.ndarray | None, cfg: ThicknessTrainConfig,
+                rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Features (float16), truth thickness and loss weight of one simulated patch."""
+    ids = inventory_labels(thickness, glacier_ids, float(rng.uniform(*cfg.outline_threshold_m)))
+    surface = bed + thickness + dem_noise(bed.shape, float(rng.uniform(0.0, cfg.dem_noise_m)), rng)
+    noisy = lambda a: a * (1.0 + cfg.aux_noise * rng.normal(0.0, 1.0, a.shape))  # noqa: E731
+    sp = noisy(speed) if speed is not None and rng.random() < cfg.p_speed else None
+    mb = noisy(smb) if smb is not None and rng.random() < cfg.p_smb else None
+    feats = thickness_features(surface, ids, pixel_size_m, sp, mb)
+    # glaciers cut by the window edge (the simulation's sink) are inputs but carry no loss
+    edge = np.unique(np.concatenate([ids[:2].ravel(), ids[-2:].ravel(), ids[:, :2].ravel(), ids[:, -2:].ravel()]))
+    weight = (ids > 0) & ~np.isin(ids, edge[edge > 0])
+    return {"x": feats.astype(np.float16), "truth": np.where(ids > 0, thickness, 0.0).astype(np.float32),
+            "weight": weight.astype(np.float32)}
+
+
+def prepare(cfg: ThicknessTrainConfig, cache_dir: Path, progress: Callable[[int, int], None] | None = None
+            ) -> dict[str, dict[str, np.ndarray]]:
+    """Features of every simulated patch, per split; cached in ``cache_dir`` by a config hash."""
+    from glacierbed.simulation.glacier_set import SimulatedSet
+
+    sims = SimulatedSet.load(cfg.dataset)
+    key = hashlib.sha256(json.dumps({k: v for k, v in config_to_dict(cfg).items()
+                                     if k in ("dataset", "dem_noise_m", "outline_threshold_m", "p_speed", "p_smb",
+                                              "aux_noise", "seed")}, sort_keys=True).encode()).hexdigest()[:12]
+    cache = cache_dir / f"samples-{key}.npz"
+    if cache.exists():
+        with np.load(cache) as z:
+            return {s: {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith(s + "/")}
+                    for s in {k.split("/")[0] for k in z.files}}
+    rng = np.random.default_rng(cfg.seed)
+    out: dict[str, dict[str, list]] = {}
+    for i in range(len(sims)):
+        s = make_sample(sims.bed[i], sims.thickness[i], sims.ids[i], float(sims.res[i]), sims.speed[i], sims.smb[i],
+                        cfg, rng)
+        d = out.setdefault(str(sims.split[i]), {"x": [], "truth": [], "weight": [], "res": []})
+        for k in ("x", "truth", "weight"):
+            d[k].append(s[k])
+        d["res"].append(float(sims.res[i]))
+        if progress:
+            progress(i + 1, len(sims))
+    arrays = {s: {k: np.stack(v) if k != "res" else np.asarray(v, np.float32) for k, v in d.items()}
+              for s, d in out.items()}
+    with replacing(cache, keep_suffix=True) as tmp:
+        np.savez(tmp, **{f"{s}/{k}": v for s, d in arrays.items() for k, v in d.items()})
+    return arrays
+
+
+def _augment(batch: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    k, tr = int(rng.integers(4)), bool(rng.integers(2))
+    out = {}
+    for name, a in batch.items():
+        if a.ndim >= 3:
+            a = np.swapaxes(a, -1, -2) if tr else a
+            a = np.rot90(a, k, axes=(-2, -1))
+        out[name] = torch.from_numpy(np.ascontiguousarray(a).astype(np.float32))
+    return out
+
+
+@torch.no_grad()
+def evaluate(net: torch.nn.Module, data: dict[str, np.ndarray], batch_size: int = 16) -> dict[str, float]:
+    """RMSE, bias, MAE (m) over ice pixels, 68 % interval coverage, per pixel size and pooled."""
+    net.eval()
+    sums: dict[float, np.ndarray] = {}
+    for i in range(0, len(data["x"]), batch_size):
+        x = torch.from_numpy(data["x"][i:i + batch_size].astype(np.float32))
+        h, s = net(x)
+        h, s = h[:, 0].numpy(), s[:, 0].numpy()
+        t, w = data["truth"][i:i + batch_size], data["weight"][i:i + batch_size] > 0
+        for j, res in enumerate(data["res"][i:i + batch_size]):
+            e = (h[j] - t[j])[w[j]]
+            cov = (np.abs(e) <= s[j][w[j]]).sum()
+            acc = sums.setdefault(float(res), np.zeros(5))
+            acc += [e.size, (e**2).sum(), e.sum(), np.abs(e).sum(), cov]
+    net.train()
+    out: dict[str, float] = {}
+    total = np.zeros(5)
+    for res, acc in sorted(sums.items()):
+        total += acc
+        # NaN where no glacier of that pixel size is scored (all cut by the window's edge)
+        out[f"rmse_{res:g}m"] = float(np.sqrt(acc[1] / acc[0])) if acc[0] else float("nan")
+    n = max(total[0], 1)
+    out.update(rmse_m=float(np.sqrt(total[1] / n)), bias_m=float(total[2] / n), mae_m=float(total[3] / n),
+               coverage68=float(total[4] / n), n_pixels=int(total[0]))
+    return out
+
+
+def train_thickness(cfg: ThicknessTrainConfig, run_dir: str | Path, resume: bool = True,
+                    on_step: Callable[[int, dict], None] | None = None) -> dict:
+    """Train (or resume) a run in ``run_dir``; returns the record shipped with the weights.
+
+    Torch's thread count is set to ``cfg.threads`` for the run and restored afterwards.
+    """
+    with torch_threads(cfg.threads):
+        return _train(cfg, Path(run_dir), resume, on_step)
+
+
+def _train(cfg: ThicknessTrainConfig, run_dir: Path, resume: bool, on_step: Callable[[int, dict], None] | None
+           ) -> dict:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    from glacierbed.core.config import config_to_yaml
+
+    (run_dir / "config.yaml").write_text(config_to_yaml(cfg))
+    data = prepare(cfg, run_dir)
+    train_set, val_set = data["train"], data.get("val", data["train"])
+    torch.manual_seed(cfg.seed)
+    net = cfg.net.build()
+    if net.cfg.n_features != N_FEATURES:
+        raise ValueError(f"network expects {net.cfg.n_features} features, glacierbed.models.thickness.features makes {N_FEATURES}")
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    step, elapsed = 0, 0.0
+    ckpt = run_dir / "checkpoint.pt"
+    if resume and ckpt.exists():
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        step, elapsed = state["step"], state["elapsed_s"]
+        log.info("resumed %s at step %d", ckpt, step)
+    for path in (run_dir / "metrics.csv", run_dir / "validation.csv"):
+        _truncate_csv(path, step)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps + 1, pct_start=0.05,
+                                                last_epoch=step - 1 if step else -1)
+    rng = np.random.default_rng(cfg.seed + step)
+    t0 = time.perf_counter() - elapsed
+    n_train = len(train_set["x"])
+    stop_reason = "completed"
+    net.train()
+    while step < cfg.steps:
+        idx = rng.integers(0, n_train, cfg.batch_size)
+        b = _augment({k: train_set[k][idx] for k in ("x", "truth", "weight")}, rng)
+        h, s = net(b["x"])
+        w = b["weight"][:, None]
+        truth = b["truth"][:, None]
+        nll = gaussian_nll(h, s, truth, w)
+        mse = (((h - truth) / 100.0) ** 2 * w).sum() / w.sum().clamp_min(1.0)
+        loss = nll + cfg.w_mse * mse
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        step += 1
+        row = {"step": step, "time_s": round(time.perf_counter() - t0, 1), "loss": float(loss.detach()), "nll": float(nll.detach()),
+               "rmse_m": float(mse.detach().sqrt() * 100.0), "lr": float(sched.get_last_lr()[0])}
+        _append_csv(run_dir / "metrics.csv", row)
+        if step % cfg.val_every == 0 or step == cfg.steps:
+            vrow = {"step": step, "time_s": row["time_s"], **evaluate(net, val_set)}
+            _append_csv(run_dir / "validation.csv", vrow)
+            log.info("step %d: val RMSE %.1f m, bias %+.1f m, coverage68 %.2f", step, vrow["rmse_m"],
+                     vrow["bias_m"], vrow["coverage68"])
+            row.update({f"val_{k}": v for k, v in vrow.items() if k not in ("step", "time_s")})
+        if on_step:
+            on_step(step, row)
+        out_of_time = cfg.time_limit_s is not None and time.perf_counter() - t0 > cfg.time_limit_s
+        if step % cfg.ckpt_every == 0 or step == cfg.steps or out_of_time:
+            with replacing(ckpt) as tmp:
+                torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "step": step,
+                            "elapsed_s": time.perf_counter() - t0}, tmp)
+        if out_of_time:
+            stop_reason = "time limit"
+            log.warning("time limit reached at step %d of %d", step, cfg.steps)
+            break
+    from glacierbed.simulation.glacier_set import SimulatedSet
+
+    sims = SimulatedSet.load(cfg.dataset)
+    record = {
+        "steps": step, "steps_planned": cfg.steps, "stop_reason": stop_reason,
+        "train_seconds": round(time.perf_counter() - t0, 1), "parameters": n_parameters(net),
+        "patch_size": int(sims.bed.shape[-1]), "resolution_range_m": [float(sims.res.min()), float(sims.res.max())],
+        "dataset": {"path": str(cfg.dataset), **{f"n_{k}": int(len(v["x"])) for k, v in data.items()},
+                    "summary": sims.summary},
+        "config": config_to_dict(cfg), "validation": evaluate(net, val_set),
+        "device": "cpu", "torch": torch.__version__,
+    }
+    save_thickness_net(net, run_dir / "weights.pt", record)
+    write_json(run_dir / "record.json", record)
+    return record

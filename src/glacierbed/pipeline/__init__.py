@@ -1,0 +1,1 @@
+"""Per-glacier work: the model store, glacier directories and tasks, estimate, outputs, maps."""

@@ -1,0 +1,1 @@
+"""After the model: the physics posterior and the calibration on measured thickness."""

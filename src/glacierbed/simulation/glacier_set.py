@@ -1,0 +1,333 @@
+"""A training set of glaciers simulated by the ice-flow model on real ice-free terrain.
+
+Windows of real DEMs (the bed) at 25-200 m are glaciated by :mod:`glacierbed.simulation.ice_flow`
+(shallow ice, MUSCL-superbee, mass balance from an ELA, steady state, optional retreat)
+with parameters drawn per window (:func:`glacierbed.simulation.ice_flow.draw_params`: A x/÷ 3,
+sliding 0-50 %, balance gradients and cap, ELA so that ~5-40 % is ice, retreat or not).
+What an inventory would draw is kept with each sample: the glaciers (the simulated ice
+split into drainage basins, so neighbours share divides), their surface speed and mass
+balance, and the parameters.
+
+Splits: windows of a *test* source (a mountain range never used in training) are all
+"test"; each training source holds out a strip of 10 % of its width as "val" (no "train"
+window reaches into it), as the terrain patch builder does. Windows are drawn at random
+with at most ``max_glacier_fraction`` of real glacier pixels (their surface is not a
+bed) and at least ``min_relief_m`` of relief; simulations whose ice covers less than
+``min_ice_fraction`` or more than ``max_ice_fraction`` of the window are dropped (those
+still changing after ``simulation.max_years`` are kept, flagged ``steady: false``).
+Batches of windows run as tasks on Dask (``workers``) or serially.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from scipy import ndimage
+from skimage.segmentation import watershed
+
+from glacierbed.core.atomic import replacing, write_json
+from glacierbed.core.config import config_to_dict, load_config
+from glacierbed.data.terrain import PatchSource, source_grids
+from glacierbed.core.glaciology import glen_deformation_speed, linear_mass_balance, smoothed_surface, surface_slope
+from glacierbed.simulation.ice_flow import GlacierParams, ParamRanges, SimulationConfig, draw_params, simulate_glaciers
+
+log = logging.getLogger(__name__)
+
+_EIGHT = np.ones((3, 3), bool)
+
+
+@dataclass(frozen=True)
+class SimSource(PatchSource):
+    """A DEM to glaciate; ``test``: a held-out mountain range (every window is "test")."""
+
+    test: bool = False
+    n_per_resolution: int = 100
+
+
+@dataclass(frozen=True)
+class SimulatedSetConfig:
+    sources: tuple[SimSource, ...]
+    patch: int = 128
+    max_glacier_fraction: float = 0.02  #: real glacier pixels allowed in a window
+    min_relief_m: float = 400.0
+    min_ice_fraction: float = 0.03
+    max_ice_fraction: float = 0.5
+    val_fraction: float = 0.1
+    batch: int = 8  #: windows simulated together (same pixel size)
+    min_basin_km2: float = 0.5  #: drainage basins smaller than this join a neighbour
+    ice_min_m: float = 0.5  #: thickness counted as simulated ice (inventories threshold it again)
+    ranges: ParamRanges = field(default_factory=ParamRanges)
+    simulation: SimulationConfig = field(default_factory=SimulationConfig)
+    seed: int = 0
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "SimulatedSetConfig":
+        return load_config(cls, path)
+
+
+# --- inventory from a simulated ice field --------------------------------------------------
+def glacier_labels(surface: np.ndarray, thickness: np.ndarray, pixel_size_m: float, ice_min_m: float = 0.5,
+                   min_basin_px: int = 20) -> np.ndarray:
+    """Glaciers of a simulated ice field: ice split into drainage basins of its surface.
+
+    Each ice pixel drains down the steepest descent of the (lightly smoothed) surface to
+    an outlet; basins of at least ``min_basin_px`` pixels are glaciers and the pixels of
+    smaller ones join the glacier they flood into (watershed from the outlets), so
+    neighbouring glaciers meet at ice divides, as in an inventory.
+    """
+    ice = thickness > ice_min_m
+    if not ice.any():
+        return np.zeros(ice.shape, np.int32)
+    z = np.where(ice, smoothed_surface(surface, pixel_size_m, 2 * pixel_size_m), np.inf)
+    ny, nx = z.shape
+    idx = np.arange(z.size).reshape(z.shape)
+    zp = np.pad(z, 1, constant_values=np.inf)
+    ip = np.pad(idx, 1, constant_values=-1)
+    best, target = z.copy(), idx.copy()
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            zn = zp[1 + dr:1 + dr + ny, 1 + dc:1 + dc + nx]
+            lower = zn < best
+            best, target = np.where(lower, zn, best), np.where(lower, ip[1 + dr:1 + dr + ny, 1 + dc:1 + dc + nx], target)
+    ptr = np.where(ice, target, idx).ravel()
+    for _ in range(int(np.ceil(np.log2(z.size))) + 1):  # pointer jumping to each pixel's outlet
+        ptr = ptr[ptr]
+    outlets, basin = np.unique(ptr.reshape(z.shape)[ice], return_inverse=True)
+    sizes = np.bincount(basin)
+    markers = np.zeros(z.shape, np.int32)
+    big = np.flatnonzero(sizes >= min_basin_px)
+    if big.size == 0:
+        return ndimage.label(ice, structure=_EIGHT)[0].astype(np.int32)
+    markers.ravel()[outlets[big]] = np.arange(1, big.size + 1)
+    labels = watershed(np.where(ice, z, 0.0), markers, mask=ice, connectivity=2)
+    # ice bodies with no large basin (small cirque glaciers) are glaciers of their own
+    rest = ice & (labels == 0)
+    if rest.any():
+        extra, n = ndimage.label(rest, structure=_EIGHT)
+        labels = np.where(rest, extra + labels.max(), labels)
+    return labels.astype(np.int32)
+
+
+def surface_speed(surface: np.ndarray, thickness: np.ndarray, pixel_size_m: float, params: GlacierParams,
+                  smooth_m: float) -> np.ndarray:
+    """Surface speed (m/yr) of the shallow-ice flow: deformation / (1 - sliding fraction)."""
+    sin_a, _, _ = surface_slope(surface, pixel_size_m, smooth_m, 0.0)
+    u = glen_deformation_speed(thickness, sin_a, glen_a=params.glen_a) / (1.0 - params.sliding_fraction)
+    return np.where(thickness > 0, u, 0.0)
+
+
+# --- the set on disk -------------------------------------------------------------------------
+@dataclass
+class SimulatedSet:
+    """Simulated glaciers, in memory (arrays N x P x P)."""
+
+    bed: np.ndarray
+    thickness: np.ndarray
+    ids: np.ndarray
+    speed: np.ndarray
+    smb: np.ndarray
+    res: np.ndarray
+    split: np.ndarray
+    source: np.ndarray
+    params: list[dict]
+    summary: dict
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SimulatedSet":
+        with np.load(path, allow_pickle=False) as z:
+            return cls(z["bed"], z["thickness"], z["ids"], z["speed"].astype(np.float32), z["smb"], z["res"],
+                       z["split"], z["source"], json.loads(str(z["params"])), json.loads(str(z["summary"])))
+
+    def __len__(self) -> int:
+        return len(self.bed)
+
+    def subset(self, split: str) -> "SimulatedSet":
+        k = self.split == split
+        return SimulatedSet(self.bed[k], self.thickness[k], self.ids[k], self.speed[k], self.smb[k], self.res[k],
+                            self.split[k], self.source[k], [p for p, m in zip(self.params, k) if m], self.summary)
+
+
+# --- building it ---------------------------------------------------------------------------
+def draw_windows(bed: np.ndarray, glacier: np.ndarray, cfg: SimulatedSetConfig, n: int, rng: np.random.Generator,
+                 val_cols: tuple[int, int] | None, rejected: Counter) -> list[tuple[int, int, str]]:
+    """(row0, col0, split) of up to ``n`` windows passing the filters; centres reused at most once."""
+    p = cfg.patch
+    ny, nx = bed.shape
+    if ny < p or nx < p:
+        rejected["DEM smaller than a window"] += 1
+        return []
+    used = np.zeros((ny // 8 + 1, nx // 8 + 1), np.int8)
+    out = []
+    for _ in range(30 * n):
+        if len(out) >= n:
+            break
+        r0, c0 = int(rng.integers(0, ny - p + 1)), int(rng.integers(0, nx - p + 1))
+        win = bed[r0:r0 + p, c0:c0 + p]
+        cell = used[(r0 + p // 2) // 8, (c0 + p // 2) // 8]
+        if not np.isfinite(win).all():
+            rejected["nodata"] += 1
+        elif glacier[r0:r0 + p, c0:c0 + p].mean() > cfg.max_glacier_fraction:
+            rejected["real glaciers in window"] += 1
+        elif float(win.max() - win.min()) < cfg.min_relief_m:
+            rejected["relief too small"] += 1
+        elif cell >= 2:
+            rejected["centre used twice"] += 1
+        else:
+            split = "train"
+            if val_cols is not None:
+                inside = val_cols[0] <= c0 + p // 2 < val_cols[1]
+                touches = c0 + p > val_cols[0] and c0 < val_cols[1]
+                if touches and not inside:
+                    rejected["training window touches validation strip"] += 1
+                    continue
+                split = "val" if inside else "train"
+            used[(r0 + p // 2) // 8, (c0 + p // 2) // 8] += 1
+            out.append((r0, c0, split))
+    return out
+
+
+def simulate_batch(beds: np.ndarray, pixel_size_m: float, seed: int, cfg: SimulatedSetConfig) -> dict:
+    """Glaciate a batch of bed windows (one pixel size): thickness, labels, speed, SMB, params."""
+    rng = np.random.default_rng(seed)
+    params = [draw_params(rng, b, cfg.ranges) for b in beds]
+    res = simulate_glaciers(beds.astype(np.float64), pixel_size_m, params, cfg.simulation)
+    out: dict[str, list] = {k: [] for k in ("thickness", "ids", "speed", "smb", "params", "keep", "why")}
+    for i, p in enumerate(params):
+        h = np.where(res.thickness[i] > 0, res.thickness[i], 0.0)
+        s = beds[i] + h
+        frac = float((h > cfg.ice_min_m).mean())
+        why = "too little ice" if frac < cfg.min_ice_fraction else "too much ice" if frac > cfg.max_ice_fraction else ""
+        out["keep"].append(not why)
+        out["why"].append(why)
+        out["thickness"].append(h.astype(np.float32))
+        min_px = max(int(cfg.min_basin_km2 * 1e6 / pixel_size_m**2), 4)
+        out["ids"].append(glacier_labels(s, h, pixel_size_m, cfg.ice_min_m, min_px).astype(np.int16))
+        out["speed"].append(surface_speed(s, h, pixel_size_m, p, 2 * pixel_size_m).astype(np.float16))
+        ela = p.ela_m + (p.retreat_dela_m if p.retreat_years > 0 else 0.0)
+        smb = linear_mass_balance(s, ela, p.grad_abl, p.grad_acc, p.cap_m_a)
+        out["smb"].append(np.where(h > 0, smb, 0.0).astype(np.float32))
+        out["params"].append({**asdict(p), **asdict(res.records[i])})
+    return out
+
+
+def build_simulated_set(cfg: SimulatedSetConfig, out: str | Path, workers: int = 1,
+                        progress: Callable[[int, int], None] | None = None) -> dict:
+    """Draw windows from every source, simulate them in batches (Dask with ``workers`` > 1),
+    write ``out`` (.npz) and ``out.json`` (summary: counts per source/resolution/split,
+    rejections, ice fractions, seconds). Returns the summary.
+
+    Each finished batch is kept in ``<out>.parts/`` (atomic, keyed by its windows, seed and
+    the config), so an interrupted build resumes where it stopped."""
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(cfg.seed)
+    jobs: list[tuple[np.ndarray, float, int, str, str]] = []
+    rejected: Counter = Counter()
+    for src in cfg.sources:
+        for res in src.resolutions_m:
+            dem, glacier = source_grids(src, res)
+            val = None
+            if not src.test:
+                width = int(round(cfg.val_fraction * dem.shape[1]))
+                c = int(rng.integers(0, max(dem.shape[1] - width, 1)))
+                val = (c, c + width)
+            wins = draw_windows(dem.data, glacier, cfg, src.n_per_resolution, rng, val, rejected)
+            for i in range(0, len(wins), cfg.batch):
+                chunk = wins[i:i + cfg.batch]
+                beds = np.stack([dem.data[r:r + cfg.patch, c:c + cfg.patch] for r, c, _ in chunk])
+                splits = ["test" if src.test else s for _, _, s in chunk]
+                jobs.append((beds, float(res), int(rng.integers(2**31)), f"{src.name}@{res:g}m", ",".join(splits)))
+    out = Path(out)
+    parts = out.with_name(out.stem + ".parts")
+    results = run_jobs([(*job, parts / f"{job_key(job, cfg)}.npz") for job in jobs], cfg, workers, progress)
+    arrays: dict[str, list] = {k: [] for k in ("bed", "thickness", "ids", "speed", "smb", "res", "split", "source")}
+    params: list[dict] = []
+    dropped: Counter = Counter()
+    for (beds, res, _, key, splits), r in zip(jobs, results):
+        for i, split in enumerate(splits.split(",")):
+            if not r["keep"][i]:
+                dropped[r["why"][i]] += 1
+                continue
+            for k in ("thickness", "ids", "speed", "smb"):
+                arrays[k].append(r[k][i])
+            arrays["bed"].append(beds[i].astype(np.float32))
+            arrays["res"].append(res)
+            arrays["split"].append(split)
+            arrays["source"].append(key)
+            params.append(r["params"][i])
+    if not params:
+        raise ValueError("no simulated window passed the filters; check the sources and ranges")
+    counts = Counter(zip(arrays["source"], arrays["split"]))
+    ice = np.array([p["ice_fraction"] for p in params])
+    summary = {"config": config_to_dict(cfg), "n": len(params), "seconds": round(time.perf_counter() - t0, 1),
+               "counts": [{"source": s, "split": sp, "n": n} for (s, sp), n in sorted(counts.items())],
+               "rejected_windows": dict(rejected), "dropped_simulations": dict(dropped),
+               "ice_fraction": {"p10": float(np.quantile(ice, 0.1)), "median": float(np.median(ice)),
+                                "p90": float(np.quantile(ice, 0.9))},
+               "steady_share": float(np.mean([p["steady"] for p in params]))}
+    with replacing(out, keep_suffix=True) as tmp:
+        np.savez_compressed(tmp, **{k: np.stack(v) if k in ("bed", "thickness", "ids", "speed", "smb") else np.asarray(v)
+                                    for k, v in arrays.items()},
+                            params=json.dumps(params), summary=json.dumps(summary))
+    write_json(out.with_suffix(".json"), summary)
+    return summary
+
+
+def job_key(job: tuple, cfg: SimulatedSetConfig) -> str:
+    beds, res, seed, key, splits = job
+    h = hashlib.sha256(beds.tobytes())
+    h.update(json.dumps([res, seed, key, splits, config_to_dict(cfg)], sort_keys=True, default=str).encode())
+    return h.hexdigest()[:20]
+
+
+def simulate_batch_cached(beds: np.ndarray, pixel_size_m: float, seed: int, cfg: SimulatedSetConfig, part: Path,
+                          threads: int | None = None) -> dict:
+    """:func:`simulate_batch`, or its saved result in ``part``; the result is saved there (atomically).
+    ``threads``: torch threads for this call (a Dask worker process uses one per core)."""
+    if part.exists():
+        with np.load(part, allow_pickle=False) as z:
+            return {"thickness": list(z["thickness"]), "ids": list(z["ids"]), "speed": list(z["speed"]),
+                    "smb": list(z["smb"]), "keep": list(z["keep"]), "why": [str(w) for w in z["why"]],
+                    "params": json.loads(str(z["params"]))}
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    r = simulate_batch(beds, pixel_size_m, seed, cfg)
+    with replacing(part, keep_suffix=True) as tmp:
+        np.savez(tmp, **{k: np.stack(r[k]) for k in ("thickness", "ids", "speed", "smb")}, keep=np.asarray(r["keep"]),
+                 why=np.asarray(r["why"]), params=json.dumps(r["params"]))
+    return r
+
+
+def run_jobs(jobs: list, cfg: SimulatedSetConfig, workers: int, progress: Callable[[int, int], None] | None
+              ) -> list[dict]:
+    """Simulate every batch, serially or as Dask tasks (largest pixel sizes first: they take longest)."""
+    if workers <= 1:
+        out = []
+        for i, (beds, res, seed, _, _, part) in enumerate(jobs):
+            out.append(simulate_batch_cached(beds, res, seed, cfg, part))
+            if progress:
+                progress(i + 1, len(jobs))
+        return out
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        order = sorted(range(len(jobs)), key=lambda i: -jobs[i][1])
+        futures = {client.submit(simulate_batch_cached, jobs[i][0], jobs[i][1], jobs[i][2], cfg, jobs[i][5], 1,
+                                 pure=False): i for i in order}
+        results: list[dict | None] = [None] * len(jobs)
+        for n, fut in enumerate(as_completed(futures), start=1):
+            results[futures[fut]] = fut.result()
+            if progress:
+                progress(n, len(jobs))
+            log.info("simulated batch %d of %d", n, len(jobs))
+    return results  # type: ignore[return-value]
