@@ -1,0 +1,57 @@
+"""Glacier attributes from a DEM and an outline: hand-computed values on analytic surfaces
+and on a real kit glacier (Hintereisferner: RGI 6 attributes for comparison)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from glacierbed.data.attributes import attributes_of_mask, glacier_attributes
+
+
+def test_tilted_plane_facing_north() -> None:
+    """A plane rising southwards by 0.2 m/m faces north: slope atan(0.2), aspect 0, HI 1."""
+    rows, cols = np.indices((60, 40)).astype(float)
+    surface = 2000.0 + 0.2 * 50.0 * rows  # rows grow southwards, 50 m pixels
+    mask = np.zeros_like(surface, bool)
+    mask[5:55, 5:35] = True
+    a = attributes_of_mask(surface, mask, 50.0, latitude_deg=46.8)
+    assert a["slope_deg"] == pytest.approx(np.degrees(np.arctan(0.2)), abs=1e-9)
+    assert a["aspect_deg"] == pytest.approx(0.0, abs=1e-6) or a["aspect_deg"] == pytest.approx(360.0, abs=1e-6)
+    assert a["northness"] == pytest.approx(1.0)
+    assert a["area_km2"] == pytest.approx(50 * 30 * 50.0 ** 2 / 1e6)
+    assert a["z_range_m"] == pytest.approx(0.2 * 50.0 * 49)
+    assert a["hypsometric_index"] == pytest.approx(1.0, rel=0.05)
+    assert a["latitude_deg"] == 46.8
+
+
+def test_east_facing_and_top_heavy() -> None:
+    """Falling eastwards: aspect 90; a surface flat on top and steep below is top-heavy (HI < 1)."""
+    rows, cols = np.indices((40, 40)).astype(float)
+    east = 3000.0 - 10.0 * cols
+    a = attributes_of_mask(east, np.ones_like(east, bool), 25.0)
+    assert a["aspect_deg"] == pytest.approx(90.0, abs=1e-6)
+    plateau = np.where(cols < 30, 3000.0 - 0.5 * cols, 3000.0 - 15.0 - 40.0 * (cols - 30))
+    b = attributes_of_mask(plateau, np.ones_like(plateau, bool), 25.0)
+    assert b["hypsometric_index"] < 0.1
+
+
+def test_hintereisferner_against_rgi(data_dir) -> None:
+    """Hintereisferner on its SRTM DEM: area, elevations and latitude within RGI 6's values."""
+    from glacierbed.data import registry
+    from glacierbed.data.outlines import rasterize_ids, read_outlines
+    from glacierbed.data.rasters import read_dem
+
+    ex = registry.get_example("hintereisferner")
+    dem = read_dem(ex.dem)
+    outlines = read_outlines(ex.outlines).reset_index(drop=True)
+    ids = rasterize_ids(outlines, dem)
+    table = glacier_attributes(dem, ids, {i + 1: r for i, r in enumerate(outlines["rgi_id"])})
+    row = table.iloc[0]
+    # RGI60-11.00897: Area 8.036 km2, Zmin 2430, Zmax 3674, Zmed 3051, Aspect 71, Slope 16.2, CenLat 46.8003
+    assert row["area_km2"] == pytest.approx(8.036, rel=0.05)
+    assert row["z_median_m"] == pytest.approx(3052, abs=40)
+    assert row["z_max_m"] == pytest.approx(3684, abs=80)
+    assert row["latitude_deg"] == pytest.approx(46.80, abs=0.01)
+    assert row["slope_deg"] == pytest.approx(16.2, abs=4.0)
+    assert 30.0 < row["aspect_deg"] < 110.0  # RGI: 71 degrees (north-east to east)
