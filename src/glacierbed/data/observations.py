@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 from pyproj import CRS
+from shapely.geometry import Point
 
 from glacierbed.data.rasters import Raster
 from glacierbed.core.errors import CorruptFileError, DataNotFoundError, EmptySelectionError, MissingCRSError
@@ -63,6 +65,23 @@ def read_points(path: str | os.PathLike) -> gpd.GeoDataFrame:
     path = Path(path)
     if not path.exists():
         raise DataNotFoundError(f"{path}: thickness observation file not found")
+    out = _point_columns(_read_point_file(path), path)
+    keep = out["thickness_m"].notna() & out.geometry.notna() & ~out.geometry.is_empty
+    n_dropped = int((~keep).sum())
+    if n_dropped:
+        log.warning("%s: dropping %d of %d points without thickness or position", path, n_dropped, len(out))
+    out = out.loc[keep].reset_index(drop=True)
+    if len(out) == 0:
+        raise EmptySelectionError(f"{path}: no point with a thickness value")
+    n_neg = int((out["thickness_m"] < 0).sum())
+    if n_neg:
+        log.warning("%s: %d points have negative thickness", path, n_neg)
+    out.attrs.update(source=str(path), n_dropped=n_dropped)
+    return out
+
+
+def _read_point_file(path: Path) -> gpd.GeoDataFrame:
+    """The raw points of a vector file (with a CRS, point geometries) or a lat/lon CSV table."""
     suffix = path.suffix.lower()
     if suffix in _VECTOR_SUFFIXES:
         try:
@@ -74,7 +93,8 @@ def read_points(path: str | os.PathLike) -> gpd.GeoDataFrame:
         if len(gdf) and not (gdf.geometry.geom_type == "Point").all():
             raise CorruptFileError(f"{path}: expected point geometries, found "
                                    f"{', '.join(sorted(set(gdf.geometry.geom_type.dropna())))}")
-    elif suffix in (".csv", ".txt"):
+        return gdf
+    if suffix in (".csv", ".txt"):
         try:
             df = pd.read_csv(path, low_memory=False)
         except Exception as exc:
@@ -83,10 +103,13 @@ def read_points(path: str | os.PathLike) -> gpd.GeoDataFrame:
         if lat is None or lon is None:
             raise CorruptFileError(f"{path}: missing latitude/longitude columns (expected one of "
                                    f"{'/'.join(_LAT_COLUMNS)} and {'/'.join(_LON_COLUMNS)}); found {list(df.columns)}")
-        gdf = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df[lon], df[lat]), crs="EPSG:4326")
-    else:
-        raise CorruptFileError(f"{path}: unsupported point file type {suffix!r} (use .shp, .gpkg, .geojson or .csv)")
+        return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df[lon], df[lat]), crs="EPSG:4326")
+    raise CorruptFileError(f"{path}: unsupported point file type {suffix!r} (use .shp, .gpkg, .geojson or .csv)")
 
+
+def _point_columns(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+    """``thickness_m``, ``z_bed`` and ``z_surface`` (the missing one derived) from the file's columns;
+    GlaThiDa no-data flags become NaN."""
     thick = _find_column(gdf.columns, _THICKNESS_COLUMNS)
     if thick is None:
         raise CorruptFileError(f"{path}: no thickness column (expected one of {', '.join(_THICKNESS_COLUMNS)}); "
@@ -102,17 +125,6 @@ def read_points(path: str | os.PathLike) -> gpd.GeoDataFrame:
         out["z_surface"] = out["z_bed"] + out["thickness_m"]
     elif "z_surface" in out and "z_bed" not in out:
         out["z_bed"] = out["z_surface"] - out["thickness_m"]
-    keep = out["thickness_m"].notna() & out.geometry.notna() & ~out.geometry.is_empty
-    n_dropped = int((~keep).sum())
-    if n_dropped:
-        log.warning("%s: dropping %d of %d points without thickness or position", path, n_dropped, len(out))
-    out = out.loc[keep].reset_index(drop=True)
-    if len(out) == 0:
-        raise EmptySelectionError(f"{path}: no point with a thickness value")
-    n_neg = int((out["thickness_m"] < 0).sum())
-    if n_neg:
-        log.warning("%s: %d points have negative thickness", path, n_neg)
-    out.attrs.update(source=str(path), n_dropped=n_dropped)
     return out
 
 
@@ -144,11 +156,33 @@ def read_thickness_grid(path: str | os.PathLike) -> gpd.GeoDataFrame:
     return out
 
 
-def read_glathida_glaciers(path: str | os.PathLike) -> pd.DataFrame:
+def held_out_glathida_ids(data_dir: str | os.PathLike | None = None) -> frozenset[int]:
+    """GlaThiDa survey ids kept for blind validation: never fitted, calibrated or selected on.
+
+    Read from ``glathida/HELD_OUT.md`` of the data kit (the one place the list lives: every
+    integer of its fenced code block); an empty set where the data dir has no such file (a
+    user's own download of GlaThiDa).
+    """
+    from glacierbed.data.store import data_dir as kit_dir
+
+    root = Path(data_dir) if data_dir is not None else kit_dir()
+    path = None if root is None else root / "glathida" / "HELD_OUT.md"
+    if path is None or not path.is_file():
+        return frozenset()
+    blocks = re.findall(r"```[a-z]*\n(.*?)```", path.read_text(), flags=re.S)
+    ids = frozenset(int(tok) for block in blocks for tok in block.split() if tok.isdigit())
+    if not ids:
+        raise CorruptFileError(f"{path}: no held-out survey ids found in a fenced code block")
+    return ids
+
+
+def read_glathida_glaciers(path: str | os.PathLike, *, for_fitting: bool = False) -> pd.DataFrame:
     """Read GlaThiDa ``glacier.csv`` and keep the surveys with a mean thickness.
 
     Columns kept: ``id, name, lat, lon, date, area`` (km2), ``mean_thickness``,
     ``max_thickness`` (m) and ``year`` (from ``date``, NaN when undated) plus the rest.
+    ``for_fitting``: drop the held-out surveys (:func:`held_out_glathida_ids`), as every
+    reader that learns from the table must.
     """
     path = Path(path)
     if not path.exists():
@@ -172,6 +206,10 @@ def read_glathida_glaciers(path: str | os.PathLike) -> pd.DataFrame:
         df["area"] = np.nan
     date = pd.to_datetime(df["date"], errors="coerce") if "date" in df else pd.Series(pd.NaT, index=df.index)
     df["year"] = date.dt.year
+    if for_fitting:
+        held = df["id"].astype(int).isin(held_out_glathida_ids())
+        log.info("%s: %d held-out surveys dropped before fitting", path, int(held.sum()))
+        df = df.loc[~held]
     df.attrs["source"] = str(path)
     return df.reset_index(drop=True)
 
@@ -229,45 +267,50 @@ def match_glathida_to_outlines(
     near = ((pts.x >= minx - max_distance_m) & (pts.x <= maxx + max_distance_m)
             & (pts.y >= miny - max_distance_m) & (pts.y <= maxy + max_distance_m)).to_numpy()
     rows, unmatched = [], []
-    sindex = g.sindex
     for i in np.flatnonzero(near):
-        survey, p = table.iloc[i], pts.iloc[i]
-        cand = sindex.query(p.buffer(max_distance_m), predicate="intersects")
-        if len(cand) == 0:
-            unmatched.append({**survey.to_dict(), "reason": f"no outline within {max_distance_m:.0f} m"})
-            continue
-        dist = g.geometry.iloc[cand].distance(p).to_numpy()
-        order = np.argsort(dist, kind="stable")
-        chosen = None
-        for j in order:
-            k = cand[j]
-            rel = np.nan
-            if np.isfinite(survey.get("area", np.nan)):
-                rel = abs(survey["area"] - g_area.iloc[k]) / g_area.iloc[k]
-                if rel > max_area_rel_diff:
-                    continue
-            chosen = (k, float(dist[j]), rel)
-            break
-        if chosen is None:
-            unmatched.append({**survey.to_dict(), "reason": f"area {survey['area']:.2f} km2 differs by more than "
-                                                             f"{max_area_rel_diff:.0%} from every outline within {max_distance_m:.0f} m"})
-            continue
-        k, d, rel = chosen
-        rows.append({**survey.to_dict(), "rgi_id": g["rgi_id"].iloc[k], "distance_m": d,
-                     "outline_area_km2": float(g_area.iloc[k]), "area_rel_diff": rel})
-    out = pd.DataFrame(rows)
+        survey = table.iloc[i]
+        match, reason = _match_survey(survey, pts.iloc[i], g, g_area, max_area_rel_diff, max_distance_m)
+        if match is None:
+            unmatched.append({**survey.to_dict(), "reason": reason})
+        else:
+            rows.append({**survey.to_dict(), **match})
+    out = _mark_latest(pd.DataFrame(rows), table.columns)
     unmatched_df = pd.DataFrame(unmatched)
-    if len(out):
-        # latest survey per glacier: by year (undated = oldest), then by id
-        key = out["year"].fillna(-1) if "year" in out else pd.Series(-1, index=out.index)
-        out["_key"] = key
-        latest_idx = out.sort_values(["_key", "id"]).groupby("rgi_id").tail(1).index
-        out["latest"] = out.index.isin(latest_idx)
-        out = out.drop(columns="_key")
-    else:
-        out = pd.DataFrame(columns=[*table.columns, "rgi_id", "distance_m", "outline_area_km2", "area_rel_diff", "latest"])
     if len(unmatched_df):
         log.info("%d of %d GlaThiDa surveys matched no outline", len(unmatched_df), len(table))
     out.attrs["unmatched"] = unmatched_df
     out.attrs["n_outside_extent"] = int((~near).sum())
     return out
+
+
+def _match_survey(survey: pd.Series, p: Point, g: gpd.GeoDataFrame, g_area: pd.Series,
+                  max_area_rel_diff: float, max_distance_m: float) -> tuple[dict | None, str]:
+    """The nearest outline within ``max_distance_m`` whose area fits the survey's (``rgi_id``,
+    ``distance_m``, ``outline_area_km2``, ``area_rel_diff``), or None and why not."""
+    cand = g.sindex.query(p.buffer(max_distance_m), predicate="intersects")
+    if len(cand) == 0:
+        return None, f"no outline within {max_distance_m:.0f} m"
+    dist = g.geometry.iloc[cand].distance(p).to_numpy()
+    for j in np.argsort(dist, kind="stable"):
+        k = cand[j]
+        rel = np.nan
+        if np.isfinite(survey.get("area", np.nan)):
+            rel = abs(survey["area"] - g_area.iloc[k]) / g_area.iloc[k]
+            if rel > max_area_rel_diff:
+                continue
+        return {"rgi_id": g["rgi_id"].iloc[k], "distance_m": float(dist[j]),
+                "outline_area_km2": float(g_area.iloc[k]), "area_rel_diff": rel}, ""
+    return None, (f"area {survey['area']:.2f} km2 differs by more than "
+                  f"{max_area_rel_diff:.0%} from every outline within {max_distance_m:.0f} m")
+
+
+def _mark_latest(out: pd.DataFrame, table_columns: pd.Index) -> pd.DataFrame:
+    """``latest``: the most recent survey of each glacier (by year, undated = oldest, then by id)."""
+    if not len(out):
+        return pd.DataFrame(columns=[*table_columns, "rgi_id", "distance_m", "outline_area_km2", "area_rel_diff",
+                                     "latest"])
+    key = out["year"].fillna(-1) if "year" in out else pd.Series(-1, index=out.index)
+    out["_key"] = key
+    latest_idx = out.sort_values(["_key", "id"]).groupby("rgi_id").tail(1).index
+    out["latest"] = out.index.isin(latest_idx)
+    return out.drop(columns="_key")
