@@ -59,6 +59,27 @@ def test_terrain_checksums_agree_with_kit_list(data_dir: Path) -> None:
     assert listed and all(reg.REGISTRY[p] == h for p, h in listed.items())
 
 
+def test_registry_file_is_packaged_and_parsed_by_pooch() -> None:
+    """The sha256 list ships as ``glacierbed/data/registry.txt`` (pooch's registry-file format)."""
+    from importlib import resources
+
+    res = resources.files("glacierbed.data").joinpath("registry.txt")
+    assert res.is_file() and reg.registry_file().read_text() == res.read_text()
+    lines = [line.split() for line in res.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    assert all(len(parts) == 2 and len(parts[1]) == 64 for parts in lines)
+    assert dict(lines) == reg.REGISTRY and len(reg.REGISTRY) == len(lines) == 194
+    known = {  # as listed before the registry moved out of the module
+        "oggm-sample-data/test-files/hef_srtm.tif": "079f80987a4f309a2210e86399ad05c994d2bd9b2eec8acb0f66f06f5b746bf0",
+        "glathida/glacier.csv": "0a8126eb4629ff0f0e8625b79ce86859f3d2525fd5d416f5c0d900af7ebb4dfd",
+        "glathida-grids/RGI60-12.01132/thickness.tif":
+            "2ed63f00d84a439d57ac5d6547b537a2c9faf00263752daeb373d272ef090926",
+        "svalbard-longyearbyen/glacier_mask_1990.tif":
+            "9eb8221fdeff01cf5b80c71db0325505c455093f6e46ace80510d69f4ebaab4d",
+    }
+    assert all(reg.REGISTRY[rel] == digest for rel, digest in known.items())
+    assert sum(rel.startswith("glathida-grids/") for rel in reg.REGISTRY) == 1 + 4 * 23
+
+
 def test_corrupted_copy_raises_checksum_error(data_dir: Path, empty_env: Path) -> None:
     rel = "oggm-sample-data/test-files/hef_srtm.tif"
     copy = empty_env / "data" / rel

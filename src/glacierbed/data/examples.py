@@ -1,0 +1,184 @@
+"""Named examples: a DEM, outlines and optional observations under one name, as registry paths.
+
+:data:`EXAMPLES` lists them, :func:`get_example` resolves one to absolute local paths
+(verified, downloaded if needed), and :func:`glathida_grids` lists the 23 GlaThiDa
+thickness-grid examples with their ``meta.json``. Re-exported by :mod:`glacierbed.data.registry`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Sequence
+
+from glacierbed.core.errors import CorruptFileError, DataNotFoundError, EmptySelectionError
+from glacierbed.data.store import REGISTRY, get_file, locate
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_O = "oggm-sample-data/"
+_TF = _O + "test-files/"
+
+
+@dataclass(frozen=True)
+class Example:
+    """A named study case: DEM tile(s), outlines and optional extras, as registry paths."""
+
+    name: str
+    dem: tuple[str, ...]
+    outlines: str | None
+    glacier_mask: str | None = None
+    observations: str | None = None
+    consensus: str | None = None
+    description: str = ""
+    #: other files by role, e.g. ``(("meta", "glathida-grids/<id>/meta.json"),)``
+    extras: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def files(self) -> list[str]:
+        extra = (self.outlines, self.glacier_mask, self.observations, self.consensus)
+        return [*self.dem, *(f for f in extra if f), *(rel for _, rel in self.extras)]
+
+
+@dataclass(frozen=True)
+class ResolvedExample:
+    """An :class:`Example` with absolute local paths."""
+
+    name: str
+    dem: list[Path]
+    outlines: Path | None
+    glacier_mask: Path | None
+    observations: Path | None
+    consensus: Path | None
+    description: str = ""
+    extras: dict[str, Path] = field(default_factory=dict)
+
+
+_GG = "glathida-grids/"
+#: the glaciers of the ``glathida-grids`` dataset (RGI 6.0 ids), from its registered files
+GLATHIDA_GRID_IDS: tuple[str, ...] = tuple(sorted(
+    PurePosixPath(rel).parent.name for rel in REGISTRY if rel.startswith(_GG) and rel.endswith("/meta.json")))
+GLATHIDA_EXAMPLE_PREFIX = "glathida-"
+
+
+def _glathida_grid_example(rgi_id: str) -> Example:
+    """Example ``glathida-<rgi_id>``: OGGM surface DEM, mask outline, measured-thickness grid."""
+    d = _GG + rgi_id + "/"
+    return Example(GLATHIDA_EXAMPLE_PREFIX + rgi_id, (d + "surface.tif",), d + "outline.gpkg",
+                   observations=d + "thickness.tif", extras=(("meta", d + "meta.json"),),
+                   description=f"GlaThiDa thickness grid {rgi_id} (RGI region {rgi_id[6:8]}), OGGM grid, local TM")
+
+
+EXAMPLES: dict[str, Example] = {
+    e.name: e
+    for e in (
+        Example("oetztal", (_O + "test-workflow/srtm_oetztal.tif",), _O + "test-workflow/rgi/rgi_oetztal.shp",
+                description="Ötztal Alps, 20 RGI 5.0 glaciers on SRTM 3\" (EPSG:4326); GlaThiDa mean thickness "
+                            "for ~30 glaciers in glathida/glacier.csv"),
+        Example("hintereisferner", (_TF + "hef_srtm.tif",), _TF + "Hintereisferner_RGI6.shp",
+                consensus=_TF + "consensus_composite/RGI60-11.00897_thickness.tif",
+                description="Hintereisferner RGI60-11.00897, SRTM 3\" + Farinotti 2019 consensus (25 m)"),
+        Example("south-glacier", (_O + "benchmarks/south_glacier/dem_SouthGlacier.tif",),
+                _O + "benchmarks/south_glacier/SouthGlacier.shp",
+                observations=_O + "benchmarks/south_glacier/IceThick_SouthGlacier.shp",
+                description="ITMIX South Glacier (Yukon), 20 m DEM, 9,619 radar thickness points"),
+        Example("baltoro", (_TF + "baltoro_srtm_clip.tif",), _TF + "baltoro_wgs84.shp",
+                description="Baltoro (Karakoram, RGI 14), SRTM 3\""),
+        Example("columbia", (_TF + "columbia/dem_Columbia.tif",), _TF + "columbia/01_rgi60_Columbia.shp",
+                description="Columbia Glacier RGI60-01.10689 (Alaska, tidewater), 100 m local TM"),
+        Example("chhota-shigri", (_TF + "dem_chhota_shigri.tif",), _TF + "RGI50-14.15990.shp",
+                description="Chhota Shigri RGI50-14.15990 (Himalaya, RGI 14), 94 m local TM"),
+        Example("alaska-10299", (_TF + "dem_RGI50-01.10299.tif",), _TF + "rgi_RGI50-01.10299.shp",
+                description="Coxe Glacier RGI50-01.10299 (Alaska), 100 m local TM"),
+        Example("greenland-08389", (_TF + "dem_RGI50-05.08389.tif",), _TF + "RGI50-05.08389.shp",
+                description="Greenland periphery glacier RGI50-05.08389, 100 m local TM"),
+        Example("karakoram-03439", (_TF + "RGI60-14.03439/RGI60-14.03439.tif",),
+                _TF + "RGI60-14.03439/RGI60-14.03439.shp",
+                description="Karakoram glacier RGI60-14.03439, SRTM 3\""),
+        Example("alpine-01270", (_O + "realisation/RGI50-11.01270/dem.tif",),
+                _O + "realisation/RGI50-11.01270/outlines.shp",
+                description="Oberer Grindelwaldgletscher RGI50-11.01270, 46 m local TM"),
+        Example("nz-canterbury", ("nz-canterbury-25m/dem.tif",), "nz-canterbury-25m/glaciers.gpkg",
+                description="Southern Alps (Canterbury), 9 RGI 6.0 glaciers on a 25 m NZTM DEM"),
+        Example("svalbard", ("svalbard-longyearbyen/dem_1990.tif",), None,
+                glacier_mask="svalbard-longyearbyen/glacier_mask_1990.tif",
+                description="Longyearbyen 1990 DEM, 20 m, glacier mask raster (no outlines)"),
+        Example("cordillera-blanca", ("peru-cordillera-blanca-srtm3/dem.tif",), None,
+                description="Cordillera Blanca SRTM 3\" DEM, no outlines (use RGI 6.0 region 16)"),
+        Example("alps-200m", tuple(f"alps-topography-200m/topg-{t}.tif"
+                                   for t in ("jura", "linth", "lyon", "rhine", "ticino")), None,
+                description="Glacier-free Alpine terrain, five 200 m tiles (training terrain, no glaciers)"),
+        *(_glathida_grid_example(rgi_id) for rgi_id in GLATHIDA_GRID_IDS),
+    )
+}
+
+
+def get_example(name: str) -> ResolvedExample:
+    """Resolve a named example to absolute paths (verified, downloaded if needed)."""
+    if name not in EXAMPLES:
+        raise DataNotFoundError(f"unknown example '{name}'; known examples: {', '.join(EXAMPLES)}")
+    e = EXAMPLES[name]
+    opt = lambda rel: get_file(rel) if rel else None  # noqa: E731
+    return ResolvedExample(e.name, [get_file(p) for p in e.dem], opt(e.outlines), opt(e.glacier_mask),
+                           opt(e.observations), opt(e.consensus), e.description,
+                           {role: get_file(rel) for role, rel in e.extras})
+
+
+def example_available(name: str) -> bool:
+    """Whether every file of an example is present locally (data dir or cache), unchecked."""
+    return all(locate(f) is not None for f in EXAMPLES[name].files)
+
+
+#: ``meta.json`` keys listed by :func:`glathida_grids` (renamed where the name says more)
+_GLATHIDA_META = {"RGIId": "rgi_id", "name": "name", "rgi_region": "region", "dx_m": "dx_m", "rows": "rows",
+                  "cols": "cols", "glacier_cells": "glacier_cells", "glacier_area_km2": "glacier_area_km2",
+                  "n_obs_cells": "n_obs_cells", "mean_obs_thickness_m": "mean_obs_thickness_m",
+                  "consensus_mean_thickness_m": "consensus_mean_thickness_m",
+                  "consensus_volume_km3": "consensus_volume_km3", "consensus_note": "consensus_note",
+                  "location_tier": "location_tier", "survey_date": "survey_date",
+                  "glathida_glacier_id": "glathida_glacier_id", "dem_source": "dem_source"}
+
+
+def glathida_grid_meta(rgi_id: str) -> dict[str, object]:
+    """The ``meta.json`` of one glathida-grids glacier, as a dict (verified like every file)."""
+    rel = f"{_GG}{rgi_id}/meta.json"
+    if rel not in REGISTRY:
+        raise DataNotFoundError(f"{rel}: '{rgi_id}' is not one of the {len(GLATHIDA_GRID_IDS)} glathida-grids "
+                                f"glaciers ({', '.join(GLATHIDA_GRID_IDS[:3])}, ...)")
+    path = get_file(rel)
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptFileError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def glathida_grids(select: "Sequence[str] | None" = None) -> "pd.DataFrame":
+    """The 23 GlaThiDa thickness-grid examples with their ``meta.json``, one row each
+    (``select``: only these, by RGI id or example name; an unknown one is an error).
+
+    Columns: ``example`` (name for :func:`get_example`), ``rgi_id``, ``name``, ``region``
+    (RGI 6 region, "01".."12"), ``dx_m``, grid size, glacier cells/area, ``n_obs_cells``,
+    ``mean_obs_thickness_m``, the consensus volume and mean thickness (NaN where the
+    consensus has none, see ``consensus_note``), ``location_tier`` (A-D: how well the grid
+    is placed on Earth), ``survey_date``, GlaThiDa id and assumed DEM source.
+    """
+    import pandas as pd
+
+    rows = []
+    for rgi_id in GLATHIDA_GRID_IDS:
+        meta = glathida_grid_meta(rgi_id)
+        rows.append({"example": GLATHIDA_EXAMPLE_PREFIX + rgi_id,
+                     **{new: meta.get(old) for old, new in _GLATHIDA_META.items()}})
+    df = pd.DataFrame(rows)
+    for col in ("consensus_mean_thickness_m", "consensus_volume_km3"):
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    df["glathida_glacier_id"] = df["glathida_glacier_id"].astype("Int64")
+    if select is None:
+        return df
+    want = {g.removeprefix(GLATHIDA_EXAMPLE_PREFIX) for g in select}
+    unknown = want - set(df["rgi_id"])
+    if unknown:
+        raise EmptySelectionError(f"not glathida-grids glaciers: {', '.join(sorted(unknown))}")
+    return df[df["rgi_id"].isin(want)]
