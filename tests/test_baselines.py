@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
+import rasterio
 import shapely
 from rasterio.transform import from_origin
 
@@ -104,8 +106,17 @@ def test_consensus_on_dem_grid(oggm_dir):
     assert h.same_grid(dem)
     inside = rasterize_ids(outlines, dem) > 0
     assert (h.data[~inside & np.isfinite(dem.data)] == 0).all()
-    # resampling 25 m -> ~75 m keeps the volume within a few percent
-    assert _volume_km3(h) == pytest.approx(float(np.nansum(src.data)) * src.pixel_area_m2 / 1e9, rel=0.05)
+    # the raster itself, read with rasterio alone (sum x pixel area), is the g2ti consensus volume of
+    # RGI60-11.00897 (vol_itmix_m3 in the kit's g2ti table: 0.57785 km3, Farinotti et al. 2019)
+    with rasterio.open(tf / "consensus_composite" / "RGI60-11.00897_thickness.tif") as f:
+        raw_km3 = float(np.nansum(f.read(1)) * abs(f.res[0] * f.res[1]) / 1e9)
+    g2ti = pd.read_hdf(oggm_dir / "g2ti" / "rgi62_itmix_df.h5")
+    assert raw_km3 == pytest.approx(g2ti.loc["RGI60-11.00897", "vol_itmix_m3"] / 1e9, rel=1e-6)
+    assert raw_km3 == pytest.approx(0.57785, abs=1e-5)
+    # resampling 25 m -> 75 m inside the RGI 6 outline: 0.5720 km3 (-1.0 %), the reference of
+    # benchmarks/results/validation_hintereisferner.csv
+    assert _volume_km3(h) == pytest.approx(raw_km3, rel=0.015)
+    assert _volume_km3(h) == pytest.approx(0.5720, abs=0.0005)
 
 
 def test_va_formula():

@@ -16,6 +16,8 @@ from glacierbed.pipeline import store as catalogue
 from glacierbed.data.outlines import rasterize_ids, read_outlines
 from glacierbed.data.rasters import Raster
 
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+
 
 @pytest.fixture(scope="module")
 def oetztal_run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -55,15 +57,48 @@ def test_thickness_map_is_non_negative_and_zero_outside(oetztal_run: Path) -> No
         assert src.crs is not None and src.nodata is not None
 
 
-def test_total_within_a_factor_two_of_volume_area_scaling(oetztal_run: Path, data_dir: Path) -> None:
-    """Volume-area scaling is a crude but unbiased regional estimate; the default must land near it."""
+def test_total_matches_the_recorded_run_and_its_ratio_to_volume_area_scaling(oetztal_run: Path) -> None:
+    """The Ötztal total within 5 % of the shipped default's recorded run
+    (benchmarks/results/estimate_all_kit.csv: 4.99 km3 for the 20 glaciers, 0.81x volume-area
+    scaling's 6.16 km3), and so is its ratio to volume-area scaling on this run's own grid."""
     from glacierbed.evaluation.against_measurements import glacier_volumes
 
+    recorded = pd.read_csv(RESULTS / "estimate_all_kit.csv").query("example == 'oetztal'")
+    assert len(recorded) == 20 and recorded["volume_km3"].sum() == pytest.approx(4.99, abs=0.005)
     dem = Raster.from_file(oetztal_run / "inputs" / "dem.tif")
     outlines = read_outlines(oetztal_run / "glaciers.gpkg")
     va = glacier_volumes(baselines.volume_area_thickness(dem, outlines), outlines)["volume_km3"].sum()
     total = pd.read_csv(oetztal_run / "glaciers.csv")["volume_km3"].sum()
-    assert 0.5 < total / va < 2.0
+    assert total == pytest.approx(recorded["volume_km3"].sum(), rel=0.05)
+    assert total / va == pytest.approx(recorded["volume_km3"].sum() / recorded["va_volume_km3"].sum(), rel=0.05)
+
+
+def test_calibration_was_applied(oetztal_run: Path, data_dir: Path, tmp_path: Path) -> None:
+    """The shipped run against the same glaciers with ``calibrate=False``: every glacier's volume
+    is the calibration's fitted scale factor (0.853, thickness_net.calibration.json) times the
+    uncalibrated one (its residual step only reshapes within a glacier), and the 1-sigma map is
+    the calibrated sigma, not the network's own."""
+    from glacierbed.data import registry
+    from glacierbed.pipeline.estimate import EstimateConfig, estimate
+
+    pred = catalogue.load_predictor(None)
+    steps = json.loads(Path(pred.calibration_path).read_text())["steps"]
+    factor = next(s["factor"] for s in steps if s["kind"] == "scale")
+    assert factor == pytest.approx(0.853, abs=0.001)
+    calibrated = pd.read_csv(oetztal_run / "glaciers.csv").set_index("rgi_id")
+    assert (calibrated["calibrated"] == pred.calibration.name).all()
+    small = ["RGI50-11.00684", "RGI50-11.00674", "RGI50-11.00663"]  # the three smallest: a quick rerun
+    ex = registry.get_example("oetztal")
+    raw = estimate(ex.dem, ex.outlines, tmp_path, config=EstimateConfig(calibrate=False), maps=False, select=small)
+    plain = raw.glaciers.set_index("rgi_id")
+    assert "calibrated" not in plain or plain["calibrated"].isna().all()
+    np.testing.assert_allclose(calibrated.loc[small, "volume_km3"] / plain.loc[small, "volume_km3"], factor, rtol=1e-4)
+    assert not np.allclose(calibrated.loc[small, "volume_std_km3"], plain.loc[small, "volume_std_km3"], rtol=0.01)
+    std_cal, std_raw = Raster.from_file(oetztal_run / "thickness_std.tif"), Raster.from_file(raw.paths["thickness_std"])
+    ids = rasterize_ids(read_outlines(oetztal_run / "glaciers.gpkg").set_index("rgi_id").loc[small].reset_index(),
+                        std_cal)
+    both = (ids > 0) & np.isfinite(std_cal.data) & np.isfinite(std_raw.data)
+    assert both.sum() > 100 and np.abs(std_cal.data[both] - std_raw.data[both]).mean() > 1.0  # m
 
 
 def test_shipped_network_beats_the_clipped_fill_on_unseen_simulated_glaciers(tmp_path: Path) -> None:

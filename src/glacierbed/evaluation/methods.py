@@ -1,0 +1,176 @@
+"""Every method on one DEM + outlines: baselines, the OGGM peer and glacierbed's pipeline.
+
+* :func:`run_methods`: volume-area scaling, GlabTop, mass conservation, the SIA band, the
+  pipeline rows (:func:`pipeline_rows`, through the real estimate pipeline:
+  :func:`estimate_thickness`) and OGGM (:mod:`glacierbed.evaluation.oggm_peer`) when installed,
+  each a :class:`MethodResult` on the same cells;
+* :class:`CaseResult`: the tables (and figures) of a case, filled by
+  :mod:`glacierbed.evaluation.benchmark` and :mod:`glacierbed.evaluation.glathida_case`;
+* :func:`write_table`: CSV or Markdown, written atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Collection
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from glacierbed.core.atomic import replacing, write_text
+from glacierbed.core.errors import MissingCRSError
+from glacierbed.data.rasters import Raster
+from glacierbed.evaluation import baselines
+from glacierbed.evaluation.oggm_peer import oggm_thickness_map
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MethodResult:
+    """One method's thickness map on a case (or why there is none) and its run time."""
+
+    name: str
+    thickness: Raster | None
+    status: str
+    seconds: float
+    details: dict[str, object] = field(default_factory=dict)
+
+
+def estimate_thickness(dem: Raster, outlines: gpd.GeoDataFrame, model: object, physics: object = None,
+                       **kwargs) -> Raster:
+    """Thickness of every glacier through the real pipeline (:func:`glacierbed.pipeline.estimate.estimate`:
+    per-glacier windows, tiling, ensemble, optional physics), as a map on ``dem``'s grid:
+    0 outside the outlines, NaN where the DEM has no data (like the baselines).
+
+    ``model``: as for :func:`glacierbed.pipeline.estimate.estimate`; ``physics``: a
+    :class:`~glacierbed.posterior.physics.PhysicsConfig` or None; ``kwargs`` go to ``estimate``
+    (e.g. ``velocity``, ``smb``). Runs in a temporary folder, without maps.
+    """
+    return estimate_with_table(dem, outlines, model, physics, **kwargs)[0]
+
+
+def estimate_with_table(dem: Raster, outlines: gpd.GeoDataFrame, model: object, physics: object = None,
+                        calibrate: bool = False, **kwargs) -> tuple[Raster, pd.DataFrame]:
+    """:func:`estimate_thickness` plus the per-glacier table (glaciers.csv: neg_fraction, physics_*).
+
+    ``calibrate``: apply the model's shipped calibration. Off by default: a calibration was
+    fitted on the kit's measured glaciers, so scoring it on them here would be in-sample;
+    calibrated scores come from :mod:`glacierbed.evaluation.measured_table` (leave one glacier out).
+    """
+    import tempfile
+
+    from glacierbed.pipeline.estimate import EstimateConfig, estimate
+
+    with tempfile.TemporaryDirectory(prefix="glacierbed-eval-") as tmp:
+        res = estimate(dem, outlines, tmp, model=model, config=EstimateConfig(physics=physics, calibrate=calibrate),
+                       maps=False, **kwargs)
+        thick = Raster.from_file(res.paths["thickness"])
+    if not thick.same_grid(dem):
+        raise MissingCRSError(f"estimate wrote its thickness on another grid than the DEM {dem.source}")
+    data = np.where(np.isfinite(thick.data), thick.data, 0.0)
+    data[~np.isfinite(dem.data)] = np.nan
+    out = dem.with_data(data)
+    out.source = f"estimate({res.summary.get('model', model)})"
+    return out, res.glaciers
+
+
+def pipeline_rows(model: object = None) -> list[tuple[str, object, object]]:
+    """(label, model, physics) of every pipeline row: the terrain-only inpainters, the old
+    default (inpainting network + the 50-150 kPa stress band, as shipped before the thickness
+    network), and the thickness network ``model`` (default: the shipped one) without and
+    with the physics posterior."""
+    from glacierbed.posterior.physics import PhysicsConfig
+
+    old = PhysicsConfig(mass_conservation=False, sia=True)  # data term + stress band: the former default
+    net = "thickness-net" if model is None else model
+    return [("biharmonic", "biharmonic", None), ("biharmonic + physics", "biharmonic", PhysicsConfig()),
+            ("old default (network + SIA band)", "network", old),
+            ("thickness-net", net, None), ("thickness-net + physics", net, PhysicsConfig())]
+
+
+def run_methods(dem: Raster, outlines: gpd.GeoDataFrame, model: object = None,
+                with_oggm: bool = True, with_physics: bool = True,
+                only: Collection[str] | None = None) -> dict[str, MethodResult]:
+    """Every baseline, peer and pipeline row on one DEM + outlines, the same cells for all.
+
+    Baselines: volume-area scaling (uniform, shaped), GlabTop, mass conservation only (the
+    apparent balance flux routed down the surface with Glen's law), the SIA stress band only
+    (the physics stage without a data term, from the biharmonic fill), and OGGM
+    (:func:`glacierbed.evaluation.oggm_peer.oggm_thickness_map`; its status names every glacier it
+    failed on). Pipeline rows (:func:`pipeline_rows`) run the real estimate pipeline
+    without calibration. ``model``: the thickness network to evaluate (default: shipped);
+    a model that fails to load is reported as "model not available". ``with_physics=False``
+    drops the rows with physics; ``only``: compute just these labels.
+    """
+    from glacierbed.pipeline.store import load_predictor
+    from glacierbed.posterior.physics import PhysicsConfig
+
+    wanted = (lambda label: True) if only is None else (lambda label: label in only)  # noqa: E731
+    methods: dict[str, Callable[[], Raster]] = {
+        "va_uniform": lambda: baselines.volume_area_thickness(dem, outlines, shaped=False),
+        "va_shaped": lambda: baselines.volume_area_thickness(dem, outlines, shaped=True),
+        "glabtop": lambda: baselines.glabtop_thickness(dem, outlines),
+        "mass_conservation": lambda: baselines.mass_conservation_map(dem, outlines),
+        "sia_band_only": lambda: estimate_thickness(dem, outlines, "biharmonic", PhysicsConfig().only("sia")),
+    }
+    out: dict[str, MethodResult] = {}
+    for name, fn in methods.items():
+        if not wanted(name) or (name == "sia_band_only" and not with_physics):
+            continue
+        t0 = time.perf_counter()
+        out[name] = MethodResult(name, fn(), "ok", time.perf_counter() - t0)
+    loaded: dict[str, object] = {}
+    for label, spec, physics in pipeline_rows(model):
+        if not wanted(label) or (physics is not None and not with_physics):
+            continue
+        key = spec if isinstance(spec, (str, Path)) else id(spec)
+        try:
+            if key not in loaded:
+                loaded[key] = load_predictor(spec) if isinstance(spec, (str, Path)) else spec
+        except Exception as exc:  # no weights yet, missing module, bad checkpoint: report
+            log.warning("model %s not available: %s", spec, exc)
+            out[label] = MethodResult(label, None, f"model not available: {type(exc).__name__}: {exc}", 0.0)
+            continue
+        t0 = time.perf_counter()
+        h = estimate_thickness(dem, outlines, loaded[key], physics)
+        out[label] = MethodResult(label, h, "ok", time.perf_counter() - t0)
+    if with_oggm and wanted("oggm"):
+        peer = oggm_thickness_map(dem, outlines)
+        out["oggm"] = MethodResult("oggm", peer.thickness, peer.status, peer.seconds,
+                                   {"volume_km3": peer.volume_km3, **peer.details})
+    return out
+
+
+@dataclass
+class CaseResult:
+    """Tables (and figure paths) of one benchmark case."""
+
+    case: str
+    metrics: pd.DataFrame
+    details: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: list[Path] = field(default_factory=list)
+
+
+
+def methods_table(results: dict[str, MethodResult]) -> pd.DataFrame:
+    """Method, status and seconds of every result: the timing part of a case's metrics."""
+    return pd.DataFrame([{"method": r.name, "status": r.status, "seconds": r.seconds} for r in results.values()])
+
+
+def write_table(df: pd.DataFrame, path: Path, floatfmt: str = ".3g") -> Path:
+    """Atomic CSV, or Markdown (pipe table) when ``path`` ends with .md."""
+    if path.suffix == ".md":
+        return write_text(path, to_markdown(df, floatfmt) + "\n")
+    with replacing(path) as tmp:
+        df.to_csv(tmp, index=False)
+    return path
+
+
+def to_markdown(df: pd.DataFrame, floatfmt: str = ".3g") -> str:
+    """A pipe table (pandas + tabulate); NaN as empty cells."""
+    return df.to_markdown(index=False, floatfmt=floatfmt, missingval="")
