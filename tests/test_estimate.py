@@ -272,3 +272,30 @@ def test_cli_estimate(data_dir: Path, tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, ["estimate", "--dem", str(tmp_path / "missing.tif"), "--outlines",
                                    str(data_dir / OETZ_RGI), "--out", str(tmp_path), "--model", "biharmonic"])
     assert bad.exit_code == 2 and "missing.tif" in bad.output
+
+
+def test_cli_options_override_the_config_file(data_dir: Path, tmp_path: Path) -> None:
+    """One route: the --config YAML, then the options given explicitly, booleans included."""
+    from typer.testing import CliRunner
+
+    from glacierbed.cli import app
+    from glacierbed.commands.estimate import estimate_config
+
+    yaml = tmp_path / "estimate.yaml"
+    yaml.write_text("calibrate: false\nensemble: 2\nphysics: null\n")
+    base = ["estimate", "--dem", str(data_dir / OETZ_DEM), "--outlines", str(data_dir / OETZ_RGI), "--model",
+            "biharmonic", "--glacier", HEF, "--no-maps", "--config", str(yaml)]
+    configs = {}
+    for name, extra in (("file", []), ("options", ["--calibrate", "--ensemble", "1", "--physics"])):
+        r = CliRunner().invoke(app, base + ["--out", str(tmp_path / name)] + extra)
+        assert r.exit_code == 0, r.output
+        configs[name] = json.loads((tmp_path / name / "summary.json").read_text())["config"]
+    assert configs["file"]["calibrate"] is False and configs["file"]["ensemble"] == 2
+    assert configs["file"]["physics"] is None
+    assert configs["options"]["calibrate"] is True and configs["options"]["ensemble"] == 1
+    assert configs["options"]["physics"] is not None
+    yaml.write_text("calibrate: true\nphysics: {zero_margin: false}\n")
+    cfg = estimate_config(yaml, {"calibrate": False, "physics": True})
+    assert cfg.calibrate is False and cfg.physics.zero_margin is False  # --physics keeps the file's physics
+    assert estimate_config(yaml, {"physics": False}).physics is None
+    assert estimate_config(None, {}) == EstimateConfig()

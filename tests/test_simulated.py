@@ -84,6 +84,12 @@ def test_tiny_real_build(tmp_path: Path) -> None:
     # an interrupted or repeated build reuses the finished batches (resume): same windows, nothing recomputed
     parts = sorted((tmp_path / "sim.parts").glob("*.npz"))
     stamps = [p.stat().st_mtime_ns for p in parts]
-    build_simulated_set(cfg, tmp_path / "sim.npz")
+    again = build_simulated_set(cfg, tmp_path / "sim.npz", progress=lambda done, total: None)
     assert parts and [p.stat().st_mtime_ns for p in parts] == stamps
+    np.testing.assert_array_equal(SimulatedSet.load(tmp_path / "sim.npz").thickness, sims.thickness)
+    assert again["n"] == summary["n"]
+    # a truncated batch file fails its checksum and is simulated again, to the same ice
+    parts[0].write_bytes(parts[0].read_bytes()[:100])
+    build_simulated_set(cfg, tmp_path / "sim.npz")
+    assert parts[0].stat().st_mtime_ns != stamps[0] and parts[0].with_suffix(".json").exists()
     np.testing.assert_array_equal(SimulatedSet.load(tmp_path / "sim.npz").thickness, sims.thickness)

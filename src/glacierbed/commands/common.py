@@ -1,54 +1,94 @@
-"""Helpers shared by the command modules."""
+"""Helpers shared by the command modules: one-line errors, one progress bar, explicit options."""
 
 from __future__ import annotations
 
 import functools
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from glacierbed.core.errors import GlacierbedError
+from glacierbed.core.parallel import DiskFullError, is_disk_full
 
 console = Console(stderr=True)
 
 
+def fail(message: str, code: int = 2) -> None:
+    """Print ``error: message`` on one line (never wrapped) and exit with ``code``."""
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    raise typer.Exit(code=code)
+
+
 def clean_errors(func: Callable) -> Callable:
-    """Turn a GlacierbedError into a one-line message and exit code 2 (no traceback)."""
+    """Turn a GlacierbedError or a full disk into a one-line message and exit code 2 (no traceback).
+
+    A full disk that no stage named (an ``OSError(ENOSPC)`` from anywhere) is reported with
+    the folder of the file being written.
+    """
 
     @functools.wraps(func)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except GlacierbedError as exc:
-            console.print(f"[bold red]error:[/] {exc}")
-            raise typer.Exit(code=2) from None
+            fail(str(exc))
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            where = Path(getattr(exc, "filename", None) or Path.cwd())
+            fail(str(DiskFullError(where if where.is_dir() else where.parent)))
 
     return wrapper
 
 
 @contextmanager
-def count_progress(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar (done/total, elapsed, ETA); yields the ``progress(done, total)`` callback."""
+def progress_bar(label: str, total: int | None = None,
+                 describe: Callable[[Any], str] | None = None) -> Iterator[Callable[..., None]]:
+    """A progress bar (label, bar, done/total, elapsed, ETA, and ``describe(info)`` beside it).
+
+    Yields ``update(done, total=None, info=None)``: the count done, the total when it is
+    known only later, and what ``describe`` turns into the text beside the bar.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
-                  TimeRemainingColumn(), console=console) as bar:
-        task = bar.add_task(label, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+    cols = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[info]}")]
+    with Progress(*cols, console=console) as bar:
+        task = bar.add_task(label, total=total, info="")
+
+        def update(done: int, total: int | None = None, info: Any = None) -> None:
+            fields = {"info": describe(info)} if describe is not None and info is not None else {}
+            bar.update(task, completed=done, **({"total": total} if total is not None else {}), **fields)
+
+        yield update
+
+
+@contextmanager
+def count_progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """:func:`progress_bar` for ``progress(done, total)`` callbacks (glaciers, batches)."""
+    with progress_bar(label) as update:
+        yield lambda done, total: update(done, total)
 
 
 @contextmanager
 def step_progress(total: int, describe: Callable[[dict[str, Any]], str]) -> Iterator[Callable[[int, dict], None]]:
-    """A training progress bar; yields ``on_step(step, row)``, ``describe(row)`` the text beside it."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    """:func:`progress_bar` for training: yields ``on_step(step, row)``, ``describe(row)`` beside it."""
+    with progress_bar("training", total, describe) as update:
+        yield lambda step, row: update(step, info=row)
 
-    cols = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-            TimeRemainingColumn(), TextColumn("{task.fields[info]}")]
-    with Progress(*cols, console=console) as bar:
-        task = bar.add_task("training", total=total, info="")
-        yield lambda step, row: bar.update(task, completed=step, info=describe(row))
+
+def explicit_options(ctx: typer.Context, **values: Any) -> dict[str, Any]:
+    """The ``values`` whose options were given (command line or environment), not defaulted.
+
+    The one override route of the commands: a ``--config`` file first, then these on top,
+    booleans included (``--calibrate`` overrides ``calibrate: false``).
+    """
+    given = ("COMMANDLINE", "ENVIRONMENT", "PROMPT")  # by name: typer ships its own copy of click's enum
+    return {k: v for k, v in values.items() if getattr(ctx.get_parameter_source(k), "name", None) in given}
 
 
 def register(app: typer.Typer) -> None:  # this module adds no command

@@ -1,22 +1,54 @@
-"""``glacierbed estimate``: bed, thickness and volume of every glacier on a DEM."""
+"""``glacierbed estimate``: bed, thickness and volume of every glacier on a DEM.
+
+Settings come from one route: ``--config`` (a YAML of ``EstimateConfig`` fields) first, then
+the options given explicitly on the command line on top of it, booleans included
+(``--calibrate`` overrides ``calibrate: false``, ``--physics`` a ``physics: null``).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
-from glacierbed.commands.common import clean_errors, console, count_progress
+from glacierbed.commands.common import clean_errors, console, count_progress, explicit_options
+
+_O = typer.Option
+OPTIONS: dict[str, Any] = dict(
+    dem=_O(None, "--dem", help="DEM file(s); several are mosaicked. Geographic DEMs are warped to the local UTM zone."),
+    outlines=_O(None, "--outlines", help="Glacier outlines (RGI shapefile, GeoPackage, ...)."),
+    out=_O(..., "--out", help="Output folder (re-running it resumes)."),
+    model=_O(None, "--model", help="Model: default = the shipped default (see README); 'thickness-net', 'network' "
+                                   "(terrain-only inpainter), 'biharmonic', 'harmonic', or a weights file."),
+    resolution=_O(None, "--resolution", help="DEM resolution (m) to warp to."),
+    workers=_O(1, "--workers", min=1, help="Local Dask worker processes (1 = serial, in-process)."),
+    scheduler=_O(None, "--scheduler", help="Address of an existing Dask scheduler."),
+    example=_O(None, "--example", help="Named example (DEM + outlines), e.g. oetztal."),
+    glacier=_O(None, "--glacier", help="Only these RGI ids (repeatable)."),
+    ensemble=_O(4, "--ensemble", min=1, max=8, help="Ensemble members (flips, mask dilation)."),
+    config=_O(None, "--config", help="YAML of EstimateConfig fields (margins, tiling, physics, calibrate, ...); "
+                                     "the options given here override it."),
+    calibrate=_O(True, "--calibrate/--no-calibrate", help="Apply the model's shipped calibration on measured "
+                                                          "thickness."),
+    maps=_O(None, "--maps/--no-maps", help="PNG maps (default: overview; per-glacier maps if <= 50 glaciers)."),
+    physics=_O(True, "--physics/--no-physics", help="Physics posterior: the model's thickness with a "
+               "mass-conservation prior under H >= 0 and a zero margin (velocity and SMB when given); "
+               "see docs/physics.md."),
+    physics_config=_O(None, "--physics-config", help="YAML with PhysicsConfig fields to change."),
+    velocity=_O(None, "--velocity", metavar="VX VY", help="Surface velocity rasters vx vy (m/yr, any CRS)."),
+    smb=_O(None, "--smb", help="Surface mass-balance raster (m w.e./yr)."),
+)
 
 
 def _example_inputs(name: str) -> tuple[list[Path], Path]:
     """DEM path(s) and outline path of a named example from the data registry."""
+    from glacierbed.core.errors import DataNotFoundError
     from glacierbed.data.registry import get_example
 
     ex = get_example(name)
 
-    def pick(*keys: str):
+    def pick(*keys: str) -> Any:
         for k in keys:
             v = ex.get(k) if isinstance(ex, dict) else getattr(ex, k, None)
             if v is not None:
@@ -25,83 +57,83 @@ def _example_inputs(name: str) -> tuple[list[Path], Path]:
 
     dem, outlines = pick("dem", "dems", "dem_paths"), pick("outlines", "outline", "outlines_path")
     if dem is None or outlines is None:
-        from glacierbed.core.errors import DataNotFoundError
-
         raise DataNotFoundError(f"example {name!r}: has no DEM and outlines to estimate on")
     dems = [Path(p) for p in dem] if isinstance(dem, (list, tuple)) else [Path(dem)]
     return dems, Path(outlines)
 
 
+def _inputs(dem: list[Path] | None, outlines: Path | None, example: str | None) -> tuple[list[Path], Path]:
+    """DEM(s) and outlines: the options, else the example's."""
+    from glacierbed.core.errors import DataNotFoundError
+
+    if example:
+        ex_dems, ex_outlines = _example_inputs(example)
+        dem, outlines = dem or ex_dems, outlines or ex_outlines
+    if not dem:
+        raise DataNotFoundError("no DEM given: use --dem PATH (or --example NAME)")
+    if outlines is None:
+        raise DataNotFoundError("no outlines given: use --outlines PATH (or --example NAME)")
+    return list(dem), outlines
+
+
+def estimate_config(config: Path | None, given: dict[str, Any], physics_config: Path | None = None) -> Any:
+    """The ``EstimateConfig``: the YAML ``config`` (or the defaults), then the ``given`` options.
+
+    ``given``: the explicitly given options among ``ensemble``, ``calibrate`` and ``physics``
+    (a bool: ``False`` turns the physics off, ``True`` turns it on where the YAML had it off).
+    ``physics_config``: PhysicsConfig fields to change (then the physics is on).
+    """
+    from dataclasses import replace
+
+    from glacierbed.core.config import load_config
+    from glacierbed.pipeline.estimate import EstimateConfig
+    from glacierbed.posterior.physics import PhysicsConfig
+
+    cfg = load_config(EstimateConfig, config)
+    fields = {k: v for k, v in given.items() if k in ("ensemble", "calibrate")}
+    if physics_config is not None and given.get("physics", True):
+        fields["physics"] = PhysicsConfig.from_yaml(physics_config)
+    elif "physics" in given:
+        fields["physics"] = (cfg.physics or PhysicsConfig()) if given["physics"] else None
+    return replace(cfg, **fields)
+
+
+@clean_errors
+def estimate_cmd(
+    ctx: typer.Context,
+    dem: Optional[list[Path]] = OPTIONS["dem"], outlines: Optional[Path] = OPTIONS["outlines"],
+    out: Path = OPTIONS["out"], model: Optional[str] = OPTIONS["model"],
+    resolution: Optional[float] = OPTIONS["resolution"], workers: int = OPTIONS["workers"],
+    scheduler: Optional[str] = OPTIONS["scheduler"], example: Optional[str] = OPTIONS["example"],
+    glacier: Optional[list[str]] = OPTIONS["glacier"], ensemble: int = OPTIONS["ensemble"],
+    config: Optional[Path] = OPTIONS["config"], calibrate: bool = OPTIONS["calibrate"],
+    maps: Optional[bool] = OPTIONS["maps"], physics: bool = OPTIONS["physics"],
+    physics_config: Optional[Path] = OPTIONS["physics_config"],
+    velocity: Optional[tuple[Path, Path]] = OPTIONS["velocity"], smb: Optional[Path] = OPTIONS["smb"],
+) -> None:
+    """Bed, ice thickness and volume of every glacier: GeoTIFFs, glaciers.csv/.gpkg, summary.json, maps."""
+    from glacierbed.pipeline.estimate import estimate
+    from glacierbed.pipeline.store import load_predictor
+
+    dems, outline_path = _inputs(dem, outlines, example)
+    cfg = estimate_config(config, explicit_options(ctx, ensemble=ensemble, calibrate=calibrate, physics=physics),
+                          physics_config)
+    # fail early (before the progress bar) if the model is missing; Dask workers load it by name
+    predictor = load_predictor(model)
+    with count_progress("glaciers") as progress:
+        res = estimate(dems, outline_path, out, model=predictor if workers == 1 and not scheduler else model,
+                       resolution=resolution, workers=workers, scheduler=scheduler, select=glacier or None,
+                       maps=maps, config=cfg, progress=progress,
+                       velocity=tuple(velocity) if velocity else None, smb=smb)
+    s = res.summary
+    console.print(f"{s['n_glaciers']} glaciers, {s['area_km2']:.2f} km², volume {s['volume_km3']:.4f} "
+                  f"± {s['volume_std_km3']:.4f} km³ ({s['sea_level_equivalent_mm']:.4f} mm SLE), "
+                  f"model {s['model']}; status {s['counts_by_status']}")
+    if s.get("n_resumed") or s.get("n_recomputed"):
+        console.print(f"{s['n_resumed']} glaciers resumed, {s['n_recomputed']} recomputed "
+                      f"(why: task_status.csv)")
+    console.print(f"outputs in {res.out_dir}")
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("estimate")
-    @clean_errors
-    def estimate_cmd(
-        dem: Optional[list[Path]] = typer.Option(None, "--dem", help="DEM file(s); several are mosaicked. "
-                                                 "Geographic DEMs are warped to the local UTM zone."),
-        outlines: Optional[Path] = typer.Option(None, "--outlines", help="Glacier outlines (RGI shapefile, GeoPackage, ...)."),
-        out: Path = typer.Option(..., "--out", help="Output folder (re-running it resumes)."),
-        model: Optional[str] = typer.Option(None, "--model", help="Model: default = the shipped default (see README); "
-                                            "'thickness-net', 'network' (terrain-only inpainter), 'biharmonic', "
-                                            "'harmonic', or a weights file."),
-        resolution: Optional[float] = typer.Option(None, "--resolution", help="DEM resolution (m) to warp to."),
-        workers: int = typer.Option(1, "--workers", min=1, help="Local Dask worker processes (1 = serial, in-process)."),
-        scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler."),
-        example: Optional[str] = typer.Option(None, "--example", help="Named example (DEM + outlines), e.g. oetztal."),
-        glacier: Optional[list[str]] = typer.Option(None, "--glacier", help="Only these RGI ids (repeatable)."),
-        ensemble: Optional[int] = typer.Option(None, "--ensemble", min=1, max=8,
-                                               help="Ensemble members (flips, mask dilation); default 4."),
-        config: Optional[Path] = typer.Option(None, "--config", help="YAML of EstimateConfig fields (margins, "
-                                              "tiling, physics, calibrate, ...); the options here override it."),
-        calibrate: bool = typer.Option(True, "--calibrate/--no-calibrate",
-                                       help="Apply the model's shipped calibration on measured thickness."),
-        maps: Optional[bool] = typer.Option(None, "--maps/--no-maps",
-                                            help="PNG maps (default: overview; per-glacier maps if <= 50 glaciers)."),
-        physics: bool = typer.Option(True, "--physics/--no-physics",
-                                     help="Physics posterior: the model's thickness with a mass-conservation "
-                                          "prior under H >= 0 and a zero margin (velocity and SMB when given); "
-                                          "see docs/physics.md."),
-        physics_config: Optional[Path] = typer.Option(None, "--physics-config",
-                                                      help="YAML with PhysicsConfig fields to change."),
-        velocity: Optional[tuple[Path, Path]] = typer.Option(None, "--velocity", metavar="VX VY",
-                                                             help="Surface velocity rasters vx vy (m/yr, any CRS)."),
-        smb: Optional[Path] = typer.Option(None, "--smb", help="Surface mass-balance raster (m w.e./yr)."),
-    ) -> None:
-        """Bed, ice thickness and volume of every glacier: GeoTIFFs, glaciers.csv/.gpkg, summary.json, maps."""
-        from glacierbed.core.errors import DataNotFoundError
-        from glacierbed.pipeline.estimate import EstimateConfig, estimate
-
-        if example:
-            ex_dems, ex_outlines = _example_inputs(example)
-            dem = dem or ex_dems
-            outlines = outlines or ex_outlines
-        if not dem:
-            raise DataNotFoundError("no DEM given: use --dem PATH (or --example NAME)")
-        if outlines is None:
-            raise DataNotFoundError("no outlines given: use --outlines PATH (or --example NAME)")
-        from glacierbed.posterior.physics import PhysicsConfig
-        from glacierbed.pipeline.store import load_predictor
-
-        from glacierbed.core.config import load_config
-
-        overrides: dict = {"calibrate": calibrate} if not calibrate else {}
-        if ensemble is not None:
-            overrides["ensemble"] = ensemble
-        if not physics:
-            overrides["physics"] = None
-        elif physics_config:
-            overrides["physics"] = PhysicsConfig.from_yaml(physics_config)
-        cfg = load_config(EstimateConfig, config, **overrides)
-
-        # fail early (before the progress bar) if the model is missing; Dask workers load it by name
-        predictor = load_predictor(model)
-        model_arg = predictor if workers == 1 and not scheduler else model
-        with count_progress("glaciers") as progress:
-            res = estimate(dem, outlines, out, model=model_arg, resolution=resolution, workers=workers,
-                           scheduler=scheduler, select=glacier or None, maps=maps,
-                           config=cfg, progress=progress,
-                           velocity=tuple(velocity) if velocity else None, smb=smb)
-        s = res.summary
-        console.print(f"{s['n_glaciers']} glaciers, {s['area_km2']:.2f} km², volume {s['volume_km3']:.4f} "
-                      f"± {s['volume_std_km3']:.4f} km³ ({s['sea_level_equivalent_mm']:.4f} mm SLE), "
-                      f"model {s['model']}; status {s['counts_by_status']}")
-        console.print(f"outputs in {res.out_dir}")
+    app.command("estimate")(estimate_cmd)

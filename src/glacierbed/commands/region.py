@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from glacierbed.commands.common import clean_errors, console, count_progress
+from glacierbed.commands.common import clean_errors, console, count_progress, explicit_options
 
 
 def register(app: typer.Typer) -> None:
@@ -18,6 +18,7 @@ def register(app: typer.Typer) -> None:
     @reg.command("build")
     @clean_errors
     def build(
+        ctx: typer.Context,
         out: Path = typer.Option(..., "--out", help="Output folder (dem.tif, outlines.gpkg, bed.tif, thickness.tif, "
                                                      "truth.csv, region.json)."),
         tile: Optional[list[str]] = typer.Option(None, "--tile", help="Alpine tile name (jura, linth, lyon, rhine, "
@@ -33,9 +34,9 @@ def register(app: typer.Typer) -> None:
         from glacierbed.core.config import load_config
         from glacierbed.simulation.synthetic_region import ALPS_TILES, RegionConfig, build_region, resolve_tiles
 
-        overrides = {k: v for k, v in dict(block=block, seed=seed, min_relief_m=min_relief,
-                                           min_basin_km2=min_basin_km2).items() if v is not None}
-        cfg = load_config(RegionConfig, config, **overrides)
+        given = explicit_options(ctx, block=block, seed=seed, min_relief=min_relief, min_basin_km2=min_basin_km2)
+        cfg = load_config(RegionConfig, config, **{"min_relief_m" if k == "min_relief" else k: v
+                                                   for k, v in given.items()})
         tiles = resolve_tiles(tile or ALPS_TILES)
         with count_progress("simulating block batches") as progress:
             res = build_region(tiles, out, cfg, workers=workers, progress=progress)

@@ -24,10 +24,11 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(1, min=1, help="Local Dask worker processes (1 = serial)."),
     ) -> None:
         """Draw windows, glaciate them (steady state, retreat), label glaciers, write one file."""
+        from glacierbed.core.parallel import stop_when_disk_full
         from glacierbed.simulation.glacier_set import SimulatedSetConfig, build_simulated_set
 
         cfg = SimulatedSetConfig.from_yaml(config)
-        with count_progress("simulating batches") as progress:
+        with stop_when_disk_full(out.parent), count_progress("simulating batches") as progress:
             summary = build_simulated_set(cfg, out, workers, progress=progress)
         for row in summary["counts"]:
             console.print(f"{row['source']:>28} {row['split']:>5} {row['n']:5d}")

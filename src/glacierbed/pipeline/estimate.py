@@ -1,19 +1,18 @@
-"""Bed, ice thickness and volume of every glacier: one per-glacier task, a region workflow.
+"""Bed, ice thickness and volume of every glacier of a region: the region workflow.
 
-Per glacier (:func:`estimate_glacier`, a :func:`~glacierbed.pipeline.workflow.glacier_task`): the DEM
-window around the glacier is read lazily from the prepared DEM file (margin
-``max(margin_m, margin_fraction * extent)``), a working resolution is chosen from the
-model's ``patch_size`` and ``resolution_range_m`` (coarsened, refined for tiny glaciers, or
-native) and recorded, the predictor gives the bed under every glacier of the window (an
-ensemble), thickness = DEM - bed on this glacier only (negatives counted, then clipped, 0 on
-the ice margin), the physics stage refines it, volume = sum x pixel area.
+Per glacier: :func:`glacierbed.pipeline.glacier.estimate_glacier` (a
+:func:`~glacierbed.pipeline.workflow.glacier_task`: window, working resolution, prediction,
+thickness, physics, calibration, result file; see that module).
 
 Region (:func:`estimate`): the DEM is prepared once (metric, voids filled) and written to
 ``inputs/dem.tif``; glaciers are light specs (outline and neighbours, no pixels) mapped
-over serially or on Dask; each writes ``glaciers/<rgi_id>/{window.npz,estimate.json}``
-atomically, so a killed run resumes (a glacier done ``ok`` with the same key is skipped;
-the key hashes the config, the model's weights (sha256), the DEM, the physics inputs and
-the outlines). Then the mosaics (thickness, bed, thickness_std GeoTIFFs), tables and maps.
+over by :func:`glacierbed.core.parallel.execute` (serially, or on Dask); each writes
+``glaciers/<rgi_id>/thickness.tif`` (a 2-band GeoTIFF) and then ``estimate.json``
+atomically, so a killed run resumes: a glacier is skipped only if its record says ``ok``
+with the same key and its result file is intact (sha256) and readable; the key hashes the
+result format, the config, the model's weights (sha256), the DEM, the physics inputs and
+the outlines. Then the mosaics (thickness, bed, thickness_std GeoTIFFs), tables and maps.
+A full disk stops the run with one :class:`~glacierbed.core.parallel.DiskFullError`.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -34,17 +33,16 @@ import pandas as pd
 import shapely
 
 from glacierbed.core.atomic import file_sha256, replacing, write_json
+from glacierbed.core.config import config_to_dict
+from glacierbed.core.errors import DataNotFoundError, EmptySelectionError
+from glacierbed.core.parallel import execute, stop_when_disk_full
+from glacierbed.data.outlines import as_outlines, check_overlap
+from glacierbed.data.rasters import Raster, as_metric_dem, checked_rasters
+from glacierbed.models.predictors import ThicknessPredictor
+from glacierbed.pipeline.glacier import EstimateConfig, GlacierSpec, RegionContext, estimate_glacier
+from glacierbed.pipeline.outputs import region_totals, write_mosaics, write_tables
 from glacierbed.pipeline.store import load_predictor
-from glacierbed.core.config import config_to_dict, load_config
-from glacierbed.data.outlines import as_outlines, check_overlap, labels_on_ice, rasterize_gids
-from glacierbed.data.rasters import (Raster, as_metric_dem, checked_rasters, raster_on_grid, read_window,
-                                     sample_layers, velocity_on_grid)
-from glacierbed.core.errors import DataNotFoundError, EmptySelectionError, GlacierbedError
-from glacierbed.core.glaciology import is_calving, margin_pixels
-from glacierbed.pipeline.outputs import region_totals, write_glacier_window, write_mosaics, write_tables
-from glacierbed.posterior.physics import PhysicsConfig, refine_window
-from glacierbed.models.predictors import MEMBERS, GlacierWindow, ThicknessPredictor, TilingConfig, plan_resolution
-from glacierbed.pipeline.workflow import GlacierDir, TaskOutcome, compile_status, glacier_task, map_tasks
+from glacierbed.pipeline.workflow import GlacierDir, Status, TaskOutcome, compile_status
 
 log = logging.getLogger(__name__)
 
@@ -53,37 +51,8 @@ COLUMNS = ["rgi_id", "name", "area_km2", "volume_km3", "volume_std_km3", "mean_t
            "max_thickness_m", "neg_fraction", "status", "resolution_mode", "partial", "working_resolution_m",
            "seconds", "n_pixels", "pixel_area_m2", "resampling", "outside_fraction", "model", "message"]
 
-
-@dataclass(frozen=True)
-class EstimateConfig:
-    """Everything that changes a glacier's result (hashed for resuming), plus ``fail_fast``."""
-
-    ensemble: int = 4
-    margin_m: float = 1000.0
-    margin_fraction: float = 0.5
-    #: a glacier with fewer DEM pixels than this is "tiny": worked on a finer grid
-    tiny_px: int = 30
-    #: pixels a tiny glacier should cover on its finer working grid (bounded by the model's range)
-    tiny_target_px: int = 200
-    #: windows larger than the model's patch: coarse pass + overlapping tiles (inpainters)
-    tiling: TilingConfig = field(default_factory=TilingConfig)
-    #: physics-informed refinement (None = the model's thickness only); see docs/physics.md
-    physics: PhysicsConfig | None = field(default_factory=PhysicsConfig)
-    #: apply the model's calibration on measured thickness when it has one (docs/calibration.md)
-    calibrate: bool = True
-    #: re-raise the first glacier's error instead of recording it and going on (not hashed)
-    fail_fast: bool = False
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.ensemble <= len(MEMBERS):
-            raise ValueError(f"ensemble must be 1..{len(MEMBERS)}, got {self.ensemble}")
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "EstimateConfig":
-        return load_config(cls, path)
-
-    def key_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in config_to_dict(self).items() if k != "fail_fast"}
+#: the per-glacier result format; part of every key, so a new format recomputes old results
+RESULT_FORMAT = "thickness.tif:2-band-geotiff:1"
 
 
 @dataclass
@@ -97,149 +66,22 @@ class EstimateResult:
 
 
 @dataclass
-class GlacierSpec:
-    """One glacier, without pixels: small enough to ship to a Dask worker."""
+class Region:
+    """A prepared region: the metric DEM, outlines, model, glacier specs and their keys."""
 
-    gid: int  #: 1-based id of the glacier among the outlines (its value in the id rasters)
-    rgi_id: str
-    name: str
-    geometry: Any  #: shapely (multi)polygon in the DEM CRS
-    bounds: tuple[float, float, float, float]  #: window (left, bottom, right, top) in the DEM CRS
-    neighbours: gpd.GeoDataFrame  #: outlines meeting the window (``gid``, ``geometry``)
-    outside_fraction: float  #: share of the outline outside the DEM footprint
-    term_type: int | None = None  #: RGI TermType (1/2: the calving front is not a zero margin)
-
-
-@dataclass(frozen=True)
-class RegionContext:
-    """What every glacier task of a region shares."""
-
-    dem_path: Path  #: the prepared metric DEM (GeoTIFF)
-    config: EstimateConfig
-    model: Any  #: a predictor (serial), or its name/path (loaded once per Dask worker)
-    aux: dict[str, str] = field(default_factory=dict)  #: physics inputs: "vx", "vy", "smb" -> path
+    dem: Raster
+    outlines: gpd.GeoDataFrame
+    predictor: ThicknessPredictor
+    identity: str  #: the model's identity (+ its calibration's sha256 when applied)
+    specs: list[GlacierSpec]
+    keys: list[str]
+    ctx: RegionContext
 
 
-# --------------------------------------------------------------------------------------
-# one glacier
-# --------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=8)
-def _aux_raster(path: str) -> Raster:
-    """A physics input raster (velocity, SMB), read once per worker process."""
-    return Raster.from_file(path)
-
-
-@functools.lru_cache(maxsize=4)
-def _worker_predictor(spec: str | None) -> ThicknessPredictor:
-    """The model, loaded once per worker process."""
-    return load_predictor(spec)
-
-
-def _predictor(ctx: RegionContext) -> ThicknessPredictor:
-    return _worker_predictor(ctx.model) if ctx.model is None or isinstance(ctx.model, str) else ctx.model
-
-
-@glacier_task("estimate", writes=("window",))
-def estimate_glacier(gdir: GlacierDir, spec: GlacierSpec, ctx: RegionContext) -> dict[str, Any]:
-    """Bed, thickness and volume of one glacier; writes ``window.npz``; returns its record."""
-    cfg, predictor = ctx.config, _predictor(ctx)
-    w0 = read_window(ctx.dem_path, spec.bounds)
-    dem_px = w0.res[0]
-    ids0 = rasterize_gids(spec.neighbours, w0)
-    own0 = ids0 == spec.gid
-    plan = plan_resolution(dem_px, max(w0.shape), int(own0.sum()), spec.geometry.area, predictor, cfg.tiny_px,
-                           cfg.tiny_target_px, cfg.tiling.patch_slack)
-    if plan.resampling == "none":
-        ww, idsw = w0, ids0
-    else:
-        ww = w0.reproject(resolution=plan.resolution_m, resampling=plan.resampling)
-        idsw = rasterize_gids(spec.neighbours, ww)
-    ownw = idsw == spec.gid
-    if not ownw.any():  # smaller than a pixel even here: take every touched pixel
-        ownw = rasterize_gids(spec.neighbours[spec.neighbours["gid"] == spec.gid], ww, all_touched=True) > 0
-    icew = (idsw > 0) | ownw
-    if plan.resampling == "average":
-        # a coarse pixel partly covered by ice holds averaged ice surface: hide it too
-        icew |= rasterize_gids(spec.neighbours, ww, all_touched=True) > 0
-    aux = ctx.aux
-    velocity_w = velocity_on_grid(_aux_raster(aux["vx"]), _aux_raster(aux["vy"]), ww) if "vx" in aux else None
-    smb_w = raster_on_grid(_aux_raster(aux["smb"]), ww) if "smb" in aux else None
-    pred = predictor.predict(GlacierWindow(ww.data, ownw, icew, plan.resolution_m, calving=is_calving(spec.term_type),
-                                           velocity=velocity_w, smb=smb_w, ids=labels_on_ice(idsw, icew)),
-                             cfg.ensemble)
-    beds, sigma = pred.bed_members, pred.sigma_m
-
-    # the grid volumes are computed on: the DEM grid, or the finer grid of a tiny glacier
-    if plan.mode == "tiny" and plan.resampling != "none":
-        vgrid, own, ice = ww, ownw, icew
-    else:
-        vgrid, own, ice = w0, own0, ids0 > 0
-        if plan.resampling != "none":
-            layers = beds if sigma is None else np.concatenate([beds, sigma[None]])
-            layers = sample_layers(ww, layers, w0, own0)
-            beds, sigma = (layers, None) if sigma is None else (layers[:-1], layers[-1])
-    surf = vgrid.data
-    margin = margin_pixels(own, ice)
-    raw = surf[None] - beds  # (K, ny, nx)
-    mean_raw = surf - beds.mean(axis=0)
-    ok = own & np.isfinite(surf) & np.isfinite(mean_raw)
-    n_ok = int(ok.sum())
-    if n_ok == 0:
-        raise GlacierbedError(f"{spec.rgi_id}: no glacier pixel with a valid DEM elevation")
-    neg_fraction = float((mean_raw[ok] < 0).mean())
-    members = np.where(ok[None] & ~margin[None], np.clip(raw, 0, None), 0.0)
-    thick = np.where(ok & ~margin, np.clip(mean_raw, 0, None), 0.0)
-    extra: dict[str, Any] = {}
-    if cfg.physics is not None:
-        # refine the ensemble mean once; members keep their spread around it (shifted by the
-        # same correction), so thickness_std stays the model's spread
-        ref = refine_window(vgrid, surf - mean_raw, ok, ice, cfg.physics, term_type=spec.term_type,
-                            velocity=(_aux_raster(aux["vx"]), _aux_raster(aux["vy"])) if "vx" in aux else None,
-                            smb=_aux_raster(aux["smb"]) if "smb" in aux else None, sigma=sigma)
-        thick_ref = np.where(ok, np.nan_to_num(ref.thickness), 0.0)
-        members = np.where(ok[None], np.clip(members + (thick_ref - thick)[None], 0, None), 0.0)
-        members[:, (thick_ref == 0) & margin] = 0.0
-        thick = thick_ref
-        extra = dict(physics_terms="+".join(ref.terms), physics_skipped="+".join(ref.skipped),
-                     physics_seconds=ref.seconds, physics_iterations=ref.iterations)
-    area_px = vgrid.pixel_area_m2
-    cal = getattr(predictor, "calibration", None) if cfg.calibrate else None
-    if cal is not None:  # measured-thickness calibration: thickness and a calibrated 1-sigma
-        base_sigma = sigma if sigma is not None else members.std(axis=0)
-        ids_v = labels_on_ice(ids0 if vgrid is w0 else idsw, ice)
-        mu_c, s_c = cal.apply_window(surf, ids_v, vgrid.res[0], thick, base_sigma, own=ok)
-        mu_c = np.where(ok & (thick > 0), np.nan_to_num(mu_c), 0.0)
-        members = np.where(ok[None], np.clip(members + (mu_c - thick)[None], 0, None), 0.0)
-        thick, spread = mu_c, np.where(ok & (mu_c > 0), np.nan_to_num(s_c), 0.0)
-        volume_std = float(cal.volume_std_km3(spread[ok], area_px))
-        extra["calibrated"] = cal.name
-    elif sigma is not None:  # the model's own 1-sigma; errors within a glacier add up (fully correlated)
-        spread = np.where(ok & (thick > 0), np.nan_to_num(sigma), 0.0)
-        volume_std = float(spread.sum() * area_px / 1e9)
-    else:  # inpainters: the ensemble's spread
-        spread = members.std(axis=0)
-        volume_std = float((members.sum(axis=(1, 2)) * area_px / 1e9).std())
-    thick_map = np.where(ok, thick, np.nan).astype(np.float32)
-    std_map = np.where(ok, spread, np.nan).astype(np.float32)
-    write_glacier_window(gdir.get_filepath("window"), w0, own0, thick_map, std_map,
-                         fine=None if vgrid is w0 else ww)
-    partial = spec.outside_fraction > 0.001 or n_ok < int(own.sum())
-    return dict(
-        volume_km3=float(thick.sum() * area_px / 1e9), volume_std_km3=volume_std,
-        mean_thickness_m=float(thick[ok].mean()), max_thickness_m=float(thick[ok].max()), neg_fraction=neg_fraction,
-        resolution_mode=plan.mode, partial=bool(partial), working_resolution_m=float(plan.resolution_m),
-        n_pixels=n_ok, pixel_area_m2=float(area_px), resampling=plan.resampling,
-        outside_fraction=1.0 - (1.0 - spec.outside_fraction) * n_ok / max(int(own.sum()), 1), **pred.info, **extra,
-    )
-
-
-# --------------------------------------------------------------------------------------
-# region
-# --------------------------------------------------------------------------------------
 def glacier_key(spec: GlacierSpec, cfg: EstimateConfig, model_identity: str, dem_sha: str,
                 aux_sha: dict[str, str]) -> str:
     """Hash of everything that changes one glacier's result."""
-    h = hashlib.sha256()
+    h = hashlib.sha256(RESULT_FORMAT.encode())
     h.update(json.dumps(cfg.key_dict(), sort_keys=True).encode())
     h.update(model_identity.encode())  # with the calibration's, when it is applied
     h.update(dem_sha.encode())
@@ -296,6 +138,32 @@ def _physics_inputs(cfg: EstimateConfig, velocity: tuple[str | os.PathLike, str 
     return checked_rasters(named)
 
 
+def prepare_region(dem: Raster | str | os.PathLike | Sequence[str | os.PathLike],
+                   outlines: gpd.GeoDataFrame | str | os.PathLike, out: Path, model: Any, cfg: EstimateConfig, *,
+                   resolution: float | None = None, select: Sequence[str] | None = None, aux: dict[str, str],
+                   in_process: bool = True) -> Region:
+    """The metric DEM (written to ``inputs/dem.tif``), outlines, model and one spec + key per glacier.
+
+    ``in_process``: the tasks get the loaded predictor; otherwise its name/path (Dask workers load it).
+    """
+    dem_r = as_metric_dem(dem, resolution)
+    g = check_overlap(as_outlines(outlines), dem_r)
+    predictor = load_predictor(model)
+    specs = glacier_specs(dem_r, g, cfg, select)
+    if not specs:
+        raise EmptySelectionError(f"no selected glacier of {g.attrs.get('source', 'the outlines')} lies on the DEM")
+    dem_path = dem_r.to_file(out / "inputs" / "dem.tif")
+    log.info("%d glaciers, DEM %s at %.1f m, model %s, ensemble %d", len(specs), dem_r.crs.to_string(),
+             dem_r.res[0], predictor.name, cfg.ensemble)
+    cal_path = getattr(predictor, "calibration_path", None) if cfg.calibrate else None
+    identity = predictor.identity + (f"+calibration:{file_sha256(cal_path)}" if cal_path else "")
+    dem_sha, aux_sha = file_sha256(dem_path), {k: file_sha256(v) for k, v in aux.items()}
+    keys = [glacier_key(s, cfg, identity, dem_sha, aux_sha) for s in specs]
+    for_workers = str(model) if isinstance(model, (str, os.PathLike)) else None if model is None else predictor
+    ctx = RegionContext(dem_path, cfg, predictor if in_process else for_workers, aux)
+    return Region(dem_r, g, predictor, identity, specs, keys, ctx)
+
+
 def estimate(
     dem: Raster | str | os.PathLike | Sequence[str | os.PathLike],
     outlines: gpd.GeoDataFrame | str | os.PathLike,
@@ -323,53 +191,64 @@ def estimate(
     ``None`` = overview + per-glacier maps when at most ``max_glacier_maps`` glaciers.
     ``progress(done, total)`` is called as glaciers finish. ``velocity`` (vx, vy rasters,
     m/yr, any CRS) and ``smb`` (m w.e./yr) feed the physics stage (``config.physics``).
+    A full disk raises :class:`~glacierbed.core.parallel.DiskFullError` naming ``out_dir``.
     """
     t_start = time.perf_counter()
     cfg = config or EstimateConfig()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    dem_r = as_metric_dem(dem, resolution)
-    g = check_overlap(as_outlines(outlines), dem_r)
-    predictor = load_predictor(model)
-    aux = _physics_inputs(cfg, velocity, smb)
-    specs = glacier_specs(dem_r, g, cfg, select)
-    if not specs:
-        raise EmptySelectionError(f"no selected glacier of {g.attrs.get('source', 'the outlines')} lies on the DEM")
-    dem_path = dem_r.to_file(out / "inputs" / "dem.tif")
-    dem_sha = file_sha256(dem_path)
-    aux_sha = {k: file_sha256(v) for k, v in aux.items()}
-    log.info("%d glaciers, DEM %s at %.1f m, model %s, ensemble %d", len(specs), dem_r.crs.to_string(),
-             dem_r.res[0], predictor.name, cfg.ensemble)
-    # serial: the loaded predictor; Dask: its name/path, loaded once per worker
-    spec_for_workers = (str(model) if isinstance(model, (str, os.PathLike)) else None if model is None else predictor)
-    ctx = RegionContext(dem_path, cfg, predictor if workers <= 1 and not scheduler else spec_for_workers, aux)
-    cal_path = getattr(predictor, "calibration_path", None) if cfg.calibrate else None
-    identity = predictor.identity + (f"+calibration:{file_sha256(cal_path)}" if cal_path else "")
-    # each task carries only its own glacier and key (not a table of all of them)
-    items = [(s, glacier_key(s, cfg, identity, dem_sha, aux_sha)) for s in specs]
-    task = functools.partial(_run_spec, ctx=ctx, out=out)
-    outcomes = map_tasks(task, items, workers=workers, scheduler=scheduler, progress=progress,
-                         order=lambda it: -(it[0].bounds[2] - it[0].bounds[0]) * (it[0].bounds[3] - it[0].bounds[1]))
-    table = _table(specs, outcomes, predictor.name)
-    paths = write_mosaics(dem_r, [GlacierDir(out, s.rgi_id).get_filepath("window") for s in specs], out)
-    paths.update(write_tables(g, table, out))
+    with stop_when_disk_full(out):
+        out.mkdir(parents=True, exist_ok=True)
+        aux = _physics_inputs(cfg, velocity, smb)
+        region = prepare_region(dem, outlines, out, model, cfg, resolution=resolution, select=select, aux=aux,
+                                in_process=workers <= 1 and not scheduler)
+        # each task carries only its own glacier and key (not a table of all of them)
+        outcomes = execute(functools.partial(_run_spec, ctx=region.ctx, out=out),
+                           list(zip(region.specs, region.keys)), workers=workers, scheduler=scheduler,
+                           progress=progress, order=_largest_first)
+        table = _table(region.specs, outcomes, region.predictor.name)
+        paths, summary = write_region_outputs(region, table, outcomes, out, t_start)
+        if maps is not False:
+            paths.update(_write_maps(region, table, summary, out, maps or len(region.specs) <= max_glacier_maps))
+    return EstimateResult(glaciers=table, summary=summary, paths=paths, out_dir=out)
+
+
+def write_region_outputs(region: Region, table: pd.DataFrame, outcomes: list[TaskOutcome], out: Path,
+                         t_start: float) -> tuple[dict[str, Path], dict[str, Any]]:
+    """Mosaics from the ok glaciers' result files, glaciers.csv/.gpkg, task_status.csv, summary.json."""
+    done = [GlacierDir(out, o.rgi_id).get_filepath("thickness") for o in outcomes if o.status is Status.OK]
+    paths = write_mosaics(region.dem, done, out)
+    paths.update(write_tables(region.outlines, table, out))
     with replacing(out / "task_status.csv") as tmp:
         compile_status(outcomes).to_csv(tmp, index=False)
     paths["task_status"] = out / "task_status.csv"
-    n_resumed = sum(o.resumed for o in outcomes)
-    summary = {**region_totals(table), "model": predictor.name, "model_identity": identity,
-               "config": config_to_dict(cfg), "dem_crs": dem_r.crs.to_string(), "dem_resolution_m": float(dem_r.res[0]),
-               "dem_source": dem_r.source, "n_resumed": int(n_resumed), "seconds": time.perf_counter() - t_start}
+    dem, cfg = region.dem, region.ctx.config
+    summary = {**region_totals(table), "model": region.predictor.name, "model_identity": region.identity,
+               "config": config_to_dict(cfg), "dem_crs": dem.crs.to_string(), "dem_resolution_m": float(dem.res[0]),
+               "dem_source": dem.source, "n_resumed": int(sum(o.resumed for o in outcomes)),
+               "n_recomputed": int(sum(bool(o.recomputed) for o in outcomes)),
+               "seconds": time.perf_counter() - t_start}
     paths["summary"] = write_json(out / "summary.json", summary)
-    if maps is not False:
-        from glacierbed.pipeline.maps import plot_glacier_maps, plot_region_overview
+    return paths, summary
 
-        paths["overview_map"] = plot_region_overview(dem_r, out / "thickness.tif", g, out / "overview.png",
-                                                     title=f"Ice thickness ({predictor.name}), "
-                                                           f"{summary['volume_km3']:.3f} km³")
-        if maps or len(specs) <= max_glacier_maps:
-            paths["glacier_maps"] = plot_glacier_maps(dem_r, out / "thickness.tif", g, table, out / "maps")
-    return EstimateResult(glaciers=table, summary=summary, paths=paths, out_dir=out)
+
+def _write_maps(region: Region, table: pd.DataFrame, summary: dict[str, Any], out: Path,
+                per_glacier: bool) -> dict[str, Path]:
+    """overview.png, and maps/<rgi_id>.png when ``per_glacier``."""
+    from glacierbed.pipeline.maps import plot_glacier_maps, plot_region_overview
+
+    title = f"Ice thickness ({region.predictor.name}), {summary['volume_km3']:.3f} km³"
+    paths = {"overview_map": plot_region_overview(region.dem, out / "thickness.tif", region.outlines,
+                                                  out / "overview.png", title=title)}
+    if per_glacier:
+        paths["glacier_maps"] = plot_glacier_maps(region.dem, out / "thickness.tif", region.outlines, table,
+                                                  out / "maps")
+    return paths
+
+
+def _largest_first(item: tuple[GlacierSpec, str]) -> float:
+    """Submission order: largest window first, so long glaciers do not finish last."""
+    left, bottom, right, top = item[0].bounds
+    return -(right - left) * (top - bottom)
 
 
 def _table(specs: list[GlacierSpec], outcomes: list[TaskOutcome], model_name: str) -> pd.DataFrame:
@@ -391,5 +270,6 @@ def _run_spec(item: tuple[GlacierSpec, str], ctx: RegionContext, out: Path) -> T
                             fail_fast=ctx.config.fail_fast)
 
 
-__all__ = ["EstimateConfig", "EstimateResult", "GlacierSpec", "RegionContext", "estimate_glacier", "glacier_specs",
-           "glacier_key", "estimate", "COLUMNS"]
+__all__ = ["EstimateConfig", "EstimateResult", "GlacierSpec", "Region", "RegionContext", "estimate_glacier",
+           "glacier_specs", "glacier_key", "estimate", "prepare_region", "write_region_outputs", "COLUMNS",
+           "RESULT_FORMAT"]

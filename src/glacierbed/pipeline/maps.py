@@ -7,11 +7,11 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
 from glacierbed.core.figures import hillshade, save_figure
 from glacierbed.data.rasters import Raster
-
 
 
 def _thickness_map(ax, dem: Raster, thickness: np.ndarray, outlines: gpd.GeoDataFrame, vmax: float | None):

@@ -1,67 +1,102 @@
-"""Region outputs: mosaics on the DEM grid, the per-glacier tables, the region summary.
+"""Per-glacier result files and the region outputs: mosaics, tables, the region summary.
 
-Every glacier task writes its thickness and spread on a piece of the DEM grid
-(``window.npz`` with the piece's upper-left corner in map coordinates); here they are laid
-into full-size GeoTIFFs (thickness, bed = DEM - thickness, thickness_std; float32, CRS,
-nodata), the table goes to ``glaciers.csv`` and ``glaciers.gpkg``, and the totals to a
-summary. All writes are atomic.
+Every glacier task writes its thickness and spread as a small GeoTIFF
+(``glaciers/<rgi_id>/thickness.tif``: 2 float32 bands ``thickness`` and ``thickness_std``
+on the glacier's bounding box of the DEM grid, with CRS, transform and nodata, tagged with
+the glacier's id; :func:`write_glacier_result`). Here they are read back and laid, by their
+transform, into full-size GeoTIFFs (thickness, bed = DEM - thickness, thickness_std;
+float32, CRS, nodata); the table goes to ``glaciers.csv`` and ``glaciers.gpkg``, and the
+totals to a summary. All writes are atomic.
 """
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import rasterio
+import rasterio.windows
 
-from glacierbed.core.atomic import replacing, write_bytes
-from glacierbed.data.rasters import Raster, sample_layers
+from glacierbed.core.atomic import replacing
+from glacierbed.core.errors import CorruptFileError
 from glacierbed.core.glaciology import sea_level_equivalent_mm
+from glacierbed.data.rasters import NODATA, Raster, sample_layers
+
+#: the bands of a glacier's result file, in order
+RESULT_BANDS = ("thickness", "thickness_std")
 
 
-def write_glacier_window(path: Path, w0: Raster, own0: np.ndarray, thick_map: np.ndarray, std_map: np.ndarray,
-                         fine: Raster | None = None) -> None:
-    """A glacier's thickness and spread on its bounding piece of the DEM grid ``w0`` (``window.npz``).
+def _on_dem_grid(w0: Raster, own0: np.ndarray, maps: np.ndarray, fine: Raster | None) -> np.ndarray:
+    """The (2, ny, nx) maps on the DEM grid ``w0``: sampled back from the finer grid ``fine``."""
+    if fine is None:
+        return maps
+    if not own0.any():
+        return np.full((len(maps), *w0.shape), np.nan, np.float32)
+    back = sample_layers(fine, np.nan_to_num(maps), w0, own0)
+    return np.where((own0 & np.isfinite(w0.data))[None], back, np.nan)
+
+
+def write_glacier_result(path: Path, w0: Raster, own0: np.ndarray, thick_map: np.ndarray, std_map: np.ndarray,
+                         fine: Raster | None = None, tags: Mapping[str, str] | None = None) -> Path:
+    """A glacier's thickness and spread as a 2-band GeoTIFF on its bounding box of the DEM grid ``w0``.
 
     ``fine``: the finer grid of a tiny glacier the maps are on; they are sampled back to ``w0``.
+    NaN is written as nodata (-9999); ``tags`` (e.g. the glacier's id) go into the file.
     """
-    if fine is not None:
-        if own0.any():
-            layers = np.stack([np.nan_to_num(thick_map), np.nan_to_num(std_map)])
-            thick0, std0 = sample_layers(fine, layers, w0, own0)
-            valid0 = own0 & np.isfinite(w0.data)
-            thick0, std0 = np.where(valid0, thick0, np.nan), np.where(valid0, std0, np.nan)
-        else:
-            thick0 = std0 = np.full(w0.shape, np.nan, np.float32)
-    else:
-        thick0, std0 = thick_map, std_map
+    maps = _on_dem_grid(w0, own0, np.stack([thick_map, std_map]), fine)
     rows, cols = np.nonzero(own0)
-    sl = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1)) if rows.size else (slice(0, 0),) * 2
-    x0, y0 = w0.transform @ ((cols.min() if rows.size else 0), (rows.min() if rows.size else 0))
-    buf = io.BytesIO()
-    np.savez_compressed(buf, thickness=thick0[sl].astype(np.float32), thickness_std=std0[sl].astype(np.float32),
-                        x0=x0, y0=y0)
-    write_bytes(path, buf.getvalue())
+    win = (rasterio.windows.Window(cols.min(), rows.min(), cols.max() - cols.min() + 1, rows.max() - rows.min() + 1)
+           if rows.size else rasterio.windows.Window(0, 0, 1, 1))  # a glacier under one DEM pixel: one nodata pixel
+    box = maps[(slice(None), *win.toslices())]
+    data = np.where(np.isfinite(box), box, NODATA).astype(np.float32)
+    profile = dict(driver="GTiff", height=data.shape[1], width=data.shape[2], count=len(RESULT_BANDS),
+                   dtype="float32", crs=w0.crs.to_wkt(), transform=rasterio.windows.transform(win, w0.transform),
+                   nodata=NODATA, compress="deflate")
+    with replacing(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(data)
+        for i, band in enumerate(RESULT_BANDS, start=1):
+            dst.set_band_description(i, band)
+            dst.update_tags(i, units="m")
+        dst.update_tags(**dict(tags or {}))
+    return Path(path)
 
 
-def write_mosaics(dem: Raster, windows: Iterable[Path], out: Path) -> dict[str, Path]:
-    """thickness.tif, bed.tif and thickness_std.tif on the DEM grid from the glaciers' windows."""
-    thick = np.full(dem.shape, np.nan, np.float32)
-    std = np.full(dem.shape, np.nan, np.float32)
-    inv = ~dem.transform
-    for f in windows:
+def read_glacier_result(path: Path) -> tuple[np.ma.MaskedArray, rasterio.Affine, Any]:
+    """(bands ``thickness``, ``thickness_std`` masked where nodata, transform, CRS) of a result file."""
+    with rasterio.open(path) as src:
+        if src.count != len(RESULT_BANDS) or src.descriptions != RESULT_BANDS:
+            raise CorruptFileError(f"{path}: expected bands {RESULT_BANDS}, found {src.descriptions}")
+        return src.read(masked=True), src.transform, src.crs
+
+
+def _window_on(dem: Raster, transform: rasterio.Affine, shape: tuple[int, int], path: Path) -> tuple[slice, slice]:
+    """Where a result with ``transform`` and ``shape`` lies on the DEM grid (it must be on it)."""
+    if not np.allclose((transform.a, transform.e), (dem.transform.a, dem.transform.e), rtol=1e-9):
+        raise CorruptFileError(f"{path}: pixel size {transform.a, transform.e} is not the DEM's")
+    col, row = ~dem.transform @ (transform.c, transform.f)
+    if abs(col - round(col)) > 1e-3 or abs(row - round(row)) > 1e-3:
+        raise CorruptFileError(f"{path}: not aligned with the DEM grid (offset {col:.3f}, {row:.3f} px)")
+    win = rasterio.windows.Window(round(col), round(row), shape[1], shape[0])
+    return win.toslices()
+
+
+def write_mosaics(dem: Raster, results: Iterable[Path], out: Path) -> dict[str, Path]:
+    """thickness.tif, bed.tif and thickness_std.tif on the DEM grid from the glaciers' result files."""
+    mosaic = np.full((len(RESULT_BANDS), *dem.shape), np.nan, np.float32)
+    for f in results:
         if not f.exists():
             continue
-        with np.load(f) as z:
-            a, sd = z["thickness"], z["thickness_std"]
-            col0, row0 = (int(round(v)) for v in inv @ (float(z["x0"]), float(z["y0"])))
-        sl = (slice(row0, row0 + a.shape[0]), slice(col0, col0 + a.shape[1]))
-        m = np.isfinite(a)
-        thick[sl][m] = a[m]
-        std[sl][m] = sd[m]
+        bands, transform, crs = read_glacier_result(f)
+        if crs != dem.crs:
+            raise CorruptFileError(f"{f}: CRS {crs} is not the DEM's ({dem.crs})")
+        rows, cols = _window_on(dem, transform, bands.shape[1:], f)
+        valid = ~np.ma.getmaskarray(bands[0])
+        for i in range(len(RESULT_BANDS)):
+            mosaic[i, rows, cols][valid] = bands[i].data[valid]
+    thick, std = mosaic
     bed = np.where(np.isfinite(thick), dem.data - thick, dem.data)
     return {
         "thickness": dem.with_data(thick).to_file(out / "thickness.tif"),

@@ -15,11 +15,14 @@ with at most ``max_glacier_fraction`` of real glacier pixels (their surface is n
 bed) and at least ``min_relief_m`` of relief; simulations whose ice covers less than
 ``min_ice_fraction`` or more than ``max_ice_fraction`` of the window are dropped (those
 still changing after ``simulation.max_years`` are kept, flagged ``steady: false``).
-Batches of windows run as tasks on Dask (``workers``) or serially.
+Batches of windows run as tasks (:func:`glacierbed.core.parallel.execute`: on a local Dask
+cluster with ``workers`` > 1, else serially); each finished batch is stored with its key and
+checksum and reused by the resume rule of :class:`glacierbed.core.parallel.Checkpoint`.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -27,7 +30,7 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 from scipy import ndimage
@@ -35,6 +38,7 @@ from skimage.segmentation import watershed
 
 from glacierbed.core.atomic import replacing, write_json
 from glacierbed.core.config import config_to_dict, load_config
+from glacierbed.core.parallel import OK, Checkpoint, execute
 from glacierbed.data.terrain import PatchSource, source_grids
 from glacierbed.core.glaciology import glen_deformation_speed, linear_mass_balance, smoothed_surface, surface_slope
 from glacierbed.simulation.ice_flow import GlacierParams, ParamRanges, SimulationConfig, draw_params, simulate_glaciers
@@ -245,8 +249,7 @@ def build_simulated_set(cfg: SimulatedSetConfig, out: str | Path, workers: int =
                 splits = ["test" if src.test else s for _, _, s in chunk]
                 jobs.append((beds, float(res), int(rng.integers(2**31)), f"{src.name}@{res:g}m", ",".join(splits)))
     out = Path(out)
-    parts = out.with_name(out.stem + ".parts")
-    results = run_jobs([(*job, parts / f"{job_key(job, cfg)}.npz") for job in jobs], cfg, workers, progress)
+    results = simulate_batches(jobs, cfg, out.with_name(out.stem + ".parts"), workers, progress)
     arrays: dict[str, list] = {k: [] for k in ("bed", "thickness", "ids", "speed", "smb", "res", "split", "source")}
     params: list[dict] = []
     dropped: Counter = Counter()
@@ -281,53 +284,58 @@ def build_simulated_set(cfg: SimulatedSetConfig, out: str | Path, workers: int =
 
 
 def job_key(job: tuple, cfg: SimulatedSetConfig) -> str:
+    """Content-addressed key of a batch: its beds, pixel size, seed, labels and the config."""
     beds, res, seed, key, splits = job
     h = hashlib.sha256(beds.tobytes())
     h.update(json.dumps([res, seed, key, splits, config_to_dict(cfg)], sort_keys=True, default=str).encode())
     return h.hexdigest()[:20]
 
 
-def simulate_batch_cached(beds: np.ndarray, pixel_size_m: float, seed: int, cfg: SimulatedSetConfig, part: Path,
-                          threads: int | None = None) -> dict:
-    """:func:`simulate_batch`, or its saved result in ``part``; the result is saved there (atomically).
-    ``threads``: torch threads for this call (a Dask worker process uses one per core)."""
-    if part.exists():
-        with np.load(part, allow_pickle=False) as z:
-            return {"thickness": list(z["thickness"]), "ids": list(z["ids"]), "speed": list(z["speed"]),
-                    "smb": list(z["smb"]), "keep": list(z["keep"]), "why": [str(w) for w in z["why"]],
-                    "params": json.loads(str(z["params"]))}
-    if threads is not None:
+#: environment of the Dask workers that simulate: without ``MALLOC_TRIM_THRESHOLD_`` (Dask sets it
+#: to 64 KiB, which turns off glibc's adaptive mmap threshold, so every large temporary of the
+#: simulation step is mmapped and page-faulted anew: a batch ran ~4x slower in a worker)
+SIMULATION_WORKER_ENV: dict[str, str | None] = {"MALLOC_TRIM_THRESHOLD_": None}
+
+_BATCH_ARRAYS = ("thickness", "ids", "speed", "smb")
+
+
+def _read_batch(files: Mapping[str, Path]) -> dict:
+    with np.load(files["result"], allow_pickle=False) as z:
+        return {**{k: list(z[k]) for k in _BATCH_ARRAYS}, "keep": list(z["keep"]),
+                "why": [str(w) for w in z["why"]], "params": json.loads(str(z["params"]))}
+
+
+def run_batch(job: tuple, cfg: SimulatedSetConfig, parts: Path, threads: int | None = None) -> dict:
+    """:func:`simulate_batch` of ``job`` (beds, pixel size, seed, label, splits), or its stored result.
+
+    The result is kept in ``parts/<key>.npz`` with its record ``<key>.json`` (key, sha256), and
+    reused by the resume rule of :class:`~glacierbed.core.parallel.Checkpoint` (a truncated or
+    garbled part is simulated again). ``threads``: torch threads (a Dask worker uses one per
+    core). The result's ``resumed`` says whether it was reused.
+    """
+    key = job_key(job, cfg)
+    cp = Checkpoint(parts / f"{key}.json", {"result": parts / f"{key}.npz"}, key)
+    found = cp.check(_read_batch)
+    if found.reusable:
+        return {**found.value, "resumed": True}
+    if found.why_not:
+        log.warning("batch %s: %s: simulated again", job[3], found.why_not)
+    if threads is not None:  # the worker process's torch pool (serially: the caller's, untouched)
         import torch
 
         torch.set_num_threads(threads)
-    r = simulate_batch(beds, pixel_size_m, seed, cfg)
-    with replacing(part, keep_suffix=True) as tmp:
-        np.savez(tmp, **{k: np.stack(r[k]) for k in ("thickness", "ids", "speed", "smb")}, keep=np.asarray(r["keep"]),
+    r = simulate_batch(job[0], job[1], job[2], cfg)
+    with replacing(cp.files["result"], keep_suffix=True) as tmp:
+        np.savez(tmp, **{k: np.stack(r[k]) for k in _BATCH_ARRAYS}, keep=np.asarray(r["keep"]),
                  why=np.asarray(r["why"]), params=json.dumps(r["params"]))
-    return r
+    cp.commit(OK, label=job[3])
+    return {**r, "resumed": False}
 
 
-def run_jobs(jobs: list, cfg: SimulatedSetConfig, workers: int, progress: Callable[[int, int], None] | None
-              ) -> list[dict]:
-    """Simulate every batch, serially or as Dask tasks (largest pixel sizes first: they take longest)."""
-    if workers <= 1:
-        out = []
-        for i, (beds, res, seed, _, _, part) in enumerate(jobs):
-            out.append(simulate_batch_cached(beds, res, seed, cfg, part))
-            if progress:
-                progress(i + 1, len(jobs))
-        return out
-    from dask.distributed import Client, LocalCluster, as_completed
-
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
-        order = sorted(range(len(jobs)), key=lambda i: -jobs[i][1])
-        futures = {client.submit(simulate_batch_cached, jobs[i][0], jobs[i][1], jobs[i][2], cfg, jobs[i][5], 1,
-                                 pure=False): i for i in order}
-        results: list[dict | None] = [None] * len(jobs)
-        for n, fut in enumerate(as_completed(futures), start=1):
-            results[futures[fut]] = fut.result()
-            if progress:
-                progress(n, len(jobs))
-            log.info("simulated batch %d of %d", n, len(jobs))
-    return results  # type: ignore[return-value]
+def simulate_batches(jobs: list[tuple], cfg: SimulatedSetConfig, parts: Path, workers: int = 1,
+                     progress: Callable[[int, int], None] | None = None) -> list[dict]:
+    """Every batch by :func:`run_batch`, serially or on a local Dask cluster
+    (:func:`~glacierbed.core.parallel.execute`; largest pixel sizes first: they take longest)."""
+    task = functools.partial(run_batch, cfg=cfg, parts=parts, threads=1 if workers > 1 else None)
+    return execute(task, jobs, workers=workers, progress=progress, order=lambda job: -job[1],
+                   worker_env=SIMULATION_WORKER_ENV)

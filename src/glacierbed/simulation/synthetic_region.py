@@ -5,10 +5,10 @@ Ground truth at region scale. The tiles (by default the five glacier-free Alpine
 and each tile is cut into non-overlapping square blocks anchored at its own corner (a block
 overlapping one of an earlier tile, holding nodata or with less than ``min_relief_m`` of
 relief is skipped). Every block is glaciated by the shallow-ice model in batches
-(:func:`glacierbed.simulation.glacier_set.simulate_batch_cached`: parameters drawn per block with the ELA
+(:func:`glacierbed.simulation.glacier_set.simulate_batches`: parameters drawn per block with the ELA
 an upper quantile of its bed, steady state, then a retreat for about half of them; the ice
 split into drainage basins of its surface, :func:`~glacierbed.simulation.glacier_set.glacier_labels`),
-serially or on a local Dask cluster. The model holds a block's outer ring of pixels free of
+serially or on a local Dask cluster (:func:`glacierbed.core.parallel.execute`). The model holds a block's outer ring of pixels free of
 ice, so no glacier crosses a block edge; the blocks' ice is laid back into the mosaic.
 
 Each glacier of at least ``min_basin_km2`` becomes one outline; smaller ice bodies and ice
@@ -22,8 +22,10 @@ exactly inside the outlines. Written like a real region, atomically:
   volume, mean/max thickness, block, whether it reaches the block edge, the block's
   parameters) and ``region.json`` (parameters, counts, size distribution, seconds).
 
-Finished batches are kept in ``blocks.parts/`` (keyed by their beds, seed and settings), so
-an interrupted build resumes and a repeated one only reassembles the mosaic.
+Finished batches are kept in ``blocks.parts/`` (``<key>.npz`` and its record ``<key>.json``;
+the key hashes their beds, seed and settings), so an interrupted build resumes and a
+repeated one only reassembles the mosaic; a truncated or garbled batch file fails its
+sha256 and is simulated again (:class:`glacierbed.core.parallel.Checkpoint`).
 """
 
 from __future__ import annotations
@@ -32,10 +34,9 @@ import logging
 import os
 import time
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -51,8 +52,9 @@ from glacierbed.core.config import config_to_dict, load_config
 from glacierbed.data import registry
 from glacierbed.data.rasters import Raster, read_dem
 from glacierbed.core.errors import DataNotFoundError, EmptySelectionError
+from glacierbed.core.parallel import stop_when_disk_full
 from glacierbed.simulation.ice_flow import ParamRanges, SimulationConfig
-from glacierbed.simulation.glacier_set import SimulatedSetConfig, job_key, run_jobs
+from glacierbed.simulation.glacier_set import SimulatedSetConfig, simulate_batches
 
 log = logging.getLogger(__name__)
 
@@ -199,20 +201,75 @@ def _size_distribution(area_km2: np.ndarray) -> dict[str, Any]:
     return {"mean_km2": float(area_km2.mean()), **q, "max_km2": float(area_km2.max()), "classes": classes}
 
 
-@contextmanager
-def _dask_workers_environ(workers: int) -> Iterator[None]:
-    """Dask workers started without ``MALLOC_TRIM_THRESHOLD_`` (Dask sets it to 64 KiB by default).
+def _batches(dem: Raster, blocks: list[tuple[str, int, int]], cfg: RegionConfig) -> list[tuple]:
+    """The simulation jobs (beds, pixel size, seed, label, splits) of the blocks, ``batch`` at a time."""
+    b, rng = cfg.block, np.random.default_rng(cfg.seed)
+    jobs = []
+    for i in range(0, len(blocks), cfg.batch):
+        chunk = blocks[i:i + cfg.batch]
+        beds = np.stack([dem.data[r:r + b, c:c + b] for _, r, c in chunk])
+        jobs.append((beds, float(dem.res[0]), int(rng.integers(2**31)), ";".join(f"{t}:{r}:{c}" for t, r, c in chunk),
+                     ""))
+    return jobs
 
-    Set explicitly, it turns off glibc's adaptive mmap threshold, so every large temporary of
-    the simulation step is mmapped and page-faulted anew: a batch ran ~4x slower in a worker.
-    """
-    if workers <= 1:
-        yield
-        return
-    import dask
 
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
-        yield
+def _truth_rows(tile: str, r: int, c: int, labels: np.ndarray, hb: np.ndarray, px: float, b: int, p: dict,
+                first: int) -> list[dict[str, Any]]:
+    """One truth row per glacier of a block (numbered from ``first`` in its tile)."""
+    edge = np.unique(np.concatenate([labels[1], labels[-2], labels[:, 1], labels[:, -2]]))
+    n = int(labels.max())
+    n_px = np.bincount(labels.ravel(), minlength=n + 1)
+    vol = np.bincount(labels.ravel(), weights=hb.ravel().astype(np.float64), minlength=n + 1)
+    h_max = ndimage.maximum(hb, labels, np.arange(n + 1)) if n else []
+    return [dict(rgi_id=f"SIM-{tile}-{first + k - 1:05d}", tile=tile, block_row=r // b, block_col=c // b,
+                 area_km2=n_px[k] * px**2 / 1e6, volume_km3=vol[k] * px**2 / 1e9, mean_thickness_m=vol[k] / n_px[k],
+                 max_thickness_m=float(h_max[k]), reaches_block_edge=bool(k in edge), n_pixels=int(n_px[k]),
+                 ela_m=p["ela_m"], glen_a=p["glen_a"], sliding_fraction=p["sliding_fraction"],
+                 retreat_years=p["retreat_years"], steady=p["steady"]) for k in range(1, n + 1)]
+
+
+def _assemble(dem: Raster, blocks: list[tuple[str, int, int]], results: list[dict], cfg: RegionConfig
+              ) -> tuple[np.ndarray, pd.DataFrame, list, Counter]:
+    """The blocks' ice laid into the mosaic: thickness, truth table, outlines, glaciers per tile."""
+    b, px = cfg.block, float(dem.res[0])
+    thick = np.where(np.isfinite(dem.data), 0.0, np.nan).astype(np.float32)
+    rows, geoms = [], []
+    per_tile: Counter = Counter()
+    for (tile, r, c), h, ids, p in zip(blocks, (h for res in results for h in res["thickness"]),
+                                       (g for res in results for g in res["ids"]),
+                                       (p for res in results for p in res["params"])):
+        labels, hb = block_glaciers(h, ids, px, cfg.min_basin_km2)
+        thick[r:r + b, c:c + b] = hb
+        polys = label_polygons(labels, dem.transform @ rasterio.Affine.translation(c, r))
+        rows += _truth_rows(tile, r, c, labels, hb, px, b, p, per_tile[tile] + 1)
+        geoms += [polys[k] for k in range(1, int(labels.max()) + 1)]
+        per_tile[tile] += int(labels.max())
+    if not rows:
+        raise EmptySelectionError(f"the {len(blocks)} simulated blocks hold no glacier of at least "
+                                  f"{cfg.min_basin_km2} km2; lower ranges.ela_quantile or min_basin_km2")
+    return thick, pd.DataFrame(rows), geoms, +per_tile
+
+
+def _summary(cfg: RegionConfig, tiles: list[Tile], dem: Raster, truth: pd.DataFrame, per_tile: Counter,
+             n_blocks: int, skipped: Counter, results: list[dict]) -> dict[str, Any]:
+    """The region record (``region.json``) without its timings."""
+    px, b = float(dem.res[0]), cfg.block
+    params = [p for res in results for p in res["params"]]
+    return {
+        "config": config_to_dict(cfg), "tiles": [{"name": t.name, "path": str(t.path)} for t in tiles],
+        "crs": dem.crs.to_string(), "pixel_size_m": px, "shape": list(dem.shape), "bounds": list(dem.bounds),
+        "terrain_km2": float(np.isfinite(dem.data).sum() * px**2 / 1e6),
+        "blocks": {"simulated": n_blocks, "skipped": dict(skipped), "batches": len(results),
+                   "batches_resumed": int(sum(r["resumed"] for r in results))},
+        "n_glaciers": len(truth), "glaciers_per_tile": dict(per_tile),
+        "glacier_area_km2": float(truth["area_km2"].sum()), "volume_km3": float(truth["volume_km3"].sum()),
+        "ice_fraction_of_blocks": float(truth["area_km2"].sum() / (n_blocks * b * b * px**2 / 1e6)),
+        "n_reaching_block_edge": int(truth["reaches_block_edge"].sum()),
+        "steady_share": float(np.mean([p["steady"] for p in params])),
+        "edge_share_median": float(np.nanmedian([p["edge_share"] for p in params])),
+        "size_distribution": _size_distribution(truth["area_km2"].to_numpy()),
+        "mean_thickness_m": float(truth["volume_km3"].sum() * 1e3 / truth["area_km2"].sum()),
+    }
 
 
 def build_region(tiles: Sequence[str | os.PathLike | Tile], out_dir: str | os.PathLike, config: RegionConfig | None = None,
@@ -223,83 +280,31 @@ def build_region(tiles: Sequence[str | os.PathLike | Tile], out_dir: str | os.Pa
     ``config`` (default :class:`RegionConfig`) with ``overrides`` of its fields (e.g.
     ``block=64, seed=1``); ``workers > 1`` simulates the batches on a local Dask cluster;
     ``progress(done, total)`` as batches finish. See the module doc for what is written.
+    A full disk raises :class:`~glacierbed.core.parallel.DiskFullError` naming ``out_dir``.
     """
     t0 = time.perf_counter()
     cfg = replace(config or RegionConfig(), **overrides)
     out = Path(out_dir)
     tile_list = resolve_tiles(tiles)
     dem = read_dem([t.path for t in tile_list], resolution=cfg.pixel_size_m)
-    px = float(dem.res[0])
     blocks, skipped = select_blocks(dem, tile_list, cfg)
     if not blocks:
         raise EmptySelectionError(f"no block of {cfg.block} px in tiles {[t.name for t in tile_list]} can be "
                                   f"glaciated; skipped: {dict(skipped) or 'every tile is smaller than a block'}")
-    sim_cfg, b = cfg.simulated_set(), cfg.block
-    rng = np.random.default_rng(cfg.seed)
-    jobs = []
-    for i in range(0, len(blocks), cfg.batch):
-        chunk = blocks[i:i + cfg.batch]
-        beds = np.stack([dem.data[r:r + b, c:c + b] for _, r, c in chunk])
-        key = ";".join(f"{t}:{r}:{c}" for t, r, c in chunk)
-        job = (beds, px, int(rng.integers(2**31)), key, "")
-        jobs.append((*job, out / "blocks.parts" / f"{job_key(job, sim_cfg)}.npz"))
-    n_resumed = sum(j[-1].exists() for j in jobs)
-    log.info("%d blocks in %d batches (%d already simulated), skipped %s", len(blocks), len(jobs), n_resumed,
-             dict(skipped))
-    t_sim = time.perf_counter()
-    with _dask_workers_environ(workers):
-        results = run_jobs(jobs, sim_cfg, workers, progress)
-    sim_seconds = time.perf_counter() - t_sim
-
-    thick = np.where(np.isfinite(dem.data), 0.0, np.nan).astype(np.float32)
-    rows, geoms = [], []
-    per_tile: Counter = Counter()
-    for (tile, r, c), h, ids, p in zip(blocks, (h for res in results for h in res["thickness"]),
-                                       (g for res in results for g in res["ids"]),
-                                       (p for res in results for p in res["params"])):
-        labels, hb = block_glaciers(h, ids, px, cfg.min_basin_km2)
-        thick[r:r + b, c:c + b] = hb
-        edge = np.unique(np.concatenate([labels[1], labels[-2], labels[:, 1], labels[:, -2]]))
-        polys = label_polygons(labels, dem.transform @ rasterio.Affine.translation(c, r))
-        n = int(labels.max())
-        n_px = np.bincount(labels.ravel(), minlength=n + 1)
-        vol = np.bincount(labels.ravel(), weights=hb.ravel().astype(np.float64), minlength=n + 1)
-        h_max = ndimage.maximum(hb, labels, np.arange(n + 1)) if n else []
-        for k in range(1, n + 1):
-            per_tile[tile] += 1
-            rgi_id = f"SIM-{tile}-{per_tile[tile]:05d}"
-            rows.append(dict(rgi_id=rgi_id, tile=tile, block_row=r // b, block_col=c // b,
-                             area_km2=n_px[k] * px**2 / 1e6, volume_km3=vol[k] * px**2 / 1e9,
-                             mean_thickness_m=vol[k] / n_px[k], max_thickness_m=float(h_max[k]),
-                             reaches_block_edge=bool(k in edge), n_pixels=int(n_px[k]), ela_m=p["ela_m"],
-                             glen_a=p["glen_a"], sliding_fraction=p["sliding_fraction"],
-                             retreat_years=p["retreat_years"], steady=p["steady"]))
-            geoms.append(polys[k])
-    if not rows:
-        raise EmptySelectionError(f"the {len(blocks)} simulated blocks hold no glacier of at least "
-                                  f"{cfg.min_basin_km2} km2; lower ranges.ela_quantile or min_basin_km2")
-    truth = pd.DataFrame(rows)
-    paths = _write(out, dem, thick, truth, geoms)
-    params = [p for res in results for p in res["params"]]
-    summary = {
-        "config": config_to_dict(cfg), "tiles": [{"name": t.name, "path": str(t.path)} for t in tile_list],
-        "crs": dem.crs.to_string(), "pixel_size_m": px, "shape": list(dem.shape), "bounds": list(dem.bounds),
-        "terrain_km2": float(np.isfinite(dem.data).sum() * px**2 / 1e6),
-        "blocks": {"simulated": len(blocks), "skipped": dict(skipped), "batches": len(jobs),
-                   "batches_resumed": int(n_resumed)},
-        "n_glaciers": len(truth), "glaciers_per_tile": dict(per_tile),
-        "glacier_area_km2": float(truth["area_km2"].sum()), "volume_km3": float(truth["volume_km3"].sum()),
-        "ice_fraction_of_blocks": float(truth["area_km2"].sum() / (len(blocks) * b * b * px**2 / 1e6)),
-        "n_reaching_block_edge": int(truth["reaches_block_edge"].sum()),
-        "steady_share": float(np.mean([p["steady"] for p in params])),
-        "edge_share_median": float(np.nanmedian([p["edge_share"] for p in params])),
-        "size_distribution": _size_distribution(truth["area_km2"].to_numpy()),
-        "mean_thickness_m": float(truth["volume_km3"].sum() * 1e3 / truth["area_km2"].sum()),
-        "seconds_simulation": round(sim_seconds, 1), "seconds": round(time.perf_counter() - t0, 1),
-    }
-    paths["record"] = write_json(out / "region.json", summary)
-    log.info("%d glaciers, %.0f km2 of ice, %.1f km3 in %.0f s", len(truth), summary["glacier_area_km2"],
-             summary["volume_km3"], summary["seconds"])
+    jobs = _batches(dem, blocks, cfg)
+    log.info("%d blocks in %d batches, skipped %s", len(blocks), len(jobs), dict(skipped))
+    with stop_when_disk_full(out):
+        t_sim = time.perf_counter()
+        results = simulate_batches(jobs, cfg.simulated_set(), out / "blocks.parts", workers, progress)
+        sim_seconds = time.perf_counter() - t_sim
+        thick, truth, geoms, per_tile = _assemble(dem, blocks, results, cfg)
+        paths = _write(out, dem, thick, truth, geoms)
+        summary = {**_summary(cfg, tile_list, dem, truth, per_tile, len(blocks), skipped, results),
+                   "seconds_simulation": round(sim_seconds, 1), "seconds": round(time.perf_counter() - t0, 1)}
+        paths["record"] = write_json(out / "region.json", summary)
+    log.info("%d glaciers, %.0f km2 of ice, %.1f km3 in %.0f s (%d of %d batches resumed)", len(truth),
+             summary["glacier_area_km2"], summary["volume_km3"], summary["seconds"],
+             summary["blocks"]["batches_resumed"], len(jobs))
     return RegionResult(paths, summary, out)
 
 
