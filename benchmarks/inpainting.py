@@ -13,7 +13,7 @@ network's training record (steps done of steps planned).
 Writes ``benchmarks/results/inpainting.{csv,md}``, ``inpainting_models.csv`` (one row per
 network: weights, SHA-256, steps) and ``inpainting_run.json`` (dataset, seed, cores).
 ``--report-only`` without ``inpainting_models.csv`` builds it from ``--record
-NAME=record.json`` (default: the shipped ``default.json`` and the GAN run's record).
+NAME=record.json`` (default: the shipped ``inpainting_net.json`` and the GAN run's record).
 """
 
 from __future__ import annotations
@@ -33,14 +33,14 @@ from glacierbed.core.atomic import write_json, write_text
 from glacierbed.data.terrain import PatchSource, resolve
 from glacierbed.models.inpainting.patches import DatasetConfig, PatchSet, build_dataset
 from glacierbed.core.fill import biharmonic_fill, harmonic_fill
-from glacierbed.models.inpainters import load_inpainter
+from glacierbed.pipeline.store import load_inpainter
 from glacierbed.models.inpainting.masks import MaskGenerator, OutlineShapes, box_mask
 
 RESULTS = Path(__file__).parent / "results"
 REPO = Path(__file__).resolve().parents[1]
 #: groups with fewer held-out patches than this are flagged: too few to rank methods
 MIN_PATCHES = 10
-DEFAULT_RECORDS = {"network": REPO / "src/glacierbed/weights/default.json",
+DEFAULT_RECORDS = {"network": REPO / "src/glacierbed/weights/inpainting_net.json",
                    "network-gan": RESULTS / "training_gan_record.json"}
 OUTLINES = ["oggm-sample-data/test-workflow/rgi/rgi_oetztal.shp", "nz-canterbury-25m/glaciers.gpkg",
             "oggm-sample-data/test-files/Hintereisferner_RGI6.shp",
@@ -146,7 +146,7 @@ def models_from_records(records: dict[str, Path]) -> pd.DataFrame:
         pt = path.with_suffix(".pt")
         sha = ""
         if pt.exists():
-            from glacierbed.models.inpainting.network import file_sha256
+            from glacierbed.core.atomic import file_sha256
 
             sha = file_sha256(pt)
         rows.append(model_row(method, rec, _rel(pt) if pt.exists() else f"(record only: {path.name})", sha))
@@ -202,7 +202,8 @@ def report(df: pd.DataFrame, models: pd.DataFrame, meta: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default="runs/patches128.npz")
-    ap.add_argument("--model", default="default", help="network weights or model name ('default' = shipped)")
+    ap.add_argument("--model", default="inpainting-network",
+                    help="network weights or model name ('inpainting-network' = shipped)")
     ap.add_argument("--model-gan", default=None, help="adversarially trained weights, if any")
     ap.add_argument("--max-per-group", type=int, default=120)
     ap.add_argument("--seed", type=int, default=0)

@@ -27,7 +27,7 @@ from glacierbed.core.atomic import write_json, write_text
 from glacierbed.data.terrain import resolve
 from glacierbed.models.inpainting.patches import PatchSet
 from glacierbed.core.fill import biharmonic_fill
-from glacierbed.models.inpainters import load_inpainter
+from glacierbed.pipeline.store import load_inpainter
 from glacierbed.models.inpainting.masks import MaskGenerator, OutlineShapes
 
 RESULTS = Path(__file__).parent / "results"
@@ -76,7 +76,7 @@ def main() -> None:
     shapes = OutlineShapes.from_outlines([resolve("oggm-sample-data/test-workflow/rgi/rgi_oetztal.shp"),
                                           resolve("nz-canterbury-25m/glaciers.gpkg")])
     gen = MaskGenerator(shapes, p_box=0.0)
-    net = load_inpainter(None)
+    net = load_inpainter("inpainting-network")
     rng = np.random.default_rng(a.seed)
     err = {"biharmonic": [], "network": []}
     dist = []

@@ -7,13 +7,13 @@ from typer.testing import CliRunner
 
 from glacierbed.cli import app
 from glacierbed.models.inpainting.patches import PatchSet
-from glacierbed.models.inpainters import load_inpainter
-from glacierbed.models.inpainting.network import file_sha256, package_weights_dir
+from glacierbed.core.atomic import file_sha256
+from glacierbed.pipeline.store import INPAINTING_NET_FILE, load_inpainter, package_weights_dir
 
 
 def test_dataset_build_figure_and_train_cli(tmp_path, data_dir, monkeypatch):
     monkeypatch.setenv("GLACIERBED_MODELS", str(tmp_path / "models"))
-    pkg_default = file_sha256(package_weights_dir() / "default.pt")
+    pkg_default = file_sha256(package_weights_dir() / INPAINTING_NET_FILE)
     cfg = {"patch": 64, "centre_box": 40, "unique_box": 16, "min_elevation_m": 2500, "seed": 1,
            "sources": [{"name": "oetztal", "dem": "oggm-sample-data/test-workflow/srtm_oetztal.tif",
                         "outlines": "oggm-sample-data/test-workflow/rgi/rgi_oetztal.shp", "resolutions_m": [100]}]}
@@ -37,11 +37,11 @@ def test_dataset_build_figure_and_train_cli(tmp_path, data_dir, monkeypatch):
                             "--ship", "--name", "mini"])
     assert r.exit_code == 0, r.output
     assert "glacier holes: RMSE" in r.output and (tmp_path / "run" / "weights.pt").exists()
-    # --ship installs into the user models dir, found by name; the package's default is untouched
+    # --ship installs into the user models dir, found by name; the package's weights are untouched
     assert (tmp_path / "models" / "mini.pt").exists() and (tmp_path / "models" / "mini.json").exists()
     net = load_inpainter("mini")
     assert net.weights_sha256 == file_sha256(tmp_path / "run" / "weights.pt")
-    assert file_sha256(package_weights_dir() / "default.pt") == pkg_default
+    assert file_sha256(package_weights_dir() / INPAINTING_NET_FILE) == pkg_default
 
 
 def test_train_cli_refuses_a_reserved_ship_name_before_training(tmp_path, monkeypatch):

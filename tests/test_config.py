@@ -37,3 +37,84 @@ def test_errors_name_the_file_and_keys(tmp_path: Path) -> None:
         load_config(TrainConfig, tmp_path / "missing.yaml")
     with pytest.raises(CorruptFileError, match="invalid ModelConfig"):
         load_config(TrainConfig, {"model": {"stem_stride": 3}})
+
+
+# --- defaults live in the dataclasses only ----------------------------------------------------
+CONFIGS = Path(__file__).resolve().parents[1] / "src" / "glacierbed" / "configs"
+WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "glacierbed" / "weights"
+
+
+@pytest.mark.parametrize("record, cls_path", [
+    ("inpainting_net.json", "glacierbed.models.inpainting.training:TrainConfig"),
+    ("thickness_net.json", "glacierbed.models.thickness.training:ThicknessTrainConfig"),
+])
+def test_training_defaults_are_the_shipped_runs(record: str, cls_path: str) -> None:
+    """``TrainConfig()`` (API) and ``glacierbed train`` (CLI, no --config) train what the shipped
+    weights were trained with: every field's default is the value in the weights' record."""
+    import importlib
+    import json
+
+    from glacierbed.core.config import config_to_dict
+
+    module, name = cls_path.split(":")
+    cls = getattr(importlib.import_module(module), name)
+    shipped = json.loads((WEIGHTS / record).read_text())["config"]
+    defaults = config_to_dict(cls())
+    assert defaults == {k: shipped[k] for k in defaults}
+    # what the record has beyond the fields: only the removed adversarial options, switched off
+    assert {k: shipped[k] for k in set(shipped) - set(defaults)} in ({}, {"lr_d": 0.0004, "w_adv": 0.0})
+
+
+def _yaml_classes() -> dict[str, type]:
+    from glacierbed.models.inpainting.patches import DatasetConfig as Patches
+    from glacierbed.simulation.glacier_set import SimulatedSetConfig
+
+    return {"dataset.yaml": Patches, "simulated.yaml": SimulatedSetConfig}
+
+
+def _restated(raw: dict, cls: type) -> list[str]:
+    """Keys of ``raw`` whose value equals ``cls``'s default (inside nested config dataclasses too)."""
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        if f.name not in raw:
+            continue
+        value = raw[f.name]
+        if dataclasses.is_dataclass(hints[f.name]) and isinstance(value, dict):
+            out += [f"{f.name}.{k}" for k in _restated(value, hints[f.name])]
+        elif f.default is not dataclasses.MISSING and _as_yaml(f.default) == value:
+            out.append(f.name)
+    return out
+
+
+def _as_yaml(v: object) -> object:
+    """A default as YAML holds it (tuples as lists)."""
+    return [_as_yaml(x) for x in v] if isinstance(v, tuple) else v
+
+
+def test_no_yaml_restates_a_default() -> None:
+    import yaml
+
+    yamls = sorted(p.name for p in CONFIGS.glob("*.yaml"))
+    classes = _yaml_classes()
+    assert set(yamls) <= set(classes), f"configs without a known dataclass: {set(yamls) - set(classes)}"
+    for name in yamls:
+        raw = yaml.safe_load((CONFIGS / name).read_text())
+        assert not _restated(raw, classes[name]), f"{name} restates defaults: {_restated(raw, classes[name])}"
+        load_config(classes[name], CONFIGS / name)  # and it still loads
+
+
+def test_one_override_route(tmp_path: Path) -> None:
+    """Dataclass defaults < the YAML file < the command-line options."""
+    from glacierbed.commands.train import _config
+
+    path = tmp_path / "t.yaml"
+    path.write_text("steps: 7\nlr: 0.01\n")
+    assert _config(TrainConfig, None) == TrainConfig()
+    cfg = _config(TrainConfig, path, steps=None, dataset=None)
+    assert (cfg.steps, cfg.lr, cfg.batch_size) == (7, 0.01, TrainConfig().batch_size)
+    cfg = _config(TrainConfig, path, steps=3, dataset=tmp_path / "p.npz")
+    assert (cfg.steps, cfg.lr, cfg.dataset) == (3, 0.01, str(tmp_path / "p.npz"))

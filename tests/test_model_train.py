@@ -79,8 +79,8 @@ def test_checkpoint_resume_and_weights_round_trip(patches, tmp_path, data_dir):
     finally:
         torch.set_num_threads(n0)
     assert (run / "checkpoint.pt").exists() and (run / "progress_000000.png").exists()
-    state = torch.load(run / "checkpoint.pt", weights_only=False)
-    assert state["step"] == 4
+    state = torch.load(run / "checkpoint.pt", weights_only=True)  # plain data only
+    assert state["step"] == 4 and state["model_config"]["dilations"] == [2]
     record = train(TrainConfig.from_dict({**base, "steps": 6}), run)  # resumes at step 4
     steps = [int(r["step"]) for r in csv.DictReader((run / "metrics.csv").open())]
     assert steps == [1, 2, 3, 4, 5, 6] and record["steps"] == 6
@@ -102,17 +102,17 @@ def test_unknown_config_key_is_rejected():
 
 
 def test_metrics_csv_stays_readable_when_columns_change(tmp_path):
-    from glacierbed.models.inpainting.training import _append_csv, _truncate_csv
+    from glacierbed.models.runs import append_csv, truncate_csv
 
     path = tmp_path / "metrics.csv"
     for step in (1, 2):
-        _append_csv(path, {"step": step, "loss": 1.0 / step})
-    _append_csv(path, {"step": 3, "loss": 0.3, "adv_g": -0.1})  # e.g. resumed with w_adv > 0
-    _append_csv(path, {"step": 4, "loss": 0.2})  # a key missing: empty cell
+        append_csv(path, {"step": step, "loss": 1.0 / step})
+    append_csv(path, {"step": 3, "loss": 0.3, "adv_g": -0.1})  # e.g. a run resumed with a new loss term
+    append_csv(path, {"step": 4, "loss": 0.2})  # a key missing: empty cell
     df = pd.read_csv(path)
     assert list(df.columns) == ["step", "loss", "adv_g"] and df["step"].tolist() == [1, 2, 3, 4]
     assert df["adv_g"].isna().tolist() == [True, True, False, True]
-    _truncate_csv(path, 2)  # resuming from a checkpoint at step 2 drops later rows
+    truncate_csv(path, 2)  # resuming from a checkpoint at step 2 drops later rows
     assert pd.read_csv(path)["step"].tolist() == [1, 2]
     assert not list(tmp_path.glob("*.tmp"))
 
@@ -126,7 +126,29 @@ def test_committed_training_metrics_read_with_pandas():
     assert list(val.columns) == list(pd.read_csv(RESULTS / "training_gan_validation.csv").columns)
 
 
-def test_gan_record_states_its_planned_steps():
+def test_removed_gan_run_record_states_its_planned_steps():
+    """The adversarial trainer was removed (docs/model.md); its one run's record stays honest."""
     rec = json.loads((RESULTS / "training_gan_record.json").read_text())
     assert rec["steps"] == 457 < rec["steps_planned"] == rec["config"]["steps"] == 1600
     assert rec["stop_reason"] == "time limit"
+
+
+def test_torch_threads_sets_keeps_and_restores():
+    """The one torch-thread context (trainers, simulator, physics): ``None`` keeps the caller's
+    count, nested blocks restore the enclosing one, an error restores too."""
+    from glacierbed.core.threads import torch_threads
+
+    n0 = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with torch_threads(None):
+            assert torch.get_num_threads() == 2
+            with torch_threads(1):
+                assert torch.get_num_threads() == 1
+            assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError):
+            with torch_threads(1, blas=True):
+                raise RuntimeError("boom")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(n0)

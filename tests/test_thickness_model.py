@@ -126,6 +126,7 @@ def test_estimate_with_the_thickness_network(tmp_path: Path, data_dir: Path) -> 
 
 def test_shipped_calibration_is_applied_by_estimate(tmp_path: Path, data_dir: Path) -> None:
     """A calibration beside the weights (here a plain factor 2) scales the estimate and keys resuming."""
+    from glacierbed.core.errors import CorruptFileError
     from glacierbed.posterior.calibration import Calibration, ThicknessScale
     from glacierbed.pipeline.store import calibration_file, load_predictor
     from glacierbed.pipeline.estimate import EstimateConfig, estimate
@@ -136,7 +137,11 @@ def test_shipped_calibration_is_applied_by_estimate(tmp_path: Path, data_dir: Pa
     args = (tf / "hef_srtm.tif", tf / "Hintereisferner_RGI6.shp")
     cfg = EstimateConfig(ensemble=1, physics=None)
     plain = estimate(*args, tmp_path / "plain", model=str(path), maps=False, config=cfg).glaciers.iloc[0]
-    Calibration([ThicknessScale(factor=2.0)]).save(calibration_file(path))
+    identity = load_predictor(str(path)).identity
+    Calibration([ThicknessScale(factor=2.0)], model_identity="0" * 64).save(calibration_file(path))
+    with pytest.raises(CorruptFileError, match=r"tn.calibration.json: calibration fitted for model 0{64}"):
+        load_predictor(str(path))  # fitted for another model: refused when the predictor is built
+    Calibration([ThicknessScale(factor=2.0)], model_identity=identity).save(calibration_file(path))
     assert load_predictor(str(path)).calibration is not None
     cal = estimate(*args, tmp_path / "plain", model=str(path), maps=False, config=cfg)  # same folder: not resumed
     row = cal.glaciers.iloc[0]

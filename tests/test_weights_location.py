@@ -1,6 +1,6 @@
-"""Where model weights live: the package's default stays read-only, shipped models go to a
+"""Where model weights live: the package's weights stay read-only, shipped models go to a
 user models dir (``GLACIERBED_MODELS`` or the user data dir) and are found by name; every
-loaded model carries the SHA-256 of its weights."""
+loaded model carries the SHA-256 of its weights; every name means one model."""
 
 from __future__ import annotations
 
@@ -12,16 +12,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from glacierbed.core.errors import DataNotFoundError
-from glacierbed.models.inpainters import ClassicalInpainter, inpainter_id, load_inpainter
-from glacierbed.models.inpainting.network import (
+from glacierbed.core.atomic import file_sha256
+from glacierbed.core.errors import CorruptFileError, DataNotFoundError
+from glacierbed.models.inpainters import ClassicalInpainter, inpainter_id
+from glacierbed.models.inpainting.network import ModelConfig, NetworkInpainter, save_weights
+from glacierbed.pipeline import store
+from glacierbed.pipeline.store import (
+    INPAINTING_NET_FILE,
     MODELS_ENV,
-    ModelConfig,
-    NetworkInpainter,
-    file_sha256,
+    load_inpainter,
     models_dir,
     package_weights_dir,
-    save_weights,
     ship_destination,
     ship_weights,
 )
@@ -54,17 +55,17 @@ def test_models_dir_from_env_or_user_data_dir(tmp_path: Path, monkeypatch) -> No
 def test_ship_then_load_by_name(tmp_path: Path, models: Path) -> None:
     weights = _trained(tmp_path)
     assert json.loads(weights.with_suffix(".json").read_text())["weights_sha256"] == file_sha256(weights)
-    pkg_before = file_sha256(package_weights_dir() / "default.pt")
+    pkg_before = file_sha256(package_weights_dir() / INPAINTING_NET_FILE)
     out = ship_weights(weights, "mini")
     assert out == models / "mini.pt" and out.with_suffix(".json").exists()
     net = load_inpainter("mini")
     assert isinstance(net, NetworkInpainter) and net.name == "mini" and net.patch_size == 64
     assert net.weights_sha256 == file_sha256(weights) == net.record["weights_sha256"]
     assert inpainter_id(net) == net.weights_sha256
-    # a second model under another name has another hash; the package's default is untouched
+    # a second model under another name has another hash; the package's weights are untouched
     other = load_inpainter(ship_weights(_trained(tmp_path, seed=1), "mini2"))
     assert other.weights_sha256 != net.weights_sha256
-    assert file_sha256(package_weights_dir() / "default.pt") == pkg_before
+    assert file_sha256(package_weights_dir() / INPAINTING_NET_FILE) == pkg_before
 
 
 def test_ship_to_a_given_path(tmp_path: Path, models: Path) -> None:
@@ -75,7 +76,8 @@ def test_ship_to_a_given_path(tmp_path: Path, models: Path) -> None:
     assert ship_weights(weights, "named", dest=tmp_path / "folder").name == "named.pt"
 
 
-@pytest.mark.parametrize("name", ["default", "network", "biharmonic", "../escape", "a/b", "x.pt", ""])
+@pytest.mark.parametrize("name", ["default", "network", "thickness-net", "inpainting-network", "biharmonic",
+                                  "../escape", "a/b", "x.pt", ""])
 def test_reserved_or_bad_names_refused(name: str, models: Path) -> None:
     with pytest.raises(ValueError):
         ship_destination(name)
@@ -83,20 +85,20 @@ def test_reserved_or_bad_names_refused(name: str, models: Path) -> None:
 
 def test_package_weights_are_read_only(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="read-only"):
-        ship_destination(dest=package_weights_dir() / "default.pt")
+        ship_destination(dest=package_weights_dir() / INPAINTING_NET_FILE)
     with pytest.raises(ValueError, match="read-only"):
         ship_destination("mine", dest=package_weights_dir())
 
 
-def test_default_and_classical_identifiers(models: Path) -> None:
-    default = load_inpainter(None)
-    assert default.name == "default"
-    assert default.weights_sha256 == file_sha256(package_weights_dir() / "default.pt")
-    assert load_inpainter("default").weights_sha256 == default.weights_sha256
+def test_shipped_network_and_classical_identifiers(models: Path) -> None:
+    net = load_inpainter("inpainting-network")
+    assert net.name == "inpainting-network" and load_inpainter("network").name == "inpainting-network"  # the alias
+    assert net.weights_sha256 == file_sha256(package_weights_dir() / INPAINTING_NET_FILE)
+    assert net.record["kind"] == "inpainting_net" and net.record["weights_sha256"] == net.weights_sha256
     bi, ha = load_inpainter("biharmonic"), load_inpainter("harmonic")
     assert bi.weights_sha256 == hashlib.sha256(b"classical:biharmonic").hexdigest()
     assert ClassicalInpainter("biharmonic").weights_sha256 == bi.weights_sha256 != ha.weights_sha256
-    assert len({default.weights_sha256, bi.weights_sha256, ha.weights_sha256}) == 3
+    assert len({net.weights_sha256, bi.weights_sha256, ha.weights_sha256}) == 3
 
 
 def test_in_memory_network_has_a_stable_parameter_hash() -> None:
@@ -119,3 +121,33 @@ def test_unknown_name_and_stale_record(tmp_path: Path, models: Path, caplog) -> 
     with caplog.at_level(logging.WARNING, logger="glacierbed.models.inpainting.network"):
         load_inpainter("mini")
     assert "describes other weights" in caplog.text
+
+
+def test_every_name_means_one_model() -> None:
+    """One table of names, one of aliases: no alias is a name, every alias points at a name, and
+    each shipped model has its own weights file; a name loads the same model every time."""
+    assert not set(store.ALIASES) & set(store.MODELS)
+    assert set(store.ALIASES.values()) <= set(store.MODELS) and store.DEFAULT == "thickness-net"
+    files = [e.weights for e in store.MODELS.values() if e.weights]
+    assert len(files) == len(set(files)) and all((package_weights_dir() / f).is_file() for f in files)
+    assert not (package_weights_dir() / "default.pt").exists()
+    for alias, name in store.ALIASES.items():
+        assert store.resolve(alias) == store.resolve(name)
+    assert store.resolve(None) == store.resolve("thickness-net")
+    assert store.resolve(None).kind == "thickness" and store.resolve("network").kind == "inpainting"
+    with pytest.raises(CorruptFileError, match="thickness network, not an inpainter"):
+        load_inpainter("default")
+
+
+def test_each_model_is_loaded_once(tmp_path: Path, models: Path) -> None:
+    """The store caches a loaded network by path and content: the same net object comes back,
+    a changed file is loaded again."""
+    a, b = load_inpainter("inpainting-network"), load_inpainter("network")
+    assert a.net is b.net
+    p1, p2 = store.load_predictor(None), store.load_predictor("thickness-net")
+    assert p1.net is p2.net and p1.calibration is not None
+    weights = ship_weights(_trained(tmp_path), "mini")
+    first = load_inpainter("mini")
+    assert load_inpainter(weights).net is first.net
+    ship_weights(_trained(tmp_path, seed=1), "mini")  # same path, new content
+    assert load_inpainter("mini").net is not first.net

@@ -5,6 +5,10 @@ dataclass's fields (recursively for nested config dataclasses, e.g. ``TrainConfi
 turns YAML lists into tuples where the field is a tuple, and builds the frozen object.
 Errors name the file and the offending keys. ``config_to_dict`` and ``config_to_yaml`` go
 the other way (what a run records next to its outputs).
+
+Defaults live only in the dataclasses. There is one override route: the dataclass defaults,
+then the YAML file (or dict), then ``overrides`` (what a command's options set), each
+replacing the one before; a YAML file holds only what differs from the defaults.
 """
 
 from __future__ import annotations

@@ -6,23 +6,27 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
-_LOCK = threading.Lock()
+#: re-entrant: a block may open another inside it (a trainer calling the simulator, say)
+_LOCK = threading.RLock()
 
 
 @contextmanager
-def torch_threads(n: int, blas: bool = False) -> Iterator[None]:
+def torch_threads(n: int | None, blas: bool = False) -> Iterator[None]:
     """Torch (and with ``blas`` the BLAS/OpenMP pools) on ``n`` threads inside the block.
 
-    Torch's thread count is process-wide, so a lock keeps concurrent blocks of one process
-    (threaded Dask workers) from leaving it changed; the previous count is restored.
+    ``n=None`` leaves the caller's count as it is (it is still restored after). Torch's
+    thread count is process-wide, so a lock keeps concurrent blocks of one process
+    (threaded Dask workers) from leaving it changed: such blocks run one at a time, nested
+    blocks of one thread are fine. The previous count is restored on exit, errors included.
     """
     import torch
 
     with _LOCK:
         previous = torch.get_num_threads()
-        torch.set_num_threads(n)
+        if n is not None:
+            torch.set_num_threads(n)
         try:
-            if blas:
+            if blas and n is not None:
                 from threadpoolctl import threadpool_limits
 
                 with threadpool_limits(n):

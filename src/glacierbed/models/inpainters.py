@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -47,20 +46,8 @@ class ClassicalInpainter:
         return fill(dem, hole).astype(np.float32)
 
 
+#: the classical fills' names (loaded by name with :func:`glacierbed.pipeline.store.load_inpainter`)
 CLASSICAL = ("biharmonic", "harmonic")
-
-
-def load_inpainter(name_or_path: str | Path | None = None) -> Inpainter:
-    """``None``/"default" -> the network shipped in the package; "biharmonic"/"harmonic"
-    -> classical; a bare name -> a user model ``<name>.pt`` in
-    :func:`glacierbed.models.inpainting.network.models_dir` (``$GLACIERBED_MODELS``, else the user data dir),
-    where ``glacierbed train --ship NAME`` puts it; anything else -> a weights or
-    checkpoint file path. Every returned inpainter has ``weights_sha256``."""
-    if name_or_path is not None and str(name_or_path) in CLASSICAL:
-        return ClassicalInpainter(name=str(name_or_path))
-    from glacierbed.models.inpainting.network import NetworkInpainter  # torch only when needed
-
-    return NetworkInpainter.load(name_or_path)
 
 
 def inpainter_id(inpainter: Inpainter) -> str:

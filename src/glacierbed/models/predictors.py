@@ -207,7 +207,10 @@ class InpaintingPredictor:
 
     inpainter: Inpainter
     tiling: TilingConfig = TilingConfig()
-    calibration: object | None = None  #: a :class:`glacierbed.posterior.calibration.Calibration`, applied by estimate
+    #: the model's calibration on measured thickness (a :class:`glacierbed.posterior.calibration.Calibration`)
+    #: and its file, given by :func:`glacierbed.pipeline.store.load_predictor`; applied by estimate
+    calibration: object | None = None
+    calibration_path: str | None = None
 
     @property
     def name(self) -> str:

@@ -8,8 +8,11 @@ Design (measured against the classical fill, see ``benchmarks/inpainting.py``):
   margin in metres, slope components of the fill (m/m) and log pixel size, so one model
   serves 25-200 m grids;
 - gated convolutions (Yu et al. 2019, DeepFill v2) learn which pixels to trust; dilated
-  convolutions in the bottleneck widen the context; a spectral-normalised PatchGAN
-  (hinge loss) is optional (``adv_weight`` > 0).
+  convolutions in the bottleneck widen the context.
+
+Weights are a plain state dict (``*.pt``) with a JSON record beside it (``kind:
+inpainting_net``, the model config, training data and metrics, ``weights_sha256``); they
+are read only as plain tensors (:mod:`glacierbed.models.files`).
 """
 
 from __future__ import annotations
@@ -17,11 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import re
-import shutil
-from dataclasses import asdict, dataclass
-from importlib import resources
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,20 +29,23 @@ import torch.nn as nn
 import torch.nn.functional as F
 from scipy import ndimage
 
-from glacierbed.core.atomic import file_sha256, replacing, write_json
-from glacierbed.core.errors import DataNotFoundError
+from glacierbed.core.atomic import file_sha256, write_json
+from glacierbed.core.config import config_to_dict
+from glacierbed.core.errors import CorruptFileError, DataNotFoundError
 from glacierbed.core.fill import biharmonic_fill
+from glacierbed.models.files import load_plain, save_plain, state_copy
 
 log = logging.getLogger(__name__)
 
 ELEV_SCALE_M = 500.0  #: input elevations are divided by this (fixed: keeps absolute relief)
 OUT_SCALE_M = 100.0  #: the network's output unit for the correction
 N_INPUTS = 6
+KIND = "inpainting_net"  #: the ``kind`` of an inpainting network's record
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    width: int = 32  #: channels at full resolution (x2, x3, x4 deeper)
+    width: int = 16  #: channels at full resolution (x2, x3, x4 deeper), gated
     depth: int = 3  #: number of downsamplings
     dilations: tuple[int, ...] = (2, 4, 8)
     stem_stride: int = 2  #: 2 = work at half resolution (the correction is smooth), 1 = full
@@ -115,24 +117,6 @@ class GatedUNet(nn.Module):
         return y
 
 
-class PatchDiscriminator(nn.Module):
-    """Spectral-normalised PatchGAN on (relative elevation, hole) pairs."""
-
-    def __init__(self, width: int = 32, n_layers: int = 4):
-        super().__init__()
-        sn = nn.utils.spectral_norm
-        layers, cin = [], 2
-        for i in range(n_layers):
-            cout = width * min(2**i, 4)
-            layers += [sn(nn.Conv2d(cin, cout, 5, 2, 2)), nn.LeakyReLU(0.2)]
-            cin = cout
-        layers.append(sn(nn.Conv2d(cin, 1, 3, 1, 1)))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, elev_rel: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([elev_rel, hole], dim=1))
-
-
 # --- feature preparation (numpy, shared by training and inference) -------------------
 
 
@@ -159,34 +143,6 @@ def features(base: np.ndarray, hole: np.ndarray, pixel_size_m: float) -> tuple[n
 
 
 # --- the inpainter used by estimate -------------------------------------------------
-
-
-#: environment variable naming the folder of user models (default: the user data dir)
-MODELS_ENV = "GLACIERBED_MODELS"
-#: names that mean the weights shipped inside the package (read-only)
-DEFAULT_NAMES = ("default", "network")
-#: names that cannot be given to a user model (the shipped models, classical fills, and the
-#: names ``glacierbed.pipeline.store.load_predictor`` intercepts)
-RESERVED_NAMES = (*DEFAULT_NAMES, "biharmonic", "harmonic", "inpainting-network", "thickness-net")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-def models_dir() -> Path:
-    """Where named user models live: ``$GLACIERBED_MODELS``, else
-    ``platformdirs.user_data_dir("glacierbed")/models`` (e.g. ``~/.local/share/glacierbed/models``)."""
-    value = os.environ.get(MODELS_ENV)
-    if value:
-        return Path(value).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("glacierbed", appauthor=False)) / "models"
-
-
-def package_weights_dir() -> Path:
-    """The package's own weights folder (``default.pt`` + ``default.json``): read-only."""
-    return Path(str(resources.files("glacierbed") / "weights"))
-
-
 def state_sha256(net: nn.Module) -> str:
     """A stable hash of a network's parameters and buffers (for models not read from a file)."""
     h = hashlib.sha256()
@@ -197,39 +153,19 @@ def state_sha256(net: nn.Module) -> str:
     return h.hexdigest()
 
 
-def check_model_name(name: str) -> str:
-    """A name a user model can be saved and found under (``--ship NAME``, ``--model NAME``)."""
-    if not _NAME_RE.match(name) or name.endswith((".pt", ".json")):
-        raise ValueError(f"model name {name!r}: use letters, digits, '.', '_' or '-' (no path, no suffix)")
-    if name in RESERVED_NAMES:
-        raise ValueError(f"model name {name!r} is reserved ({', '.join(RESERVED_NAMES)}); choose another")
-    return name
-
-
-def find_weights(spec: str | Path | None = None) -> tuple[Path, str]:
-    """Weights file and model name for ``spec``.
-
-    ``None``/"default"/"network": the weights shipped in the package. An existing file
-    path: that file (``*.pt`` weights or a training ``checkpoint.pt``). A bare name: the
-    user model ``<models_dir()>/<name>.pt`` (see :func:`models_dir`), else a weights file of
-    that name shipped in the package.
-    """
-    if spec is None or str(spec) in DEFAULT_NAMES:
-        return package_weights_dir() / "default.pt", "default"
-    path = Path(spec)
-    if path.is_file():
-        return path, path.stem
-    text = str(spec)
-    if _NAME_RE.match(text) and not text.endswith((".pt", ".json")):
-        for folder in (models_dir(), package_weights_dir()):
-            cand = folder / f"{text}.pt"
-            if cand.is_file():
-                return cand, text
-        known = sorted(p.stem for p in models_dir().glob("*.pt")) if models_dir().is_dir() else []
-        raise DataNotFoundError(f"model {text!r}: no {text}.pt in {models_dir()} (set {MODELS_ENV} to change it) "
-                                f"nor in the package; user models there: {', '.join(known) or 'none'} "
-                                f"(ship one with `glacierbed train --ship NAME`)")
-    raise DataNotFoundError(f"{path}: model weights not found (train one with `glacierbed train`)")
+def _record_beside(path: Path, sha: str) -> dict:
+    """The JSON record (model config, training) beside a weights file; a stale hash is logged."""
+    rec_path = path.with_suffix(".json")
+    if not rec_path.exists():
+        raise DataNotFoundError(f"{rec_path}: the record (model config) of {path.name} is missing")
+    try:
+        record = json.loads(rec_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptFileError(f"{rec_path}: not valid JSON ({exc})") from None
+    if record.get("weights_sha256") not in (None, sha):
+        log.warning("%s: the record %s describes other weights (sha256 %s..., file %s...)",
+                    path, rec_path.name, str(record["weights_sha256"])[:12], sha[:12])
+    return record
 
 
 class NetworkInpainter:
@@ -240,7 +176,7 @@ class NetworkInpainter:
     in memory. Key caches and resumed results on it, not on ``name``.
     """
 
-    def __init__(self, net: GatedUNet, record: dict, name: str = "network", weights_sha256: str | None = None):
+    def __init__(self, net: GatedUNet, record: dict, name: str = "unnamed-network", weights_sha256: str | None = None):
         self.net = net.eval()
         self.record = record
         self.name = name
@@ -254,32 +190,31 @@ class NetworkInpainter:
             self._sha256 = state_sha256(self.net)
         return self._sha256
 
+    def named(self, name: str) -> "NetworkInpainter":
+        """The same loaded network under another name (the model store names what it loads)."""
+        return self if name == self.name else NetworkInpainter(self.net, self.record, name, self._sha256)
+
     @classmethod
-    def load(cls, path: str | Path | None = None) -> "NetworkInpainter":
-        """Load weights (``*.pt`` with a ``*.json`` record beside it, or a training
-        checkpoint) by path or name (see :func:`find_weights`); ``None`` or "default"
-        loads the weights shipped in the package."""
-        path, name = find_weights(path)
-        if not path.exists():
-            raise DataNotFoundError(f"{path}: model weights not found (train one with `glacierbed train`)")
+    def load(cls, path: str | Path, name: str | None = None) -> "NetworkInpainter":
+        """Weights (``*.pt`` with its ``*.json`` record beside it) or a training checkpoint,
+        read as plain tensors (:func:`glacierbed.models.files.load_plain`). Names are
+        resolved by :func:`glacierbed.pipeline.store.resolve`, not here."""
+        path = Path(path)
+        state = load_plain(path, "inpainting-network weights")
         sha = file_sha256(path)
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        if "generator" in state:  # a training checkpoint
-            record = {"model": state["model_config"], **state.get("record", {})}
-            weights = state["generator"]
+        if isinstance(state, dict) and "generator" in state:  # a training checkpoint
+            record, weights = {"model": state.get("model_config"), **state.get("record", {})}, state["generator"]
         else:
-            weights = state
-            rec_path = path.with_suffix(".json")
-            if not rec_path.exists():
-                raise DataNotFoundError(f"{rec_path}: the record (model config) of {path.name} is missing")
-            record = json.loads(rec_path.read_text())
-            if record.get("weights_sha256") not in (None, sha):
-                log.warning("%s: the record %s describes other weights (sha256 %s..., file %s...)",
-                            path, rec_path.name, str(record["weights_sha256"])[:12], sha[:12])
-        mcfg = ModelConfig(**{**record["model"], "dilations": tuple(record["model"]["dilations"])})
-        net = mcfg.build()
-        net.load_state_dict(weights)
+            weights, record = state, _record_beside(path, sha)
+        try:
+            mcfg = ModelConfig(**{**record["model"], "dilations": tuple(record["model"]["dilations"])})
+            net = mcfg.build()
+            net.load_state_dict(weights)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CorruptFileError(f"{path}: not glacierbed inpainting-network weights ({type(exc).__name__}: "
+                                   f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
         record = {**record, "weights_sha256": sha, "weights_path": str(path)}
+        name = name or path.stem
         log.info("model %s: %s (sha256 %s)", name, path, sha[:12])
         return cls(net, record, name, weights_sha256=sha)
 
@@ -308,57 +243,7 @@ class NetworkInpainter:
 def save_weights(net: GatedUNet, path: str | Path, record: dict) -> Path:
     """Write ``path`` (state dict, small) and ``path.json`` (data, config, metrics and the
     weights' ``weights_sha256``)."""
-    path = Path(path)
-    with replacing(path) as tmp:
-        torch.save({k: v.detach().clone() for k, v in net.state_dict().items()}, tmp)
-    rec = {"model": asdict(net.cfg), **record, "weights_sha256": file_sha256(path)}
+    path = save_plain(state_copy(net), path)
+    rec = {"kind": KIND, "model": config_to_dict(net.cfg), **record, "weights_sha256": file_sha256(path)}
     write_json(path.with_suffix(".json"), rec)
     return path
-
-
-def ship_destination(name: str | None = None, dest: str | Path | None = None) -> Path:
-    """Where :func:`ship_weights` installs a model: ``dest`` (a ``.pt`` path, or a folder
-    to hold ``<name>.pt``), else ``<models_dir()>/<name>.pt``. Raises ``ValueError`` for a
-    bad name or a destination inside the installed package (its weights are read-only)."""
-    if dest is None:
-        if name is None:
-            raise ValueError("give a model name or a destination path to ship weights")
-        out = models_dir() / f"{check_model_name(name)}.pt"
-    else:
-        out = Path(dest).expanduser()
-        if out.is_dir() or out.suffix != ".pt":
-            if name is None:
-                raise ValueError(f"{out}: a folder; give a model name too (or a .pt path)")
-            out = out / f"{check_model_name(name)}.pt"
-    pkg = package_weights_dir().resolve()
-    if out.resolve().parent == pkg or pkg in out.resolve().parents:
-        raise ValueError(f"{out}: inside the installed package; the shipped weights are read-only "
-                         f"(ship to {models_dir()} or another folder)")
-    return out
-
-
-def ship_weights(weights: str | Path, name: str | None = None, dest: str | Path | None = None) -> Path:
-    """Install trained weights (``*.pt`` + its ``*.json`` record) where ``--model`` finds them.
-
-    Destination: see :func:`ship_destination` (by default ``<models_dir()>/<name>.pt``,
-    ``$GLACIERBED_MODELS`` or the user data dir). The package's own weights folder is never
-    written. The record gets ``weights_sha256`` and ``shipped_from``. Returns the ``.pt`` path.
-    """
-    src = Path(weights)
-    rec_src = src.with_suffix(".json")
-    for p in (src, rec_src):
-        if not p.is_file():
-            raise DataNotFoundError(f"{p}: not found (nothing to ship; train first)")
-    out = ship_destination(name, dest)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    record = json.loads(rec_src.read_text())
-    record["weights_sha256"] = file_sha256(src)
-    record["shipped_from"] = str(src.resolve())
-    with replacing(out) as tmp:
-        shutil.copyfile(src, tmp)
-    write_json(out.with_suffix(".json"), record)
-    return out
-
-
-def n_parameters(net: nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters())

@@ -31,15 +31,18 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DatasetConfig:
+    """What the patch set is drawn from and how it is filtered. The defaults built the shipped
+    inpainting network's set (``configs/dataset.yaml`` holds its sources only)."""
+
     sources: tuple[PatchSource, ...]
-    patch: int = 128
-    centre_box: int = 96
-    unique_box: int = 32
-    max_unique_overlap: float = 0.5
-    min_elevation_m: float = 2000.0
-    elevation_mode: str = "max"  # "mean" or "max"
-    val_fraction: float = 0.1
-    tries_per_patch: int = 12
+    patch: int = 128  #: window side, pixels
+    centre_box: int = 96  #: this central box must hold no glacier pixel
+    unique_box: int = 32  #: central box used to limit overlap between patches
+    max_unique_overlap: float = 0.75  #: a new patch may reuse at most this share of an earlier central box
+    min_elevation_m: float = 2000.0  #: keep only mountain terrain ...
+    elevation_mode: str = "max"  #: ... judged on the window's "max" or "mean" elevation
+    val_fraction: float = 0.1  #: width share of each source held out (a strip) for validation
+    tries_per_patch: int = 20  #: candidate windows drawn per wanted patch
     seed: int = 0
 
     @classmethod
@@ -185,7 +188,7 @@ class PatchSet:
 
     @classmethod
     def load(cls, path: str | Path) -> "PatchSet":
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:
             dem = z["dem"]
             glacier = np.unpackbits(z["glacier"], axis=-1, count=dem.shape[-1]).astype(bool)
             return cls(dem, glacier, z["res"], z["split"], z["source"], json.loads(str(z["summary"])))

@@ -27,10 +27,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from glacierbed.core.atomic import file_sha256, replacing, write_json
+from glacierbed.core.atomic import file_sha256, write_json
 from glacierbed.core.errors import CorruptFileError, DataNotFoundError
 from glacierbed.models.thickness.features import MC_CHANNEL, N_FEATURES, THICK_SCALE_M, thickness_features
 from glacierbed.data.rasters import fill_nearest
+from glacierbed.models.files import load_plain, save_plain, state_copy
 from glacierbed.models.predictors import GlacierWindow, Prediction
 
 MIN_SIGMA_M = 1.0
@@ -106,33 +107,29 @@ def gaussian_nll(mean: torch.Tensor, sigma: torch.Tensor, truth: torch.Tensor, w
     return (nll * weight).sum() / weight.sum().clamp_min(1.0)
 
 
-def n_parameters(net: nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters())
-
-
 # --- weights on disk ---------------------------------------------------------------------
 def save_thickness_net(net: ThicknessNet, path: str | Path, record: dict) -> Path:
     """``path`` (state dict) and ``path.json`` (config, data, training record, sha256)."""
-    path = Path(path)
-    with replacing(path) as tmp:
-        torch.save({k: v.detach().clone() for k, v in net.state_dict().items()}, tmp)
-    sha = file_sha256(path)
-    write_json(path.with_suffix(".json"), {"kind": "thickness_net", "net": asdict(net.cfg), "weights_sha256": sha,
-                                           **record})
+    path = save_plain(state_copy(net), path)
+    write_json(path.with_suffix(".json"), {"kind": "thickness_net", "net": asdict(net.cfg),
+                                           "weights_sha256": file_sha256(path), **record})
     return path
 
 
 def load_thickness_net(path: str | Path) -> tuple[ThicknessNet, dict]:
+    """The network and its record; the weights are read as plain tensors (:mod:`glacierbed.models.files`)."""
     path = Path(path)
     rec_path = path.with_suffix(".json")
     if not path.exists() or not rec_path.exists():
         raise DataNotFoundError(f"{path}: thickness-network weights or their record {rec_path.name} not found")
+    state = load_plain(path, "thickness-network weights")
     try:
         record = json.loads(rec_path.read_text())
         net = ThicknessNetConfig(**record["net"]).build()
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        net.load_state_dict(state)
     except (KeyError, TypeError, RuntimeError, ValueError) as exc:
-        raise CorruptFileError(f"{path}: not a glacierbed thickness network ({exc})") from exc
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise CorruptFileError(f"{path}: not a glacierbed thickness network ({type(exc).__name__}: {first})") from None
     record["weights_sha256"] = file_sha256(path)
     return net.eval(), record
 
@@ -164,17 +161,22 @@ def _unsym(a: np.ndarray, k: int, transpose: bool) -> np.ndarray:
 class ThicknessNetPredictor:
     """The trained thickness network behind the estimate stage's predictor interface."""
 
-    def __init__(self, net: ThicknessNet, record: dict, name: str = "thickness-net"):
+    def __init__(self, net: ThicknessNet, record: dict, name: str = "thickness-net", calibration: object | None = None,
+                 calibration_path: str | None = None):
         self.net = net.eval()
         self.record = record
         self.name = name
         self.identity = str(record.get("weights_sha256", ""))
         self.patch_size = int(record.get("patch_size", 128))
         self.resolution_range_m = tuple(float(v) for v in record.get("resolution_range_m", (25.0, 200.0)))
-        self.calibration = None  #: set by glacierbed.pipeline.store when a calibration was shipped with the weights
+        #: the model's calibration on measured thickness (:mod:`glacierbed.posterior.calibration`) and
+        #: its file, given by :func:`glacierbed.pipeline.store.load_predictor`; applied by estimate
+        self.calibration = calibration
+        self.calibration_path = calibration_path
 
     @classmethod
     def load(cls, path: str | Path, name: str | None = None) -> "ThicknessNetPredictor":
+        """The network in ``path`` without a calibration (the model store gives one)."""
         net, record = load_thickness_net(path)
         return cls(net, record, name or Path(path).stem)
 
