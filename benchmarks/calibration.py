@@ -29,9 +29,10 @@ import pandas as pd
 
 from glacierbed.core.atomic import write_text
 from glacierbed.evaluation.benchmark import to_markdown, write_table
+from glacierbed.evaluation.cross_validation import (VARIANTS, cross_validate, glathida_per_glacier, glathida_regions,
+                                                   score)
+from glacierbed.evaluation.measured_table import BASELINES, HEF_CONSENSUS_KM3, collect
 from glacierbed.posterior.calibration import Calibration, regional_volume_std
-from glacierbed.evaluation.measured_table import (BASELINES, HEF_CONSENSUS_KM3, VARIANTS, collect, cross_validate,
-                                 glathida_per_glacier, glathida_regions, score)
 
 log = logging.getLogger("calibration")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -94,7 +95,7 @@ def oetztal_total(cv_glaciers: pd.DataFrame) -> dict[str, float]:
            "volume_std_quadrature_km3": regional_volume_std(g["volume_std_km3"].to_numpy(), 0.0)}
     try:
         from glacierbed.data import registry
-        from glacierbed.evaluation.measured_table import canonical_rgi6
+        from glacierbed.evaluation.glacier_identity import canonical_rgi6
 
         g2ti = pd.read_hdf(registry.get_file("oggm-sample-data/g2ti/rgi62_itmix_df.h5"))
         ids = sorted({canonical_rgi6(r) for r in g["rgi_id"]})
@@ -173,9 +174,9 @@ def main(argv: list[str] | None = None) -> None:
 
     # --- the shipped calibration: all measured data ----------------------------------------
     final = Calibration.variant(args.ship).fit(ms.rows, ms.pixels)
+    final.model_identity = ms.info["model_identity"]  # checked when the model store attaches it
     ship_scores = scores[(scores["variant"] == args.ship) & (scores["split"] == "LOGO")]
-    final.meta = {"model": ms.info["model"], "model_arg": ms.info["model_arg"],
-                  "model_identity": ms.info["model_identity"], "physics": ms.info["physics"],
+    final.meta = {"model": ms.info["model"], "model_arg": ms.info["model_arg"], "physics": ms.info["physics"],
                   "ensemble": ms.info["ensemble"], "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                   "fitted_by": "benchmarks/calibration.py",
                   "logo_scores": ship_scores[["case", "n", "rmse", "bias", "coverage68", "coverage90"]].to_dict("records"),

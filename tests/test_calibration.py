@@ -1,19 +1,32 @@
 """Calibration on measured thickness: estimators on synthetic tables, splits without leakage,
-glacier identity, volume uncertainty, save/load, and the measured table of the real kit."""
+glacier identity, volume uncertainty, save/load (crafted files refused, never run), the model
+a calibration is for, and the measured table of the real kit."""
 
 from __future__ import annotations
+
+import base64
+import copy
+import functools
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
 
-from glacierbed.posterior.calibration import (FEATURE_NAMES, GLACIER_KEY, Calibration, IntervalCalibrator, ResidualBooster, ThicknessScale,
-                                    _Trees, apply_to_rows, calibration_features, glacier_volume_std, glacier_weights,
-                                    group_kfold, group_splits, regional_volume_std, weighted_coverage,
-                                    table_features, weighted_quantile)
-from glacierbed.core.errors import CorruptFileError
-from glacierbed.evaluation.measured_table import MeasuredSet, canonical_rgi6, cross_validate, glacier_groups, region_of
+from glacierbed.core.errors import CorruptFileError, GlacierbedError
+from glacierbed.evaluation.cross_validation import cross_validate
+from glacierbed.evaluation.glacier_identity import canonical_rgi6, glacier_groups, region_of
+from glacierbed.evaluation.measured_table import MeasuredSet
+from glacierbed.posterior.calibration import (FEATURE_NAMES, GLACIER_KEY, BoostedTrees, Calibration,
+                                              IntervalCalibrator, ResidualBooster, ThicknessScale, apply_to_rows,
+                                              calibration_features, glacier_volume_std, glacier_weights, group_kfold,
+                                              group_splits, regional_volume_std, table_features, weighted_coverage,
+                                              weighted_quantile)
 
 
 # --------------------------------------------------------------------------------------
@@ -145,8 +158,6 @@ def test_interval_calibration_gives_requested_coverage():
     train = synthetic_rows(rng, n_glaciers=20, n_cells=200, rel_noise=0.25, abs_noise=3.0)
     test = synthetic_rows(np.random.default_rng(5), n_glaciers=20, n_cells=200, rel_noise=0.25, abs_noise=3.0)
     for method in ("parametric", "boosted"):
-        if method == "boosted":
-            pytest.importorskip("sklearn")
         iv = IntervalCalibrator(method=method).fit(train)
         feats = {n: test[n].to_numpy(float) for n in FEATURE_NAMES}
         mu, sigma = iv.apply(test["mu"].to_numpy(float), test["sigma"].to_numpy(float), feats)
@@ -171,18 +182,37 @@ def test_volume_std_on_hand_computed_values():
     assert Calibration().volume_std_km3(sigma, area) == pytest.approx(600.0 / 1e9)
 
 
-def test_trees_match_sklearn_and_round_trip(tmp_path):
-    sklearn = pytest.importorskip("sklearn.ensemble")
+def test_trees_are_sklearn_and_round_trip():
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
     rng = np.random.default_rng(6)
     x = rng.normal(size=(3000, 4))
     x[::17, 2] = np.nan
     y = x[:, 0] - 0.5 * np.nan_to_num(x[:, 2]) + 0.1 * rng.normal(size=3000)
-    est = sklearn.HistGradientBoostingRegressor(max_iter=30, max_depth=3, early_stopping=False).fit(x, y)
-    assert np.allclose(_Trees.from_sklearn(est).predict(x), est.predict(x))
+    hp = dict(max_iter=30, learning_rate=0.1, max_depth=3, max_leaf_nodes=8, min_samples_leaf=20,
+              l2_regularization=1.0, seed=0)
+    trees = BoostedTrees.fit(x, y, np.ones(len(y)), **hp)
+    est = HistGradientBoostingRegressor(max_iter=30, learning_rate=0.1, max_depth=3, max_leaf_nodes=8,
+                                        min_samples_leaf=20, l2_regularization=1.0, early_stopping=False,
+                                        random_state=0).fit(x, y, sample_weight=np.ones(len(y)))
+    assert np.array_equal(trees.predict(x), est.predict(x))  # the library's own model and prediction
+    d = json.loads(json.dumps(trees.to_dict()))
+    back = BoostedTrees.from_dict(d, 4)
+    assert np.array_equal(back.predict(x), trees.predict(x)) and back.predict(x[:0]).shape == (0,)
+    with pytest.raises(CorruptFileError, match="on 5 features"):
+        BoostedTrees.from_dict(d, 5)
 
+
+def _fitted_calibration(rng: np.random.Generator) -> tuple[Calibration, pd.DataFrame]:
     rows = synthetic_rows(rng, n_glaciers=10, n_cells=120, factor=1.4, rel_noise=0.2)
     rows["obs"] *= 1 + 0.3 * (rows["rel_elevation"] - 0.5)  # a shape for the residual to learn
     cal = Calibration.variant("residual+scale+interval", inner_folds=3).fit(rows)
+    cal.model_identity = "a" * 64
+    return cal, rows
+
+
+def test_calibration_round_trip(tmp_path):
+    cal, rows = _fitted_calibration(np.random.default_rng(6))
     assert [s.kind for s in cal.steps] == ["residual", "scale", "interval"]
     assert cal.trained_on["n_glaciers"] == 10 and cal.trained_on["cases"] == {"synthetic": len(rows)}
     path = cal.save(tmp_path / "cal.json")
@@ -192,7 +222,8 @@ def test_trees_match_sklearn_and_round_trip(tmp_path):
     b = back.apply(rows["mu"].to_numpy(float), rows["sigma"].to_numpy(float), feats)
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
     assert back.z90 == cal.z90 and back.glacier_correlation == cal.glacier_correlation
-    assert back.trained_on == cal.trained_on
+    assert back.trained_on == cal.trained_on and back.model_identity == cal.model_identity
+    assert back.source == str(path)
     # table rows and arrays agree
     t = apply_to_rows(cal.steps, rows)
     assert np.allclose(t["mu"], a[0]) and np.allclose(t["sigma"], a[1])
@@ -201,13 +232,97 @@ def test_trees_match_sklearn_and_round_trip(tmp_path):
     by = rows.assign(new=res).groupby(["example", "rgi_id"])
     np.testing.assert_allclose(by["new"].mean(), by["mu"].apply(lambda m: m.clip(lower=0).mean()), rtol=1e-9)
     assert not np.allclose(res, rows["mu"])  # but it does reshape
+    # a calibration for another model is refused, naming the file and both identities
+    back.check_model_identity("a" * 64)
+    with pytest.raises(CorruptFileError) as err:
+        back.check_model_identity("b" * 64)
+    msg = str(err.value)
+    assert "\n" not in msg and str(path) in msg and "a" * 64 in msg and "b" * 64 in msg
+    with pytest.raises(CorruptFileError, match="unrecorded"):
+        Calibration.variant("scale").check_model_identity("b" * 64)
+
+
+def _rezip(data: bytes, edit) -> bytes:
+    """A skops payload with ``edit(name, bytes) -> bytes`` applied to each member."""
+    src, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for name in src.namelist():
+            z.writestr(name, edit(name, src.read(name)))
+    return out.getvalue()
+
+
+def _bad_node_payload(data: bytes) -> bytes:
+    """The first tree's root points to a node far outside the tree (an out-of-bounds read in scikit-learn)."""
+    schema = json.loads(zipfile.ZipFile(io.BytesIO(data)).read("schema.json"))
+    tree = schema["content"]["content"]["_predictors"]["content"][0]["content"][0]
+    target = tree["content"]["content"]["nodes"]["file"]
+
+    def edit(name: str, payload: bytes) -> bytes:
+        if name != target:
+            return payload
+        nodes = np.load(io.BytesIO(payload))
+        nodes["left"][0] = 10**6
+        buf = io.BytesIO()
+        np.save(buf, nodes)
+        return buf.getvalue()
+
+    return _rezip(data, edit)
+
+
+def test_crafted_calibration_files_are_refused_not_run(tmp_path):
+    import skops.io
+
+    cal, _ = _fitted_calibration(np.random.default_rng(8))
+    good = cal.to_dict()
+    tree_data = base64.b64decode(good["steps"][0]["trees"]["data"])
+    marker = tmp_path / "ran"
+    # a command hidden in the real estimator: skops would have to trust functools.partial and os.system
+    model = copy.deepcopy(cal.steps[0].trees.model)
+    model.verbose = functools.partial(os.system, f"touch {marker}")
+    payloads = {
+        "garbage": "not base64 at all!",
+        "not_a_zip": base64.b64encode(b"PK\x03\x04 garbage").decode(),
+        "untrusted": base64.b64encode(skops.io.dumps(model)).decode(),
+        "not_an_estimator": base64.b64encode(skops.io.dumps({"x": print, "y": [str(marker)]})).decode(),
+        "other_estimator": base64.b64encode(skops.io.dumps(__import__("sklearn.linear_model").linear_model
+                                                           .LinearRegression())).decode(),
+        "bad_nodes": base64.b64encode(_bad_node_payload(tree_data)).decode(),
+    }
+    for what, data in payloads.items():
+        d = json.loads(json.dumps(good))
+        d["steps"][0]["trees"]["data"] = data
+        path = tmp_path / f"{what}.json"
+        path.write_text(json.dumps(d))
+        with pytest.raises(GlacierbedError) as err:
+            Calibration.load(path)
+        assert isinstance(err.value, CorruptFileError), what
+        assert str(err.value).startswith(str(path)) and "\n" not in str(err.value), (what, str(err.value))
+    assert not marker.exists()
+    # the untouched payload loads; an old (v1, tree arrays) file or another kind of file is refused
+    (tmp_path / "ok.json").write_text(json.dumps(good))
+    Calibration.load(tmp_path / "ok.json")
+    (tmp_path / "v1.json").write_text(json.dumps({**good, "version": 1}))
+    with pytest.raises(CorruptFileError, match="refit"):
+        Calibration.load(tmp_path / "v1.json")
     (tmp_path / "bad.json").write_text('{"kind": "something else"}')
     with pytest.raises(CorruptFileError):
         Calibration.load(tmp_path / "bad.json")
+    (tmp_path / "list.json").write_text('[1, 2]')
+    with pytest.raises(CorruptFileError):
+        Calibration.load(tmp_path / "list.json")
+
+
+def test_shipped_calibration_is_for_the_shipped_weights():
+    import glacierbed
+
+    weights = Path(glacierbed.__file__).parent / "weights" / "thickness_net.pt"
+    record = json.loads(weights.with_suffix(".json").read_text())
+    cal = Calibration.load(weights.with_name("thickness_net.calibration.json"))
+    assert cal.name == "residual+scale+interval"
+    cal.check_model_identity(record["weights_sha256"])
 
 
 def test_residual_keeps_margin_at_zero_and_apply_window():
-    pytest.importorskip("sklearn")
     rows = synthetic_rows(np.random.default_rng(7), n_glaciers=6, n_cells=150, factor=1.5)
     cal = Calibration([ResidualBooster(target="log_ratio", max_iter=20), ThicknessScale()]).fit(rows)
     # a window: a tilted plane with one glacier
@@ -258,9 +373,9 @@ def test_measured_table_on_two_real_grids(data_dir, tmp_path):
 def test_south_glacier_radar_and_its_grid_are_one_glacier(data_dir):
     """The real outlines: South Glacier's radar case and GlaThiDa grid RGI60-01.16195 share a group;
     Gepatschferner's grid and its Ötztal outline too (tier-A position)."""
-    from glacierbed.evaluation.measured_table import _identity_entries
+    from glacierbed.evaluation.glacier_identity import identity_entries
 
-    entries = _identity_entries([("south-glacier", "south-glacier"), ("glathida-grids", "glathida-RGI60-01.16195"),
+    entries = identity_entries([("south-glacier", "south-glacier"), ("glathida-grids", "glathida-RGI60-01.16195"),
                                  ("glathida-grids", "glathida-RGI60-11.00746"), ("oetztal-means", "oetztal")])
     mapping, report = glacier_groups(entries)
     assert mapping[("south-glacier", "RGI60-01.16195")] == mapping[("glathida-RGI60-01.16195", "RGI60-01.16195")]

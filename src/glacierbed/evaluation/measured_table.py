@@ -1,4 +1,4 @@
-"""Every measured thickness of the data kit in one table, and calibrations scored without leakage.
+"""Every measured thickness of the data kit in one table, with the model's thickness and the baselines.
 
 :func:`collect` runs the real pipeline (:func:`glacierbed.pipeline.estimate.estimate`, a given
 model, physics on or off) once per example and samples, at every measurement, the
@@ -15,19 +15,18 @@ features of :func:`glacierbed.posterior.calibration.calibration_features` and th
 * ``hintereisferner``: pixels only, a check of the volume against the Farinotti et al.
   (2019) consensus, which is a model, never a measurement: no row, never fitted on.
 
-Every row and pixel carries a **glacier identity** (``group``, :func:`glacier_groups`):
-RGI 5 ids become RGI 6 ids by number (divides ``_dNN`` join their parent), and outlines
-placed on Earth reliably (the real cases, tier-A GlaThiDa grids) that overlap by more
-than half are the same glacier, so South Glacier's radar and the grid RGI60-01.16195, or
-the Ötztal survey of Gepatschferner and its grid, are one group and never sit on both
-sides of a split. ``region`` is the RGI region.
+Every row and pixel carries a **glacier identity** (``group``,
+:func:`glacierbed.evaluation.glacier_identity.glacier_groups`): RGI 5 ids become RGI 6 ids
+by number (divides ``_dNN`` join their parent), and outlines placed on Earth reliably (the
+real cases, tier-A GlaThiDa grids) that overlap by more than half are the same glacier, so
+South Glacier's radar and the grid RGI60-01.16195, or the Ötztal survey of Gepatschferner
+and its grid, are one group and never sit on both sides of a split. ``region`` is the RGI region.
 
 Runs are cached under ``run_dir/<model tag>/<example>/`` (the estimate's own per-glacier
 resume plus this table's ``key.json``) and ``run_dir/baselines/``: a rerun resumes.
 
-:func:`cross_validate` refits a calibration without each glacier (``by="group"``) or each
-region (``by="region"``) and predicts the held-out rows and pixels; :func:`score` turns
-that into the acceptance metrics per case.
+:mod:`glacierbed.evaluation.cross_validation` refits a calibration without each glacier or
+region and scores it per case.
 """
 
 from __future__ import annotations
@@ -35,22 +34,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from glacierbed.core.atomic import replacing, write_json
-from glacierbed.posterior.calibration import (FEATURES_VERSION, MEAN_UNIT, Calibration, table_features,
-                                    apply_to_rows, calibration_features, weighted_coverage)
-from glacierbed.data.rasters import Raster
 from glacierbed.core.errors import EmptySelectionError
-from glacierbed.core.metrics import error_metrics, relative_error
+from glacierbed.data.rasters import Raster
+from glacierbed.evaluation.glacier_identity import canonical_rgi6, glacier_groups, identity_entries, region_of
+from glacierbed.pipeline.workflow import safe_id
+from glacierbed.posterior.calibration import FEATURES_VERSION, MEAN_UNIT, calibration_features
 
 log = logging.getLogger(__name__)
 
@@ -59,95 +57,9 @@ TABLE_VERSION = 2
 CASES = ("south-glacier", "glathida-grids", "oetztal-means", "hintereisferner")
 #: baselines sampled on the same rows (their maps cached per example, model-independent)
 BASELINES = ("va_shaped", "glabtop", "oggm")
-#: calibration variants scored by the benchmark
-VARIANTS = ("none", "scale", "residual+scale", "scale+interval", "residual+scale+interval")
 #: the Farinotti et al. (2019) consensus volume of Hintereisferner (a model, for checking only)
 HEF_CONSENSUS_KM3 = 0.572
 SOUTH_GLACIER_ID = "RGI60-01.16195"
-
-
-# --------------------------------------------------------------------------------------
-# glacier identity
-# --------------------------------------------------------------------------------------
-_RGI = re.compile(r"^RGI(\d)0-(\d\d)\.(\d{5})(?:_d\d+)?$")
-
-
-def canonical_rgi6(rgi_id: str) -> str:
-    """RGI 6 id of an RGI 5/6 id: same region and number, divides ``_dNN`` to their parent.
-
-    (RGI 6.0 kept the RGI 5.0 numbers in region 11; GlaThiDa's RGI50 -> RGI60 link table
-    agrees for every Ötztal glacier it covers, see ``benchmarks/validation.py``.) Other
-    ids are returned unchanged.
-    """
-    m = _RGI.match(str(rgi_id).strip())
-    return f"RGI60-{m.group(2)}.{m.group(3)}" if m else str(rgi_id)
-
-
-def region_of(rgi_id: str) -> str:
-    """RGI region ("01" .. "19") of an RGI id, "" if it is not one."""
-    m = _RGI.match(canonical_rgi6(rgi_id))
-    return m.group(2) if m else ""
-
-
-def glacier_groups(entries: pd.DataFrame, min_overlap: float = 0.5) -> tuple[dict[tuple[str, str], str], pd.DataFrame]:
-    """Glacier identity of every (example, rgi_id).
-
-    ``entries``: columns ``example``, ``rgi_id``, ``geometry`` (EPSG:4326 or None) and
-    ``located`` (True where the outline's absolute position is reliable). Union of (1) the
-    same :func:`canonical_rgi6` id and (2) located outlines overlapping by more than
-    ``min_overlap`` of the smaller one. The group is named by the smallest RGI 6 id in it.
-    Returns the mapping and a report of every located pair that touches or overlaps
-    (``relation``: "same id", "merged by location" or "neighbours (kept apart)").
-    """
-    keys = list(zip(entries["example"].astype(str), entries["rgi_id"].astype(str)))
-    parent = {k: k for k in keys}
-
-    def find(k: tuple[str, str]) -> tuple[str, str]:
-        while parent[k] != k:
-            parent[k] = parent[parent[k]]
-            k = parent[k]
-        return k
-
-    def union(a: tuple[str, str], b: tuple[str, str]) -> None:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-
-    canon = {k: canonical_rgi6(k[1]) for k in keys}
-    by_id: dict[str, tuple[str, str]] = {}
-    for k in keys:
-        if canon[k] in by_id:
-            union(by_id[canon[k]], k)
-        else:
-            by_id[canon[k]] = k
-    report = []
-    loc = entries[entries["located"].astype(bool) & entries["geometry"].notna()].reset_index(drop=True)
-    if len(loc) > 1:
-        g = gpd.GeoDataFrame(loc, geometry="geometry", crs="EPSG:4326")
-        g = g.to_crs(g.estimate_utm_crs()) if len(g) else g
-        sindex = g.sindex
-        for i in range(len(g)):
-            gi = g.geometry.iloc[i]
-            for j in sindex.query(gi, predicate="intersects"):
-                if j <= i or g["example"].iloc[j] == g["example"].iloc[i]:
-                    continue
-                gj = g.geometry.iloc[j]
-                inter = gi.intersection(gj).area
-                frac = inter / max(min(gi.area, gj.area), 1e-9)
-                ki = (str(g["example"].iloc[i]), str(g["rgi_id"].iloc[i]))
-                kj = (str(g["example"].iloc[j]), str(g["rgi_id"].iloc[j]))
-                same = canon[ki] == canon[kj]
-                if frac > min_overlap:
-                    union(ki, kj)
-                relation = "same id" if same else ("merged by location" if frac > min_overlap
-                                                    else "neighbours (kept apart)")
-                report.append({"a": f"{ki[0]}:{ki[1]}", "b": f"{kj[0]}:{kj[1]}", "overlap_of_smaller": frac,
-                               "relation": relation})
-    members: dict[tuple[str, str], list[str]] = {}
-    for k in keys:
-        members.setdefault(find(k), []).append(canon[k])
-    mapping = {k: min(members[find(k)]) for k in keys}
-    return mapping, pd.DataFrame(report, columns=["a", "b", "overlap_of_smaller", "relation"])
 
 
 # --------------------------------------------------------------------------------------
@@ -173,13 +85,9 @@ class _Grid:
     glaciers: pd.DataFrame
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-._" else "_" for c in str(name))
-
-
 def model_tag(predictor: Any, physics: bool) -> str:
     """Folder name of a model's run: name, physics on/off, start of its identity hash."""
-    return f"{_safe(predictor.name)}-{'physics' if physics else 'nophysics'}-{str(predictor.identity)[:10]}"
+    return f"{safe_id(predictor.name)}-{'physics' if physics else 'nophysics'}-{str(predictor.identity)[:10]}"
 
 
 def _examples(cases: Sequence[str], glaciers: Sequence[str] | None) -> list[tuple[str, str]]:
@@ -244,7 +152,7 @@ def _baseline_maps(example: str, cache: Path, with_oggm: bool = True) -> dict[st
     """VA (shaped), GlabTop and OGGM thickness maps on the example's DEM grid (cached npz)."""
     from glacierbed.core.atomic import write_bytes
 
-    path = cache / f"{_safe(example)}.npz"
+    path = cache / f"{safe_id(example)}.npz"
     if path.exists():
         with np.load(path) as z:
             maps = {k: z[k] for k in z.files}
@@ -374,7 +282,7 @@ def _collect_example(case: str, example: str, root: Path, base_dir: Path, predic
     from glacierbed.data import registry
     from glacierbed.data.observations import read_points, read_thickness_grid
 
-    folder = root / _safe(example)
+    folder = root / safe_id(example)
     key = _example_key(example, predictor.identity, physics, ensemble, baselines)
     key_path = folder / "key.json"
     if key_path.exists() and not fresh:
@@ -416,25 +324,6 @@ def _collect_example(case: str, example: str, root: Path, base_dir: Path, predic
     return rows, pixels, info
 
 
-def _identity_entries(pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
-    """(example, rgi_id, WGS84 outline, located) of every outline of the examples run."""
-    from glacierbed.data import registry
-    from glacierbed.data.outlines import read_outlines
-
-    out = []
-    for case, example in pairs:
-        ex = registry.get_example(example)
-        o = read_outlines(ex.outlines).to_crs("EPSG:4326")
-        located = True
-        if case == "glathida-grids":
-            tier = registry.glathida_grid_meta(example.removeprefix(registry.GLATHIDA_EXAMPLE_PREFIX)).get(
-                "location_tier")
-            located = tier == "A"
-        for rid, geom in zip(o["rgi_id"].astype(str), o.geometry):
-            out.append({"example": example, "rgi_id": rid, "geometry": geom, "located": located})
-    return pd.DataFrame(out)
-
-
 def collect(run_dir: str | Path, model: Any = None, physics: bool = True, *, cases: Sequence[str] = CASES,
             glaciers: Sequence[str] | None = None, ensemble: int = 4, baselines: bool = True,
             fresh: bool = False) -> MeasuredSet:
@@ -465,7 +354,7 @@ def collect(run_dir: str | Path, model: Any = None, physics: bool = True, *, cas
         else pd.DataFrame(columns=["case", "example", "unit", "rgi_id", "obs", "mu", "sigma"])
     pixels = pd.concat([p for p in all_pixels if len(p)], ignore_index=True) if any(len(p) for p in all_pixels) \
         else pd.DataFrame(columns=["case", "example", "rgi_id", "mu", "sigma"])
-    mapping, report = glacier_groups(_identity_entries(pairs))
+    mapping, report = glacier_groups(identity_entries(pairs))
     for df in (rows, pixels):
         keys = list(zip(df["example"].astype(str), df["rgi_id"].astype(str)))
         df["group"] = [mapping.get(k, canonical_rgi6(k[1])) for k in keys]
@@ -477,188 +366,5 @@ def collect(run_dir: str | Path, model: Any = None, physics: bool = True, *, cas
     return MeasuredSet(rows, pixels, info)
 
 
-# --------------------------------------------------------------------------------------
-# leave-one-glacier/region-out
-# --------------------------------------------------------------------------------------
-@dataclass
-class CrossValidation:
-    """Out-of-fold predictions of one calibration variant.
-
-    ``rows``: the measured rows with ``mu_cal``, ``sigma_cal``, ``z90`` and ``fold`` (the
-    held-out label whose fit predicted them); glacier-mean rows take the mean of their
-    glacier's calibrated pixels (``sigma_cal``: :meth:`Calibration.glacier_mean_std`,
-    ``z90``: the glacier-level 90 % multiplier). ``glaciers``: per glacier of ``pixels``:
-    calibrated mean thickness, volume and their 1-sigma.
-    """
-
-    variant: str
-    by: str
-    rows: pd.DataFrame
-    glaciers: pd.DataFrame
-    fits: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def predict_glaciers(cal: Calibration, pixels: pd.DataFrame) -> pd.DataFrame:
-    """Per glacier of ``pixels``: calibrated mean thickness, its 1-sigma, volume and its 1-sigma."""
-    out = []
-    if len(pixels) == 0:
-        return pd.DataFrame(columns=["case", "example", "rgi_id", "group", "region", "mean_thickness_m",
-                                     "mean_thickness_std_m", "volume_km3", "volume_std_km3", "n_pixels"])
-    mu, sigma = cal.apply(pixels["mu"].to_numpy(float), pixels["sigma"].to_numpy(float), table_features(pixels))
-    p = pixels.assign(mu_cal=mu, sigma_cal=sigma)
-    for (example, rid), g in p.groupby(["example", "rgi_id"], sort=False):
-        area = g["pixel_area_m2"].to_numpy(float)
-        out.append({"case": g["case"].iloc[0], "example": example, "rgi_id": rid, "group": g["group"].iloc[0],
-                    "region": g["region"].iloc[0], "mean_thickness_m": float(np.nanmean(g["mu_cal"])),
-                    "mean_thickness_std_m": cal.glacier_mean_std(g["sigma_cal"].to_numpy(float)),
-                    "z90": cal.glacier_z90,
-                    "volume_km3": float(np.nansum(g["mu_cal"].to_numpy(float) * area) / 1e9),
-                    "volume_std_km3": cal.volume_std_km3(g["sigma_cal"].to_numpy(float), float(area[0])),
-                    "n_pixels": int(len(g))})
-    return pd.DataFrame(out)
-
-
-def cross_validate(ms: MeasuredSet, variant: str | Callable[[], Calibration], by: str = "group",
-                   progress: Callable[[str], None] | None = None) -> CrossValidation:
-    """Refit ``variant`` without each glacier (``by="group"``) or region (``by="region"``).
-
-    Every row and pixel is predicted by the one fit that did not see its ``by`` label (a
-    glacier's radar, grid and mean all left out together). Labels that only have pixels
-    (no measurement) are predicted by the fit on all rows.
-    """
-    make = (lambda: Calibration.variant(variant)) if isinstance(variant, str) else variant
-    name = variant if isinstance(variant, str) else make().name
-    rows, pixels = ms.rows.reset_index(drop=True), ms.pixels.reset_index(drop=True)
-    labels = sorted(set(rows[by].astype(str)) | set(pixels[by].astype(str)))
-    out_rows, out_glaciers, fits = [], [], {}
-    for held in labels:
-        train = rows[rows[by].astype(str) != held]
-        cal = make().fit(train, pixels)
-        fits[held] = {"steps": [{k: v for k, v in s.to_dict().items() if k not in ("trees", "hyperparameters")}
-                                for s in cal.steps], "n_train_rows": int(len(train))}
-        test = rows[rows[by].astype(str) == held]
-        if len(test):
-            pred = apply_to_rows(cal.steps, test, pixels)
-            out_rows.append(test.assign(mu_cal=pred["mu"].to_numpy(), sigma_cal=pred["sigma"].to_numpy(),
-                                        z90=cal.z90, fold=held))
-        px = pixels[pixels[by].astype(str) == held]
-        if len(px):
-            out_glaciers.append(predict_glaciers(cal, px).assign(fold=held))
-        if progress:
-            progress(held)
-    oof = pd.concat(out_rows, ignore_index=True) if out_rows else rows.assign(mu_cal=np.nan, sigma_cal=np.nan)
-    gl = pd.concat(out_glaciers, ignore_index=True) if out_glaciers else predict_glaciers(Calibration(), pixels)
-    # glacier-mean rows: their glacier's calibrated pixels
-    is_mean = (oof["unit"] == MEAN_UNIT).to_numpy()
-    if is_mean.any():
-        idx = gl.set_index(["example", "rgi_id"])
-        keys = list(zip(oof.loc[is_mean, "example"], oof.loc[is_mean, "rgi_id"]))
-        oof.loc[is_mean, "mu_cal"] = [idx.loc[k, "mean_thickness_m"] if k in idx.index else np.nan for k in keys]
-        oof.loc[is_mean, "sigma_cal"] = [idx.loc[k, "mean_thickness_std_m"] if k in idx.index else np.nan
-                                         for k in keys]
-        oof.loc[is_mean, "z90"] = [idx.loc[k, "z90"] if k in idx.index else np.nan for k in keys]
-    return CrossValidation(name, by, oof, gl, fits)
-
-
-# --------------------------------------------------------------------------------------
-# scores
-# --------------------------------------------------------------------------------------
-def _coverage(df: pd.DataFrame, weights: np.ndarray | None = None) -> dict[str, float]:
-    e = (df["mu_cal"] - df["obs"]).abs().to_numpy(float)
-    s = df["sigma_cal"].to_numpy(float)
-    z = df["z90"].to_numpy(float)
-    return {"coverage68": weighted_coverage(e, s, weights), "coverage90": weighted_coverage(e, z * s, weights)}
-
-
-def glathida_per_glacier(cv: CrossValidation) -> pd.DataFrame:
-    """Per GlaThiDa grid glacier: calibrated RMSE, coverage and the baselines on the same cells."""
-    r = cv.rows[cv.rows["case"] == "glathida-grids"]
-    out = []
-    for rid, g in r.groupby("rgi_id", sort=True):
-        row = {"rgi_id": rid, "name": g["name"].iloc[0] if "name" in g else "", "region": g["region"].iloc[0],
-               "group": g["group"].iloc[0], **{k: v for k, v in error_metrics(g["mu_cal"], g["obs"]).items()
-                                               if k in ("n", "rmse", "mae", "bias")}, **_coverage(g)}
-        for b in BASELINES:
-            if f"base_{b}" in g:
-                row[f"rmse_{b}"] = error_metrics(g[f"base_{b}"], g["obs"])["rmse"]
-        bases = {b: row.get(f"rmse_{b}", np.nan) for b in BASELINES}
-        finite = {b: v for b, v in bases.items() if np.isfinite(v)}
-        row["best_baseline"] = min(finite, key=finite.get) if finite else ""
-        row["best_baseline_rmse"] = min(finite.values()) if finite else np.nan
-        row["ratio_to_best_baseline"] = row["rmse"] / row["best_baseline_rmse"] if finite else np.nan
-        out.append(row)
-    return pd.DataFrame(out)
-
-
-def glathida_regions(per_glacier: pd.DataFrame) -> pd.DataFrame:
-    """Per RGI region: median RMSE of the calibrated model and of each baseline, the best baseline."""
-    rows = []
-    for reg, g in per_glacier.groupby("region", sort=True):
-        row = {"region": reg, "n_glaciers": len(g), "median_rmse": float(g["rmse"].median())}
-        for b in BASELINES:
-            if f"rmse_{b}" in g:
-                row[f"median_rmse_{b}"] = float(g[f"rmse_{b}"].median())
-        finite = {b: row[f"median_rmse_{b}"] for b in BASELINES
-                  if f"median_rmse_{b}" in row and np.isfinite(row[f"median_rmse_{b}"])}
-        row["best_baseline"] = min(finite, key=finite.get) if finite else ""
-        row["best_baseline_median_rmse"] = min(finite.values()) if finite else np.nan
-        row["ratio"] = row["median_rmse"] / row["best_baseline_median_rmse"] if finite else np.nan
-        row["median_ratio_per_glacier"] = float(g["ratio_to_best_baseline"].median())
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _pooled_row(rows: pd.DataFrame, case: str, unit: str) -> dict[str, Any]:
-    """Acceptance metrics of one case scored over all its rows, with the baselines on the same rows."""
-    m = error_metrics(rows["mu_cal"], rows["obs"])
-    return {"case": case, "unit": unit, "n": m["n"], "rmse": m["rmse"], "mae": m["mae"], "bias": m["bias"],
-            **_coverage(rows), **{f"rmse_{b}": error_metrics(rows[f"base_{b}"], rows["obs"])["rmse"]
-                                  for b in BASELINES if f"base_{b}" in rows}}
-
-
-def score(cv: CrossValidation) -> pd.DataFrame:
-    """One row per case with the acceptance metrics (RMSE, bias, ratios, coverage 68/90)."""
-    out = []
-    r = cv.rows
-    sg = r[r["case"] == "south-glacier"]
-    if len(sg):
-        out.append(_pooled_row(sg, "south-glacier", "radar points"))
-    gg = r[r["case"] == "glathida-grids"]
-    if len(gg):
-        pg = glathida_per_glacier(cv)
-        reg = glathida_regions(pg)
-        pooled = error_metrics(gg["mu_cal"], gg["obs"])
-        base_medians = {b: float(pg[f"rmse_{b}"].median()) for b in BASELINES if f"rmse_{b}" in pg}
-        best_median = min(base_medians.values()) if base_medians else np.nan
-        out.append({"case": "glathida-grids", "unit": "glaciers (median of per-glacier RMSE)", "n": len(pg),
-                    "rmse": float(pg["rmse"].median()), "mae": float(pg["mae"].median()),
-                    "bias": float(pg["bias"].median()), **_coverage(gg, _cell_weights(gg)),
-                    **{f"{k}_cells": v for k, v in _coverage(gg).items()},
-                    "pooled_rmse": pooled["rmse"],
-                    "median_ratio_to_best_baseline": float(pg["ratio_to_best_baseline"].median()),
-                    "ratio_to_best_baseline_median": float(pg["rmse"].median()) / best_median,
-                    "regions_worse_than_best_baseline": int((reg["ratio"] > 1).sum()),
-                    "worst_region_ratio": float(reg["ratio"].max()),
-                    **{f"rmse_{b}": v for b, v in base_medians.items()}})
-    oz = r[r["case"] == "oetztal-means"]
-    if len(oz):
-        out.append(_pooled_row(oz, "oetztal-means", "glacier means"))
-    hef = cv.glaciers[cv.glaciers["case"] == "hintereisferner"] if len(cv.glaciers) else pd.DataFrame()
-    if len(hef):
-        v, s = float(hef["volume_km3"].sum()), float(hef["volume_std_km3"].sum())
-        e = abs(v - HEF_CONSENSUS_KM3)
-        out.append({"case": "hintereisferner", "unit": "volume vs consensus (km3)", "n": 1, "volume_km3": v,
-                    "volume_std_km3": s, "rel_error_volume": relative_error(v, HEF_CONSENSUS_KM3),
-                    "coverage68": float(e <= s), "coverage90": float(e <= float(hef["z90"].iloc[0]) * s)})
-    return pd.DataFrame(out)
-
-
-def _cell_weights(df: pd.DataFrame) -> np.ndarray:
-    """Each glacier equal (for coverage over the GlaThiDa grids)."""
-    n = df["rgi_id"].map(df["rgi_id"].value_counts()).to_numpy(float)
-    return 1.0 / n
-
-
-__all__ = ["CASES", "BASELINES", "VARIANTS", "HEF_CONSENSUS_KM3", "MeasuredSet", "CrossValidation",
-           "canonical_rgi6", "region_of", "glacier_groups", "model_tag", "collect", "cross_validate",
-           "predict_glaciers", "score", "glathida_per_glacier", "glathida_regions"]
+__all__ = ["CASES", "BASELINES", "HEF_CONSENSUS_KM3", "MeasuredSet", "canonical_rgi6", "region_of", "glacier_groups",
+           "model_tag", "collect"]
