@@ -1,0 +1,210 @@
+"""Calibrations scored without leakage on the measured table: leave one glacier (or region) out.
+
+:func:`cross_validate` refits a calibration without each glacier (``by="group"``: a
+glacier's radar, grid and mean leave together) or each RGI region (``by="region"``) and
+predicts the held-out rows and pixels (:func:`predict_glaciers` for whole glaciers);
+:func:`score` turns that into the acceptance metrics per case, with
+:func:`glathida_per_glacier` / :func:`glathida_regions` for the GlaThiDa grids against the
+baselines sampled on the same cells. The table: :func:`glacierbed.evaluation.measured_table.collect`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from glacierbed.core.metrics import error_metrics, relative_error
+from glacierbed.evaluation.measured_table import BASELINES, HEF_CONSENSUS_KM3, MeasuredSet
+from glacierbed.posterior.calibration import MEAN_UNIT, Calibration, apply_to_rows, table_features, weighted_coverage
+
+#: calibration variants scored by the benchmark
+VARIANTS = ("none", "scale", "residual+scale", "scale+interval", "residual+scale+interval")
+
+
+# --------------------------------------------------------------------------------------
+# leave-one-glacier/region-out
+# --------------------------------------------------------------------------------------
+@dataclass
+class CrossValidation:
+    """Out-of-fold predictions of one calibration variant.
+
+    ``rows``: the measured rows with ``mu_cal``, ``sigma_cal``, ``z90`` and ``fold`` (the
+    held-out label whose fit predicted them); glacier-mean rows take the mean of their
+    glacier's calibrated pixels (``sigma_cal``: :meth:`Calibration.glacier_mean_std`,
+    ``z90``: the glacier-level 90 % multiplier). ``glaciers``: per glacier of ``pixels``:
+    calibrated mean thickness, volume and their 1-sigma.
+    """
+
+    variant: str
+    by: str
+    rows: pd.DataFrame
+    glaciers: pd.DataFrame
+    fits: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def predict_glaciers(cal: Calibration, pixels: pd.DataFrame) -> pd.DataFrame:
+    """Per glacier of ``pixels``: calibrated mean thickness, its 1-sigma, volume and its 1-sigma."""
+    out = []
+    if len(pixels) == 0:
+        return pd.DataFrame(columns=["case", "example", "rgi_id", "group", "region", "mean_thickness_m",
+                                     "mean_thickness_std_m", "volume_km3", "volume_std_km3", "n_pixels"])
+    mu, sigma = cal.apply(pixels["mu"].to_numpy(float), pixels["sigma"].to_numpy(float), table_features(pixels))
+    p = pixels.assign(mu_cal=mu, sigma_cal=sigma)
+    for (example, rid), g in p.groupby(["example", "rgi_id"], sort=False):
+        area = g["pixel_area_m2"].to_numpy(float)
+        out.append({"case": g["case"].iloc[0], "example": example, "rgi_id": rid, "group": g["group"].iloc[0],
+                    "region": g["region"].iloc[0], "mean_thickness_m": float(np.nanmean(g["mu_cal"])),
+                    "mean_thickness_std_m": cal.glacier_mean_std(g["sigma_cal"].to_numpy(float)),
+                    "z90": cal.glacier_z90,
+                    "volume_km3": float(np.nansum(g["mu_cal"].to_numpy(float) * area) / 1e9),
+                    "volume_std_km3": cal.volume_std_km3(g["sigma_cal"].to_numpy(float), float(area[0])),
+                    "n_pixels": int(len(g))})
+    return pd.DataFrame(out)
+
+
+def cross_validate(ms: MeasuredSet, variant: str | Callable[[], Calibration], by: str = "group",
+                   progress: Callable[[str], None] | None = None) -> CrossValidation:
+    """Refit ``variant`` without each glacier (``by="group"``) or region (``by="region"``).
+
+    Every row and pixel is predicted by the one fit that did not see its ``by`` label (a
+    glacier's radar, grid and mean all left out together). Labels that only have pixels
+    (no measurement) are predicted by the fit on all rows.
+    """
+    make = (lambda: Calibration.variant(variant)) if isinstance(variant, str) else variant
+    name = variant if isinstance(variant, str) else make().name
+    rows, pixels = ms.rows.reset_index(drop=True), ms.pixels.reset_index(drop=True)
+    labels = sorted(set(rows[by].astype(str)) | set(pixels[by].astype(str)))
+    out_rows, out_glaciers, fits = [], [], {}
+    for held in labels:
+        train = rows[rows[by].astype(str) != held]
+        cal = make().fit(train, pixels)
+        fits[held] = {"steps": [{k: v for k, v in s.to_dict().items() if k not in ("trees", "hyperparameters")}
+                                for s in cal.steps], "n_train_rows": int(len(train))}
+        test = rows[rows[by].astype(str) == held]
+        if len(test):
+            pred = apply_to_rows(cal.steps, test, pixels)
+            out_rows.append(test.assign(mu_cal=pred["mu"].to_numpy(), sigma_cal=pred["sigma"].to_numpy(),
+                                        z90=cal.z90, fold=held))
+        px = pixels[pixels[by].astype(str) == held]
+        if len(px):
+            out_glaciers.append(predict_glaciers(cal, px).assign(fold=held))
+        if progress:
+            progress(held)
+    oof = pd.concat(out_rows, ignore_index=True) if out_rows else rows.assign(mu_cal=np.nan, sigma_cal=np.nan)
+    gl = pd.concat(out_glaciers, ignore_index=True) if out_glaciers else predict_glaciers(Calibration(), pixels)
+    # glacier-mean rows: their glacier's calibrated pixels
+    is_mean = (oof["unit"] == MEAN_UNIT).to_numpy()
+    if is_mean.any():
+        idx = gl.set_index(["example", "rgi_id"])
+        keys = list(zip(oof.loc[is_mean, "example"], oof.loc[is_mean, "rgi_id"]))
+        oof.loc[is_mean, "mu_cal"] = [idx.loc[k, "mean_thickness_m"] if k in idx.index else np.nan for k in keys]
+        oof.loc[is_mean, "sigma_cal"] = [idx.loc[k, "mean_thickness_std_m"] if k in idx.index else np.nan
+                                         for k in keys]
+        oof.loc[is_mean, "z90"] = [idx.loc[k, "z90"] if k in idx.index else np.nan for k in keys]
+    return CrossValidation(name, by, oof, gl, fits)
+
+
+# --------------------------------------------------------------------------------------
+# scores
+# --------------------------------------------------------------------------------------
+def _coverage(df: pd.DataFrame, weights: np.ndarray | None = None) -> dict[str, float]:
+    e = (df["mu_cal"] - df["obs"]).abs().to_numpy(float)
+    s = df["sigma_cal"].to_numpy(float)
+    z = df["z90"].to_numpy(float)
+    return {"coverage68": weighted_coverage(e, s, weights), "coverage90": weighted_coverage(e, z * s, weights)}
+
+
+def glathida_per_glacier(cv: CrossValidation) -> pd.DataFrame:
+    """Per GlaThiDa grid glacier: calibrated RMSE, coverage and the baselines on the same cells."""
+    r = cv.rows[cv.rows["case"] == "glathida-grids"]
+    out = []
+    for rid, g in r.groupby("rgi_id", sort=True):
+        row = {"rgi_id": rid, "name": g["name"].iloc[0] if "name" in g else "", "region": g["region"].iloc[0],
+               "group": g["group"].iloc[0], **{k: v for k, v in error_metrics(g["mu_cal"], g["obs"]).items()
+                                               if k in ("n", "rmse", "mae", "bias")}, **_coverage(g)}
+        for b in BASELINES:
+            if f"base_{b}" in g:
+                row[f"rmse_{b}"] = error_metrics(g[f"base_{b}"], g["obs"])["rmse"]
+        bases = {b: row.get(f"rmse_{b}", np.nan) for b in BASELINES}
+        finite = {b: v for b, v in bases.items() if np.isfinite(v)}
+        row["best_baseline"] = min(finite, key=finite.get) if finite else ""
+        row["best_baseline_rmse"] = min(finite.values()) if finite else np.nan
+        row["ratio_to_best_baseline"] = row["rmse"] / row["best_baseline_rmse"] if finite else np.nan
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def glathida_regions(per_glacier: pd.DataFrame) -> pd.DataFrame:
+    """Per RGI region: median RMSE of the calibrated model and of each baseline, the best baseline."""
+    rows = []
+    for reg, g in per_glacier.groupby("region", sort=True):
+        row = {"region": reg, "n_glaciers": len(g), "median_rmse": float(g["rmse"].median())}
+        for b in BASELINES:
+            if f"rmse_{b}" in g:
+                row[f"median_rmse_{b}"] = float(g[f"rmse_{b}"].median())
+        finite = {b: row[f"median_rmse_{b}"] for b in BASELINES
+                  if f"median_rmse_{b}" in row and np.isfinite(row[f"median_rmse_{b}"])}
+        row["best_baseline"] = min(finite, key=finite.get) if finite else ""
+        row["best_baseline_median_rmse"] = min(finite.values()) if finite else np.nan
+        row["ratio"] = row["median_rmse"] / row["best_baseline_median_rmse"] if finite else np.nan
+        row["median_ratio_per_glacier"] = float(g["ratio_to_best_baseline"].median())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _pooled_row(rows: pd.DataFrame, case: str, unit: str) -> dict[str, Any]:
+    """Acceptance metrics of one case scored over all its rows, with the baselines on the same rows."""
+    m = error_metrics(rows["mu_cal"], rows["obs"])
+    return {"case": case, "unit": unit, "n": m["n"], "rmse": m["rmse"], "mae": m["mae"], "bias": m["bias"],
+            **_coverage(rows), **{f"rmse_{b}": error_metrics(rows[f"base_{b}"], rows["obs"])["rmse"]
+                                  for b in BASELINES if f"base_{b}" in rows}}
+
+
+def score(cv: CrossValidation) -> pd.DataFrame:
+    """One row per case with the acceptance metrics (RMSE, bias, ratios, coverage 68/90)."""
+    out = []
+    r = cv.rows
+    sg = r[r["case"] == "south-glacier"]
+    if len(sg):
+        out.append(_pooled_row(sg, "south-glacier", "radar points"))
+    gg = r[r["case"] == "glathida-grids"]
+    if len(gg):
+        pg = glathida_per_glacier(cv)
+        reg = glathida_regions(pg)
+        pooled = error_metrics(gg["mu_cal"], gg["obs"])
+        base_medians = {b: float(pg[f"rmse_{b}"].median()) for b in BASELINES if f"rmse_{b}" in pg}
+        best_median = min(base_medians.values()) if base_medians else np.nan
+        out.append({"case": "glathida-grids", "unit": "glaciers (median of per-glacier RMSE)", "n": len(pg),
+                    "rmse": float(pg["rmse"].median()), "mae": float(pg["mae"].median()),
+                    "bias": float(pg["bias"].median()), **_coverage(gg, _cell_weights(gg)),
+                    **{f"{k}_cells": v for k, v in _coverage(gg).items()},
+                    "pooled_rmse": pooled["rmse"],
+                    "median_ratio_to_best_baseline": float(pg["ratio_to_best_baseline"].median()),
+                    "ratio_to_best_baseline_median": float(pg["rmse"].median()) / best_median,
+                    "regions_worse_than_best_baseline": int((reg["ratio"] > 1).sum()),
+                    "worst_region_ratio": float(reg["ratio"].max()),
+                    **{f"rmse_{b}": v for b, v in base_medians.items()}})
+    oz = r[r["case"] == "oetztal-means"]
+    if len(oz):
+        out.append(_pooled_row(oz, "oetztal-means", "glacier means"))
+    hef = cv.glaciers[cv.glaciers["case"] == "hintereisferner"] if len(cv.glaciers) else pd.DataFrame()
+    if len(hef):
+        v, s = float(hef["volume_km3"].sum()), float(hef["volume_std_km3"].sum())
+        e = abs(v - HEF_CONSENSUS_KM3)
+        out.append({"case": "hintereisferner", "unit": "volume vs consensus (km3)", "n": 1, "volume_km3": v,
+                    "volume_std_km3": s, "rel_error_volume": relative_error(v, HEF_CONSENSUS_KM3),
+                    "coverage68": float(e <= s), "coverage90": float(e <= float(hef["z90"].iloc[0]) * s)})
+    return pd.DataFrame(out)
+
+
+def _cell_weights(df: pd.DataFrame) -> np.ndarray:
+    """Each glacier equal (for coverage over the GlaThiDa grids)."""
+    n = df["rgi_id"].map(df["rgi_id"].value_counts()).to_numpy(float)
+    return 1.0 / n
+
+
+__all__ = ["VARIANTS", "CrossValidation", "cross_validate", "predict_glaciers", "score", "glathida_per_glacier",
+           "glathida_regions"]
