@@ -13,7 +13,6 @@ is computed from the build's results; sources that gave no patch are named as su
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from glacierbed.evaluation.methods import rewrite_report
 from glacierbed.core.atomic import write_json, write_text
 from glacierbed.data.terrain import source_grids
 from glacierbed.models.inpainting.patches import BuildReport, DatasetConfig, build_dataset, sample_patches
@@ -99,10 +99,7 @@ def main() -> None:
     ap.add_argument("--no-figure", action="store_true", help="do not redraw dataset_patches.png")
     a = ap.parse_args()
     if a.report_only:
-        df = pd.read_csv(RESULTS / "dataset_build.csv")
-        meta = json.loads((RESULTS / "dataset_build.json").read_text())
-        write_text(RESULTS / "dataset_build.md", report(df, meta))
-        print(report(df, meta))
+        print(rewrite_report(RESULTS, "dataset_build", report))
         return
     cfg = DatasetConfig.from_yaml(CONFIG)
     t = time.perf_counter()

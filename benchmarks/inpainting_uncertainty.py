@@ -16,13 +16,13 @@ report is computed from the binned table and the fitted slope.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from glacierbed.evaluation.methods import rewrite_report
 from glacierbed.core.atomic import write_json, write_text
 from glacierbed.data.terrain import resolve
 from glacierbed.models.inpainting.patches import PatchSet
@@ -67,10 +67,7 @@ def main() -> None:
     ap.add_argument("--report-only", action="store_true", help="rewrite the .md from the .csv/.json")
     a = ap.parse_args()
     if a.report_only:
-        df = pd.read_csv(RESULTS / "inpainting_uncertainty.csv")
-        meta = json.loads((RESULTS / "inpainting_uncertainty.json").read_text())
-        write_text(RESULTS / "inpainting_uncertainty.md", report(df, meta))
-        print(report(df, meta))
+        print(rewrite_report(RESULTS, "inpainting_uncertainty", report))
         return
     ps = PatchSet.load(a.dataset).subset("val")
     shapes = OutlineShapes.from_outlines([resolve("oggm-sample-data/test-workflow/rgi/rgi_oetztal.shp"),

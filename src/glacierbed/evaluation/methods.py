@@ -174,3 +174,12 @@ def write_table(df: pd.DataFrame, path: Path, floatfmt: str = ".3g") -> Path:
 def to_markdown(df: pd.DataFrame, floatfmt: str = ".3g") -> str:
     """A pipe table (pandas + tabulate); NaN as empty cells."""
     return df.to_markdown(index=False, floatfmt=floatfmt, missingval="")
+
+
+def rewrite_report(results: Path, stem: str, report: Callable[[pd.DataFrame, dict], str]) -> str:
+    """Rewrite ``<stem>.md`` from the saved ``<stem>.csv`` and ``<stem>.json`` (a benchmark's --report-only)."""
+    import json
+
+    text = report(pd.read_csv(results / f"{stem}.csv"), json.loads((results / f"{stem}.json").read_text()))
+    write_text(results / f"{stem}.md", text)
+    return text
