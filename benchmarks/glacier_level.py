@@ -28,6 +28,22 @@ RESULTS = Path(__file__).resolve().parent / "results"
 CASES = ("south-glacier", "glathida-grids", "oetztal-means")
 
 
+def decide(df: pd.DataFrame) -> str:
+    """The protocol's rule: the best LOGO grid ratio ships if it beats S0 and costs <= 5 % elsewhere."""
+    logo = df[df["split"] == "LOGO"].set_index("variant")
+    ref = logo.loc["S0 global factor"]
+    best = logo["grids_median_ratio"].idxmin()
+    row = logo.loc[best]
+    ok = (best != "S0 global factor"
+          and row["south_glacier_rmse"] <= 1.05 * ref["south_glacier_rmse"]
+          and row["oetztal_means_rmse"] <= 1.05 * ref["oetztal_means_rmse"])
+    if ok:
+        return f"`{best}` wins ({row['grids_median_ratio']:.3f} vs S0 {ref['grids_median_ratio']:.3f}) and ships."
+    return (f"No variant beats S0 under the rule (best LOGO grid ratio: `{best}` {row['grids_median_ratio']:.3f}; "
+            f"S0 {ref['grids_median_ratio']:.3f}); the calibration keeps its global glacier-wise factor. "
+            f"{len(logo)} variants tried.")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--run-dir", type=Path, default=Path.home() / ".cache" / "glacierbed-calibration")
@@ -42,6 +58,7 @@ def main() -> None:
             factors = cross_validated_factors(table, features, by)
             results.append({"variant": name, "split": split, **score(ms.rows, factors)})
     df = pd.DataFrame(results)
+    decision = decide(df)
     write_table(df, RESULTS / "glacier_level.csv", ".6g")
     write_table(table, RESULTS / "glacier_level_table.csv", ".6g")
     text = "\n".join([
@@ -50,9 +67,10 @@ def main() -> None:
         "replaces the calibration's global glacier-wise factor; scores after that step alone (the "
         "shape residual and intervals unchanged). Grid ratio: median over the 23 grid glaciers of "
         "RMSE / that glacier's best baseline (VA, GlabTop, OGGM) on the same cells.", "",
-        to_markdown(df, ".3g"), ""])
+        to_markdown(df, ".3g"), "", "## Decision (the protocol's rule)", "", decision, ""])
     write_text(RESULTS / "glacier_level.md", text)
     print(to_markdown(df, ".3g"))
+    print(decision)
 
 
 if __name__ == "__main__":
