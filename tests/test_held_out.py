@@ -34,3 +34,22 @@ def test_a_list_without_ids_is_refused(tmp_path: Path) -> None:
     (tmp_path / "glathida" / "HELD_OUT.md").write_text("# Held out\n\nno list here\n")
     with pytest.raises(CorruptFileError, match="HELD_OUT.md"):
         held_out_glathida_ids(tmp_path)
+
+
+def test_measured_table_never_carries_a_held_out_survey(data_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """With Hintereisferner's survey (1964) and South Glacier's grid (2079) declared held out, the
+    rows that every calibration is fitted on hold neither; the kit's real list is applied too."""
+    from glacierbed.data import observations
+    from glacierbed.evaluation import measured_table
+
+    held = EXPECTED | {1964, 2079}
+    monkeypatch.setattr(observations, "held_out_glathida_ids", lambda data_dir=None: frozenset(held))
+    grids = [e for _, e in measured_table._examples(("glathida-grids",), None)]
+    assert "glathida-RGI60-01.16195" not in grids and len(grids) == 22
+    ms = measured_table.collect(tmp_path, "biharmonic", physics=False, cases=("oetztal-means",), ensemble=1,
+                                baselines=False)
+    ids = set(ms.rows["obs_id"].astype(int))
+    assert not ids & held
+    # the benchmark matches Hintereisferner to survey 1964 (its latest); held out, an older survey stands in
+    hef = ms.rows[ms.rows["rgi_id"] == "RGI50-11.00897"]
+    assert len(hef) == 1 and int(hef["obs_id"].iloc[0]) != 1964

@@ -43,8 +43,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from glacierbed.core.atomic import replacing, write_json
+from glacierbed.core.atomic import replacing
 from glacierbed.core.errors import EmptySelectionError
+from glacierbed.core.parallel import OK, Checkpoint, Stored
 from glacierbed.data.rasters import Raster
 from glacierbed.evaluation.glacier_identity import canonical_rgi6, glacier_groups, identity_entries, region_of
 from glacierbed.pipeline.workflow import safe_id
@@ -91,8 +92,9 @@ def model_tag(predictor: Any, physics: bool) -> str:
 
 
 def _examples(cases: Sequence[str], glaciers: Sequence[str] | None) -> list[tuple[str, str]]:
-    """(case, example name) pairs to run."""
+    """(case, example name) pairs to run (grids of held-out GlaThiDa surveys left out)."""
     from glacierbed.data import registry
+    from glacierbed.data.observations import held_out_glathida_ids
 
     out = []
     for case in cases:
@@ -103,8 +105,10 @@ def _examples(cases: Sequence[str], glaciers: Sequence[str] | None) -> list[tupl
         elif case == "hintereisferner":
             out.append((case, "hintereisferner"))
         elif case == "glathida-grids":
-            meta = registry.glathida_grids(glaciers)
-            out += [(case, e) for e in meta["example"]]
+            held = held_out_glathida_ids()  # never fitted on: blind validation
+            out += [(case, e) for e in registry.glathida_grids(glaciers)["example"]
+                    if registry.glathida_grid_meta(e.removeprefix(registry.GLATHIDA_EXAMPLE_PREFIX)).get(
+                        "glathida_glacier_id") not in held]
         else:
             raise EmptySelectionError(f"unknown measured case {case!r}; choose from {', '.join(CASES)}")
     return out
@@ -216,7 +220,7 @@ def _mean_rows(case: str, example: str, grid: _Grid, pixels: pd.DataFrame, base:
     from glacierbed.data import registry
     from glacierbed.data.observations import match_glathida_to_outlines, read_glathida_glaciers
 
-    glathida = read_glathida_glaciers(registry.get_file("glathida/glacier.csv"))
+    glathida = read_glathida_glaciers(registry.get_file("glathida/glacier.csv"), for_fitting=True)
     m = match_glathida_to_outlines(glathida, grid.outlines)
     m = m[m["latest"].astype(bool)]
     ok = (grid.ids > 0) & np.isfinite(grid.dem.data)
@@ -275,52 +279,56 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"rgi_id": str, "group": str, "region": str})
 
 
-def _collect_example(case: str, example: str, root: Path, base_dir: Path, predictor: Any, physics: bool,
-                     ensemble: int, baselines: bool, fresh: bool = False
-                     ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Rows/pixels of one example, from the cache when its key matches."""
+def _case_rows(case: str, example: str, grid: _Grid, base: dict[str, np.ndarray]
+               ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Rows, pixels and info of one example of a case, from its estimate grid."""
     from glacierbed.data import registry
     from glacierbed.data.observations import read_points, read_thickness_grid
 
-    folder = root / safe_id(example)
-    key = _example_key(example, predictor.identity, physics, ensemble, baselines)
-    key_path = folder / "key.json"
-    if key_path.exists() and not fresh:
-        stored = json.loads(key_path.read_text())
-        if stored.get("key") == key and (folder / "rows.csv").exists() and (folder / "pixels.csv").exists():
-            rows, pixels = _read_csv(folder / "rows.csv"), _read_csv(folder / "pixels.csv")
-            return rows, pixels, stored.get("info", {})
-    t0 = time.perf_counter()
-    grid = _run_grid(example, folder / "estimate", predictor, physics, ensemble)
-    base = _baseline_maps(example, base_dir) if baselines else {}
     ex = registry.get_example(example)
-    info: dict[str, Any] = {"example": example, "case": case, "dem_resolution_m": grid.dem.res[0],
-                            "n_glaciers": int(len(grid.outlines))}
+    info: dict[str, Any] = {}
     pixels = pd.DataFrame()
     if case == "south-glacier":
-        rows, counts = _points_rows(case, example, grid, read_points(ex.observations), "point", base)
-        info.update(counts)
+        rows, info = _points_rows(case, example, grid, read_points(ex.observations), "point", base)
     elif case == "glathida-grids":
-        rows, counts = _points_rows(case, example, grid, read_thickness_grid(ex.observations), "cell", base)
-        info.update(counts)
+        rows, info = _points_rows(case, example, grid, read_thickness_grid(ex.observations), "cell", base)
         meta = registry.glathida_grid_meta(example.removeprefix(registry.GLATHIDA_EXAMPLE_PREFIX))
         info["location_tier"] = meta.get("location_tier")
         rows["name"] = meta.get("name")
-    elif case == "oetztal-means":
+    elif case in ("oetztal-means", "hintereisferner"):
         pixels = _glacier_pixels(case, example, grid)
-        rows, minfo = _mean_rows(case, example, grid, pixels, base)
-        info.update(minfo)
-    elif case == "hintereisferner":
-        pixels = _glacier_pixels(case, example, grid)
-        rows = pd.DataFrame()
-        info.update(_hef_info(grid, base))
+        rows, info = _mean_rows(case, example, grid, pixels, base) if case == "oetztal-means" else \
+            (pd.DataFrame(), _hef_info(grid, base))
     else:
         raise EmptySelectionError(f"unknown case {case!r}")
-    info["model_volume_km3"] = float(grid.glaciers["volume_km3"].sum())
-    info["seconds"] = time.perf_counter() - t0
-    _write_csv(folder / "rows.csv", rows)
-    _write_csv(folder / "pixels.csv", pixels)
-    write_json(key_path, {"key": key, "info": info})
+    return rows, pixels, info
+
+
+def _collect_example(case: str, example: str, root: Path, base_dir: Path, predictor: Any, physics: bool,
+                     ensemble: int, baselines: bool, fresh: bool = False
+                     ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Rows/pixels of one example, reused under the one resume rule (key + sha256 of the tables)."""
+    folder = root / safe_id(example)
+    key = _example_key(example, predictor.identity, physics, ensemble, baselines)
+    files = {"rows": folder / "rows.csv", "pixels": folder / "pixels.csv"}
+    checkpoint = Checkpoint(folder / "key.json", files, key)
+    stored = Stored() if fresh else checkpoint.check(lambda f: (_read_csv(f["rows"]), _read_csv(f["pixels"])))
+    if stored.reusable:
+        rows, pixels = stored.value
+        return rows, pixels, stored.record.get("info", {})
+    if stored.why_not:
+        log.info("%s: cached table not reused (%s): recomputed", example, stored.why_not)
+    t0 = time.perf_counter()
+    grid = _run_grid(example, folder / "estimate", predictor, physics, ensemble)
+    base = _baseline_maps(example, base_dir) if baselines else {}
+    rows, pixels, case_info = _case_rows(case, example, grid, base)
+    info: dict[str, Any] = {"example": example, "case": case, "dem_resolution_m": grid.dem.res[0],
+                            "n_glaciers": int(len(grid.outlines)), **case_info,
+                            "model_volume_km3": float(grid.glaciers["volume_km3"].sum()),
+                            "seconds": time.perf_counter() - t0}
+    _write_csv(files["rows"], rows)
+    _write_csv(files["pixels"], pixels)
+    checkpoint.commit(OK, info=info)
     return rows, pixels, info
 
 
