@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import typer
 
-from glacierbed.commands.common import clean_errors, console, count_progress, explicit_options
+from glacierbed.commands.common import clean_errors, console, count_progress, explicit_options, fail
 
 _O = typer.Option
 OPTIONS: dict[str, Any] = dict(
@@ -38,6 +38,15 @@ OPTIONS: dict[str, Any] = dict(
     physics_config=_O(None, "--physics-config", help="YAML with PhysicsConfig fields to change."),
     velocity=_O(None, "--velocity", metavar="VX VY", help="Surface velocity rasters vx vy (m/yr, any CRS)."),
     smb=_O(None, "--smb", help="Surface mass-balance raster (m w.e./yr)."),
+    rgi_region=_O(None, "--rgi-region", min=1, max=19, help="Download the outlines of this RGI region and the "
+                  "DEM tiles they need (instead of --dem/--outlines); see docs/data.md."),
+    rgi_ids=_O(None, "--rgi-ids", help="Download these RGI glaciers (repeatable or comma-separated, e.g. "
+               "RGI60-11.00897) and the DEM tiles they need."),
+    bbox=_O(None, "--bbox", metavar="W S E N", help="Download the RGI glaciers meeting this lon/lat box "
+            "(degrees) and the DEM tiles they need."),
+    rgi_version=_O(6, "--rgi-version", min=6, max=7, help="RGI version for --rgi-region/--bbox (6 or 7)."),
+    dem_source=_O("glo30", "--dem-source", help="DEM downloaded for the RGI options: glo30 (Copernicus "
+                  "GLO-30) or glo90."),
 )
 
 
@@ -76,6 +85,20 @@ def _inputs(dem: list[Path] | None, outlines: Path | None, example: str | None) 
     return list(dem), outlines
 
 
+def _rgi_inputs(out: Path, cfg: Any, region: int | None, ids: list[str] | None,
+                bbox: tuple[float, float, float, float] | None, version: int,
+                dem_source: str) -> tuple[list[Path], Path, list[str]] | None:
+    """DEM tiles, outlines file and selected ids downloaded for --rgi-region/--rgi-ids/--bbox (None: not asked)."""
+    if region is None and not ids and bbox is None:
+        return None
+    from glacierbed.data.region_inputs import fetch_region_inputs
+
+    got = fetch_region_inputs(out / "inputs" / "rgi_outlines.gpkg", region=region, bbox=bbox, version=version,
+                              ids=[i for item in ids or () for i in item.replace(",", " ").split()],
+                              dem_source=dem_source, margin_m=cfg.margin_m, margin_fraction=cfg.margin_fraction)
+    return got.dem, got.outlines, got.rgi_ids
+
+
 def estimate_config(config: Path | None, given: dict[str, Any], physics_config: Path | None = None) -> Any:
     """The ``EstimateConfig``: the YAML ``config`` (or the defaults), then the ``given`` options.
 
@@ -110,14 +133,24 @@ def estimate_cmd(
     maps: Optional[bool] = OPTIONS["maps"], physics: bool = OPTIONS["physics"],
     physics_config: Optional[Path] = OPTIONS["physics_config"],
     velocity: Optional[tuple[Path, Path]] = OPTIONS["velocity"], smb: Optional[Path] = OPTIONS["smb"],
+    rgi_region: Optional[int] = OPTIONS["rgi_region"], rgi_ids: Optional[list[str]] = OPTIONS["rgi_ids"],
+    bbox: Optional[tuple[float, float, float, float]] = OPTIONS["bbox"], rgi_version: int = OPTIONS["rgi_version"],
+    dem_source: str = OPTIONS["dem_source"],
 ) -> None:
     """Bed, ice thickness and volume of every glacier: GeoTIFFs, glaciers.csv/.gpkg, summary.json, maps."""
     from glacierbed.pipeline.estimate import estimate
     from glacierbed.pipeline.store import load_predictor
 
-    dems, outline_path = _inputs(dem, outlines, example)
     cfg = estimate_config(config, explicit_options(ctx, ensemble=ensemble, calibrate=calibrate, physics=physics),
                           physics_config)
+    if (rgi_region is not None or rgi_ids or bbox is not None) and (dem or outlines or example):
+        fail("--rgi-region/--rgi-ids/--bbox download the DEM and outlines: do not also give --dem/--outlines/--example")
+    fetched = _rgi_inputs(out, cfg, rgi_region, rgi_ids, bbox, rgi_version, dem_source)
+    if fetched is None:
+        dems, outline_path = _inputs(dem, outlines, example)
+    else:
+        dems, outline_path, chosen = fetched
+        glacier = glacier or chosen
     # fail early (before the progress bar) if the model is missing; Dask workers load it by name
     predictor = load_predictor(model)
     with count_progress("glaciers") as progress:
