@@ -29,8 +29,9 @@ import pandas as pd
 
 from glacierbed.core.atomic import write_text
 from glacierbed.evaluation.benchmark import to_markdown, write_table
-from glacierbed.evaluation.cross_validation import (VARIANTS, cross_validate, glathida_per_glacier, glathida_regions,
-                                                   score)
+from glacierbed.evaluation.cross_validation import (VARIANTS, coverage_spread, cross_validate, glathida_per_glacier,
+                                                   glathida_regions, per_glacier_coverage, score)
+from glacierbed.evaluation.diagnosis import calibration_attributes, with_attributes
 from glacierbed.evaluation.measured_table import BASELINES, HEF_CONSENSUS_KM3, collect
 from glacierbed.posterior.calibration import Calibration, regional_volume_std
 
@@ -128,6 +129,9 @@ def main(argv: list[str] | None = None) -> None:
     ms = collect(args.run_dir, args.model, not args.no_physics, glaciers=args.glaciers, fresh=args.fresh)
     t_collect = time.perf_counter() - t0
     log.info("measured table: %d rows, %d pixels (%.0f s)", len(ms.rows), len(ms.pixels), t_collect)
+    # each glacier's attributes (for intervals widened with the distance from the fitted glaciers)
+    attrs = calibration_attributes(sorted(set(ms.rows["example"].astype(str)) | set(ms.pixels["example"].astype(str))))
+    ms.rows, ms.pixels = with_attributes(ms.rows, attrs), with_attributes(ms.pixels, attrs)
     variants = list(dict.fromkeys([*args.variants, args.ship]))
     splits = ("group",) if args.no_loro else ("group", "region")
     split_name = {"group": "LOGO", "region": "LORO"}
@@ -202,6 +206,8 @@ def main(argv: list[str] | None = None) -> None:
             "ratio_to_best_baseline_median", "median_ratio_to_best_baseline", "regions_worse_than_best_baseline",
             "volume_km3", "volume_std_km3", "rel_error_volume"]
     cov = scores[scores["variant"] == args.ship][["split", "case", "n", "coverage68", "coverage90"]]
+    spread = pd.DataFrame([{"split": split_name[by], **coverage_spread(per_glacier_coverage(cvs[(args.ship, by)]))}
+                           for by in splits])
     base_cols = ["case"] + [f"rmse_{b}" for b in BASELINES]
     base_tab = scores[(scores["variant"] == variants[0]) & (scores["split"] == "LOGO")]
     base_tab = base_tab[[c for c in base_cols if c in base_tab]]
@@ -236,6 +242,8 @@ def main(argv: list[str] | None = None) -> None:
           "## Every variant", "", to_markdown(scores[[c for c in show if c in scores]], ".3g"), "",
           "## Baselines on the same rows (RMSE, m; grids: median over glaciers)", "", to_markdown(base_tab, ".3g"), "",
           f"## Interval coverage per case (`{args.ship}`)", "", to_markdown(cov, ".3f"), "",
+          f"## Per-glacier coverage over glaciers (`{args.ship}`; South Glacier radar + grids, each glacier's "
+          "share of its measurements inside the interval)", "", to_markdown(spread, ".3f"), "",
           f"## GlaThiDa grids per region (`{args.ship}`)", "", to_markdown(region_table, ".3g"), "",
           f"## GlaThiDa grids per glacier (`{args.ship}`, LOGO)", "",
           to_markdown(glaciers[[c for c in ["region", "rgi_id", "name", "n", "rmse", "rmse_uncalibrated", "bias",

@@ -56,14 +56,21 @@ def glacier_attributes(dem: Raster, ids: np.ndarray, rgi_ids: dict[int, str]) ->
     ``rgi_ids`` maps the id raster's values to glacier ids; latitude is the glacier
     centroid's, from the DEM's CRS.
     """
-    to_lonlat = Transformer.from_crs(dem.crs, "EPSG:4326", always_xy=True)
-    rows, cols = np.indices(ids.shape)
     out = []
     for value, rgi_id in rgi_ids.items():
         mask = ids == value
         if not mask.any():
             continue
-        x, y = dem.transform @ (cols[mask].mean() + 0.5, rows[mask].mean() + 0.5)
-        _, lat = to_lonlat.transform(x, y)
-        out.append({"rgi_id": rgi_id, **attributes_of_mask(dem.data, mask, dem.res[0], lat)})
+        out.append({"rgi_id": rgi_id, **attributes_of_mask(dem.data, mask, dem.res[0], mask_latitude(dem, mask))})
     return pd.DataFrame(out, columns=["rgi_id", *ATTRIBUTES])
+
+
+def mask_latitude(grid: Raster, mask: np.ndarray) -> float:
+    """Latitude (degrees) of the centroid of ``mask`` on ``grid``, from its CRS (NaN without a CRS or pixel)."""
+    mask = np.asarray(mask, bool)
+    if grid.crs is None or not mask.any():
+        return float("nan")
+    rows, cols = np.nonzero(mask)
+    x, y = grid.transform @ (cols.mean() + 0.5, rows.mean() + 0.5)
+    _, lat = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True).transform(x, y)
+    return float(lat)

@@ -200,6 +200,27 @@ def score(cv: CrossValidation) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def per_glacier_coverage(cv: CrossValidation) -> pd.DataFrame:
+    """Per glacier and case with measured points or cells (not glacier means): n and the share of
+    its measurements inside the 68 % (±sigma) and 90 % (±z90 sigma) intervals."""
+    r = cv.rows[cv.rows["unit"] != MEAN_UNIT] if "unit" in cv.rows else cv.rows
+    out = [{"case": case, "rgi_id": rid, "group": g["group"].iloc[0], "region": g["region"].iloc[0], "n": len(g),
+            **_coverage(g)} for (case, rid), g in r.groupby(["case", "rgi_id"], sort=True)]
+    return pd.DataFrame(out, columns=["case", "rgi_id", "group", "region", "n", "coverage68", "coverage90"])
+
+
+def coverage_spread(per_glacier: pd.DataFrame, quantile: float = 0.1) -> dict[str, float]:
+    """Median, ``quantile`` (10th percentile) and minimum over glaciers of the per-glacier coverages."""
+    out: dict[str, float] = {"n_glaciers": float(len(per_glacier))}
+    for col in ("coverage68", "coverage90"):
+        v = per_glacier[col].to_numpy(float)
+        v = v[np.isfinite(v)]
+        out[f"{col}_median"] = float(np.median(v)) if v.size else float("nan")
+        out[f"{col}_p{round(100 * quantile)}"] = float(np.quantile(v, quantile)) if v.size else float("nan")
+        out[f"{col}_worst"] = float(v.min()) if v.size else float("nan")
+    return out
+
+
 def _cell_weights(df: pd.DataFrame) -> np.ndarray:
     """Each glacier equal (for coverage over the GlaThiDa grids)."""
     n = df["rgi_id"].map(df["rgi_id"].value_counts()).to_numpy(float)
@@ -207,4 +228,4 @@ def _cell_weights(df: pd.DataFrame) -> np.ndarray:
 
 
 __all__ = ["VARIANTS", "CrossValidation", "cross_validate", "predict_glaciers", "score", "glathida_per_glacier",
-           "glathida_regions"]
+           "glathida_regions", "per_glacier_coverage", "coverage_spread"]

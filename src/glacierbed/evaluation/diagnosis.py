@@ -11,12 +11,13 @@ tell which attributes the error follows.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 
 from glacierbed.data.attributes import ATTRIBUTES, glacier_attributes
+from glacierbed.posterior.calibration.distance import DISTANCE_ATTRIBUTES, distance_attributes
 
 #: nominal acquisition year of the DEM sources in the kit (NaN where a source mixes years)
 DEM_YEARS = {"SRTM": 2000.0, "GIMP": 2007.0, "DEM3": float("nan")}
@@ -83,6 +84,22 @@ def example_attributes(example: str) -> pd.DataFrame:
                                                                            else float("nan"))
     table["grid_survey_year"] = _first_year(meta.get("survey_date")) if meta else float("nan")
     return table
+
+
+def calibration_attributes(examples: Iterable[str]) -> pd.DataFrame:
+    """Per glacier of the kit ``examples``: ``example``, ``rgi_id`` and the attributes the
+    calibration's distance widening uses (:data:`DISTANCE_ATTRIBUTES`, latitude from the DEM's CRS)."""
+    table = pd.concat([example_attributes(e) for e in examples], ignore_index=True)
+    attrs = pd.DataFrame([distance_attributes(r) for r in table.to_dict("records")], columns=DISTANCE_ATTRIBUTES)
+    return pd.concat([table[["example", "rgi_id"]].astype(str), attrs], axis=1)
+
+
+def with_attributes(df: pd.DataFrame, attrs: pd.DataFrame) -> pd.DataFrame:
+    """``df`` (measured rows or pixels) with the ``attr_*`` columns of its glacier (by example, rgi_id)."""
+    base = df.drop(columns=[c for c in DISTANCE_ATTRIBUTES if c in df])
+    keys = base[["example", "rgi_id"]].astype(str)
+    return pd.concat([base.reset_index(drop=True),
+                      keys.merge(attrs.drop_duplicates(["example", "rgi_id"]), on=["example", "rgi_id"], how="left")[list(DISTANCE_ATTRIBUTES)]], axis=1)
 
 
 def outside_simulator(table: pd.DataFrame) -> pd.DataFrame:

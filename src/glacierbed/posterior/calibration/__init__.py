@@ -37,7 +37,8 @@ unless a measured correlation says so.
 
 Modules: :mod:`.features` (feature names and arrays), :mod:`.stats` (weights, quantiles,
 splits), :mod:`.volumes` (error propagation), :mod:`.trees` (the boosted trees and their
-storage), :mod:`.steps` (scale, residual), :mod:`.interval`, :mod:`.rows` (steps on table
+storage), :mod:`.steps` (scale, residual), :mod:`.interval` (with :mod:`.distance` and
+:mod:`.widening`: intervals widened away from the fitted glaciers), :mod:`.rows` (steps on table
 rows), :mod:`.container` (:class:`Calibration`, files). Imports only modules upstream of
 the estimate stage. See docs/calibration.md.
 """

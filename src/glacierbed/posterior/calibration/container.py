@@ -15,6 +15,7 @@ from glacierbed.core.atomic import write_text
 from glacierbed.core.errors import CorruptFileError, DataNotFoundError, EmptySelectionError, GlacierbedError
 from glacierbed.posterior.calibration.features import (FEATURE_NAMES, FEATURES_VERSION, GAUSS_Z90,
                                                        calibration_features)
+from glacierbed.posterior.calibration.distance import window_attributes
 from glacierbed.posterior.calibration.interval import IntervalCalibrator
 from glacierbed.posterior.calibration.rows import apply_arrays, apply_to_rows
 from glacierbed.posterior.calibration.stats import group_kfold
@@ -76,11 +77,15 @@ class Calibration:
         (any ``+``-joined sequence of ``scale``, ``residual``, ``interval``), default settings."""
         if name == "none":
             return cls([], **kwargs)
-        return cls([make_step(k) for k in name.split("+")], **kwargs)
+        steps = []
+        for token in name.split("+"):  # "interval@linear": an interval step widened with distance
+            kind, _, widening = token.partition("@")
+            steps.append(make_step(kind, **({"widening": widening} if widening else {})))
+        return cls(steps, **kwargs)
 
     @property
     def name(self) -> str:
-        return "+".join(s.kind for s in self.steps) or "none"
+        return "+".join(getattr(s, "label", s.kind) for s in self.steps) or "none"
 
     def fit(self, rows: pd.DataFrame, pixels: pd.DataFrame | None = None) -> "Calibration":
         """Fit the steps in order on ``rows`` (see :func:`apply_to_rows` for ``pixels``)."""
@@ -124,11 +129,17 @@ class Calibration:
         return apply_arrays(self.steps, np.asarray(mu, float), np.asarray(sigma, float), dict(features or {}))
 
     def apply_window(self, surface: np.ndarray, ids: np.ndarray, pixel_size_m: float, mu: np.ndarray,
-                     sigma: np.ndarray, own: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`apply` on a DEM window: features from the window, result on ``own`` (else NaN)."""
+                     sigma: np.ndarray, own: np.ndarray | None = None, latitude_deg: float = float("nan")
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`apply` on a DEM window: features from the window, result on ``own`` (else NaN).
+        ``latitude_deg`` (the glacier's; NaN leaves latitude out of the distance) and the glacier
+        attributes are only used by an interval step that widens with distance."""
         feats = calibration_features(surface, ids, pixel_size_m, np.nan_to_num(mu), np.nan_to_num(sigma))
-        m, s = self.apply(np.nan_to_num(mu), np.nan_to_num(sigma), feats)
         where = (np.asarray(ids) > 0) if own is None else np.asarray(own, bool)
+        iv = self.interval
+        if iv is not None and iv.spread is not None:
+            feats.update(window_attributes(surface, ids, pixel_size_m, where, latitude_deg))
+        m, s = self.apply(np.nan_to_num(mu), np.nan_to_num(sigma), feats)
         return np.where(where, m, np.nan), np.where(where, s, np.nan)
 
     @property
@@ -251,7 +262,7 @@ def _json_clean(obj: Any) -> Any:
 
 #: fields of the steps that a fit sets (an unfitted copy keeps every other field)
 _FITTED = frozenset({"factor", "n_glaciers", "trees", "a", "b", "c", "k", "z90", "glacier_correlation",
-                     "glacier_factor", "glacier_z90", "n_fit", "n_glacier_units"})
+                     "glacier_factor", "glacier_z90", "n_fit", "n_glacier_units", "spread"})
 
 
 def _unfitted_copy(step: Any) -> Any:

@@ -11,6 +11,7 @@ from scipy import ndimage
 from glacierbed.core.errors import EmptySelectionError
 from glacierbed.data.rasters import fill_nearest
 from glacierbed.models.thickness.features import thickness_features
+from glacierbed.posterior.calibration.distance import DISTANCE_ATTRIBUTES
 
 #: version of :func:`calibration_features` (a saved calibration records it; applying checks it)
 FEATURES_VERSION = 1
@@ -83,9 +84,10 @@ def calibration_features(surface: np.ndarray, ids: np.ndarray, pixel_size_m: flo
 
 
 def table_features(rows: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The features of table rows (or pixels), with the glacier of each (1, 2, ... by
-    ``example`` and ``rgi_id``) under :data:`GLACIER_KEY` when the table names it."""
-    feats = {n: rows[n].to_numpy(float) for n in FEATURE_NAMES if n in rows}
+    """The features of table rows (or pixels), their glacier attributes (``attr_*`` columns, when
+    present) and the glacier of each (1, 2, ... by ``example`` and ``rgi_id``) under
+    :data:`GLACIER_KEY` when the table names it."""
+    feats = {n: rows[n].to_numpy(float) for n in (*FEATURE_NAMES, *DISTANCE_ATTRIBUTES) if n in rows}
     if {"example", "rgi_id"} <= set(rows.columns):
         feats[GLACIER_KEY] = pd.MultiIndex.from_arrays([rows["example"].astype(str),
                                                         rows["rgi_id"].astype(str)]).factorize()[0] + 1.0

@@ -12,9 +12,11 @@ from scipy import optimize
 from glacierbed.core.errors import EmptySelectionError
 from glacierbed.posterior.calibration.features import (CELL_UNITS, GAUSS_Z90, LEVELS, MEAN_UNIT, SIGMA_FEATURES,
                                                        feature_matrix, rows_arrays)
-from glacierbed.posterior.calibration.stats import glacier_weights, weighted_coverage, weighted_quantile
+from glacierbed.posterior.calibration.distance import AttributeDistance, attribute_matrix
+from glacierbed.posterior.calibration.stats import glacier_weights, group_kfold, weighted_coverage, weighted_quantile
 from glacierbed.posterior.calibration.trees import BoostedTrees, BoostingSettings
 from glacierbed.posterior.calibration.volumes import correlated_sum
+from glacierbed.posterior.calibration.widening import DistanceWidening, fit_gamma
 
 
 def _sigma_model(params: np.ndarray, sigma: np.ndarray, mu: np.ndarray) -> np.ndarray:
@@ -61,6 +63,12 @@ class IntervalCalibrator(BoostingSettings):
     pixel errors) is the smallest value in [0, 1] reaching 68 % coverage over glaciers; where
     even full correlation is not enough, ``glacier_factor`` > 1 widens it; the 90 % glacier
     interval is ``glacier_z90`` times the 1-sigma.
+
+    ``widening`` (``"none"``, ``"linear"``, ``"quadrature"``): sigma' also grows with the
+    glacier's distance from the fitted glaciers in glacier attributes
+    (:mod:`~glacierbed.posterior.calibration.widening`); then ``k``, ``z90`` and the
+    widening's gamma are fitted on out-of-fold sigma trees (``widening_folds`` folds of
+    glaciers), and applying needs the glacier attributes among the features.
     """
 
     method: str = "boosted"
@@ -81,7 +89,15 @@ class IntervalCalibrator(BoostingSettings):
     min_mean_units: int = 8
     n_fit: int = 0
     n_glacier_units: int = 0
+    widening: str = "none"
+    widening_folds: int = 5
+    spread: DistanceWidening | None = None
     kind: str = "interval"
+
+    @property
+    def label(self) -> str:
+        """The step's name in a variant: ``interval`` or ``interval@<widening>``."""
+        return self.kind if self.widening == "none" else f"{self.kind}@{self.widening}"
 
     @property
     def needs_features(self) -> bool:
@@ -117,7 +133,8 @@ class IntervalCalibrator(BoostingSettings):
         if self.method == "boosted":
             if len(r) < 2 * self.min_samples_leaf:
                 raise EmptySelectionError(f"{len(r)} rows: too few to fit a boosted interval model")
-            self.trees = self.fit_trees(x[ok], np.log(np.abs(res) + 1.0), w)
+            x = x[ok]
+            self.trees = self.fit_trees(x, np.log(np.abs(res) + 1.0), w)
         elif self.method == "parametric":
             self.a, self.b, self.c = _fit_parametric(res, sigma, mu, w)
         else:
@@ -128,13 +145,35 @@ class IntervalCalibrator(BoostingSettings):
         self.k = float(k68)
         self.z90 = float(k90 / k68) if k68 > 0 else GAUSS_Z90
         self.n_fit = int(len(r))
+        self.spread = None
+        if self.widening != "none":
+            self._fit_widening(x, res, w, r["group"].astype(str).to_numpy(), feats, mu)
         self._fit_glacier_level(*self._glacier_units(r, res, self.sigma(mu, sigma, feats), all_rows, pixels))
         return self
 
     def sigma(self, mu: np.ndarray, sigma: np.ndarray, features: Mapping[str, np.ndarray] | None = None
               ) -> np.ndarray:
-        """The calibrated 1-sigma (m)."""
-        return self.k * self._raw_sigma(mu, sigma, features or {})
+        """The calibrated 1-sigma (m), widened with the distance from the fitted glaciers when fitted so."""
+        s = self.k * self._raw_sigma(mu, sigma, features or {})
+        return s if self.spread is None else self.spread.widen(s, mu, features or {})
+
+    def _fit_widening(self, x: np.ndarray, res: np.ndarray, w: np.ndarray, groups: np.ndarray,
+                      feats: Mapping[str, np.ndarray], mu: np.ndarray) -> None:
+        """:attr:`spread`, ``k`` and ``z90`` from sigma trees refitted without each fold of glaciers
+        (:func:`~glacierbed.posterior.calibration.widening.fit_gamma`)."""
+        if self.method != "boosted":
+            raise ValueError("the distance widening needs method='boosted'")
+        attrs = attribute_matrix(feats, len(res))
+        per_glacier = pd.DataFrame(attrs).groupby(groups).mean()
+        dist = AttributeDistance().fit(per_glacier.to_numpy())
+        row_of = {g: i for i, g in enumerate(per_glacier.index)}
+        raw, d = np.full(len(res), np.nan), np.full(len(res), np.nan)
+        for train, test in group_kfold(groups, self.widening_folds, self.seed):
+            trees = self.fit_trees(x[train], np.log(np.abs(res[train]) + 1.0), w[train])
+            raw[test] = np.exp(trees.predict(x[test]))
+            d[test] = dist.distance(attrs[test], to=dist.vectors[[row_of[g] for g in np.unique(groups[train])]])
+        gamma, self.k, self.z90 = fit_gamma(self.widening, np.abs(res), raw, d, mu, w, groups)
+        self.spread = DistanceWidening(self.widening, gamma, dist)
 
     def glacier_std(self, sigma_m: np.ndarray) -> float:
         """1-sigma of a glacier's mean thickness (m) from its pixels' calibrated sigma."""
@@ -222,7 +261,10 @@ class IntervalCalibrator(BoostingSettings):
                              "glacier_correlation": self.glacier_correlation, "glacier_factor": self.glacier_factor,
                              "glacier_z90": self.glacier_z90, "n_fit": self.n_fit,
                              "glacier_units": self.glacier_units, "min_mean_units": self.min_mean_units,
-                             "n_glacier_units": self.n_glacier_units}
+                             "n_glacier_units": self.n_glacier_units, "widening": self.widening,
+                             "widening_folds": self.widening_folds}
+        if self.spread is not None:
+            d["spread"] = self.spread.to_dict()
         if self.method == "parametric":
             d.update(a=self.a, b=self.b, c_m=self.c)
         else:
@@ -238,7 +280,9 @@ class IntervalCalibrator(BoostingSettings):
                       glacier_correlation=float(d["glacier_correlation"]),
                       glacier_factor=float(d["glacier_factor"]), glacier_z90=float(d["glacier_z90"]),
                       n_fit=int(d.get("n_fit", 0)), n_glacier_units=int(d.get("n_glacier_units", 0)),
-                      glacier_units=str(d.get("glacier_units", "auto")), min_mean_units=int(d.get("min_mean_units", 8)))
+                      glacier_units=str(d.get("glacier_units", "auto")), min_mean_units=int(d.get("min_mean_units", 8)),
+                      widening=str(d.get("widening", "none")), widening_folds=int(d.get("widening_folds", 5)),
+                      spread=DistanceWidening.from_dict(d["spread"]) if d.get("spread") else None)
         if common["method"] == "parametric":
             return cls(a=float(d["a"]), b=float(d["b"]), c=float(d["c_m"]), **common)
         features = tuple(d["features"])
