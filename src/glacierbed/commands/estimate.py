@@ -16,7 +16,9 @@ from glacierbed.commands.common import clean_errors, console, count_progress, ex
 
 _O = typer.Option
 OPTIONS: dict[str, Any] = dict(
-    dem=_O(None, "--dem", help="DEM file(s); several are mosaicked. Geographic DEMs are warped to the local UTM zone."),
+    dem=_O(None, "--dem", help="DEM: one file, a folder of tiles, a GDAL VRT, or repeat --dem for several files; "
+                               "tiles may be in different CRSs and each glacier reads only its own window from them. "
+                               "Geographic DEMs are warped to the local UTM zone."),
     outlines=_O(None, "--outlines", help="Glacier outlines (RGI shapefile, GeoPackage, ...)."),
     out=_O(..., "--out", help="Output folder (re-running it resumes)."),
     model=_O(None, "--model", help="Model: default = the shipped default (see README); 'thickness-net', 'network' "

@@ -29,8 +29,10 @@ import numpy as np
 from glacierbed.core.config import config_to_dict, load_config
 from glacierbed.core.errors import GlacierbedError
 from glacierbed.core.glaciology import is_calving, margin_pixels
+from glacierbed.data.attributes import mask_latitude
 from glacierbed.data.outlines import labels_on_ice, rasterize_gids
-from glacierbed.data.rasters import Raster, raster_on_grid, read_window, sample_layers, velocity_on_grid
+from glacierbed.data.rasters import Raster, fill_voids, raster_on_grid, read_window, sample_layers, velocity_on_grid
+from glacierbed.data.tiles import WorkGrid, read_tiles_window
 from glacierbed.models.predictors import (MEMBERS, GlacierWindow, Plan, Prediction, ThicknessPredictor, TilingConfig,
                                           plan_resolution)
 from glacierbed.pipeline.outputs import read_glacier_result, write_glacier_result
@@ -83,13 +85,16 @@ class GlacierSpec:
     neighbours: gpd.GeoDataFrame  #: outlines meeting the window (``gid``, ``geometry``)
     outside_fraction: float  #: share of the outline outside the DEM footprint
     term_type: int | None = None  #: RGI TermType (1/2: the calving front is not a zero margin)
+    #: tiled DEMs: the glacier's own working grid (CRS, pixel size, origin); None = the region's DEM
+    grid: WorkGrid | None = None
+    tiles: tuple[str, ...] = ()  #: tiled DEMs: the tiles meeting the window, the one covering most first
 
 
 @dataclass(frozen=True)
 class RegionContext:
     """What every glacier task of a region shares."""
 
-    dem_path: Path  #: the prepared metric DEM (GeoTIFF)
+    dem_path: Path | None  #: the prepared metric DEM (GeoTIFF); None for tiled DEMs (each spec has its tiles)
     config: EstimateConfig
     model: Any  #: a predictor (serial), or its name/path (loaded once per Dask worker)
     aux: dict[str, str] = field(default_factory=dict)  #: physics inputs: "vx", "vy", "smb" -> path
@@ -136,7 +141,8 @@ class Window:
 def read_glacier_window(spec: GlacierSpec, ctx: RegionContext, predictor: ThicknessPredictor) -> Window:
     """The DEM window of the glacier, its working grid (``plan_resolution``) and masks on both."""
     cfg = ctx.config
-    w0 = read_window(ctx.dem_path, spec.bounds)
+    w0 = read_window(ctx.dem_path, spec.bounds) if spec.grid is None else fill_voids(
+        read_tiles_window(spec.tiles, spec.grid.crs, spec.grid.snap(spec.bounds), spec.grid.res))
     ids0 = rasterize_gids(spec.neighbours, w0)
     own0 = ids0 == spec.gid
     plan = plan_resolution(w0.res[0], max(w0.shape), int(own0.sum()), spec.geometry.area, predictor, cfg.tiny_px,
@@ -236,7 +242,7 @@ def apply_calibration(ctx: RegionContext, predictor: ThicknessPredictor, th: Thi
     if cal is not None:
         base_sigma = th.sigma if th.sigma is not None else th.members.std(axis=0)
         mu_c, s_c = cal.apply_window(th.grid.data, labels_on_ice(th.ids, th.ice), th.grid.res[0], th.thick,
-                                     base_sigma, own=ok)
+                                     base_sigma, own=ok, latitude_deg=mask_latitude(th.grid, ok))
         mu_c = np.where(ok & (th.thick > 0), np.nan_to_num(mu_c), 0.0)
         th.members = np.where(ok[None], np.clip(th.members + (mu_c - th.thick)[None], 0, None), 0.0)
         th.thick, th.spread = mu_c, np.where(ok & (mu_c > 0), np.nan_to_num(s_c), 0.0)

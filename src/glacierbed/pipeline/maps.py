@@ -74,3 +74,34 @@ def plot_glacier_maps(dem: Raster, thickness: Raster | str | os.PathLike, outlin
                      f"({row['status']})", fontsize=8)
         save_figure(fig, folder / f"{row['rgi_id']}.png", dpi=90)
     return folder
+
+
+def plot_coarse_overview(thickness: str | os.PathLike, outlines: gpd.GeoDataFrame, path: str | os.PathLike,
+                         title: str = "Ice thickness", max_px: int = 1500) -> Path:
+    """The overview of a large (tiled) mosaic: its maximum over coarse cells of at most ``max_px`` a side,
+    warped in chunks by GDAL (bounded memory), outlines' outlines in grey; no hillshade."""
+    import rasterio
+    import rasterio.warp
+    from rasterio.enums import Resampling
+
+    with rasterio.Env(GDAL_CACHEMAX=64), rasterio.open(thickness) as src:  # GDAL's default cache: 5 % of RAM
+        step = max(1, int(np.ceil(max(src.width, src.height) / max_px)))
+        shape = (max(1, src.height // step), max(1, src.width // step))
+        transform = src.transform @ src.transform.scale(src.width / shape[1], src.height / shape[0])
+        coarse = np.full(shape, np.nan, np.float32)
+        rasterio.warp.reproject(rasterio.band(src, 1), coarse, dst_transform=transform, dst_crs=src.crs,
+                                dst_nodata=np.nan, resampling=Resampling.max, warp_mem_limit=64)
+        crs, (left, bottom, right, top) = src.crs, src.bounds
+    fig = Figure(figsize=(9, 5))
+    ax = fig.add_subplot()
+    outlines.to_crs(crs).geometry.affine_transform([1e-3, 0, 0, 1e-3, 0, 0]).boundary.plot(ax=ax, color="0.6", lw=0.3)
+    th = np.ma.masked_invalid(np.where(coarse > 0, coarse, np.nan))
+    vmax = float(np.nanpercentile(th.compressed(), 99)) if th.count() else 1.0
+    im = ax.imshow(th, cmap="viridis", vmin=0, vmax=max(vmax, 1.0), extent=(left / 1e3, right / 1e3, bottom / 1e3,
+                                                                            top / 1e3), interpolation="nearest", zorder=3)
+    fig.colorbar(im, ax=ax, shrink=0.8, label=f"ice thickness (m), maximum over {step * src.res[0] / 1e3:.1f} km cells")
+    ax.set_xlabel("easting (km)")
+    ax.set_ylabel("northing (km)")
+    ax.set_aspect("equal")
+    ax.set_title(f"{title}\n{crs.to_string()}", fontsize=9)
+    return save_figure(fig, Path(path))

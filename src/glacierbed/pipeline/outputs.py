@@ -18,6 +18,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
+import rasterio.enums
+import rasterio.transform
 import rasterio.windows
 
 from glacierbed.core.atomic import replacing
@@ -105,6 +107,69 @@ def write_mosaics(dem: Raster, results: Iterable[Path], out: Path) -> dict[str, 
     }
 
 
+def _result_bounds(paths: Iterable[Path], crs: Any) -> list[tuple[Path, tuple[float, float, float, float]]]:
+    """Each existing result file with its bounds in ``crs``."""
+    import rasterio.warp
+
+    found = []
+    for f in paths:
+        if f.exists():
+            with rasterio.open(f) as src:
+                b = tuple(src.bounds) if src.crs == crs else rasterio.warp.transform_bounds(src.crs, crs, *src.bounds)
+            found.append((f, b))
+    return found
+
+
+def _paste(dsts: list[Any], f: Path, grid: tuple[Any, float, float, float]) -> None:
+    """Lay one glacier's result onto the open mosaics ``dsts`` (nearest neighbour when it is on another grid)."""
+    import rasterio.warp
+
+    crs, res, x0, y0 = grid
+    bands, transform, src_crs = read_glacier_result(f)
+    left, bottom, right, top = rasterio.transform.array_bounds(bands.shape[1], bands.shape[2], transform)
+    if src_crs != crs:
+        left, bottom, right, top = rasterio.warp.transform_bounds(src_crs, crs, left, bottom, right, top)
+    win = rasterio.windows.from_bounds(left, bottom, right, top, transform=dsts[0].transform)
+    win = win.round_offsets(op="floor").round_lengths(op="ceil").intersection(
+        rasterio.windows.Window(0, 0, dsts[0].width, dsts[0].height))
+    dst_t = dsts[0].window_transform(win)
+    for band, dst in zip(bands, dsts):
+        part = np.full((int(win.height), int(win.width)), np.nan, np.float32)
+        rasterio.warp.reproject(band.filled(np.nan).astype(np.float32), part, src_transform=transform,
+                                src_crs=src_crs, src_nodata=np.nan, dst_transform=dst_t, dst_crs=crs,
+                                dst_nodata=np.nan, resampling=rasterio.enums.Resampling.nearest)
+        old = dst.read(1, window=win)
+        dst.write(np.where(np.isfinite(part), part, old).astype(np.float32), 1, window=win)
+
+
+def write_tiled_mosaics(results: Iterable[Path], grid: tuple[str, float, float, float], out: Path
+                        ) -> dict[str, Path]:
+    """thickness.tif and thickness_std.tif on one grid (``grid``: CRS WKT, pixel size, origin x0, y0) from
+    per-glacier results in any CRS, written window by window into tiled, sparse GeoTIFFs (never
+    a region-wide array); results on other grids are warped by nearest neighbour."""
+    from pyproj import CRS
+
+    crs = CRS.from_wkt(grid[0])
+    res, x0, y0 = grid[1:]
+    found = _result_bounds(results, crs)
+    if not found:
+        return {}
+    b = np.array([fb for _, fb in found])
+    left, top = x0 + np.floor((b[:, 0].min() - x0) / res) * res, y0 + np.ceil((b[:, 3].max() - y0) / res) * res
+    width, height = int(np.ceil((b[:, 2].max() - left) / res)), int(np.ceil((top - b[:, 1].min()) / res))
+    profile = dict(driver="GTiff", width=width, height=height, count=1, dtype="float32", crs=crs.to_wkt(),
+                   transform=rasterio.transform.from_origin(left, top, res, res), nodata=np.nan, tiled=True,
+                   blockxsize=512, blockysize=512, compress="deflate", sparse_ok=True, bigtiff="IF_SAFER")
+    names = ("thickness", "thickness_std")
+    found.sort(key=lambda fb: (-round(fb[1][3] / (512 * res)), fb[1][0]))  # block row by block row
+    with rasterio.Env(GDAL_CACHEMAX=256), replacing(out / "thickness.tif") as t1, \
+            replacing(out / "thickness_std.tif") as t2:
+        with rasterio.open(t1, "w+", **profile) as d1, rasterio.open(t2, "w+", **profile) as d2:
+            for f, _ in found:
+                _paste([d1, d2], f, (crs, res, x0, y0))
+    return {n: out / f"{n}.tif" for n in names}
+
+
 def write_tables(outlines: gpd.GeoDataFrame, table: pd.DataFrame, out: Path) -> dict[str, Path]:
     """glaciers.csv and glaciers.gpkg (the outlines with the table's columns)."""
     with replacing(out / "glaciers.csv") as tmp:
@@ -126,9 +191,11 @@ def region_totals(table: pd.DataFrame) -> dict[str, Any]:
     """
     volume = float(table["volume_km3"].sum(skipna=True))
     std = table["volume_std_km3"].fillna(0)
+    no_dem = table["status"] == "no_dem"  # outlines that no DEM covers: counted, not in the totals
     return dict(
-        n_glaciers=int(len(table)),
-        area_km2=float(table["area_km2"].sum()),
+        n_glaciers=int((~no_dem).sum()),
+        n_no_dem=int(no_dem.sum()),
+        area_km2=float(table.loc[~no_dem, "area_km2"].sum()),
         volume_km3=volume,
         volume_std_km3=float(std.sum()),
         volume_std_independent_km3=float(np.sqrt((std**2).sum())),
