@@ -155,7 +155,7 @@ def test_sea_level_equivalent() -> None:
 @pytest.fixture(scope="module")
 def oetztal_run(data_dir: Path, tmp_path_factory) -> tuple[object, Path]:
     out = tmp_path_factory.mktemp("oetztal")
-    res = estimate(data_dir / OETZ_DEM, data_dir / OETZ_RGI, out, model="biharmonic", maps=None)
+    res = estimate(data_dir / OETZ_DEM, data_dir / OETZ_RGI, out, model="biharmonic", maps=True)
     return res, out
 
 
@@ -299,3 +299,12 @@ def test_cli_options_override_the_config_file(data_dir: Path, tmp_path: Path) ->
     assert cfg.calibrate is False and cfg.physics.zero_margin is False  # --physics keeps the file's physics
     assert estimate_config(yaml, {"physics": False}).physics is None
     assert estimate_config(None, {}) == EstimateConfig()
+
+
+def test_default_draws_the_overview_only(data_dir: Path, tmp_path: Path) -> None:
+    """Per-glacier maps cost ~0.2 s each: only when asked (``maps=True`` / ``--maps``)."""
+    three = ["RGI50-11.00897", "RGI50-11.00787", "RGI50-11.00929"]
+    estimate(data_dir / OETZ_DEM, data_dir / OETZ_RGI, tmp_path, model="biharmonic", select=three,
+             config=EstimateConfig(ensemble=1))
+    assert (tmp_path / "overview.png").is_file()
+    assert not list(tmp_path.glob("maps/*.png"))

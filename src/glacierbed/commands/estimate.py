@@ -33,7 +33,7 @@ OPTIONS: dict[str, Any] = dict(
                                      "the options given here override it."),
     calibrate=_O(True, "--calibrate/--no-calibrate", help="Apply the model's shipped calibration on measured "
                                                           "thickness."),
-    maps=_O(None, "--maps/--no-maps", help="PNG maps (default: overview; per-glacier maps if <= 50 glaciers)."),
+    maps=_O(None, "--maps/--no-maps", help="PNG maps: --maps adds one map per glacier to the overview (the default); --no-maps draws none."),
     physics=_O(True, "--physics/--no-physics", help="Physics posterior: the model's thickness with a "
                "mass-conservation prior under H >= 0 and a zero margin (velocity and SMB when given); "
                "see docs/physics.md."),

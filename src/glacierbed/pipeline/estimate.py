@@ -209,7 +209,6 @@ def estimate(
     scheduler: str | None = None,
     select: Sequence[str] | None = None,
     maps: bool | None = None,
-    max_glacier_maps: int = 50,
     progress: Callable[[int, int], None] | None = None,
     velocity: tuple[str | os.PathLike, str | os.PathLike] | None = None,
     smb: str | os.PathLike | None = None,
@@ -221,7 +220,7 @@ def estimate(
     an inpainter, a name ("biharmonic") or weights path; ``None`` = the shipped default.
     ``workers > 1`` runs a local Dask cluster, ``scheduler`` an existing one (workers must see
     ``out_dir``). ``select`` limits to some RGI ids (all outlines are still masked). ``maps``:
-    ``None`` = overview + per-glacier maps when at most ``max_glacier_maps`` glaciers.
+    ``None`` = the overview map only (cheap), ``True`` = also one map per glacier, ``False`` = none.
     ``progress(done, total)`` is called as glaciers finish. ``velocity`` (vx, vy rasters,
     m/yr, any CRS) and ``smb`` (m w.e./yr) feed the physics stage (``config.physics``).
     A full disk raises :class:`~glacierbed.core.parallel.DiskFullError` naming ``out_dir``.
@@ -250,7 +249,7 @@ def estimate(
         table = _table(region.specs, outcomes, region.predictor.name, region.missing)
         paths, summary = write_region_outputs(region, table, outcomes, out, t_start)
         if maps is not False:
-            paths.update(_write_maps(region, table, summary, out, maps or len(region.specs) <= max_glacier_maps))
+            paths.update(_write_maps(region, table, summary, out, bool(maps)))
     return EstimateResult(glaciers=table, summary=summary, paths=paths, out_dir=out)
 
 
