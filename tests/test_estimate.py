@@ -308,3 +308,15 @@ def test_default_draws_the_overview_only(data_dir: Path, tmp_path: Path) -> None
              config=EstimateConfig(ensemble=1))
     assert (tmp_path / "overview.png").is_file()
     assert not list(tmp_path.glob("maps/*.png"))
+
+
+def test_tables_keep_rgi_attributes_and_total_by_subregion(oetztal_run) -> None:
+    """The outlines' RGI attributes stay in glaciers.csv; totals per RGI subregion add up."""
+    res, out = oetztal_run
+    t = pd.read_csv(out / "glaciers.csv", dtype={"O1Region": str, "O2Region": str})
+    assert {"O1Region", "O2Region", "Zmed", "GLIMSId"} <= set(t.columns)
+    assert (t["O1Region"] == "11").all()
+    sub = pd.read_csv(out / "totals_by_subregion.csv", dtype={"O1Region": str, "O2Region": str})
+    assert sub["n_glaciers"].sum() == 20
+    assert sub["volume_km3"].sum() == pytest.approx(t["volume_km3"].sum())
+    assert sub["volume_std_km3"].sum() == pytest.approx(t["volume_std_km3"].fillna(0).sum())

@@ -170,8 +170,40 @@ def write_tiled_mosaics(results: Iterable[Path], grid: tuple[str, float, float, 
     return {n: out / f"{n}.tif" for n in names}
 
 
+def with_outline_attributes(outlines: gpd.GeoDataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """The glacier table with the outline file's own attributes (RGI's O1Region, Zmed, ...) kept.
+
+    A column the table already has (``name``, ``area_km2``, ...; compared case-insensitively, as
+    GeoPackage field names are) keeps the table's value.
+    """
+    taken = {c.lower() for c in table.columns} | {outlines.geometry.name.lower()}
+    keep = [c for c in outlines.columns if c.lower() not in taken]
+    attrs = pd.DataFrame(outlines[["rgi_id", *keep]]).drop_duplicates("rgi_id")
+    return table.merge(attrs, on="rgi_id", how="left")
+
+
+def _subregion_columns(table: pd.DataFrame) -> list[str]:
+    """RGI region/subregion columns (RGI 6 ``O1Region``/``O2Region``, RGI 7 ``o1region``/``o2region``)."""
+    by_lower = {c.lower(): c for c in table.columns}
+    return [by_lower[c] for c in ("o1region", "o2region") if c in by_lower]
+
+
+def subregion_totals(table: pd.DataFrame) -> pd.DataFrame:
+    """Area, volume and its correlated 1-sigma per RGI subregion (empty without RGI columns)."""
+    cols = _subregion_columns(table)
+    if not cols:
+        return pd.DataFrame()
+    covered = table[table["status"] != "no_dem"]
+    return (covered.groupby(cols, dropna=False)
+            .agg(n_glaciers=("rgi_id", "size"), area_km2=("area_km2", "sum"), volume_km3=("volume_km3", "sum"),
+                 volume_std_km3=("volume_std_km3", lambda s: float(s.fillna(0).sum())))
+            .reset_index())
+
+
 def write_tables(outlines: gpd.GeoDataFrame, table: pd.DataFrame, out: Path) -> dict[str, Path]:
-    """glaciers.csv and glaciers.gpkg (the outlines with the table's columns)."""
+    """glaciers.csv and glaciers.gpkg (the table with the outlines' attributes), and
+    totals_by_subregion.csv when the outlines carry RGI region columns."""
+    table = with_outline_attributes(outlines, table)
     with replacing(out / "glaciers.csv") as tmp:
         table.to_csv(tmp, index=False)
     geo = outlines[["rgi_id", "geometry"]].merge(table.drop(columns=["name"]), on="rgi_id", how="inner")
@@ -179,7 +211,13 @@ def write_tables(outlines: gpd.GeoDataFrame, table: pd.DataFrame, out: Path) -> 
     geo.insert(1, "name", geo["rgi_id"].map(dict(zip(table["rgi_id"], table["name"]))))
     with replacing(out / "glaciers.gpkg", keep_suffix=True) as tmp:  # GDAL wants the .gpkg extension
         geo.to_file(tmp, driver="GPKG", layer="glaciers")
-    return {"csv": out / "glaciers.csv", "gpkg": out / "glaciers.gpkg"}
+    paths = {"csv": out / "glaciers.csv", "gpkg": out / "glaciers.gpkg"}
+    totals = subregion_totals(table)
+    if len(totals):
+        with replacing(out / "totals_by_subregion.csv") as tmp:
+            totals.to_csv(tmp, index=False)
+        paths["subregion_totals"] = out / "totals_by_subregion.csv"
+    return paths
 
 
 def region_totals(table: pd.DataFrame) -> dict[str, Any]:
