@@ -55,14 +55,14 @@ def test_draw_windows_filters_and_splits() -> None:
     glacier[:, 150:] = True  # real glaciers: the right half is excluded
     cfg = SimulatedSetConfig(sources=(), patch=64)
     rejected: Counter = Counter()
-    wins = draw_windows(bed, glacier, cfg, 20, rng, (20, 50), rejected)
+    wins = draw_windows(bed, glacier, cfg, 20, rng, (20, 100), rejected)
     assert wins and rejected["real glaciers in window"] > 0
     for r0, c0, split in wins:
         assert c0 + 64 <= 150 + 64 * cfg.max_glacier_fraction + 1
-        centre_in_strip = 20 <= c0 + 32 < 50
-        assert (split == "val") == centre_in_strip
-        if split == "train":
-            assert c0 + 64 <= 20 or c0 >= 50  # training windows never touch the validation strip
+        if split == "val":
+            assert 20 <= c0 and c0 + 64 <= 100  # wholly inside the strip
+        else:
+            assert c0 + 64 <= 20 or c0 >= 100  # training windows never touch the validation strip
 
 
 def test_tiny_real_build(tmp_path: Path) -> None:
@@ -93,3 +93,25 @@ def test_tiny_real_build(tmp_path: Path) -> None:
     build_simulated_set(cfg, tmp_path / "sim.npz")
     assert parts[0].stat().st_mtime_ns != stamps[0] and parts[0].with_suffix(".json").exists()
     np.testing.assert_array_equal(SimulatedSet.load(tmp_path / "sim.npz").thickness, sims.thickness)
+
+
+def test_validation_and_training_windows_are_disjoint_at_every_resolution(data_dir: Path) -> None:
+    """Ötztal ice-free terrain at 50 and 100 m: the strip is the same ground at both, so no
+    training window of either resolution overlaps a validation window of either (issue 16)."""
+    from glacierbed.data.terrain import source_grids
+    from glacierbed.simulation.glacier_set import validation_columns
+
+    src = SimSource(name="oetztal", dem=("oggm-sample-data/test-workflow/srtm_oetztal.tif",),
+                    outlines="oggm-sample-data/test-workflow/rgi/rgi_oetztal.shp", resolutions_m=(50.0, 100.0))
+    cfg = SimulatedSetConfig(sources=(src,), patch=64, min_relief_m=0.0)
+    boxes: dict[str, list[tuple[float, float]]] = {"train": [], "val": []}
+    for res in src.resolutions_m:
+        dem, glacier = source_grids(src, res)
+        cols = validation_columns(dem.bounds, res, 0.4, cfg, max(src.resolutions_m))
+        wins = draw_windows(dem.data, glacier, cfg, 60, np.random.default_rng(1), cols, Counter())
+        left = dem.bounds[0]
+        for _, c0, split in wins:
+            boxes[split].append((left + c0 * res, left + (c0 + cfg.patch) * res))
+    assert len(boxes["train"]) > 20 and len(boxes["val"]) >= 2
+    overlaps = [(t, v) for t in boxes["train"] for v in boxes["val"] if t[0] < v[1] - 1e-6 and v[0] < t[1] - 1e-6]
+    assert not overlaps, f"{len(overlaps)} training/validation window pairs overlap on the ground"

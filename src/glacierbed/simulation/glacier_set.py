@@ -162,7 +162,11 @@ class SimulatedSet:
 # --- building it ---------------------------------------------------------------------------
 def draw_windows(bed: np.ndarray, glacier: np.ndarray, cfg: SimulatedSetConfig, n: int, rng: np.random.Generator,
                  val_cols: tuple[int, int] | None, rejected: Counter) -> list[tuple[int, int, str]]:
-    """(row0, col0, split) of up to ``n`` windows passing the filters; centres reused at most once."""
+    """(row0, col0, split) of up to ``n`` windows passing the filters; centres reused at most once.
+
+    ``val_cols``: the validation strip (first, end column): a window wholly inside it is
+    "val", one wholly outside "train", one across its edge is rejected, so no training
+    window shares a pixel with a validation window."""
     p = cfg.patch
     ny, nx = bed.shape
     if ny < p or nx < p:
@@ -187,10 +191,10 @@ def draw_windows(bed: np.ndarray, glacier: np.ndarray, cfg: SimulatedSetConfig, 
         else:
             split = "train"
             if val_cols is not None:
-                inside = val_cols[0] <= c0 + p // 2 < val_cols[1]
+                inside = val_cols[0] <= c0 and c0 + p <= val_cols[1]
                 touches = c0 + p > val_cols[0] and c0 < val_cols[1]
                 if touches and not inside:
-                    rejected["training window touches validation strip"] += 1
+                    rejected["window straddles the validation strip"] += 1
                     continue
                 split = "val" if inside else "train"
             used[(r0 + p // 2) // 8, (c0 + p // 2) // 8] += 1
@@ -222,6 +226,20 @@ def simulate_batch(beds: np.ndarray, pixel_size_m: float, seed: int, cfg: Simula
     return out
 
 
+def validation_columns(bounds: tuple[float, float, float, float], res: float, strip_at: float,
+                       cfg: "SimulatedSetConfig", coarsest_m: float) -> tuple[int, int]:
+    """The source's validation strip as columns of its grid at ``res``.
+
+    The strip is fixed on the ground (``val_fraction`` of the source's width, at least 1.5
+    windows of its coarsest resolution, placed at ``strip_at`` in [0, 1]), so validation and
+    training windows are disjoint at every resolution, not only within one.
+    """
+    left, _, right, _ = bounds
+    width_m = min(max(cfg.val_fraction * (right - left), 1.5 * cfg.patch * coarsest_m), right - left)
+    x0 = left + strip_at * (right - left - width_m)
+    return int(np.floor((x0 - left) / res)), int(np.ceil((x0 + width_m - left) / res))
+
+
 def build_simulated_set(cfg: SimulatedSetConfig, out: str | Path, workers: int = 1,
                         progress: Callable[[int, int], None] | None = None) -> dict:
     """Draw windows from every source, simulate them in batches (Dask with ``workers`` > 1),
@@ -235,13 +253,10 @@ def build_simulated_set(cfg: SimulatedSetConfig, out: str | Path, workers: int =
     jobs: list[tuple[np.ndarray, float, int, str, str]] = []
     rejected: Counter = Counter()
     for src in cfg.sources:
+        strip_at = float(rng.random())  # one strip per source, the same ground at every resolution
         for res in src.resolutions_m:
             dem, glacier = source_grids(src, res)
-            val = None
-            if not src.test:
-                width = int(round(cfg.val_fraction * dem.shape[1]))
-                c = int(rng.integers(0, max(dem.shape[1] - width, 1)))
-                val = (c, c + width)
+            val = None if src.test else validation_columns(dem.bounds, res, strip_at, cfg, max(src.resolutions_m))
             wins = draw_windows(dem.data, glacier, cfg, src.n_per_resolution, rng, val, rejected)
             for i in range(0, len(wins), cfg.batch):
                 chunk = wins[i:i + cfg.batch]
