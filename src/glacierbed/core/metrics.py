@@ -8,6 +8,11 @@ from __future__ import annotations
 import numpy as np
 
 
+def rmse(errors: np.ndarray) -> float:
+    """Root mean square of ``errors`` (NaN propagates: filter first where pairs may be missing)."""
+    return float(np.sqrt(np.mean(np.square(np.asarray(errors, float)))))
+
+
 def error_metrics(pred: np.ndarray, obs: np.ndarray) -> dict[str, float]:
     """RMSE, MAE, mean bias (pred - obs), median error, Pearson r, means, relative error
     of the mean, over pairs where both are finite (``n`` says how many)."""
@@ -20,7 +25,7 @@ def error_metrics(pred: np.ndarray, obs: np.ndarray) -> dict[str, float]:
                     mean_obs=np.nan, mean_pred=np.nan, rel_error_mean=np.nan)
     e = p - o
     r = float(np.corrcoef(p, o)[0, 1]) if n > 1 and p.std() > 0 and o.std() > 0 else np.nan
-    return dict(n=n, rmse=float(np.sqrt(np.mean(e**2))), mae=float(np.mean(np.abs(e))), bias=float(e.mean()),
+    return dict(n=n, rmse=rmse(e), mae=float(np.mean(np.abs(e))), bias=float(e.mean()),
                 median_error=float(np.median(e)), r=r, mean_obs=float(o.mean()), mean_pred=float(p.mean()),
                 rel_error_mean=relative_error(p.mean(), o.mean()))
 

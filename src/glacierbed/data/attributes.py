@@ -33,12 +33,17 @@ def _surface_slope_aspect(surface: np.ndarray, pixel_size_m: float) -> tuple[np.
 
 
 def attributes_of_mask(surface: np.ndarray, mask: np.ndarray, pixel_size_m: float,
-                       latitude_deg: float = float("nan")) -> dict[str, float]:
-    """The attributes of one glacier given as a boolean ``mask`` on a metric ``surface`` grid."""
+                       latitude_deg: float = float("nan"),
+                       slope_aspect: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float]:
+    """The attributes of one glacier given as a boolean ``mask`` on a metric ``surface`` grid.
+
+    ``slope_aspect``: the surface's slope and aspect when already computed (many glaciers on
+    one DEM: computed once, not once per glacier).
+    """
     z = surface[mask & np.isfinite(surface)]
     if z.size == 0:
         return {k: float("nan") for k in ATTRIBUTES} | {"pixel_size_m": float(pixel_size_m)}
-    slope, aspect = _surface_slope_aspect(surface, pixel_size_m)
+    slope, aspect = slope_aspect if slope_aspect is not None else _surface_slope_aspect(surface, pixel_size_m)
     a = np.radians(aspect[mask])
     mean_aspect = float(np.degrees(np.arctan2(np.sin(a).mean(), np.cos(a).mean())) % 360.0)
     z_min, z_max, z_med = float(z.min()), float(z.max()), float(np.median(z))
@@ -57,11 +62,13 @@ def glacier_attributes(dem: Raster, ids: np.ndarray, rgi_ids: dict[int, str]) ->
     centroid's, from the DEM's CRS.
     """
     out = []
+    slope_aspect = _surface_slope_aspect(dem.data, dem.res[0])
     for value, rgi_id in rgi_ids.items():
         mask = ids == value
         if not mask.any():
             continue
-        out.append({"rgi_id": rgi_id, **attributes_of_mask(dem.data, mask, dem.res[0], mask_latitude(dem, mask))})
+        out.append({"rgi_id": rgi_id, **attributes_of_mask(dem.data, mask, dem.res[0], mask_latitude(dem, mask),
+                                                           slope_aspect)})
     return pd.DataFrame(out, columns=["rgi_id", *ATTRIBUTES])
 
 

@@ -16,7 +16,9 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from glacierbed.core.metrics import rmse
 from glacierbed.data.attributes import ATTRIBUTES, glacier_attributes
+from glacierbed.posterior.calibration import CELL_UNITS, MEAN_UNIT
 from glacierbed.posterior.calibration.distance import DISTANCE_ATTRIBUTES, distance_attributes
 
 #: nominal acquisition year of the DEM sources in the kit (NaN where a source mixes years)
@@ -30,8 +32,6 @@ SIMULATOR_ENVELOPE = {
     "sliding_fraction": (0.0, 0.5),
     "ela_bed_quantile": (0.80, 0.97),   # glaciers only on the top 3-20 % of a window's terrain
 }
-CELL_UNITS = ("point", "cell")
-MEAN_UNIT = "glacier_mean"
 
 
 def glacier_errors(rows: pd.DataFrame) -> pd.DataFrame:
@@ -41,7 +41,7 @@ def glacier_errors(rows: pd.DataFrame) -> pd.DataFrame:
     keys = ["case", "example", "rgi_id", "group", "region", "unit"]
     out = rows.groupby(keys, sort=False).agg(
         n=("err", "size"), obs_mean_m=("obs", "mean"), pred_mean_m=("mu", "mean"), bias_m=("err", "mean"),
-        rmse_m=("err", lambda e: float(np.sqrt(np.mean(np.square(e))))))
+        rmse_m=("err", rmse))
     out = out.reset_index()
     if "survey_year" in rows:
         years = rows.groupby(keys, sort=False)["survey_year"].first().reset_index(drop=True)
@@ -67,12 +67,10 @@ def dem_year(dem_source: str) -> float:
 def example_attributes(example: str) -> pd.DataFrame:
     """Attributes of every glacier of a kit example, with the DEM year and survey year known to the kit."""
     from glacierbed.data import registry
-    from glacierbed.data.outlines import check_overlap, rasterize_ids, read_outlines
-    from glacierbed.data.rasters import read_dem
+    from glacierbed.data.outlines import rasterize_ids
+    from glacierbed.evaluation.measured_table import read_case_inputs
 
-    ex = registry.get_example(example)
-    dem = read_dem(ex.dem)
-    outlines = check_overlap(read_outlines(ex.outlines), dem).reset_index(drop=True)
+    dem, outlines, _ = read_case_inputs(example)
     ids = rasterize_ids(outlines, dem)
     table = glacier_attributes(dem, ids, {i + 1: str(r) for i, r in enumerate(outlines["rgi_id"])})
     table.insert(0, "example", example)

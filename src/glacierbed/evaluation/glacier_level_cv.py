@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from glacierbed.core.metrics import rmse
 from glacierbed.evaluation.diagnosis import example_attributes
 from glacierbed.posterior.glacier_level import (ATTRIBUTE_FEATURES, MEMBER_FEATURES, GlacierLevelScale,
                                                 weighted_global_log_ratio)
@@ -87,18 +88,14 @@ def cross_validated_factors(table: pd.DataFrame, features: tuple[str, ...] | Non
     return factors
 
 
-def _rmse(err: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(err))))
-
-
 def score(rows: pd.DataFrame, factors: pd.Series) -> dict[str, float]:
     """The protocol's metrics for rows whose ``mu`` is multiplied by their glacier's factor."""
     r = rows.assign(mu_cal=rows["mu"] * rows["group"].map(factors))
     grids = r[r["case"] == "glathida-grids"]
     ratios, within = [], []
     for _, g in grids.groupby("group"):
-        best = min(_rmse(g[f"base_{b}"] - g["obs"]) for b in BASELINES)
-        ratios.append(_rmse(g["mu_cal"] - g["obs"]) / best)
+        best = min(rmse(g[f"base_{b}"] - g["obs"]) for b in BASELINES)
+        ratios.append(rmse(g["mu_cal"] - g["obs"]) / best)
         within.append(abs((g["mu_cal"] - g["obs"]).mean()) <= 0.2 * g["obs"].mean())
     sg = r[r["case"] == "south-glacier"]
     oe = r[r["case"] == "oetztal-means"]
@@ -106,5 +103,5 @@ def score(rows: pd.DataFrame, factors: pd.Series) -> dict[str, float]:
     return {"grids_median_ratio": float(np.median(ratios)),
             "grids_regions_over_1": int((by_region.groupby(level=0).median() > 1.0).sum()),
             "grids_share_bias_within_20pct": float(np.mean(within)),
-            "south_glacier_rmse": _rmse(sg["mu_cal"] - sg["obs"]),
-            "oetztal_means_rmse": _rmse(oe["mu_cal"] - oe["obs"])}
+            "south_glacier_rmse": rmse(sg["mu_cal"] - sg["obs"]),
+            "oetztal_means_rmse": rmse(oe["mu_cal"] - oe["obs"])}

@@ -114,7 +114,8 @@ def _examples(cases: Sequence[str], glaciers: Sequence[str] | None) -> list[tupl
     return out
 
 
-def _read_case_inputs(example: str) -> tuple[Raster, gpd.GeoDataFrame, Any]:
+def read_case_inputs(example: str) -> tuple[Raster, gpd.GeoDataFrame, Any]:
+    """A kit example's DEM (metric), its outlines that overlap it, and the resolved example."""
     from glacierbed.data import registry
     from glacierbed.data.outlines import check_overlap, read_outlines
     from glacierbed.data.rasters import read_dem
@@ -131,7 +132,7 @@ def _run_grid(example: str, out: Path, predictor: Any, physics: bool, ensemble: 
     from glacierbed.pipeline.estimate import EstimateConfig, estimate
     from glacierbed.posterior.physics import PhysicsConfig
 
-    dem, outlines, _ = _read_case_inputs(example)
+    dem, outlines, _ = read_case_inputs(example)
     # the raw model: a shipped calibration was fitted on these very rows
     cfg = EstimateConfig(ensemble=ensemble, physics=PhysicsConfig() if physics else None, calibrate=False)
     res = estimate(dem, outlines, out, model=predictor, config=cfg, maps=False)
@@ -166,7 +167,7 @@ def _baseline_maps(example: str, cache: Path, with_oggm: bool = True) -> dict[st
 
     from glacierbed.evaluation.benchmark import run_methods
 
-    dem, outlines, _ = _read_case_inputs(example)
+    dem, outlines, _ = read_case_inputs(example)
     res = run_methods(dem, outlines, with_oggm=with_oggm, with_physics=False, only=BASELINES)
     maps = {}
     for name in BASELINES:
