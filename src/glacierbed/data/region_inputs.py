@@ -24,8 +24,8 @@ import shapely
 from glacierbed.core.atomic import replacing
 from glacierbed.core.errors import DataNotFoundError, EmptySelectionError
 from glacierbed.data.outlines import read_outlines
-from glacierbed.data.sources import (DEM_SOURCES, DemSource, copernicus_tile_name, get_dem_tile, get_rgi6_regions_file,
-                                     get_rgi_region, tile_corners)
+from glacierbed.data.sources import (DEM_SOURCES, DemSource, copernicus_tile_name, get_dem_tile, get_dem_tile_if_any,
+                                     get_rgi6_regions_file, get_rgi_region, tile_corners)
 
 log = logging.getLogger(__name__)
 
@@ -140,14 +140,7 @@ def _corners(boxes: np.ndarray) -> list[tuple[int, int]]:
 def fetch_dem_tiles(required: Sequence[str], optional: Sequence[str], source: DemSource = "glo30") -> list[Path]:
     """Download the tiles: every required one (a missing one raises), the optional ones that exist."""
     paths = [get_dem_tile(t, source) for t in required]
-    for tile in optional:
-        try:
-            paths.append(get_dem_tile(tile, source))
-        except DataNotFoundError as exc:
-            if "not on the server" not in str(exc):
-                raise
-            log.info("%s: not on the server (ocean?), only the glaciers' margins reach it: skipped", tile)
-    return paths
+    return paths + [p for tile in optional if (p := get_dem_tile_if_any(tile, source))]
 
 
 def write_outlines(glaciers: gpd.GeoDataFrame, dest: Path) -> Path:

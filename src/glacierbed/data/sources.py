@@ -188,16 +188,21 @@ def get_dem_tile(tile: str, source: DemSource = "glo30") -> Path:
     return fetch_url(dem_tile_url(tile, source), f"copernicus-dem-{source[3:]}m", what=f"DEM tile {tile}")
 
 
+def get_dem_tile_if_any(tile: str, source: DemSource = "glo30") -> Path | None:
+    """:func:`get_dem_tile`, or None when the source has no such tile (ocean tiles are not
+    published); any other failure still raises."""
+    try:
+        return get_dem_tile(tile, source)
+    except DataNotFoundError as exc:
+        if "not on the server" not in str(exc):
+            raise
+        log.info("%s: not on the server (ocean?): skipped", tile)
+        return None
+
+
 def get_glo30_tiles(bounds_lonlat: Sequence[float]) -> list[Path]:
     """Download (or reuse cached) GLO-30 tiles covering a lon/lat box; ocean tiles skipped."""
-    paths = []
-    for tile in glo30_tile_names(bounds_lonlat):
-        try:
-            paths.append(get_dem_tile(tile, "glo30"))
-        except DataNotFoundError as exc:
-            if "not on the server" not in str(exc):
-                raise
-            log.info("%s: no GLO-30 tile (ocean)", tile)
+    paths = [p for tile in glo30_tile_names(bounds_lonlat) if (p := get_dem_tile_if_any(tile, "glo30"))]
     if not paths:
         raise DataNotFoundError(f"no Copernicus GLO-30 tile covers {tuple(bounds_lonlat)}")
     return paths
