@@ -241,8 +241,10 @@ def apply_calibration(ctx: RegionContext, predictor: ThicknessPredictor, th: Thi
     cal = getattr(predictor, "calibration", None) if ctx.config.calibrate else None
     if cal is not None:
         base_sigma = th.sigma if th.sigma is not None else th.members.std(axis=0)
+        # the latitude costs a CRS transform per glacier: only when the interval step uses it
+        latitude = mask_latitude(th.grid, ok) if cal.widens_with_distance else float("nan")
         mu_c, s_c = cal.apply_window(th.grid.data, labels_on_ice(th.ids, th.ice), th.grid.res[0], th.thick,
-                                     base_sigma, own=ok, latitude_deg=mask_latitude(th.grid, ok))
+                                     base_sigma, own=ok, latitude_deg=latitude)
         mu_c = np.where(ok & (th.thick > 0), np.nan_to_num(mu_c), 0.0)
         th.members = np.where(ok[None], np.clip(th.members + (mu_c - th.thick)[None], 0, None), 0.0)
         th.thick, th.spread = mu_c, np.where(ok & (mu_c > 0), np.nan_to_num(s_c), 0.0)

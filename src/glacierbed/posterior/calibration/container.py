@@ -136,8 +136,7 @@ class Calibration:
         attributes are only used by an interval step that widens with distance."""
         feats = calibration_features(surface, ids, pixel_size_m, np.nan_to_num(mu), np.nan_to_num(sigma))
         where = (np.asarray(ids) > 0) if own is None else np.asarray(own, bool)
-        iv = self.interval
-        if iv is not None and iv.spread is not None:
+        if self.widens_with_distance:
             feats.update(window_attributes(surface, ids, pixel_size_m, where, latitude_deg))
         m, s = self.apply(np.nan_to_num(mu), np.nan_to_num(sigma), feats)
         return np.where(where, m, np.nan), np.where(where, s, np.nan)
@@ -145,6 +144,13 @@ class Calibration:
     @property
     def interval(self) -> IntervalCalibrator | None:
         return next((s for s in self.steps if s.kind == "interval"), None)
+
+    @property
+    def widens_with_distance(self) -> bool:
+        """Whether the interval step widens with the distance to the fitted glaciers (and so
+        needs a glacier's attributes and latitude at apply time)."""
+        iv = self.interval
+        return iv is not None and iv.spread is not None
 
     @property
     def z90(self) -> float:
