@@ -14,7 +14,7 @@ by estimators fitted on measured thickness (radar points, GlaThiDa cells, glacie
   thickness, ...), fitted on ``log((obs + h0) / (mu + h0))`` (by default minus its mean
   per glacier: the shape within a glacier, the level being the scale's) with
   glacier-balanced sample weights and strong regularisation; the trees are scikit-learn's
-  histogram GBM, fitted, applied and (through skops, no pickle) stored by the libraries;
+  histogram GBM, fitted by the library, stored as ONNX graphs and applied by onnxruntime;
 * :class:`IntervalCalibrator`: a calibrated 1-sigma (boosted on the same kind of
   features, or ``sqrt((a sigma)^2 + (b mu')^2 + c^2)``) fitted on out-of-fold residuals
   (never on residuals of a model that saw the same glacier), so that ``|obs - mu'| <=

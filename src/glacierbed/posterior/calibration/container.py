@@ -24,8 +24,8 @@ from glacierbed.posterior.calibration.volumes import glacier_volume_std
 
 #: what a saved calibration file says it is
 FILE_KIND = "glacierbed-calibration"
-#: 2: boosted trees stored as scikit-learn estimators through skops (1: tree arrays)
-FILE_VERSION = 2
+#: 3: boosted trees stored as ONNX graphs (2: scikit-learn estimators through skops; 1: tree arrays)
+FILE_VERSION = 3
 
 STEP_TYPES = {"scale": ThicknessScale, "residual": ResidualBooster, "interval": IntervalCalibrator}
 
@@ -229,8 +229,8 @@ class Calibration:
     def load(cls, path: str | Path) -> "Calibration":
         """The calibration saved in ``path``; :class:`DataNotFoundError` when it is missing,
         :class:`CorruptFileError` (one line naming the file) when it is not a calibration
-        this glacierbed can apply. Loading runs no code from the file (trees: skops with a
-        checked, explicit list of trusted types)."""
+        this glacierbed can apply. Loading runs no code from the file (trees: ONNX graphs,
+        applied by onnxruntime, checked for their input shape)."""
         path = Path(path)
         if not path.exists():
             raise DataNotFoundError(f"{path}: calibration file not found")
