@@ -1,4 +1,4 @@
-"""Thread settings for torch, set for a block of work and restored after it."""
+"""Thread settings for torch and the BLAS/OpenMP pools, set for a block of work and restored after it."""
 
 from __future__ import annotations
 
@@ -35,3 +35,12 @@ def torch_threads(n: int | None, blas: bool = False) -> Iterator[None]:
                 yield
         finally:
             torch.set_num_threads(previous)
+
+
+@contextmanager
+def blas_threads(n: int) -> Iterator[None]:
+    """The BLAS/OpenMP pools (numpy, scipy) on ``n`` threads inside the block; torch is not imported."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(n):
+        yield

@@ -27,7 +27,8 @@ terms under hard constraints:
 * **smoothness** of H (m/m) and **velocity** (Glen's law: H_u from the surface speed).
 
 Each soft term is a sum of squared residuals over the glacier's pixels divided by their
-number, times its weight. L-BFGS-B (scipy, bounds H >= 0) on torch autograd gradients.
+number, times its weight. L-BFGS-B (scipy, bounds H >= 0) on the exact gradients of
+:mod:`glacierbed.posterior.physics_solver`.
 
 This module builds the inputs of each term and applies the constraints; the settings are in
 :mod:`glacierbed.posterior.physics_config`, the objective and solver in
@@ -56,7 +57,7 @@ from glacierbed.core.glaciology import (
     surface_slope,
     velocity_thickness,
 )
-from glacierbed.core.threads import torch_threads
+from glacierbed.core.threads import blas_threads
 from glacierbed.data.rasters import Raster, fill_nearest, raster_on_grid, velocity_on_grid
 from glacierbed.posterior.physics_config import SOFT_TERMS, PhysicsConfig, Refinement
 from glacierbed.posterior.physics_solver import Problem, optimise
@@ -214,7 +215,7 @@ def refine(surface: np.ndarray, bed: np.ndarray, own: np.ndarray, ice: np.ndarra
         return Refinement(h, surf - h, terms, skipped, seconds=time.perf_counter() - t0)
     p, sl = _problem(surf, raw, own, ice, free, pixel_size_m, cfg, terms, skipped, velocity=velocity,
                      balance=balance, sigma=sigma)
-    with torch_threads(1, blas=True):  # small arrays: more threads only add contention (10x slower)
+    with blas_threads(1):  # small arrays: more threads only add contention (10x slower)
         h_opt, loss, n_iter = optimise(p, cfg, terms)
     h = h0.copy()
     h[sl] = h_opt
