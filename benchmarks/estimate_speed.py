@@ -5,7 +5,7 @@ nothing is resumed) with the requested model and then with ``biharmonic``;
 ``ratio_to_biharmonic`` is the model's wall time over biharmonic's in the same case.
 ``ensemble`` is the number of members: flips/mask dilations for the inpainters
 (``glacierbed.models.predictors.MEMBERS``), square symmetries for the thickness network
-(``glacierbed.models.thickness.network.SYMMETRIES``), 8 at most; the default is ``EstimateConfig().ensemble``.
+(``glacierbed.models.thickness.runtime.SYMMETRIES``), 8 at most; the default is ``EstimateConfig().ensemble``.
 
 * ``floor``: Hintereisferner alone, ensemble 1, physics off, fastest of 3 runs. Its glacier's
   ``seconds`` (the per-glacier task: window read, working grid, one ``predict`` call with one

@@ -37,7 +37,7 @@ from glacierbed.core.fill import biharmonic_fill
 from glacierbed.core.glaciology import mass_conservation_thickness
 from glacierbed.posterior.physics import PhysicsConfig, refine
 from glacierbed.simulation.glacier_set import SimulatedSet
-from glacierbed.models.thickness.network import ThicknessNetPredictor
+from glacierbed.models.thickness.runtime import ThicknessNetPredictor
 from glacierbed.models.thickness.training import dem_noise, inventory_labels
 
 RESULTS = Path(__file__).resolve().parent / "results"

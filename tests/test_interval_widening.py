@@ -78,7 +78,8 @@ def test_widened_interval_fits_round_trips_and_applies_on_a_window(tmp_path):
     feats = table_features(rows)
     a = cal.apply(rows["mu"].to_numpy(float), rows["sigma"].to_numpy(float), feats)
     b = back.apply(rows["mu"].to_numpy(float), rows["sigma"].to_numpy(float), feats)
-    assert np.array_equal(a[1], b[1]) and back.interval.spread.gamma == iv.spread.gamma
+    np.testing.assert_allclose(b[1], a[1], rtol=1e-5)  # stored trees: float32 ONNX graphs
+    assert back.interval.spread.gamma == iv.spread.gamma
     assert back.name == "interval@linear" and back.z90 == cal.z90
     # on a window: the glacier's attributes come from the surface; far from the fitted ones -> wider
     yy, xx = np.mgrid[0:40, 0:50]

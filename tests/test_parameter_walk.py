@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 
 def test_dem_to_thickness_crosses_each_stage_once(data_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    import onnxruntime
     import torch
 
     from glacierbed.cli import app
@@ -36,7 +37,15 @@ def test_dem_to_thickness_crosses_each_stage_once(data_dir: Path, tmp_path: Path
         return original_load(path, *args, **kwargs)
 
     monkeypatch.setattr(Raster, "reproject", counting_reproject)
-    monkeypatch.setattr(torch, "load", counting_load)  # every model file goes through torch.load
+    monkeypatch.setattr(torch, "load", counting_load)  # every torch model file goes through torch.load
+    original_session = onnxruntime.InferenceSession
+
+    def counting_session(model, *args, **kwargs):  # ONNX files by path (calibration trees come as bytes)
+        if isinstance(model, (str, Path)):
+            loads[Path(model).name] += 1
+        return original_session(model, *args, **kwargs)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", counting_session)
     runner = CliRunner()
     for run in ("a", "b"):
         res = runner.invoke(app, ["estimate", "--example", "hintereisferner", "--out", str(tmp_path / run),
@@ -46,4 +55,4 @@ def test_dem_to_thickness_crosses_each_stage_once(data_dir: Path, tmp_path: Path
     twice = {k: n for k, n in resamplings.items() if n > 2}  # two runs: each at most once per run
     assert not twice, f"a raster was resampled onto the same grid more than once per run: {twice}"
     assert resamplings, "the geographic DEM must have been warped to a metric grid"
-    assert loads == Counter({"thickness_net.pt": 1}), loads
+    assert loads == Counter({"thickness_net.onnx": 1}), loads  # the shipped network runs from its ONNX export

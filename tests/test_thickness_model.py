@@ -11,8 +11,9 @@ import torch
 
 from glacierbed.models.thickness.features import MC_CHANNEL, N_FEATURES, thickness_features
 from glacierbed.core.glaciology import margin_pixels, mass_conservation_thickness
-from glacierbed.models.thickness.network import (ThicknessNetConfig, ThicknessNetPredictor, gaussian_nll, interior,
-                                        load_thickness_net, save_thickness_net)
+from glacierbed.models.thickness.network import (ThicknessNetConfig, TorchEngine, export_onnx, gaussian_nll, interior,
+                                                 load_thickness_net, save_thickness_net)
+from glacierbed.models.thickness.runtime import OnnxEngine, ThicknessNetPredictor, load_engine
 
 
 def _valley(n: int = 64, px: float = 50.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -72,12 +73,37 @@ def test_predictor_symmetries_and_weights_round_trip(tmp_path: Path) -> None:
     loaded, record = load_thickness_net(path)
     for a, b in zip(net.parameters(), loaded.parameters()):
         assert torch.equal(a, b)
-    pred = ThicknessNetPredictor(loaded, record)
+    pred = ThicknessNetPredictor(TorchEngine(loaded), record)
     bed, h, ids = _valley()
     members, sigma = pred.predict_maps(thickness_features(bed + h, ids, 50.0), 8)
     assert members.shape == (8, 64, 64) and (sigma >= 0).all()
     # the untrained network is the (rotation-equivariant) prior: the 8 symmetries agree
     assert np.abs(members - members[0]).max() < 1e-3 * max(members.max(), 1.0)
+
+
+def test_onnx_export_runs_without_torch_and_matches(tmp_path: Path) -> None:
+    """The exported network gives torch's maps on windows of any size, and is used only while it
+    matches the weights it was exported from."""
+    torch.manual_seed(0)
+    net = ThicknessNetConfig(width=8, depth=2).build()
+    with torch.no_grad():
+        for p in net.head.parameters():  # a network whose output is not just its prior
+            p.normal_(0, 0.3)
+    path = save_thickness_net(net, tmp_path / "tn.pt", {"patch_size": 64})
+    assert isinstance(load_engine(path)[0], TorchEngine)  # no export yet
+    export_onnx(path)
+    engine, record = load_engine(path)
+    assert isinstance(engine, OnnxEngine) and record["weights_sha256"] == record["onnx"]["weights_sha256"]
+    bed, h, ids = _valley(70)
+    for window in (np.s_[:, :, :], np.s_[:, 3:58, 5:70]):  # a multiple of 4 and not
+        feats = thickness_features(bed + h, ids, 50.0)[window]
+        got = ThicknessNetPredictor(engine, record).predict_maps(feats, 8)
+        want = ThicknessNetPredictor(TorchEngine(net), record).predict_maps(feats, 8)
+        assert np.abs(want[0]).max() > 10 and np.abs(got[0] - want[0]).max() < 1e-3 and np.abs(got[1] - want[1]).max() < 1e-3
+    # changed weights: the stale export is not used (and their identity changes)
+    save_thickness_net(ThicknessNetConfig(width=8, depth=2).build(), path, {"patch_size": 64, "onnx": record["onnx"]})
+    engine2, record2 = load_engine(path)
+    assert isinstance(engine2, TorchEngine) and record2["weights_sha256"] != record["weights_sha256"]
 
 
 def test_training_resumes_and_ships(tmp_path: Path) -> None:

@@ -145,7 +145,7 @@ def test_each_model_is_loaded_once(tmp_path: Path, models: Path) -> None:
     a, b = load_inpainter("inpainting-network"), load_inpainter("network")
     assert a.net is b.net
     p1, p2 = store.load_predictor(None), store.load_predictor("thickness-net")
-    assert p1.net is p2.net and p1.calibration is not None
+    assert p1.engine is p2.engine and p1.calibration is not None
     weights = ship_weights(_trained(tmp_path), "mini")
     first = load_inpainter("mini")
     assert load_inpainter(weights).net is first.net

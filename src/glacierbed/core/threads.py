@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from contextlib import contextmanager
 from typing import Iterator
@@ -19,22 +20,30 @@ def torch_threads(n: int | None, blas: bool = False) -> Iterator[None]:
     (threaded Dask workers) from leaving it changed: such blocks run one at a time, nested
     blocks of one thread are fine. The previous count is restored on exit, errors included.
     """
-    import torch
-
+    torch = sys.modules.get("torch")
+    if torch is None:  # nothing in this process runs torch (an ONNX model, a classical fill): nothing to set
+        with threadpool_limits_if(blas, n):
+            yield
+        return
     with _LOCK:
         previous = torch.get_num_threads()
         if n is not None:
             torch.set_num_threads(n)
         try:
-            if blas and n is not None:
-                from threadpoolctl import threadpool_limits
-
-                with threadpool_limits(n):
-                    yield
-            else:
+            with threadpool_limits_if(blas, n):
                 yield
         finally:
             torch.set_num_threads(previous)
+
+
+@contextmanager
+def threadpool_limits_if(blas: bool, n: int | None) -> Iterator[None]:
+    """:func:`blas_threads` when ``blas`` and ``n`` is given, else nothing."""
+    if blas and n is not None:
+        with blas_threads(n):
+            yield
+    else:
+        yield
 
 
 @contextmanager

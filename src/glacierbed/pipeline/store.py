@@ -138,7 +138,7 @@ def resolve(model: str | os.PathLike | None = None) -> Resolved:
 
 
 def _kind(path: Path) -> str:
-    from glacierbed.models.thickness.network import is_thickness_net  # torch only when a network is asked for
+    from glacierbed.models.thickness.runtime import is_thickness_net
 
     return "thickness" if is_thickness_net(path) else "inpainting"
 
@@ -147,10 +147,10 @@ def _kind(path: Path) -> str:
 @functools.lru_cache(maxsize=8)
 def _load_file(path: str, sha256: str, kind: str) -> Any:
     """The network in ``path``, loaded once per (path, content): ``sha256`` is part of the key."""
-    if kind == "thickness":
-        from glacierbed.models.thickness.network import load_thickness_net
+    if kind == "thickness":  # its ONNX export in onnxruntime when current, else torch
+        from glacierbed.models.thickness.runtime import load_engine
 
-        return load_thickness_net(path)
+        return load_engine(path)
     from glacierbed.models.inpainting.network import NetworkInpainter
 
     return NetworkInpainter.load(path)
@@ -186,11 +186,11 @@ def load_predictor(model: Any = None) -> ThicknessPredictor:
     try:
         r = resolve(model)
         if r.kind == "thickness":
-            from glacierbed.models.thickness.network import ThicknessNetPredictor
+            from glacierbed.models.thickness.runtime import ThicknessNetPredictor
 
-            net, record = _loaded(r)
+            engine, record = _loaded(r)
             cal, cal_path = _calibration(r, str(record["weights_sha256"]))
-            return ThicknessNetPredictor(net, record, r.name, calibration=cal, calibration_path=cal_path)
+            return ThicknessNetPredictor(engine, record, r.name, calibration=cal, calibration_path=cal_path)
         inpainter = _inpainter(r)
         cal, cal_path = _calibration(r, identity_of(inpainter))
         return InpaintingPredictor(inpainter, calibration=cal, calibration_path=cal_path)
@@ -246,7 +246,8 @@ def ship_weights(weights: str | Path, name: str | None = None, dest: str | Path 
     """Install trained weights (``*.pt`` + its ``*.json`` record) where ``--model`` finds them.
 
     Destination: see :func:`ship_destination`. The package's own weights folder is never
-    written. The record gets ``weights_sha256`` and ``shipped_from``. Returns the ``.pt`` path.
+    written. The record gets ``weights_sha256`` and ``shipped_from``; a thickness network is
+    also exported to ONNX beside it, so estimate runs it without torch. Returns the ``.pt`` path.
     """
     src = Path(weights)
     rec_src = src.with_suffix(".json")
@@ -261,4 +262,8 @@ def ship_weights(weights: str | Path, name: str | None = None, dest: str | Path 
     with replacing(out) as tmp:
         shutil.copyfile(src, tmp)
     write_json(out.with_suffix(".json"), record)
+    if record.get("kind") == "thickness_net":
+        from glacierbed.models.thickness.network import export_onnx
+
+        export_onnx(out)
     return out

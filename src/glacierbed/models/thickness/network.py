@@ -11,9 +11,9 @@ convolutions, GELU, average-pool down, bilinear up, skips) outputs two maps:
 * sigma = 100 m * softplus(y1 + softplus^-1(0.3 H_mc / 100 m + 0.1)) + 1 m, the 1-sigma
   uncertainty of H, trained with a Gaussian negative log-likelihood.
 
-:class:`ThicknessNetPredictor` is the estimate stage's interface (:mod:`glacierbed.models.predictors`):
-the ensemble members are the eight symmetries of the square (test-time augmentation),
-sigma combines the network's sigma with the members' spread.
+:class:`glacierbed.models.thickness.runtime.ThicknessNetPredictor` is the estimate stage's
+interface; it runs the network from its ONNX export (:func:`export_onnx`) without torch, or
+here (:class:`TorchEngine`) when there is no current export.
 """
 
 from __future__ import annotations
@@ -27,12 +27,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from glacierbed.core.atomic import file_sha256, write_json
+from glacierbed.core.atomic import file_sha256, write_bytes, write_json
 from glacierbed.core.errors import CorruptFileError, DataNotFoundError
-from glacierbed.models.thickness.features import MC_CHANNEL, N_FEATURES, THICK_SCALE_M, thickness_features
-from glacierbed.data.rasters import fill_nearest
+from glacierbed.models.thickness.features import MC_CHANNEL, N_FEATURES, THICK_SCALE_M
 from glacierbed.models.files import load_plain, save_plain, state_copy
-from glacierbed.models.predictors import GlacierWindow, Prediction
 
 MIN_SIGMA_M = 1.0
 
@@ -84,7 +82,12 @@ class ThicknessNet(nn.Module):
         h, w = x.shape[-2:]
         m = self.multiple
         ph, pw = (-h) % m, (-w) % m
-        xp = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+        return self.from_padded(F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x, x)
+
+    def from_padded(self, xp: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network on ``x`` given also padded (edge-replicated at the bottom and right) to
+        a multiple of :attr:`multiple`; the part exported to ONNX (:func:`export_onnx`)."""
+        h, w = x.shape[-2:]
         skips, f = [], self.stem(xp)
         for down in self.down:
             skips.append(f)
@@ -134,72 +137,60 @@ def load_thickness_net(path: str | Path) -> tuple[ThicknessNet, dict]:
     return net.eval(), record
 
 
-def is_thickness_net(path: str | Path) -> bool:
-    """Whether ``path`` has a thickness-network record beside it."""
-    rec = Path(path).with_suffix(".json")
-    try:
-        return rec.exists() and json.loads(rec.read_text()).get("kind") == "thickness_net"
-    except (OSError, ValueError):
-        return False
+# --- inference engines ---------------------------------------------------------------------
+class TorchEngine:
+    """The network in torch: features (C, H, W) -> (thickness, sigma) maps (the fallback of
+    :func:`glacierbed.models.thickness.runtime.load_engine` when no current ONNX export exists)."""
 
-
-# --- the predictor ------------------------------------------------------------------------
-#: test-time symmetries: (k quarter turns, transpose)
-SYMMETRIES = ((0, False), (2, False), (1, False), (3, False), (0, True), (2, True), (1, True), (3, True))
-
-
-def _sym(a: np.ndarray, k: int, transpose: bool) -> np.ndarray:
-    a = np.swapaxes(a, -1, -2) if transpose else a
-    return np.ascontiguousarray(np.rot90(a, k, axes=(-2, -1)))
-
-
-def _unsym(a: np.ndarray, k: int, transpose: bool) -> np.ndarray:
-    a = np.rot90(a, -k, axes=(-2, -1))
-    return np.ascontiguousarray(np.swapaxes(a, -1, -2) if transpose else a)
-
-
-class ThicknessNetPredictor:
-    """The trained thickness network behind the estimate stage's predictor interface."""
-
-    def __init__(self, net: ThicknessNet, record: dict, name: str = "thickness-net", calibration: object | None = None,
-                 calibration_path: str | None = None):
+    def __init__(self, net: ThicknessNet):
         self.net = net.eval()
-        self.record = record
-        self.name = name
-        self.identity = str(record.get("weights_sha256", ""))
-        self.patch_size = int(record.get("patch_size", 128))
-        self.resolution_range_m = tuple(float(v) for v in record.get("resolution_range_m", (25.0, 200.0)))
-        #: the model's calibration on measured thickness (:mod:`glacierbed.posterior.calibration`) and
-        #: its file, given by :func:`glacierbed.pipeline.store.load_predictor`; applied by estimate
-        self.calibration = calibration
-        self.calibration_path = calibration_path
-
-    @classmethod
-    def load(cls, path: str | Path, name: str | None = None) -> "ThicknessNetPredictor":
-        """The network in ``path`` without a calibration (the model store gives one)."""
-        net, record = load_thickness_net(path)
-        return cls(net, record, name or Path(path).stem)
 
     @torch.inference_mode()
-    def predict_maps(self, features: np.ndarray, ensemble: int = 8) -> tuple[np.ndarray, np.ndarray]:
-        """(members (K, ny, nx), sigma (ny, nx)) for one feature stack."""
-        outs, sigmas = [], []
-        for k, tr in SYMMETRIES[:max(1, min(ensemble, len(SYMMETRIES)))]:
-            x = torch.from_numpy(_sym(features, k, tr))[None]
-            h, s = self.net(x)
-            outs.append(_unsym(h[0, 0].numpy(), k, tr))
-            sigmas.append(_unsym(s[0, 0].numpy(), k, tr))
-        members = np.stack(outs).astype(np.float64)
-        sigma = np.sqrt(np.mean(np.square(sigmas), axis=0) + members.var(axis=0))
-        return members, sigma
+    def __call__(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        h, s = self.net(torch.from_numpy(np.ascontiguousarray(features, np.float32))[None])
+        return h[0, 0].numpy(), s[0, 0].numpy()
 
-    def predict(self, window: GlacierWindow, ensemble: int) -> Prediction:
-        from scipy import ndimage
 
-        surface = fill_nearest(np.asarray(window.surface, np.float64))
-        ids = window.ids if window.ids is not None else ndimage.label(window.ice)[0]
-        ids = np.where(window.ice, ids, 0)
-        speed = None if window.velocity is None else np.hypot(*window.velocity)
-        feats = thickness_features(surface, ids, window.pixel_size_m, speed, window.smb)
-        members, sigma = self.predict_maps(feats, ensemble)
-        return Prediction(surface[None] - members, sigma_m=sigma, info={"ensemble_kind": "symmetries"})
+class _Exported(nn.Module):
+    def __init__(self, net: ThicknessNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, xp: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net.from_padded(xp, x)
+
+
+def export_onnx(path: str | Path) -> Path:
+    """Write ``path``'s network as ONNX beside it (``*.onnx``: inputs ``xp`` (padded) and ``x``,
+    any window size) and record it in the weights' record (``onnx``: file, sha256, the weights'
+    sha256 it was exported from), so the estimate stage can run it with onnxruntime, without torch.
+    Checked against torch on a test window before it is recorded."""
+    import warnings
+
+    import onnxruntime as ort
+
+    path = Path(path)
+    net, record = load_thickness_net(path)
+    onnx_path = path.with_suffix(".onnx")
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(1, net.cfg.n_features, 60, 75)).astype(np.float32))
+    x[:, 1] = (x[:, 1] > 0).float()
+    m = net.multiple
+    xp = F.pad(x, (0, (-75) % m, 0, (-60) % m), mode="replicate")
+    dims = {"xp": {2: torch.export.Dim("hp"), 3: torch.export.Dim("wp")},
+            "x": {2: torch.export.Dim("h"), 3: torch.export.Dim("w")}}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(_Exported(net).eval(), (xp, x), dynamo=True, input_names=["xp", "x"],
+                                    output_names=["thickness", "sigma"], dynamic_shapes=dims, verbose=False)
+        data = program.model_proto.SerializeToString()
+        want = net(x)
+    got = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"xp": xp.numpy(), "x": x.numpy()})
+    worst = max(float(np.abs(g - w.numpy()).max()) for g, w in zip(got, want))
+    if worst > 1e-3:  # metres
+        raise RuntimeError(f"{onnx_path}: the ONNX export differs from torch by {worst:.3g} m on a test window")
+    write_bytes(onnx_path, data)
+    record.pop("weights_path", None)
+    record["onnx"] = {"file": onnx_path.name, "sha256": file_sha256(onnx_path), "weights_sha256": record["weights_sha256"],
+                      "max_abs_difference_m": worst, "torch": torch.__version__}
+    write_json(path.with_suffix(".json"), record)
+    return onnx_path
