@@ -44,6 +44,37 @@ def test_untrained_network_equals_biharmonic_and_keeps_visible(patches):
     assert feats.shape == (6, 64, 64) and abs(offset - dem[~hole].mean()) < 1e-6
 
 
+def test_fourier_relief_model_starts_at_the_fill_and_scales_with_relief(patches, tmp_path):
+    """The FFC + relief-normalised variant: zero-initialised (= the fill), 7 inputs, its
+    correction in metres scales with the window's relief, and its weights reload."""
+    from glacierbed.models.inpainting.network import save_weights
+
+    ps = PatchSet.load(patches)
+    dem = ps.dem[0].astype(np.float64)
+    hole = np.zeros(dem.shape, bool)
+    hole[20:44, 16:40] = True
+    cfg = ModelConfig(**{**TINY, "dilations": (2,)}, ffc_blocks=1, relief_norm=True)
+    net = cfg.build()
+    out = NetworkInpainter(net, {"patch_size": 64}).inpaint(dem, hole, 100.0)
+    assert np.allclose(out[hole], biharmonic_fill(dem, hole)[hole], atol=1e-2)
+    feats, _, _ = prepare_inputs(dem, hole, 100.0, relief_norm=True)
+    assert feats.shape == (7, 64, 64)
+    torch.manual_seed(0)
+    torch.nn.init.normal_(net.head.weight, std=0.1)
+    with torch.no_grad():
+        net.stem.conv.weight[:, 6] = 0  # the relief channel then acts only as the output scale
+    y1 = NetworkInpainter(net, {}).correction(feats)
+    f3, _, _ = prepare_inputs(3 * dem, hole, 100.0, relief_norm=True)  # 3x relief: same elevation channel
+    assert np.allclose(f3[0], feats[0], atol=1e-4) and np.allclose(f3[6], feats[6] + np.log(3), atol=1e-5)
+    f2 = feats.copy()
+    f2[6] += np.log(3)  # only the relief channel changes: the correction in metres scales with it
+    assert np.abs(y1).max() > 0
+    assert np.allclose(NetworkInpainter(net, {}).correction(f2), 3 * y1, rtol=1e-3, atol=1e-3)
+    path = save_weights(net, tmp_path / "w.pt", {"patch_size": 64})
+    back = NetworkInpainter.load(path)
+    assert back.net.cfg == cfg and np.allclose(back.correction(feats), y1, atol=1e-5)
+
+
 def test_loss_decreases_on_real_terrain(patches):
     torch.manual_seed(0)
     ps = PatchSet.load(patches)

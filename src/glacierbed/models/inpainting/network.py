@@ -8,7 +8,11 @@ Design (measured against the classical fill, see ``benchmarks/inpainting.py``):
   margin in metres, slope components of the fill (m/m) and log pixel size, so one model
   serves 25-200 m grids;
 - gated convolutions (Yu et al. 2019, DeepFill v2) learn which pixels to trust; dilated
-  convolutions in the bottleneck widen the context.
+  convolutions in the bottleneck widen the context; optional Fast Fourier Convolution
+  residual blocks (``ffc_blocks``, LaMa, Suvorov et al. 2022) give a global receptive field;
+- ``relief_norm``: elevations standardised by the visible pixels' relief (std) per window,
+  an extra channel log(relief / 100 m), and the output scaled by that relief (the fill's
+  error grows with relief). Off by default: the shipped weights use the fixed 500 m scale.
 
 Weights are a plain state dict (``*.pt``) with a JSON record beside it (``kind:
 inpainting_net``, the model config, training data and metrics, ``weights_sha256``); they
@@ -39,7 +43,9 @@ log = logging.getLogger(__name__)
 
 ELEV_SCALE_M = 500.0  #: input elevations are divided by this (fixed: keeps absolute relief)
 OUT_SCALE_M = 100.0  #: the network's output unit for the correction
-N_INPUTS = 6
+N_INPUTS = 6  #: channels of the legacy features (``relief_norm`` adds log relief)
+RELIEF_REF_M = 100.0  #: the relief channel is log(relief / RELIEF_REF_M)
+MIN_RELIEF_M = 5.0  #: floor of the per-window relief (flat windows)
 KIND = "inpainting_net"  #: the ``kind`` of an inpainting network's record
 
 
@@ -49,6 +55,8 @@ class ModelConfig:
     depth: int = 3  #: number of downsamplings
     dilations: tuple[int, ...] = (2, 4, 8)
     stem_stride: int = 2  #: 2 = work at half resolution (the correction is smooth), 1 = full
+    ffc_blocks: int = 0  #: LaMa Fast Fourier Convolution residual blocks after the bottleneck
+    relief_norm: bool = False  #: per-window relief standardisation of inputs and output
 
     def __post_init__(self) -> None:
         if self.stem_stride not in (1, 2):
@@ -56,7 +64,7 @@ class ModelConfig:
 
     @property
     def n_inputs(self) -> int:
-        return N_INPUTS
+        return N_INPUTS + int(self.relief_norm)
 
     def build(self) -> "GatedUNet":
         return GatedUNet(self)
@@ -75,6 +83,39 @@ class GatedConv(nn.Module):
         return F.elu(f) * torch.sigmoid(g)
 
 
+class FourierUnit(nn.Module):
+    """Global mixing in the frequency domain: 1x1 convolution of the real 2-D FFT."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv = nn.Conv2d(2 * c, 2 * c, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        f = torch.fft.rfft2(x, norm="ortho")
+        f = F.relu(self.conv(torch.cat([f.real, f.imag], dim=1)))
+        re, im = f.chunk(2, dim=1)
+        return torch.fft.irfft2(torch.complex(re, im), s=(h, w), norm="ortho")
+
+
+class FFCBlock(nn.Module):
+    """Residual Fast Fourier Convolution block (LaMa): a local gated 3x3 branch plus a
+    spectral (global) branch, added to the input."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        half = max(c // 2, 1)
+        self.local = GatedConv(c, c)
+        self.reduce = nn.Conv2d(c, half, 1)
+        self.fourier = FourierUnit(half)
+        self.expand = nn.Conv2d(half, c, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g = F.relu(self.reduce(x))
+        g = self.expand(g + self.fourier(g))
+        return x + 0.5 * (self.local(x) + F.elu(g))
+
+
 class GatedUNet(nn.Module):
     """Encoder-decoder of gated convolutions with skips and a dilated bottleneck."""
 
@@ -88,7 +129,8 @@ class GatedUNet(nn.Module):
             nn.Sequential(GatedConv(chans[i], chans[i + 1], stride=2), GatedConv(chans[i + 1], chans[i + 1]))
             for i in range(cfg.depth)
         )
-        self.bottleneck = nn.Sequential(*[GatedConv(chans[-1], chans[-1], dilation=d) for d in cfg.dilations])
+        self.bottleneck = nn.Sequential(*[GatedConv(chans[-1], chans[-1], dilation=d) for d in cfg.dilations],
+                                        *[FFCBlock(chans[-1]) for _ in range(cfg.ffc_blocks)])
         self.up = nn.ModuleList(
             GatedConv(chans[i + 1] + chans[i], chans[i]) for i in reversed(range(cfg.depth))
         )
@@ -114,13 +156,16 @@ class GatedUNet(nn.Module):
         y = self.head(h)
         if y.shape[-2:] != x.shape[-2:]:
             y = F.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        if self.cfg.relief_norm:  # output in relief units -> OUT_SCALE_M units
+            y = y * torch.exp(x[:, N_INPUTS : N_INPUTS + 1]) * (RELIEF_REF_M / OUT_SCALE_M)
         return y
 
 
 # --- feature preparation (numpy, shared by training and inference) -------------------
 
 
-def prepare_inputs(dem: np.ndarray, hole: np.ndarray, pixel_size_m: float) -> tuple[np.ndarray, np.ndarray, float]:
+def prepare_inputs(dem: np.ndarray, hole: np.ndarray, pixel_size_m: float,
+                   relief_norm: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
     """Network inputs for one window: ``(features[C, H, W], base_fill_m, offset_m)``.
 
     ``base_fill_m`` is the biharmonic fill of the hole (NaNs count as hole), the base the
@@ -128,17 +173,25 @@ def prepare_inputs(dem: np.ndarray, hole: np.ndarray, pixel_size_m: float) -> tu
     """
     hole = hole | ~np.isfinite(dem)
     base = biharmonic_fill(dem, hole)
-    feats, offset = features(base, hole, pixel_size_m)
+    feats, offset = features(base, hole, pixel_size_m, relief_norm)
     return feats, base, offset
 
 
-def features(base: np.ndarray, hole: np.ndarray, pixel_size_m: float) -> tuple[np.ndarray, float]:
-    """Feature stack from an already filled window (training precomputes the fill)."""
-    offset = float(base[~hole].mean())
-    rel = (base - offset) / ELEV_SCALE_M
+def features(base: np.ndarray, hole: np.ndarray, pixel_size_m: float,
+             relief_norm: bool = False) -> tuple[np.ndarray, float]:
+    """Feature stack from an already filled window (training precomputes the fill).
+
+    ``relief_norm``: elevation in units of the visible pixels' std (floored at
+    ``MIN_RELIEF_M``) and a last channel log(std / ``RELIEF_REF_M``)."""
+    visible = base[~hole]
+    offset = float(visible.mean())
+    relief = max(float(visible.std()), MIN_RELIEF_M) if relief_norm else ELEV_SCALE_M
+    rel = (base - offset) / relief
     gy, gx = np.gradient(base, pixel_size_m)
     dist = ndimage.distance_transform_edt(hole) * pixel_size_m / 1000.0
     chans = [rel, hole.astype(np.float64), dist, gx, -gy, np.full(base.shape, np.log(pixel_size_m / 100.0))]
+    if relief_norm:
+        chans.append(np.full(base.shape, np.log(relief / RELIEF_REF_M)))
     return np.stack(chans).astype(np.float32), offset
 
 
@@ -222,11 +275,12 @@ class NetworkInpainter:
     def inpaint(self, dem: np.ndarray, hole: np.ndarray, pixel_size_m: float) -> np.ndarray:
         dem = np.asarray(dem, dtype=np.float64)
         outside = ~np.isfinite(dem)
-        feats, base, _ = prepare_inputs(dem, hole, pixel_size_m)
+        feats, base, _ = prepare_inputs(dem, hole, pixel_size_m, self.net.cfg.relief_norm)
         bed = base + self.correction(feats)
         out = np.where(hole & ~outside, bed, dem)
         return out.astype(np.float32)
 
+    @torch.inference_mode()
     def correction(self, feats: np.ndarray) -> np.ndarray:
         """Raw output in metres for a features array [C, H, W] (padded to the net's
         stride), 0 outside the hole: the correction to the fill of a border-only model."""

@@ -83,7 +83,8 @@ def _augment(a: np.ndarray, k: int, flip: bool) -> np.ndarray:
     return np.ascontiguousarray(a[..., ::-1] if flip else a)
 
 
-def make_sample(dem: np.ndarray, glacier: np.ndarray, hole: np.ndarray, res: float) -> dict[str, np.ndarray]:
+def make_sample(dem: np.ndarray, glacier: np.ndarray, hole: np.ndarray, res: float,
+                relief_norm: bool = False) -> dict[str, np.ndarray]:
     """One training/validation sample: features, base fill, truth and the loss weights.
 
     Real glacier pixels of the patch (outside its centre box) are hidden too, as at
@@ -92,7 +93,7 @@ def make_sample(dem: np.ndarray, glacier: np.ndarray, hole: np.ndarray, res: flo
     target = hole & ~glacier
     hole = hole | glacier
     base = biharmonic_fill(dem, hole)
-    feats, offset = features(base, hole, res)
+    feats, offset = features(base, hole, res, relief_norm)
     return dict(x=feats, base=((base - offset) / OUT_SCALE_M).astype(np.float32),
                 truth=((dem - offset) / OUT_SCALE_M).astype(np.float32), weight=target.astype(np.float32),
                 res=np.float32(res))
@@ -101,8 +102,8 @@ def make_sample(dem: np.ndarray, glacier: np.ndarray, hole: np.ndarray, res: flo
 class RandomHoles(torch.utils.data.IterableDataset):
     """Endless stream of augmented patches with random holes (seeded per worker)."""
 
-    def __init__(self, patches: PatchSet, masks: MaskGenerator, seed: int):
-        self.p, self.masks, self.seed = patches, masks, seed
+    def __init__(self, patches: PatchSet, masks: MaskGenerator, seed: int, relief_norm: bool = False):
+        self.p, self.masks, self.seed, self.relief_norm = patches, masks, seed, relief_norm
 
     def __iter__(self) -> Iterator[dict]:
         info = torch.utils.data.get_worker_info()
@@ -113,17 +114,18 @@ class RandomHoles(torch.utils.data.IterableDataset):
             k, flip = int(rng.integers(4)), bool(rng.integers(2))
             dem = _augment(self.p.dem[i].astype(np.float64), k, flip)
             gl = _augment(self.p.glacier[i], k, flip)
-            yield make_sample(dem, gl, self.masks(dem, rng), float(self.p.res[i]))
+            yield make_sample(dem, gl, self.masks(dem, rng), float(self.p.res[i]), self.relief_norm)
 
 
-def validation_samples(patches: PatchSet, masks: MaskGenerator, kind: str, seed: int) -> list[dict]:
+def validation_samples(patches: PatchSet, masks: MaskGenerator, kind: str, seed: int,
+                       relief_norm: bool = False) -> list[dict]:
     """Fixed holes for every validation patch (same holes for every method)."""
     rng = np.random.default_rng(seed)
     out = []
     for i in range(len(patches)):
         dem = patches.dem[i].astype(np.float64)
         hole = box_mask(dem.shape[0], rng) if kind == "box" else masks(dem, rng)
-        out.append(make_sample(dem, patches.glacier[i], hole, float(patches.res[i])))
+        out.append(make_sample(dem, patches.glacier[i], hole, float(patches.res[i]), relief_norm))
     return out
 
 
@@ -202,8 +204,9 @@ def _train(cfg: TrainConfig, run: TrainingRun, on_step: OnStep | None) -> dict:
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     run.restore(generator=net, opt=opt)
     sched = run.scheduler(opt, cfg.lr)
-    loader = torch.utils.data.DataLoader(RandomHoles(train_set, masks, cfg.seed + run.step), batch_size=cfg.batch_size,
-                                         num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0)
+    holes = RandomHoles(train_set, masks, cfg.seed + run.step, cfg.model.relief_norm)
+    loader = torch.utils.data.DataLoader(holes, batch_size=cfg.batch_size, num_workers=cfg.num_workers,
+                                         persistent_workers=cfg.num_workers > 0)
     batches = iter(loader)
 
     def image(step: int) -> None:
@@ -246,9 +249,10 @@ def _holes(cfg: TrainConfig, val_set: PatchSet) -> tuple[MaskGenerator, dict[str
     when outlines are given (the same holes for every method and every run)."""
     shapes = OutlineShapes.from_outlines([_resolve(p) for p in cfg.outlines]) if cfg.outlines else None
     masks = MaskGenerator(shapes, p_box=cfg.p_box)
-    val = {"glacier": validation_samples(val_set, MaskGenerator(shapes, p_box=0.0), "glacier", cfg.seed + 1)}
+    norm = cfg.model.relief_norm
+    val = {"glacier": validation_samples(val_set, MaskGenerator(shapes, p_box=0.0), "glacier", cfg.seed + 1, norm)}
     if shapes is not None:
-        val["box"] = validation_samples(val_set, masks, "box", cfg.seed + 2)
+        val["box"] = validation_samples(val_set, masks, "box", cfg.seed + 2, norm)
     return masks, val
 
 
