@@ -7,7 +7,7 @@ glacier; ratios against the best classical method measured in the same run. The 
 gives every group's patch count and flags groups too small to rank methods, and each
 network's training record (steps done of steps planned).
 
-    python benchmarks/inpainting.py --dataset runs/patches128.npz [--model PATH] [--model-gan PATH]
+    python benchmarks/inpainting.py --dataset runs/patches128.npz [--model PATH] [--network NAME=PATH ...]
     python benchmarks/inpainting.py --report-only   # rewrite the .md from the .csv files
 
 Writes ``benchmarks/results/inpainting.{csv,md}``, ``inpainting_models.csv`` (one row per
@@ -204,7 +204,9 @@ def main() -> None:
     ap.add_argument("--dataset", default="runs/patches128.npz")
     ap.add_argument("--model", default="inpainting-network",
                     help="network weights or model name ('inpainting-network' = shipped)")
-    ap.add_argument("--model-gan", default=None, help="adversarially trained weights, if any")
+    ap.add_argument("--network", action="append", default=[], metavar="NAME=MODEL",
+                    help="another network to compare (its name must start with 'network'), e.g. "
+                         "network-previous=runs/previous/inpainting_net.pt")
     ap.add_argument("--max-per-group", type=int, default=120)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(RESULTS / "inpainting"))
@@ -226,9 +228,9 @@ def main() -> None:
             models.to_csv(models_csv, index=False)
         meta = json.loads(run_json.read_text()) if run_json.exists() else {"dataset": a.dataset}
     else:
-        specs = {"network": a.model}
-        if a.model_gan:
-            specs["network-gan"] = a.model_gan
+        specs = {"network": a.model, **dict(s.split("=", 1) for s in a.network)}
+        if not all(name.startswith("network") for name in specs):
+            ap.error("--network names must start with 'network'")
         nets = {name: load_inpainter(path) for name, path in specs.items()}
         df = run(Path(a.dataset), nets, a.max_per_group, a.seed)
         models = pd.DataFrame([model_row(m, net.record, _rel(net.record.get("weights_path", "")), net.weights_sha256)

@@ -6,11 +6,11 @@ shipped network is binned by the distance to the margin. The fitted slope of RMS
 distance is the calibration of the physics stage's data-term uncertainty
 (``PhysicsConfig.data_sigma_growth``): measured on terrain, not on any glacier.
 
-    python benchmarks/inpainting_uncertainty.py [--dataset runs/patches128.npz]
-    python benchmarks/inpainting_uncertainty.py --report-only   # rewrite the .md from .csv/.json
+    python benchmarks/inpainting_uncertainty.py [--dataset runs/patches128.npz] [--model NAME_OR_PATH]
+    python benchmarks/inpainting_uncertainty.py --report-only   # rewrite the .md/.png from .csv/.json
 
-Writes ``benchmarks/results/inpainting_uncertainty.{csv,json,md}``; every figure in the
-report is computed from the binned table and the fitted slope.
+Writes ``benchmarks/results/inpainting_uncertainty.{csv,json,md,png}``; every figure in the
+report is computed from the binned table and the fitted slopes (fill and network).
 """
 
 from __future__ import annotations
@@ -55,8 +55,39 @@ def report(df: pd.DataFrame, meta: dict) -> str:
                   f"fill's bias is {b.min():+.0f} to {b.max():+.0f} m" +
                   (f": biased {sign}, the 'fill too high in hollows' effect." if sign == "high" else f" ({sign})."))
     ratio = df["network_over_biharmonic"]
-    md += [f"Network / biharmonic RMSE per bin: {ratio.min():.3f}–{ratio.max():.3f}.", ""]
+    md += [f"Network / biharmonic RMSE per bin: {ratio.min():.3f}–{ratio.max():.3f}"
+           + (f"; slope through the origin for d < {meta['near_m'] / 1000:g} km: network **{meta['network_slope']:.3f}** "
+              f"against the fill's {meta['slope']:.3f}" if "network_slope" in meta else "")
+           + f" (network weights sha256 `{str(meta.get('model_sha256', ''))[:12]}`).", "",
+           "![error vs distance](inpainting_uncertainty.png)", ""]
     return "\n".join(md)
+
+
+def plot(df: pd.DataFrame, meta: dict, path: Path) -> None:
+    """RMSE and bias of the fill and the network against distance to the margin, with the fill's fitted slope."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lo = df["distance_m"].str.split("-").str[0].astype(float)
+    hi = df["distance_m"].str.split("-").str[1].astype(float)
+    mid = (lo + hi) / 2
+    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+    for m, style in (("biharmonic", "o-"), ("network", "s--")):
+        ax[0].plot(mid, df[f"{m}_rmse_m"], style, label=m)
+        ax[1].plot(mid, df[f"{m}_bias_m"], style, label=m)
+    d = np.linspace(0, meta["near_m"], 10)
+    ax[0].plot(d, meta["slope"] * d, "k:", label=f"{meta['slope']:.3f} x distance (fill, d < {meta['near_m']:g} m)")
+    ax[0].set(xscale="log", yscale="log", xlabel="distance to the hole margin (m)", ylabel="RMSE (m)")
+    ax[1].axhline(0, color="grey", lw=0.5)
+    ax[1].set(xscale="log", xlabel="distance to the hole margin (m)", ylabel="bias, inpainted - true (m)")
+    for a in ax:
+        a.legend(fontsize=8)
+    fig.suptitle(f"Held-out terrain, glacier-shaped holes ({meta['n_patches']} patches)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main() -> None:
@@ -64,16 +95,21 @@ def main() -> None:
     ap.add_argument("--dataset", default="runs/patches128.npz")
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--report-only", action="store_true", help="rewrite the .md from the .csv/.json")
+    ap.add_argument("--model", default="inpainting-network", help="the network (name or weights path)")
+    ap.add_argument("--report-only", action="store_true", help="rewrite the .md and .png from the .csv/.json")
     a = ap.parse_args()
     if a.report_only:
         print(rewrite_report(RESULTS, "inpainting_uncertainty", report))
+        import json
+
+        plot(pd.read_csv(RESULTS / "inpainting_uncertainty.csv"),
+             json.loads((RESULTS / "inpainting_uncertainty.json").read_text()), RESULTS / "inpainting_uncertainty.png")
         return
     ps = PatchSet.load(a.dataset).subset("val")
     shapes = OutlineShapes.from_outlines([resolve("oggm-sample-data/test-workflow/rgi/rgi_oetztal.shp"),
                                           resolve("nz-canterbury-25m/glaciers.gpkg")])
     gen = MaskGenerator(shapes, p_box=0.0)
-    net = load_inpainter("inpainting-network")
+    net = load_inpainter(a.model)
     rng = np.random.default_rng(a.seed)
     err = {"biharmonic": [], "network": []}
     dist = []
@@ -101,12 +137,16 @@ def main() -> None:
     e_b = np.concatenate(err["biharmonic"])
     near = d < NEAR_M  # most glacier pixels; slope of RMSE with distance, through the origin
     slope = float(np.sqrt(np.sum(e_b[near] ** 2) / np.sum(d[near] ** 2)))
+    e_n = np.concatenate(err["network"])
+    net_slope = float(np.sqrt(np.sum(e_n[near] ** 2) / np.sum(d[near] ** 2)))
     meta = {"dataset": a.dataset, "n_patches": len(dist), "seed": a.seed, "slope": round(slope, 4),
+            "network_slope": round(net_slope, 4),
             "near_m": NEAR_M, "far_m": FAR_M, "model_sha256": net.weights_sha256}
     RESULTS.mkdir(parents=True, exist_ok=True)
     df.to_csv(RESULTS / "inpainting_uncertainty.csv", index=False, float_format="%.3f")
     write_json(RESULTS / "inpainting_uncertainty.json", meta)
     write_text(RESULTS / "inpainting_uncertainty.md", report(df, meta))
+    plot(df, meta, RESULTS / "inpainting_uncertainty.png")
     print(report(df, meta))
 
 
