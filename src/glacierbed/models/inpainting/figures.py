@@ -52,3 +52,22 @@ def progress_figure(masked_m: np.ndarray, pred_m: np.ndarray, truth_m: np.ndarra
     fig.colorbar(im, ax=axes[:, 3].tolist(), shrink=0.6, label="m")
     fig.suptitle(f"training iteration {step}")
     return save_figure(fig, Path(path), dpi=90)
+
+
+def validation_curve_figure(validation_csv: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """The run's validation RMSE against step, beside the biharmonic fill's on the same holes,
+    one panel per hole kind (``validation.csv`` of a training run)."""
+    import pandas as pd
+
+    df = pd.read_csv(validation_csv)
+    kinds = [k for k in ("glacier", "box") if f"{k}_rmse_m" in df]
+    fig = Figure(figsize=(5 * len(kinds), 3.6))
+    for i, kind in enumerate(kinds):
+        ax = fig.add_subplot(1, len(kinds), i + 1)
+        ax.plot(df["step"], df[f"{kind}_rmse_m"], "o-", label="network")
+        ax.plot(df["step"], df[f"{kind}_rmse_biharmonic_m"], "k--", label="biharmonic fill")
+        ratio = df[f"{kind}_rmse_m"].iloc[-1] / df[f"{kind}_rmse_biharmonic_m"].iloc[-1]
+        ax.set(title=f"{kind} holes (last: {ratio:.3f} x fill)", xlabel="step", ylabel="validation RMSE (m)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)
