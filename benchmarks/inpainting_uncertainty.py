@@ -16,6 +16,7 @@ report is computed from the binned table and the fitted slopes (fill and network
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -100,8 +101,6 @@ def main() -> None:
     a = ap.parse_args()
     if a.report_only:
         print(rewrite_report(RESULTS, "inpainting_uncertainty", report))
-        import json
-
         plot(pd.read_csv(RESULTS / "inpainting_uncertainty.csv"),
              json.loads((RESULTS / "inpainting_uncertainty.json").read_text()), RESULTS / "inpainting_uncertainty.png")
         return

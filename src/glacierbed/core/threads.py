@@ -22,7 +22,7 @@ def torch_threads(n: int | None, blas: bool = False) -> Iterator[None]:
     """
     torch = sys.modules.get("torch")
     if torch is None:  # nothing in this process runs torch (an ONNX model, a classical fill): nothing to set
-        with threadpool_limits_if(blas, n):
+        with blas_threads(n if blas else None):
             yield
         return
     with _LOCK:
@@ -30,25 +30,19 @@ def torch_threads(n: int | None, blas: bool = False) -> Iterator[None]:
         if n is not None:
             torch.set_num_threads(n)
         try:
-            with threadpool_limits_if(blas, n):
+            with blas_threads(n if blas else None):
                 yield
         finally:
             torch.set_num_threads(previous)
 
 
 @contextmanager
-def threadpool_limits_if(blas: bool, n: int | None) -> Iterator[None]:
-    """:func:`blas_threads` when ``blas`` and ``n`` is given, else nothing."""
-    if blas and n is not None:
-        with blas_threads(n):
-            yield
-    else:
+def blas_threads(n: int | None) -> Iterator[None]:
+    """The BLAS/OpenMP pools (numpy, scipy) on ``n`` threads inside the block (``None``: as they
+    are); torch is not imported."""
+    if n is None:
         yield
-
-
-@contextmanager
-def blas_threads(n: int) -> Iterator[None]:
-    """The BLAS/OpenMP pools (numpy, scipy) on ``n`` threads inside the block; torch is not imported."""
+        return
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(n):

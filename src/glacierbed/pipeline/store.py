@@ -138,7 +138,7 @@ def resolve(model: str | os.PathLike | None = None) -> Resolved:
 
 
 def _kind(path: Path) -> str:
-    from glacierbed.models.thickness.runtime import is_thickness_net
+    from glacierbed.models.thickness.records import is_thickness_net
 
     return "thickness" if is_thickness_net(path) else "inpainting"
 
@@ -150,7 +150,7 @@ def _load_file(path: str, sha256: str, kind: str) -> Any:
     if kind == "thickness":  # its ONNX export in onnxruntime when current, else torch
         from glacierbed.models.thickness.runtime import load_engine
 
-        return load_engine(path)
+        return load_engine(path, sha256)
     from glacierbed.models.inpainting.network import NetworkInpainter
 
     return NetworkInpainter.load(path)

@@ -47,7 +47,7 @@ Objective = Callable[[np.ndarray], tuple[float, np.ndarray, dict[str, float]]]
 
 
 def _least_squares(r: np.ndarray, scale: np.ndarray | float, weight: float) -> tuple[float, np.ndarray]:
-    """``weight * sum(r**2)`` and its derivative with respect to the quantity ``r * scale`` is the residual of."""
+    """``weight * sum(r**2)`` for a residual ``r = (y - target) / scale``, and its gradient with respect to ``y``."""
     return weight * float(np.sum(r**2)), 2.0 * weight * r / scale
 
 
@@ -83,11 +83,11 @@ def _mass_balance(p: Problem, cfg: PhysicsConfig, grid: np.ndarray) -> tuple[flo
     """The flux-divergence misfit to the balance on the interior, and its gradient on the grid."""
     if p.ubar is not None:  # measured depth-averaged velocity carries the ice: q = H * ubar
         dqx, dqy = p.ubar
+        qx, qy = grid * dqx, grid * dqy
     else:  # SIA flux along the surface slope: q = k * H^(n+2) * direction
-        dq = p.flux_k * (cfg.glen_n + 2) * grid ** (cfg.glen_n + 1)
-        dqx, dqy = dq * p.direction[0], dq * p.direction[1]
         q = p.flux_k * grid ** (cfg.glen_n + 2)
-    qx, qy = (grid * dqx, grid * dqy) if p.ubar is not None else (q * p.direction[0], q * p.direction[1])
+        dq = p.flux_k * (cfg.glen_n + 2) * grid ** (cfg.glen_n + 1)
+        (qx, qy), (dqx, dqy) = (q * d for d in p.direction), (dq * d for d in p.direction)
     inner = p.mb_inner[1:-1, 1:-1]
     r = np.where(inner, (_divergence(qx, qy, p.pixel_size_m) - p.mb[1:-1, 1:-1]) / cfg.mb_sigma_m_a, 0.0)
     value, g = _least_squares(r, cfg.mb_sigma_m_a, cfg.mb_weight)

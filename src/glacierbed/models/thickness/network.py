@@ -18,7 +18,6 @@ here (:class:`TorchEngine`) when there is no current export.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,9 +27,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from glacierbed.core.atomic import file_sha256, write_bytes, write_json
-from glacierbed.core.errors import CorruptFileError, DataNotFoundError
+from glacierbed.core.errors import CorruptFileError
 from glacierbed.models.thickness.features import MC_CHANNEL, N_FEATURES, THICK_SCALE_M
 from glacierbed.models.files import load_plain, save_plain, state_copy
+from glacierbed.models.thickness.records import read_record
 
 MIN_SIGMA_M = 1.0
 
@@ -122,12 +122,9 @@ def save_thickness_net(net: ThicknessNet, path: str | Path, record: dict) -> Pat
 def load_thickness_net(path: str | Path) -> tuple[ThicknessNet, dict]:
     """The network and its record; the weights are read as plain tensors (:mod:`glacierbed.models.files`)."""
     path = Path(path)
-    rec_path = path.with_suffix(".json")
-    if not path.exists() or not rec_path.exists():
-        raise DataNotFoundError(f"{path}: thickness-network weights or their record {rec_path.name} not found")
+    record = read_record(path)
     state = load_plain(path, "thickness-network weights")
     try:
-        record = json.loads(rec_path.read_text())
         net = ThicknessNetConfig(**record["net"]).build()
         net.load_state_dict(state)
     except (KeyError, TypeError, RuntimeError, ValueError) as exc:
@@ -189,7 +186,6 @@ def export_onnx(path: str | Path) -> Path:
     if worst > 1e-3:  # metres
         raise RuntimeError(f"{onnx_path}: the ONNX export differs from torch by {worst:.3g} m on a test window")
     write_bytes(onnx_path, data)
-    record.pop("weights_path", None)
     record["onnx"] = {"file": onnx_path.name, "sha256": file_sha256(onnx_path), "weights_sha256": record["weights_sha256"],
                       "max_abs_difference_m": worst, "torch": torch.__version__}
     write_json(path.with_suffix(".json"), record)

@@ -14,7 +14,6 @@ sha256 of its ``.pt`` weights, so calibrations, caches and resumed runs do not d
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any, Callable
@@ -22,10 +21,11 @@ from typing import Any, Callable
 import numpy as np
 
 from glacierbed.core.atomic import file_sha256
-from glacierbed.core.errors import CorruptFileError, DataNotFoundError
+from glacierbed.core.errors import CorruptFileError
 from glacierbed.data.rasters import fill_nearest
 from glacierbed.models.predictors import GlacierWindow, Prediction
 from glacierbed.models.thickness.features import thickness_features
+from glacierbed.models.thickness.records import read_record
 
 log = logging.getLogger(__name__)
 
@@ -33,26 +33,6 @@ log = logging.getLogger(__name__)
 Engine = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 #: test-time symmetries: (k quarter turns, transpose)
 SYMMETRIES = ((0, False), (2, False), (1, False), (3, False), (0, True), (2, True), (1, True), (3, True))
-
-
-def read_record(path: str | Path) -> dict:
-    """The JSON record beside a thickness network's weights (config, training, ``weights_sha256``)."""
-    rec_path = Path(path).with_suffix(".json")
-    if not Path(path).exists() or not rec_path.exists():
-        raise DataNotFoundError(f"{path}: thickness-network weights or their record {rec_path.name} not found")
-    try:
-        return json.loads(rec_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CorruptFileError(f"{rec_path}: not valid JSON ({exc})") from None
-
-
-def is_thickness_net(path: str | Path) -> bool:
-    """Whether ``path`` has a thickness-network record beside it."""
-    rec = Path(path).with_suffix(".json")
-    try:
-        return rec.exists() and json.loads(rec.read_text()).get("kind") == "thickness_net"
-    except (OSError, ValueError):
-        return False
 
 
 def current_onnx(path: Path, record: dict, weights_sha256: str) -> Path | None:
@@ -95,12 +75,13 @@ class OnnxEngine:
         return thick[0, 0], sigma[0, 0]
 
 
-def load_engine(path: str | Path) -> tuple[Engine, dict]:
+def load_engine(path: str | Path, weights_sha256: str | None = None) -> tuple[Engine, dict]:
     """(engine, record) of the network in ``path``: its current ONNX export in onnxruntime, or
-    the weights in torch. ``record["weights_sha256"]`` is the ``.pt`` file's sha256 either way."""
+    the weights in torch. ``record["weights_sha256"]`` is the ``.pt`` file's sha256 either way
+    (``weights_sha256``: already computed by the caller)."""
     path = Path(path)
     record = read_record(path)
-    sha = file_sha256(path)
+    sha = weights_sha256 or file_sha256(path)
     onnx_path = current_onnx(path, record, sha)
     if onnx_path is None:
         from glacierbed.models.thickness.network import TorchEngine, load_thickness_net  # torch only here

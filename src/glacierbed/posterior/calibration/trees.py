@@ -74,7 +74,8 @@ class BoostedTrees:
         if self.model is not None:
             with _threads().limit(limits=1):
                 return np.asarray(self.model.predict(x), np.float64)
-        out = self.session().run(None, {self.session().get_inputs()[0].name: x.astype(np.float32)})[0]
+        session = self.session()
+        out = session.run(None, {session.get_inputs()[0].name: x.astype(np.float32)})[0]
         return np.asarray(out, np.float64).reshape(-1)
 
     def session(self) -> Any:
