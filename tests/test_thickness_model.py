@@ -106,19 +106,26 @@ def test_onnx_export_runs_without_torch_and_matches(tmp_path: Path) -> None:
     assert isinstance(engine2, TorchEngine) and record2["weights_sha256"] != record["weights_sha256"]
 
 
+def _valley_set(path: Path, size: int = 64, px: float = 50.0, n: int = 6) -> Path:
+    """A simulated-set file of ``n`` analytic valley glaciers (4 train, 2 val) of ``size`` px."""
+    bed, h, ids = _valley(size, px)
+    arrays = dict(bed=np.stack([bed] * n).astype(np.float32),
+                  thickness=np.stack([h * (1 + 0.1 * k) for k in range(n)]).astype(np.float32),
+                  ids=np.stack([ids] * n).astype(np.int16), speed=np.zeros((n, size, size), np.float16),
+                  smb=np.zeros((n, size, size), np.float32), res=np.full(n, px, np.float32),
+                  split=np.array(["train"] * 4 + ["val"] * (n - 4)), source=np.array([f"valley@{px:g}m"] * n),
+                  params=json.dumps([{}] * n), summary=json.dumps({"n": n}))
+    np.savez(path, **arrays)
+    return path
+
+
 def test_training_resumes_and_ships(tmp_path: Path) -> None:
     """A few steps on tiny analytic glaciers, then resume: the loop, checkpoint and record work."""
     from glacierbed.simulation.glacier_set import SimulatedSet
     from glacierbed.models.thickness.training import ThicknessTrainConfig, train_thickness
 
-    bed, h, ids = _valley()
     n = 6
-    arrays = dict(bed=np.stack([bed] * n).astype(np.float32), thickness=np.stack([h * (1 + 0.1 * k) for k in range(n)]).astype(np.float32),
-                  ids=np.stack([ids] * n).astype(np.int16), speed=np.zeros((n, 64, 64), np.float16),
-                  smb=np.zeros((n, 64, 64), np.float32), res=np.full(n, 50.0, np.float32),
-                  split=np.array(["train"] * 4 + ["val"] * 2), source=np.array(["valley@50m"] * n),
-                  params=json.dumps([{}] * n), summary=json.dumps({"n": n}))
-    np.savez(tmp_path / "sims.npz", **arrays)
+    _valley_set(tmp_path / "sims.npz")
     assert len(SimulatedSet.load(tmp_path / "sims.npz")) == n
     cfg = ThicknessTrainConfig(dataset=str(tmp_path / "sims.npz"), net=ThicknessNetConfig(width=8, depth=2), steps=3,
                                batch_size=2, val_every=2, ckpt_every=1, threads=1)
@@ -133,6 +140,35 @@ def test_training_resumes_and_ships(tmp_path: Path) -> None:
     assert np.isfinite(record["validation"]["rmse_m"]) and 0 <= record["validation"]["coverage68"] <= 1
     pred = ThicknessNetPredictor.load(run / "weights.pt")
     assert pred.identity == record.get("weights_sha256", pred.identity)
+
+
+def test_fine_tuning_on_two_window_sizes(tmp_path: Path) -> None:
+    """Start from trained weights and train on two sets of different window sizes: the record
+    names both sets and the start, and validation pools the pixels of both."""
+    from glacierbed.models.thickness.network import load_thickness_net
+    from glacierbed.core.atomic import file_sha256
+    from glacierbed.models.thickness.training import ThicknessTrainConfig, evaluate, prepare, train_thickness
+
+    small, large = _valley_set(tmp_path / "s64.npz"), _valley_set(tmp_path / "s96.npz", 96, 100.0)
+    net_cfg = ThicknessNetConfig(width=8, depth=2)
+    base = ThicknessTrainConfig(dataset=str(small), net=net_cfg, steps=2, batch_size=2, val_every=2, threads=1)
+    train_thickness(base, tmp_path / "a")
+    tuned_cfg = ThicknessTrainConfig(**{**base.__dict__, "extra_datasets": (str(large),), "lr": 1e-12,
+                                        "init_weights": str(tmp_path / "a" / "weights.pt")})
+    tuned = train_thickness(tuned_cfg, tmp_path / "b")
+    sets = tuned["dataset"]["sets"]
+    assert [s["path"] for s in sets] == [str(small), str(large)] and [s["n_val"] for s in sets] == [2, 2]
+    assert tuned["dataset"]["init_weights"]["weights_sha256"] == file_sha256(tmp_path / "a" / "weights.pt")
+    assert tuned["patch_size"] == 96
+    # a learning rate of ~0 leaves the start's weights: the fine-tuned network starts where the first ended
+    a, _ = load_thickness_net(tmp_path / "a" / "weights.pt")
+    b, _ = load_thickness_net(tmp_path / "b" / "weights.pt")
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        np.testing.assert_allclose(va.numpy(), vb.numpy(), atol=1e-6, err_msg=k)
+    vals = [prepare(tuned_cfg, tmp_path / "b", dataset=d)["val"] for d in (str(small), str(large))]
+    pooled, one, two = evaluate(b, vals), evaluate(b, vals[0]), evaluate(b, vals[1])
+    assert pooled["n_pixels"] == one["n_pixels"] + two["n_pixels"] > 0
+    assert set(pooled) >= {"rmse_50m", "rmse_100m"}
 
 
 def test_estimate_with_the_thickness_network(tmp_path: Path, data_dir: Path) -> None:

@@ -33,11 +33,16 @@ class SimulationConfig:
     compile: bool = True  #: torch.compile the step (~4x faster; ~10-20 s to compile once per process)
     threads: int | None = 1  #: torch threads during a call (restored after); None: the caller's setting
     dtype: Literal["float32", "float64"] = "float32"
+    #: steady states in pseudo-time: every cell its own stable step (same steady state, far fewer
+    #: steps where thick, soft or sliding ice on steep beds forces a tiny global step)
+    local_dt: bool = False
+    steady_imbalance: float = 0.02  #: with local_dt, also mean |dH/dt| / mean |b| over ice below this
+    min_dt_yr: float = 0.0  #: transient phases: D capped so no step is shorter (0: no cap)
 
     def __post_init__(self) -> None:
         if (self.scheme not in ("muscl", "upwind", "centred") or self.dtype not in ("float32", "float64")
                 or not 0 < self.cfl <= 0.25 or self.glen_n < 1 or self.max_dt_yr <= 0 or self.steady_window_yr <= 0
-                or self.coarse_levels < 0 or self.check_every < 1 or (self.threads is not None and self.threads < 1)):
+                or self.coarse_levels < 0 or self.min_dt_yr < 0 or self.steady_imbalance <= 0 or self.check_every < 1 or (self.threads is not None and self.threads < 1)):
             raise ValueError(f"invalid SimulationConfig (scheme muscl/upwind/centred, dtype float32/float64, "
                              f"0 < cfl <= 0.25, positive sizes): {self}")
 

@@ -103,6 +103,7 @@ def run(beds: np.ndarray, thickness: np.ndarray, pixel_size_m: float, params: Se
         raise ValueError(f"thickness must be finite, >= 0 and shaped like beds {beds.shape}, got {thick.shape}")
     dtype = getattr(torch, cfg.dtype)
     st = Batch(torch.tensor(beds, dtype=dtype), torch.tensor(thick, dtype=dtype), dx, params, cfg)
+    st.min_dt = cfg.min_dt_yr
     span = np.broadcast_to(np.asarray(years, float), (len(params),)).copy()
     if not (np.isfinite(span) & (span >= 0)).all():
         raise ValueError(f"years must be finite and >= 0, got {years}")
@@ -149,11 +150,13 @@ def simulate_glaciers(beds: np.ndarray, pixel_size_m: float, params: Sequence[Gl
             if k < levels:
                 bed_k = _coarsen(bed, 2**k)
                 st = Batch(bed_k, _refine(st, bed_k), dx * 2**k, params, cfg)
+            st.local_dt = cfg.local_dt
             integrate(st, max_years, until_steady=True)
             if k:
                 spin_years += st.years
                 spin_steps += st.steps
         steady = _Steady(st)
+        st.local_dt, st.min_dt = False, cfg.min_dt_yr  # the history is a transient: true time
         retreat = np.array([p.retreat_years for p in params])
         st.mb[0] = st.mb[0] + torch.tensor([p.retreat_dela_m for p in params], dtype=torch.float64).view(-1, 1, 1)
         integrate(st, retreat, until_steady=False)

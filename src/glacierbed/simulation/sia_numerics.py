@@ -36,6 +36,7 @@ class Batch:
         b = len(params)
         self.years, self.clipped, self.lost = np.zeros(b), np.zeros(b), np.zeros(b)
         self.steps, self.steady, self.edge_rate = np.zeros(b, int), np.zeros(b, bool), np.full(b, np.nan)
+        self.local_dt, self.min_dt = False, 0.0  #: set by the driver per phase (see :func:`step`)
 
     def volume(self) -> np.ndarray:
         """Ice volume of each sample (m3, float64)."""
@@ -71,9 +72,10 @@ def face_thickness(H: torch.Tensor, down: torch.Tensor, dim: int, scheme: str) -
     return torch.lerp(hi, lo, down.to(H.dtype))
 
 
-def fluxes(H: torch.Tensor, s: torch.Tensor, gamma: torch.Tensor, dx: torch.Tensor, n: float, scheme: str
-            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Face fluxes along x (B, ny, nx-1) and y (B, ny-1, nx), in m2/yr, and max D per sample."""
+def fluxes(H: torch.Tensor, s: torch.Tensor, gamma: torch.Tensor, dx: torch.Tensor, n: float, scheme: str,
+           max_d: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Face fluxes along x (B, ny, nx-1) and y (B, ny-1, nx), in m2/yr, and the face diffusivities D
+    (same shapes, m2/yr); ``max_d``: D is capped there (per sample, (B, 1, 1))."""
     out = []
     for dim, other in ((-1, -2), (-2, -1)):
         m, k = s.shape[dim], s.shape[other]
@@ -89,18 +91,42 @@ def fluxes(H: torch.Tensor, s: torch.Tensor, gamma: torch.Tensor, dx: torch.Tens
             D = gamma * (h2 * h2 * h) * slope2
         else:
             D = gamma * h.pow(n + 2) * slope2.pow((n - 1) / 2)
-        out += [-D * ds, D.amax((1, 2))]
-    return out[0], out[2], torch.maximum(out[1], out[3])
+        if max_d is not None:
+            D = torch.minimum(D, max_d)
+        out += [-D * ds, D]
+    return out[0], out[2], out[1], out[3]
+
+
+def cell_diffusivity(dx_faces: torch.Tensor, dy_faces: torch.Tensor) -> torch.Tensor:
+    """Largest D of each cell's four faces (B, ny, nx): what limits that cell's stable step."""
+    zx, zy = torch.zeros_like(dx_faces[..., :1]), torch.zeros_like(dy_faces[..., :1, :])
+    return torch.maximum(torch.maximum(torch.cat([dx_faces, zx], -1), torch.cat([zx, dx_faces], -1)),
+                         torch.maximum(torch.cat([dy_faces, zy], -2), torch.cat([zy, dy_faces], -2)))
 
 
 def step(H: torch.Tensor, bed: torch.Tensor, gamma: torch.Tensor, mb: list[torch.Tensor], t_end: torch.Tensor,
-          tally: torch.Tensor, dx: torch.Tensor, cfl: float, max_dt: float, n: float, scheme: str
-          ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One explicit step of all samples: new H and tally + (dt in yr, clipped, lost in m x px, 1 if dt > 0)."""
+         tally: torch.Tensor, dx: torch.Tensor, cfl: float, max_dt: float, n: float, scheme: str,
+         local_dt: bool = False, min_dt: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """One explicit step of all samples: new H and tally + (dt in yr, clipped, lost in m x px, 1 if dt > 0).
+
+    ``local_dt``: every cell takes its own stable step (pseudo-time: the same steady state, not a
+    history; the clock advances by the largest step). ``min_dt`` > 0: D is capped at
+    cfl dx^2 / min_dt so no step is shorter (steep, thick, fast ice flows slower than it should).
+    """
     s = bed + H
-    qx, qy, dmax = fluxes(H, s, gamma, dx, n, scheme)
-    dt = torch.minimum(cfl * dx * dx / dmax.double().clamp_min(1e-30), (t_end - tally[:, 0]).clamp(0.0, max_dt))
-    dt_c = dt.to(H.dtype).view(-1, 1, 1)
+    max_d = None
+    if min_dt > 0:
+        max_d = torch.full_like(gamma, 1.0) * (cfl * dx * dx / min_dt)
+    qx, qy, d_x, d_y = fluxes(H, s, gamma, dx, n, scheme, max_d)
+    remaining = (t_end - tally[:, 0]).clamp(0.0, max_dt)
+    if local_dt:  # each cell's own step, shortened: D ~ H^(n+2) makes the flux n+2 times as stiff in H
+        dt = remaining
+        dt_c = torch.minimum(cfl / (n + 2) * dx * dx / cell_diffusivity(d_x, d_y).double().clamp_min(1e-30),
+                             remaining.view(-1, 1, 1)).to(H.dtype)
+    else:
+        dmax = torch.maximum(d_x.amax((1, 2)), d_y.amax((1, 2)))
+        dt = torch.minimum(cfl * dx * dx / dmax.double().clamp_min(1e-30), remaining)
+        dt_c = dt.to(H.dtype).view(-1, 1, 1)
     zx, zy = torch.zeros_like(H[..., :1]), torch.zeros_like(H[..., :1, :])
     div = torch.cat([qx, zx], -1) - torch.cat([zx, qx], -1) + torch.cat([qy, zy], -2) - torch.cat([zy, qy], -2)
     H1 = H - (dt_c / dx) * div  # div: net outflow per cell
@@ -127,7 +153,7 @@ def _run_block(st: Batch, work: np.ndarray, t0: np.ndarray, t_end: np.ndarray) -
     tally = torch.zeros(len(work), 4, dtype=torch.float64)
     tally[:, 0] = torch.from_numpy(t0)
     args = dict(dx=torch.tensor(st.dx, dtype=torch.float64), cfl=cfg.cfl, max_dt=cfg.max_dt_yr, n=cfg.glen_n,
-                scheme=cfg.scheme)
+                scheme=cfg.scheme, local_dt=st.local_dt, min_dt=st.min_dt)
     step_fn = _compiled_step() if cfg.compile else step
     for _ in range(cfg.check_every):
         try:
@@ -139,6 +165,33 @@ def _run_block(st: Batch, work: np.ndarray, t0: np.ndarray, t_end: np.ndarray) -
             step_fn = step
             H, tally = step_fn(H, bed, gamma, mb, torch.from_numpy(t_end), tally, **args)
     return H, tally.numpy()
+
+
+def tendency(st: Batch, idx: np.ndarray) -> torch.Tensor:
+    """dH/dt = b - div q (m/yr) of samples ``idx`` now (eager, uncapped D), 0 on the sink ring."""
+    i = torch.from_numpy(idx)
+    H, bed = st.H[i], st.bed[i]
+    s = bed + H
+    qx, qy, _, _ = fluxes(H, s, st.gamma[i], torch.tensor(st.dx, dtype=torch.float64), st.cfg.glen_n, st.cfg.scheme)
+    zx, zy = torch.zeros_like(H[..., :1]), torch.zeros_like(H[..., :1, :])
+    div = torch.cat([qx, zx], -1) - torch.cat([zx, qx], -1) + torch.cat([qy, zy], -2) - torch.cat([zy, qy], -2)
+    rate = balance(s, [m[i] for m in st.mb]) - div / st.dx
+    rate[:, [0, -1], :] = 0.0
+    rate[:, :, [0, -1]] = 0.0
+    return rate
+
+
+def relative_imbalance(st: Batch, idx: np.ndarray) -> np.ndarray:
+    """Mean |dH/dt| over ice / mean |b| over ice, per sample: ~0 at a steady state."""
+    rate = tendency(st, idx).double()
+    i = torch.from_numpy(idx)
+    H, s = st.H[i], st.bed[i] + st.H[i]
+    ice = (H > 0).double()
+    # melting more than the ice there is no imbalance: count at most the ice present per year
+    act = torch.maximum(rate, -H.double()).abs()
+    b = balance(s, [m[i] for m in st.mb]).double().abs()
+    n = ice.sum((1, 2)).clamp_min(1.0)
+    return ((act * ice).sum((1, 2)) / n / ((b * ice).sum((1, 2)) / n).clamp_min(1e-6)).numpy()
 
 
 @torch.no_grad()
@@ -169,7 +222,10 @@ def integrate(st: Batch, years: np.ndarray, until_steady: bool) -> None:
             v = H[torch.from_numpy(np.flatnonzero(due))].sum((1, 2), dtype=torch.float64).numpy() * px
             span = t[i] - t_ref[i]
             rate = np.abs(v - v_ref[i]) / (np.maximum(v, px) * span)  # px: 1 m on one pixel, so no ice is steady
-            n_good[i] = np.where(rate < cfg.steady_tol_per_yr, n_good[i] + 1, 0)
+            good = rate < cfg.steady_tol_per_yr
+            if st.local_dt and until_steady and good.any():  # pseudo-time: volume alone can stall, ask the flow
+                good[good] = relative_imbalance(st, i[good]) < cfg.steady_imbalance
+            n_good[i] = np.where(good, n_good[i] + 1, 0)
             st.edge_rate[i] = (st.lost[i] - l_ref[i]) / span
             v_ref[i], l_ref[i], t_ref[i] = v, st.lost[i], t[i]
         if until_steady:

@@ -37,7 +37,8 @@ from glacierbed.core.config import config_to_dict, load_config
 from glacierbed.core.threads import torch_threads
 from glacierbed.models.runs import OnStep, TrainingRun, optimiser_step
 from glacierbed.models.thickness.features import N_FEATURES, thickness_features
-from glacierbed.models.thickness.network import ThicknessNet, ThicknessNetConfig, gaussian_nll, save_thickness_net
+from glacierbed.models.thickness.network import (ThicknessNet, ThicknessNetConfig, gaussian_nll, load_thickness_net,
+                                                 save_thickness_net)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,10 @@ class ThicknessTrainConfig:
     10,000 steps, about 35 minutes on 2 CPU cores."""
 
     dataset: str = "runs/simulated.npz"  #: built with ``glacierbed simulate build``
+    #: further simulated sets (any window size, e.g. the 256 px spanning set); each batch comes
+    #: from one set, drawn in proportion to its training windows
+    extra_datasets: tuple[str, ...] = ()
+    init_weights: str | None = None  #: start from this trained network (fine-tuning) instead of scratch
     net: ThicknessNetConfig = field(default_factory=ThicknessNetConfig)
     steps: int = 10000
     batch_size: int = 8
@@ -102,15 +107,17 @@ def make_sample(bed: np.ndarray, thickness: np.ndarray, glacier_ids: np.ndarray,
             "weight": weight.astype(np.float32)}
 
 
-def prepare(cfg: ThicknessTrainConfig, cache_dir: Path, progress: Callable[[int, int], None] | None = None
-            ) -> dict[str, dict[str, np.ndarray]]:
-    """Features of every simulated patch, per split; cached in ``cache_dir`` by a config hash."""
+def prepare(cfg: ThicknessTrainConfig, cache_dir: Path, progress: Callable[[int, int], None] | None = None,
+            dataset: str | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """Features of every simulated patch of ``dataset`` (default ``cfg.dataset``), per split;
+    cached in ``cache_dir`` by a config hash."""
     from glacierbed.simulation.glacier_set import SimulatedSet
 
-    sims = SimulatedSet.load(cfg.dataset)
-    key = hashlib.sha256(json.dumps({k: v for k, v in config_to_dict(cfg).items()
-                                     if k in ("dataset", "dem_noise_m", "outline_threshold_m", "p_speed", "p_smb",
-                                              "aux_noise", "seed")}, sort_keys=True).encode()).hexdigest()[:12]
+    dataset = cfg.dataset if dataset is None else dataset
+    sims = SimulatedSet.load(dataset)
+    settings = {k: v for k, v in config_to_dict(cfg).items()
+                if k in ("dem_noise_m", "outline_threshold_m", "p_speed", "p_smb", "aux_noise", "seed")}
+    key = hashlib.sha256(json.dumps({**settings, "dataset": str(dataset)}, sort_keys=True).encode()).hexdigest()[:12]
     cache = cache_dir / f"samples-{key}.npz"
     if cache.exists():
         with np.load(cache, allow_pickle=False) as z:
@@ -146,10 +153,21 @@ def _augment(batch: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str
 
 
 @torch.no_grad()
-def evaluate(net: torch.nn.Module, data: dict[str, np.ndarray], batch_size: int = 16) -> dict[str, float]:
-    """RMSE, bias, MAE (m) over ice pixels, 68 % interval coverage, per pixel size and pooled."""
+def evaluate(net: torch.nn.Module, data: dict[str, np.ndarray] | list[dict[str, np.ndarray]], batch_size: int = 16
+             ) -> dict[str, float]:
+    """RMSE, bias, MAE (m) over ice pixels, 68 % interval coverage, per pixel size and pooled
+    (``data``: one set of samples or several, e.g. of different window sizes)."""
     net.eval()
     sums: dict[float, np.ndarray] = {}
+    for data in data if isinstance(data, list) else [data]:
+        _accumulate(net, data, batch_size, sums)
+    net.train()
+    return _finish_evaluation(sums)
+
+
+def _accumulate(net: torch.nn.Module, data: dict[str, np.ndarray], batch_size: int, sums: dict[float, np.ndarray]
+                ) -> None:
+    """Add one set's error sums (n, sum e^2, sum e, sum |e|, covered) per pixel size to ``sums``."""
     for i in range(0, len(data["x"]), batch_size):
         x = torch.from_numpy(data["x"][i:i + batch_size].astype(np.float32))
         h, s = net(x)
@@ -160,7 +178,9 @@ def evaluate(net: torch.nn.Module, data: dict[str, np.ndarray], batch_size: int 
             cov = (np.abs(e) <= s[j][w[j]]).sum()
             acc = sums.setdefault(float(res), np.zeros(5))
             acc += [e.size, (e**2).sum(), e.sum(), np.abs(e).sum(), cov]
-    net.train()
+
+
+def _finish_evaluation(sums: dict[float, np.ndarray]) -> dict[str, float]:
     out: dict[str, float] = {}
     total = np.zeros(5)
     for res, acc in sorted(sums.items()):
@@ -184,18 +204,28 @@ def train_thickness(cfg: ThicknessTrainConfig, run_dir: str | Path, resume: bool
 
 
 def _train(cfg: ThicknessTrainConfig, run: TrainingRun, on_step: OnStep | None) -> dict:
-    data = prepare(cfg, run.run_dir)
-    train_set, val_set = data["train"], data.get("val", data["train"])
+    sets = [prepare(cfg, run.run_dir, dataset=d) for d in (cfg.dataset, *cfg.extra_datasets)]
+    train_sets = [d["train"] for d in sets if "train" in d]
+    val_sets = [d["val"] for d in sets if "val" in d] or train_sets
+    share = np.array([len(t["x"]) for t in train_sets], float)
+    share /= share.sum()
     net = cfg.net.build()
     if net.cfg.n_features != N_FEATURES:
         raise ValueError(f"network expects {net.cfg.n_features} features, glacierbed.models.thickness.features "
                          f"makes {N_FEATURES}")
+    init = None
+    if cfg.init_weights:
+        start, init = load_thickness_net(cfg.init_weights)
+        if start.cfg != net.cfg:
+            raise ValueError(f"{cfg.init_weights}: its network {start.cfg} is not the configured {net.cfg}")
+        net.load_state_dict(start.state_dict())
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
     run.restore(net=net, opt=opt)
     sched = run.scheduler(opt, cfg.lr)
     rng = np.random.default_rng(cfg.seed + run.step)
 
     def train_step(step: int) -> dict[str, float]:
+        train_set = train_sets[int(rng.choice(len(train_sets), p=share))]
         idx = rng.integers(0, len(train_set["x"]), cfg.batch_size)
         nll, mse = _losses(net, _augment({k: train_set[k][idx] for k in ("x", "truth", "weight")}, rng))
         loss = nll + cfg.w_mse * mse
@@ -204,14 +234,18 @@ def _train(cfg: ThicknessTrainConfig, run: TrainingRun, on_step: OnStep | None) 
                 "lr": float(sched.get_last_lr()[0])}
 
     net.train()
-    stop_reason = run.loop(train_step, lambda: _validate(net, val_set),
+    stop_reason = run.loop(train_step, lambda: _validate(net, val_sets),
                            lambda: {"net": net.state_dict(), "opt": opt.state_dict()}, on_step)
     from glacierbed.simulation.glacier_set import SimulatedSet
 
-    sims = SimulatedSet.load(cfg.dataset)
-    dataset = {"path": str(cfg.dataset), **{f"n_{k}": int(len(v["x"])) for k, v in data.items()},
-               "summary": sims.summary}
-    record = run.record(stop_reason, net, sims.bed.shape[-1], sims.res, dataset, evaluate(net, val_set))
+    all_sims = [SimulatedSet.load(d) for d in (cfg.dataset, *cfg.extra_datasets)]
+    datasets = [{"path": str(d), **{f"n_{k}": int(len(v["x"])) for k, v in data.items()}, "summary": sims.summary}
+                for d, data, sims in zip((cfg.dataset, *cfg.extra_datasets), sets, all_sims)]
+    dataset = datasets[0] if len(datasets) == 1 else {"sets": datasets}
+    if init is not None:
+        dataset["init_weights"] = {"path": str(cfg.init_weights), "weights_sha256": init.get("weights_sha256")}
+    record = run.record(stop_reason, net, max(s.bed.shape[-1] for s in all_sims),
+                        np.concatenate([s.res for s in all_sims]), dataset, evaluate(net, val_sets))
     save_thickness_net(net, run.run_dir / "weights.pt", record)
     write_json(run.run_dir / "record.json", record)
     return record
@@ -224,7 +258,7 @@ def _losses(net: ThicknessNet, b: dict[str, torch.Tensor]) -> tuple[torch.Tensor
     return gaussian_nll(h, s, truth, w), (((h - truth) / 100.0) ** 2 * w).sum() / w.sum().clamp_min(1.0)
 
 
-def _validate(net: ThicknessNet, val_set: dict[str, np.ndarray]) -> dict[str, float]:
-    out = evaluate(net, val_set)
+def _validate(net: ThicknessNet, val_sets: list[dict[str, np.ndarray]]) -> dict[str, float]:
+    out = evaluate(net, val_sets)
     log.info("val RMSE %.1f m, bias %+.1f m, coverage68 %.2f", out["rmse_m"], out["bias_m"], out["coverage68"])
     return out
