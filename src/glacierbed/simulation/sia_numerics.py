@@ -97,6 +97,12 @@ def fluxes(H: torch.Tensor, s: torch.Tensor, gamma: torch.Tensor, dx: torch.Tens
     return out[0], out[2], out[1], out[3]
 
 
+def net_outflow(qx: torch.Tensor, qy: torch.Tensor) -> torch.Tensor:
+    """Net outflow of each cell (B, ny, nx) from its face fluxes (m2/yr; / dx gives m/yr)."""
+    zx, zy = torch.zeros_like(qx[..., :1]), torch.zeros_like(qy[..., :1, :])
+    return torch.cat([qx, zx], -1) - torch.cat([zx, qx], -1) + torch.cat([qy, zy], -2) - torch.cat([zy, qy], -2)
+
+
 def cell_diffusivity(dx_faces: torch.Tensor, dy_faces: torch.Tensor) -> torch.Tensor:
     """Largest D of each cell's four faces (B, ny, nx): what limits that cell's stable step."""
     zx, zy = torch.zeros_like(dx_faces[..., :1]), torch.zeros_like(dy_faces[..., :1, :])
@@ -127,9 +133,7 @@ def step(H: torch.Tensor, bed: torch.Tensor, gamma: torch.Tensor, mb: list[torch
         dmax = torch.maximum(d_x.amax((1, 2)), d_y.amax((1, 2)))
         dt = torch.minimum(cfl * dx * dx / dmax.double().clamp_min(1e-30), remaining)
         dt_c = dt.to(H.dtype).view(-1, 1, 1)
-    zx, zy = torch.zeros_like(H[..., :1]), torch.zeros_like(H[..., :1, :])
-    div = torch.cat([qx, zx], -1) - torch.cat([zx, qx], -1) + torch.cat([qy, zy], -2) - torch.cat([zy, qy], -2)
-    H1 = H - (dt_c / dx) * div  # div: net outflow per cell
+    H1 = H - (dt_c / dx) * net_outflow(qx, qy)
     neg = (-H1).clamp_min(0.0)
     H1 = (H1 + neg + dt_c * balance(s, mb)).clamp_min(0.0)  # ablation melts at most the ice there
     ring = torch.ones_like(H[:1])
@@ -173,9 +177,7 @@ def tendency(st: Batch, idx: np.ndarray) -> torch.Tensor:
     H, bed = st.H[i], st.bed[i]
     s = bed + H
     qx, qy, _, _ = fluxes(H, s, st.gamma[i], torch.tensor(st.dx, dtype=torch.float64), st.cfg.glen_n, st.cfg.scheme)
-    zx, zy = torch.zeros_like(H[..., :1]), torch.zeros_like(H[..., :1, :])
-    div = torch.cat([qx, zx], -1) - torch.cat([zx, qx], -1) + torch.cat([qy, zy], -2) - torch.cat([zy, qy], -2)
-    rate = balance(s, [m[i] for m in st.mb]) - div / st.dx
+    rate = balance(s, [m[i] for m in st.mb]) - net_outflow(qx, qy) / st.dx
     rate[:, [0, -1], :] = 0.0
     rate[:, :, [0, -1]] = 0.0
     return rate
@@ -235,4 +237,5 @@ def integrate(st: Batch, years: np.ndarray, until_steady: bool) -> None:
     st.years += t
 
 
-__all__ = ["Batch", "balance", "face_thickness", "fluxes", "integrate", "step"]
+__all__ = ["Batch", "balance", "cell_diffusivity", "face_thickness", "fluxes", "integrate", "net_outflow",
+           "relative_imbalance", "step", "tendency"]
