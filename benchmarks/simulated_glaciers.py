@@ -152,6 +152,7 @@ def main() -> None:
     ap.add_argument("--splits", nargs="+", default=["test", "val"])
     ap.add_argument("--max-windows", type=int, default=None)
     ap.add_argument("--no-physics", action="store_true")
+    ap.add_argument("--name", default="simulated_glaciers", help="stem of the results files in benchmarks/results")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from glacierbed.pipeline.store import THICKNESS_NET_FILE, shipped_weights
@@ -161,9 +162,9 @@ def main() -> None:
     df = run(args.dataset, weights, tuple(args.splits), args.max_windows, not args.no_physics)
     sims = SimulatedSet.load(args.dataset)
     n_windows = {s: int(min((sims.split == s).sum(), args.max_windows or 10**9)) for s in args.splits}
-    write_table(df, RESULTS / "simulated_glaciers.csv")
+    write_table(df, RESULTS / f"{args.name}.csv")
     text = report(df, weights, time.perf_counter() - t0, n_windows)
-    write_text(RESULTS / "simulated_glaciers.md", text + "\n")
+    write_text(RESULTS / f"{args.name}.md", text + "\n")
     print(text)
 
 

@@ -240,6 +240,7 @@ def test_spanning_ranges_cover_cold_to_temperate_and_advance(ticino: np.ndarray)
 
     cfg = SimulatedSetConfig.from_yaml(Path(__file__).parents[1] / "src/glacierbed/configs/simulated_spanning_256.yaml")
     assert cfg.patch == 256 and cfg.simulation.local_dt and cfg.simulation.min_dt_yr > 0
+    assert [s.name for s in cfg.sources if s.validation] == ["alps-jura"] and cfg.val_fraction == 0
     bed = ticino[100:356, 100:356]
     draws = [draw_params(np.random.default_rng(i), bed, cfg.ranges) for i in range(400)]
     a = np.array([d.glen_a for d in draws]) / GLEN_A

@@ -115,3 +115,28 @@ def test_validation_and_training_windows_are_disjoint_at_every_resolution(data_d
     assert len(boxes["train"]) > 20 and len(boxes["val"]) >= 2
     overlaps = [(t, v) for t in boxes["train"] for v in boxes["val"] if t[0] < v[1] - 1e-6 and v[0] < t[1] - 1e-6]
     assert not overlaps, f"{len(overlaps)} training/validation window pairs overlap on the ground"
+
+
+def test_validation_quota_and_whole_source_splits(tmp_path: Path) -> None:
+    """A strip wide against its DEM takes at most val_fraction of the windows; a whole source
+    can be validation, and a built set can be regrouped by source."""
+    from glacierbed.simulation.glacier_set import SimulatedSet
+
+    rng = np.random.default_rng(1)
+    bed = np.add.outer(np.linspace(0, 2000, 200), np.zeros(200))
+    cfg = SimulatedSetConfig(sources=(), patch=64, val_fraction=0.1)
+    rejected: Counter = Counter()
+    wins = draw_windows(bed, np.zeros(bed.shape, bool), cfg, 30, rng, (0, 110), rejected)  # strip: over half the DEM
+    n_val = sum(s == "val" for _, _, s in wins)
+    assert 1 <= n_val <= 3 and rejected["validation quota full"] > 0 and len(wins) - n_val > 0
+    n = 4
+    sims = SimulatedSet(*(np.zeros((n, 8, 8), np.float32) for _ in range(5)), res=np.full(n, 200.0),
+                        split=np.array(["train", "val", "train", "test"]),
+                        source=np.array(["a@200m", "a@200m", "b@200m", "c@200m"]), params=[{}] * n, summary={})
+    regrouped = sims.with_source_splits({"a": "train", "b": "val"})
+    assert list(regrouped.split) == ["train", "train", "val", "test"]
+    back = SimulatedSet.load(regrouped.save(tmp_path / "s.npz"))
+    assert list(back.split) == ["train", "train", "val", "test"] and back.summary["splits_by_source"] == {"a": "train",
+                                                                                                      "b": "val"}
+    with pytest.raises(ValueError):
+        sims.with_source_splits({"a": "holdout"})

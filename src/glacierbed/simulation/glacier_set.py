@@ -54,6 +54,9 @@ class SimSource(PatchSource):
 
     test: bool = False
     n_per_resolution: int = 100
+    #: every window of this source is "val" (a whole range held out, no strip): for sources
+    #: only a few windows wide, where a strip would take most windows
+    validation: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ class SimulatedSetConfig:
     min_relief_m: float = 400.0
     min_ice_fraction: float = 0.03
     max_ice_fraction: float = 0.5
-    val_fraction: float = 0.1
+    val_fraction: float = 0.1  #: width of each training source's validation strip; 0: no strips
     batch: int = 8  #: windows simulated together (same pixel size)
     min_basin_km2: float = 0.5  #: drainage basins smaller than this join a neighbour
     ice_min_m: float = 0.5  #: thickness counted as simulated ice (inventories threshold it again)
@@ -153,6 +156,27 @@ class SimulatedSet:
     def __len__(self) -> int:
         return len(self.bed)
 
+    def with_source_splits(self, roles: Mapping[str, str]) -> "SimulatedSet":
+        """The set with every window of a source (name before "@") put in the split ``roles``
+        gives it ("train", "val" or "test"); sources not named keep their splits. Holding out
+        whole ranges keeps validation disjoint from training without strips. Recorded in the
+        summary's ``splits_by_source``."""
+        if not set(roles.values()) <= {"train", "val", "test"}:
+            raise ValueError(f"roles must be train/val/test, got {roles}")
+        names = np.array([str(s).split("@")[0] for s in self.source])
+        split = np.array([roles.get(n, str(sp)) for n, sp in zip(names, self.split)])
+        return SimulatedSet(self.bed, self.thickness, self.ids, self.speed, self.smb, self.res, split, self.source,
+                            self.params, {**self.summary, "splits_by_source": dict(roles)})
+
+    def save(self, path: str | Path) -> Path:
+        """Write the set (.npz, atomic) in the format :meth:`load` reads."""
+        path = Path(path)
+        with replacing(path, keep_suffix=True) as tmp:
+            np.savez_compressed(tmp, bed=self.bed, thickness=self.thickness, ids=self.ids, speed=self.speed.astype(np.float16),
+                                smb=self.smb, res=self.res, split=self.split, source=self.source,
+                                params=json.dumps(self.params), summary=json.dumps(self.summary))
+        return path
+
     def subset(self, split: str) -> "SimulatedSet":
         k = self.split == split
         return SimulatedSet(self.bed[k], self.thickness[k], self.ids[k], self.speed[k], self.smb[k], self.res[k],
@@ -165,8 +189,8 @@ def draw_windows(bed: np.ndarray, glacier: np.ndarray, cfg: SimulatedSetConfig, 
     """(row0, col0, split) of up to ``n`` windows passing the filters; centres reused at most once.
 
     ``val_cols``: the validation strip (first, end column): a window wholly inside it is
-    "val", one wholly outside "train", one across its edge is rejected, so no training
-    window shares a pixel with a validation window."""
+    "val" (at most ``val_fraction`` of ``n``), one wholly outside "train", one across its
+    edge is rejected, so no training window shares a pixel with a validation window."""
     p = cfg.patch
     ny, nx = bed.shape
     if ny < p or nx < p:
@@ -174,6 +198,7 @@ def draw_windows(bed: np.ndarray, glacier: np.ndarray, cfg: SimulatedSetConfig, 
         return []
     used = np.zeros((ny // 8 + 1, nx // 8 + 1), np.int8)
     out = []
+    val_quota = int(np.ceil(cfg.val_fraction * n))
     for _ in range(30 * n):
         if len(out) >= n:
             break
@@ -195,6 +220,9 @@ def draw_windows(bed: np.ndarray, glacier: np.ndarray, cfg: SimulatedSetConfig, 
                 touches = c0 + p > val_cols[0] and c0 < val_cols[1]
                 if touches and not inside:
                     rejected["window straddles the validation strip"] += 1
+                    continue
+                if inside and sum(s == "val" for _, _, s in out) >= val_quota:
+                    rejected["validation quota full"] += 1  # a strip wide against its DEM would take most windows
                     continue
                 split = "val" if inside else "train"
             used[(r0 + p // 2) // 8, (c0 + p // 2) // 8] += 1
@@ -256,12 +284,12 @@ def build_simulated_set(cfg: SimulatedSetConfig, out: str | Path, workers: int =
         strip_at = float(rng.random())  # one strip per source, the same ground at every resolution
         for res in src.resolutions_m:
             dem, glacier = source_grids(src, res)
-            val = None if src.test else validation_columns(dem.bounds, res, strip_at, cfg, max(src.resolutions_m))
+            val = None if src.test or src.validation or not cfg.val_fraction else validation_columns(dem.bounds, res, strip_at, cfg, max(src.resolutions_m))
             wins = draw_windows(dem.data, glacier, cfg, src.n_per_resolution, rng, val, rejected)
             for i in range(0, len(wins), cfg.batch):
                 chunk = wins[i:i + cfg.batch]
                 beds = np.stack([dem.data[r:r + cfg.patch, c:c + cfg.patch] for r, c, _ in chunk])
-                splits = ["test" if src.test else s for _, _, s in chunk]
+                splits = ["test" if src.test else "val" if src.validation else s for _, _, s in chunk]
                 jobs.append((beds, float(res), int(rng.integers(2**31)), f"{src.name}@{res:g}m", ",".join(splits)))
     out = Path(out)
     results = simulate_batches(jobs, cfg, out.with_name(out.stem + ".parts"), workers, progress)
