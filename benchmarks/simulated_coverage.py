@@ -66,11 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     sims, summary, rows = {}, [], []
     for item in args.sets:
         name, path = item.split("=", 1)
-        sims[name] = pd.concat([simulated_glaciers(SimulatedSet.load(p)) for p in path.split(",")], ignore_index=True)
+        parts = [simulated_glaciers(SimulatedSet.load(p)).assign(set_file=p) for p in path.split(",")]
+        sims[name] = pd.concat(parts, ignore_index=True)
     for name, g in sims.items():
         train = g[g["split"] == "train"]
         hit = covered(real, train)
-        summary.append({"set": name, "windows": int(g["sample"].nunique()), "glaciers_train": len(train),
+        summary.append({"set": name, "windows_with_whole_glaciers": int(g.groupby(["set_file", "sample"]).ngroups), "glaciers_train": len(train),
                         "largest_km2": round(float(train["area_km2"].max()), 1),
                         "glaciers_over_100km2": int((train["area_km2"] > 100).sum()),
                         "glaciers_mean_over_200m": int((train["mean_h_m"] > 200).sum()),

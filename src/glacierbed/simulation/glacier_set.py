@@ -46,6 +46,7 @@ from glacierbed.simulation.ice_flow import GlacierParams, ParamRanges, Simulatio
 log = logging.getLogger(__name__)
 
 _EIGHT = np.ones((3, 3), bool)
+MAX_SPEED_M_A = 20000.0  #: stored speeds are capped here (float16 overflows at 65,504)
 
 
 @dataclass(frozen=True)
@@ -246,7 +247,9 @@ def simulate_batch(beds: np.ndarray, pixel_size_m: float, seed: int, cfg: Simula
         out["thickness"].append(h.astype(np.float32))
         min_px = max(int(cfg.min_basin_km2 * 1e6 / pixel_size_m**2), 4)
         out["ids"].append(glacier_labels(s, h, pixel_size_m, cfg.ice_min_m, min_px).astype(np.int16))
-        out["speed"].append(surface_speed(s, h, pixel_size_m, p, 2 * pixel_size_m).astype(np.float16))
+        # stored as float16: faster than MAX_SPEED_M_A (soft, sliding ice on steep beds) is capped, not inf
+        speed = np.minimum(surface_speed(s, h, pixel_size_m, p, 2 * pixel_size_m), MAX_SPEED_M_A)
+        out["speed"].append(speed.astype(np.float16))
         ela = p.ela_m + (p.retreat_dela_m if p.retreat_years > 0 else 0.0)
         smb = linear_mass_balance(s, ela, p.grad_abl, p.grad_acc, p.cap_m_a)
         out["smb"].append(np.where(h > 0, smb, 0.0).astype(np.float32))

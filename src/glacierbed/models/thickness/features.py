@@ -47,7 +47,7 @@ def thickness_features(surface: np.ndarray, ids: np.ndarray, pixel_size_m: float
     """Feature stack (N_FEATURES, ny, nx), float32, for one window.
 
     ``surface``: m, finite everywhere (fill NaNs before); ``ids``: glacier labels;
-    ``speed_m_a``/``smb_m_a``: optional maps (NaN = unknown pixels, set to 0).
+    ``speed_m_a``/``smb_m_a``: optional maps (NaN or infinite = unknown pixels, set to 0).
     """
     surface = np.asarray(surface, np.float64)
     if not np.isfinite(surface).all():
@@ -76,8 +76,9 @@ def thickness_features(surface: np.ndarray, ids: np.ndarray, pixel_size_m: float
     h_sia = np.where(ice, np.minimum(sia_thickness(SIA_TAU_PA, sin_sia), MAX_PRIOR_M), 0.0)
     h_mc = np.minimum(mass_conservation_thickness(surface, ids, px, min_slope_deg=MIN_SLOPE_DEG), MAX_PRIOR_M)
     zeros = np.zeros(surface.shape)
-    speed = zeros if speed_m_a is None else np.nan_to_num(np.asarray(speed_m_a, float)) / 100.0
-    smb = zeros if smb_m_a is None else np.nan_to_num(np.asarray(smb_m_a, float))
+    unknown = dict(nan=0.0, posinf=0.0, neginf=0.0)  # NaN or infinite pixels: not known
+    speed = zeros if speed_m_a is None else np.nan_to_num(np.asarray(speed_m_a, float), **unknown) / 100.0
+    smb = zeros if smb_m_a is None else np.nan_to_num(np.asarray(smb_m_a, float), **unknown)
     chans = [
         (surface - z_ref) / ELEV_SCALE_M, ice.astype(float), distance_to_margin_m(ice, px) / 1000.0, rel_pos,
         log_area, *slopes, np.full(surface.shape, np.log(px / 100.0)), h_sia / THICK_SCALE_M, h_mc / THICK_SCALE_M,
