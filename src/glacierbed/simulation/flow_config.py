@@ -42,7 +42,8 @@ class SimulationConfig:
     def __post_init__(self) -> None:
         if (self.scheme not in ("muscl", "upwind", "centred") or self.dtype not in ("float32", "float64")
                 or not 0 < self.cfl <= 0.25 or self.glen_n < 1 or self.max_dt_yr <= 0 or self.steady_window_yr <= 0
-                or self.coarse_levels < 0 or self.min_dt_yr < 0 or self.steady_imbalance <= 0 or self.check_every < 1 or (self.threads is not None and self.threads < 1)):
+                or self.coarse_levels < 0 or self.min_dt_yr < 0 or self.steady_imbalance <= 0 or self.check_every < 1
+                or (self.threads is not None and self.threads < 1)):
             raise ValueError(f"invalid SimulationConfig (scheme muscl/upwind/centred, dtype float32/float64, "
                              f"0 < cfl <= 0.25, positive sizes): {self}")
 

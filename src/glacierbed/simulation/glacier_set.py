@@ -173,9 +173,9 @@ class SimulatedSet:
         """Write the set (.npz, atomic) in the format :meth:`load` reads."""
         path = Path(path)
         with replacing(path, keep_suffix=True) as tmp:
-            np.savez_compressed(tmp, bed=self.bed, thickness=self.thickness, ids=self.ids, speed=self.speed.astype(np.float16),
-                                smb=self.smb, res=self.res, split=self.split, source=self.source,
-                                params=json.dumps(self.params), summary=json.dumps(self.summary))
+            np.savez_compressed(tmp, bed=self.bed, thickness=self.thickness, ids=self.ids,
+                                speed=self.speed.astype(np.float16), smb=self.smb, res=self.res, split=self.split,
+                                source=self.source, params=json.dumps(self.params), summary=json.dumps(self.summary))
         return path
 
     def subset(self, split: str) -> "SimulatedSet":
@@ -287,7 +287,8 @@ def build_simulated_set(cfg: SimulatedSetConfig, out: str | Path, workers: int =
         strip_at = float(rng.random())  # one strip per source, the same ground at every resolution
         for res in src.resolutions_m:
             dem, glacier = source_grids(src, res)
-            val = None if src.test or src.validation or not cfg.val_fraction else validation_columns(dem.bounds, res, strip_at, cfg, max(src.resolutions_m))
+            strips = not (src.test or src.validation) and cfg.val_fraction > 0
+            val = validation_columns(dem.bounds, res, strip_at, cfg, max(src.resolutions_m)) if strips else None
             wins = draw_windows(dem.data, glacier, cfg, src.n_per_resolution, rng, val, rejected)
             for i in range(0, len(wins), cfg.batch):
                 chunk = wins[i:i + cfg.batch]
@@ -321,10 +322,8 @@ def build_simulated_set(cfg: SimulatedSetConfig, out: str | Path, workers: int =
                "ice_fraction": {"p10": float(np.quantile(ice, 0.1)), "median": float(np.median(ice)),
                                 "p90": float(np.quantile(ice, 0.9))},
                "steady_share": float(np.mean([p["steady"] for p in params]))}
-    with replacing(out, keep_suffix=True) as tmp:
-        np.savez_compressed(tmp, **{k: np.stack(v) if k in ("bed", "thickness", "ids", "speed", "smb") else np.asarray(v)
-                                    for k, v in arrays.items()},
-                            params=json.dumps(params), summary=json.dumps(summary))
+    SimulatedSet(**{k: np.stack(v) if k in ("bed", "thickness", "ids", "speed", "smb") else np.asarray(v)
+                    for k, v in arrays.items()}, params=params, summary=summary).save(out)
     write_json(out.with_suffix(".json"), summary)
     return summary
 

@@ -73,9 +73,9 @@ def face_thickness(H: torch.Tensor, down: torch.Tensor, dim: int, scheme: str) -
 
 
 def fluxes(H: torch.Tensor, s: torch.Tensor, gamma: torch.Tensor, dx: torch.Tensor, n: float, scheme: str,
-           max_d: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+           max_d: float | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Face fluxes along x (B, ny, nx-1) and y (B, ny-1, nx), in m2/yr, and the face diffusivities D
-    (same shapes, m2/yr); ``max_d``: D is capped there (per sample, (B, 1, 1))."""
+    (same shapes, m2/yr); ``max_d``: D is capped there (m2/yr)."""
     out = []
     for dim, other in ((-1, -2), (-2, -1)):
         m, k = s.shape[dim], s.shape[other]
@@ -92,7 +92,7 @@ def fluxes(H: torch.Tensor, s: torch.Tensor, gamma: torch.Tensor, dx: torch.Tens
         else:
             D = gamma * h.pow(n + 2) * slope2.pow((n - 1) / 2)
         if max_d is not None:
-            D = torch.minimum(D, max_d)
+            D = D.clamp_max(max_d)
         out += [-D * ds, D]
     return out[0], out[2], out[1], out[3]
 
@@ -120,9 +120,7 @@ def step(H: torch.Tensor, bed: torch.Tensor, gamma: torch.Tensor, mb: list[torch
     cfl dx^2 / min_dt so no step is shorter (steep, thick, fast ice flows slower than it should).
     """
     s = bed + H
-    max_d = None
-    if min_dt > 0:
-        max_d = torch.full_like(gamma, 1.0) * (cfl * dx * dx / min_dt)
+    max_d = float(cfl * dx * dx / min_dt) if min_dt > 0 else None
     qx, qy, d_x, d_y = fluxes(H, s, gamma, dx, n, scheme, max_d)
     remaining = (t_end - tally[:, 0]).clamp(0.0, max_dt)
     if local_dt:  # each cell's own step, shortened: D ~ H^(n+2) makes the flux n+2 times as stiff in H
@@ -171,29 +169,33 @@ def _run_block(st: Batch, work: np.ndarray, t0: np.ndarray, t_end: np.ndarray) -
     return H, tally.numpy()
 
 
-def tendency(st: Batch, idx: np.ndarray) -> torch.Tensor:
-    """dH/dt = b - div q (m/yr) of samples ``idx`` now (eager, uncapped D), 0 on the sink ring."""
+def _flow_terms(st: Batch, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Thickness, mass balance and dH/dt = b - div q (m/yr) of samples ``idx`` now (eager,
+    uncapped D); balance and rate are 0 on the sink ring."""
     i = torch.from_numpy(idx)
     H, bed = st.H[i], st.bed[i]
     s = bed + H
     qx, qy, _, _ = fluxes(H, s, st.gamma[i], torch.tensor(st.dx, dtype=torch.float64), st.cfg.glen_n, st.cfg.scheme)
-    rate = balance(s, [m[i] for m in st.mb]) - net_outflow(qx, qy) / st.dx
+    b = balance(s, [m[i] for m in st.mb])
+    rate = b - net_outflow(qx, qy) / st.dx
     rate[:, [0, -1], :] = 0.0
     rate[:, :, [0, -1]] = 0.0
-    return rate
+    return H, b, rate
+
+
+def tendency(st: Batch, idx: np.ndarray) -> torch.Tensor:
+    """dH/dt = b - div q (m/yr) of samples ``idx`` now (eager, uncapped D), 0 on the sink ring."""
+    return _flow_terms(st, idx)[2]
 
 
 def relative_imbalance(st: Batch, idx: np.ndarray) -> np.ndarray:
     """Mean |dH/dt| over ice / mean |b| over ice, per sample: ~0 at a steady state."""
-    rate = tendency(st, idx).double()
-    i = torch.from_numpy(idx)
-    H, s = st.H[i], st.bed[i] + st.H[i]
+    H, b, rate = (x.double() for x in _flow_terms(st, idx))
     ice = (H > 0).double()
     # melting more than the ice there is no imbalance: count at most the ice present per year
-    act = torch.maximum(rate, -H.double()).abs()
-    b = balance(s, [m[i] for m in st.mb]).double().abs()
+    act = torch.maximum(rate, -H).abs()
     n = ice.sum((1, 2)).clamp_min(1.0)
-    return ((act * ice).sum((1, 2)) / n / ((b * ice).sum((1, 2)) / n).clamp_min(1e-6)).numpy()
+    return ((act * ice).sum((1, 2)) / n / ((b.abs() * ice).sum((1, 2)) / n).clamp_min(1e-6)).numpy()
 
 
 @torch.no_grad()
