@@ -162,14 +162,18 @@ def read_glacier_window(spec: GlacierSpec, ctx: RegionContext, predictor: Thickn
     return Window(w0, ids0, own0, plan, ww, idsw, ownw, icew)
 
 
-def predict_window(spec: GlacierSpec, ctx: RegionContext, predictor: ThicknessPredictor, win: Window) -> Prediction:
-    """The predictor's ensemble of beds (and sigma) on the working grid."""
+def glacier_window(spec: GlacierSpec, ctx: RegionContext, win: Window) -> GlacierWindow:
+    """What the predictor sees of the glacier: its working grid, masks and physics inputs."""
     aux = ctx.aux
     velocity = velocity_on_grid(_aux_raster(aux["vx"]), _aux_raster(aux["vy"]), win.ww) if "vx" in aux else None
     smb = raster_on_grid(_aux_raster(aux["smb"]), win.ww) if "smb" in aux else None
-    window = GlacierWindow(win.ww.data, win.ownw, win.icew, win.plan.resolution_m, calving=is_calving(spec.term_type),
-                           velocity=velocity, smb=smb, ids=labels_on_ice(win.idsw, win.icew))
-    return predictor.predict(window, ctx.config.ensemble)
+    return GlacierWindow(win.ww.data, win.ownw, win.icew, win.plan.resolution_m, calving=is_calving(spec.term_type),
+                         velocity=velocity, smb=smb, ids=labels_on_ice(win.idsw, win.icew))
+
+
+def predict_window(spec: GlacierSpec, ctx: RegionContext, predictor: ThicknessPredictor, win: Window) -> Prediction:
+    """The predictor's ensemble of beds (and sigma) on the working grid."""
+    return predictor.predict(glacier_window(spec, ctx, win), ctx.config.ensemble)
 
 
 @dataclass
@@ -299,5 +303,5 @@ def estimate_glacier(gdir: GlacierDir, spec: GlacierSpec, ctx: RegionContext) ->
 
 
 __all__ = ["EstimateConfig", "GlacierSpec", "RegionContext", "Thickness", "Window", "apply_calibration",
-           "apply_physics", "estimate_glacier", "glacier_record", "predict_window", "read_glacier_window",
-           "thickness_from_bed", "write_thickness"]
+           "apply_physics", "estimate_glacier", "glacier_record", "glacier_window", "predict_window",
+           "read_glacier_window", "thickness_from_bed", "write_thickness"]

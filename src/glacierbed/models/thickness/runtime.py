@@ -138,13 +138,18 @@ class ThicknessNetPredictor:
         sigma = np.sqrt(np.mean(np.square(sigmas), axis=0) + members.var(axis=0))
         return members, sigma
 
-    def predict(self, window: GlacierWindow, ensemble: int) -> Prediction:
+    @staticmethod
+    def window_features(window: GlacierWindow) -> tuple[np.ndarray, np.ndarray]:
+        """(gap-filled surface, the network's feature stack) of a glacier window."""
         from scipy import ndimage
 
         surface = fill_nearest(np.asarray(window.surface, np.float64))
         ids = window.ids if window.ids is not None else ndimage.label(window.ice)[0]
         ids = np.where(window.ice, ids, 0)
         speed = None if window.velocity is None else np.hypot(*window.velocity)
-        feats = thickness_features(surface, ids, window.pixel_size_m, speed, window.smb)
+        return surface, thickness_features(surface, ids, window.pixel_size_m, speed, window.smb)
+
+    def predict(self, window: GlacierWindow, ensemble: int) -> Prediction:
+        surface, feats = self.window_features(window)
         members, sigma = self.predict_maps(feats, ensemble)
         return Prediction(surface[None] - members, sigma_m=sigma, info={"ensemble_kind": "symmetries"})

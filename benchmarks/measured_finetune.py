@@ -1,0 +1,106 @@
+"""The thickness network fine-tuned on measured thickness, against the shipped network, out of fold.
+
+Protocol (written before scoring): ``benchmarks/results/selection_protocol_measured_finetune.md``.
+The measured table of the shipped network (``benchmarks/calibration.py``'s cache) gives the
+rows; :func:`glacierbed.evaluation.measured_finetune.cross_validate_finetune` fine-tunes the
+shipped weights once per glacier-wise fold (settings: ``benchmarks/configs/measured_finetune.yaml``)
+and runs the pipeline with each fold's network on the glaciers it never saw. Scored beside the
+shipped network raw and with its calibration refitted leave-one-glacier-out, on the same rows.
+
+Run: ``python benchmarks/measured_finetune.py [--config YAML] [--run-dir DIR]``. Writes
+``benchmarks/results/measured_finetune.{csv,md}`` and ``measured_finetune_glaciers.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from glacierbed.core.atomic import write_text
+from glacierbed.evaluation.benchmark import to_markdown, write_table
+from glacierbed.evaluation.cross_validation import cross_validate, glathida_per_glacier, score
+from glacierbed.evaluation.measured_finetune import cross_validate_finetune
+from glacierbed.evaluation.measured_table import collect
+from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
+from glacierbed.pipeline.store import shipped_weights
+
+RESULTS = Path(__file__).resolve().parent / "results"
+HERE = Path(__file__).resolve().parent
+SHIP = "residual+scale+interval"
+
+
+def summary(cv, label: str, split: str) -> dict:
+    """The acceptance metrics of one out-of-fold table (grids per glacier, SG, Ötztal, HEF)."""
+    s = score(cv).set_index("case")
+    pg = glathida_per_glacier(cv)
+    grids = cv.rows[cv.rows["case"] == "glathida-grids"]
+    measured_mean = grids.groupby("rgi_id")["obs"].mean()
+    rel_bias = (pg.set_index("rgi_id")["bias"] / measured_mean).abs()
+    get = (lambda case, col: float(s.loc[case, col]) if case in s.index and col in s.columns else np.nan)
+    return {"variant": label, "split": split,
+            "grids_median_ratio": get("glathida-grids", "median_ratio_to_best_baseline"),
+            "grids_median_rmse_m": get("glathida-grids", "rmse"),
+            "grids_regions_over_1": get("glathida-grids", "regions_worse_than_best_baseline"),
+            "grids_share_bias_within_20pct": float((rel_bias <= 0.2).mean()),
+            "south_glacier_rmse_m": get("south-glacier", "rmse"),
+            "oetztal_means_rmse_m": get("oetztal-means", "rmse"),
+            "hef_volume_rel_error": get("hintereisferner", "rel_error_volume")}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", type=Path, default=HERE / "configs" / "measured_finetune.yaml")
+    ap.add_argument("--run-dir", type=Path, default=Path.home() / ".cache" / "glacierbed-finetune")
+    ap.add_argument("--table-dir", type=Path, default=Path.home() / ".cache" / "glacierbed-calibration",
+                    help="the shipped network's measured table (benchmarks/calibration.py's cache)")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("glacierbed.pipeline.estimate", "glacierbed.pipeline.workflow", "glacierbed.posterior.physics",
+                  "pyogrio", "glacierbed.evaluation.oggm_peer", "glacierbed.data.rasters",
+                  "glacierbed.data.observations", "glacierbed.data.outlines"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    cfg = MeasuredFinetuneConfig.from_yaml(args.config)
+    init = shipped_weights("thickness_net.pt")
+    t0 = time.perf_counter()
+    ms = collect(args.table_dir, None, True)
+    oof, folds = cross_validate_finetune(ms, cfg, init, args.run_dir, progress=lambda m: logging.info(m))
+    seconds = time.perf_counter() - t0
+    cvs = {("shipped, raw", "-"): cross_validate(ms, "none"),
+           ("shipped, calibrated (residual+scale+interval)", "LOGO"): cross_validate(ms, SHIP, by="group"),
+           ("measured-finetune, raw", f"{cfg.folds} glacier-wise folds"): cross_validate(oof, "none")}
+    table = pd.DataFrame([summary(cv, label, split) for (label, split), cv in cvs.items()])
+    per_glacier = pd.concat([glathida_per_glacier(cv).assign(variant=label) for (label, _), cv in cvs.items()])
+    out: Path = args.out
+    write_table(table, out / "measured_finetune.csv")
+    write_table(per_glacier, out / "measured_finetune_glaciers.csv")
+    ship, ft = table.iloc[1], table.iloc[2]
+    wins = (ft["grids_median_ratio"] < ship["grids_median_ratio"] and ft["south_glacier_rmse_m"] <= 29.0
+            and ft["oetztal_means_rmse_m"] <= 11.4)
+    lines = [
+        "# The thickness network fine-tuned on measured thickness (issue 16, item 3)", "",
+        f"Run {dt.date.today()}, {seconds / 60:.0f} min on this machine. Protocol, written before scoring: "
+        "[selection_protocol_measured_finetune.md](selection_protocol_measured_finetune.md). "
+        f"1 new variant tried. Fine-tuning: {cfg.steps} steps from the shipped weights, lr {cfg.lr:g}, one measured "
+        f"glacier + {cfg.sim_batch} simulated windows per step; {cfg.folds} glacier-wise folds (a glacier is "
+        "predicted only by the network fine-tuned without it); physics stage on; no calibration on the fine-tuned "
+        "network. Grid ratio: median over the grid glaciers of RMSE / that glacier's best baseline "
+        "(VA, GlabTop, OGGM) on the same cells.", "",
+        to_markdown(table), "",
+        "## Decision (the protocol's rule)", "",
+        ("The fine-tuned network meets the rule's measured-data part (lower grid ratio, South Glacier <= 29 m, "
+         "Ötztal <= 11.4 m); the simulated test ranges decide next." if wins else
+         "The fine-tuned network does not beat the shipped, calibrated one by the rule: the default is unchanged."),
+        "", "## Folds", "", to_markdown(folds.drop(columns=["weights"])), ""]
+    write_text(out / "measured_finetune.md", "\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

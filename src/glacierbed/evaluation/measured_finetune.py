@@ -1,0 +1,125 @@
+"""The thickness network fine-tuned on the kit's measured thickness, scored on glaciers left out.
+
+:func:`measured_windows` turns the measured table (:func:`glacierbed.evaluation.measured_table.collect`:
+South Glacier radar, the GlaThiDa grids' cells, the Ötztal glacier means; held-out surveys
+already left out) into :class:`~glacierbed.models.thickness.finetune.MeasuredWindow` samples:
+the estimate stage's own window and feature stack of each measured glacier
+(:func:`glacierbed.pipeline.glacier.read_glacier_window`), its measurements binned to the
+working grid's pixels (mean per pixel) and its glacier mean. :func:`glacier_folds` deals the
+glacier identities to folds; :func:`cross_validate_finetune` fine-tunes once per fold without
+that fold's glaciers and runs the real pipeline with each fold's network on its held-out
+glaciers only, so every row of the returned table is predicted by a network that never saw
+its glacier (``benchmarks/measured_finetune.py`` scores it).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from glacierbed.evaluation.measured_table import CASES, MeasuredSet, collect, read_case_inputs
+from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig, MeasuredWindow, finetune_on_measured
+from glacierbed.posterior.calibration import MEAN_UNIT
+
+log = logging.getLogger(__name__)
+
+
+def measured_windows(ms: MeasuredSet, model: str | Path | None, work_dir: str | Path) -> list[MeasuredWindow]:
+    """One window per measured glacier of ``ms`` (its rows), as the estimate stage shows it to ``model``."""
+    from glacierbed.pipeline.estimate import EstimateConfig, prepare_region
+    from glacierbed.pipeline.glacier import glacier_window, read_glacier_window
+    from glacierbed.pipeline.store import load_predictor
+
+    predictor = load_predictor(model)
+    if not hasattr(predictor, "window_features"):
+        raise ValueError(f"model {predictor.name}: not a thickness network (only those can be fine-tuned)")
+    out = []
+    for example, rows in ms.rows.groupby("example", sort=True):
+        dem, outlines, _ = read_case_inputs(str(example))
+        region = prepare_region(dem, outlines, Path(work_dir) / str(example), predictor, EstimateConfig(), aux={})
+        specs = {s.rgi_id: s for s in region.specs}
+        for rgi_id, g in rows.groupby("rgi_id", sort=True):
+            if rgi_id not in specs:
+                log.warning("%s: %s has measurements but no window on the DEM: skipped", example, rgi_id)
+                continue
+            spec = specs[rgi_id]
+            win = read_glacier_window(spec, region.ctx, predictor)
+            _, feats = predictor.window_features(glacier_window(spec, region.ctx, win))
+            truth = _binned(win.ww, g[g["unit"] != MEAN_UNIT])
+            means = g.loc[g["unit"] == MEAN_UNIT, "obs"].to_numpy(float)
+            out.append(MeasuredWindow(str(g["group"].iloc[0]), feats.astype(np.float32), truth, win.ownw.copy(),
+                                      float(means.mean()) if len(means) else float("nan")))
+    return out
+
+
+def _binned(grid, rows: pd.DataFrame) -> np.ndarray:
+    """Mean measured thickness per pixel of ``grid`` (NaN where none)."""
+    truth = np.full(grid.shape, np.nan, np.float32)
+    if not len(rows):
+        return truth
+    cols, rr = ~grid.transform @ (rows["x"].to_numpy(float), rows["y"].to_numpy(float))
+    r, c = np.floor(np.asarray(rr)).astype(int), np.floor(np.asarray(cols)).astype(int)
+    inside = (r >= 0) & (r < grid.shape[0]) & (c >= 0) & (c < grid.shape[1])
+    flat = r[inside] * grid.shape[1] + c[inside]
+    obs = rows["obs"].to_numpy(float)[inside]
+    sums = np.bincount(flat, obs, minlength=truth.size)
+    counts = np.bincount(flat, minlength=truth.size)
+    has = counts > 0
+    truth.ravel()[has] = sums[has] / counts[has]
+    return truth
+
+
+def glacier_folds(ms: MeasuredSet, n_folds: int) -> dict[str, int]:
+    """Fold of every glacier identity: sorted by (region, group), dealt round-robin (measured
+    glaciers first, so they spread evenly; pixel-only glaciers follow)."""
+    measured = ms.rows[["region", "group"]].astype(str).drop_duplicates().sort_values(["region", "group"])
+    folds = {g: i % n_folds for i, g in enumerate(measured["group"])}
+    others = sorted(set(ms.pixels["group"].astype(str)) - set(folds))
+    folds.update({g: (len(folds) + i) % n_folds for i, g in enumerate(others)})
+    return folds
+
+
+def cross_validate_finetune(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weights: str | Path,
+                            run_dir: str | Path, physics: bool = True,
+                            progress: Callable[[str], None] | None = None) -> tuple[MeasuredSet, pd.DataFrame]:
+    """Out-of-fold measured table of the fine-tuned network (see the module docstring) and one
+    row per fold (glaciers held out, windows fitted on, seconds)."""
+    import time
+
+    run_dir = Path(run_dir)
+    folds = glacier_folds(ms, cfg.folds)
+    windows = measured_windows(ms, init_weights, run_dir / "windows")
+    grids = ms.rows[ms.rows["case"] == "glathida-grids"]
+    rows, pixels, info = [], [], []
+    for k in range(cfg.folds):
+        held = {g for g, f in folds.items() if f == k}
+        t0 = time.perf_counter()
+        train = [w for w in windows if w.group not in held]
+        weights, _ = finetune_on_measured(cfg, init_weights, train, run_dir, run_dir / f"fold{k}" / "weights.pt")
+        t_fit = time.perf_counter() - t0
+        grid_ids = sorted(set(grids.loc[grids["group"].astype(str).isin(held), "rgi_id"].astype(str)))
+        # Ötztal and Hintereisferner hold glaciers of every fold: run each time, keep this fold's
+        cases = [c for c in CASES if c not in ("glathida-grids", "south-glacier")]
+        if ms.rows.loc[ms.rows["case"] == "south-glacier", "group"].astype(str).isin(held).any():
+            cases.insert(0, "south-glacier")
+        parts = [collect(run_dir / "tables", weights, physics, cases=cases)]
+        if grid_ids:
+            parts.append(collect(run_dir / "tables", weights, physics, cases=["glathida-grids"], glaciers=grid_ids))
+        for p in parts:
+            rows.append(p.rows[p.rows["group"].astype(str).isin(held)])
+            pixels.append(p.pixels[p.pixels["group"].astype(str).isin(held)])
+        info.append({"fold": k, "held_out_groups": len(held), "held_out_grids": len(grid_ids),
+                     "fitted_windows": len(train), "fit_seconds": round(t_fit, 1),
+                     "seconds": round(time.perf_counter() - t0, 1), "weights": str(weights)})
+        if progress:
+            progress(f"fold {k + 1}/{cfg.folds}: {len(train)} glaciers fitted, {len(held)} held out")
+    oof = MeasuredSet(pd.concat(rows, ignore_index=True), pd.concat(pixels, ignore_index=True),
+                      {"folds": info, "config": cfg.__dict__})
+    return oof, pd.DataFrame(info)
+
+
+__all__ = ["measured_windows", "glacier_folds", "cross_validate_finetune"]

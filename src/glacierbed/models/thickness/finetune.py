@@ -1,0 +1,129 @@
+"""Fine-tuning the thickness network on measured thickness (issue 16, item 3).
+
+The network learned glaciers from a simulator; real glaciers differ, and the kit holds
+measured thickness on a few dozen of them. :func:`finetune_on_measured` continues training
+from trained weights on :class:`MeasuredWindow` samples — the very feature stack the estimate
+stage gives the network for a glacier, with its measured pixels (radar points, grid cells:
+a masked loss) and/or a measured glacier mean thickness (glacier-level supervision) — while
+a batch of simulated windows each step keeps what the network knew. Every glacier weighs
+the same, however many measurements it has.
+
+The samples are made by :mod:`glacierbed.evaluation.measured_finetune`, which also scores
+the result on glaciers left out of the fit; nothing here knows where measurements come from.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from glacierbed.core.config import config_to_dict, load_config
+from glacierbed.core.threads import torch_threads
+from glacierbed.models.thickness.network import ThicknessNet, gaussian_nll, load_thickness_net, save_thickness_net
+from glacierbed.models.thickness.training import ThicknessTrainConfig, _augment, _losses, prepare
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MeasuredFinetuneConfig:
+    """Settings of a fine-tuning run on measured thickness (YAML keys of the same names)."""
+
+    sim_dataset: str = "runs/simulated.npz"  #: simulated set drawn beside the measurements (train split)
+    steps: int = 300
+    lr: float = 1e-4  #: constant (AdamW)
+    sim_batch: int = 4  #: simulated windows per step
+    w_sim: float = 1.0  #: weight of the simulated loss beside the measured one
+    w_mse: float = 0.5  #: weight of the squared error (in (100 m)^2) beside the NLL, as in training
+    w_mean: float = 1.0  #: weight of a glacier-mean term (squared error in (100 m)^2)
+    folds: int = 6  #: glacier-wise folds of the evaluation
+    threads: int = 2
+    seed: int = 0
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "MeasuredFinetuneConfig":
+        return load_config(cls, path)
+
+
+@dataclass
+class MeasuredWindow:
+    """One measured glacier as the network sees it in the estimate stage."""
+
+    group: str  #: the glacier identity (radar, grid and mean of one glacier share it)
+    features: np.ndarray  #: (F, ny, nx) the network's input stack
+    truth: np.ndarray  #: (ny, nx) measured thickness (m), NaN where not measured
+    own: np.ndarray  #: (ny, nx) bool, this glacier
+    mean_m: float = float("nan")  #: measured mean thickness over ``own`` (m), NaN when none
+
+    @property
+    def n_measured(self) -> int:
+        return int(np.isfinite(self.truth).sum())
+
+
+def _window_loss(net: ThicknessNet, w: MeasuredWindow, rng: np.random.Generator, cfg: MeasuredFinetuneConfig
+                 ) -> torch.Tensor:
+    """Masked NLL + squared error on the measured pixels, plus the glacier-mean term; one
+    random symmetry of the square."""
+    measured = np.isfinite(w.truth)
+    b = _augment({"x": w.features[None], "truth": np.nan_to_num(w.truth)[None], "weight": measured[None],
+                  "own": w.own[None]}, rng)
+    h, s = net(b["x"])
+    loss = torch.zeros(())
+    if measured.any():
+        weight, truth = b["weight"][:, None], b["truth"][:, None]
+        loss = loss + gaussian_nll(h, s, truth, weight) + cfg.w_mse * (
+            ((h - truth) / 100.0) ** 2 * weight).sum() / weight.sum()
+    if np.isfinite(w.mean_m):
+        own = b["own"][:, None]
+        mean = (h * own).sum() / own.sum().clamp_min(1.0)
+        loss = loss + cfg.w_mean * ((mean - w.mean_m) / 100.0) ** 2
+    return loss
+
+
+def finetune_on_measured(cfg: MeasuredFinetuneConfig, init_weights: str | Path, windows: Sequence[MeasuredWindow],
+                         run_dir: str | Path, out: str | Path,
+                         progress: Callable[[int, int], None] | None = None) -> tuple[Path, dict]:
+    """Fine-tune the network in ``init_weights`` on ``windows`` (+ simulated batches); save it
+    to ``out`` with a record naming the glaciers fitted on. ``run_dir`` caches the simulated
+    features. Returns (weights path, record)."""
+    if not windows:
+        raise ValueError("no measured glacier to fine-tune on")
+    net, init_record = load_thickness_net(init_weights)
+    sim = prepare(ThicknessTrainConfig(dataset=cfg.sim_dataset), Path(run_dir))["train"] if cfg.w_sim > 0 else None
+    rng = np.random.default_rng(cfg.seed)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    losses = []
+    with torch_threads(cfg.threads):
+        net.train()
+        for step in range(cfg.steps):
+            loss = _window_loss(net, windows[int(rng.integers(len(windows)))], rng, cfg)
+            if sim is not None:
+                idx = rng.integers(0, len(sim["x"]), cfg.sim_batch)
+                nll, mse = _losses(net, _augment({k: sim[k][idx] for k in ("x", "truth", "weight")}, rng))
+                loss = loss + cfg.w_sim * (nll + cfg.w_mse * mse)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            losses.append(float(loss.detach()))
+            if progress is not None:
+                progress(step + 1, cfg.steps)
+        net.eval()
+    keep = {k: v for k, v in init_record.items() if k not in ("onnx", "weights_sha256", "kind", "net")}
+    record = {**keep, "finetuned_on_measured": {
+        "config": config_to_dict(cfg), "init_weights": str(init_weights),
+        "init_weights_sha256": init_record.get("weights_sha256"),
+        "groups": sorted({w.group for w in windows}), "n_windows": len(windows),
+        "n_measured_pixels": int(sum(w.n_measured for w in windows)),
+        "n_glacier_means": int(sum(np.isfinite(w.mean_m) for w in windows)),
+        "loss_first_last_50": [float(np.mean(losses[:50])), float(np.mean(losses[-50:]))]}}
+    path = save_thickness_net(net, out, record)
+    return path, record
+
+
+__all__ = ["MeasuredFinetuneConfig", "MeasuredWindow", "finetune_on_measured"]

@@ -1,0 +1,88 @@
+"""Fine-tuning the thickness network on measured thickness (issue 16, item 3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from affine import Affine
+
+from glacierbed.evaluation.measured_finetune import _binned, glacier_folds, measured_windows
+from glacierbed.evaluation.measured_table import MeasuredSet
+
+
+class _Grid:
+    shape = (4, 5)
+    transform = Affine(10.0, 0.0, 1000.0, 0.0, -10.0, 2000.0)
+
+
+def test_measurements_are_averaged_per_pixel_and_outside_ones_dropped() -> None:
+    rows = pd.DataFrame({"x": [1001.0, 1009.0, 1025.0, 2000.0], "y": [1999.0, 1991.0, 1975.0, 1975.0],
+                         "obs": [10.0, 20.0, 7.0, 99.0]})
+    truth = _binned(_Grid(), rows)
+    assert truth[0, 0] == pytest.approx(15.0)  # two points in the top-left pixel
+    assert truth[2, 2] == pytest.approx(7.0)
+    assert np.isfinite(truth).sum() == 2  # the point at x = 2000 lies east of the grid
+
+
+def test_folds_hold_every_glacier_once_and_spread_regions() -> None:
+    groups = [f"RGI60-{r}.{i:05d}" for r in ("01", "03", "11") for i in range(5)]
+    rows = pd.DataFrame({"group": groups, "region": [g[6:8] for g in groups]})
+    pixels = pd.DataFrame({"group": groups[:3] + ["RGI60-11.99999"]})
+    folds = glacier_folds(MeasuredSet(rows, pixels), 4)
+    assert set(folds) == set(groups) | {"RGI60-11.99999"}
+    sizes = np.bincount([folds[g] for g in groups], minlength=4)
+    assert sizes.max() - sizes.min() <= 1
+    for k in range(4):  # no fold is one region
+        assert len({g[6:8] for g in groups if folds[g] == k}) >= 2
+
+
+def test_a_grid_glaciers_window_carries_its_measured_cells(data_dir: Path, tmp_path: Path) -> None:
+    """The window is the estimate stage's own (the shipped network's feature stack), and every
+    measured cell of the real grid lands on one of its pixels with its value."""
+    from glacierbed.data import registry
+    from glacierbed.data.observations import read_thickness_grid
+    from glacierbed.models.thickness.features import N_FEATURES
+
+    example = "glathida-RGI60-11.00746"
+    obs = read_thickness_grid(registry.get_example(example).observations)
+    rows = pd.DataFrame({"case": "glathida-grids", "example": example, "unit": "cell", "rgi_id": "RGI60-11.00746",
+                         "group": "RGI60-11.00746", "x": obs.geometry.x, "y": obs.geometry.y,
+                         "obs": obs["thickness_m"]})
+    (w,) = measured_windows(MeasuredSet(rows, pd.DataFrame()), None, tmp_path)
+    assert w.features.shape == (N_FEATURES, *w.own.shape)
+    assert w.n_measured == len(rows)  # the grid's cells are the working grid's pixels here
+    assert np.nansum(w.truth) == pytest.approx(rows["obs"].sum(), rel=1e-5)
+    assert w.own[np.isfinite(w.truth)].mean() > 0.9  # measurements lie on the glacier
+    assert np.isnan(w.mean_m)
+
+
+def test_fine_tuning_moves_the_network_toward_the_measurements(tmp_path: Path) -> None:
+    """A dome glacier whose measured thickness is twice the network's: after fine-tuning (no
+    simulated batches) the network is closer on those pixels, and the record names the glacier."""
+    from glacierbed.models.thickness.features import thickness_features
+    from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig, MeasuredWindow, finetune_on_measured
+    from glacierbed.models.thickness.runtime import ThicknessNetPredictor
+    from glacierbed.pipeline.store import shipped_weights
+
+    yy, xx = np.mgrid[:64, :64]
+    r = np.hypot(yy - 32, xx - 32) / 20.0
+    own = r < 1
+    surface = 3000.0 + 150.0 * np.sqrt(np.clip(1 - r ** 2, 0, None)) - 2.0 * yy
+    feats = thickness_features(surface, own.astype(int), 50.0, None, None).astype(np.float32)
+    before = ThicknessNetPredictor.load(shipped_weights("thickness_net.pt"))
+    h0 = before.engine(feats)[0]
+    measured = own & (r < 0.7) & ((yy + xx) % 5 == 0)
+    truth = np.where(measured, 2.0 * h0 + 20.0, np.nan).astype(np.float32)
+    cfg = MeasuredFinetuneConfig(steps=40, lr=1e-3, w_sim=0.0, threads=1)
+    path, record = finetune_on_measured(cfg, shipped_weights("thickness_net.pt"),
+                                        [MeasuredWindow("RGI60-11.00001", feats, truth, own)], tmp_path,
+                                        tmp_path / "ft.pt")
+    h1 = ThicknessNetPredictor.load(path).engine(feats)[0]
+    err0 = np.sqrt(np.mean((h0[measured] - truth[measured]) ** 2))
+    err1 = np.sqrt(np.mean((h1[measured] - truth[measured]) ** 2))
+    assert err1 < 0.7 * err0
+    assert record["finetuned_on_measured"]["groups"] == ["RGI60-11.00001"]
+    assert "onnx" not in record  # the shipped export is not of these weights
