@@ -8,7 +8,7 @@ and runs the pipeline with each fold's network on the glaciers it never saw. Sco
 shipped network raw and with its calibration refitted leave-one-glacier-out, on the same rows.
 
 Run: ``python benchmarks/measured_finetune.py [--config YAML] [--run-dir DIR]``. Writes
-``benchmarks/results/measured_finetune.{csv,md}`` and ``measured_finetune_glaciers.csv``.
+``benchmarks/results/measured_finetune.{csv,md}`` and ``measured_finetune_glaciers.csv``, ``measured_finetune.png``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from glacierbed.pipeline.store import shipped_weights
 RESULTS = Path(__file__).resolve().parent / "results"
 HERE = Path(__file__).resolve().parent
 SHIP = "residual+scale+interval"
+SHIPPED_CALIBRATED = "shipped, calibrated (residual+scale+interval)"
+FINETUNED = "measured-finetune, raw"
 
 
 def summary(cv, label: str, split: str) -> dict:
@@ -51,6 +53,31 @@ def summary(cv, label: str, split: str) -> dict:
             "south_glacier_rmse_m": get("south-glacier", "rmse"),
             "oetztal_means_rmse_m": get("oetztal-means", "rmse"),
             "hef_volume_rel_error": get("hintereisferner", "rel_error_volume")}
+
+
+def plot_ratios(per_glacier: pd.DataFrame, path: Path) -> Path:
+    """Per grid glacier: RMSE / its best baseline, shipped calibrated vs fine-tuned (out of fold)."""
+    from matplotlib.figure import Figure
+
+    from glacierbed.core.figures import save_figure
+
+    wide = per_glacier.pivot_table(index=["rgi_id", "region"], columns="variant",
+                                   values="ratio_to_best_baseline").reset_index()
+    x, y = wide[SHIPPED_CALIBRATED], wide[FINETUNED]
+    fig = Figure(figsize=(5.2, 4.8))
+    ax = fig.subplots()
+    for region, g in wide.groupby("region"):
+        ax.scatter(g[SHIPPED_CALIBRATED], g[FINETUNED], s=28, label=f"RGI {region}")
+    top = float(max(x.max(), y.max())) * 1.05
+    ax.plot([0, top], [0, top], "k--", lw=0.8)
+    ax.axhline(1, color="0.6", lw=0.6)
+    ax.axvline(1, color="0.6", lw=0.6)
+    ax.set(xlim=(0, top), ylim=(0, top), aspect="equal",
+           xlabel="shipped, calibrated (LOGO): RMSE / best baseline",
+           ylabel="fine-tuned on measurements (out of fold)",
+           title=f"GlaThiDa grids: {int((y < x).sum())} of {len(wide)} glaciers better fine-tuned")
+    ax.legend(fontsize=7)
+    return save_figure(fig, path, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -73,13 +100,14 @@ def main(argv: list[str] | None = None) -> None:
     oof, folds = cross_validate_finetune(ms, cfg, init, args.run_dir, progress=lambda m: logging.info(m))
     seconds = time.perf_counter() - t0
     cvs = {("shipped, raw", "-"): cross_validate(ms, "none"),
-           ("shipped, calibrated (residual+scale+interval)", "LOGO"): cross_validate(ms, SHIP, by="group"),
-           ("measured-finetune, raw", f"{cfg.folds} glacier-wise folds"): cross_validate(oof, "none")}
+           (SHIPPED_CALIBRATED, "LOGO"): cross_validate(ms, SHIP, by="group"),
+           (FINETUNED, f"{cfg.folds} glacier-wise folds"): cross_validate(oof, "none")}
     table = pd.DataFrame([summary(cv, label, split) for (label, split), cv in cvs.items()])
     per_glacier = pd.concat([glathida_per_glacier(cv).assign(variant=label) for (label, _), cv in cvs.items()])
     out: Path = args.out
     write_table(table, out / "measured_finetune.csv")
     write_table(per_glacier, out / "measured_finetune_glaciers.csv")
+    plot_ratios(per_glacier, out / "measured_finetune.png")
     ship, ft = table.iloc[1], table.iloc[2]
     wins = (ft["grids_median_ratio"] < ship["grids_median_ratio"] and ft["south_glacier_rmse_m"] <= 29.0
             and ft["oetztal_means_rmse_m"] <= 11.4)
@@ -97,7 +125,8 @@ def main(argv: list[str] | None = None) -> None:
         ("The fine-tuned network meets the rule's measured-data part (lower grid ratio, South Glacier <= 29 m, "
          "Ötztal <= 11.4 m); the simulated test ranges decide next." if wins else
          "The fine-tuned network does not beat the shipped, calibrated one by the rule: the default is unchanged."),
-        "", "## Folds", "", to_markdown(folds.drop(columns=["weights"])), ""]
+        "", "![per glacier](measured_finetune.png)", "",
+        "## Folds", "", to_markdown(folds.drop(columns=["weights"])), ""]
     write_text(out / "measured_finetune.md", "\n".join(lines))
     print("\n".join(lines))
 
