@@ -9,12 +9,14 @@ Reads what the same sitting's runs wrote:
 * ``benchmarks/simulated_glaciers.py --splits test --name simulated_glaciers_<set>_<variant>``
   on the test splits of the rebuilt old set (``sim128``) and of the spanning set (``sim256_bysource``).
 
-Writes ``benchmarks/results/spanning_decision.{md,csv}``: every number of the rule per variant, and
-the decision.
+Writes ``benchmarks/results/<--name>.{md,csv}`` (default ``spanning_decision``): every number of
+the rule per variant, and the decision per candidate. Run: ``python benchmarks/spanning_decision.py
+[--candidate NAME=FOLDER ...] [--sets SET ...] [--protocol FILE] [--name STEM]``.
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pandas as pd
@@ -23,13 +25,13 @@ from glacierbed.core.atomic import write_text
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
-VARIANTS = {"shipped": "spanning_shipped", "spanning": "spanning_candidate"}
+SHIPPED = ("shipped", "spanning_shipped")
 SHIP = "residual+scale+interval"
 #: rule (c): acceptance targets the shipped network meets today
 TARGET_SG_RMSE, TARGET_OETZTAL_RMSE, TARGET_FILL_RATIO = 29.0, 11.4, 0.2
 
 
-def variant_row(name: str, folder: str) -> dict:
+def variant_row(name: str, folder: str, sets: list[str]) -> dict:
     cal = pd.read_csv(RESULTS / folder / "calibration.csv")
     cal = cal[(cal["variant"] == SHIP) & (cal["split"] == "LOGO")].set_index("case")
     row = {"variant": name,
@@ -39,7 +41,7 @@ def variant_row(name: str, folder: str) -> dict:
            "south_glacier_rmse_m": cal.loc["south-glacier", "rmse"],
            "oetztal_means_rmse_m": cal.loc["oetztal-means", "rmse"],
            "hef_volume_rel_error": cal.loc["hintereisferner", "rel_error_volume"]}
-    for ds in ("sim128", "sim256_bysource"):
+    for ds in sets:
         sim = pd.read_csv(RESULTS / f"simulated_glaciers_{ds}_{name}.csv")
         sim = sim[(sim["source"] == "all") & (sim["method"] == "network_physics")]
         for r in sim.itertuples():
@@ -54,35 +56,50 @@ def regions(folder: str, name: str) -> pd.DataFrame:
         variant=name)
 
 
-def main() -> None:
-    table = pd.DataFrame([variant_row(n, f) for n, f in VARIANTS.items()]).set_index("variant")
-    ship, cand = table.loc["shipped"], table.loc["spanning"]
-    fill = [c for c in table.columns if c.startswith("sim128_") and c.endswith("ratio_to_fill")]
-    checks = {
-        "(a) grid per-glacier median ratio lower than shipped's":
-            cand["grids_median_ratio_per_glacier"] < ship["grids_median_ratio_per_glacier"],
-        f"(b) old-distribution simulated test <= {TARGET_FILL_RATIO}x the clipped fill at every pixel size":
-            bool((cand[fill] <= TARGET_FILL_RATIO).all()),
-        f"(c) South Glacier <= {TARGET_SG_RMSE:g} m": cand["south_glacier_rmse_m"] <= TARGET_SG_RMSE,
-        f"(c) Ötztal means <= {TARGET_OETZTAL_RMSE:g} m": cand["oetztal_means_rmse_m"] <= TARGET_OETZTAL_RMSE,
-    }
-    ships = all(checks.values())
-    write_table(table.reset_index(), RESULTS / "spanning_decision.csv")
-    reg = pd.concat([regions(f, n) for n, f in VARIANTS.items()]).pivot_table(
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--candidate", nargs="+", default=["spanning=spanning_candidate"],
+                    help="NAME=FOLDER: the candidate's calibration results folder in benchmarks/results")
+    ap.add_argument("--sets", nargs="+", default=["sim128", "sim256_bysource"],
+                    help="simulated test sets scored (simulated_glaciers_<set>_<variant>.csv); the first is the "
+                         "old distribution of rule (b)")
+    ap.add_argument("--protocol", default="selection_protocol_spanning_simulator.md")
+    ap.add_argument("--name", default="spanning_decision")
+    args = ap.parse_args(argv)
+    variants = dict([SHIPPED, *(c.split("=", 1) for c in args.candidate)])
+    table = pd.DataFrame([variant_row(n, f, args.sets) for n, f in variants.items()]).set_index("variant")
+    ship = table.loc[SHIPPED[0]]
+    old = args.sets[0]
+    rule_lines, decisions = [], []
+    for name in list(variants)[1:]:
+        cand = table.loc[name]
+        fill = [c for c in table.columns if c.startswith(f"{old}_") and c.endswith("ratio_to_fill")]
+        checks = {
+            "(a) grid per-glacier median ratio lower than shipped's":
+                cand["grids_median_ratio_per_glacier"] < ship["grids_median_ratio_per_glacier"],
+            f"(b) old-distribution simulated test <= {TARGET_FILL_RATIO}x the clipped fill at every pixel size":
+                bool((cand[fill] <= TARGET_FILL_RATIO).all()),
+            f"(c) South Glacier <= {TARGET_SG_RMSE:g} m": cand["south_glacier_rmse_m"] <= TARGET_SG_RMSE,
+            f"(c) Ötztal means <= {TARGET_OETZTAL_RMSE:g} m": cand["oetztal_means_rmse_m"] <= TARGET_OETZTAL_RMSE,
+        }
+        ships = all(checks.values())
+        rule_lines += [f"### `{name}`", "", *[f"- {k}: {'yes' if v else '**no**'}" for k, v in checks.items()], "",
+                       f"**Decision: {'the candidate ships' if ships else 'the default is unchanged'}.**", ""]
+        decisions.append(ships)
+    write_table(table.reset_index(), RESULTS / f"{args.name}.csv")
+    reg = pd.concat([regions(f, n) for n, f in variants.items()]).pivot_table(
         index=["region", "name", "n_glaciers"], columns="variant", values=["ratio", "median_ratio_per_glacier"])
     reg.columns = [f"{a} ({b})" for a, b in reg.columns]
+    links = ", ".join(f"[{n}]({f}/calibration.md)" for n, f in variants.items())
     lines = ["# Spanning simulator: candidate vs shipped network (issue 16, item 2)", "",
-             "Protocol, written before scoring: [selection_protocol_spanning_simulator.md]"
-             "(selection_protocol_spanning_simulator.md). 2 variants, one fine-tuning run. Measured "
-             f"numbers: calibration `{SHIP}` refitted leave-one-glacier-out per model "
-             "([shipped](spanning_shipped/calibration.md), [spanning](spanning_candidate/calibration.md)); "
-             "simulated: network with physics on test ranges (`simulated_glaciers_<set>_<variant>.md`).", "",
+             f"Protocol, written before scoring: [{args.protocol}]({args.protocol}). Measured numbers: calibration "
+             f"`{SHIP}` refitted leave-one-glacier-out per model ({links}); simulated: network with physics on "
+             "test ranges (`simulated_glaciers_<set>_<variant>.md`).", "",
              to_markdown(table.T.reset_index().rename(columns={"index": "metric"})), "",
-             "## The rule", "", *[f"- {k}: {'yes' if v else '**no**'}" for k, v in checks.items()], "",
-             f"**Decision: {'the candidate ships' if ships else 'the default is unchanged'}.**", "",
+             "## The rule", "", *rule_lines,
              "## Grid regions (LOGO): median RMSE over the best baseline's, and the median per-glacier ratio", "",
              to_markdown(reg.reset_index()), ""]
-    write_text(RESULTS / "spanning_decision.md", "\n".join(lines))
+    write_text(RESULTS / f"{args.name}.md", "\n".join(lines))
     print("\n".join(lines))
 
 
