@@ -86,3 +86,15 @@ def test_fine_tuning_moves_the_network_toward_the_measurements(tmp_path: Path) -
     assert err1 < 0.7 * err0
     assert record["finetuned_on_measured"]["groups"] == ["RGI60-11.00001"]
     assert "onnx" not in record  # the shipped export is not of these weights
+    # an interrupted evaluation resumes: the same fit is reused, another one is not
+    stamp = path.stat().st_mtime_ns
+    again, record2 = finetune_on_measured(cfg, shipped_weights("thickness_net.pt"),
+                                          [MeasuredWindow("RGI60-11.00001", feats, truth, own)], tmp_path,
+                                          tmp_path / "ft.pt")
+    assert again == path and path.stat().st_mtime_ns == stamp
+    assert record2["finetuned_on_measured"]["loss_first_last_50"] == record["finetuned_on_measured"][
+        "loss_first_last_50"]
+    from glacierbed.models.thickness.finetune import _finished
+
+    changed = {**record["finetuned_on_measured"], "groups": ["RGI60-11.00002"]}
+    assert _finished(path, changed) is None

@@ -93,6 +93,16 @@ def finetune_on_measured(cfg: MeasuredFinetuneConfig, init_weights: str | Path, 
     features. Returns (weights path, record)."""
     if not windows:
         raise ValueError("no measured glacier to fine-tune on")
+    from glacierbed.core.atomic import file_sha256
+
+    what = {"config": config_to_dict(cfg), "init_weights_sha256": file_sha256(init_weights),
+            "groups": sorted({w.group for w in windows}), "n_windows": len(windows),
+            "n_measured_pixels": int(sum(w.n_measured for w in windows)),
+            "n_glacier_means": int(sum(np.isfinite(w.mean_m) for w in windows))}
+    done = _finished(out, what)
+    if done is not None:
+        log.info("%s: already fine-tuned on these glaciers with these settings: reused", out)
+        return Path(out), done
     net, init_record = load_thickness_net(init_weights)
     sim = prepare(ThicknessTrainConfig(dataset=cfg.sim_dataset), Path(run_dir))["train"] if cfg.w_sim > 0 else None
     rng = np.random.default_rng(cfg.seed)
@@ -116,14 +126,26 @@ def finetune_on_measured(cfg: MeasuredFinetuneConfig, init_weights: str | Path, 
         net.eval()
     keep = {k: v for k, v in init_record.items() if k not in ("onnx", "weights_sha256", "kind", "net")}
     record = {**keep, "finetuned_on_measured": {
-        "config": config_to_dict(cfg), "init_weights": str(init_weights),
-        "init_weights_sha256": init_record.get("weights_sha256"),
-        "groups": sorted({w.group for w in windows}), "n_windows": len(windows),
-        "n_measured_pixels": int(sum(w.n_measured for w in windows)),
-        "n_glacier_means": int(sum(np.isfinite(w.mean_m) for w in windows)),
+        **what, "init_weights": str(init_weights),
         "loss_first_last_50": [float(np.mean(losses[:50])), float(np.mean(losses[-50:]))]}}
     path = save_thickness_net(net, out, record)
     return path, record
+
+
+def _finished(out: str | Path, what: dict) -> dict | None:
+    """The record of ``out`` when it was fine-tuned exactly as ``what`` says and its weights are intact
+    (an interrupted evaluation resumes fold by fold); else None."""
+    from glacierbed.core.atomic import file_sha256
+    from glacierbed.core.errors import GlacierbedError
+    from glacierbed.models.thickness.records import read_record
+
+    try:
+        record = read_record(out)
+    except GlacierbedError:
+        return None
+    done = record.get("finetuned_on_measured", {})
+    same = all(done.get(k) == v for k, v in what.items())
+    return record if same and record.get("weights_sha256") == file_sha256(out) else None
 
 
 __all__ = ["MeasuredFinetuneConfig", "MeasuredWindow", "finetune_on_measured"]
