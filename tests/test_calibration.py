@@ -123,6 +123,18 @@ def test_cross_validation_never_fits_on_the_held_out_glacier():
         assert not seen & set(rows.loc[rows["region"] == held, "group"])
 
 
+def test_cross_validation_can_hold_out_one_label_only():
+    """``only``: the named labels are held out (and fitted without); the rest are fitted on only."""
+    rows = synthetic_rows(np.random.default_rng(4), n_glaciers=5, n_cells=40, factor=1.3)
+    rows["nest"] = np.where(rows["group"].isin(["G00", "G01"]), "held", "fit")
+    ms = MeasuredSet(rows, pd.DataFrame(columns=["case", "example", "rgi_id", "group", "region", "mu", "sigma",
+                                                 "nest"]))
+    _Spy.seen = []
+    cv = cross_validate(ms, lambda: _Spy([ThicknessScale()]), by="nest", only=["held"])
+    assert len(_Spy.seen) == 1 and not _Spy.seen[0] & {"G00", "G01"} and len(_Spy.seen[0]) == 3
+    assert set(cv.rows["group"]) == {"G00", "G01"} and cv.rows["mu_cal"].notna().all()
+
+
 def test_identity_rgi5_to_rgi6_and_location():
     assert canonical_rgi6("RGI50-11.00719_d01") == "RGI60-11.00719"
     assert canonical_rgi6("RGI60-01.16195") == "RGI60-01.16195"

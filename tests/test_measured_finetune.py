@@ -98,3 +98,43 @@ def test_fine_tuning_moves_the_network_toward_the_measurements(tmp_path: Path) -
 
     changed = {**record["finetuned_on_measured"], "groups": ["RGI60-11.00002"]}
     assert _finished(path, changed) is None
+
+
+def test_nested_calibration_never_sees_the_outer_fold(monkeypatch, tmp_path: Path) -> None:
+    """Neither the inner fine-tunes nor the calibration of an outer fold are fitted on its glaciers
+    (the fine-tunes are replaced by a spy that returns the table unchanged; the calibration is real)."""
+    from test_calibration import synthetic_rows
+
+    from glacierbed.evaluation import measured_finetune as mf
+    from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
+    from glacierbed.posterior.calibration import Calibration
+
+    rows = synthetic_rows(np.random.default_rng(5), n_glaciers=6, n_cells=30, factor=1.2)
+    ms = MeasuredSet(rows, pd.DataFrame(columns=["case", "example", "rgi_id", "group", "region", "mu", "sigma"]))
+    finetuned_on, calibrated_on = [], []
+
+    def spy_finetune(table, cfg, init, run_dir, physics=True, progress=None, windows=None):
+        folds = mf.glacier_folds(table, cfg.folds)
+        for k in range(cfg.folds):
+            finetuned_on.append((Path(run_dir).name, {g for g, f in folds.items() if f != k}))
+        return table, pd.DataFrame()
+
+    real_fit = Calibration.fit
+
+    def spy_fit(self, fit_rows, pixels=None):
+        calibrated_on.append(set(fit_rows["group"]))
+        return real_fit(self, fit_rows, pixels)
+
+    monkeypatch.setattr(mf, "measured_windows", lambda *a, **k: [])
+    monkeypatch.setattr(mf, "cross_validate_finetune", spy_finetune)
+    monkeypatch.setattr(Calibration, "fit", spy_fit)
+    cfg = MeasuredFinetuneConfig(folds=3)
+    cv = mf.nested_calibration(ms, cfg, "unused.pt", tmp_path, "scale")
+    folds = mf.glacier_folds(ms, 3)
+    for k in range(3):
+        held = {g for g, f in folds.items() if f == k}
+        assert all(not seen & held for name, seen in finetuned_on if name == f"inner{k}")
+        assert not calibrated_on[k] & held and calibrated_on[k]
+    assert len(cv.rows) == len(rows) and cv.rows["mu_cal"].notna().all()
+    # the scale learned on the other glaciers (obs = 1.2 mu) carries over to the held-out ones
+    assert np.median(cv.rows["mu_cal"] / cv.rows["mu"]) == pytest.approx(1.2, rel=0.05)

@@ -11,7 +11,7 @@ baselines sampled on the same cells. The table: :func:`glacierbed.evaluation.mea
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -66,17 +66,19 @@ def predict_glaciers(cal: Calibration, pixels: pd.DataFrame) -> pd.DataFrame:
 
 
 def cross_validate(ms: MeasuredSet, variant: str | Callable[[], Calibration], by: str = "group",
-                   progress: Callable[[str], None] | None = None) -> CrossValidation:
+                   progress: Callable[[str], None] | None = None, only: Sequence[str] | None = None
+                   ) -> CrossValidation:
     """Refit ``variant`` without each glacier (``by="group"``) or region (``by="region"``).
 
     Every row and pixel is predicted by the one fit that did not see its ``by`` label (a
     glacier's radar, grid and mean all left out together). Labels that only have pixels
-    (no measurement) are predicted by the fit on all rows.
+    (no measurement) are predicted by the fit on all rows. ``only``: hold out these labels
+    alone (the rest are only fitted on; e.g. a nested fit's outer fold).
     """
     make = (lambda: Calibration.variant(variant)) if isinstance(variant, str) else variant
     name = variant if isinstance(variant, str) else make().name
     rows, pixels = ms.rows.reset_index(drop=True), ms.pixels.reset_index(drop=True)
-    labels = sorted(set(rows[by].astype(str)) | set(pixels[by].astype(str)))
+    labels = sorted(set(rows[by].astype(str)) | set(pixels[by].astype(str))) if only is None else list(only)
     out_rows, out_glaciers, fits = [], [], {}
     for held in labels:
         train = rows[rows[by].astype(str) != held]

@@ -83,16 +83,29 @@ def glacier_folds(ms: MeasuredSet, n_folds: int) -> dict[str, int]:
     return folds
 
 
+def subset(ms: MeasuredSet, groups: set[str], keep: bool = True) -> MeasuredSet:
+    """The rows and pixels of ``ms`` whose glacier identity is (``keep``) or is not in ``groups``."""
+    def pick(df: pd.DataFrame) -> pd.DataFrame:
+        return df[df["group"].astype(str).isin(groups) == keep] if len(df) else df
+
+    return MeasuredSet(pick(ms.rows), pick(ms.pixels), dict(ms.info))
+
+
 def cross_validate_finetune(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weights: str | Path,
                             run_dir: str | Path, physics: bool = True,
-                            progress: Callable[[str], None] | None = None) -> tuple[MeasuredSet, pd.DataFrame]:
+                            progress: Callable[[str], None] | None = None,
+                            windows: list[MeasuredWindow] | None = None) -> tuple[MeasuredSet, pd.DataFrame]:
     """Out-of-fold measured table of the fine-tuned network (see the module docstring) and one
-    row per fold (glaciers held out, windows fitted on, seconds)."""
+    row per fold (glaciers held out, windows fitted on, seconds). ``windows``: those of
+    :func:`measured_windows` when already made (only the glaciers of ``ms`` are used)."""
     import time
 
     run_dir = Path(run_dir)
     folds = glacier_folds(ms, cfg.folds)
-    windows = measured_windows(ms, init_weights, run_dir / "windows")
+    if windows is None:
+        windows = measured_windows(ms, init_weights, run_dir / "windows")
+    measured = set(ms.rows["group"].astype(str))
+    windows = [w for w in windows if w.group in measured]
     grids = ms.rows[ms.rows["case"] == "glathida-grids"]
     rows, pixels, info = [], [], []
     for k in range(cfg.folds):
@@ -122,4 +135,42 @@ def cross_validate_finetune(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_w
     return oof, pd.DataFrame(info)
 
 
-__all__ = ["measured_windows", "glacier_folds", "cross_validate_finetune"]
+def nested_calibration(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weights: str | Path, run_dir: str | Path,
+                       variant: str, physics: bool = True, progress: Callable[[str], None] | None = None):
+    """The fine-tuned network *and* a calibration on top, both fitted without each outer fold.
+
+    For outer fold k: the network fine-tuned without it (:func:`cross_validate_finetune`)
+    predicts its glaciers; the calibration ``variant`` is fitted on out-of-fold maps of the
+    other glaciers made by networks fine-tuned without fold k too (an inner
+    :func:`cross_validate_finetune` with one fold fewer on them), so neither the network nor
+    the calibration ever saw fold k. Returns the :class:`~glacierbed.evaluation.cross_validation.CrossValidation`
+    of the outer folds (``rows`` with ``mu_cal``; ``glaciers``) for :func:`~glacierbed.evaluation.cross_validation.score`.
+    """
+    from dataclasses import replace
+
+    from glacierbed.evaluation.cross_validation import CrossValidation, cross_validate
+
+    run_dir = Path(run_dir)
+    windows = measured_windows(ms, init_weights, run_dir / "windows")
+    outer, _ = cross_validate_finetune(ms, cfg, init_weights, run_dir, physics, progress, windows)
+    folds = glacier_folds(ms, cfg.folds)
+    rows, glaciers = [], []
+    for k in range(cfg.folds):
+        held = {g for g, f in folds.items() if f == k}
+        inner, _ = cross_validate_finetune(subset(ms, held, keep=False), replace(cfg, folds=cfg.folds - 1),
+                                           init_weights, run_dir / f"inner{k}", physics, progress, windows)
+        test = subset(outer, held)
+        both = MeasuredSet(pd.concat([inner.rows.assign(nest="fit"), test.rows.assign(nest="held")],
+                                     ignore_index=True),
+                           pd.concat([inner.pixels.assign(nest="fit"), test.pixels.assign(nest="held")],
+                                     ignore_index=True))
+        cv = cross_validate(both, variant, by="nest", only=["held"])
+        rows.append(cv.rows.assign(fold=k))
+        glaciers.append(cv.glaciers.assign(fold=k))
+        if progress:
+            progress(f"outer fold {k + 1}/{cfg.folds}: calibration fitted on {len(inner.rows)} inner out-of-fold rows")
+    return CrossValidation(f"finetune+{variant}", "nested", pd.concat(rows, ignore_index=True),
+                           pd.concat(glaciers, ignore_index=True))
+
+
+__all__ = ["measured_windows", "glacier_folds", "subset", "cross_validate_finetune", "nested_calibration"]
