@@ -142,3 +142,31 @@ def test_checkpoint_reuses_only_an_intact_result(tmp_path: Path) -> None:
     assert "ValueError" in cp.check(lambda files: int("x")).why_not  # a reader that fails: recompute
     cp.commit("error")
     assert cp.check().why_not == "stored status 'error'"
+
+
+def test_dask_mapping_sends_a_few_items_at_a_time_and_keeps_order() -> None:
+    """Items go to the scheduler as others finish (never the whole list as one graph)."""
+    from dask.distributed import Client, LocalCluster
+
+    from glacierbed.core.parallel import _as_completed
+
+    reported: list[int] = []
+    outstanding: list[int] = []
+
+    class SpyClient:  # the real client; records how many items were unread at each submission
+        def __init__(self, client: Client) -> None:
+            self.client, self.submitted = client, 0
+
+        def submit(self, *args: object, **kwargs: object) -> object:
+            self.submitted += 1
+            outstanding.append(self.submitted - len(reported))
+            return self.client.submit(*args, **kwargs)
+
+    items = list(range(9))
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        out = _as_completed(SpyClient(client), lambda x: x * 10, items, order=lambda x: -x,
+                            report=lambda done, total: reported.append(done), in_flight=3)
+    assert out == [x * 10 for x in items]  # in the items' order, whatever the submission order
+    assert len(outstanding) == len(items) and max(outstanding) <= 3
+    assert reported == list(range(1, len(items) + 1))

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import errno
+import itertools
 import json
 import logging
 from contextlib import contextmanager
@@ -86,20 +87,37 @@ def _dask_client(workers: int, scheduler: str | None, worker_env: Mapping[str, s
 
 
 def _as_completed(client: Any, task: Callable[[T], R], items: list[T], order: Callable[[T], float] | None,
-                  report: Callable[[int, int], None]) -> list[R]:
-    """Submit in ``order``, collect as they finish; each result is released once read."""
+                  report: Callable[[int, int], None], in_flight: int | None = None) -> list[R]:
+    """Submit in ``order``, at most ``in_flight`` at a time (default: 2 per worker thread),
+    collect as they finish; each result is released once read.
+
+    Submitting as others finish keeps the scheduler's graph small: items that carry arrays
+    (the simulator's bed windows, ~350 MiB for a large set) are sent a few at a time instead
+    of as one large graph."""
     from dask.distributed import as_completed
 
     idx = sorted(range(len(items)), key=(lambda i: order(items[i])) if order else (lambda i: i))
-    futures = client.map(task, [items[i] for i in idx], pure=False)
-    where = {f.key: i for f, i in zip(futures, idx)}
-    done = as_completed(futures)
-    del futures  # only ``done`` holds the unread futures: a read result is not kept on the workers
+    if in_flight is None:
+        in_flight = 2 * max(sum(client.nthreads().values()), 1)
+    queue = iter(idx)
+    where: dict[str, int] = {}
+
+    def submit(n: int) -> list[Any]:
+        futures = []
+        for i in itertools.islice(queue, n):
+            fut = client.submit(task, items[i], pure=False)
+            where[fut.key] = i
+            futures.append(fut)
+        return futures
+
+    done = as_completed(submit(in_flight))
     results: list[Any] = [None] * len(items)
     for n_done, fut in enumerate(done, start=1):
         results[where.pop(fut.key)] = fut.result()
         fut.release()
         report(n_done, len(items))
+        for nxt in submit(1):
+            done.add(nxt)
     return results
 
 
