@@ -69,6 +69,15 @@ def _build(cls: type[C], raw: dict[str, Any], where: str) -> C:
         raise CorruptFileError(f"{where}: invalid {cls.__name__}: {exc}") from exc
 
 
+class YamlConfig:
+    """Mixin of the project's config dataclasses: ``Config.from_yaml(path)`` (see :func:`load_config`)."""
+
+    @classmethod
+    def from_yaml(cls: type[C], path: str | Path) -> C:
+        """Load from YAML (keys as the fields; missing keys keep their defaults)."""
+        return load_config(cls, path)
+
+
 def load_config(cls: type[C], source: str | Path | dict[str, Any] | None = None, **overrides: Any) -> C:
     """A ``cls`` instance from a YAML file, a dict or nothing (defaults), plus ``overrides``."""
     if source is None:

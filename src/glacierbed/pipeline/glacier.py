@@ -26,7 +26,7 @@ from typing import Any, Mapping
 import geopandas as gpd
 import numpy as np
 
-from glacierbed.core.config import config_to_dict, load_config
+from glacierbed.core.config import YamlConfig, config_to_dict
 from glacierbed.core.errors import GlacierbedError
 from glacierbed.core.glaciology import is_calving, margin_pixels
 from glacierbed.data.attributes import mask_latitude
@@ -42,7 +42,7 @@ from glacierbed.posterior.physics import PhysicsConfig, refine_window
 
 
 @dataclass(frozen=True)
-class EstimateConfig:
+class EstimateConfig(YamlConfig):
     """Everything that changes a glacier's result (hashed for resuming), plus ``fail_fast``."""
 
     ensemble: int = 4
@@ -64,10 +64,6 @@ class EstimateConfig:
     def __post_init__(self) -> None:
         if not 1 <= self.ensemble <= len(MEMBERS):
             raise ValueError(f"ensemble must be 1..{len(MEMBERS)}, got {self.ensemble}")
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "EstimateConfig":
-        return load_config(cls, path)
 
     def key_dict(self) -> dict[str, Any]:
         return {k: v for k, v in config_to_dict(self).items() if k != "fail_fast"}

@@ -9,18 +9,17 @@ can both import them without a cycle.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 
-from glacierbed.core.config import config_to_yaml, load_config
+from glacierbed.core.config import YamlConfig, config_to_yaml
 
 #: the soft terms of the posterior, in the order they are evaluated and listed
 SOFT_TERMS = ("data", "mass_conservation", "sia", "smooth", "velocity", "mass_balance")
 
 
 @dataclass(frozen=True)
-class PhysicsConfig:
+class PhysicsConfig(YamlConfig):
     """Switches, weights and physical constants of :func:`~glacierbed.posterior.physics.refine`
     (defaults and their sources: docs/physics.md)."""
 
@@ -86,11 +85,6 @@ class PhysicsConfig:
                      "mc_sigma_m"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0")
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "PhysicsConfig":
-        """Load from YAML (keys as the fields; missing keys keep their defaults)."""
-        return load_config(cls, path)
 
     def to_yaml(self) -> str:
         """Every field as YAML, so a run's physics settings can be saved and reloaded."""

@@ -37,7 +37,7 @@ from scipy import ndimage
 from skimage.segmentation import watershed
 
 from glacierbed.core.atomic import replacing, write_json
-from glacierbed.core.config import config_to_dict, load_config
+from glacierbed.core.config import YamlConfig, config_to_dict
 from glacierbed.core.parallel import OK, Checkpoint, execute
 from glacierbed.data.terrain import PatchSource, source_grids
 from glacierbed.core.glaciology import glen_deformation_speed, linear_mass_balance, smoothed_surface, surface_slope
@@ -61,7 +61,7 @@ class SimSource(PatchSource):
 
 
 @dataclass(frozen=True)
-class SimulatedSetConfig:
+class SimulatedSetConfig(YamlConfig):
     sources: tuple[SimSource, ...]
     patch: int = 128
     max_glacier_fraction: float = 0.02  #: real glacier pixels allowed in a window
@@ -75,10 +75,6 @@ class SimulatedSetConfig:
     ranges: ParamRanges = field(default_factory=ParamRanges)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
     seed: int = 0
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "SimulatedSetConfig":
-        return load_config(cls, path)
 
 
 # --- inventory from a simulated ice field --------------------------------------------------

@@ -48,7 +48,7 @@ from scipy import ndimage
 from shapely.geometry import shape
 
 from glacierbed.core.atomic import replacing, write_json
-from glacierbed.core.config import config_to_dict, load_config
+from glacierbed.core.config import YamlConfig, config_to_dict
 from glacierbed.data import registry
 from glacierbed.data.rasters import Raster, read_dem
 from glacierbed.core.errors import DataNotFoundError, EmptySelectionError
@@ -66,7 +66,7 @@ SIZE_CLASSES_KM2 = (0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 50.0, np.inf)
 
 
 @dataclass(frozen=True)
-class RegionConfig:
+class RegionConfig(YamlConfig):
     """How a simulated region is made (recorded in ``region.json``; YAML via :meth:`from_yaml`)."""
 
     pixel_size_m: float = 200.0
@@ -87,10 +87,6 @@ class RegionConfig:
             ("ice_min_m", self.ice_min_m >= 0, ">= 0"), ("min_relief_m", self.min_relief_m >= 0, ">= 0")) if not ok]
         if bad:
             raise ValueError(f"invalid RegionConfig: {'; '.join(bad)}")
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "RegionConfig":
-        return load_config(cls, path)
 
     def simulated_set(self) -> SimulatedSetConfig:
         """The batch settings of :mod:`glacierbed.simulation.glacier_set` (every simulated block is kept)."""

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from glacierbed.core.atomic import replacing, write_json
-from glacierbed.core.config import config_to_dict, load_config
+from glacierbed.core.config import YamlConfig, config_to_dict
 from glacierbed.data.rasters import Raster
 from glacierbed.data.terrain import PatchSource, source_grids
 from glacierbed.core.errors import EmptySelectionError
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class DatasetConfig:
+class DatasetConfig(YamlConfig):
     """What the patch set is drawn from and how it is filtered. The defaults built the shipped
     inpainting network's set (``configs/dataset.yaml`` holds its sources only)."""
 
@@ -44,10 +44,6 @@ class DatasetConfig:
     val_fraction: float = 0.1  #: width share of each source held out (a strip) for validation
     tries_per_patch: int = 20  #: candidate windows drawn per wanted patch
     seed: int = 0
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "DatasetConfig":
-        return load_config(cls, path)
 
 
 @dataclass

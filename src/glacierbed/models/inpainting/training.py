@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from glacierbed.core.atomic import write_json
-from glacierbed.core.config import config_to_dict, load_config
+from glacierbed.core.config import YamlConfig, config_to_dict, load_config
 from glacierbed.core.errors import CorruptFileError
 from glacierbed.core.fill import biharmonic_fill
 from glacierbed.core.threads import torch_threads
@@ -45,7 +45,7 @@ OUTLINES = (
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(YamlConfig):
     """Every hyper-parameter of a run (YAML keys of the same names). The defaults are the
     shipped ``inpainting_net`` run (its record: ``weights/inpainting_net.json``, ``config``):
     12,000 steps, 37 minutes on 2 CPU cores (one torch thread, one loader process)."""
@@ -69,10 +69,6 @@ class TrainConfig:
     threads: int = 1  #: torch threads for the run (restored after); the loader process takes the other core
     seed: int = 0
     time_limit_s: float | None = 3400.0  #: stop (and save) after this wall time
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "TrainConfig":
-        return load_config(cls, path)
 
     @classmethod
     def from_dict(cls, raw: dict) -> "TrainConfig":

@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from glacierbed.core.config import config_to_dict, load_config
+from glacierbed.core.config import YamlConfig, config_to_dict
 from glacierbed.core.threads import torch_threads
 from glacierbed.models.thickness.network import ThicknessNet, gaussian_nll, load_thickness_net, save_thickness_net
 from glacierbed.models.thickness.training import ThicknessTrainConfig, _augment, _losses, prepare
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class MeasuredFinetuneConfig:
+class MeasuredFinetuneConfig(YamlConfig):
     """Settings of a fine-tuning run on measured thickness (YAML keys of the same names)."""
 
     sim_dataset: str = "runs/simulated.npz"  #: simulated set drawn beside the measurements (train split)
@@ -44,10 +44,6 @@ class MeasuredFinetuneConfig:
     folds: int = 6  #: glacier-wise folds of the evaluation
     threads: int = 2
     seed: int = 0
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "MeasuredFinetuneConfig":
-        return load_config(cls, path)
 
 
 @dataclass

@@ -33,7 +33,7 @@ import torch
 from scipy import ndimage
 
 from glacierbed.core.atomic import replacing, write_json
-from glacierbed.core.config import config_to_dict, load_config
+from glacierbed.core.config import YamlConfig, config_to_dict
 from glacierbed.core.threads import torch_threads
 from glacierbed.models.runs import OnStep, TrainingRun, optimiser_step
 from glacierbed.models.thickness.features import N_FEATURES, thickness_features
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class ThicknessTrainConfig:
+class ThicknessTrainConfig(YamlConfig):
     """Every setting of a thickness-network run (YAML keys of the same names). The defaults are
     the shipped ``thickness-net`` run (its record: ``weights/thickness_net.json``, ``config``):
     10,000 steps, about 35 minutes on 2 CPU cores."""
@@ -69,10 +69,6 @@ class ThicknessTrainConfig:
     threads: int = 2  #: torch threads for the run (restored after)
     seed: int = 0
     time_limit_s: float | None = 3300.0  #: stop (and ship what there is) after this wall time
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "ThicknessTrainConfig":
-        return load_config(cls, path)
 
 
 # --- samples ------------------------------------------------------------------------------
