@@ -7,7 +7,7 @@ shipped weights once per glacier-wise fold (settings: ``benchmarks/configs/measu
 and runs the pipeline with each fold's network on the glaciers it never saw. Scored beside the
 shipped network raw and with its calibration refitted leave-one-glacier-out, on the same rows.
 
-Run: ``python benchmarks/measured_finetune.py [--config YAML] [--run-dir DIR]``. Writes
+Run: ``python benchmarks/measured_finetune.py [--config YAML] [--run-dir DIR] [--nested] [--final PATH]``. Writes
 ``benchmarks/results/measured_finetune.{csv,md}`` and ``measured_finetune_glaciers.csv``, ``measured_finetune.png``.
 """
 
@@ -25,7 +25,7 @@ import pandas as pd
 from glacierbed.core.atomic import write_text
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.cross_validation import cross_validate, glathida_per_glacier, score
-from glacierbed.evaluation.measured_finetune import cross_validate_finetune, nested_calibration
+from glacierbed.evaluation.measured_finetune import cross_validate_finetune, finetune_all, nested_calibration
 from glacierbed.evaluation.measured_table import collect
 from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
 from glacierbed.pipeline.store import shipped_weights
@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--nested", action="store_true",
                     help="also the fine-tuned network with a calibration on top, both fitted without each "
                          "outer fold (inner folds; about 6x the fine-tunes)")
+    ap.add_argument("--final", type=Path, default=None,
+                    help="also fine-tune on every measured glacier and write those weights here (the network that "
+                         "would ship; check it on simulated test ranges with benchmarks/simulated_glaciers.py)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -108,6 +111,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.nested:
         cvs[(NESTED, f"{cfg.folds} glacier-wise folds, {cfg.folds - 1} inner")] = nested_calibration(
             ms, cfg, init, args.run_dir, SHIP, progress=lambda m: logging.info(m))
+    if args.final is not None:
+        final, record = finetune_all(ms, cfg, init, args.run_dir, args.final)
+        logging.info("fine-tuned on all %d measured glaciers: %s", record["finetuned_on_measured"]["n_windows"], final)
     seconds = time.perf_counter() - t0
     table = pd.DataFrame([summary(cv, label, split) for (label, split), cv in cvs.items()])
     per_glacier = pd.concat([glathida_per_glacier(cv).assign(variant=label) for (label, _), cv in cvs.items()])

@@ -138,3 +138,19 @@ def test_nested_calibration_never_sees_the_outer_fold(monkeypatch, tmp_path: Pat
     assert len(cv.rows) == len(rows) and cv.rows["mu_cal"].notna().all()
     # the scale learned on the other glaciers (obs = 1.2 mu) carries over to the held-out ones
     assert np.median(cv.rows["mu_cal"] / cv.rows["mu"]) == pytest.approx(1.2, rel=0.05)
+
+
+def test_the_final_network_is_fine_tuned_on_the_measured_glaciers_only(monkeypatch, tmp_path: Path) -> None:
+    """``finetune_all`` passes every window of a measured glacier of the table and no other."""
+    from glacierbed.evaluation import measured_finetune as mf
+    from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig, MeasuredWindow
+
+    rows = pd.DataFrame({"group": ["A", "A", "B"], "case": "glathida-grids"})
+    ms = MeasuredSet(rows, pd.DataFrame(columns=["group"]))
+    blank = np.zeros((1, 2, 2), np.float32)
+    windows = [MeasuredWindow(g, blank, blank[0], blank[0] > 0) for g in ("A", "B", "C")]
+    seen = []
+    monkeypatch.setattr(mf, "finetune_on_measured",
+                        lambda cfg, init, ws, run_dir, out: (seen.extend(w.group for w in ws), (Path(out), {}))[1])
+    path, _ = mf.finetune_all(ms, MeasuredFinetuneConfig(), "unused.pt", tmp_path, tmp_path / "w.pt", windows)
+    assert sorted(seen) == ["A", "B"] and path == tmp_path / "w.pt"

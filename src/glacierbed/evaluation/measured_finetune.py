@@ -135,6 +135,17 @@ def cross_validate_finetune(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_w
     return oof, pd.DataFrame(info)
 
 
+def finetune_all(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weights: str | Path, run_dir: str | Path,
+                 out: str | Path, windows: list[MeasuredWindow] | None = None) -> tuple[Path, dict]:
+    """The network fine-tuned on every measured glacier of ``ms`` (the one that would ship; its
+    out-of-fold scores are :func:`cross_validate_finetune`'s). Returns (weights path, record)."""
+    run_dir = Path(run_dir)
+    if windows is None:
+        windows = measured_windows(ms, init_weights, run_dir / "windows")
+    measured = set(ms.rows["group"].astype(str))
+    return finetune_on_measured(cfg, init_weights, [w for w in windows if w.group in measured], run_dir, out)
+
+
 def nested_calibration(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weights: str | Path, run_dir: str | Path,
                        variant: str, physics: bool = True, progress: Callable[[str], None] | None = None):
     """The fine-tuned network *and* a calibration on top, both fitted without each outer fold.
@@ -173,4 +184,5 @@ def nested_calibration(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weight
                            pd.concat(glaciers, ignore_index=True))
 
 
-__all__ = ["measured_windows", "glacier_folds", "subset", "cross_validate_finetune", "nested_calibration"]
+__all__ = ["measured_windows", "glacier_folds", "subset", "cross_validate_finetune", "finetune_all",
+           "nested_calibration"]
