@@ -10,7 +10,8 @@ scored per case; coverage of the stated 68 % / 90 % intervals per case. The vari
 by ``--ship`` is then fitted on all measured data and written to ``--save``.
 
 Run: ``python benchmarks/calibration.py [--model NAME] [--no-physics] [--save PATH]
-[--run-dir DIR] [--variants V ...] [--ship V] [--no-loro] [--fresh]``; e.g.
+[--run-dir DIR] [--variants V ...] [--ship V] [--no-loro] [--fresh] [--cases C ...]``
+(``--cases ... alps-means`` adds the opt-in GlaThiDa means of the Alps); e.g.
 ``--model thickness-net``. Writes ``benchmarks/results/calibration.csv`` (variant x split x
 case), ``calibration_glaciers.csv`` (per glacier, LOGO), ``calibration_regions.csv`` and
 ``calibration.md``; the estimates are cached in the run dir (default
@@ -32,7 +33,7 @@ from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.cross_validation import (VARIANTS, coverage_spread, cross_validate, glathida_per_glacier,
                                                    glathida_regions, per_glacier_coverage, score)
 from glacierbed.evaluation.diagnosis import calibration_attributes, with_attributes
-from glacierbed.evaluation.measured_table import BASELINES, HEF_CONSENSUS_KM3, collect
+from glacierbed.evaluation.measured_table import BASELINES, CASES, HEF_CONSENSUS_KM3, OPTIONAL_CASES, collect
 from glacierbed.posterior.calibration import Calibration, regional_volume_std
 
 log = logging.getLogger("calibration")
@@ -116,6 +117,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--save", type=Path, default=None, help="write the shipped calibration (JSON) here")
     ap.add_argument("--glaciers", nargs="*", default=None, help="subset of the GlaThiDa grids (RGI ids)")
     ap.add_argument("--no-loro", action="store_true", help="skip leave-one-region-out")
+    ap.add_argument("--cases", nargs="+", default=list(CASES),
+                    help=f"measured cases in the table (default: {' '.join(CASES)}; opt-in: {' '.join(OPTIONAL_CASES)})")
     ap.add_argument("--fresh", action="store_true", help="ignore cached tables (estimates still resume)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
@@ -126,7 +129,8 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     out: Path = args.out
     t0 = time.perf_counter()
-    ms = collect(args.run_dir, args.model, not args.no_physics, glaciers=args.glaciers, fresh=args.fresh)
+    ms = collect(args.run_dir, args.model, not args.no_physics, cases=args.cases, glaciers=args.glaciers,
+                 fresh=args.fresh)
     t_collect = time.perf_counter() - t0
     log.info("measured table: %d rows, %d pixels (%.0f s)", len(ms.rows), len(ms.pixels), t_collect)
     # each glacier's attributes (for intervals widened with the distance from the fitted glaciers)

@@ -53,3 +53,18 @@ def test_measured_table_never_carries_a_held_out_survey(data_dir: Path, tmp_path
     # the benchmark matches Hintereisferner to survey 1964 (its latest); held out, an older survey stands in
     hef = ms.rows[ms.rows["rgi_id"] == "RGI50-11.00897"]
     assert len(hef) == 1 and int(hef["obs_id"].iloc[0]) != 1964
+
+
+def test_alps_means_never_carry_a_held_out_survey(data_dir: Path, monkeypatch) -> None:
+    """The Alps glacier means (rgi11-alps): with Pasterze's latest survey (1983) declared held out, an older
+    survey of it stands in, and no held-out id is matched."""
+    from glacierbed.data import observations
+    from glacierbed.evaluation.glathida_means import alps_mean_surveys
+
+    assert not EXPECTED & set(alps_mean_surveys()["id"].astype(int))
+    held = EXPECTED | {1983}
+    monkeypatch.setattr(observations, "held_out_glathida_ids", lambda data_dir=None: frozenset(held))
+    surveys = alps_mean_surveys()
+    assert not held & set(surveys["id"].astype(int))
+    pasterze = surveys[surveys["rgi_id"] == "RGI60-11.00106"]
+    assert len(pasterze) == 1 and int(pasterze["id"].iloc[0]) in (103, 318)

@@ -67,7 +67,7 @@ def test_registry_file_is_packaged_and_parsed_by_pooch() -> None:
     assert res.is_file() and reg.registry_file().read_text() == res.read_text()
     lines = [line.split() for line in res.read_text().splitlines() if line.strip() and not line.startswith("#")]
     assert all(len(parts) == 2 and len(parts[1]) == 64 for parts in lines)
-    assert dict(lines) == reg.REGISTRY and len(reg.REGISTRY) == len(lines) == 194
+    assert dict(lines) == reg.REGISTRY and len(reg.REGISTRY) == len(lines) == 194 + 3928
     known = {  # as listed before the registry moved out of the module
         "oggm-sample-data/test-files/hef_srtm.tif": "079f80987a4f309a2210e86399ad05c994d2bd9b2eec8acb0f66f06f5b746bf0",
         "glathida/glacier.csv": "0a8126eb4629ff0f0e8625b79ce86859f3d2525fd5d416f5c0d900af7ebb4dfd",
@@ -78,6 +78,7 @@ def test_registry_file_is_packaged_and_parsed_by_pooch() -> None:
     }
     assert all(reg.REGISTRY[rel] == digest for rel, digest in known.items())
     assert sum(rel.startswith("glathida-grids/") for rel in reg.REGISTRY) == 1 + 4 * 23
+    assert sum(rel.startswith("rgi11-alps/dem/") for rel in reg.REGISTRY) == 3927
 
 
 def test_corrupted_copy_raises_checksum_error(data_dir: Path, empty_env: Path) -> None:

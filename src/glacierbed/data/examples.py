@@ -7,6 +7,7 @@ thickness-grid examples with their ``meta.json``. Re-exported by :mod:`glacierbe
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -16,6 +17,7 @@ from glacierbed.core.errors import CorruptFileError, DataNotFoundError, EmptySel
 from glacierbed.data.store import REGISTRY, get_file, locate
 
 if TYPE_CHECKING:
+    import geopandas as gpd
     import pandas as pd
 
 _O = "oggm-sample-data/"
@@ -115,11 +117,57 @@ EXAMPLES: dict[str, Example] = {
 }
 
 
+_R11 = "rgi11-alps/"
+RGI11_EXAMPLE_PREFIX = "rgi11-alps-"
+
+
+@functools.lru_cache(maxsize=1)
+def _rgi11_footprints() -> "gpd.GeoDataFrame":
+    """The rgi11-alps outlines (EPSG:4326): ``rgi_id`` and geometry, with a spatial index."""
+    import geopandas as gpd
+
+    g = gpd.read_file(get_file(_R11 + "outlines.gpkg"), layer="outlines", columns=["RGIId"])
+    return g.rename(columns={"RGIId": "rgi_id"})
+
+
+def rgi11_alps_example(rgi_id: str, margin_m: float = 1000.0, margin_fraction: float = 0.5) -> Example:
+    """Example ``rgi11-alps-<rgi_id>`` of one RGI 6.0 region-11 glacier: its own DEM tile and the tiles on
+    the same grid that meet its window (bounding box + ``max(margin_m, margin_fraction * extent)``), the
+    terrain a region run gives it (a tile alone has a margin of a few cells only); all region-11 outlines."""
+    import numpy as np
+    import rasterio
+    import shapely
+
+    from glacierbed.data.region_inputs import margin_boxes
+
+    g = _rgi11_footprints()
+    own = g.index[g["rgi_id"] == rgi_id]
+    if not len(own):
+        raise DataNotFoundError(f"{_R11}outlines.gpkg: no glacier '{rgi_id}' (RGI 6.0 region 11 ids: "
+                                f"{g['rgi_id'].iloc[0]}, ...)")
+    box = margin_boxes(np.asarray([g.geometry[own[0]].bounds]), margin_m, margin_fraction)[0]
+    near = g.iloc[g.sindex.query(shapely.box(*box), predicate="intersects")]["rgi_id"]
+    tiles = [f"{_R11}dem/{rgi_id}.tif"]
+    with rasterio.open(get_file(tiles[0])) as src:
+        grid = (src.crs, src.res)
+    for other in sorted(set(near) - {rgi_id}):
+        rel = f"{_R11}dem/{other}.tif"
+        with rasterio.open(get_file(rel)) as src:
+            if (src.crs, src.res) == grid:
+                tiles.append(rel)
+    return Example(RGI11_EXAMPLE_PREFIX + rgi_id, tuple(tiles), _R11 + "outlines.gpkg",
+                   description=f"{rgi_id} (RGI 6.0 region 11) on its DEM tile + {len(tiles) - 1} neighbouring tiles")
+
+
 def get_example(name: str) -> ResolvedExample:
-    """Resolve a named example to absolute paths (verified, downloaded if needed)."""
-    if name not in EXAMPLES:
+    """Resolve a named example to absolute paths (verified, downloaded if needed); ``rgi11-alps-<RGI id>``
+    names one glacier of the rgi11-alps dataset (:func:`rgi11_alps_example`)."""
+    if name.startswith(RGI11_EXAMPLE_PREFIX):
+        e = rgi11_alps_example(name.removeprefix(RGI11_EXAMPLE_PREFIX))
+    elif name not in EXAMPLES:
         raise DataNotFoundError(f"unknown example '{name}'; known examples: {', '.join(EXAMPLES)}")
-    e = EXAMPLES[name]
+    else:
+        e = EXAMPLES[name]
     opt = lambda rel: get_file(rel) if rel else None  # noqa: E731
     return ResolvedExample(e.name, [get_file(p) for p in e.dem], opt(e.outlines), opt(e.glacier_mask),
                            opt(e.observations), opt(e.consensus), e.description,
@@ -128,6 +176,9 @@ def get_example(name: str) -> ResolvedExample:
 
 def example_available(name: str) -> bool:
     """Whether every file of an example is present locally (data dir or cache), unchecked."""
+    if name.startswith(RGI11_EXAMPLE_PREFIX):  # its own tile and the outlines (neighbours are optional context)
+        rgi_id = name.removeprefix(RGI11_EXAMPLE_PREFIX)
+        return all(locate(f) is not None for f in (_R11 + "outlines.gpkg", f"{_R11}dem/{rgi_id}.tif"))
     return all(locate(f) is not None for f in EXAMPLES[name].files)
 
 

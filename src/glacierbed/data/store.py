@@ -102,6 +102,15 @@ DATASETS: dict[str, Dataset] = {
             "SRTM public domain; file license not stated",
         ),
         Dataset(
+            "rgi11-alps", "offline", None,
+            "Every glacier of RGI 6.0 region 11: one surface DEM tile per glacier (25/50 m, UTM) + outlines",
+            "GitHub JordiBolibar/ALPGM @ 5506117368 (the Farinotti et al. 2019 consensus' surface DEMs, CRS "
+            "written from the consensus grids; outlines from the consensus' glacier cells)",
+            "Farinotti et al. 2019, Nat. Geosci. 12, 168-173 (doi:10.3929/ethz-b-000315707); RGI Consortium 2017; "
+            "Bolibar et al. (ALPGM)",
+            "CC-BY-4.0 (consensus data); ALPGM repository GPL-3.0",
+        ),
+        Dataset(
             "svalbard-longyearbyen", "offline", None,
             "Longyearbyen 1990 DEM (20 m) + 1990 glacier mask raster",
             "xDEM example data (GlacioHack), Norwegian Polar Institute",

@@ -189,9 +189,10 @@ def score(cv: CrossValidation) -> pd.DataFrame:
                     "regions_worse_than_best_baseline": int((reg["ratio"] > 1).sum()),
                     "worst_region_ratio": float(reg["ratio"].max()),
                     **{f"rmse_{b}": v for b, v in base_medians.items()}})
-    oz = r[r["case"] == "oetztal-means"]
-    if len(oz):
-        out.append(_pooled_row(oz, "oetztal-means", "glacier means"))
+    for case in ("oetztal-means", "alps-means"):
+        means = r[r["case"] == case]
+        if len(means):
+            out.append(_pooled_row(means, case, "glacier means"))
     hef = cv.glaciers[cv.glaciers["case"] == "hintereisferner"] if len(cv.glaciers) else pd.DataFrame()
     if len(hef):
         v, s = float(hef["volume_km3"].sum()), float(hef["volume_std_km3"].sum())

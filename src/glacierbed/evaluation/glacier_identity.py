@@ -103,7 +103,10 @@ def identity_entries(pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
     out = []
     for case, example in pairs:
         ex = registry.get_example(example)
-        o = read_outlines(ex.outlines).to_crs("EPSG:4326")
+        o = read_outlines(ex.outlines)
+        if example.startswith(registry.RGI11_EXAMPLE_PREFIX):  # a region's file: only its glacier is scored
+            o = o[o["rgi_id"] == example.removeprefix(registry.RGI11_EXAMPLE_PREFIX)]
+        o = o.to_crs("EPSG:4326")
         located = True
         if case == "glathida-grids":
             tier = registry.glathida_grid_meta(example.removeprefix(registry.GLATHIDA_EXAMPLE_PREFIX)).get(

@@ -12,6 +12,9 @@ features of :func:`glacierbed.posterior.calibration.calibration_features` and th
 * ``oetztal-means``: GlaThiDa's mean thickness of each matched Ötztal glacier (latest
   survey; unit ``glacier_mean``: one row per glacier, scored on the glacier's mean of the
   calibrated pixels, kept in ``pixels``);
+* ``alps-means`` (opt-in, not in :data:`CASES`): the same for every other glacier of RGI 6.0
+  region 11 with a GlaThiDa mean (:func:`alps_mean_surveys`), each on its rgi11-alps DEM tile
+  and the neighbouring tiles (example ``rgi11-alps-<RGI id>``); baselines on that glacier alone;
 * ``hintereisferner``: pixels only, a check of the volume against the Farinotti et al.
   (2019) consensus, which is a model, never a measurement: no row, never fitted on.
 
@@ -42,12 +45,14 @@ from typing import Any, Sequence
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from glacierbed.core.atomic import replacing
 from glacierbed.core.errors import EmptySelectionError
 from glacierbed.core.parallel import OK, Checkpoint, Stored
 from glacierbed.data.rasters import Raster
 from glacierbed.evaluation.glacier_identity import canonical_rgi6, glacier_groups, identity_entries, region_of
+from glacierbed.evaluation.glathida_means import ALPS_MAX_PIXELS, alps_mean_surveys, pixel_sample
 from glacierbed.pipeline.workflow import safe_id
 from glacierbed.posterior.calibration import FEATURES_VERSION, MEAN_UNIT, calibration_features
 
@@ -56,6 +61,8 @@ log = logging.getLogger(__name__)
 #: bump when the table's content changes (invalidates cached tables)
 TABLE_VERSION = 2
 CASES = ("south-glacier", "glathida-grids", "oetztal-means", "hintereisferner")
+#: cases run only when asked for (``collect(cases=...)``)
+OPTIONAL_CASES = ("alps-means",)
 #: baselines sampled on the same rows (their maps cached per example, model-independent)
 BASELINES = ("va_shaped", "glabtop", "oggm")
 #: the Farinotti et al. (2019) consensus volume of Hintereisferner (a model, for checking only)
@@ -104,13 +111,16 @@ def _examples(cases: Sequence[str], glaciers: Sequence[str] | None) -> list[tupl
             out.append((case, "oetztal"))
         elif case == "hintereisferner":
             out.append((case, "hintereisferner"))
+        elif case == "alps-means":
+            out += [(case, registry.RGI11_EXAMPLE_PREFIX + r) for r in alps_mean_surveys()["rgi_id"]]
         elif case == "glathida-grids":
             held = held_out_glathida_ids()  # never fitted on: blind validation
             out += [(case, e) for e in registry.glathida_grids(glaciers)["example"]
                     if registry.glathida_grid_meta(e.removeprefix(registry.GLATHIDA_EXAMPLE_PREFIX)).get(
                         "glathida_glacier_id") not in held]
         else:
-            raise EmptySelectionError(f"unknown measured case {case!r}; choose from {', '.join(CASES)}")
+            raise EmptySelectionError(f"unknown measured case {case!r}; choose from "
+                                      f"{', '.join(CASES + OPTIONAL_CASES)}")
     return out
 
 
@@ -122,8 +132,9 @@ def read_case_inputs(example: str) -> tuple[Raster, gpd.GeoDataFrame, Any]:
 
     ex = registry.get_example(example)
     dem = read_dem(ex.dem)
-    outlines = check_overlap(read_outlines(ex.outlines), dem).reset_index(drop=True)
-    return dem, outlines, ex
+    outlines = read_outlines(ex.outlines)
+    outlines = outlines[outlines.to_crs(dem.crs).intersects(shapely.box(*dem.bounds)).to_numpy()]
+    return dem, check_overlap(outlines, dem).reset_index(drop=True), ex
 
 
 def _run_grid(example: str, out: Path, predictor: Any, physics: bool, ensemble: int) -> _Grid:
@@ -165,9 +176,12 @@ def _baseline_maps(example: str, cache: Path, with_oggm: bool = True) -> dict[st
             return maps
     import io
 
+    from glacierbed.data import registry
     from glacierbed.evaluation.benchmark import run_methods
 
     dem, outlines, _ = read_case_inputs(example)
+    if example.startswith(registry.RGI11_EXAMPLE_PREFIX):  # only its own glacier is scored
+        outlines = outlines[outlines["rgi_id"] == example.removeprefix(registry.RGI11_EXAMPLE_PREFIX)]
     res = run_methods(dem, outlines, with_oggm=with_oggm, with_physics=False, only=BASELINES)
     maps = {}
     for name in BASELINES:
@@ -265,7 +279,8 @@ def _example_key(example: str, identity: str, physics: bool, ensemble: int, base
     h = hashlib.sha256(json.dumps({"table": TABLE_VERSION, "features": FEATURES_VERSION, "example": example,
                                    "model": identity, "ensemble": ensemble, "baselines": baselines,
                                    "physics": config_to_dict(PhysicsConfig()) if physics else None,
-                                   "glacierbed": __version__}, sort_keys=True, default=str).encode())
+                                   "glacierbed": __version__, **({"max_pixels": ALPS_MAX_PIXELS} if example.startswith(
+                                       "rgi11-alps-") else {})}, sort_keys=True, default=str).encode())
     return h.hexdigest()[:20]
 
 
@@ -300,6 +315,12 @@ def _case_rows(case: str, example: str, grid: _Grid, base: dict[str, np.ndarray]
         pixels = _glacier_pixels(case, example, grid)
         rows, info = _mean_rows(case, example, grid, pixels, base) if case == "oetztal-means" else \
             (pd.DataFrame(), _hef_info(grid, base))
+    elif case == "alps-means":  # one glacier per example; its neighbours only give it context
+        target = example.removeprefix(registry.RGI11_EXAMPLE_PREFIX)
+        pixels = _glacier_pixels(case, example, grid)
+        pixels = pixel_sample(pixels[pixels["rgi_id"] == target].reset_index(drop=True), target)
+        rows, info = _mean_rows(case, example, grid, pixels, base)
+        rows = rows[rows["rgi_id"] == target].reset_index(drop=True) if len(rows) else rows
     else:
         raise EmptySelectionError(f"unknown case {case!r}")
     return rows, pixels, info
@@ -375,5 +396,5 @@ def collect(run_dir: str | Path, model: Any = None, physics: bool = True, *, cas
     return MeasuredSet(rows, pixels, info)
 
 
-__all__ = ["CASES", "BASELINES", "HEF_CONSENSUS_KM3", "MeasuredSet", "canonical_rgi6", "region_of", "glacier_groups",
-           "model_tag", "collect"]
+__all__ = ["CASES", "OPTIONAL_CASES", "BASELINES", "HEF_CONSENSUS_KM3", "MeasuredSet", "canonical_rgi6", "region_of",
+           "glacier_groups", "model_tag", "collect"]
