@@ -7,8 +7,9 @@ S0–S3 of ``benchmarks/results/selection_protocol_glacier_level.md`` scored
 leave-one-glacier-out (the ridge penalty nested inside) and leave-one-region-out, with the
 raw network and the baselines on the same rows.
 
-Run: ``python benchmarks/glacier_level.py [--run-dir DIR]``. Writes
-``benchmarks/results/glacier_level.csv`` and ``glacier_level.md``.
+Run: ``python benchmarks/glacier_level.py [--run-dir DIR] [--with-alps-means]``. Writes
+``benchmarks/results/glacier_level.csv`` and ``glacier_level.md`` (``glacier_level_alps.*`` with the 68
+GlaThiDa means of the Alps added to the table: ``selection_protocol_glacier_level_alps.md``).
 """
 
 from __future__ import annotations
@@ -47,9 +48,13 @@ def decide(df: pd.DataFrame) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--run-dir", type=Path, default=Path.home() / ".cache" / "glacierbed-calibration")
+    ap.add_argument("--with-alps-means", action="store_true",
+                    help="add the 68 GlaThiDa means of the Alps (opt-in case alps-means); writes glacier_level_alps.*")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    ms = collect(args.run_dir, None, True, cases=CASES)
+    cases = CASES + ("alps-means",) if args.with_alps_means else CASES
+    stem = "glacier_level_alps" if args.with_alps_means else "glacier_level"
+    ms = collect(args.run_dir, None, True, cases=cases)
     table = glacier_table(ms.rows, ms.pixels)
     ones = pd.Series(1.0, index=table["group"].to_numpy())
     results = [{"variant": "raw network", "split": "-", **score(ms.rows, ones)}]
@@ -59,16 +64,18 @@ def main() -> None:
             results.append({"variant": name, "split": split, **score(ms.rows, factors)})
     df = pd.DataFrame(results)
     decision = decide(df)
-    write_table(df, RESULTS / "glacier_level.csv", ".6g")
-    write_table(table, RESULTS / "glacier_level_table.csv", ".6g")
+    write_table(df, RESULTS / f"{stem}.csv", ".6g")
+    write_table(table, RESULTS / f"{stem}_table.csv", ".6g")
     text = "\n".join([
-        "# Glacier-level calibration and learned consensus (selection protocol S0–S3)", "",
+        "# Glacier-level calibration and learned consensus (selection protocol S0–S3)"
+        + (" with the Alps glacier means ([protocol](selection_protocol_glacier_level_alps.md))"
+           if args.with_alps_means else ""), "",
         f"Model `{ms.info['model']}` raw with physics; {len(table)} glacier identities. Each variant "
         "replaces the calibration's global glacier-wise factor; scores after that step alone (the "
         "shape residual and intervals unchanged). Grid ratio: median over the 23 grid glaciers of "
         "RMSE / that glacier's best baseline (VA, GlabTop, OGGM) on the same cells.", "",
         to_markdown(df, ".3g"), "", "## Decision (the protocol's rule)", "", decision, ""])
-    write_text(RESULTS / "glacier_level.md", text)
+    write_text(RESULTS / f"{stem}.md", text)
     print(to_markdown(df, ".3g"))
     print(decision)
 

@@ -104,4 +104,5 @@ def score(rows: pd.DataFrame, factors: pd.Series) -> dict[str, float]:
             "grids_regions_over_1": int((by_region.groupby(level=0).median() > 1.0).sum()),
             "grids_share_bias_within_20pct": float(np.mean(within)),
             "south_glacier_rmse": rmse(sg["mu_cal"] - sg["obs"]),
-            "oetztal_means_rmse": rmse(oe["mu_cal"] - oe["obs"])}
+            "oetztal_means_rmse": rmse(oe["mu_cal"] - oe["obs"]),
+            **({"alps_means_rmse": rmse(al["mu_cal"] - al["obs"])} if len(al := r[r["case"] == "alps-means"]) else {})}
