@@ -12,9 +12,8 @@ features of :func:`glacierbed.posterior.calibration.calibration_features` and th
 * ``oetztal-means``: GlaThiDa's mean thickness of each matched Ötztal glacier (latest
   survey; unit ``glacier_mean``: one row per glacier, scored on the glacier's mean of the
   calibrated pixels, kept in ``pixels``);
-* ``alps-means`` (opt-in, not in :data:`CASES`): the same for every other glacier of RGI 6.0
-  region 11 with a GlaThiDa mean (:func:`alps_mean_surveys`), each on its rgi11-alps DEM tile
-  and the neighbouring tiles (example ``rgi11-alps-<RGI id>``); baselines on that glacier alone;
+* ``alps-means`` (opt-in): the same for the other region-11 glaciers (:func:`alps_mean_surveys`),
+  each on its rgi11-alps tile + neighbouring tiles (``rgi11-alps-<RGI id>``); baselines on it alone;
 * ``hintereisferner``: pixels only, a check of the volume against the Farinotti et al.
   (2019) consensus, which is a model, never a measurement: no row, never fitted on.
 
@@ -27,9 +26,7 @@ and its grid, are one group and never sit on both sides of a split. ``region`` i
 
 Runs are cached under ``run_dir/<model tag>/<example>/`` (the estimate's own per-glacier
 resume plus this table's ``key.json``) and ``run_dir/baselines/``: a rerun resumes.
-
-:mod:`glacierbed.evaluation.cross_validation` refits a calibration without each glacier or
-region and scores it per case.
+:mod:`glacierbed.evaluation.cross_validation` refits a calibration without each glacier or region.
 """
 
 from __future__ import annotations
@@ -229,15 +226,18 @@ def _glacier_pixels(case: str, example: str, grid: _Grid) -> pd.DataFrame:
     return df
 
 
-def _mean_rows(case: str, example: str, grid: _Grid, pixels: pd.DataFrame, base: dict[str, np.ndarray]
-               ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """One row per glacier with a GlaThiDa mean thickness (latest survey)."""
+def _mean_rows(case: str, example: str, grid: _Grid, pixels: pd.DataFrame, base: dict[str, np.ndarray],
+               matched: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One row per glacier with a GlaThiDa mean thickness (latest survey; ``matched``: surveys already
+    matched, e.g. region-wide, so a match on the area's edge is not redone in another CRS)."""
     from glacierbed.data import registry
     from glacierbed.data.observations import match_glathida_to_outlines, read_glathida_glaciers
 
-    glathida = read_glathida_glaciers(registry.get_file("glathida/glacier.csv"), for_fitting=True)
-    m = match_glathida_to_outlines(glathida, grid.outlines)
-    m = m[m["latest"].astype(bool)]
+    m = matched
+    if m is None:
+        glathida = read_glathida_glaciers(registry.get_file("glathida/glacier.csv"), for_fitting=True)
+        m = match_glathida_to_outlines(glathida, grid.outlines)
+        m = m[m["latest"].astype(bool)]
     ok = (grid.ids > 0) & np.isfinite(grid.dem.data)
     rows = []
     for s in m.itertuples(index=False):
@@ -279,7 +279,7 @@ def _example_key(example: str, identity: str, physics: bool, ensemble: int, base
     h = hashlib.sha256(json.dumps({"table": TABLE_VERSION, "features": FEATURES_VERSION, "example": example,
                                    "model": identity, "ensemble": ensemble, "baselines": baselines,
                                    "physics": config_to_dict(PhysicsConfig()) if physics else None,
-                                   "glacierbed": __version__, **({"max_pixels": ALPS_MAX_PIXELS} if example.startswith(
+                                   "glacierbed": __version__, **({"max_pixels": ALPS_MAX_PIXELS, "match": 2} if example.startswith(
                                        "rgi11-alps-") else {})}, sort_keys=True, default=str).encode())
     return h.hexdigest()[:20]
 
@@ -319,8 +319,8 @@ def _case_rows(case: str, example: str, grid: _Grid, base: dict[str, np.ndarray]
         target = example.removeprefix(registry.RGI11_EXAMPLE_PREFIX)
         pixels = _glacier_pixels(case, example, grid)
         pixels = pixel_sample(pixels[pixels["rgi_id"] == target].reset_index(drop=True), target)
-        rows, info = _mean_rows(case, example, grid, pixels, base)
-        rows = rows[rows["rgi_id"] == target].reset_index(drop=True) if len(rows) else rows
+        surveys = alps_mean_surveys()
+        rows, info = _mean_rows(case, example, grid, pixels, base, surveys[surveys["rgi_id"] == target])
     else:
         raise EmptySelectionError(f"unknown case {case!r}")
     return rows, pixels, info
