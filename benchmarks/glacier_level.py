@@ -8,7 +8,7 @@ leave-one-glacier-out (the ridge penalty nested inside) and leave-one-region-out
 raw network and the baselines on the same rows.
 
 Run: ``python benchmarks/glacier_level.py [--run-dir DIR] [--with-alps-means]``. Writes
-``benchmarks/results/glacier_level.csv`` and ``glacier_level.md`` (``glacier_level_alps.*`` with the 68
+``benchmarks/results/glacier_level.csv`` and ``glacier_level.md`` (``glacier_level_alps.*`` with the
 GlaThiDa means of the Alps added to the table: ``selection_protocol_glacier_level_alps.md``).
 """
 
@@ -49,7 +49,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--run-dir", type=Path, default=Path.home() / ".cache" / "glacierbed-calibration")
     ap.add_argument("--with-alps-means", action="store_true",
-                    help="add the 68 GlaThiDa means of the Alps (opt-in case alps-means); writes glacier_level_alps.*")
+                    help="add the GlaThiDa means of the Alps (opt-in case alps-means); writes glacier_level_alps.*")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     cases = CASES + ("alps-means",) if args.with_alps_means else CASES
