@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from glacierbed.core.atomic import write_text
+from glacierbed.core.metrics import error_metrics
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.cross_validation import CrossValidation, cross_validate, glathida_per_glacier, score
 from glacierbed.evaluation.diagnosis import calibration_attributes, with_attributes
@@ -139,11 +140,10 @@ def main(argv: list[str] | None = None) -> None:
     seconds = time.perf_counter() - t0
     table = pd.DataFrame([summary(cv, label) for label, cv in cvs.items()])
     a = cvs["raw"].rows[cvs["raw"].rows["case"] == CASE]
-    baselines = pd.DataFrame([{"variant": f"baseline {b}", "alps_means_n": len(a),
-                               "alps_means_rmse_m": float(np.sqrt(np.mean((a[f"base_{b}"] - a["obs"]) ** 2))),
-                               "alps_means_bias_m": float(np.mean(a[f"base_{b}"] - a["obs"])),
-                               "alps_means_mae_m": float(np.mean(np.abs(a[f"base_{b}"] - a["obs"])))}
-                              for b in BASELINES])
+    base_metrics = {b: error_metrics(a[f"base_{b}"], a["obs"]) for b in BASELINES}
+    baselines = pd.DataFrame([{"variant": f"baseline {b}", "alps_means_n": len(a), "alps_means_rmse_m": m["rmse"],
+                               "alps_means_bias_m": m["bias"], "alps_means_mae_m": m["mae"]}
+                              for b, m in base_metrics.items()])
     glaciers = per_glacier(cvs)
     out: Path = args.out
     write_table(pd.concat([table, baselines], ignore_index=True), out / "alps_means.csv")

@@ -33,6 +33,7 @@ def test_a_glacier_sees_its_neighbours_tiles(data_dir: Path) -> None:
     name = registry.RGI11_EXAMPLE_PREFIX + "RGI60-11.00106"
     ex = registry.get_example(name)
     assert ex.dem[0].name == "RGI60-11.00106.tif" and len(ex.dem) > 5
+    assert ex.glaciers == ("RGI60-11.00106",) and registry.get_example("oetztal").glaciers == ()
     crs = {rasterio.open(p).crs for p in ex.dem}
     assert len(crs) == 1
     with rasterio.open(ex.dem[0]) as own:

@@ -37,6 +37,8 @@ class Example:
     description: str = ""
     #: other files by role, e.g. ``(("meta", "glathida-grids/<id>/meta.json"),)``
     extras: tuple[tuple[str, str], ...] = ()
+    #: the glaciers scored when the outline file holds more (a region's file); empty = every outline
+    glaciers: tuple[str, ...] = ()
 
     @property
     def files(self) -> list[str]:
@@ -56,6 +58,7 @@ class ResolvedExample:
     consensus: Path | None
     description: str = ""
     extras: dict[str, Path] = field(default_factory=dict)
+    glaciers: tuple[str, ...] = ()
 
 
 _GG = "glathida-grids/"
@@ -156,7 +159,8 @@ def rgi11_alps_example(rgi_id: str, margin_m: float = 1000.0, margin_fraction: f
             if (src.crs, src.res) == grid:
                 tiles.append(rel)
     return Example(RGI11_EXAMPLE_PREFIX + rgi_id, tuple(tiles), _R11 + "outlines.gpkg",
-                   description=f"{rgi_id} (RGI 6.0 region 11) on its DEM tile + {len(tiles) - 1} neighbouring tiles")
+                   description=f"{rgi_id} (RGI 6.0 region 11) on its DEM tile + {len(tiles) - 1} neighbouring tiles",
+                   glaciers=(rgi_id,))
 
 
 def get_example(name: str) -> ResolvedExample:
@@ -171,7 +175,7 @@ def get_example(name: str) -> ResolvedExample:
     opt = lambda rel: get_file(rel) if rel else None  # noqa: E731
     return ResolvedExample(e.name, [get_file(p) for p in e.dem], opt(e.outlines), opt(e.glacier_mask),
                            opt(e.observations), opt(e.consensus), e.description,
-                           {role: get_file(rel) for role, rel in e.extras})
+                           {role: get_file(rel) for role, rel in e.extras}, e.glaciers)
 
 
 def example_available(name: str) -> bool:

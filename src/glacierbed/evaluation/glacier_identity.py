@@ -104,8 +104,8 @@ def identity_entries(pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
     for case, example in pairs:
         ex = registry.get_example(example)
         o = read_outlines(ex.outlines)
-        if example.startswith(registry.RGI11_EXAMPLE_PREFIX):  # a region's file: only its glacier is scored
-            o = o[o["rgi_id"] == example.removeprefix(registry.RGI11_EXAMPLE_PREFIX)]
+        if ex.glaciers:  # a region's outline file: only the example's glaciers are scored
+            o = o[o["rgi_id"].isin(ex.glaciers)]
         o = o.to_crs("EPSG:4326")
         located = True
         if case == "glathida-grids":

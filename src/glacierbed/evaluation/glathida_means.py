@@ -7,6 +7,7 @@ calibration fits on the case in reasonable time. :mod:`glacierbed.evaluation.mea
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import numpy as np
@@ -21,7 +22,17 @@ ALPS_MAX_PIXELS = 1000
 def alps_mean_surveys() -> pd.DataFrame:
     """GlaThiDa glacier means (held-out surveys dropped) matched to the rgi11-alps outlines (RGI 6.0
     region 11; surveys with an area only), the latest survey of each glacier and of each survey name,
-    without the glaciers of the Ötztal case (scored there)."""
+    without the glaciers of the Ötztal case (scored there). Matched once per data dir and held-out
+    list (the measured table asks for it once per glacier)."""
+    from glacierbed.data import registry
+    from glacierbed.data.observations import held_out_glathida_ids
+
+    return _matched_alps_surveys(str(registry.data_dir()), held_out_glathida_ids()).copy()
+
+
+@functools.lru_cache(maxsize=2)
+def _matched_alps_surveys(data_dir: str, held_out: frozenset[int]) -> pd.DataFrame:
+    """:func:`alps_mean_surveys`, cached by its inputs (the data dir and the held-out ids read there)."""
     from glacierbed.data import registry
     from glacierbed.data.observations import match_glathida_to_outlines, read_glathida_glaciers
     from glacierbed.data.outlines import read_outlines

@@ -47,6 +47,7 @@ import shapely
 from glacierbed.core.atomic import replacing
 from glacierbed.core.errors import EmptySelectionError
 from glacierbed.core.parallel import OK, Checkpoint, Stored
+from glacierbed.data.examples import RGI11_EXAMPLE_PREFIX
 from glacierbed.data.rasters import Raster
 from glacierbed.evaluation.glacier_identity import canonical_rgi6, glacier_groups, identity_entries, region_of
 from glacierbed.evaluation.glathida_means import ALPS_MAX_PIXELS, alps_mean_surveys, pixel_sample
@@ -109,7 +110,7 @@ def _examples(cases: Sequence[str], glaciers: Sequence[str] | None) -> list[tupl
         elif case == "hintereisferner":
             out.append((case, "hintereisferner"))
         elif case == "alps-means":
-            out += [(case, registry.RGI11_EXAMPLE_PREFIX + r) for r in alps_mean_surveys()["rgi_id"]]
+            out += [(case, RGI11_EXAMPLE_PREFIX + r) for r in alps_mean_surveys()["rgi_id"]]
         elif case == "glathida-grids":
             held = held_out_glathida_ids()  # never fitted on: blind validation
             out += [(case, e) for e in registry.glathida_grids(glaciers)["example"]
@@ -173,12 +174,11 @@ def _baseline_maps(example: str, cache: Path, with_oggm: bool = True) -> dict[st
             return maps
     import io
 
-    from glacierbed.data import registry
     from glacierbed.evaluation.benchmark import run_methods
 
-    dem, outlines, _ = read_case_inputs(example)
-    if example.startswith(registry.RGI11_EXAMPLE_PREFIX):  # only its own glacier is scored
-        outlines = outlines[outlines["rgi_id"] == example.removeprefix(registry.RGI11_EXAMPLE_PREFIX)]
+    dem, outlines, ex = read_case_inputs(example)
+    if ex.glaciers:  # only these are scored
+        outlines = outlines[outlines["rgi_id"].isin(ex.glaciers)]
     res = run_methods(dem, outlines, with_oggm=with_oggm, with_physics=False, only=BASELINES)
     maps = {}
     for name in BASELINES:
@@ -280,7 +280,7 @@ def _example_key(example: str, identity: str, physics: bool, ensemble: int, base
                                    "model": identity, "ensemble": ensemble, "baselines": baselines,
                                    "physics": config_to_dict(PhysicsConfig()) if physics else None,
                                    "glacierbed": __version__, **({"max_pixels": ALPS_MAX_PIXELS, "match": 2} if example.startswith(
-                                       "rgi11-alps-") else {})}, sort_keys=True, default=str).encode())
+                                       RGI11_EXAMPLE_PREFIX) else {})}, sort_keys=True, default=str).encode())
     return h.hexdigest()[:20]
 
 
@@ -316,7 +316,7 @@ def _case_rows(case: str, example: str, grid: _Grid, base: dict[str, np.ndarray]
         rows, info = _mean_rows(case, example, grid, pixels, base) if case == "oetztal-means" else \
             (pd.DataFrame(), _hef_info(grid, base))
     elif case == "alps-means":  # one glacier per example; its neighbours only give it context
-        target = example.removeprefix(registry.RGI11_EXAMPLE_PREFIX)
+        (target,) = ex.glaciers
         pixels = _glacier_pixels(case, example, grid)
         pixels = pixel_sample(pixels[pixels["rgi_id"] == target].reset_index(drop=True), target)
         surveys = alps_mean_surveys()
