@@ -16,7 +16,7 @@ import shapely
 from glacierbed.core.errors import CorruptFileError, GlacierbedError
 from glacierbed.evaluation.cross_validation import cross_validate
 from glacierbed.evaluation.glacier_identity import canonical_rgi6, glacier_groups, region_of
-from glacierbed.evaluation.measured_table import MeasuredSet
+from glacierbed.evaluation.measured_table import BASELINES, MeasuredSet
 from glacierbed.posterior.calibration import (FEATURE_NAMES, GLACIER_KEY, BoostedTrees, Calibration,
                                               IntervalCalibrator, ResidualBooster, ThicknessScale, apply_to_rows,
                                               calibration_features, glacier_volume_std, glacier_weights, group_kfold,
@@ -133,6 +133,37 @@ def test_cross_validation_can_hold_out_one_label_only():
     cv = cross_validate(ms, lambda: _Spy([ThicknessScale()]), by="nest", only=["held"])
     assert len(_Spy.seen) == 1 and not _Spy.seen[0] & {"G00", "G01"} and len(_Spy.seen[0]) == 3
     assert set(cv.rows["group"]) == {"G00", "G01"} and cv.rows["mu_cal"].notna().all()
+
+
+def test_a_new_case_is_predicted_by_the_fit_on_the_others_never_fitted_on():
+    """``cross_validate_on``: leave-one-glacier-out on the fit cases; the other case's rows by one fit
+    on all fit-case rows (as the shipped calibration meets the Alps means)."""
+    from glacierbed.evaluation.cross_validation import cross_validate_on
+
+    rows = synthetic_rows(np.random.default_rng(7), n_glaciers=6, n_cells=30, factor=1.3)
+    rows.loc[rows["group"].isin(["G04", "G05"]), "case"] = "new"
+    ms = MeasuredSet(rows, pd.DataFrame(columns=["case", "example", "rgi_id", "group", "region", "mu", "sigma"]))
+    _Spy.seen = []
+    cv = cross_validate_on(ms, lambda: _Spy([ThicknessScale()]), ["synthetic"])
+    assert all(not seen & {"G04", "G05"} for seen in _Spy.seen)
+    assert len(_Spy.seen) == 5 and _Spy.seen[-1] == {"G00", "G01", "G02", "G03"}  # 4 LOGO fits + the one fit
+    assert len(cv.rows) == len(rows) and cv.rows["mu_cal"].notna().all()
+    assert np.median(cv.rows["mu_cal"] / cv.rows["mu"]) == pytest.approx(1.3, rel=0.05)
+
+
+def test_acceptance_summary_share_of_glaciers_with_small_bias_by_hand():
+    """Two grid glaciers: one 10 % too thick (within 20 %), one 50 % too thick: share 0.5."""
+    from glacierbed.evaluation.cross_validation import CrossValidation, acceptance_summary
+
+    obs = np.array([100.0, 100.0, 40.0, 40.0])
+    rows = pd.DataFrame({"case": "glathida-grids", "unit": "cell", "rgi_id": ["A", "A", "B", "B"],
+                         "group": ["A", "A", "B", "B"], "region": ["01", "01", "02", "02"], "obs": obs,
+                         "mu_cal": [110.0, 110.0, 60.0, 60.0], "sigma_cal": 10.0, "z90": 1.645,
+                         **{f"base_{b}": obs + 30.0 for b in BASELINES}})
+    s = acceptance_summary(CrossValidation("x", "group", rows, pd.DataFrame()))
+    assert s["grids_share_bias_within_20pct"] == pytest.approx(0.5)
+    assert s["grids_median_ratio"] == pytest.approx(np.median([10 / 30, 20 / 30]))
+    assert np.isnan(s["south_glacier_rmse_m"]) and "alps_means_rmse_m" not in s
 
 
 def test_identity_rgi5_to_rgi6_and_location():

@@ -154,3 +154,62 @@ def test_the_final_network_is_fine_tuned_on_the_measured_glaciers_only(monkeypat
                         lambda cfg, init, ws, run_dir, out: (seen.extend(w.group for w in ws), (Path(out), {}))[1])
     path, _ = mf.finetune_all(ms, MeasuredFinetuneConfig(), "unused.pt", tmp_path, tmp_path / "w.pt", windows)
     assert sorted(seen) == ["A", "B"] and path == tmp_path / "w.pt"
+
+
+def test_side_pool_glaciers_pull_their_mean_and_need_a_measured_glacier_beside(tmp_path: Path) -> None:
+    """A glacier of a side case (glacier mean only) is drawn every step beside the measured one:
+    after fine-tuning, the network's mean over it is closer to its measured mean; with side
+    glaciers alone there is nothing to fine-tune on (clear error)."""
+    from glacierbed.models.thickness.features import thickness_features
+    from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig, MeasuredWindow, finetune_on_measured
+    from glacierbed.models.thickness.runtime import ThicknessNetPredictor
+    from glacierbed.pipeline.store import shipped_weights
+
+    yy, xx = np.mgrid[:64, :64]
+    r = np.hypot(yy - 32, xx - 32) / 20.0
+    own = r < 1
+    surface = 3000.0 + 150.0 * np.sqrt(np.clip(1 - r ** 2, 0, None)) - 2.0 * yy
+    feats = thickness_features(surface, own.astype(int), 50.0, None, None).astype(np.float32)
+    side_feats = thickness_features(surface.T + 300.0, own.T.astype(int), 50.0, None, None).astype(np.float32)
+    init = shipped_weights("thickness_net.pt")
+    before = ThicknessNetPredictor.load(init)
+    h0, hs0 = before.engine(feats)[0], before.engine(side_feats)[0]
+    measured = own & ((yy + xx) % 5 == 0)
+    main = MeasuredWindow("A", feats, np.where(measured, h0, np.nan).astype(np.float32), own, case="glathida-grids")
+    target = 2.0 * float(hs0[own.T].mean())
+    side = MeasuredWindow("B", side_feats, np.full(own.shape, np.nan, np.float32), own.T.copy(), target, "alps-means")
+    cfg = MeasuredFinetuneConfig(steps=40, lr=1e-3, w_sim=0.0, w_mean=50.0, threads=1, side_cases=("alps-means",))
+    path, record = finetune_on_measured(cfg, init, [main, side], tmp_path, tmp_path / "ft.pt")
+    hs1 = ThicknessNetPredictor.load(path).engine(side_feats)[0]
+    assert abs(float(hs1[own.T].mean()) - target) < 0.7 * abs(float(hs0[own.T].mean()) - target)
+    assert record["finetuned_on_measured"]["n_side_windows"] == 1
+    assert record["finetuned_on_measured"]["groups"] == ["A", "B"]
+    with pytest.raises(ValueError, match="outside the side cases"):
+        finetune_on_measured(cfg, init, [side], tmp_path, tmp_path / "none.pt")
+
+
+def test_nested_calibration_fits_only_the_cases_it_is_told(monkeypatch, tmp_path: Path) -> None:
+    """``calibrate_on``: rows of other cases are predicted (scored) but never fitted on."""
+    from test_calibration import synthetic_rows
+
+    from glacierbed.evaluation import measured_finetune as mf
+    from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
+    from glacierbed.posterior.calibration import Calibration
+
+    rows = synthetic_rows(np.random.default_rng(6), n_glaciers=8, n_cells=30, factor=1.2)
+    rows.loc[rows["group"].isin(["G01", "G04", "G07"]), "case"] = "side"
+    ms = MeasuredSet(rows, pd.DataFrame(columns=["case", "example", "rgi_id", "group", "region", "mu", "sigma"]))
+    fitted_cases = []
+    real_fit = Calibration.fit
+
+    def spy_fit(self, fit_rows, pixels=None):
+        fitted_cases.append(set(fit_rows["case"]))
+        return real_fit(self, fit_rows, pixels)
+
+    monkeypatch.setattr(mf, "measured_windows", lambda *a, **k: [])
+    monkeypatch.setattr(mf, "cross_validate_finetune", lambda table, *a, **k: (table, pd.DataFrame()))
+    monkeypatch.setattr(Calibration, "fit", spy_fit)
+    cv = mf.nested_calibration(ms, MeasuredFinetuneConfig(folds=2), "unused.pt", tmp_path, "scale",
+                               calibrate_on=["synthetic"])
+    assert fitted_cases and all(c == {"synthetic"} for c in fitted_cases)
+    assert set(cv.rows["case"]) == {"synthetic", "side"} and cv.rows["mu_cal"].notna().all()

@@ -108,17 +108,29 @@ def test_outlines_far_from_dem(oetztal, data_dir: Path) -> None:
         check_overlap(nz, dem)
 
 
-def test_partly_covered_glacier_flagged(oetztal) -> None:
+def test_partly_covered_glacier_flagged(oetztal, caplog) -> None:
+    """Cut glaciers are warned about by name; glaciers entirely off the DEM are counted, not called
+    "partly covered"."""
+    import logging
+
     outlines, dem = oetztal
     g = outlines.to_crs(dem.crs)
     target = int(np.argmax(g.area))  # cut the largest glacier (Gepatschferner) in half
     x_cut = g.geometry.iloc[target].centroid.x
     col = int((x_cut - dem.transform.c) / dem.transform.a)
     east = dem.window(0, col, dem.shape[0], dem.shape[1] - col)
-    checked = check_overlap(outlines, east)
+    with caplog.at_level(logging.INFO, logger="glacierbed.data.outlines"):
+        checked = check_overlap(outlines, east)
     assert not checked.inside_dem.iloc[target]
     fully_east = g.geometry.bounds["minx"] > east.bounds[0]
     assert checked.inside_dem[fully_east].all()
+    fully_west = g.geometry.bounds["maxx"] < east.bounds[0]
+    assert fully_west.any()
+    partly = next(r.getMessage() for r in caplog.records if "partly covered" in r.getMessage())
+    assert g["rgi_id"].iloc[target] in partly
+    assert not any(rid in partly for rid in g.loc[fully_west, "rgi_id"])
+    assert any(f"{int(fully_west.sum())} of {len(g)} outlines lie entirely off the DEM" in r.getMessage()
+               for r in caplog.records)
 
 
 def test_empty_file(tmp_path: Path) -> None:

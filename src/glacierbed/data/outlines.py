@@ -111,9 +111,12 @@ def check_overlap(outlines: gpd.GeoDataFrame, dem: Raster, min_fraction: float =
                              f"(DEM bounds {tuple(round(b) for b in dem.bounds)} in {dem.crs.to_string()})")
     g = g.copy()
     g["inside_dem"] = frac >= min_fraction
-    if not g["inside_dem"].all():
-        bad = g.loc[~g["inside_dem"], "rgi_id"].tolist()
-        log.warning("%s: %d outlines only partly covered by the DEM: %s", src, len(bad), ", ".join(bad[:10]))
+    partly = g.loc[(frac > 0) & ~g["inside_dem"], "rgi_id"].tolist()
+    if partly:
+        log.warning("%s: %d outlines only partly covered by the DEM: %s", src, len(partly), ", ".join(partly[:10]))
+    off = int((frac <= 0).sum())
+    if off:
+        log.info("%s: %d of %d outlines lie entirely off the DEM (no estimate for them)", src, off, len(g))
     return g
 
 

@@ -203,6 +203,50 @@ def score(cv: CrossValidation) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def acceptance_summary(cv: CrossValidation) -> dict[str, float]:
+    """Issue 16's acceptance figures of one out-of-fold table: the grids per glacier (median ratio to
+    the best baseline, median RMSE, regions over 1, share with |bias| <= 20 % of the measured mean),
+    South Glacier and Ötztal RMSE, the Hintereisferner volume error, and the Alps means when scored."""
+    s = score(cv).set_index("case")
+
+    def get(case: str, col: str) -> float:
+        return float(s.loc[case, col]) if case in s.index and col in s.columns else float("nan")
+
+    grids = cv.rows[cv.rows["case"] == "glathida-grids"]
+    share = float("nan")
+    if len(grids):
+        rel_bias = (glathida_per_glacier(cv).set_index("rgi_id")["bias"] / grids.groupby("rgi_id")["obs"].mean()).abs()
+        share = float((rel_bias <= 0.2).mean())
+    out = {"grids_median_ratio": get("glathida-grids", "median_ratio_to_best_baseline"),
+           "grids_median_rmse_m": get("glathida-grids", "rmse"),
+           "grids_regions_over_1": get("glathida-grids", "regions_worse_than_best_baseline"),
+           "grids_share_bias_within_20pct": share,
+           "south_glacier_rmse_m": get("south-glacier", "rmse"), "oetztal_means_rmse_m": get("oetztal-means", "rmse"),
+           "hef_volume_rel_error": get("hintereisferner", "rel_error_volume")}
+    if "alps-means" in s.index:
+        out.update({f"alps_means_{k}": get("alps-means", col) for k, col in (
+            ("n", "n"), ("rmse_m", "rmse"), ("bias_m", "bias"), ("mae_m", "mae"), ("coverage68", "coverage68"),
+            ("coverage90", "coverage90"))})
+    return out
+
+
+def cross_validate_on(ms: MeasuredSet, variant: str | Callable[[], Calibration], fit_cases: Sequence[str],
+                      by: str = "group") -> CrossValidation:
+    """Leave-one-``by``-out on the rows of ``fit_cases``; the rows of every other case predicted by the
+    fit on all ``fit_cases`` rows (never fitted on: how the shipped calibration meets a new case)."""
+    def part(df: pd.DataFrame) -> pd.DataFrame:
+        return df.assign(part=np.where(df["case"].isin(fit_cases), "fit", "other"))
+
+    rows, pixels = part(ms.rows), part(ms.pixels)
+    logo = cross_validate(MeasuredSet(rows[rows["part"] == "fit"], pixels[pixels["part"] == "fit"]), variant, by=by)
+    if not (rows["part"] == "other").any():
+        return logo
+    other = cross_validate(MeasuredSet(rows, pixels), variant, by="part", only=["other"])
+    return CrossValidation(logo.variant, f"{by} on {'+'.join(fit_cases)}",
+                           pd.concat([logo.rows, other.rows], ignore_index=True),
+                           pd.concat([logo.glaciers, other.glaciers], ignore_index=True))
+
+
 def per_glacier_coverage(cv: CrossValidation) -> pd.DataFrame:
     """Per glacier and case with measured points or cells (not glacier means): n and the share of
     its measurements inside the 68 % (±sigma) and 90 % (±z90 sigma) intervals."""
@@ -230,5 +274,5 @@ def _cell_weights(df: pd.DataFrame) -> np.ndarray:
     return 1.0 / n
 
 
-__all__ = ["VARIANTS", "CrossValidation", "cross_validate", "predict_glaciers", "score", "glathida_per_glacier",
-           "glathida_regions", "per_glacier_coverage", "coverage_spread"]
+__all__ = ["VARIANTS", "CrossValidation", "cross_validate", "cross_validate_on", "predict_glaciers", "score",
+           "acceptance_summary", "glathida_per_glacier", "glathida_regions", "per_glacier_coverage", "coverage_spread"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,9 @@ from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig, Measure
 from glacierbed.posterior.calibration import MEAN_UNIT
 
 log = logging.getLogger(__name__)
+
+#: measured cases with one example per glacier: a fold runs only its held-out glaciers of them
+PER_GLACIER_CASES = ("glathida-grids", "alps-means")
 
 
 def measured_windows(ms: MeasuredSet, model: str | Path | None, work_dir: str | Path) -> list[MeasuredWindow]:
@@ -52,7 +55,7 @@ def measured_windows(ms: MeasuredSet, model: str | Path | None, work_dir: str | 
             truth = _binned(win.ww, g[g["unit"] != MEAN_UNIT])
             means = g.loc[g["unit"] == MEAN_UNIT, "obs"].to_numpy(float)
             out.append(MeasuredWindow(str(g["group"].iloc[0]), feats.astype(np.float32), truth, win.ownw.copy(),
-                                      float(means.mean()) if len(means) else float("nan")))
+                                      float(means.mean()) if len(means) else float("nan"), str(g["case"].iloc[0])))
     return out
 
 
@@ -106,7 +109,6 @@ def cross_validate_finetune(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_w
         windows = measured_windows(ms, init_weights, run_dir / "windows")
     measured = set(ms.rows["group"].astype(str))
     windows = [w for w in windows if w.group in measured]
-    grids = ms.rows[ms.rows["case"] == "glathida-grids"]
     rows, pixels, info = [], [], []
     for k in range(cfg.folds):
         held = {g for g, f in folds.items() if f == k}
@@ -114,18 +116,22 @@ def cross_validate_finetune(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_w
         train = [w for w in windows if w.group not in held]
         weights, _ = finetune_on_measured(cfg, init_weights, train, run_dir, run_dir / f"fold{k}" / "weights.pt")
         t_fit = time.perf_counter() - t0
-        grid_ids = sorted(set(grids.loc[grids["group"].astype(str).isin(held), "rgi_id"].astype(str)))
         # Ötztal and Hintereisferner hold glaciers of every fold: run each time, keep this fold's
-        cases = [c for c in CASES if c not in ("glathida-grids", "south-glacier")]
+        cases = [c for c in CASES if c not in (*PER_GLACIER_CASES, "south-glacier")]
         if ms.rows.loc[ms.rows["case"] == "south-glacier", "group"].astype(str).isin(held).any():
             cases.insert(0, "south-glacier")
         parts = [collect(run_dir / "tables", weights, physics, cases=cases)]
-        if grid_ids:
-            parts.append(collect(run_dir / "tables", weights, physics, cases=["glathida-grids"], glaciers=grid_ids))
+        held_ids = {}
+        for case in PER_GLACIER_CASES:  # one example per glacier: run the held-out ones only
+            of_case = ms.rows[ms.rows["case"] == case]
+            held_ids[case] = sorted(set(of_case.loc[of_case["group"].astype(str).isin(held), "rgi_id"].astype(str)))
+            if held_ids[case]:
+                parts.append(collect(run_dir / "tables", weights, physics, cases=[case], glaciers=held_ids[case]))
         for p in parts:
             rows.append(p.rows[p.rows["group"].astype(str).isin(held)])
             pixels.append(p.pixels[p.pixels["group"].astype(str).isin(held)])
-        info.append({"fold": k, "held_out_groups": len(held), "held_out_grids": len(grid_ids),
+        info.append({"fold": k, "held_out_groups": len(held), "held_out_grids": len(held_ids["glathida-grids"]),
+                     "held_out_alps_means": len(held_ids["alps-means"]),
                      "fitted_windows": len(train), "fit_seconds": round(t_fit, 1),
                      "seconds": round(time.perf_counter() - t0, 1), "weights": str(weights)})
         if progress:
@@ -147,14 +153,16 @@ def finetune_all(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weights: str
 
 
 def nested_calibration(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weights: str | Path, run_dir: str | Path,
-                       variant: str, physics: bool = True, progress: Callable[[str], None] | None = None):
+                       variant: str, physics: bool = True, progress: Callable[[str], None] | None = None,
+                       calibrate_on: Sequence[str] | None = None):
     """The fine-tuned network *and* a calibration on top, both fitted without each outer fold.
 
     For outer fold k: the network fine-tuned without it (:func:`cross_validate_finetune`)
     predicts its glaciers; the calibration ``variant`` is fitted on out-of-fold maps of the
     other glaciers made by networks fine-tuned without fold k too (an inner
     :func:`cross_validate_finetune` with one fold fewer on them), so neither the network nor
-    the calibration ever saw fold k. Returns the :class:`~glacierbed.evaluation.cross_validation.CrossValidation`
+    the calibration ever saw fold k. ``calibrate_on``: the cases whose inner rows the calibration is
+    fitted on (None: all; the network is fine-tuned on all cases either way). Returns the :class:`~glacierbed.evaluation.cross_validation.CrossValidation`
     of the outer folds (``rows`` with ``mu_cal``; ``glaciers``) for :func:`~glacierbed.evaluation.cross_validation.score`.
     """
     from dataclasses import replace
@@ -171,15 +179,17 @@ def nested_calibration(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weight
         inner, _ = cross_validate_finetune(subset(ms, held, keep=False), replace(cfg, folds=cfg.folds - 1),
                                            init_weights, run_dir / f"inner{k}", physics, progress, windows)
         test = subset(outer, held)
-        both = MeasuredSet(pd.concat([inner.rows.assign(nest="fit"), test.rows.assign(nest="held")],
+        fit = inner if calibrate_on is None else MeasuredSet(
+            inner.rows[inner.rows["case"].isin(calibrate_on)], inner.pixels[inner.pixels["case"].isin(calibrate_on)])
+        both = MeasuredSet(pd.concat([fit.rows.assign(nest="fit"), test.rows.assign(nest="held")],
                                      ignore_index=True),
-                           pd.concat([inner.pixels.assign(nest="fit"), test.pixels.assign(nest="held")],
+                           pd.concat([fit.pixels.assign(nest="fit"), test.pixels.assign(nest="held")],
                                      ignore_index=True))
         cv = cross_validate(both, variant, by="nest", only=["held"])
         rows.append(cv.rows.assign(fold=k))
         glaciers.append(cv.glaciers.assign(fold=k))
         if progress:
-            progress(f"outer fold {k + 1}/{cfg.folds}: calibration fitted on {len(inner.rows)} inner out-of-fold rows")
+            progress(f"outer fold {k + 1}/{cfg.folds}: calibration fitted on {len(fit.rows)} inner out-of-fold rows")
     return CrossValidation(f"finetune+{variant}", "nested", pd.concat(rows, ignore_index=True),
                            pd.concat(glaciers, ignore_index=True))
 

@@ -110,7 +110,8 @@ def _examples(cases: Sequence[str], glaciers: Sequence[str] | None) -> list[tupl
         elif case == "hintereisferner":
             out.append((case, "hintereisferner"))
         elif case == "alps-means":
-            out += [(case, RGI11_EXAMPLE_PREFIX + r) for r in alps_mean_surveys()["rgi_id"]]
+            out += [(case, RGI11_EXAMPLE_PREFIX + r) for r in alps_mean_surveys()["rgi_id"]
+                    if glaciers is None or r in glaciers]
         elif case == "glathida-grids":
             held = held_out_glathida_ids()  # never fitted on: blind validation
             out += [(case, e) for e in registry.glathida_grids(glaciers)["example"]
@@ -361,7 +362,7 @@ def collect(run_dir: str | Path, model: Any = None, physics: bool = True, *, cas
 
     ``model``: a name/path for :func:`glacierbed.pipeline.store.load_predictor` (None = the
     shipped default) or a predictor; ``physics``: the physics stage on/off; ``glaciers``:
-    a subset of the GlaThiDa grids (RGI ids); ``baselines``: sample VA/GlabTop/OGGM too.
+    a subset of the glaciers of the GlaThiDa grids and the Alps means (RGI ids); ``baselines``: sample VA/GlabTop/OGGM too.
     Cached in ``run_dir`` (resumes); ``fresh`` ignores the cached tables (the estimate
     still resumes its glaciers when their own key matches).
     """

@@ -41,6 +41,10 @@ class MeasuredFinetuneConfig(YamlConfig):
     w_sim: float = 1.0  #: weight of the simulated loss beside the measured one
     w_mse: float = 0.5  #: weight of the squared error (in (100 m)^2) beside the NLL, as in training
     w_mean: float = 1.0  #: weight of a glacier-mean term (squared error in (100 m)^2)
+    #: cases whose glaciers form a second pool, ``side_batch`` of them drawn every step beside the
+    #: measured glacier (glacier-mean supervision that should not crowd out the measured pixels)
+    side_cases: tuple[str, ...] = ()
+    side_batch: int = 1
     folds: int = 6  #: glacier-wise folds of the evaluation
     threads: int = 2
     seed: int = 0
@@ -55,6 +59,7 @@ class MeasuredWindow:
     truth: np.ndarray  #: (ny, nx) measured thickness (m), NaN where not measured
     own: np.ndarray  #: (ny, nx) bool, this glacier
     mean_m: float = float("nan")  #: measured mean thickness over ``own`` (m), NaN when none
+    case: str = ""  #: the measured case it comes from (``MeasuredFinetuneConfig.side_cases`` picks on it)
 
     @property
     def n_measured(self) -> int:
@@ -87,14 +92,17 @@ def finetune_on_measured(cfg: MeasuredFinetuneConfig, init_weights: str | Path, 
     """Fine-tune the network in ``init_weights`` on ``windows`` (+ simulated batches); save it
     to ``out`` with a record naming the glaciers fitted on. ``run_dir`` caches the simulated
     features. Returns (weights path, record)."""
-    if not windows:
-        raise ValueError("no measured glacier to fine-tune on")
+    side = [w for w in windows if w.case in cfg.side_cases]
+    main = [w for w in windows if w.case not in cfg.side_cases]
+    if not main:
+        raise ValueError("no measured glacier to fine-tune on" + (
+            f" outside the side cases {list(cfg.side_cases)}" if side else ""))
     from glacierbed.core.atomic import file_sha256
 
     what = {"config": config_to_dict(cfg), "init_weights_sha256": file_sha256(init_weights),
             "groups": sorted({w.group for w in windows}), "n_windows": len(windows),
             "n_measured_pixels": int(sum(w.n_measured for w in windows)),
-            "n_glacier_means": int(sum(np.isfinite(w.mean_m) for w in windows))}
+            "n_glacier_means": int(sum(np.isfinite(w.mean_m) for w in windows)), "n_side_windows": len(side)}
     done = _finished(out, what)
     if done is not None:
         log.info("%s: already fine-tuned on these glaciers with these settings: reused", out)
@@ -107,7 +115,9 @@ def finetune_on_measured(cfg: MeasuredFinetuneConfig, init_weights: str | Path, 
     with torch_threads(cfg.threads):
         net.train()
         for step in range(cfg.steps):
-            loss = _window_loss(net, windows[int(rng.integers(len(windows)))], rng, cfg)
+            loss = _window_loss(net, main[int(rng.integers(len(main)))], rng, cfg)
+            for i in (rng.integers(0, len(side), cfg.side_batch) if side else ()):
+                loss = loss + _window_loss(net, side[int(i)], rng, cfg)
             if sim is not None:
                 idx = rng.integers(0, len(sim["x"]), cfg.sim_batch)
                 nll, mse = _losses(net, _augment({k: sim[k][idx] for k in ("x", "truth", "weight")}, rng))
