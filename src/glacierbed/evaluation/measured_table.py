@@ -118,8 +118,7 @@ def _examples(cases: Sequence[str], glaciers: Sequence[str] | None) -> list[tupl
                     if registry.glathida_grid_meta(e.removeprefix(registry.GLATHIDA_EXAMPLE_PREFIX)).get(
                         "glathida_glacier_id") not in held]
         else:
-            raise EmptySelectionError(f"unknown measured case {case!r}; choose from "
-                                      f"{', '.join(CASES + OPTIONAL_CASES)}")
+            raise EmptySelectionError(f"unknown measured case {case!r}; choose from {', '.join(CASES + OPTIONAL_CASES)}")
     return out
 
 
