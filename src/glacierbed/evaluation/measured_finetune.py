@@ -1,8 +1,8 @@
 """The thickness network fine-tuned on the kit's measured thickness, scored on glaciers left out.
 
 :func:`measured_windows` turns the measured table (:func:`glacierbed.evaluation.measured_table.collect`:
-South Glacier radar, the GlaThiDa grids' cells, the Ötztal glacier means; held-out surveys
-already left out) into :class:`~glacierbed.models.thickness.finetune.MeasuredWindow` samples:
+South Glacier radar, the GlaThiDa grids' cells, the Ötztal glacier means and, when collected,
+the Alps glacier means; held-out surveys already left out) into :class:`~glacierbed.models.thickness.finetune.MeasuredWindow` samples:
 the estimate stage's own window and feature stack of each measured glacier
 (:func:`glacierbed.pipeline.glacier.read_glacier_window`), its measurements binned to the
 working grid's pixels (mean per pixel) and its glacier mean. :func:`glacier_folds` deals the
@@ -161,9 +161,9 @@ def nested_calibration(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weight
     predicts its glaciers; the calibration ``variant`` is fitted on out-of-fold maps of the
     other glaciers made by networks fine-tuned without fold k too (an inner
     :func:`cross_validate_finetune` with one fold fewer on them), so neither the network nor
-    the calibration ever saw fold k. ``calibrate_on``: the cases whose inner rows the calibration is
-    fitted on (None: all; the network is fine-tuned on all cases either way). Returns the :class:`~glacierbed.evaluation.cross_validation.CrossValidation`
-    of the outer folds (``rows`` with ``mu_cal``; ``glaciers``) for :func:`~glacierbed.evaluation.cross_validation.score`.
+    the calibration ever saw fold k. ``calibrate_on``: the cases whose inner rows the calibration
+    is fitted on (None: all; the network is fine-tuned on all cases either way). Returns the
+    :class:`~glacierbed.evaluation.cross_validation.CrossValidation` of the outer folds (``rows`` with ``mu_cal``; ``glaciers``) for :func:`~glacierbed.evaluation.cross_validation.score`.
     """
     from dataclasses import replace
 

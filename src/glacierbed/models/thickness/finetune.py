@@ -6,7 +6,9 @@ from trained weights on :class:`MeasuredWindow` samples — the very feature sta
 stage gives the network for a glacier, with its measured pixels (radar points, grid cells:
 a masked loss) and/or a measured glacier mean thickness (glacier-level supervision) — while
 a batch of simulated windows each step keeps what the network knew. Every glacier weighs
-the same, however many measurements it has.
+the same, however many measurements it has. Glaciers of ``side_cases`` (e.g. many glaciers
+with a mean only) form a second pool drawn beside the first, so they add supervision without
+crowding the measured pixels out of the steps.
 
 The samples are made by :mod:`glacierbed.evaluation.measured_finetune`, which also scores
 the result on glaciers left out of the fit; nothing here knows where measurements come from.
