@@ -7,9 +7,11 @@ S0–S3 of ``benchmarks/results/selection_protocol_glacier_level.md`` scored
 leave-one-glacier-out (the ridge penalty nested inside) and leave-one-region-out, with the
 raw network and the baselines on the same rows.
 
-Run: ``python benchmarks/glacier_level.py [--run-dir DIR] [--with-alps-means]``. Writes
+Run: ``python benchmarks/glacier_level.py [--run-dir DIR] [--with-alps-means] [--with-inpainter]``. Writes
 ``benchmarks/results/glacier_level.csv`` and ``glacier_level.md`` (``glacier_level_alps.*`` with the
-GlaThiDa means of the Alps added to the table: ``selection_protocol_glacier_level_alps.md``).
+GlaThiDa means of the Alps added to the table: ``selection_protocol_glacier_level_alps.md``;
+``glacier_level_inpainter.*``: S0 against S4, the terrain-only inpainter as a fourth consensus member,
+``selection_protocol_glacier_level_inpainter.md``).
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ import pandas as pd
 
 from glacierbed.core.atomic import write_text
 from glacierbed.evaluation.benchmark import to_markdown, write_table
-from glacierbed.evaluation.glacier_level_cv import VARIANTS, cross_validated_factors, glacier_table, score
+from glacierbed.evaluation.glacier_level_cv import (INPAINTER_MEMBER, VARIANTS, cross_validated_factors, glacier_table,
+                                                    score, with_member)
 from glacierbed.evaluation.measured_table import collect
+from glacierbed.posterior.glacier_level import MEMBER_FEATURES
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CASES = ("south-glacier", "glathida-grids", "oetztal-means")
@@ -50,15 +54,25 @@ def main() -> None:
     ap.add_argument("--run-dir", type=Path, default=Path.home() / ".cache" / "glacierbed-calibration")
     ap.add_argument("--with-alps-means", action="store_true",
                     help="add the GlaThiDa means of the Alps (opt-in case alps-means); writes glacier_level_alps.*")
+    ap.add_argument("--with-inpainter", action="store_true",
+                    help="S0 against S4 (S3's members + the terrain-only inpainter, selection_protocol_glacier_level_"
+                         "inpainter.md); writes glacier_level_inpainter.*")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     cases = CASES + ("alps-means",) if args.with_alps_means else CASES
-    stem = "glacier_level_alps" if args.with_alps_means else "glacier_level"
+    stem = "glacier_level_inpainter" if args.with_inpainter else (
+        "glacier_level_alps" if args.with_alps_means else "glacier_level")
     ms = collect(args.run_dir, None, True, cases=cases)
     table = glacier_table(ms.rows, ms.pixels)
+    variants = VARIANTS
+    if args.with_inpainter:
+        inpainter = collect(args.run_dir, "inpainting-network", True, cases=cases)
+        table = with_member(table, ms.rows, inpainter.rows, INPAINTER_MEMBER)
+        variants = {"S0 global factor": VARIANTS["S0 global factor"],
+                    "S4 consensus members + inpainter": MEMBER_FEATURES + (INPAINTER_MEMBER,)}
     ones = pd.Series(1.0, index=table["group"].to_numpy())
     results = [{"variant": "raw network", "split": "-", **score(ms.rows, ones)}]
-    for name, features in VARIANTS.items():
+    for name, features in variants.items():
         for split, by in (("LOGO", "group"), ("LORO", "region")):
             factors = cross_validated_factors(table, features, by)
             results.append({"variant": name, "split": split, **score(ms.rows, factors)})
@@ -67,7 +81,9 @@ def main() -> None:
     write_table(df, RESULTS / f"{stem}.csv", ".6g")
     write_table(table, RESULTS / f"{stem}_table.csv", ".6g")
     text = "\n".join([
-        "# Glacier-level calibration and learned consensus (selection protocol S0–S3)"
+        "# Glacier-level calibration and learned consensus (selection protocol "
+        + ("S4: the terrain-only inpainter as a member ([protocol](selection_protocol_glacier_level_inpainter.md))"
+           if args.with_inpainter else "S0–S3")
         + (" with the Alps glacier means ([protocol](selection_protocol_glacier_level_alps.md))"
            if args.with_alps_means else ""), "",
         f"Model `{ms.info['model']}` raw with physics; {len(table)} glacier identities. Each variant "

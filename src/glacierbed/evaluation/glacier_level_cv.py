@@ -66,6 +66,25 @@ def glacier_table(rows: pd.DataFrame, pixels: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+#: the terrain-only inpainter as a consensus member (S4): log(inpainter mean / network mean)
+INPAINTER_MEMBER = "log_ratio_inpainter"
+
+
+def with_member(table: pd.DataFrame, rows: pd.DataFrame, member_rows: pd.DataFrame, column: str) -> pd.DataFrame:
+    """``table`` with ``column`` = log(member mean / network mean) over each glacier's representative
+    rows (the same cells/points, or its glacier mean), ``member_rows`` being another model's measured
+    table of the same cases; NaN where the member has no such row (the ridge counts it as average)."""
+    keys = ["case", "example", "rgi_id", "unit"]
+    member = member_rows.groupby(keys)["mu"].mean()
+    values = {}
+    for group, g in rows.groupby("group", sort=True):
+        network = _representative(g).groupby(keys)["mu"].mean()
+        both = network.index.intersection(member.index)  # each source (radar, grid, mean) weighs the same
+        if len(both):
+            values[group] = np.log(max(float(member[both].mean()), 1.0) / max(float(network[both].mean()), 1.0))
+    return table.assign(**{column: table["group"].map(values).to_numpy(float)})
+
+
 def _fit_predict(features: tuple[str, ...] | None) -> Callable[[pd.DataFrame, pd.DataFrame], np.ndarray]:
     """A function (train table, test table) -> predicted log ratio of the test glaciers."""
     def run(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:

@@ -1,0 +1,49 @@
+"""Glacier-level calibration and consensus members: fitting, leakage and the member table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from glacierbed.evaluation.glacier_level_cv import INPAINTER_MEMBER, cross_validated_factors, with_member
+from glacierbed.posterior.glacier_level import GlacierLevelScale, weighted_global_log_ratio
+
+
+def test_global_log_ratio_is_the_weighted_mean_by_hand() -> None:
+    assert weighted_global_log_ratio([0.0, 1.0, 2.0], [1.0, 1.0, 2.0]) == pytest.approx((0 + 1 + 4) / 4)
+
+
+def test_ridge_recovers_a_linear_glacier_level_relation() -> None:
+    """log(measured / predicted) = 0.3 * member + 0.1 on 40 glaciers: recovered on new glaciers."""
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"m": rng.normal(0, 1, 40)})
+    y = 0.3 * table["m"].to_numpy() + 0.1
+    model = GlacierLevelScale(features=("m",), alphas=(0.01, 0.1)).fit(table, y, np.ones(40))
+    new = pd.DataFrame({"m": [-1.0, 0.0, 2.0, np.nan]})
+    got = model.log_ratio(new)
+    assert got[:3] == pytest.approx([-0.2, 0.1, 0.7], abs=0.02)
+    assert got[3] == pytest.approx(0.3 * table["m"].mean() + 0.1, abs=0.02)  # a missing member counts as average
+
+
+def test_leave_one_glacier_out_factors_never_see_their_glacier() -> None:
+    """S0 by hand: each glacier's factor is exp(mean log ratio of the others)."""
+    table = pd.DataFrame({"group": list("ABCD"), "log_ratio": [0.0, 0.2, 0.4, 2.0], "weight": 1.0})
+    factors = cross_validated_factors(table, None, by="group")
+    for g, others in {"A": [0.2, 0.4, 2.0], "D": [0.0, 0.2, 0.4]}.items():
+        assert factors[g] == pytest.approx(np.exp(np.mean(others)))
+
+
+def test_member_log_ratio_on_the_same_rows_by_hand() -> None:
+    """A: radar points and grid cells (each source weighs the same), B: a glacier mean, C: no member row."""
+    rows = pd.DataFrame({
+        "group": ["A"] * 5 + ["B", "C"], "case": ["sg"] * 3 + ["grid"] * 2 + ["means", "means"],
+        "example": ["sg"] * 3 + ["g"] * 2 + ["m", "m"], "rgi_id": ["a"] * 5 + ["b", "c"],
+        "unit": ["point"] * 3 + ["cell"] * 2 + ["glacier_mean"] * 2,
+        "mu": [100.0, 100.0, 100.0, 60.0, 60.0, 40.0, 30.0]})
+    member = rows[rows["group"] != "C"].assign(mu=[50.0, 50.0, 50.0, 90.0, 90.0, 80.0])
+    table = pd.DataFrame({"group": ["A", "B", "C"]})
+    out = with_member(table, rows, member, INPAINTER_MEMBER).set_index("group")[INPAINTER_MEMBER]
+    assert out["A"] == pytest.approx(np.log(((50 + 90) / 2) / ((100 + 60) / 2)))
+    assert out["B"] == pytest.approx(np.log(2.0))
+    assert np.isnan(out["C"])
