@@ -104,11 +104,12 @@ def main(argv: list[str] | None = None) -> None:
                          pd.concat([ms.pixels, side.pixels], ignore_index=True), dict(ms.info))
     oof, folds = cross_validate_finetune(ms, cfg, init, args.run_dir, progress=lambda m: logging.info(m))
     tag = "measured-finetune" + "".join(f" with {c}" for c in cfg.side_cases)
+    calibrated_with_side = bool(cfg.side_cases) and args.calibrate_on == "all"
     cvs = {("shipped, raw", "-"): cross_validate(ms, "none"),
            (SHIPPED_CALIBRATED, "LOGO"): cross_validate_on(ms, SHIP, CASES),
            (f"{tag}, raw", f"{cfg.folds} glacier-wise folds"): cross_validate(oof, "none")}
     if args.nested:
-        fitted_on = " with them" if cfg.side_cases and args.calibrate_on == "all" else ""
+        fitted_on = " with them" if calibrated_with_side else ""
         split = f"{cfg.folds} glacier-wise folds, {cfg.folds - 1} inner"
         cvs[(f"{tag} + calibration{fitted_on} (nested)", split)] = nested_calibration(
             ms, cfg, init, args.run_dir, SHIP, progress=lambda m: logging.info(m),
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     out: Path = args.out
     # measured_finetune, measured_finetune_alps, ..._calibrated_with_alps: one set of results per protocol
     name = args.config.stem + ("_calibrated_with_" + "_".join(c.split("-")[0] for c in cfg.side_cases)
-                               if args.calibrate_on == "all" and cfg.side_cases else "")
+                               if calibrated_with_side else "")
     write_table(table, out / f"{name}.csv")
     write_table(per_glacier, out / f"{name}_glaciers.csv")
     plot_ratios(per_glacier, table["variant"].iloc[-1], out / f"{name}.png")
@@ -135,9 +136,9 @@ def main(argv: list[str] | None = None) -> None:
     protocols = [f"selection_protocol_{name}.md"]
     if args.nested and (RESULTS / f"selection_protocol_{name}_nested.md").exists():
         protocols.append(f"selection_protocol_{name}_nested.md")
-    side = (f" + one glacier of {', '.join(cfg.side_cases)} (glacier-mean term only)" * cfg.side_batch
-            if cfg.side_cases else "")
-    calibrated_on = f" on {', '.join(CASES)} only" if cfg.side_cases and args.calibrate_on == "today" else ""
+    n_side = "one glacier" if cfg.side_batch == 1 else f"{cfg.side_batch} glaciers"
+    side = f" + {n_side} of {', '.join(cfg.side_cases)} (glacier-mean term only)" if cfg.side_cases else ""
+    calibrated_on = f" on {', '.join(CASES)} only" if cfg.side_cases and not calibrated_with_side else ""
     lines = [
         "# The thickness network fine-tuned on measured thickness (issue 16, item 3)", "",
         f"Run {dt.date.today()}, {seconds / 60:.0f} min on this machine. Protocol(s), written before scoring: "
