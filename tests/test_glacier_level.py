@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from glacierbed.evaluation.glacier_level_cv import INPAINTER_MEMBER, cross_validated_factors, with_member
+from glacierbed.evaluation.glacier_level_cv import (GATE_FLOOR_M, INPAINTER_MEMBER, cross_validated_factors,
+                                                    cross_validated_gate, gate_target, with_member)
 from glacierbed.posterior.glacier_level import GlacierLevelScale, weighted_global_log_ratio
 
 
@@ -47,3 +48,24 @@ def test_member_log_ratio_on_the_same_rows_by_hand() -> None:
     assert out["A"] == pytest.approx(np.log(((50 + 90) / 2) / ((100 + 60) / 2)))
     assert out["B"] == pytest.approx(np.log(2.0))
     assert np.isnan(out["C"])
+
+
+def test_gate_target_by_hand_one_value_per_glacier() -> None:
+    """Two rows of glacier g (a grid and a mean) average; negative where model b erred less."""
+    t = gate_target(pd.Series([10.0, 0.0, 20.0]), pd.Series([5.0, 10.0, 2.0]), pd.Series(["g", "g", "h"]))
+    f = GATE_FLOOR_M
+    assert t["g"] == pytest.approx(np.mean([np.log((5 + f) / (10 + f)), np.log((10 + f) / f)]))
+    assert t["h"] == pytest.approx(np.log((2 + f) / (20 + f))) and t["h"] < 0
+
+
+def test_gate_learned_without_the_glacier_picks_by_an_attribute() -> None:
+    """Model b is better on the high-latitude glaciers: each held-out glacier gets the right sign,
+    and a glacier whose own target contradicts the others is not fitted to itself."""
+    lat = np.array([40, 42, 44, 46, 48, 50, 70, 72, 74, 76, 78, 80], float)
+    table = pd.DataFrame({"group": [f"g{i}" for i in range(12)], "region": "r", "abs_latitude_deg": lat})
+    target = pd.Series(np.where(lat > 60, -0.5, 0.5), index=table["group"])
+    pred = cross_validated_gate(table, target, features=("abs_latitude_deg",))
+    assert (np.sign(pred[target.index]) == np.sign(target)).all()
+    flipped = target.copy()
+    flipped["g0"] = -5.0  # a low-latitude glacier that b fits far better: the others still say a
+    assert cross_validated_gate(table, flipped, features=("abs_latitude_deg",))["g0"] > 0

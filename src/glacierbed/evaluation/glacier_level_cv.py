@@ -128,3 +128,22 @@ def score(rows: pd.DataFrame, factors: pd.Series) -> dict[str, float]:
     if len(alps):
         out["alps_means_rmse"] = rmse(alps["mu_cal"] - alps["obs"])
     return out
+
+
+#: error floor (m) of the gate's target, so glaciers both networks fit to a metre do not dominate it
+GATE_FLOOR_M = 5.0
+
+
+def gate_target(error_a: pd.Series, error_b: pd.Series, group: pd.Series) -> pd.Series:
+    """Per glacier identity, ``log((error_b + floor) / (error_a + floor))`` averaged over its rows
+    (a grid and a glacier mean of one glacier count once): negative where model ``b`` did better."""
+    t = np.log((np.asarray(error_b, float) + GATE_FLOOR_M) / (np.asarray(error_a, float) + GATE_FLOOR_M))
+    return pd.Series(t, index=np.asarray(group)).groupby(level=0).mean()
+
+
+def cross_validated_gate(table: pd.DataFrame, target: pd.Series, by: str = "group",
+                         features: tuple[str, ...] = ATTRIBUTE_FEATURES) -> pd.Series:
+    """Each glacier's predicted gate target from the ridge of the glacier-level calibration fitted
+    without its ``by`` fold; ``< 0`` picks model ``b``. ``table``: :func:`glacier_table`'s attributes."""
+    t = table[table["group"].isin(target.index)].assign(log_ratio=lambda d: d["group"].map(target), weight=1.0)
+    return np.log(cross_validated_factors(t, features, by))
