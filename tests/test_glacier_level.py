@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from glacierbed.evaluation.glacier_level_cv import (GATE_FLOOR_M, INPAINTER_MEMBER, cross_validated_factors,
-                                                    cross_validated_gate, gate_target, with_member)
+                                                    cross_validated_blend, cross_validated_gate, fit_blend,
+                                                    gate_target, identity_weights, with_member)
 from glacierbed.posterior.glacier_level import GlacierLevelScale, weighted_global_log_ratio
 
 
@@ -69,3 +70,20 @@ def test_gate_learned_without_the_glacier_picks_by_an_attribute() -> None:
     flipped = target.copy()
     flipped["g0"] = -5.0  # a low-latitude glacier that b fits far better: the others still say a
     assert cross_validated_gate(table, flipped, features=("abs_latitude_deg",))["g0"] > 0
+
+
+def test_identity_weights_give_every_glacier_one_in_total() -> None:
+    rows = pd.DataFrame({"group": ["a", "a", "a", "b"]})
+    assert identity_weights(rows) == pytest.approx([1 / 3, 1 / 3, 1 / 3, 1.0])
+
+
+def test_blend_recovers_non_negative_weights_and_clips_a_useless_member() -> None:
+    """obs = 0.7 net + 0.3 va exactly; a member anti-correlated with obs gets weight 0."""
+    rng = np.random.default_rng(1)
+    net, va = rng.uniform(20, 200, 60), rng.uniform(20, 200, 60)
+    rows = pd.DataFrame({"group": np.repeat([f"g{i}" for i in range(6)], 10), "net": net, "va": va,
+                         "bad": 300 - net, "obs": 0.7 * net + 0.3 * va})
+    assert fit_blend(rows, ("net", "va", "bad")) == pytest.approx([0.7, 0.3, 0.0], abs=1e-6)
+    blend, weights = cross_validated_blend(rows, ("net", "va", "bad"))
+    assert blend.to_numpy() == pytest.approx(rows["obs"].to_numpy(), rel=1e-6)
+    assert list(weights.index) == [f"g{i}" for i in range(6)]

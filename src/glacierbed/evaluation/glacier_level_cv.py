@@ -147,3 +147,30 @@ def cross_validated_gate(table: pd.DataFrame, target: pd.Series, by: str = "grou
     without its ``by`` fold; ``< 0`` picks model ``b``. ``table``: :func:`glacier_table`'s attributes."""
     t = table[table["group"].isin(target.index)].assign(log_ratio=lambda d: d["group"].map(target), weight=1.0)
     return np.log(cross_validated_factors(t, features, by))
+
+
+def identity_weights(rows: pd.DataFrame) -> np.ndarray:
+    """Row weights under which every glacier identity (``group``) weighs 1 in total."""
+    return 1.0 / rows.groupby("group")["group"].transform("size").to_numpy(float)
+
+
+def fit_blend(rows: pd.DataFrame, members: tuple[str, ...], target: str = "obs") -> np.ndarray:
+    """Non-negative weights of the ``members`` columns that best give ``target`` (no intercept),
+    each glacier identity weighing the same (:func:`identity_weights`)."""
+    from scipy.optimize import nnls
+
+    sw = np.sqrt(identity_weights(rows))[:, None]
+    x = rows[list(members)].to_numpy(float)
+    return nnls(x * sw, rows[target].to_numpy(float) * sw[:, 0])[0]
+
+
+def cross_validated_blend(rows: pd.DataFrame, members: tuple[str, ...], by: str = "group"
+                          ) -> tuple[pd.Series, pd.DataFrame]:
+    """Each row's blend from weights fitted without its ``by`` fold; and the weights per fold."""
+    rows = rows[rows[list(members)].notna().all(axis=1)]
+    blend, weights = pd.Series(np.nan, index=rows.index), {}
+    for held, test in rows.groupby(by):
+        w = fit_blend(rows[rows[by] != held], members)
+        blend.loc[test.index] = test[list(members)].to_numpy(float) @ w
+        weights[held] = w
+    return blend, pd.DataFrame(weights, index=list(members)).T

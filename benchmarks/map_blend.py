@@ -1,0 +1,96 @@
+"""B1: a learned blend of the calibrated network's map with VA, GlabTop and mass conservation.
+
+Protocol (written before scoring): ``benchmarks/results/selection_protocol_map_blend.md``. Real data
+kit (``GLACIERBED_DATA``); the shipped network's measured table (cached by ``benchmarks/calibration.py``).
+Every row's calibrated network thickness comes from the shipped calibration variant fitted without its
+glacier (LOGO) or region (LORO); the blend's non-negative weights are fitted without it as well. Writes
+``benchmarks/results/map_blend.{md,csv}`` and ``map_blend_weights.csv`` (the weights of every fold).
+Run: ``python benchmarks/map_blend.py [--run-dir DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from glacierbed.core.atomic import write_text
+from glacierbed.evaluation.benchmark import to_markdown, write_table
+from glacierbed.evaluation.cross_validation import cross_validate
+from glacierbed.evaluation.glacier_level_cv import cross_validated_blend, score
+from glacierbed.evaluation.measured_table import collect
+from glacierbed.posterior.calibration import MEAN_UNIT
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CASES = ("south-glacier", "glathida-grids", "oetztal-means")
+SHIP = "residual+scale+interval"
+MEMBERS = ("mu_cal", "base_va_shaped", "base_glabtop", "h_mc_m")
+TARGET_SG_RMSE, TARGET_OETZTAL_RMSE = 29.0, 11.4
+
+
+def with_glacier_mean_members(rows: pd.DataFrame, pixels: pd.DataFrame) -> pd.DataFrame:
+    """Glacier-mean rows carry no mass-conservation value of their own: the mean over their glacier's pixels."""
+    means = pixels.groupby(["example", "rgi_id"])["h_mc_m"].mean()
+    missing = rows["h_mc_m"].isna() & (rows["unit"] == MEAN_UNIT)
+    keys = list(zip(rows.loc[missing, "example"], rows.loc[missing, "rgi_id"]))
+    return rows.assign(h_mc_m=rows["h_mc_m"].where(~missing, pd.Series(
+        [means.get(k, float("nan")) for k in keys], index=rows.index[missing])))
+
+
+def scored(rows: pd.DataFrame, thickness: pd.Series) -> dict[str, float]:
+    """The protocol's figures with ``thickness`` as each row's prediction."""
+    r = rows.assign(mu=thickness)
+    return score(r, pd.Series(1.0, index=r["group"].unique()))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run-dir", type=Path, default=Path.home() / ".cache" / "glacierbed-calibration")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    ms = collect(args.run_dir, None, True, cases=CASES)
+    results, weights = [], []
+    for split, by in (("LOGO", "group"), ("LORO", "region")):
+        rows = with_glacier_mean_members(cross_validate(ms, SHIP, by=by).rows, ms.pixels)
+        blend, w = cross_validated_blend(rows, MEMBERS, by=by)
+        rows = rows.loc[blend.index]
+        results += [{"variant": "calibrated network (shipped)", "split": split, **scored(rows, rows["mu_cal"])},
+                    {"variant": "B1 blend", "split": split, **scored(rows, blend)}]
+        weights.append(w.assign(split=split))
+    df = pd.DataFrame(results)
+    w = pd.concat(weights)
+    w.index.name = "held_out"
+    logo = df[df["split"] == "LOGO"].set_index("variant")
+    ref, b1 = logo.loc["calibrated network (shipped)"], logo.loc["B1 blend"]
+    checks = {f"grid per-glacier median ratio lower than the calibrated network's ({ref['grids_median_ratio']:.3f})":
+              b1["grids_median_ratio"] < ref["grids_median_ratio"],
+              f"South Glacier <= {TARGET_SG_RMSE:g} m": b1["south_glacier_rmse"] <= TARGET_SG_RMSE,
+              f"Ötztal means <= {TARGET_OETZTAL_RMSE:g} m": b1["oetztal_means_rmse"] <= TARGET_OETZTAL_RMSE}
+    wins = all(checks.values())
+    logo_w = w[w["split"] == "LOGO"][list(MEMBERS)]
+    write_table(df, RESULTS / "map_blend.csv", ".6g")
+    write_table(w.reset_index(), RESULTS / "map_blend_weights.csv", ".4g")
+    lines = ["# B1: a learned blend of thickness maps (issue 16, item 5)", "",
+             "Protocol, written before scoring: [selection_protocol_map_blend.md](selection_protocol_map_blend.md). "
+             f"Members per row: the calibrated network (`{SHIP}`, fitted without the row's glacier or region), VA "
+             "(shaped), GlabTop, mass conservation; non-negative weights, no intercept, each glacier identity "
+             "weighing the same, fitted without the row's glacier (LOGO) or region (LORO). Grid ratio: median over the "
+             "23 grid glaciers of RMSE / that glacier's best baseline (VA, GlabTop, OGGM) on the same cells. "
+             "Hintereisferner not scored (no baseline maps in the pixel table). Glacier-mean rows take the "
+             "mass-conservation mean of their glacier's pixels (a first run left them out by a missing value, "
+             "which dropped the Ötztal means from fit and score; its grid figures were the same to 3 digits).", "",
+             to_markdown(df, ".3g"), "",
+             "Blend weights over the LOGO folds (min / median / max): " + "; ".join(
+                 f"{m} {logo_w[m].min():.2f} / {logo_w[m].median():.2f} / {logo_w[m].max():.2f}" for m in MEMBERS)
+             + " ([every fold](map_blend_weights.csv)).", "",
+             "## The rule (LOGO)", "", *[f"- {k}: {'yes' if v else '**no**'}" for k, v in checks.items()], "",
+             f"**Decision: {'B1 wins and is a candidate for the default' if wins else 'the default is unchanged'}.** "
+             "1 variant tried.", ""]
+    write_text(RESULTS / "map_blend.md", "\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
