@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from glacierbed.core.atomic import write_text
-from glacierbed.evaluation.benchmark import to_markdown, write_table
+from glacierbed.evaluation.benchmark import checklist, to_markdown, write_table
 from glacierbed.evaluation.cross_validation import cross_validate
 from glacierbed.evaluation.glacier_level_cv import cross_validated_blend, score
 from glacierbed.evaluation.measured_table import collect
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
              "Blend weights over the LOGO folds (min / median / max): " + "; ".join(
                  f"{m} {logo_w[m].min():.2f} / {logo_w[m].median():.2f} / {logo_w[m].max():.2f}" for m in MEMBERS)
              + " ([every fold](map_blend_weights.csv)).", "",
-             "## The rule (LOGO)", "", *[f"- {k}: {'yes' if v else '**no**'}" for k, v in checks.items()], "",
+             "## The rule (LOGO)", "", *checklist(checks), "",
              f"**Decision: {'B1 wins and is a candidate for the default' if wins else 'the default is unchanged'}.** "
              "1 variant tried.", ""]
     write_text(RESULTS / "map_blend.md", "\n".join(lines))

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from glacierbed.core.atomic import write_text
-from glacierbed.evaluation.benchmark import to_markdown, write_table
+from glacierbed.evaluation.benchmark import checklist, to_markdown, write_table
 from glacierbed.evaluation.glacier_level_cv import cross_validated_gate, gate_target, glacier_table
 from glacierbed.evaluation.measured_table import CASES, collect
 
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
              "Oracle: each glacier's better network, an upper bound no method reaches. Per glacier: "
              "[network_gate_glaciers.csv](network_gate_glaciers.csv).", "",
              to_markdown(table.reset_index(), ".3g"), "", "## The rule (gate, LOGO)", "",
-             *[f"- {k}: {'yes' if v else '**no**'}" for k, v in checks.items()], "",
+             *checklist(checks), "",
              f"**Decision: {'the gated pair ships' if ships else 'the default is unchanged'}.** 1 variant tried.", ""]
     write_text(RESULTS / "network_gate.md", "\n".join(lines))
     print("\n".join(lines))

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from glacierbed.core.atomic import write_text
-from glacierbed.evaluation.benchmark import to_markdown, write_table
+from glacierbed.evaluation.benchmark import checklist, to_markdown, write_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SHIPPED = ("shipped", "spanning_shipped")
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
             f"(c) Ötztal means <= {TARGET_OETZTAL_RMSE:g} m": cand["oetztal_means_rmse_m"] <= TARGET_OETZTAL_RMSE,
         }
         ships = all(checks.values())
-        rule_lines += [f"### `{name}`", "", *[f"- {k}: {'yes' if v else '**no**'}" for k, v in checks.items()], "",
+        rule_lines += [f"### `{name}`", "", *checklist(checks), "",
                        f"**Decision: {'the candidate ships' if ships else 'the default is unchanged'}.**", ""]
         decisions.append(ships)
     write_table(table.reset_index(), RESULTS / f"{args.name}.csv")

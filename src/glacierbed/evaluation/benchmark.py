@@ -41,6 +41,7 @@ from glacierbed.evaluation.methods import (
     estimate_with_table,
     methods_table,
     pipeline_rows,
+    checklist,
     rewrite_report,
     run_methods,
     to_markdown,
@@ -159,4 +160,4 @@ def _score_glacier_means(res: CaseResult, dem: Raster, outlines: gpd.GeoDataFram
 
 __all__ = ["CASES", "CaseResult", "GLATHIDA_BASELINES", "GLATHIDA_CASE", "GLATHIDA_METHODS", "MethodResult",
            "consensus_constant_map", "estimate_thickness", "estimate_with_table", "pipeline_rows", "run_case",
-           "run_glathida_grids", "run_methods", "to_markdown", "write_table", "rewrite_report"]
+           "checklist", "run_glathida_grids", "run_methods", "to_markdown", "write_table", "rewrite_report"]

@@ -176,6 +176,11 @@ def to_markdown(df: pd.DataFrame, floatfmt: str = ".3g") -> str:
     return df.to_markdown(index=False, floatfmt=floatfmt, missingval="")
 
 
+def checklist(checks: dict[str, bool]) -> list[str]:
+    """A decision rule's checks as Markdown bullets, a failed one in bold."""
+    return [f"- {k}: {'yes' if v else '**no**'}" for k, v in checks.items()]
+
+
 def rewrite_report(results: Path, stem: str, report: Callable[[pd.DataFrame, dict], str]) -> str:
     """Rewrite ``<stem>.md`` from the saved ``<stem>.csv`` and ``<stem>.json`` (a benchmark's --report-only)."""
     import json
