@@ -144,3 +144,9 @@ def test_benchmark_command_hintereisferner(tmp_path, oggm_dir):
     assert (m.loc[["va_uniform", "va_shaped", "glabtop"], "share_nonpositive"] == 0).all()
     res = CliRunner().invoke(app, ["benchmark", "atlantis", "--out", str(tmp_path)])
     assert res.exit_code == 2
+
+
+def test_checklist_marks_failed_checks_in_bold() -> None:
+    from glacierbed.evaluation.benchmark import checklist
+
+    assert checklist({"grids lower": True, "SG <= 29 m": False}) == ["- grids lower: yes", "- SG <= 29 m: **no**"]
