@@ -95,7 +95,9 @@ def main(argv: list[str] | None = None) -> None:
                   "glacierbed.data.observations", "glacierbed.data.outlines"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     cfg = MeasuredFinetuneConfig.from_yaml(args.config)
-    init = shipped_weights("thickness_net.pt")
+    init = Path(cfg.init_weights) if cfg.init_weights else shipped_weights("thickness_net.pt")
+    if not init.is_file():
+        raise SystemExit(f"{args.config}: init_weights {init} is not a file")
     t0 = time.perf_counter()
     ms = collect(args.table_dir, None, True)
     if cfg.side_cases:  # glacier means fitted on beside today's cases (never calibrated on)

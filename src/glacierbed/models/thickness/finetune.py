@@ -37,6 +37,7 @@ class MeasuredFinetuneConfig(YamlConfig):
     """Settings of a fine-tuning run on measured thickness (YAML keys of the same names)."""
 
     sim_dataset: str = "runs/simulated.npz"  #: simulated set drawn beside the measurements (train split)
+    init_weights: str = ""  #: the network fine-tuned (a .pt path); empty: the shipped thickness network
     steps: int = 300
     lr: float = 1e-4  #: constant (AdamW)
     sim_batch: int = 4  #: simulated windows per step
