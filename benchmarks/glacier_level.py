@@ -83,7 +83,7 @@ def main() -> None:
     text = "\n".join([
         "# Glacier-level calibration and learned consensus (selection protocol "
         + ("S4: the terrain-only inpainter as a member ([protocol](selection_protocol_glacier_level_inpainter.md))"
-           if args.with_inpainter else "S0–S3")
+           if args.with_inpainter else "S0–S3") + ")"
         + (" with the Alps glacier means ([protocol](selection_protocol_glacier_level_alps.md))"
            if args.with_alps_means else ""), "",
         f"Model `{ms.info['model']}` raw with physics; {len(table)} glacier identities. Each variant "

@@ -19,24 +19,14 @@ import pandas as pd
 from glacierbed.core.atomic import write_text
 from glacierbed.evaluation.benchmark import checklist, to_markdown, write_table
 from glacierbed.evaluation.cross_validation import cross_validate
-from glacierbed.evaluation.glacier_level_cv import cross_validated_blend, score
+from glacierbed.evaluation.glacier_level_cv import cross_validated_blend, score, with_pixel_means
 from glacierbed.evaluation.measured_table import collect
-from glacierbed.posterior.calibration import MEAN_UNIT
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CASES = ("south-glacier", "glathida-grids", "oetztal-means")
 SHIP = "residual+scale+interval"
 MEMBERS = ("mu_cal", "base_va_shaped", "base_glabtop", "h_mc_m")
 TARGET_SG_RMSE, TARGET_OETZTAL_RMSE = 29.0, 11.4
-
-
-def with_glacier_mean_members(rows: pd.DataFrame, pixels: pd.DataFrame) -> pd.DataFrame:
-    """Glacier-mean rows carry no mass-conservation value of their own: the mean over their glacier's pixels."""
-    means = pixels.groupby(["example", "rgi_id"])["h_mc_m"].mean()
-    missing = rows["h_mc_m"].isna() & (rows["unit"] == MEAN_UNIT)
-    keys = list(zip(rows.loc[missing, "example"], rows.loc[missing, "rgi_id"]))
-    return rows.assign(h_mc_m=rows["h_mc_m"].where(~missing, pd.Series(
-        [means.get(k, float("nan")) for k in keys], index=rows.index[missing])))
 
 
 def scored(rows: pd.DataFrame, thickness: pd.Series) -> dict[str, float]:
@@ -53,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     ms = collect(args.run_dir, None, True, cases=CASES)
     results, weights = [], []
     for split, by in (("LOGO", "group"), ("LORO", "region")):
-        rows = with_glacier_mean_members(cross_validate(ms, SHIP, by=by).rows, ms.pixels)
+        rows = with_pixel_means(cross_validate(ms, SHIP, by=by).rows, ms.pixels, ("h_mc_m",))
         blend, w = cross_validated_blend(rows, MEMBERS, by=by)
         rows = rows.loc[blend.index]
         results += [{"variant": "calibrated network (shipped)", "split": split, **scored(rows, rows["mu_cal"])},

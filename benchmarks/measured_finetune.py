@@ -141,11 +141,12 @@ def main(argv: list[str] | None = None) -> None:
     n_side = "one glacier" if cfg.side_batch == 1 else f"{cfg.side_batch} glaciers"
     side = f" + {n_side} of {', '.join(cfg.side_cases)} (glacier-mean term only)" if cfg.side_cases else ""
     calibrated_on = f" on {', '.join(CASES)} only" if cfg.side_cases and not calibrated_with_side else ""
+    start = f"`{cfg.init_weights}`" if cfg.init_weights else "the shipped weights"
     lines = [
         "# The thickness network fine-tuned on measured thickness (issue 16, item 3)", "",
         f"Run {dt.date.today()}, {seconds / 60:.0f} min on this machine. Protocol(s), written before scoring: "
         + ", ".join(f"[{p}]({p})" for p in protocols) + f". {len(candidates)} new variant(s) in this run. "
-        f"Fine-tuning: {cfg.steps} steps from {f'`{cfg.init_weights}`' if cfg.init_weights else 'the shipped weights'}, lr {cfg.lr:g}, one measured glacier{side} + "
+        f"Fine-tuning: {cfg.steps} steps from {start}, lr {cfg.lr:g}, one measured glacier{side} + "
         f"{cfg.sim_batch} simulated windows per step; {cfg.folds} glacier-wise folds (a glacier is predicted only "
         "by a network fine-tuned without it); physics stage on. `raw`: no calibration on the fine-tuned network; "
         "`nested`: the shipped calibration's variant fitted on inner out-of-fold maps of the other glaciers "

@@ -8,7 +8,8 @@ import pytest
 
 from glacierbed.evaluation.glacier_level_cv import (GATE_FLOOR_M, INPAINTER_MEMBER, cross_validated_factors,
                                                     cross_validated_blend, cross_validated_gate, fit_blend,
-                                                    gate_target, identity_weights, with_member)
+                                                    gate_target, identity_weights, with_member,
+                                                    with_pixel_means)
 from glacierbed.posterior.glacier_level import GlacierLevelScale, weighted_global_log_ratio
 
 
@@ -87,3 +88,15 @@ def test_blend_recovers_non_negative_weights_and_clips_a_useless_member() -> Non
     blend, weights = cross_validated_blend(rows, ("net", "va", "bad"))
     assert blend.to_numpy() == pytest.approx(rows["obs"].to_numpy(), rel=1e-6)
     assert list(weights.index) == [f"g{i}" for i in range(6)]
+
+
+def test_glacier_mean_rows_take_their_glaciers_pixel_means() -> None:
+    """A glacier-mean row gets its own glacier's pixel means; cells keep theirs; an unknown glacier NaN."""
+    rows = pd.DataFrame({"unit": ["cell", "glacier_mean", "glacier_mean"], "example": ["g", "m", "m"],
+                         "rgi_id": ["a", "b", "z"], "h_mc_m": [7.0, np.nan, np.nan], "h_sia_m": [1.0, 2.0, 3.0]})
+    pixels = pd.DataFrame({"example": ["m", "m", "m", "g"], "rgi_id": ["b", "b", "c", "a"],
+                           "h_mc_m": [10.0, 20.0, 99.0, 50.0], "h_sia_m": [4.0, 6.0, 99.0, 50.0]})
+    out = with_pixel_means(rows, pixels)
+    assert out["h_mc_m"].tolist()[:2] == [7.0, 15.0] and np.isnan(out["h_mc_m"].iloc[2])
+    assert out["h_sia_m"].tolist()[:2] == [1.0, 5.0]
+    assert rows["h_mc_m"].isna().sum() == 2  # the caller's table is not changed

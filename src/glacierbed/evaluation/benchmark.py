@@ -37,11 +37,11 @@ from glacierbed.evaluation.glathida_case import (
 from glacierbed.evaluation.methods import (
     CaseResult,
     MethodResult,
+    checklist,
     estimate_thickness,
     estimate_with_table,
     methods_table,
     pipeline_rows,
-    checklist,
     rewrite_report,
     run_methods,
     to_markdown,

@@ -34,25 +34,40 @@ def _representative(rows: pd.DataFrame) -> pd.DataFrame:
     return cells if len(cells) else rows
 
 
-def _member_means(rep: pd.DataFrame, pixels: pd.DataFrame) -> dict[str, float]:
-    """Network, VA, mass-conservation and SIA-band means on a glacier's measured rows (or its pixels)."""
-    mu = float(rep["mu"].mean())
-    src = rep
-    if rep["unit"].iloc[0] == "glacier_mean":
-        src = pixels[(pixels["example"] == rep["example"].iloc[0]) & (pixels["rgi_id"] == rep["rgi_id"].iloc[0])]
-    return {"mu": mu, "va": float(rep["base_va_shaped"].mean()), "mc": float(src["h_mc_m"].mean()),
-            "sia": float(src["h_sia_m"].mean())}
+#: estimators the measured table holds per cell/point and only per pixel for a glacier mean
+PIXEL_MEMBERS = ("h_mc_m", "h_sia_m")
+
+
+def with_pixel_means(rows: pd.DataFrame, pixels: pd.DataFrame, columns: tuple[str, ...] = PIXEL_MEMBERS
+                     ) -> pd.DataFrame:
+    """``rows`` with each glacier-mean row's ``columns`` set to the mean over its glacier's pixels
+    (a glacier mean has no cell of its own to carry them)."""
+    is_mean = rows["unit"] == "glacier_mean"
+    if not is_mean.any():
+        return rows
+    means = pixels.groupby(["example", "rgi_id"])[list(columns)].mean()
+    keys = pd.MultiIndex.from_frame(rows.loc[is_mean, ["example", "rgi_id"]])
+    out = rows.copy()
+    out.loc[is_mean, list(columns)] = means.reindex(keys).to_numpy()
+    return out
+
+
+def _member_means(rep: pd.DataFrame) -> dict[str, float]:
+    """Network, VA, mass-conservation and SIA-band means on a glacier's measured rows (glacier-mean rows
+    carry their pixels' means: :func:`with_pixel_means`)."""
+    return {"mu": float(rep["mu"].mean()), "va": float(rep["base_va_shaped"].mean()),
+            "mc": float(rep["h_mc_m"].mean()), "sia": float(rep["h_sia_m"].mean())}
 
 
 def glacier_table(rows: pd.DataFrame, pixels: pd.DataFrame) -> pd.DataFrame:
     """One row per glacier identity: target, weight, attributes and consensus members."""
     attrs = {e: example_attributes(e).set_index("rgi_id") for e in rows["example"].unique()}
     out = []
-    for group, g in rows.groupby("group", sort=True):
+    for group, g in with_pixel_means(rows, pixels).groupby("group", sort=True):
         rep = _representative(g)
         example, rgi_id = str(rep["example"].iloc[0]), str(rep["rgi_id"].iloc[0])
         a = attrs[example].loc[rgi_id]
-        m = _member_means(rep, pixels)
+        m = _member_means(rep)
         eps = 1.0
         out.append({
             "group": group, "region": g["region"].iloc[0], "example": example, "rgi_id": rgi_id,
