@@ -25,7 +25,8 @@ from glacierbed.core.errors import CorruptFileError
 from glacierbed.core.fill import biharmonic_fill
 from glacierbed.core.threads import torch_threads
 from glacierbed.models.inpainting.masks import MaskGenerator, OutlineShapes, box_mask
-from glacierbed.models.inpainting.network import OUT_SCALE_M, GatedUNet, ModelConfig, features, save_weights
+from glacierbed.models.inpainting.network import (OUT_SCALE_M, GatedUNet, ModelConfig, NetworkInpainter, features,
+                                                  save_weights)
 from glacierbed.models.inpainting.patches import PatchSet
 from glacierbed.models.runs import OnStep, TrainingRun, optimiser_step
 
@@ -54,6 +55,7 @@ class TrainConfig(YamlConfig):
     outlines: tuple[str, ...] = OUTLINES  #: outline files whose shapes make the glacier-shaped holes
     #: depth 2 + relief normalisation + 2 FFC blocks: the first network (depth 3, fixed scale) never learnt (docs/model.md)
     model: ModelConfig = field(default_factory=lambda: ModelConfig(depth=2, ffc_blocks=2, relief_norm=True))
+    init_weights: str | None = None  #: start from this trained network (e.g. the 128 px one for 256 px windows)
     steps: int = 12000
     batch_size: int = 8
     lr: float = 2e-3  #: one-cycle peak learning rate
@@ -198,6 +200,7 @@ def _train(cfg: TrainConfig, run: TrainingRun, on_step: OnStep | None) -> dict:
     train_set, val_set = patches.subset("train"), patches.subset("val")
     masks, val = _holes(cfg, val_set)
     net = cfg.model.build()
+    start = _start_weights(cfg, net)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     run.restore(generator=net, opt=opt)
     sched = run.scheduler(opt, cfg.lr)
@@ -238,11 +241,25 @@ def _train(cfg: TrainConfig, run: TrainingRun, on_step: OnStep | None) -> dict:
     dataset = {"path": str(cfg.dataset), "n_train": len(train_set), "n_val": len(val_set),
                "sources": [s["key"] for s in sources],
                "sources_without_patches": [s["key"] for i, s in enumerate(sources) if not (patches.source == i).any()]}
+    if start is not None:
+        dataset["init_weights"] = start
     final = {kind: evaluate_samples(net, samples) for kind, samples in val.items()}
     record = run.record(stop_reason, net, patches.dem.shape[-1], patches.res, dataset, final)
     save_weights(net, run.run_dir / "weights.pt", record)
     write_json(run.run_dir / "record.json", record)
     return record
+
+
+def _start_weights(cfg: TrainConfig, net: GatedUNet) -> dict | None:
+    """Load ``cfg.init_weights`` into ``net`` (same architecture required); its path and
+    SHA-256 for the record, or None when training from scratch."""
+    if not cfg.init_weights:
+        return None
+    start = NetworkInpainter.load(cfg.init_weights)
+    if start.net.cfg != net.cfg:
+        raise ValueError(f"{cfg.init_weights}: its network {start.net.cfg} is not the configured {net.cfg}")
+    net.load_state_dict(start.net.state_dict())
+    return {"path": str(cfg.init_weights), "weights_sha256": start.weights_sha256}
 
 
 def _holes(cfg: TrainConfig, val_set: PatchSet) -> tuple[MaskGenerator, dict[str, list[dict]]]:
