@@ -40,6 +40,8 @@ RESULTS = Path(__file__).parent / "results"
 REPO = Path(__file__).resolve().parents[1]
 #: groups with fewer held-out patches than this are flagged: too few to rank methods
 MIN_PATCHES = 10
+#: issue 19's target: RMSE at most this share of the best classical fill's
+TARGET_RATIO = 0.8
 DEFAULT_RECORDS = {"network": REPO / "src/glacierbed/weights/inpainting_net.json",
                    "network-gan": RESULTS / "training_gan_record.json"}
 OUTLINES = ["oggm-sample-data/test-workflow/rgi/rgi_oetztal.shp", "nz-canterbury-25m/glaciers.gpkg",
@@ -157,7 +159,21 @@ def _n(x: float) -> str:
     return f"{int(x):,}" if pd.notna(x) else "?"
 
 
-def report(df: pd.DataFrame, models: pd.DataFrame, meta: dict) -> str:
+def network_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Each network's ratio to the best classical fill over the groups with ≥ MIN_PATCHES
+    patches: median, worst, how many groups reach TARGET_RATIO, and the unseen range's ratios."""
+    ranked = df[df.method.str.startswith("network") & (df.n_patches >= MIN_PATCHES)]
+    rows = []
+    for method, g in ranked.groupby("method"):
+        unseen = g[g.set.str.contains("unseen")].set_index("holes").ratio_to_best_classical
+        rows.append({"network": method, "median ratio": round(float(g.ratio_to_best_classical.median()), 3),
+                     "worst ratio": round(float(g.ratio_to_best_classical.max()), 3),
+                     f"groups ≤ {TARGET_RATIO}×": f"{int((g.ratio_to_best_classical <= TARGET_RATIO).sum())} of {len(g)}",
+                     **{f"unseen {k}": round(float(v), 3) for k, v in unseen.items()}})
+    return pd.DataFrame(rows).set_index("network") if rows else pd.DataFrame()
+
+
+def report(df: pd.DataFrame, models: pd.DataFrame, meta: dict, stem: str = "inpainting") -> str:
     """The Markdown report, computed from the results table, the models table and the run's facts."""
     classical = [m for m in df.method.unique() if not m.startswith("network")]
     piv = df.pivot_table(index=["set", "holes"], columns="method", values="rmse_m").round(1)
@@ -179,6 +195,12 @@ def report(df: pd.DataFrame, models: pd.DataFrame, meta: dict) -> str:
                   + ", ".join(f"{k} (n = {v})" for k, v in small.items())
                   + ". Their RMSE and ratios are single-patch anecdotes, not measurements.", ""]
     lines += [table.to_markdown(), ""]
+    summary = network_summary(df)
+    if len(summary):
+        lines += [f"## Per network, over the groups with ≥ {MIN_PATCHES} patches (both hole kinds)", "",
+                  summary.to_markdown(), "",
+                  f"`groups ≤ {TARGET_RATIO}×`: groups where the network's RMSE is at most {TARGET_RATIO}× the best "
+                  "classical fill's (issue 19's target); `unseen`: the Cordillera Blanca rows.", ""]
     if len(models):
         lines += ["## Networks compared", ""]
         for r in models.itertuples():
@@ -194,8 +216,8 @@ def report(df: pd.DataFrame, models: pd.DataFrame, meta: dict) -> str:
     timing = df.groupby("method").ms_per_patch.mean().round(1)
     lines += [f"## Mean time per patch (ms, {where}, includes the biharmonic base fill for the network)", "",
               timing.to_frame().to_markdown(), "",
-              f"Classical methods: {', '.join(classical)}. Full table: `inpainting.csv` (RMSE, MAE, bias, pixels, "
-              "patches); networks: `inpainting_models.csv`.", ""]
+              f"Classical methods: {', '.join(classical)}. Full table: `{stem}.csv` (RMSE, MAE, bias, pixels, "
+              f"patches); networks: `{stem}_models.csv`.", ""]
     return "\n".join(lines)
 
 
@@ -241,7 +263,7 @@ def main() -> None:
         df.to_csv(out.with_suffix(".csv"), index=False, float_format="%.3f")
         models.to_csv(models_csv, index=False)
         write_json(run_json, meta)
-    md = report(df, models, meta)
+    md = report(df, models, meta, out.name)
     write_text(out.with_suffix(".md"), md)
     print(md)
 

@@ -127,6 +127,29 @@ def test_checkpoint_resume_and_weights_round_trip(patches, tmp_path, data_dir):
     assert a.record["parameters"] == sum(p.numel() for p in a.net.parameters())
 
 
+def test_training_starts_from_init_weights_and_records_them(patches, tmp_path, data_dir):
+    """``init_weights``: the run starts from a trained network (its validation at step 0 equals
+    that network's), the record names its SHA-256, and another architecture is refused."""
+    from glacierbed.models.inpainting.training import _holes, evaluate_samples
+
+    base = dict(dataset=str(patches), outlines=["oggm-sample-data/test-workflow/rgi/rgi_oetztal.shp"],
+                model=TINY, batch_size=2, val_every=100, ckpt_every=100, image_steps=[], num_workers=0, threads=1)
+    train(TrainConfig.from_dict({**base, "steps": 6, "lr": 0.01}), tmp_path / "first")
+    start = NetworkInpainter.load(tmp_path / "first" / "weights.pt")
+    cfg = TrainConfig.from_dict({**base, "steps": 1, "lr": 1e-12, "init_weights": str(tmp_path / "first" / "weights.pt")})
+    record = train(cfg, tmp_path / "second")
+    assert record["dataset"]["init_weights"]["weights_sha256"] == start.weights_sha256
+    second = NetworkInpainter.load(tmp_path / "second" / "weights.pt")
+    _, val = _holes(cfg, PatchSet.load(patches).subset("val"))
+    ours, theirs = (evaluate_samples(n.net, val["glacier"]) for n in (second, start))
+    assert ours["rmse_m"] == pytest.approx(theirs["rmse_m"], rel=1e-4)  # an lr of 1e-12 moves nothing
+    assert ours["rmse_m"] != pytest.approx(ours["rmse_biharmonic_m"], rel=1e-4)  # and it is not the untrained fill
+    other = TrainConfig.from_dict({**base, "steps": 1, "model": {**TINY, "width": 8},
+                                   "init_weights": str(tmp_path / "first" / "weights.pt")})
+    with pytest.raises(ValueError, match="not the configured"):
+        train(other, tmp_path / "third")
+
+
 def test_unknown_config_key_is_rejected():
     with pytest.raises(CorruptFileError, match="unknown TrainConfig keys"):
         TrainConfig.from_dict({"stepz": 3})
