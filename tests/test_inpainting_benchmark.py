@@ -1,9 +1,11 @@
-"""The inpainting benchmark's per-network summary, checked against hand-computed values."""
+"""The inpainting benchmarks' summaries and oracle bounds, checked against hand-computed values."""
 
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "inpainting.py"
 
@@ -30,3 +32,32 @@ def test_network_summary_ranks_only_groups_with_enough_patches():
     assert summary["worst ratio"] == 1.10
     assert summary["groups ≤ 0.8×"] == "2 of 6"
     assert summary["unseen glacier"] == 1.02 and summary["unseen box"] == 0.95
+
+
+def _bound():
+    path = SCRIPT.with_name("inpainting_bound.py")
+    spec = importlib.util.spec_from_file_location("inpainting_bound", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_oracle_bounds_remove_smooth_error_and_keep_fine_structure():
+    """A fill error of +30 m everywhere plus a ±10 m checkerboard: the constant-shift oracle
+    leaves exactly the checkerboard (10 m RMSE); a smooth-part oracle at a scale of many pixels
+    leaves about the same."""
+    bound = _bound()
+    n = 64
+    inside = np.zeros((n, n), bool)
+    inside[16:48, 16:48] = True
+    checker = np.where((np.add.outer(np.arange(n), np.arange(n)) % 2) == 0, 10.0, -10.0)
+    truth = np.zeros((n, n))
+    base = (30.0 + checker) / bound.OUT_SCALE_M  # fill - truth, in the network's output units
+    sample = {"base": base, "truth": truth, "weight": inside.astype(np.float32), "res": np.float32(100.0)}
+    out = bound.oracle_errors(sample)
+    rmse = {k: np.sqrt(sse / m) for k, (sse, m) in out.items()}
+    assert rmse["fill"] == pytest.approx(np.sqrt(30.0**2 + 10.0**2))
+    assert rmse["constant shift"] == pytest.approx(10.0)
+    assert rmse["L = 1000 m"] == pytest.approx(10.0, abs=0.2)  # σ = 10 px: the checkerboard averages out
+    smooth = bound.smooth_inside(np.full((n, n), 7.0), inside, 3.0)
+    assert np.allclose(smooth[inside], 7.0)  # normalised: a constant stays itself up to the hole's edge
