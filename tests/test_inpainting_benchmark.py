@@ -61,3 +61,35 @@ def test_oracle_bounds_remove_smooth_error_and_keep_fine_structure():
     assert rmse["L = 1000 m"] == pytest.approx(10.0, abs=0.2)  # σ = 10 px: the checkerboard averages out
     smooth = bound.smooth_inside(np.full((n, n), 7.0), inside, 3.0)
     assert np.allclose(smooth[inside], 7.0)  # normalised: a constant stays itself up to the hole's edge
+
+
+def test_window_consistency_pairs_one_glacier_across_cases(tmp_path):
+    """Two cases map RGI50-/RGI60-11.00897 at 100 m and 110 m mean thickness: one pair, +10 %;
+    an RGI 11 tile case (same source) is left out; the working resolution comes from summary.json."""
+    import json
+
+    import rasterio
+    from rasterio.transform import from_origin
+
+    path = SCRIPT.with_name("window_consistency.py")
+    spec = importlib.util.spec_from_file_location("window_consistency", path)
+    wc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(wc)
+    for case, glacier, value, res in (("hintereisferner", "RGI60-11.00897", 100.0, 50.0),
+                                      ("oetztal", "RGI50-11.00897", 110.0, 75.0),
+                                      ("rgi11-alps-RGI60-11.00897", "RGI60-11.00897", 500.0, 25.0)):
+        est = tmp_path / case / "estimate"
+        folder = est / "glaciers" / glacier
+        folder.mkdir(parents=True)
+        (est / "summary.json").write_text(json.dumps({"working_resolution_m": {"min": res, "max": res}}))
+        h = np.full((4, 5), value, np.float32)
+        h[0, 0] = np.nan  # off-glacier pixels are NaN in the maps
+        with rasterio.open(folder / "thickness.tif", "w", driver="GTiff", width=5, height=4, count=1,
+                           dtype="float32", crs="EPSG:32632", transform=from_origin(0, 0, 20, 20), nodata=np.nan) as dst:
+            dst.write(h, 1)
+    means = wc.glacier_means(tmp_path)
+    assert sorted(means.case) == ["hintereisferner", "oetztal"]
+    assert means.area_km2.tolist() == [pytest.approx(19 * 400 / 1e6)] * 2
+    pair = wc.pairs(means).iloc[0]
+    assert (pair.case_a, pair.case_b, pair.px_a, pair.px_b) == ("hintereisferner", "oetztal", "50", "75")
+    assert pair.rel_diff == pytest.approx(0.1) and pair.area_ratio == pytest.approx(1.0)
