@@ -42,7 +42,6 @@ from glacierbed.models.thickness.network import ThicknessNet, load_thickness_net
 from glacierbed.models.thickness.training import _augment, _losses, evaluate
 
 RESULTS = Path(__file__).resolve().parent / "results"
-REPO = Path(__file__).resolve().parents[1]
 
 
 def inpainted_thickness(x: np.ndarray, res: np.ndarray, inpainter: NetworkInpainter) -> np.ndarray:

@@ -37,13 +37,16 @@ SAME_SOURCE_CASES = ("rgi11-alps-",)
 
 
 def glacier_means(table: Path) -> pd.DataFrame:
-    """Mean thickness (m), area (km²) and pixel size of every glacier map under ``table``,
-    keyed by the RGI number without its version (RGI50-11.00897 and RGI60-11.00897 meet)."""
+    """Mean thickness (m), area (km²) and the case's working pixel size of every glacier map under
+    ``table``, keyed by the RGI number without its version (RGI50-11.00897 and RGI60-11.00897 meet)."""
     rows = []
+    working_px: dict[str, str] = {}  # one summary.json per case, however many glaciers it maps
     for tif in sorted(table.glob("*/estimate/glaciers/*/thickness.tif")):
         case, glacier = tif.parents[3].name, tif.parent.name
         if case.startswith(SAME_SOURCE_CASES):
             continue
+        if case not in working_px:
+            working_px[case] = working_resolution(tif.parents[2])
         number = re.sub(r"^RGI\d0-", "", glacier)
         with rasterio.open(tif) as src:
             h = src.read(1, masked=True).astype(np.float64)
@@ -51,7 +54,7 @@ def glacier_means(table: Path) -> pd.DataFrame:
         h = h.compressed()
         h = h[np.isfinite(h) & (h > 0)]
         if h.size:
-            rows.append(dict(case=case, glacier=glacier, number=number, working_px=working_resolution(tif.parents[2]),
+            rows.append(dict(case=case, glacier=glacier, number=number, working_px=working_px[case],
                              area_km2=h.size * px * px / 1e6, mean_thickness_m=float(h.mean())))
     return pd.DataFrame(rows)
 

@@ -7,18 +7,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "inpainting.py"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("inpainting_benchmark", SCRIPT)
+def _script(name: str):
+    """A benchmark script of ``benchmarks/`` loaded as a module (they are not a package)."""
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def test_network_summary_ranks_only_groups_with_enough_patches():
-    bench = _bench()
+    bench = _script("inpainting")
     rows = [("a@50m", "glacier", 40, 0.70), ("a@50m", "box", 40, 0.90), ("b@30m", "glacier", 12, 1.10),
             ("b@30m", "box", 12, 0.80), ("c@100m", "glacier", 3, 0.10),  # too few patches: not ranked
             ("peru@90m (unseen range)", "glacier", 20, 1.02), ("peru@90m (unseen range)", "box", 20, 0.95)]
@@ -34,19 +35,11 @@ def test_network_summary_ranks_only_groups_with_enough_patches():
     assert summary["unseen glacier"] == 1.02 and summary["unseen box"] == 0.95
 
 
-def _bound():
-    path = SCRIPT.with_name("inpainting_bound.py")
-    spec = importlib.util.spec_from_file_location("inpainting_bound", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_oracle_bounds_remove_smooth_error_and_keep_fine_structure():
     """A fill error of +30 m everywhere plus a ±10 m checkerboard: the constant-shift oracle
     leaves exactly the checkerboard (10 m RMSE); a smooth-part oracle at a scale of many pixels
     leaves about the same."""
-    bound = _bound()
+    bound = _script("inpainting_bound")
     n = 64
     inside = np.zeros((n, n), bool)
     inside[16:48, 16:48] = True
@@ -71,10 +64,7 @@ def test_window_consistency_pairs_one_glacier_across_cases(tmp_path):
     import rasterio
     from rasterio.transform import from_origin
 
-    path = SCRIPT.with_name("window_consistency.py")
-    spec = importlib.util.spec_from_file_location("window_consistency", path)
-    wc = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(wc)
+    wc = _script("window_consistency")
     for case, glacier, value, res in (("hintereisferner", "RGI60-11.00897", 100.0, 50.0),
                                       ("oetztal", "RGI50-11.00897", 110.0, 75.0),
                                       ("rgi11-alps-RGI60-11.00897", "RGI60-11.00897", 500.0, 25.0)):

@@ -40,6 +40,14 @@ class RunSettings(Protocol):
     time_limit_s: float | None
 
 
+def start_from(net: torch.nn.Module, start: torch.nn.Module, path: str | Path) -> None:
+    """Copy the trained network ``start`` (read from ``path``) into ``net`` before fine-tuning;
+    both must be built from the same config (``.cfg``), else a ``ValueError`` naming the file."""
+    if start.cfg != net.cfg:
+        raise ValueError(f"{path}: its network {start.cfg} is not the configured {net.cfg}")
+    net.load_state_dict(start.state_dict())
+
+
 def n_parameters(net: torch.nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 

@@ -28,7 +28,7 @@ from glacierbed.models.inpainting.masks import MaskGenerator, OutlineShapes, box
 from glacierbed.models.inpainting.network import (OUT_SCALE_M, GatedUNet, ModelConfig, NetworkInpainter, features,
                                                   save_weights)
 from glacierbed.models.inpainting.patches import PatchSet
-from glacierbed.models.runs import OnStep, TrainingRun, optimiser_step
+from glacierbed.models.runs import OnStep, TrainingRun, optimiser_step, start_from
 
 log = logging.getLogger(__name__)
 
@@ -256,9 +256,7 @@ def _start_weights(cfg: TrainConfig, net: GatedUNet) -> dict | None:
     if not cfg.init_weights:
         return None
     start = NetworkInpainter.load(cfg.init_weights)
-    if start.net.cfg != net.cfg:
-        raise ValueError(f"{cfg.init_weights}: its network {start.net.cfg} is not the configured {net.cfg}")
-    net.load_state_dict(start.net.state_dict())
+    start_from(net, start.net, cfg.init_weights)
     return {"path": str(cfg.init_weights), "weights_sha256": start.weights_sha256}
 
 

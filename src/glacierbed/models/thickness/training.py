@@ -35,7 +35,7 @@ from scipy import ndimage
 from glacierbed.core.atomic import replacing, write_json
 from glacierbed.core.config import YamlConfig, config_to_dict
 from glacierbed.core.threads import torch_threads
-from glacierbed.models.runs import OnStep, TrainingRun, optimiser_step
+from glacierbed.models.runs import OnStep, TrainingRun, optimiser_step, start_from
 from glacierbed.models.thickness.features import N_FEATURES, thickness_features
 from glacierbed.models.thickness.network import (ThicknessNet, ThicknessNetConfig, gaussian_nll, load_thickness_net,
                                                  save_thickness_net)
@@ -212,9 +212,7 @@ def _train(cfg: ThicknessTrainConfig, run: TrainingRun, on_step: OnStep | None) 
     init = None
     if cfg.init_weights:
         start, init = load_thickness_net(cfg.init_weights)
-        if start.cfg != net.cfg:
-            raise ValueError(f"{cfg.init_weights}: its network {start.cfg} is not the configured {net.cfg}")
-        net.load_state_dict(start.state_dict())
+        start_from(net, start, cfg.init_weights)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
     run.restore(net=net, opt=opt)
     sched = run.scheduler(opt, cfg.lr)
