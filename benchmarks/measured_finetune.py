@@ -11,9 +11,13 @@ shipped weights once per glacier-wise fold (settings: ``benchmarks/configs/measu
 and runs the pipeline with each fold's network on the glaciers it never saw. Scored beside the
 shipped network raw and with its calibration refitted leave-one-glacier-out, on the same rows.
 
-Run: ``python benchmarks/measured_finetune.py [--config YAML] [--run-dir DIR] [--nested] [--calibrate-on all]
-[--final PATH]``. Writes
-``benchmarks/results/<config name>.{csv,md,png}`` and ``<config name>_glaciers.csv``.
+Run: ``python benchmarks/measured_finetune.py [--config YAML] [--run-dir DIR] [--nested] [--calibrate-on all]``
+writes ``benchmarks/results/<config name>.{csv,md,png}`` and ``<config name>_glaciers.csv``. With
+``--final PATH`` it scores nothing: it writes the network fine-tuned on every measured glacier to
+PATH and its calibration, fitted on the folds' out-of-fold maps, to ``<PATH stem>.calibration.json``
+(the pair ``tools/install_default.py`` installs as the package default). ``--reference``: the
+network whose measured table gives the rows (default: the shipped one, refused once it is itself
+fine-tuned on measured glaciers: then the network it started from).
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ import pandas as pd
 from glacierbed.core.atomic import write_text
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.cross_validation import (acceptance_summary, cross_validate, cross_validate_on,
-                                                    glathida_per_glacier)
-from glacierbed.evaluation.measured_finetune import cross_validate_finetune, finetune_all, nested_calibration
+                                                    glathida_per_glacier, glathida_regions, score)
+from glacierbed.evaluation.measured_finetune import (cross_validate_finetune, finetune_all, nested_calibration,
+                                                    out_of_fold_calibration)
 from glacierbed.evaluation.measured_table import CASES, MeasuredSet, collect
 from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
 from glacierbed.pipeline.store import shipped_weights
@@ -82,11 +87,17 @@ def main(argv: list[str] | None = None) -> None:
                     help="also the fine-tuned network with a calibration on top, both fitted without each "
                          "outer fold (inner folds; about 6x the fine-tunes)")
     ap.add_argument("--final", type=Path, default=None,
-                    help="also fine-tune on every measured glacier and write those weights here (the network that "
-                         "would ship; check it on simulated test ranges with benchmarks/simulated_glaciers.py)")
+                    help="instead of scoring: fine-tune on every measured glacier, write those weights here (the "
+                         "network that would ship; check it on simulated test ranges with "
+                         "benchmarks/simulated_glaciers.py) and its calibration fitted on the folds' out-of-fold "
+                         "maps beside it (<stem>.calibration.json)")
     ap.add_argument("--calibrate-on", choices=["today", "all"], default="today",
                     help="cases the nested calibration is fitted on: today's (South Glacier, grids, Ötztal, "
                          "Hintereisferner) or all, the config's side cases included")
+    ap.add_argument("--reference", default=None,
+                    help="the network whose measured table gives the rows and the 'shipped' rows (default: the "
+                         "shipped default; one fine-tuned on measured glaciers is refused, so since the default is, "
+                         "name the network it was fine-tuned from, stage 0 of its record's lineage)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -99,9 +110,9 @@ def main(argv: list[str] | None = None) -> None:
     if not init.is_file():
         raise SystemExit(f"{args.config}: init_weights {init} is not a file")
     t0 = time.perf_counter()
-    ms = collect(args.table_dir, None, True)
+    ms = collect(args.table_dir, args.reference, True)
     if cfg.side_cases:  # glacier means fitted on beside today's cases (never calibrated on)
-        side = collect(args.table_dir, None, True, cases=list(cfg.side_cases))
+        side = collect(args.table_dir, args.reference, True, cases=list(cfg.side_cases))
         ms = MeasuredSet(pd.concat([ms.rows, side.rows], ignore_index=True),
                          pd.concat([ms.pixels, side.pixels], ignore_index=True), dict(ms.info))
     oof, folds = cross_validate_finetune(ms, cfg, init, args.run_dir, progress=lambda m: logging.info(m))
@@ -116,9 +127,9 @@ def main(argv: list[str] | None = None) -> None:
         cvs[(f"{tag} + calibration{fitted_on} (nested)", split)] = nested_calibration(
             ms, cfg, init, args.run_dir, SHIP, progress=lambda m: logging.info(m),
             calibrate_on=CASES if args.calibrate_on == "today" else None)
-    if args.final is not None:
-        final, record = finetune_all(ms, cfg, init, args.run_dir, args.final)
-        logging.info("fine-tuned on all %d measured glaciers: %s", record["finetuned_on_measured"]["n_windows"], final)
+    if args.final is not None:  # the network to ship and its calibration; the scores stay the scoring run's
+        write_final(ms, cfg, init, args, tag)
+        return
     seconds = time.perf_counter() - t0
     table = pd.DataFrame([summary(cv, label, split) for (label, split), cv in cvs.items()])
     per_glacier = pd.concat([glathida_per_glacier(cv).assign(variant=label) for (label, _), cv in cvs.items()])
@@ -128,6 +139,12 @@ def main(argv: list[str] | None = None) -> None:
                                if calibrated_with_side else "")
     write_table(table, out / f"{name}.csv")
     write_table(per_glacier, out / f"{name}_glaciers.csv")
+    cases = pd.concat([score(cv).assign(variant=label, split=split) for (label, split), cv in cvs.items()])
+    write_table(cases[["variant", "split", *[c for c in cases.columns if c not in ("variant", "split")]]],
+                out / f"{name}_cases.csv")
+    regions = pd.concat([glathida_regions(glathida_per_glacier(cv)).assign(variant=label)
+                         for (label, _), cv in cvs.items()])
+    write_table(regions, out / f"{name}_regions.csv")
     plot_ratios(per_glacier, table["variant"].iloc[-1], out / f"{name}.png")
     ship = table.iloc[1]
     candidates = table.iloc[3:] if cfg.side_cases else table.iloc[2:]  # the Alps protocol declares the nested one only
@@ -156,11 +173,39 @@ def main(argv: list[str] | None = None) -> None:
         "Grid ratio: median over the grid glaciers of RMSE / that glacier's best baseline (VA, GlabTop, OGGM) on "
         "the same cells.", "",
         to_markdown(table), "",
+        "Per case (RMSE, bias, 68 % / 90 % interval coverage; baselines on the same rows): "
+        f"[{name}_cases.csv]({name}_cases.csv); per grid region: [{name}_regions.csv]({name}_regions.csv).", "",
         "## Decision (the protocol's rule)", "", *decisions,
         "", f"![per glacier]({name}.png)", "",
         "## Folds", "", to_markdown(folds.drop(columns=["weights"])), ""]
     write_text(out / f"{name}.md", "\n".join(lines))
     print("\n".join(lines))
+
+
+def write_final(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init: Path, args: argparse.Namespace,
+                tag: str) -> None:
+    """``--final``: the network fine-tuned on every measured glacier (``args.final``) and, beside it
+    (``<stem>.calibration.json``), the shipped calibration's variant fitted on the fold networks'
+    out-of-fold maps, recorded with the nested scores of the scoring run (``<config>.csv``)."""
+    from glacierbed.core.atomic import file_sha256
+
+    final, record = finetune_all(ms, cfg, init, args.run_dir, args.final)
+    logging.info("fine-tuned on all %d measured glaciers: %s", record["finetuned_on_measured"]["n_windows"], final)
+    calibrate_on = CASES if args.calibrate_on == "today" else None
+    cal = out_of_fold_calibration(ms, cfg, init, args.run_dir, SHIP, calibrate_on)
+    cal.model_identity = file_sha256(final)
+    scores = args.out / f"{args.config.stem}.csv"
+    nested = pd.read_csv(scores) if scores.exists() else pd.DataFrame(columns=["variant"])
+    nested = nested[nested["variant"].astype(str).str.endswith("(nested)")]
+    cal.meta = {"model": tag, "physics": True, "ensemble": 4,
+                "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "fitted_by": f"benchmarks/measured_finetune.py --config {args.config.name} --final",
+                "fitted_on": f"out-of-fold maps of {cfg.folds} glacier-wise fold networks (each glacier predicted "
+                             "by a network fine-tuned without it)",
+                "nested_scores": nested.to_dict("records"),
+                "hintereisferner": "consensus volume is a check only, never fitted on"}
+    out = cal.save(Path(args.final).with_name(f"{Path(args.final).stem}.calibration.json"))
+    logging.info("calibration fitted on %d out-of-fold rows: %s", cal.trained_on.get("n_rows", 0), out)
 
 
 def meets_rule(ft: pd.Series, ship: pd.Series) -> bool:

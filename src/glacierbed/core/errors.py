@@ -33,3 +33,7 @@ class EmptySelectionError(GlacierbedError):
 
 class ChecksumError(GlacierbedError):
     """A downloaded or cached file does not match its registered checksum."""
+
+
+class InSampleError(GlacierbedError):
+    """A model would be scored on measurements it was fitted on (its scores there are in-sample)."""

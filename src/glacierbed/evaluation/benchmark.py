@@ -34,6 +34,7 @@ from glacierbed.evaluation.glathida_case import (
     consensus_constant_map,
     run_glathida_grids,
 )
+from glacierbed.evaluation.in_sample import refuse_in_sample
 from glacierbed.evaluation.methods import (
     CaseResult,
     MethodResult,
@@ -70,6 +71,7 @@ def run_case(case: str, model: str | None = None, out_dir: Path | None = None, w
 
     if case not in CASES:
         raise EmptySelectionError(f"unknown benchmark case {case!r}; choose one of {', '.join(CASES)}")
+    refuse_in_sample(model)  # every case is measured glaciers of the kit
     if case == GLATHIDA_CASE:
         return run_glathida_grids(model=model, with_oggm=with_oggm)
     ex = registry.get_example(case)

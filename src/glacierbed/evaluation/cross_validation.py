@@ -97,16 +97,30 @@ def cross_validate(ms: MeasuredSet, variant: str | Callable[[], Calibration], by
             progress(held)
     oof = pd.concat(out_rows, ignore_index=True) if out_rows else rows.assign(mu_cal=np.nan, sigma_cal=np.nan)
     gl = pd.concat(out_glaciers, ignore_index=True) if out_glaciers else predict_glaciers(Calibration(), pixels)
-    # glacier-mean rows: their glacier's calibrated pixels
-    is_mean = (oof["unit"] == MEAN_UNIT).to_numpy()
+    return CrossValidation(name, by, _glacier_means_from_pixels(oof, gl), gl, fits)
+
+
+def predict_with(cal: Calibration, ms: MeasuredSet, label: str = "fitted") -> CrossValidation:
+    """Every row and pixel of ``ms`` predicted by one calibration fitted elsewhere (e.g. the shipped one
+    on glaciers ``ms`` does not hold), scored like :func:`cross_validate`'s tables."""
+    rows, pixels = ms.rows.reset_index(drop=True), ms.pixels.reset_index(drop=True)
+    pred = apply_to_rows(cal.steps, rows, pixels)
+    out = rows.assign(mu_cal=pred["mu"].to_numpy(), sigma_cal=pred["sigma"].to_numpy(), z90=cal.z90, fold=label)
+    gl = predict_glaciers(cal, pixels).assign(fold=label)
+    return CrossValidation(cal.name, label, _glacier_means_from_pixels(out, gl), gl, {})
+
+
+def _glacier_means_from_pixels(rows: pd.DataFrame, glaciers: pd.DataFrame) -> pd.DataFrame:
+    """Glacier-mean rows take their glacier's calibrated pixels (mean thickness, its std, z90)."""
+    is_mean = (rows["unit"] == MEAN_UNIT).to_numpy()
     if is_mean.any():
-        idx = gl.set_index(["example", "rgi_id"])
-        keys = list(zip(oof.loc[is_mean, "example"], oof.loc[is_mean, "rgi_id"]))
-        oof.loc[is_mean, "mu_cal"] = [idx.loc[k, "mean_thickness_m"] if k in idx.index else np.nan for k in keys]
-        oof.loc[is_mean, "sigma_cal"] = [idx.loc[k, "mean_thickness_std_m"] if k in idx.index else np.nan
-                                         for k in keys]
-        oof.loc[is_mean, "z90"] = [idx.loc[k, "z90"] if k in idx.index else np.nan for k in keys]
-    return CrossValidation(name, by, oof, gl, fits)
+        idx = glaciers.set_index(["example", "rgi_id"])
+        keys = list(zip(rows.loc[is_mean, "example"], rows.loc[is_mean, "rgi_id"]))
+        rows.loc[is_mean, "mu_cal"] = [idx.loc[k, "mean_thickness_m"] if k in idx.index else np.nan for k in keys]
+        rows.loc[is_mean, "sigma_cal"] = [idx.loc[k, "mean_thickness_std_m"] if k in idx.index else np.nan
+                                          for k in keys]
+        rows.loc[is_mean, "z90"] = [idx.loc[k, "z90"] if k in idx.index else np.nan for k in keys]
+    return rows
 
 
 # --------------------------------------------------------------------------------------
@@ -274,5 +288,5 @@ def _cell_weights(df: pd.DataFrame) -> np.ndarray:
     return 1.0 / n
 
 
-__all__ = ["VARIANTS", "CrossValidation", "cross_validate", "cross_validate_on", "predict_glaciers", "score",
+__all__ = ["VARIANTS", "CrossValidation", "cross_validate", "cross_validate_on", "predict_with", "predict_glaciers", "score",
            "acceptance_summary", "glathida_per_glacier", "glathida_regions", "per_glacier_coverage", "coverage_spread"]

@@ -21,6 +21,7 @@ from glacierbed.data.outlines import rasterize_ids
 from glacierbed.data.rasters import Raster
 from glacierbed.evaluation import baselines
 from glacierbed.evaluation.against_measurements import POOLED, evaluate_points, glacier_volumes
+from glacierbed.evaluation.in_sample import refuse_in_sample
 from glacierbed.evaluation.methods import CaseResult, MethodResult, run_methods
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ def run_glathida_grids(model: object = None, glaciers: Sequence[str] | None = No
 
     meta = registry.glathida_grids(glaciers)
     net = _load_network(model, methods)
+    if any(m.startswith("thickness-net") for m in methods):
+        refuse_in_sample(net)  # a network fine-tuned on these grids is scored out of fold only
     rows, cells = [], []
     for g in meta.itertuples(index=False):
         g_rows, g_cells = _score_glacier(g, net, methods, with_oggm)

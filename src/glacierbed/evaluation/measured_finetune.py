@@ -120,13 +120,14 @@ def cross_validate_finetune(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_w
         cases = [c for c in CASES if c not in (*PER_GLACIER_CASES, "south-glacier")]
         if ms.rows.loc[ms.rows["case"] == "south-glacier", "group"].astype(str).isin(held).any():
             cases.insert(0, "south-glacier")
-        parts = [collect(run_dir / "tables", weights, physics, cases=cases)]
+        parts = [collect(run_dir / "tables", weights, physics, cases=cases, allow_seen=True)]
         held_ids = {}
         for case in PER_GLACIER_CASES:  # one example per glacier: run the held-out ones only
             of_case = ms.rows[ms.rows["case"] == case]
             held_ids[case] = sorted(set(of_case.loc[of_case["group"].astype(str).isin(held), "rgi_id"].astype(str)))
             if held_ids[case]:
-                parts.append(collect(run_dir / "tables", weights, physics, cases=[case], glaciers=held_ids[case]))
+                parts.append(collect(run_dir / "tables", weights, physics, cases=[case], glaciers=held_ids[case],
+                                     allow_seen=True))
         for p in parts:
             rows.append(p.rows[p.rows["group"].astype(str).isin(held)])
             pixels.append(p.pixels[p.pixels["group"].astype(str).isin(held)])
@@ -194,5 +195,24 @@ def nested_calibration(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weight
                            pd.concat(glaciers, ignore_index=True))
 
 
+def out_of_fold_calibration(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weights: str | Path,
+                            run_dir: str | Path, variant: str, calibrate_on: Sequence[str] | None = CASES):
+    """The calibration ``variant`` to ship beside the network fine-tuned on all of ``ms``
+    (:func:`finetune_all`), fitted on out-of-fold maps: each glacier predicted by the fold network
+    fine-tuned without it (:func:`cross_validate_finetune`, the folds already run are reused).
+
+    Fitting it on the final network's own maps would teach it the residuals of glaciers the network
+    has seen (too small, intervals too narrow); out-of-fold maps are what a new glacier gets, and it
+    is how :func:`nested_calibration` scored it. ``calibrate_on``: the cases fitted on (None: all).
+    Returns the fitted :class:`~glacierbed.posterior.calibration.Calibration` (identity not set)."""
+    from glacierbed.posterior.calibration import Calibration
+
+    oof, _ = cross_validate_finetune(ms, cfg, init_weights, run_dir)
+    if calibrate_on is not None:
+        oof = MeasuredSet(oof.rows[oof.rows["case"].isin(calibrate_on)],
+                          oof.pixels[oof.pixels["case"].isin(calibrate_on)], oof.info)
+    return Calibration.variant(variant).fit(oof.rows, oof.pixels)
+
+
 __all__ = ["measured_windows", "glacier_folds", "subset", "cross_validate_finetune", "finetune_all",
-           "nested_calibration"]
+           "nested_calibration", "out_of_fold_calibration"]

@@ -51,6 +51,7 @@ from glacierbed.data.examples import RGI11_EXAMPLE_PREFIX
 from glacierbed.data.rasters import Raster
 from glacierbed.evaluation.glacier_identity import canonical_rgi6, glacier_groups, identity_entries, region_of
 from glacierbed.evaluation.glathida_means import ALPS_MAX_PIXELS, alps_mean_surveys, pixel_sample
+from glacierbed.evaluation.in_sample import seen_glaciers
 from glacierbed.pipeline.workflow import safe_id
 from glacierbed.posterior.calibration import FEATURES_VERSION, MEAN_UNIT, calibration_features
 
@@ -65,7 +66,6 @@ OPTIONAL_CASES = ("alps-means",)
 BASELINES = ("va_shaped", "glabtop", "oggm")
 #: the Farinotti et al. (2019) consensus volume of Hintereisferner (a model, for checking only)
 HEF_CONSENSUS_KM3 = 0.572
-SOUTH_GLACIER_ID = "RGI60-01.16195"
 
 
 # --------------------------------------------------------------------------------------
@@ -164,17 +164,13 @@ def _run_grid(example: str, out: Path, predictor: Any, physics: bool, ensemble: 
 
 def _baseline_maps(example: str, cache: Path, with_oggm: bool = True) -> dict[str, np.ndarray]:
     """VA (shaped), GlabTop and OGGM thickness maps on the example's DEM grid (cached npz)."""
-    from glacierbed.core.atomic import write_bytes
-
     path = cache / f"{safe_id(example)}.npz"
     if path.exists():
         with np.load(path) as z:
             maps = {k: z[k] for k in z.files}
         if with_oggm or "oggm" not in BASELINES:
             return maps
-    import io
-
-    from glacierbed.evaluation.benchmark import run_methods
+    from glacierbed.evaluation.methods import run_methods
 
     dem, outlines, ex = read_case_inputs(example)
     if ex.glaciers:  # only these are scored
@@ -187,9 +183,8 @@ def _baseline_maps(example: str, cache: Path, with_oggm: bool = True) -> dict[st
                       else np.full(dem.shape, np.nan, np.float32))
         if r is not None and r.thickness is None:
             log.warning("%s: baseline %s: %s", example, name, r.status)
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **maps)
-    write_bytes(path, buf.getvalue())
+    with replacing(path, keep_suffix=True) as tmp:
+        np.savez_compressed(tmp, **maps)
     return maps
 
 
@@ -354,16 +349,23 @@ def _collect_example(case: str, example: str, root: Path, base_dir: Path, predic
     return rows, pixels, info
 
 
+def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    """The non-empty frames in one, or an empty frame with ``columns``."""
+    full = [f for f in frames if len(f)]
+    return pd.concat(full, ignore_index=True) if full else pd.DataFrame(columns=columns)
+
+
 def collect(run_dir: str | Path, model: Any = None, physics: bool = True, *, cases: Sequence[str] = CASES,
             glaciers: Sequence[str] | None = None, ensemble: int = 4, baselines: bool = True,
-            fresh: bool = False) -> MeasuredSet:
+            fresh: bool = False, allow_seen: bool = False) -> MeasuredSet:
     """The measured table of the kit for one model (see the module docstring).
 
     ``model``: a name/path for :func:`glacierbed.pipeline.store.load_predictor` (None = the
     shipped default) or a predictor; ``physics``: the physics stage on/off; ``glaciers``:
     a subset of the glaciers of the GlaThiDa grids and the Alps means (RGI ids); ``baselines``: sample VA/GlabTop/OGGM too.
     Cached in ``run_dir`` (resumes); ``fresh`` ignores the cached tables (the estimate
-    still resumes its glaciers when their own key matches).
+    still resumes its glaciers when their own key matches). A model fine-tuned on any of these glaciers
+    raises :class:`~glacierbed.core.errors.InSampleError` unless ``allow_seen`` (for callers that drop them).
     """
     from glacierbed.pipeline.store import load_predictor
 
@@ -372,24 +374,22 @@ def collect(run_dir: str | Path, model: Any = None, physics: bool = True, *, cas
     run_dir = Path(run_dir)
     root = run_dir / model_tag(predictor, physics)
     pairs = _examples(cases, glaciers)
+    mapping, report = glacier_groups(identity_entries(pairs))
+    seen = seen_glaciers(predictor, mapping.values(), allow_seen)  # refused before any glacier is run
     all_rows, all_pixels, infos = [], [], {}
     for case, example in pairs:
-        rows, pixels, info = _collect_example(case, example, root, run_dir / "baselines", predictor, physics,
-                                              ensemble, baselines, fresh)
+        rows, pixels, infos[example] = _collect_example(case, example, root, run_dir / "baselines", predictor,
+                                                        physics, ensemble, baselines, fresh)
         log.info("%s: %d rows, %d pixels", example, len(rows), len(pixels))
         all_rows.append(rows)
         all_pixels.append(pixels)
-        infos[example] = info
-    rows = pd.concat([r for r in all_rows if len(r)], ignore_index=True) if any(len(r) for r in all_rows) \
-        else pd.DataFrame(columns=["case", "example", "unit", "rgi_id", "obs", "mu", "sigma"])
-    pixels = pd.concat([p for p in all_pixels if len(p)], ignore_index=True) if any(len(p) for p in all_pixels) \
-        else pd.DataFrame(columns=["case", "example", "rgi_id", "mu", "sigma"])
-    mapping, report = glacier_groups(identity_entries(pairs))
+    rows = _concat(all_rows, ["case", "example", "unit", "rgi_id", "obs", "mu", "sigma"])
+    pixels = _concat(all_pixels, ["case", "example", "rgi_id", "mu", "sigma"])
     for df in (rows, pixels):
         keys = list(zip(df["example"].astype(str), df["rgi_id"].astype(str)))
         df["group"] = [mapping.get(k, canonical_rgi6(k[1])) for k in keys]
         df["region"] = [region_of(g) for g in df["group"]]
-    info = {"model": predictor.name, "model_arg": None if model is None else str(model),
+    info = {"model": predictor.name, "model_arg": None if model is None else str(model), "seen_in_training": seen,
             "model_identity": predictor.identity, "physics": physics, "ensemble": ensemble, "run_dir": str(root),
             "examples": infos, "identity_report": report.to_dict("records"),
             "seconds": time.perf_counter() - t0}

@@ -183,8 +183,12 @@ def export_onnx(path: str | Path) -> Path:
         want = net(x)
     got = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"xp": xp.numpy(), "x": x.numpy()})
     worst = max(float(np.abs(g - w.numpy()).max()) for g, w in zip(got, want))
-    if worst > 1e-3:  # metres
-        raise RuntimeError(f"{onnx_path}: the ONNX export differs from torch by {worst:.3g} m on a test window")
+    # float32 rounding grows with the output: the random test window gives up to ~900 m, where
+    # 1 mm is 1e-6 of it; allow 1 mm plus 10 ppm of the largest output
+    allowed = 1e-3 + 1e-5 * max(float(w.abs().max()) for w in want)
+    if worst > allowed:  # metres
+        raise RuntimeError(f"{onnx_path}: the ONNX export differs from torch by {worst:.3g} m on a test window "
+                           f"(allowed {allowed:.3g} m)")
     write_bytes(onnx_path, data)
     record["onnx"] = {"file": onnx_path.name, "sha256": file_sha256(onnx_path), "weights_sha256": record["weights_sha256"],
                       "max_abs_difference_m": worst, "torch": torch.__version__}

@@ -23,6 +23,12 @@ def read_record(path: str | Path) -> dict:
         raise CorruptFileError(f"{rec_path}: not valid JSON ({exc})") from None
 
 
+def measured_groups(record: dict) -> frozenset[str]:
+    """The glacier identities (RGI 6 groups of the measured table) a network was fine-tuned on
+    (``finetuned_on_measured.groups`` of its record): its scores on them are in-sample."""
+    return frozenset(str(g) for g in (record.get("finetuned_on_measured") or {}).get("groups", ()))
+
+
 def is_thickness_net(path: str | Path) -> bool:
     """Whether ``path`` has a thickness-network record beside it."""
     rec = Path(path).with_suffix(".json")
