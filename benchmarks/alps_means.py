@@ -33,6 +33,7 @@ from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.cross_validation import CrossValidation, acceptance_summary, cross_validate, cross_validate_on
 from glacierbed.evaluation.diagnosis import calibration_attributes, with_attributes
 from glacierbed.evaluation.measured_table import BASELINES, CASES, MeasuredSet, collect
+from glacierbed.core.errors import run_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SHIP = "residual+scale+interval"
@@ -182,4 +183,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

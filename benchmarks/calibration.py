@@ -35,6 +35,7 @@ from glacierbed.evaluation.cross_validation import (VARIANTS, coverage_spread, c
 from glacierbed.evaluation.diagnosis import calibration_attributes, with_attributes
 from glacierbed.evaluation.measured_table import BASELINES, CASES, HEF_CONSENSUS_KM3, OPTIONAL_CASES, collect
 from glacierbed.posterior.calibration import Calibration, regional_volume_std
+from glacierbed.core.errors import run_script
 
 log = logging.getLogger("calibration")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -278,4 +279,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

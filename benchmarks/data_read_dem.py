@@ -16,6 +16,7 @@ import rasterio
 from glacierbed.core.atomic import write_text
 from glacierbed.data import registry as reg
 from glacierbed.data.rasters import Raster, read_dem
+from glacierbed.core.errors import run_script
 
 CASES = [  # (name, registry path, read_dem kwargs); the label's grids are read from the files
     ("oetztal SRTM", "oggm-sample-data/test-workflow/srtm_oetztal.tif", {"resolution": 90.0}),
@@ -69,4 +70,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -27,6 +27,7 @@ from glacierbed.evaluation.methods import rewrite_report
 from glacierbed.core.atomic import write_json, write_text
 from glacierbed.data.terrain import source_grids
 from glacierbed.models.inpainting.patches import BuildReport, DatasetConfig, build_dataset, sample_patches
+from glacierbed.core.errors import run_script
 
 RESULTS = Path(__file__).parent / "results"
 CONFIG = Path(__file__).parents[1] / "src/glacierbed/configs/dataset.yaml"
@@ -127,4 +128,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

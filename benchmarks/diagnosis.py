@@ -30,6 +30,7 @@ from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.diagnosis import (SIMULATOR_ENVELOPE, attribute_correlations, diagnose, kinds_summary,
                                              one_per_glacier)
 from glacierbed.evaluation.measured_table import collect
+from glacierbed.core.errors import run_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PANELS = [("area_km2", "area (km², log)", True), ("z_range_m", "elevation range (m)", False),
@@ -105,4 +106,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -43,6 +43,7 @@ from glacierbed.data import registry as reg
 from glacierbed.core.errors import DataNotFoundError
 from glacierbed.pipeline.estimate import EstimateConfig, estimate
 from glacierbed.models.predictors import ThicknessPredictor
+from glacierbed.core.errors import run_script
 
 log = logging.getLogger("estimate_all_kit")
 
@@ -164,4 +165,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

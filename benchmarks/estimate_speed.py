@@ -50,6 +50,7 @@ from glacierbed.pipeline.store import load_predictor
 from glacierbed.data import registry as reg
 from glacierbed.pipeline.estimate import EstimateConfig, estimate
 from glacierbed.models.predictors import ThicknessPredictor
+from glacierbed.core.errors import run_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BASELINE = "biharmonic"
@@ -166,4 +167,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -28,6 +28,7 @@ from glacierbed.evaluation.glacier_level_cv import (INPAINTER_MEMBER, VARIANTS, 
                                                     score, with_member)
 from glacierbed.evaluation.measured_table import collect
 from glacierbed.posterior.glacier_level import MEMBER_FEATURES
+from glacierbed.core.errors import run_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CASES = ("south-glacier", "glathida-grids", "oetztal-means")
@@ -97,4 +98,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

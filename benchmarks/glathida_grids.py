@@ -30,6 +30,7 @@ from glacierbed.evaluation.benchmark import (
     write_table,
 )
 from glacierbed.evaluation.oggm_peer import MB_GRADIENT, OGGM_TASKS, oggm_version
+from glacierbed.core.errors import run_script
 
 log = logging.getLogger("glathida_grids")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -121,4 +122,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

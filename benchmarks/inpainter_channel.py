@@ -40,6 +40,7 @@ from glacierbed.models.runs import optimiser_step
 from glacierbed.models.thickness.features import ELEV_SCALE_M, THICK_SCALE_M
 from glacierbed.models.thickness.network import ThicknessNet, load_thickness_net
 from glacierbed.models.thickness.training import _augment, _losses, evaluate
+from glacierbed.core.errors import run_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -167,4 +168,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -35,6 +35,7 @@ from glacierbed.models.inpainting.patches import DatasetConfig, PatchSet, build_
 from glacierbed.core.fill import biharmonic_fill, harmonic_fill
 from glacierbed.pipeline.store import load_inpainter
 from glacierbed.models.inpainting.masks import MaskGenerator, OutlineShapes, box_mask
+from glacierbed.core.errors import run_script
 
 RESULTS = Path(__file__).parent / "results"
 REPO = Path(__file__).resolve().parents[1]
@@ -269,4 +270,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -29,6 +29,7 @@ from glacierbed.core.atomic import replacing, write_text
 from glacierbed.models.inpainting.network import OUT_SCALE_M
 from glacierbed.models.inpainting.patches import PatchSet
 from glacierbed.models.inpainting.training import TrainConfig, _holes
+from glacierbed.core.errors import run_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCALES_M = (250.0, 500.0, 1000.0, 2000.0, 4000.0)
@@ -121,4 +122,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -30,6 +30,7 @@ from glacierbed.models.inpainting.patches import PatchSet
 from glacierbed.core.fill import biharmonic_fill
 from glacierbed.pipeline.store import load_inpainter
 from glacierbed.models.inpainting.masks import MaskGenerator, OutlineShapes
+from glacierbed.core.errors import run_script
 
 RESULTS = Path(__file__).parent / "results"
 BINS_M = [0, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000]
@@ -150,4 +151,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

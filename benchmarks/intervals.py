@@ -29,6 +29,7 @@ from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.cross_validation import coverage_spread, cross_validate, per_glacier_coverage, score
 from glacierbed.evaluation.diagnosis import calibration_attributes, with_attributes
 from glacierbed.evaluation.measured_table import collect
+from glacierbed.core.errors import run_script
 
 log = logging.getLogger("intervals")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -137,4 +138,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

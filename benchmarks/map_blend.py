@@ -21,6 +21,7 @@ from glacierbed.evaluation.benchmark import checklist, to_markdown, write_table
 from glacierbed.evaluation.cross_validation import cross_validate
 from glacierbed.evaluation.glacier_level_cv import cross_validated_blend, score, with_pixel_means
 from glacierbed.evaluation.measured_table import collect
+from glacierbed.core.errors import run_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CASES = ("south-glacier", "glathida-grids", "oetztal-means")
@@ -83,4 +84,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -40,6 +40,7 @@ from glacierbed.evaluation.measured_finetune import (cross_validate_finetune, fi
 from glacierbed.evaluation.measured_table import CASES, MeasuredSet, collect
 from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
 from glacierbed.pipeline.store import shipped_weights
+from glacierbed.core.errors import run_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HERE = Path(__file__).resolve().parent
@@ -218,4 +219,4 @@ def meets_rule(ft: pd.Series, ship: pd.Series) -> bool:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -25,6 +25,7 @@ from glacierbed.core.atomic import write_text
 from glacierbed.evaluation.benchmark import checklist, to_markdown, write_table
 from glacierbed.evaluation.glacier_level_cv import cross_validated_gate, gate_target, glacier_table
 from glacierbed.evaluation.measured_table import CASES, collect
+from glacierbed.core.errors import run_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SHIP = "residual+scale+interval"
@@ -114,4 +115,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

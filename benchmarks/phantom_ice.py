@@ -36,6 +36,7 @@ from glacierbed.data.terrain import resolve
 from glacierbed.core.glaciology import mass_conservation_thickness
 from glacierbed.models.inpainting.masks import OutlineShapes, valley_centre
 from glacierbed.posterior.physics import PhysicsConfig
+from glacierbed.core.errors import run_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 OUTLINES = ["oggm-sample-data/test-workflow/rgi/rgi_oetztal.shp", "nz-canterbury-25m/glaciers.gpkg",
@@ -134,4 +135,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

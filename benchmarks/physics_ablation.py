@@ -35,7 +35,7 @@ from glacierbed.data import registry
 from glacierbed.data.observations import match_glathida_to_outlines, read_glathida_glaciers, read_points
 from glacierbed.data.outlines import check_overlap, rasterize_ids, read_outlines
 from glacierbed.data.rasters import read_dem
-from glacierbed.core.errors import InSampleError
+from glacierbed.core.errors import InSampleError, run_script
 from glacierbed.evaluation.in_sample import refuse_in_sample
 from glacierbed.pipeline.store import load_predictor as resolve_model  # noqa: I001
 from glacierbed.evaluation.benchmark import estimate_with_table, to_markdown, write_table
@@ -225,4 +225,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from glacierbed.core.errors import run_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 log = logging.getLogger("region_scale")
@@ -472,4 +473,4 @@ def write_report(df: pd.DataFrame, rec: dict, times: pd.DataFrame, scores: pd.Da
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -34,6 +34,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
+from glacierbed.core.errors import run_script
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -229,4 +230,4 @@ def write_markdown(table: pd.DataFrame, summary: dict, first: dict, resume: dict
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

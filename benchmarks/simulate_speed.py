@@ -28,6 +28,7 @@ from glacierbed.core.atomic import replacing, write_text
 from glacierbed.data.rasters import read_dem
 from glacierbed.data.registry import get_file
 from glacierbed.simulation.ice_flow import GlacierParams, SimulationConfig, SimulationResult, draw_params, simulate_glaciers
+from glacierbed.core.errors import run_script
 
 SOURCES = {25.0: ["nz-canterbury-25m/dem.tif"], 50.0: ["nz-canterbury-25m/dem.tif"],
            100.0: [f"alps-topography-200m/topg-{t}.tif" for t in ("ticino", "rhine", "linth")],
@@ -128,4 +129,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -39,6 +39,7 @@ from glacierbed.posterior.physics import PhysicsConfig, refine
 from glacierbed.simulation.glacier_set import SimulatedSet
 from glacierbed.models.thickness.runtime import ThicknessNetPredictor
 from glacierbed.models.thickness.training import dem_noise, inventory_labels
+from glacierbed.core.errors import run_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIA_ONLY = ("glabtop", "sia_band", "mass_conservation")
@@ -169,4 +170,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

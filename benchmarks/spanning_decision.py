@@ -23,6 +23,7 @@ import pandas as pd
 
 from glacierbed.core.atomic import write_text
 from glacierbed.evaluation.benchmark import checklist, to_markdown, write_table
+from glacierbed.core.errors import run_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SHIPPED = ("shipped", "spanning_shipped")
@@ -104,4 +105,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

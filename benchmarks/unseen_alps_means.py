@@ -33,6 +33,7 @@ from glacierbed.evaluation.cross_validation import predict_with
 from glacierbed.evaluation.measured_table import BASELINES, MeasuredSet, collect
 from glacierbed.models.thickness.records import measured_groups
 from glacierbed.pipeline.store import load_predictor
+from glacierbed.core.errors import run_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CASE = "alps-means"
@@ -138,4 +139,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -36,6 +36,7 @@ from glacierbed.evaluation.benchmark import run_case, to_markdown, write_table
 from glacierbed.data import registry
 from glacierbed.data.outlines import read_outlines
 from glacierbed.evaluation.oggm_peer import MB_GRADIENT, OGGM_TASKS, oggm_version
+from glacierbed.core.errors import run_script
 
 log = logging.getLogger("validation")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -162,4 +163,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from glacierbed.core.atomic import write_text
+from glacierbed.core.errors import run_script
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -83,4 +84,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -29,6 +29,7 @@ import pandas as pd
 import rasterio
 
 from glacierbed.core.atomic import replacing, write_text
+from glacierbed.core.errors import run_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: cases whose windows share one DEM, outline file and pixel size (the RGI 11 tiles: a glacier
@@ -117,4 +118,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

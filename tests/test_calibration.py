@@ -123,6 +123,20 @@ def test_cross_validation_never_fits_on_the_held_out_glacier():
         assert not seen & set(rows.loc[rows["region"] == held, "group"])
 
 
+def test_a_calibration_fitted_elsewhere_predicts_every_row():
+    """``predict_with``: a scale-only calibration fitted on other glaciers (factor 1.7 exactly) gives
+    every row of a new table 1.7 x its mu and sigma, with its z90, and refits nothing."""
+    from glacierbed.evaluation.cross_validation import predict_with
+
+    cal = Calibration([ThicknessScale()]).fit(synthetic_rows(np.random.default_rng(3), factor=1.7))
+    new = synthetic_rows(np.random.default_rng(4), n_glaciers=3, factor=0.5)
+    pixels = pd.DataFrame(columns=["case", "example", "rgi_id", "group", "region", "mu", "sigma"])
+    cv = predict_with(cal, MeasuredSet(new, pixels))
+    np.testing.assert_allclose(cv.rows["mu_cal"], 1.7 * new["mu"], rtol=1e-9)
+    np.testing.assert_allclose(cv.rows["sigma_cal"], 1.7 * new["sigma"], rtol=1e-9)
+    assert (cv.rows["z90"] == cal.z90).all() and cal.steps[0].factor == pytest.approx(1.7, rel=1e-9)
+
+
 def test_cross_validation_can_hold_out_one_label_only():
     """``only``: the named labels are held out (and fitted without); the rest are fitted on only."""
     rows = synthetic_rows(np.random.default_rng(4), n_glaciers=5, n_cells=40, factor=1.3)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 
 class GlacierbedError(Exception):
     """Base class for every error glacierbed raises on purpose."""
@@ -37,3 +39,15 @@ class ChecksumError(GlacierbedError):
 
 class InSampleError(GlacierbedError):
     """A model would be scored on measurements it was fitted on (its scores there are in-sample)."""
+
+
+def run_script(main: Callable[[], object]) -> None:
+    """Run a script's ``main``: a :class:`GlacierbedError` ends it with one line naming the problem and exit
+    code 2 (as the CLI does), not a traceback. For the ``benchmarks/`` scripts."""
+    import sys
+
+    try:
+        main()
+    except GlacierbedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
