@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from dataclasses import replace
 import logging
 import time
 from pathlib import Path
@@ -99,6 +100,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="the network whose measured table gives the rows and the 'shipped' rows (default: the "
                          "shipped default; one fine-tuned on measured glaciers is refused, so since the default is, "
                          "name the network it was fine-tuned from, stage 0 of its record's lineage)")
+    ap.add_argument("--by", choices=["group", "region"], default="group",
+                    help="folds: glacier-wise (the config's count) or leave-one-region-out (folds = regions; results "
+                         "named <config>_loro; the previous network's calibration refitted leave-one-region-out)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -116,18 +120,21 @@ def main(argv: list[str] | None = None) -> None:
         side = collect(args.table_dir, args.reference, True, cases=list(cfg.side_cases))
         ms = MeasuredSet(pd.concat([ms.rows, side.rows], ignore_index=True),
                          pd.concat([ms.pixels, side.pixels], ignore_index=True), dict(ms.info))
-    oof, folds = cross_validate_finetune(ms, cfg, init, args.run_dir, progress=lambda m: logging.info(m))
+    if args.by == "region":  # one fold per region
+        cfg = replace(cfg, folds=ms.rows["region"].astype(str).nunique())
+    oof, folds = cross_validate_finetune(ms, cfg, init, args.run_dir, progress=lambda m: logging.info(m), by=args.by)
     tag = "measured-finetune" + "".join(f" with {c}" for c in cfg.side_cases)
     calibrated_with_side = bool(cfg.side_cases) and args.calibrate_on == "all"
+    kind, split_name = ("region", "LORO") if args.by == "region" else ("glacier-wise", "LOGO")
     cvs = {("shipped, raw", "-"): cross_validate(ms, "none"),
-           (SHIPPED_CALIBRATED, "LOGO"): cross_validate_on(ms, SHIP, CASES),
-           (f"{tag}, raw", f"{cfg.folds} glacier-wise folds"): cross_validate(oof, "none")}
+           (SHIPPED_CALIBRATED, split_name): cross_validate_on(ms, SHIP, CASES, by=args.by),
+           (f"{tag}, raw", f"{cfg.folds} {kind} folds"): cross_validate(oof, "none")}
     if args.nested:
         fitted_on = " with them" if calibrated_with_side else ""
-        split = f"{cfg.folds} glacier-wise folds, {cfg.folds - 1} inner"
+        split = f"{cfg.folds} {kind} folds, {cfg.folds - 1} inner"
         cvs[(f"{tag} + calibration{fitted_on} (nested)", split)] = nested_calibration(
             ms, cfg, init, args.run_dir, SHIP, progress=lambda m: logging.info(m),
-            calibrate_on=CASES if args.calibrate_on == "today" else None)
+            calibrate_on=CASES if args.calibrate_on == "today" else None, by=args.by)
     if args.final is not None:  # the network to ship and its calibration; the scores stay the scoring run's
         write_final(ms, cfg, init, args, tag)
         return
@@ -137,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     out: Path = args.out
     # measured_finetune, measured_finetune_alps, ..._calibrated_with_alps: one set of results per protocol
     name = args.config.stem + ("_calibrated_with_" + "_".join(c.split("-")[0] for c in cfg.side_cases)
-                               if calibrated_with_side else "")
+                               if calibrated_with_side else "") + ("_loro" if args.by == "region" else "")
     write_table(table, out / f"{name}.csv")
     write_table(per_glacier, out / f"{name}_glaciers.csv")
     cases = pd.concat([score(cv).assign(variant=label, split=split) for (label, split), cv in cvs.items()])
@@ -149,7 +156,8 @@ def main(argv: list[str] | None = None) -> None:
     plot_ratios(per_glacier, table["variant"].iloc[-1], out / f"{name}.png")
     ship = table.iloc[1]
     candidates = table.iloc[3:] if cfg.side_cases else table.iloc[2:]  # the Alps protocol declares the nested one only
-    decisions = [f"- `{ft['variant']}`: " + (
+    decisions = ["- Evaluation only (leave-one-region-out): no decision is taken from this run."] if args.by == "region" \
+        else [f"- `{ft['variant']}`: " + (
         "meets the rule's measured-data part; the simulated test ranges decide next." if meets_rule(ft, ship) else
         "does not beat the shipped, calibrated network by the rule: the default is unchanged.")
         for _, ft in candidates.iterrows()]
@@ -165,11 +173,12 @@ def main(argv: list[str] | None = None) -> None:
         f"Run {dt.date.today()}, {seconds / 60:.0f} min on this machine. Protocol(s), written before scoring: "
         + ", ".join(f"[{p}]({p})" for p in protocols) + f". {len(candidates)} new variant(s) in this run. "
         f"Fine-tuning: {cfg.steps} steps from {start}, lr {cfg.lr:g}, one measured glacier{side} + "
-        f"{cfg.sim_batch} simulated windows per step; {cfg.folds} glacier-wise folds (a glacier is predicted only "
-        "by a network fine-tuned without it); physics stage on. `raw`: no calibration on the fine-tuned network; "
+        f"{cfg.sim_batch} simulated windows per step; {cfg.folds} {kind} folds (a glacier is predicted only "
+        f"by a network fine-tuned without its {'region' if args.by == 'region' else 'fold'}); physics stage on. `raw`: no calibration on the fine-tuned network; "
         "`nested`: the shipped calibration's variant fitted on inner out-of-fold maps of the other glaciers "
         f"(networks fine-tuned without the outer fold too){calibrated_on}. "
-        "`shipped, calibrated`: refitted leave-one-glacier-out on " + ", ".join(CASES) + (
+        f"`shipped, calibrated`: refitted leave-one-{'region' if args.by == 'region' else 'glacier'}-out on "
+        + ", ".join(CASES) + (
             "; the Alps means predicted by the fit on those (never fitted on)" if cfg.side_cases else "") + ". "
         "Grid ratio: median over the grid glaciers of RMSE / that glacier's best baseline (VA, GlabTop, OGGM) on "
         "the same cells.", "",

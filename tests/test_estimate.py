@@ -248,6 +248,21 @@ def test_partial_outline_outside_dem(data_dir: Path, tmp_path: Path) -> None:
     assert row["volume_km3"] > 0
 
 
+def test_a_glacier_without_dem_elevations_gets_one_line(data_dir: Path, tmp_path: Path) -> None:
+    """RGI60-11.00264 lies inside the rgi11-alps mosaic around RGI60-11.00068 but on none of its tiles' data
+    (every pixel of its window is nodata): its status says so in one line, no traceback, for the default model
+    (which used to fail inside its feature stack) as for the fill."""
+    from glacierbed.evaluation.measured_table import read_case_inputs
+
+    dem, outlines, _ = read_case_inputs("rgi11-alps-RGI60-11.00068")
+    for model in (None, "biharmonic"):
+        res = estimate(dem, outlines, tmp_path / str(model), model=model, maps=False, select=["RGI60-11.00264"])
+        status = pd.read_csv(tmp_path / str(model) / "task_status.csv").set_index("rgi_id").loc["RGI60-11.00264"]
+        assert status["status"] == "error", status
+        assert status["message"].endswith("RGI60-11.00264: no glacier pixel with a valid DEM elevation")
+        assert len(res.glaciers) == 1
+
+
 def test_clear_errors(data_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(DataNotFoundError, match="nope.tif"):
         estimate(tmp_path / "nope.tif", data_dir / OETZ_RGI, tmp_path, model="biharmonic")

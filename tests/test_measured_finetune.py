@@ -39,6 +39,19 @@ def test_folds_hold_every_glacier_once_and_spread_regions() -> None:
         assert len({g[6:8] for g in groups if folds[g] == k}) >= 2
 
 
+def test_region_folds_hold_out_one_whole_region_each() -> None:
+    """Leave-one-region-out: fold k is exactly the glaciers of the k-th region (pixel-only glaciers by their
+    region too); a fold count other than the number of regions is refused, naming the regions."""
+    groups = [f"RGI60-{r}.{i:05d}" for r in ("01", "03", "11") for i in range(5)]
+    rows = pd.DataFrame({"group": groups, "region": [g[6:8] for g in groups]})
+    pixels = pd.DataFrame({"group": ["RGI60-11.99999"], "region": ["11"]})
+    folds = glacier_folds(MeasuredSet(rows, pixels), 3, by="region")
+    assert {k: sorted(g for g, f in folds.items() if f == k) for k in range(3)} == {
+        0: groups[:5], 1: groups[5:10], 2: groups[10:] + ["RGI60-11.99999"]}
+    with pytest.raises(ValueError, match="folds = 3 \\(regions 01, 03, 11\\)"):
+        glacier_folds(MeasuredSet(rows, pixels), 6, by="region")
+
+
 def test_a_grid_glaciers_window_carries_its_measured_cells(data_dir: Path, tmp_path: Path) -> None:
     """The window is the estimate stage's own (the shipped network's feature stack), and every
     measured cell of the real grid lands on one of its pixels with its value."""
@@ -113,8 +126,8 @@ def test_nested_calibration_never_sees_the_outer_fold(monkeypatch, tmp_path: Pat
     ms = MeasuredSet(rows, pd.DataFrame(columns=["case", "example", "rgi_id", "group", "region", "mu", "sigma"]))
     finetuned_on, calibrated_on = [], []
 
-    def spy_finetune(table, cfg, init, run_dir, physics=True, progress=None, windows=None):
-        folds = mf.glacier_folds(table, cfg.folds)
+    def spy_finetune(table, cfg, init, run_dir, physics=True, progress=None, windows=None, by="group"):
+        folds = mf.glacier_folds(table, cfg.folds, by)
         for k in range(cfg.folds):
             finetuned_on.append((Path(run_dir).name, {g for g, f in folds.items() if f != k}))
         return table, pd.DataFrame()

@@ -76,9 +76,17 @@ def _binned(grid, rows: pd.DataFrame) -> np.ndarray:
     return truth
 
 
-def glacier_folds(ms: MeasuredSet, n_folds: int) -> dict[str, int]:
-    """Fold of every glacier identity: sorted by (region, group), dealt round-robin (measured
-    glaciers first, so they spread evenly; pixel-only glaciers follow)."""
+def glacier_folds(ms: MeasuredSet, n_folds: int, by: str = "group") -> dict[str, int]:
+    """Fold of every glacier identity. ``by="group"``: sorted by (region, group), dealt round-robin
+    (measured glaciers first, so they spread evenly; pixel-only glaciers follow). ``by="region"``: one
+    fold per RGI region of the measured rows (leave-one-region-out; ``n_folds`` must be their number)."""
+    if by == "region":
+        regions = sorted(set(ms.rows["region"].astype(str)))
+        if n_folds != len(regions):
+            raise ValueError(f"leave-one-region-out needs folds = {len(regions)} (regions {', '.join(regions)}), "
+                             f"not {n_folds}")
+        both = pd.concat([ms.rows[["region", "group"]], ms.pixels[["region", "group"]]]).astype(str)
+        return {g: regions.index(r) for g, r in zip(both["group"], both["region"]) if r in regions}
     measured = ms.rows[["region", "group"]].astype(str).drop_duplicates().sort_values(["region", "group"])
     folds = {g: i % n_folds for i, g in enumerate(measured["group"])}
     others = sorted(set(ms.pixels["group"].astype(str)) - set(folds))
@@ -97,14 +105,16 @@ def subset(ms: MeasuredSet, groups: set[str], keep: bool = True) -> MeasuredSet:
 def cross_validate_finetune(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weights: str | Path,
                             run_dir: str | Path, physics: bool = True,
                             progress: Callable[[str], None] | None = None,
-                            windows: list[MeasuredWindow] | None = None) -> tuple[MeasuredSet, pd.DataFrame]:
+                            windows: list[MeasuredWindow] | None = None,
+                            by: str = "group") -> tuple[MeasuredSet, pd.DataFrame]:
     """Out-of-fold measured table of the fine-tuned network (see the module docstring) and one
     row per fold (glaciers held out, windows fitted on, seconds). ``windows``: those of
-    :func:`measured_windows` when already made (only the glaciers of ``ms`` are used)."""
+    :func:`measured_windows` when already made (only the glaciers of ``ms`` are used); ``by``:
+    glacier-wise (``"group"``) or region-wise (``"region"``) folds (:func:`glacier_folds`)."""
     import time
 
     run_dir = Path(run_dir)
-    folds = glacier_folds(ms, cfg.folds)
+    folds = glacier_folds(ms, cfg.folds, by)
     if windows is None:
         windows = measured_windows(ms, init_weights, run_dir / "windows")
     measured = set(ms.rows["group"].astype(str))
@@ -155,7 +165,7 @@ def finetune_all(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weights: str
 
 def nested_calibration(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weights: str | Path, run_dir: str | Path,
                        variant: str, physics: bool = True, progress: Callable[[str], None] | None = None,
-                       calibrate_on: Sequence[str] | None = None):
+                       calibrate_on: Sequence[str] | None = None, by: str = "group"):
     """The fine-tuned network *and* a calibration on top, both fitted without each outer fold.
 
     For outer fold k: the network fine-tuned without it (:func:`cross_validate_finetune`)
@@ -163,7 +173,8 @@ def nested_calibration(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weight
     other glaciers made by networks fine-tuned without fold k too (an inner
     :func:`cross_validate_finetune` with one fold fewer on them), so neither the network nor
     the calibration ever saw fold k. ``calibrate_on``: the cases whose inner rows the calibration
-    is fitted on (None: all; the network is fine-tuned on all cases either way). Returns the
+    is fitted on (None: all; the network is fine-tuned on all cases either way); ``by``: glacier- or
+    region-wise folds, outer and inner. Returns the
     :class:`~glacierbed.evaluation.cross_validation.CrossValidation` of the outer folds (``rows`` with ``mu_cal``; ``glaciers``) for :func:`~glacierbed.evaluation.cross_validation.score`.
     """
     from dataclasses import replace
@@ -172,13 +183,13 @@ def nested_calibration(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weight
 
     run_dir = Path(run_dir)
     windows = measured_windows(ms, init_weights, run_dir / "windows")
-    outer, _ = cross_validate_finetune(ms, cfg, init_weights, run_dir, physics, progress, windows)
-    folds = glacier_folds(ms, cfg.folds)
+    outer, _ = cross_validate_finetune(ms, cfg, init_weights, run_dir, physics, progress, windows, by)
+    folds = glacier_folds(ms, cfg.folds, by)
     rows, glaciers = [], []
     for k in range(cfg.folds):
         held = {g for g, f in folds.items() if f == k}
         inner, _ = cross_validate_finetune(subset(ms, held, keep=False), replace(cfg, folds=cfg.folds - 1),
-                                           init_weights, run_dir / f"inner{k}", physics, progress, windows)
+                                           init_weights, run_dir / f"inner{k}", physics, progress, windows, by)
         test = subset(outer, held)
         fit = inner if calibrate_on is None else MeasuredSet(
             inner.rows[inner.rows["case"].isin(calibrate_on)], inner.pixels[inner.pixels["case"].isin(calibrate_on)])

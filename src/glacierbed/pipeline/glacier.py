@@ -168,7 +168,10 @@ def glacier_window(spec: GlacierSpec, ctx: RegionContext, win: Window) -> Glacie
 
 
 def predict_window(spec: GlacierSpec, ctx: RegionContext, predictor: ThicknessPredictor, win: Window) -> Prediction:
-    """The predictor's ensemble of beds (and sigma) on the working grid."""
+    """The predictor's ensemble of beds (and sigma) on the working grid; a glacier whose pixels all lack
+    a DEM elevation (a tile that does not hold it, a void over it) stops here with one line."""
+    if not np.isfinite(win.ww.data[win.ownw]).any():
+        raise GlacierbedError(f"{spec.rgi_id}: no glacier pixel with a valid DEM elevation")
     return predictor.predict(glacier_window(spec, ctx, win), ctx.config.ensemble)
 
 
