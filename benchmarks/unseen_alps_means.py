@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     default = load_predictor(None)
     seen = measured_groups(default.record)
     ref = collect(args.run_dir, args.reference, True, cases=[CASE])
+    n_all = len(ref.rows)
     unseen = ref.rows[~ref.rows["group"].astype(str).isin(seen)]
     ids = sorted(unseen["rgi_id"].astype(str))
     ref = MeasuredSet(unseen, ref.pixels[ref.pixels["rgi_id"].astype(str).isin(ids)], ref.info)
@@ -123,7 +124,6 @@ def main(argv: list[str] | None = None) -> None:
     write_table(result, args.out / "unseen_alps_means.csv")
     write_table(table, args.out / "unseen_alps_means_glaciers.csv")
     plot(table, args.out / "unseen_alps_means.png")
-    n_all = len(collect(args.run_dir, args.reference, True, cases=[CASE]).rows)
     lines = [
         "# The default on Alpine glaciers it never saw: GlaThiDa glacier means", "",
         f"Run {dt.date.today()}, {(time.perf_counter() - t0) / 60:.0f} min. Default `{default.identity[:12]}` "

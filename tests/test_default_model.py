@@ -44,9 +44,23 @@ def test_measured_scores_of_the_default_are_refused_as_in_sample(data_dir: Path,
     from glacierbed.core.errors import InSampleError
     from glacierbed.evaluation.measured_table import collect
 
-    with pytest.raises(InSampleError, match="fine-tuned on 1 of these measured glaciers.*out of fold"):
+    with pytest.raises(InSampleError,
+                       match=r"fine-tuned on the measured thickness of 1 glacier\(s\) here \(RGI60-01.16195\).*out of fold"):
         collect(tmp_path, None, cases=("south-glacier",))
     assert not list(tmp_path.rglob("*.csv"))  # refused before any glacier ran
+
+
+def test_benchmark_cases_score_the_baselines_and_not_the_default_network(data_dir: Path) -> None:
+    """``glacierbed benchmark`` on a measured case with the default: every classical row is scored, the
+    network's rows are not run and say why (in-sample)."""
+    from glacierbed.evaluation.benchmark import run_case
+
+    m = run_case("hintereisferner", with_oggm=False).metrics.set_index("method")
+    assert (m.loc[["va_shaped", "glabtop", "biharmonic"], "status"] == "ok").all()
+    assert m.loc[["va_shaped", "glabtop"], "volume_km3"].gt(0).all()
+    for row in ("thickness-net", "thickness-net + physics"):
+        assert m.loc[row, "status"].startswith("not scored: model thickness-net (52e266c26e22) was fine-tuned")
+        assert not np.isfinite(m.loc[row, "volume_km3"])
 
 
 def test_the_calibration_benchmark_refuses_the_default_in_one_line(data_dir: Path) -> None:
@@ -60,7 +74,8 @@ def test_the_calibration_benchmark_refuses_the_default_in_one_line(data_dir: Pat
                        text=True, timeout=300)
     assert r.returncode == 2, r.stderr[-2000:]
     last = r.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: model thickness-net (52e266c26e22) was fine-tuned on 41") and "out of fold" in last
+    assert last.startswith("error: model thickness-net (52e266c26e22) was fine-tuned on the measured thickness of 41")
+    assert "out of fold" in last
     assert "Traceback" not in r.stderr
 
 

@@ -21,7 +21,6 @@ from glacierbed.data.outlines import rasterize_ids
 from glacierbed.data.rasters import Raster
 from glacierbed.evaluation import baselines
 from glacierbed.evaluation.against_measurements import POOLED, evaluate_points, glacier_volumes
-from glacierbed.evaluation.in_sample import refuse_in_sample
 from glacierbed.evaluation.methods import CaseResult, MethodResult, run_methods
 
 log = logging.getLogger(__name__)
@@ -66,8 +65,6 @@ def run_glathida_grids(model: object = None, glaciers: Sequence[str] | None = No
 
     meta = registry.glathida_grids(glaciers)
     net = _load_network(model, methods)
-    if any(m.startswith("thickness-net") for m in methods):
-        refuse_in_sample(net)  # a network fine-tuned on these grids is scored out of fold only
     rows, cells = [], []
     for g in meta.itertuples(index=False):
         g_rows, g_cells = _score_glacier(g, net, methods, with_oggm)
@@ -115,7 +112,7 @@ def _score_glacier(g: Any, net: object, methods: Sequence[str], with_oggm: bool
     dem = read_dem(ex.dem)
     outlines = check_overlap(read_outlines(ex.outlines), dem)
     observed = read_thickness_grid(ex.observations)
-    results = run_methods(dem, outlines, net, with_oggm=with_oggm, only=methods)
+    results = run_methods(dem, outlines, net, with_oggm=with_oggm, only=methods, measured=True)
     if "consensus_mean" in methods:
         results["consensus_mean"] = _consensus_result(dem, outlines, g)
     rows, cells = [], []

@@ -17,9 +17,9 @@ from glacierbed.models.thickness.records import measured_groups
 
 def in_sample_message(predictor: Any, seen: Sequence[str]) -> str:
     """Why a model fine-tuned on measured glaciers is not scored on them, and what to run instead."""
-    return (f"model {predictor.name} ({predictor.identity[:12]}) was fine-tuned on {len(seen)} of these measured "
-            f"glaciers ({', '.join(list(seen)[:4])}{', ...' if len(seen) > 4 else ''}): its scores on them would be "
-            "in-sample. Score it out of fold (benchmarks/measured_finetune.py --nested), or score the network it "
+    return (f"model {predictor.name} ({predictor.identity[:12]}) was fine-tuned on the measured thickness of "
+            f"{len(seen)} glacier(s) here ({', '.join(list(seen)[:4])}{', ...' if len(seen) > 4 else ''}): its scores "
+            "on them would be in-sample. Score it out of fold (benchmarks/measured_finetune.py --nested), or score the network it "
             "was fine-tuned from (--model PATH)")
 
 

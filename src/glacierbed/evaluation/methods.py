@@ -25,6 +25,7 @@ from glacierbed.core.atomic import replacing, write_text
 from glacierbed.core.errors import MissingCRSError
 from glacierbed.data.rasters import Raster
 from glacierbed.evaluation import baselines
+from glacierbed.evaluation.in_sample import in_sample_message, seen_glaciers
 from glacierbed.evaluation.oggm_peer import oggm_thickness_map
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def pipeline_rows(model: object = None) -> list[tuple[str, object, object]]:
 
 def run_methods(dem: Raster, outlines: gpd.GeoDataFrame, model: object = None,
                 with_oggm: bool = True, with_physics: bool = True,
-                only: Collection[str] | None = None) -> dict[str, MethodResult]:
+                only: Collection[str] | None = None, measured: bool = False) -> dict[str, MethodResult]:
     """Every baseline, peer and pipeline row on one DEM + outlines, the same cells for all.
 
     Baselines: volume-area scaling (uniform, shaped), GlabTop, mass conservation only (the
@@ -105,7 +106,8 @@ def run_methods(dem: Raster, outlines: gpd.GeoDataFrame, model: object = None,
     failed on). Pipeline rows (:func:`pipeline_rows`) run the real estimate pipeline
     without calibration. ``model``: the thickness network to evaluate (default: shipped);
     a model that fails to load is reported as "model not available". ``with_physics=False``
-    drops the rows with physics; ``only``: compute just these labels.
+    drops the rows with physics; ``only``: compute just these labels. ``measured``: the glaciers are the
+    kit's measured ones, so a network fine-tuned on them is not run and its rows say why (in-sample).
     """
     from glacierbed.pipeline.store import load_predictor
     from glacierbed.posterior.physics import PhysicsConfig
@@ -135,6 +137,10 @@ def run_methods(dem: Raster, outlines: gpd.GeoDataFrame, model: object = None,
         except Exception as exc:  # no weights yet, missing module, bad checkpoint: report
             log.warning("model %s not available: %s", spec, exc)
             out[label] = MethodResult(label, None, f"model not available: {type(exc).__name__}: {exc}", 0.0)
+            continue
+        seen = seen_glaciers(loaded[key], allow=True) if measured else []
+        if seen:
+            out[label] = MethodResult(label, None, f"not scored: {in_sample_message(loaded[key], seen)}", 0.0)
             continue
         t0 = time.perf_counter()
         h = estimate_thickness(dem, outlines, loaded[key], physics)
