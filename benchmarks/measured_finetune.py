@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> None:
                          "named <config>_loro; the previous network's calibration refitted leave-one-region-out)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
+    if args.final is not None and args.by == "region":
+        ap.error("--final fits the calibration on glacier-wise out-of-fold maps: use it without --by region")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("glacierbed.pipeline.estimate", "glacierbed.pipeline.workflow", "glacierbed.posterior.physics",
                   "pyogrio", "glacierbed.evaluation.oggm_peer", "glacierbed.data.rasters",
@@ -124,6 +126,9 @@ def main(argv: list[str] | None = None) -> None:
         cfg = replace(cfg, folds=ms.rows["region"].astype(str).nunique())
     oof, folds = cross_validate_finetune(ms, cfg, init, args.run_dir, progress=lambda m: logging.info(m), by=args.by)
     tag = "measured-finetune" + "".join(f" with {c}" for c in cfg.side_cases)
+    if args.final is not None:  # the network to ship and its calibration; the scores stay the scoring run's
+        write_final(ms, oof, cfg, init, args, tag)
+        return
     calibrated_with_side = bool(cfg.side_cases) and args.calibrate_on == "all"
     kind, split_name = ("region", "LORO") if args.by == "region" else ("glacier-wise", "LOGO")
     cvs = {("shipped, raw", "-"): cross_validate(ms, "none"),
@@ -135,9 +140,6 @@ def main(argv: list[str] | None = None) -> None:
         cvs[(f"{tag} + calibration{fitted_on} (nested)", split)] = nested_calibration(
             ms, cfg, init, args.run_dir, SHIP, progress=lambda m: logging.info(m),
             calibrate_on=CASES if args.calibrate_on == "today" else None, by=args.by)
-    if args.final is not None:  # the network to ship and its calibration; the scores stay the scoring run's
-        write_final(ms, cfg, init, args, tag)
-        return
     seconds = time.perf_counter() - t0
     table = pd.DataFrame([summary(cv, label, split) for (label, split), cv in cvs.items()])
     per_glacier = pd.concat([glathida_per_glacier(cv).assign(variant=label) for (label, _), cv in cvs.items()])
@@ -192,17 +194,17 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(lines))
 
 
-def write_final(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init: Path, args: argparse.Namespace,
-                tag: str) -> None:
+def write_final(ms: MeasuredSet, oof: MeasuredSet, cfg: MeasuredFinetuneConfig, init: Path,
+                args: argparse.Namespace, tag: str) -> None:
     """``--final``: the network fine-tuned on every measured glacier (``args.final``) and, beside it
     (``<stem>.calibration.json``), the shipped calibration's variant fitted on the fold networks'
-    out-of-fold maps, recorded with the nested scores of the scoring run (``<config>.csv``)."""
+    out-of-fold maps ``oof``, recorded with the nested scores of the scoring run (``<config>.csv``)."""
     from glacierbed.core.atomic import file_sha256
 
     final, record = finetune_all(ms, cfg, init, args.run_dir, args.final)
     logging.info("fine-tuned on all %d measured glaciers: %s", record["finetuned_on_measured"]["n_windows"], final)
     calibrate_on = CASES if args.calibrate_on == "today" else None
-    cal = out_of_fold_calibration(ms, cfg, init, args.run_dir, SHIP, calibrate_on)
+    cal = out_of_fold_calibration(oof, SHIP, calibrate_on)
     cal.model_identity = file_sha256(final)
     scores = args.out / f"{args.config.stem}.csv"
     nested = pd.read_csv(scores) if scores.exists() else pd.DataFrame(columns=["variant"])

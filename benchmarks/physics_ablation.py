@@ -36,7 +36,7 @@ from glacierbed.data.observations import match_glathida_to_outlines, read_glathi
 from glacierbed.data.outlines import check_overlap, rasterize_ids, read_outlines
 from glacierbed.data.rasters import read_dem
 from glacierbed.core.errors import InSampleError, run_script
-from glacierbed.evaluation.in_sample import refuse_in_sample
+from glacierbed.evaluation.in_sample import seen_glaciers
 from glacierbed.pipeline.store import load_predictor as resolve_model  # noqa: I001
 from glacierbed.evaluation.benchmark import estimate_with_table, to_markdown, write_table
 from glacierbed.evaluation.against_measurements import POOLED, evaluate_glacier_means, evaluate_points, glacier_volumes
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.model or ["thickness-net", "biharmonic"]:
         try:
             model = resolve_model(name)
-            refuse_in_sample(model)  # South Glacier and the Ötztal means: a network fine-tuned on them is refused
+            seen_glaciers(model)  # South Glacier and the Ötztal means: a network fine-tuned on them is refused
         except InSampleError:
             raise
         except Exception as exc:  # no weights yet: say so in the table

@@ -206,11 +206,10 @@ def nested_calibration(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weight
                            pd.concat(glaciers, ignore_index=True))
 
 
-def out_of_fold_calibration(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weights: str | Path,
-                            run_dir: str | Path, variant: str, calibrate_on: Sequence[str] | None = CASES):
-    """The calibration ``variant`` to ship beside the network fine-tuned on all of ``ms``
-    (:func:`finetune_all`), fitted on out-of-fold maps: each glacier predicted by the fold network
-    fine-tuned without it (:func:`cross_validate_finetune`, the folds already run are reused).
+def out_of_fold_calibration(oof: MeasuredSet, variant: str, calibrate_on: Sequence[str] | None = CASES):
+    """The calibration ``variant`` to ship beside the network fine-tuned on all glaciers
+    (:func:`finetune_all`), fitted on out-of-fold maps ``oof`` (:func:`cross_validate_finetune`'s table:
+    each glacier predicted by the fold network fine-tuned without it).
 
     Fitting it on the final network's own maps would teach it the residuals of glaciers the network
     has seen (too small, intervals too narrow); out-of-fold maps are what a new glacier gets, and it
@@ -218,7 +217,6 @@ def out_of_fold_calibration(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_w
     Returns the fitted :class:`~glacierbed.posterior.calibration.Calibration` (identity not set)."""
     from glacierbed.posterior.calibration import Calibration
 
-    oof, _ = cross_validate_finetune(ms, cfg, init_weights, run_dir)
     if calibrate_on is not None:
         oof = MeasuredSet(oof.rows[oof.rows["case"].isin(calibrate_on)],
                           oof.pixels[oof.pixels["case"].isin(calibrate_on)], oof.info)

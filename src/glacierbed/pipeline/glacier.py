@@ -167,11 +167,17 @@ def glacier_window(spec: GlacierSpec, ctx: RegionContext, win: Window) -> Glacie
                          velocity=velocity, smb=smb, ids=labels_on_ice(win.idsw, win.icew))
 
 
+def _no_dem_elevation(spec: GlacierSpec) -> GlacierbedError:
+    """The one-line error of a glacier with no pixel holding a DEM elevation (checked before the model on
+    the working grid, and after it on the volume grid)."""
+    return GlacierbedError(f"{spec.rgi_id}: no glacier pixel with a valid DEM elevation")
+
+
 def predict_window(spec: GlacierSpec, ctx: RegionContext, predictor: ThicknessPredictor, win: Window) -> Prediction:
     """The predictor's ensemble of beds (and sigma) on the working grid; a glacier whose pixels all lack
     a DEM elevation (a tile that does not hold it, a void over it) stops here with one line."""
     if not np.isfinite(win.ww.data[win.ownw]).any():
-        raise GlacierbedError(f"{spec.rgi_id}: no glacier pixel with a valid DEM elevation")
+        raise _no_dem_elevation(spec)
     return predictor.predict(glacier_window(spec, ctx, win), ctx.config.ensemble)
 
 
@@ -212,7 +218,7 @@ def thickness_from_bed(spec: GlacierSpec, win: Window, pred: Prediction) -> Thic
     mean_raw = surf - beds.mean(axis=0)
     ok = own & np.isfinite(surf) & np.isfinite(mean_raw)
     if not ok.any():
-        raise GlacierbedError(f"{spec.rgi_id}: no glacier pixel with a valid DEM elevation")
+        raise _no_dem_elevation(spec)
     members = np.where(ok[None] & ~margin[None], np.clip(raw, 0, None), 0.0)
     thick = np.where(ok & ~margin, np.clip(mean_raw, 0, None), 0.0)
     return Thickness(grid, ids, own, ice, ok, margin, mean_raw, float((mean_raw[ok] < 0).mean()), thick, members,
