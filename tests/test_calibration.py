@@ -149,6 +149,21 @@ def test_cross_validation_can_hold_out_one_label_only():
     assert set(cv.rows["group"]) == {"G00", "G01"} and cv.rows["mu_cal"].notna().all()
 
 
+def test_holding_out_a_label_without_pixels_predicts_no_glacier():
+    """A nested outer fold whose held-out glaciers have no pixels (leave-one-region-out: the Alps
+    alone hold Hintereisferner's) gets no glacier rows; it once got the fitted side's pixels
+    uncalibrated, and Hintereisferner's volume was summed over every fold (+425 %)."""
+    rows = synthetic_rows(np.random.default_rng(5), n_glaciers=5, n_cells=40, factor=1.3)
+    rows["nest"] = np.where(rows["group"].isin(["G00", "G01"]), "held", "fit")
+    pixels = rows[rows["group"] == "G03"].assign(pixel_area_m2=900.0)
+    cv = cross_validate(MeasuredSet(rows, pixels), "scale", by="nest", only=["held"])
+    assert len(cv.glaciers) == 0 and set(cv.rows["group"]) == {"G00", "G01"}
+    held_px = cross_validate(MeasuredSet(rows, pixels.assign(nest="held")), "scale", by="nest", only=["held"])
+    assert list(held_px.glaciers["rgi_id"]) == ["G03"]
+    assert held_px.glaciers["volume_km3"].iloc[0] == pytest.approx(
+        held_px.fits["held"]["steps"][0]["factor"] * (pixels["mu"] * 900.0).sum() / 1e9, rel=1e-9)
+
+
 def test_a_new_case_is_predicted_by_the_fit_on_the_others_never_fitted_on():
     """``cross_validate_on``: leave-one-glacier-out on the fit cases; the other case's rows by one fit
     on all fit-case rows (as the shipped calibration meets the Alps means)."""

@@ -96,7 +96,8 @@ def cross_validate(ms: MeasuredSet, variant: str | Callable[[], Calibration], by
         if progress:
             progress(held)
     oof = pd.concat(out_rows, ignore_index=True) if out_rows else rows.assign(mu_cal=np.nan, sigma_cal=np.nan)
-    gl = pd.concat(out_glaciers, ignore_index=True) if out_glaciers else predict_glaciers(Calibration(), pixels)
+    # no pixel held out (e.g. ``only`` a label without pixels): no glacier rows, never the fitted ones
+    gl = pd.concat(out_glaciers, ignore_index=True) if out_glaciers else predict_glaciers(Calibration(), pixels.iloc[0:0])
     return CrossValidation(name, by, _glacier_means_from_pixels(oof, gl), gl, fits)
 
 
