@@ -235,6 +235,52 @@ def test_interval_calibration_gives_requested_coverage():
         assert np.corrcoef(mu, sigma)[0, 1] > 0.8
 
 
+def test_glacier_level_coverage_on_hand_computed_values():
+    """Glacier units scored against the glacier-level sigma of the fit that predicted them: cells with
+    full correlation (sigma = mean of the cells' sigma), none (sqrt of the sum of squares / n, times the
+    factor), a glacier-mean row with its own sigma; a glacier measured twice weighs half per unit."""
+    from glacierbed.evaluation.cross_validation import CrossValidation, glacier_level_coverage, glacier_level_summary
+
+    def cells(group, case, mu, obs, sigma):
+        return pd.DataFrame({"group": group, "case": case, "region": "01", "unit": "cell", "fold": group,
+                             "mu_cal": mu, "obs": obs, "sigma_cal": sigma, "z90": np.nan})
+
+    rows = pd.concat([
+        cells("G1", "grid", [10.0, 20, 30, 40], [5.0, 15, 25, 35], 4.0),  # error 5, sigma 4, 90 %: 8
+        cells("G1", "radar", [10.0, 10], [10.0, 10], 4.0),                # error 0
+        cells("G2", "grid", [10.0] * 4, [7.0] * 4, 4.0),                  # error 3, sigma 2 * sqrt(64) / 4 = 4
+        pd.DataFrame({"group": ["G3"], "case": ["means"], "region": ["11"], "unit": ["glacier_mean"], "fold": ["G3"],
+                      "mu_cal": [50.0], "obs": [30.0], "sigma_cal": [10.0], "z90": [1.5]}),  # error 20 > 15
+    ], ignore_index=True)
+    interval = {"kind": "interval", "glacier_correlation": 1.0, "glacier_factor": 1.0, "glacier_z90": 2.0}
+    fits = {"G1": {"steps": [interval]},
+            "G2": {"steps": [{**interval, "glacier_correlation": 0.0, "glacier_factor": 2.0, "glacier_z90": 1.5}]},
+            "G3": {"steps": [interval]}}
+    units = glacier_level_coverage(CrossValidation("v", "group", rows, pd.DataFrame(), fits)).set_index(["group", "case"])
+    assert units.loc[("G1", "grid"), "sigma_m"] == pytest.approx(4.0)
+    assert units.loc[("G2", "grid"), "sigma_m"] == pytest.approx(4.0)
+    assert units.loc[("G1", "grid"), "error_m"] == pytest.approx(5.0)
+    assert list(units["covered68"]) == [False, True, True, False] and list(units["covered90"]) == [True, True, True, False]
+    summary = glacier_level_summary(units.reset_index()).set_index("case")
+    assert summary.loc["all glaciers", "coverage68"] == pytest.approx((0.5 * 0 + 0.5 * 1 + 1 + 0) / 3)
+    assert summary.loc["all glaciers", "coverage90"] == pytest.approx((0.5 + 0.5 + 1 + 0) / 3)
+    assert summary.loc["all glaciers", "n_glaciers"] == 3 and summary.loc["grid", "coverage68"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="no interval step"):
+        glacier_level_coverage(CrossValidation("v", "group", rows, pd.DataFrame(), {}))
+
+
+def test_interval_glacier_units_by_variant_name():
+    """``interval:all``: the glacier level fitted on every glacier unit; the name round-trips."""
+    cal = Calibration.variant("residual+scale+interval:all")
+    assert cal.steps[2].glacier_units == "all" and cal.name == "residual+scale+interval:all"
+    assert Calibration.variant("interval@linear:means").steps[0].label == "interval@linear:means"
+    iv = IntervalCalibrator(glacier_units="all").fit(synthetic_rows(np.random.default_rng(2), n_glaciers=12,
+                                                                     rel_noise=0.2))
+    assert iv.n_glacier_units == 12 and 0.0 <= iv.glacier_correlation <= 1.0
+    with pytest.raises(ValueError, match="glacier_units"):
+        IntervalCalibrator(glacier_units="some").fit(synthetic_rows(np.random.default_rng(2), rel_noise=0.2))
+
+
 def test_volume_std_on_hand_computed_values():
     sigma, area = np.array([1.0, 2.0, 3.0]), 100.0
     assert glacier_volume_std(sigma, area) == pytest.approx(600.0 / 1e9)  # fully correlated: sum

@@ -18,7 +18,8 @@ import pandas as pd
 
 from glacierbed.core.metrics import error_metrics, relative_error
 from glacierbed.evaluation.measured_table import BASELINES, HEF_CONSENSUS_KM3, MeasuredSet
-from glacierbed.posterior.calibration import MEAN_UNIT, Calibration, apply_to_rows, table_features, weighted_coverage
+from glacierbed.posterior.calibration import (MEAN_UNIT, Calibration, IntervalCalibrator, apply_to_rows, table_features,
+                                              weighted_coverage)
 
 #: calibration variants scored by the benchmark
 VARIANTS = ("none", "scale", "residual+scale", "scale+interval", "residual+scale+interval")
@@ -283,6 +284,53 @@ def coverage_spread(per_glacier: pd.DataFrame, quantile: float = 0.1) -> dict[st
     return out
 
 
+def glacier_level_coverage(cv: CrossValidation) -> pd.DataFrame:
+    """Per glacier unit (a glacier's measured cells or points of one case, or one glacier-mean row):
+    the error of its mean thickness against the calibrated glacier-level 1-sigma and 90 % multiplier,
+    which is what a glacier's volume interval is about.
+
+    Cells: |mean(mu_cal) - mean(obs)| against :meth:`IntervalCalibrator.glacier_std` of their
+    ``sigma_cal`` with the within-glacier correlation of the fit that predicted them (``cv.fits`` of
+    their ``fold``) and its ``glacier_z90``; a glacier-mean row carries its own (``sigma_cal``, ``z90``).
+    Needs an interval step."""
+    from glacierbed.posterior.calibration import IntervalCalibrator
+
+    out = []
+    r = cv.rows
+    is_mean = (r["unit"] == MEAN_UNIT).to_numpy() if "unit" in r else np.zeros(len(r), bool)
+    for (fold, group, case), g in r[~is_mean].groupby(["fold", "group", "case"], sort=True):
+        steps = [st for st in cv.fits.get(str(fold), {}).get("steps", []) if st["kind"] == "interval"]
+        if not steps:
+            raise ValueError(f"{cv.variant}: fold {fold} has no interval step: no glacier-level interval to score")
+        st = steps[0]
+        interval = IntervalCalibrator(glacier_correlation=float(st["glacier_correlation"]),
+                                      glacier_factor=float(st["glacier_factor"]))
+        out.append({"case": case, "group": group, "region": g["region"].iloc[0], "n": len(g),
+                    "obs_mean_m": float(g["obs"].mean()), "error_m": abs(float(g["mu_cal"].mean() - g["obs"].mean())),
+                    "sigma_m": interval.glacier_std(g["sigma_cal"].to_numpy(float)),
+                    "z90": float(st["glacier_z90"])})
+    for row in r[is_mean].itertuples(index=False):
+        out.append({"case": row.case, "group": row.group, "region": row.region, "n": 1, "obs_mean_m": float(row.obs),
+                    "error_m": abs(float(row.mu_cal) - float(row.obs)), "sigma_m": float(row.sigma_cal),
+                    "z90": float(row.z90)})
+    units = pd.DataFrame(out, columns=["case", "group", "region", "n", "obs_mean_m", "error_m", "sigma_m", "z90"])
+    units["covered68"] = units["error_m"] <= units["sigma_m"]
+    units["covered90"] = units["error_m"] <= units["z90"] * units["sigma_m"]
+    return units
+
+
+def glacier_level_summary(units: pd.DataFrame) -> pd.DataFrame:
+    """68 % / 90 % glacier-level coverage per case and over every glacier of
+    :func:`glacier_level_coverage`'s units (each glacier weighing once, split between its units)."""
+    def row(case: str, g: pd.DataFrame) -> dict[str, Any]:
+        w = 1.0 / g["group"].map(g["group"].value_counts()).to_numpy(float)
+        return {"case": case, "n_glaciers": int(g["group"].nunique()), "n_units": len(g),
+                "coverage68": float(np.average(g["covered68"], weights=w)),
+                "coverage90": float(np.average(g["covered90"], weights=w))}
+
+    return pd.DataFrame([row("all glaciers", units), *(row(str(c), g) for c, g in units.groupby("case", sort=True))])
+
+
 def _cell_weights(df: pd.DataFrame) -> np.ndarray:
     """Each glacier equal (for coverage over the GlaThiDa grids)."""
     n = df["rgi_id"].map(df["rgi_id"].value_counts()).to_numpy(float)
@@ -290,4 +338,5 @@ def _cell_weights(df: pd.DataFrame) -> np.ndarray:
 
 
 __all__ = ["VARIANTS", "CrossValidation", "cross_validate", "cross_validate_on", "predict_with", "predict_glaciers", "score",
+           "glacier_level_coverage", "glacier_level_summary",
            "acceptance_summary", "glathida_per_glacier", "glathida_regions", "per_glacier_coverage", "coverage_spread"]

@@ -166,16 +166,24 @@ def finetune_all(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weights: str
 def nested_calibration(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weights: str | Path, run_dir: str | Path,
                        variant: str, physics: bool = True, progress: Callable[[str], None] | None = None,
                        calibrate_on: Sequence[str] | None = None, by: str = "group"):
+    """:func:`nested_calibrations` of one calibration ``variant`` (its CrossValidation)."""
+    return nested_calibrations(ms, cfg, init_weights, run_dir, [variant], physics, progress, calibrate_on, by)[variant]
+
+
+def nested_calibrations(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weights: str | Path, run_dir: str | Path,
+                        variants: Sequence[str], physics: bool = True, progress: Callable[[str], None] | None = None,
+                        calibrate_on: Sequence[str] | None = None, by: str = "group") -> dict:
     """The fine-tuned network *and* a calibration on top, both fitted without each outer fold.
 
     For outer fold k: the network fine-tuned without it (:func:`cross_validate_finetune`)
-    predicts its glaciers; the calibration ``variant`` is fitted on out-of-fold maps of the
+    predicts its glaciers; each calibration of ``variants`` is fitted on out-of-fold maps of the
     other glaciers made by networks fine-tuned without fold k too (an inner
     :func:`cross_validate_finetune` with one fold fewer on them), so neither the network nor
     the calibration ever saw fold k. ``calibrate_on``: the cases whose inner rows the calibration
     is fitted on (None: all; the network is fine-tuned on all cases either way); ``by``: glacier- or
-    region-wise folds, outer and inner. Returns the
-    :class:`~glacierbed.evaluation.cross_validation.CrossValidation` of the outer folds (``rows`` with ``mu_cal``; ``glaciers``) for :func:`~glacierbed.evaluation.cross_validation.score`.
+    region-wise folds, outer and inner. Returns per variant (each fitted on the same inner maps) the
+    :class:`~glacierbed.evaluation.cross_validation.CrossValidation` of the outer folds (``rows`` with ``mu_cal``;
+    ``glaciers``; ``fits`` per outer fold) for :func:`~glacierbed.evaluation.cross_validation.score`.
     """
     from dataclasses import replace
 
@@ -185,7 +193,7 @@ def nested_calibration(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weight
     windows = measured_windows(ms, init_weights, run_dir / "windows")
     outer, _ = cross_validate_finetune(ms, cfg, init_weights, run_dir, physics, progress, windows, by)
     folds = glacier_folds(ms, cfg.folds, by)
-    rows, glaciers = [], []
+    rows, glaciers, fits = ({v: [] for v in variants} for _ in range(3))
     for k in range(cfg.folds):
         held = {g for g, f in folds.items() if f == k}
         inner, _ = cross_validate_finetune(subset(ms, held, keep=False), replace(cfg, folds=cfg.folds - 1),
@@ -197,13 +205,15 @@ def nested_calibration(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weight
                                      ignore_index=True),
                            pd.concat([fit.pixels.assign(nest="fit"), test.pixels.assign(nest="held")],
                                      ignore_index=True))
-        cv = cross_validate(both, variant, by="nest", only=["held"])
-        rows.append(cv.rows.assign(fold=k))
-        glaciers.append(cv.glaciers.assign(fold=k))
+        for variant in variants:
+            cv = cross_validate(both, variant, by="nest", only=["held"])
+            rows[variant].append(cv.rows.assign(fold=k))
+            glaciers[variant].append(cv.glaciers.assign(fold=k))
+            fits[variant].append((str(k), cv.fits["held"]))
         if progress:
             progress(f"outer fold {k + 1}/{cfg.folds}: calibration fitted on {len(fit.rows)} inner out-of-fold rows")
-    return CrossValidation(f"finetune+{variant}", "nested", pd.concat(rows, ignore_index=True),
-                           pd.concat(glaciers, ignore_index=True))
+    return {v: CrossValidation(f"finetune+{v}", "nested", pd.concat(rows[v], ignore_index=True),
+                               pd.concat(glaciers[v], ignore_index=True), dict(fits[v])) for v in variants}
 
 
 def out_of_fold_calibration(oof: MeasuredSet, variant: str, calibrate_on: Sequence[str] | None = CASES):
@@ -224,4 +234,4 @@ def out_of_fold_calibration(oof: MeasuredSet, variant: str, calibrate_on: Sequen
 
 
 __all__ = ["measured_windows", "glacier_folds", "subset", "cross_validate_finetune", "finetune_all",
-           "nested_calibration", "out_of_fold_calibration"]
+           "nested_calibration", "nested_calibrations", "out_of_fold_calibration"]

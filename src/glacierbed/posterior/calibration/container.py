@@ -74,13 +74,16 @@ class Calibration:
     @classmethod
     def variant(cls, name: str, **kwargs: Any) -> "Calibration":
         """By name: ``none``, ``scale``, ``residual+scale``, ``scale+interval``, ``residual+scale+interval``
-        (any ``+``-joined sequence of ``scale``, ``residual``, ``interval``), default settings."""
+        (any ``+``-joined sequence of ``scale``, ``residual``, ``interval``), default settings; an interval
+        token may name its widening (``interval@linear``) and its glacier units (``interval:all``)."""
         if name == "none":
             return cls([], **kwargs)
         steps = []
-        for token in name.split("+"):  # "interval@linear": an interval step widened with distance
+        for token in name.split("+"):  # "interval@linear": widened with distance; "interval:all": glacier_units
+            token, _, units = token.partition(":")
             kind, _, widening = token.partition("@")
-            steps.append(make_step(kind, **({"widening": widening} if widening else {})))
+            options = {**({"widening": widening} if widening else {}), **({"glacier_units": units} if units else {})}
+            steps.append(make_step(kind, **options))
         return cls(steps, **kwargs)
 
     @property

@@ -96,8 +96,9 @@ class IntervalCalibrator(BoostingSettings):
 
     @property
     def label(self) -> str:
-        """The step's name in a variant: ``interval`` or ``interval@<widening>``."""
-        return self.kind if self.widening == "none" else f"{self.kind}@{self.widening}"
+        """The step's name in a variant: ``interval``, ``interval@<widening>``, ``interval:<glacier_units>``."""
+        return (self.kind + ("" if self.widening == "none" else f"@{self.widening}")
+                + ("" if self.glacier_units == "auto" else f":{self.glacier_units}"))
 
     @property
     def needs_features(self) -> bool:
