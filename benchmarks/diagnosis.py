@@ -10,6 +10,10 @@ envelope. Nothing is fitted here.
 
 Run: ``python benchmarks/diagnosis.py [--run-dir DIR]`` (the estimates are cached in the
 run dir, default ``~/.cache/glacierbed-calibration``, shared with benchmarks/calibration.py).
+``--out-of-fold CONFIG``: for a default fine-tuned on the measured glaciers (whose own maps would
+be in-sample): each glacier's map from the fold network of that recipe fine-tuned without it
+(:func:`~glacierbed.evaluation.measured_finetune.cross_validate_finetune`, cached in
+``--finetune-run-dir``; the rows are those of ``--reference``, the network it started from).
 Writes ``benchmarks/results/diagnosis.csv`` (per glacier), ``diagnosis_correlations.csv``,
 ``diagnosis_kinds.csv``, ``diagnosis.md`` and ``diagnosis.png``.
 """
@@ -24,12 +28,15 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from glacierbed.core.atomic import write_text
+from glacierbed.core.atomic import file_sha256, write_text
 from glacierbed.core.figures import save_figure
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.diagnosis import (SIMULATOR_ENVELOPE, attribute_correlations, diagnose, kinds_summary,
                                              one_per_glacier)
-from glacierbed.evaluation.measured_table import collect
+from glacierbed.evaluation.measured_finetune import cross_validate_finetune
+from glacierbed.evaluation.measured_table import MeasuredSet, collect
+from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
+from glacierbed.pipeline.store import shipped_weights
 from glacierbed.core.errors import run_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -69,7 +76,7 @@ def markdown(table: pd.DataFrame, corr: pd.DataFrame, kinds: pd.DataFrame, info:
             "years_dem_to_survey", "outside_any"]
     return "\n".join([
         "# Diagnosis: the raw default's per-glacier error against glacier attributes", "",
-        f"Model: `{info['model']}` (identity {str(info['model_identity'])[:12]}), physics on, **no calibration**; "
+        f"Model: {info['model']} (default identity {str(info['model_identity'])[:12]}), physics on, **no calibration**; "
         f"{len(per)} glacier identities ({len(table)} glacier-case rows). Errors in metres of ice; "
         "`rel_bias` = mean(predicted − measured) / measured mean. One row per glacier identity for the "
         "statistics (a glacier's grid before its Ötztal mean; South Glacier's grid before its radar).", "",
@@ -88,9 +95,24 @@ def markdown(table: pd.DataFrame, corr: pd.DataFrame, kinds: pd.DataFrame, info:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--run-dir", type=Path, default=Path.home() / ".cache" / "glacierbed-calibration")
+    ap.add_argument("--out-of-fold", type=Path, default=None, metavar="CONFIG",
+                    help="a measured fine-tuning recipe (YAML): diagnose its out-of-fold maps (the fine-tuned default)")
+    ap.add_argument("--finetune-run-dir", type=Path,
+                    default=Path.home() / ".cache" / "glacierbed-finetune-spanning-p128")
+    ap.add_argument("--reference", default="runs/previous_default/thickness-net.pt",
+                    help="with --out-of-fold: the network the recipe starts from (its measured table gives the rows)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    ms = collect(args.run_dir, None, True, cases=("south-glacier", "glathida-grids", "oetztal-means"))
+    cases = ("south-glacier", "glathida-grids", "oetztal-means")
+    if args.out_of_fold is None:
+        ms = collect(args.run_dir, None, True, cases=cases)
+    else:  # each glacier by the fold network fine-tuned without it: what a new glacier gets
+        cfg = MeasuredFinetuneConfig.from_yaml(args.out_of_fold)
+        reference = collect(args.run_dir, args.reference, True)
+        oof, _ = cross_validate_finetune(reference, cfg, Path(cfg.init_weights), args.finetune_run_dir)
+        ms = MeasuredSet(oof.rows[oof.rows["case"].isin(cases)], oof.pixels,
+                         {"model": f"out-of-fold maps of {args.out_of_fold.name} ({cfg.folds} glacier-wise folds)",
+                          "model_identity": file_sha256(shipped_weights("thickness_net.pt"))})
     table = diagnose(ms.rows)
     per = one_per_glacier(table)
     corr = attribute_correlations(per)
