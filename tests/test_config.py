@@ -76,7 +76,8 @@ def _yaml_classes() -> dict[str, type]:
     from glacierbed.simulation.glacier_set import SimulatedSetConfig
 
     return {"dataset.yaml": Patches, "simulated.yaml": SimulatedSetConfig,
-            "simulated_spanning_256.yaml": SimulatedSetConfig, "simulated_spanning_128.yaml": SimulatedSetConfig}
+            "simulated_spanning_256.yaml": SimulatedSetConfig, "simulated_spanning_128.yaml": SimulatedSetConfig,
+            "simulated_spanning_128_extra.yaml": SimulatedSetConfig}
 
 
 def _restated(raw: dict, cls: type) -> list[str]:

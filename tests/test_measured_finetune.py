@@ -153,6 +153,29 @@ def test_nested_calibration_never_sees_the_outer_fold(monkeypatch, tmp_path: Pat
     assert np.median(cv.rows["mu_cal"] / cv.rows["mu"]) == pytest.approx(1.2, rel=0.05)
 
 
+def test_nested_calibrations_fit_several_variants_on_the_same_inner_maps(monkeypatch, tmp_path: Path) -> None:
+    """Several calibration variants nested on one set of inner maps: each variant's outer predictions are
+    those of :func:`nested_calibration` run for it alone, and the fits of every outer fold are kept (the
+    glacier-level coverage reads its interval's correlation from them)."""
+    from test_calibration import synthetic_rows
+
+    from glacierbed.evaluation import measured_finetune as mf
+    from glacierbed.evaluation.cross_validation import glacier_level_coverage
+    from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
+
+    rows = synthetic_rows(np.random.default_rng(6), n_glaciers=6, n_cells=120, factor=1.2, rel_noise=0.3)
+    ms = MeasuredSet(rows, pd.DataFrame(columns=["case", "example", "rgi_id", "group", "region", "mu", "sigma"]))
+    monkeypatch.setattr(mf, "measured_windows", lambda *a, **k: [])
+    monkeypatch.setattr(mf, "cross_validate_finetune", lambda table, *a, **k: (table, pd.DataFrame()))
+    cfg = MeasuredFinetuneConfig(folds=3)
+    both = mf.nested_calibrations(ms, cfg, "unused.pt", tmp_path, ["scale", "scale+interval:all"])
+    alone = mf.nested_calibration(ms, cfg, "unused.pt", tmp_path, "scale")
+    np.testing.assert_allclose(both["scale"].rows["mu_cal"], alone.rows["mu_cal"])
+    assert set(both["scale+interval:all"].fits) == {"0", "1", "2"}
+    units = glacier_level_coverage(both["scale+interval:all"])
+    assert sorted(units["group"]) == sorted(rows["group"].unique()) and (units["sigma_m"] > 0).all()
+
+
 def test_the_final_network_is_fine_tuned_on_the_measured_glaciers_only(monkeypatch, tmp_path: Path) -> None:
     """``finetune_all`` passes every window of a measured glacier of the table and no other."""
     from glacierbed.evaluation import measured_finetune as mf
