@@ -277,6 +277,8 @@ def test_interval_glacier_units_by_variant_name():
     iv = IntervalCalibrator(glacier_units="all").fit(synthetic_rows(np.random.default_rng(2), n_glaciers=12,
                                                                      rel_noise=0.2))
     assert iv.n_glacier_units == 12 and 0.0 <= iv.glacier_correlation <= 1.0
+    with pytest.raises(ValueError, match="only an interval step"):
+        Calibration.variant("scale:all+interval")
     with pytest.raises(ValueError, match="glacier_units"):
         IntervalCalibrator(glacier_units="some").fit(synthetic_rows(np.random.default_rng(2), rel_noise=0.2))
 

@@ -293,8 +293,6 @@ def glacier_level_coverage(cv: CrossValidation) -> pd.DataFrame:
     ``sigma_cal`` with the within-glacier correlation of the fit that predicted them (``cv.fits`` of
     their ``fold``) and its ``glacier_z90``; a glacier-mean row carries its own (``sigma_cal``, ``z90``).
     Needs an interval step."""
-    from glacierbed.posterior.calibration import IntervalCalibrator
-
     out = []
     r = cv.rows
     is_mean = (r["unit"] == MEAN_UNIT).to_numpy() if "unit" in r else np.zeros(len(r), bool)

@@ -82,6 +82,8 @@ class Calibration:
         for token in name.split("+"):  # "interval@linear": widened with distance; "interval:all": glacier_units
             token, _, units = token.partition(":")
             kind, _, widening = token.partition("@")
+            if (widening or units) and kind != "interval":
+                raise ValueError(f"{name!r}: only an interval step takes '@widening' or ':glacier_units' ({token!r})")
             options = {**({"widening": widening} if widening else {}), **({"glacier_units": units} if units else {})}
             steps.append(make_step(kind, **options))
         return cls(steps, **kwargs)
