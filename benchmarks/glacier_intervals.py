@@ -20,7 +20,6 @@ import argparse
 import datetime as dt
 import logging
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,7 @@ from glacierbed.core.errors import run_script
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.cross_validation import (coverage_spread, glacier_level_coverage, glacier_level_summary,
                                                     per_glacier_coverage, score)
-from glacierbed.evaluation.measured_finetune import nested_calibrations
+from glacierbed.evaluation.measured_finetune import nested_calibrations, with_folds_by
 from glacierbed.evaluation.measured_table import CASES, collect
 from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
 from glacierbed.posterior.calibration import MEAN_UNIT
@@ -83,8 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     rows, units, spread = [], [], []
     for split, by, run_dir in (("glacier-wise", "group", args.glacier_run_dir),
                                ("region-wise", "region", args.region_run_dir)):
-        folds = cfg.folds if by == "group" else ms.rows["region"].astype(str).nunique()
-        cvs = nested_calibrations(ms, replace(cfg, folds=folds), Path(cfg.init_weights), run_dir,
+        cvs = nested_calibrations(ms, with_folds_by(cfg, ms, by), Path(cfg.init_weights), run_dir,
                                   list(VARIANTS.values()), calibrate_on=CASES, by=by,
                                   progress=lambda m: print(m, flush=True))
         pixels = {}

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-from dataclasses import replace
 import logging
 import time
 from pathlib import Path
@@ -37,7 +36,7 @@ from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.cross_validation import (acceptance_summary, cross_validate, cross_validate_on,
                                                     glathida_per_glacier, glathida_regions, score)
 from glacierbed.evaluation.measured_finetune import (cross_validate_finetune, finetune_all, nested_calibration,
-                                                    out_of_fold_calibration)
+                                                    out_of_fold_calibration, with_folds_by)
 from glacierbed.evaluation.measured_table import CASES, MeasuredSet, collect
 from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
 from glacierbed.pipeline.store import shipped_weights
@@ -122,8 +121,7 @@ def main(argv: list[str] | None = None) -> None:
         side = collect(args.table_dir, args.reference, True, cases=list(cfg.side_cases))
         ms = MeasuredSet(pd.concat([ms.rows, side.rows], ignore_index=True),
                          pd.concat([ms.pixels, side.pixels], ignore_index=True), dict(ms.info))
-    if args.by == "region":  # one fold per region
-        cfg = replace(cfg, folds=ms.rows["region"].astype(str).nunique())
+    cfg = with_folds_by(cfg, ms, args.by)
     oof, folds = cross_validate_finetune(ms, cfg, init, args.run_dir, progress=lambda m: logging.info(m), by=args.by)
     tag = "measured-finetune" + "".join(f" with {c}" for c in cfg.side_cases)
     if args.final is not None:  # the network to ship and its calibration; the scores stay the scoring run's

@@ -50,6 +50,12 @@ def test_region_folds_hold_out_one_whole_region_each() -> None:
         0: groups[:5], 1: groups[5:10], 2: groups[10:] + ["RGI60-11.99999"]}
     with pytest.raises(ValueError, match="folds = 3 \\(regions 01, 03, 11\\)"):
         glacier_folds(MeasuredSet(rows, pixels), 6, by="region")
+    from glacierbed.evaluation.measured_finetune import with_folds_by
+    from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
+
+    cfg = MeasuredFinetuneConfig(folds=6)
+    assert with_folds_by(cfg, MeasuredSet(rows, pixels), "region").folds == 3
+    assert with_folds_by(cfg, MeasuredSet(rows, pixels), "group") is cfg
 
 
 def test_a_grid_glaciers_window_carries_its_measured_cells(data_dir: Path, tmp_path: Path) -> None:

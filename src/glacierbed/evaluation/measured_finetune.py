@@ -76,6 +76,14 @@ def _binned(grid, rows: pd.DataFrame) -> np.ndarray:
     return truth
 
 
+def with_folds_by(cfg: MeasuredFinetuneConfig, ms: MeasuredSet, by: str) -> MeasuredFinetuneConfig:
+    """``cfg`` with the fold count :func:`glacier_folds` needs for ``by``: the config's for glacier-wise
+    folds, one per RGI region of the measured rows for region-wise ones."""
+    from dataclasses import replace
+
+    return cfg if by == "group" else replace(cfg, folds=ms.rows["region"].astype(str).nunique())
+
+
 def glacier_folds(ms: MeasuredSet, n_folds: int, by: str = "group") -> dict[str, int]:
     """Fold of every glacier identity. ``by="group"``: sorted by (region, group), dealt round-robin
     (measured glaciers first, so they spread evenly; pixel-only glaciers follow). ``by="region"``: one
@@ -233,5 +241,5 @@ def out_of_fold_calibration(oof: MeasuredSet, variant: str, calibrate_on: Sequen
     return Calibration.variant(variant).fit(oof.rows, oof.pixels)
 
 
-__all__ = ["measured_windows", "glacier_folds", "subset", "cross_validate_finetune", "finetune_all",
+__all__ = ["measured_windows", "with_folds_by", "glacier_folds", "subset", "cross_validate_finetune", "finetune_all",
            "nested_calibration", "nested_calibrations", "out_of_fold_calibration"]
