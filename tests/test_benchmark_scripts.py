@@ -1,4 +1,5 @@
-"""The inpainting benchmarks' summaries and oracle bounds, checked against hand-computed values."""
+"""Benchmark scripts' summaries and oracle bounds (inpainting, window consistency, error budget), checked
+against hand-computed values."""
 
 import importlib.util
 from pathlib import Path
@@ -83,3 +84,36 @@ def test_window_consistency_pairs_one_glacier_across_cases(tmp_path):
     pair = wc.pairs(means).iloc[0]
     assert (pair.case_a, pair.case_b, pair.px_a, pair.px_b) == ("hintereisferner", "oetztal", "50", "75")
     assert pair.rel_diff == pytest.approx(0.1) and pair.area_ratio == pytest.approx(1.0)
+
+
+def test_error_budget_oracles_by_hand():
+    budget = _script("error_budget")
+    e = budget.oracle_errors(np.array([10.0, 20.0, 30.0, np.nan]), np.array([12.0, 18.0, 36.0, 50.0]))
+    # errors -2, 2, -6 (the NaN pair left out): RMSE sqrt(44/3), bias -2, sd sqrt(32/3)
+    assert e["rmse"] == pytest.approx(np.sqrt(44 / 3))
+    assert e["bias"] == pytest.approx(-2.0)
+    assert e["unbiased"] == pytest.approx(np.sqrt(32 / 3))
+    # least-squares factor 1560 / 1400; residuals -6/7, 30/7, -18/7
+    assert e["factor"] == pytest.approx(1560 / 1400)
+    assert e["rescaled"] == pytest.approx(np.sqrt((36 + 900 + 324) / 49 / 3))
+    # a map right up to a factor: the rescaling oracle removes all of its error, the shift oracle does not
+    f = budget.oracle_errors(np.array([10.0, 20.0, 40.0]), np.array([15.0, 30.0, 60.0]))
+    assert f["rescaled"] == pytest.approx(0.0, abs=1e-12) and f["unbiased"] > 5
+
+
+def test_error_budget_summary_medians_by_hand():
+    budget = _script("error_budget")
+    # two glaciers; the best baseline is the smaller of the baselines' RMSEs on each
+    t = pd.DataFrame({"split": ["s", "s"], "default_rmse": [10.0, 30.0], "default_unbiased": [6.0, 12.0],
+                      "default_rescaled": [8.0, 24.0], "default_bias": [8.0, 18.0],
+                      "va_shaped_rmse": [20.0, 40.0], "glabtop_rmse": [25.0, 30.0], "oggm_rmse": [40.0, 50.0],
+                      "va_shaped_unbiased": [10.0, 30.0], "glabtop_unbiased": [5.0, 20.0], "oggm_unbiased": [30.0, 40.0],
+                      "va_shaped_rescaled": [20.0, 40.0], "glabtop_rescaled": [20.0, 30.0],
+                      "oggm_rescaled": [40.0, 50.0]})
+    row = budget.summary(t).iloc[0]
+    assert row["headline"] == pytest.approx(np.median([10 / 20, 30 / 30]))
+    assert row["default_unbiased_vs_baselines"] == pytest.approx(np.median([6 / 20, 12 / 30]))
+    assert row["unbiased_vs_unbiased_baselines"] == pytest.approx(np.median([6 / 5, 12 / 20]))
+    assert row["rescaled_vs_rescaled_baselines"] == pytest.approx(np.median([8 / 20, 24 / 30]))
+    assert row["median_bias_share_of_mse"] == pytest.approx(np.median([0.64, 0.36]))
+    assert row["glaciers_at_0.75"] == 1 and row["glaciers_at_0.75_unbiased"] == 2
