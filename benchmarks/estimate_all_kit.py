@@ -1,4 +1,4 @@
-"""Run ``estimate`` on every DEM + outline pair of the data kit; one row per glacier.
+"""Run ``estimate`` on every DEM + outline pair of the data kit (Svalbard: its glacier mask); one row per glacier.
 
 Each example of :data:`EXAMPLES` (names checked against ``glacierbed.data.registry.EXAMPLES``
 and resolved before anything runs) goes through :func:`glacierbed.pipeline.estimate.estimate` with the
@@ -49,7 +49,7 @@ log = logging.getLogger("estimate_all_kit")
 
 RESULTS = Path(__file__).resolve().parent / "results"
 EXAMPLES = ["oetztal", "hintereisferner", "baltoro", "columbia", "south-glacier", "chhota-shigri",
-            "karakoram-03439", "alaska-10299", "greenland-08389", "alpine-01270", "nz-canterbury"]
+            "karakoram-03439", "alaska-10299", "greenland-08389", "alpine-01270", "nz-canterbury", "svalbard"]
 G2TI_FILE = "oggm-sample-data/g2ti/rgi62_itmix_df.h5"
 COLUMNS = ["example", "rgi_id", "name", "area_km2", "volume_km3", "volume_std_km3", "va_volume_km3", "ratio_to_va",
            "g2ti_volume_km3", "ratio_to_g2ti", "status", "seconds"]
@@ -61,10 +61,15 @@ def resolve_examples(names: list[str]) -> dict[str, reg.ResolvedExample]:
     if unknown:
         raise DataNotFoundError(f"examples not in glacierbed.data.registry.EXAMPLES: {', '.join(unknown)}")
     resolved = {n: reg.get_example(n) for n in names}
-    no_outlines = [n for n, ex in resolved.items() if ex.outlines is None]
+    no_outlines = [n for n, ex in resolved.items() if outline_source(ex) is None]
     if no_outlines:
-        raise DataNotFoundError(f"examples without outlines: {', '.join(no_outlines)}")
+        raise DataNotFoundError(f"examples without outlines or a glacier mask: {', '.join(no_outlines)}")
     return resolved
+
+
+def outline_source(ex: reg.ResolvedExample) -> Path | None:
+    """The example's outlines, else its glacier mask raster (read as outlines: each patch a glacier)."""
+    return ex.outlines if ex.outlines is not None else ex.glacier_mask
 
 
 def g2ti_volumes_km3() -> pd.Series:
@@ -76,7 +81,7 @@ def run_example(name: str, ex: reg.ResolvedExample, predictor: ThicknessPredicto
                 work: Path) -> tuple[pd.DataFrame, float]:
     """The glaciers table of one example (``example`` column first) and the call's wall seconds."""
     t0 = time.perf_counter()
-    res = estimate(ex.dem, ex.outlines, work / name, model=predictor, config=EstimateConfig(), maps=False)
+    res = estimate(ex.dem, outline_source(ex), work / name, model=predictor, config=EstimateConfig(), maps=False)
     wall = time.perf_counter() - t0
     table = res.glaciers.assign(example=name)
     log.info("%s: %d glaciers, %.3f km3 in %.1f s (%s)", name, len(table), table["volume_km3"].sum(), wall,

@@ -335,3 +335,24 @@ def test_tables_keep_rgi_attributes_and_total_by_subregion(oetztal_run) -> None:
     assert sub["n_glaciers"].sum() == 20
     assert sub["volume_km3"].sum() == pytest.approx(t["volume_km3"].sum())
     assert sub["volume_std_km3"].sum() == pytest.approx(t["volume_std_km3"].fillna(0).sum())
+
+
+def test_cli_estimate_on_a_glacier_mask_raster(data_dir: Path, tmp_path: Path) -> None:
+    """The Svalbard example has only a glacier mask raster: its patches are the glaciers, estimated by the default."""
+    import rasterio
+    from typer.testing import CliRunner
+
+    from glacierbed.cli import app
+
+    ids = ["glacier_mask_1990-0003", "glacier_mask_1990-0010"]
+    args = ["estimate", "--example", "svalbard", "--out", str(tmp_path), "--no-maps"]
+    r = CliRunner().invoke(app, args + [a for i in ids for a in ("--glacier", i)])
+    assert r.exit_code == 0, r.output
+    t = pd.read_csv(tmp_path / "glaciers.csv").set_index("rgi_id")
+    assert sorted(t.index) == ids and (t["status"] == "ok").all()
+    # the 20 m mask's own areas, and a plausible Svalbard thickness (tens of metres, not zero, not hundreds)
+    assert t["area_km2"].to_list() == pytest.approx(t["n_pixels"].to_numpy() * 400 / 1e6)
+    assert ((t["mean_thickness_m"] > 10) & (t["mean_thickness_m"] < 150)).all()
+    with rasterio.open(tmp_path / "thickness.tif") as src:
+        h = src.read(1, masked=True)
+        assert src.crs.to_epsg() == 25833 and h.min() >= 0

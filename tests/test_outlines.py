@@ -16,7 +16,7 @@ from scipy import ndimage
 from glacierbed.data import registry as reg
 from glacierbed.data.outlines import check_overlap, rasterize_ids, rasterize_mask, read_outlines
 from glacierbed.data.rasters import read_dem
-from glacierbed.core.errors import EmptySelectionError, MissingCRSError, NoOverlapError
+from glacierbed.core.errors import CorruptFileError, EmptySelectionError, MissingCRSError, NoOverlapError
 
 HEF = "oggm-sample-data/test-files/Hintereisferner_RGI6.shp"
 
@@ -138,3 +138,55 @@ def test_empty_file(tmp_path: Path) -> None:
     path.write_text(json.dumps({"type": "FeatureCollection", "features": []}))
     with pytest.raises(EmptySelectionError, match="empty.geojson"):
         read_outlines(path)
+
+
+SVALBARD_MASK = "svalbard-longyearbyen/glacier_mask_1990.tif"
+
+
+def test_glacier_mask_raster_becomes_outlines(data_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The kit's Svalbard 1990 mask (1 = glacier, 255 = unknown): one outline per 8-connected patch,
+    in the raster's CRS, that rasterises back onto the mask cell for cell."""
+    import rasterio
+
+    from glacierbed.data.rasters import Raster
+
+    path = data_dir / SVALBARD_MASK
+    with caplog.at_level(logging.WARNING):
+        gdf = read_outlines(path)
+    with rasterio.open(path) as src:
+        mask, crs = src.read(1), src.crs
+    assert gdf.crs == crs and gdf.crs.to_epsg() == 25833
+    glacier = mask == 1
+    labels, n = ndimage.label(glacier, structure=np.ones((3, 3), bool))
+    sizes = ndimage.sum(glacier, labels, range(1, n + 1)) * 400.0 / 1e6  # 20 m cells, km²
+    kept = sizes >= 0.01
+    assert len(gdf) == int(kept.sum()) and gdf["rgi_id"].is_unique
+    assert "dropping 1 glacier patches" in caplog.text  # the one sub-0.01 km² speck, named
+    assert gdf["area_km2"].sum() == pytest.approx(sizes[kept].sum(), rel=1e-9)  # 70.43 km²
+    assert list(gdf["area_km2"]) == sorted(gdf["area_km2"], reverse=True)
+    grid = Raster.from_file(path)
+    back = rasterize_mask(gdf, grid)
+    assert np.array_equal(back, np.isin(labels, np.flatnonzero(kept) + 1))
+
+
+def test_glacier_id_raster_and_bad_masks(tmp_path: Path) -> None:
+    """A raster of glacier ids keeps touching glaciers apart; a DEM or an empty mask is refused by name."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    def write(name: str, data: np.ndarray) -> Path:
+        path = tmp_path / name
+        with rasterio.open(path, "w", driver="GTiff", width=data.shape[1], height=data.shape[0], count=1,
+                           dtype=data.dtype, crs="EPSG:32632", transform=from_origin(600000, 5200000, 50, 50)) as dst:
+            dst.write(data, 1)
+        return path
+
+    ids = np.zeros((20, 20), np.uint16)
+    ids[2:10, 2:10], ids[2:10, 10:18] = 7, 9  # two glaciers sharing a divide
+    gdf = read_outlines(write("ids.tif", ids))
+    assert sorted(gdf["rgi_id"]) == ["ids-7", "ids-9"]
+    assert gdf["area_km2"].to_list() == pytest.approx([0.16, 0.16])
+    with pytest.raises(CorruptFileError, match="dem.tif: not a glacier mask"):
+        read_outlines(write("dem.tif", np.full((20, 20), 2500.5, np.float32)))
+    with pytest.raises(EmptySelectionError, match="empty.tif"):
+        read_outlines(write("empty.tif", np.zeros((20, 20), np.uint8)))

@@ -53,7 +53,7 @@ OPTIONS: dict[str, Any] = dict(
 
 
 def _example_inputs(name: str) -> tuple[list[Path], Path]:
-    """DEM path(s) and outline path of a named example from the data registry."""
+    """DEM path(s) and outline path (or glacier mask raster) of a named example from the data registry."""
     from glacierbed.core.errors import DataNotFoundError
     from glacierbed.data.registry import get_example
 
@@ -66,7 +66,7 @@ def _example_inputs(name: str) -> tuple[list[Path], Path]:
                 return v
         return None
 
-    dem, outlines = pick("dem", "dems", "dem_paths"), pick("outlines", "outline", "outlines_path")
+    dem, outlines = pick("dem", "dems", "dem_paths"), pick("outlines", "outline", "outlines_path", "glacier_mask")
     if dem is None or outlines is None:
         raise DataNotFoundError(f"example {name!r}: has no DEM and outlines to estimate on")
     dems = [Path(p) for p in dem] if isinstance(dem, (list, tuple)) else [Path(dem)]

@@ -109,7 +109,7 @@ EXAMPLES: dict[str, Example] = {
                 description="Southern Alps (Canterbury), 9 RGI 6.0 glaciers on a 25 m NZTM DEM"),
         Example("svalbard", ("svalbard-longyearbyen/dem_1990.tif",), None,
                 glacier_mask="svalbard-longyearbyen/glacier_mask_1990.tif",
-                description="Longyearbyen 1990 DEM, 20 m, glacier mask raster (no outlines)"),
+                description="Longyearbyen 1990 DEM, 20 m, glacier mask raster (no outlines: each mask patch is a glacier)"),
         Example("cordillera-blanca", ("peru-cordillera-blanca-srtm3/dem.tif",), None,
                 description="Cordillera Blanca SRTM 3\" DEM, no outlines (use RGI 6.0 region 16)"),
         Example("alps-200m", tuple(f"alps-topography-200m/topg-{t}.tif"

@@ -1,4 +1,4 @@
-"""Glacier outlines: read RGI 5/6/7 shapefiles, GeoPackage, GeoJSON; repair; rasterize."""
+"""Glacier outlines: read RGI 5/6/7 shapefiles, GeoPackage, GeoJSON or a glacier mask raster; repair; rasterize."""
 
 from __future__ import annotations
 
@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 _ID_COLUMNS = ("RGIId", "rgi_id", "RGIID", "GLIMSId", "glims_id", "id")
 _AREA_COLUMNS = ("Area", "area_km2", "AREA", "area")
 _NAME_COLUMNS = ("Name", "glac_name", "NAME", "name")
+#: file suffixes read as a glacier mask raster instead of vector outlines
+MASK_SUFFIXES = (".tif", ".tiff", ".vrt", ".img")
+#: mask components smaller than this are dropped (the RGI's smallest glacier)
+MIN_MASK_GLACIER_KM2 = 0.01
 
 
 def read_outlines(path: str | os.PathLike, crs: CRS | str | int | None = None) -> gpd.GeoDataFrame:
@@ -42,6 +46,9 @@ def read_outlines(path: str | os.PathLike, crs: CRS | str | int | None = None) -
     path = Path(path)
     if not path.exists():
         raise DataNotFoundError(f"{path}: outline file not found")
+    if path.suffix.lower() in MASK_SUFFIXES:
+        gdf = outlines_from_mask(path)
+        return gdf if crs is None else gdf.to_crs(CRS.from_user_input(crs))
     try:
         gdf = gpd.read_file(path)
     except Exception as exc:  # pyogrio raises DataSourceError and friends
@@ -69,6 +76,50 @@ def read_outlines(path: str | os.PathLike, crs: CRS | str | int | None = None) -
         gdf = gdf.to_crs(CRS.from_user_input(crs))
     gdf.attrs["source"] = str(path)
     return gdf.reset_index(drop=True)
+
+
+def outlines_from_mask(path: str | os.PathLike, min_area_km2: float = MIN_MASK_GLACIER_KM2) -> gpd.GeoDataFrame:
+    """Outlines polygonised from a glacier mask raster, in its CRS, with :func:`read_outlines`' columns.
+
+    A mask of 0 / 1 (nodata = unknown = not glacier): each connected patch of glacier cells
+    (8-connected) is one glacier, named ``<file stem>-<n>`` from the largest down; a raster of
+    integer glacier ids (more than one positive value): each id is one glacier. Patches under
+    ``min_area_km2`` are dropped (with a warning naming how many). A mask has no ice divides:
+    a connected ice field is one glacier; give vector outlines for glacier-by-glacier results.
+    """
+    from scipy import ndimage
+
+    path = Path(path)
+    mask = Raster.from_file(path)
+    values = np.nan_to_num(mask.data, nan=0.0)
+    if np.any((values != np.round(values)) | (values < 0)):
+        raise CorruptFileError(f"{path}: not a glacier mask (needs 0 / 1 or integer glacier ids, "
+                               f"found values from {np.nanmin(mask.data):g} to {np.nanmax(mask.data):g})")
+    positive = np.unique(values[values > 0])
+    if positive.size == 0:
+        raise EmptySelectionError(f"{path}: the glacier mask has no glacier cell")
+    if positive.size == 1:
+        labels, _ = ndimage.label(values > 0, structure=np.ones((3, 3), bool))
+    else:
+        labels = values.astype(np.int64)
+    parts = [(shapely.geometry.shape(geom), int(v)) for geom, v in
+             rasterio.features.shapes(labels.astype(np.int32), mask=labels > 0, transform=mask.transform)]
+    gdf = gpd.GeoDataFrame({"label": [v for _, v in parts]}, geometry=[g for g, _ in parts], crs=mask.crs)
+    gdf = gdf.dissolve(by="label", as_index=False)
+    gdf["area_km2"] = gdf.to_crs(local_metric_crs(mask)).area.to_numpy() / 1e6
+    small = gdf["area_km2"] < min_area_km2
+    if small.any():
+        log.warning("%s: dropping %d glacier patches under %g km² (%.3f km² in all)", path, int(small.sum()),
+                    min_area_km2, float(gdf.loc[small, "area_km2"].sum()))
+        gdf = gdf.loc[~small]
+    if len(gdf) == 0:
+        raise EmptySelectionError(f"{path}: no glacier patch of {min_area_km2:g} km² or more in the mask")
+    gdf = gdf.sort_values("area_km2", ascending=False).reset_index(drop=True)
+    gdf["rgi_id"] = ([f"{path.stem}-{i + 1:04d}" for i in range(len(gdf))] if positive.size == 1
+                     else [f"{path.stem}-{v}" for v in gdf["label"]])
+    gdf["name"] = ""
+    gdf.attrs["source"] = str(path)
+    return gdf.rename(columns={"label": "mask_label"})[["rgi_id", "name", "area_km2", "mask_label", "geometry"]]
 
 
 def _first_column(gdf: gpd.GeoDataFrame, names: tuple[str, ...], default) -> pd.Series:
