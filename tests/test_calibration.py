@@ -180,6 +180,35 @@ def test_a_new_case_is_predicted_by_the_fit_on_the_others_never_fitted_on():
     assert np.median(cv.rows["mu_cal"] / cv.rows["mu"]) == pytest.approx(1.3, rel=0.05)
 
 
+def test_a_new_case_row_of_a_fitted_glacier_is_predicted_without_that_glacier():
+    """A glacier of the new case that the fit cases also hold (an Alps mean of a GlaThiDa grid glacier)
+    is predicted by a fit without its own rows; the reference once saw them (audit, stop 30)."""
+    from glacierbed.evaluation.cross_validation import cross_validate_on
+
+    rows = synthetic_rows(np.random.default_rng(7), n_glaciers=6, n_cells=30, factor=1.3)
+    rows.loc[rows["group"].isin(["G04", "G05"]), "case"] = "new"
+    extra = rows[rows["group"] == "G03"].head(5).assign(case="new")  # G03 measured in both cases
+    ms = MeasuredSet(pd.concat([rows, extra], ignore_index=True),
+                     pd.DataFrame(columns=["case", "example", "rgi_id", "group", "region", "mu", "sigma"]))
+    _Spy.seen = []
+    cv = cross_validate_on(ms, lambda: _Spy([ThicknessScale()]), ["synthetic"])
+    # 4 LOGO fits, the fit on all for G04/G05, the fit without G03 for G03's new rows
+    assert _Spy.seen[4:] == [{"G00", "G01", "G02", "G03"}, {"G00", "G01", "G02"}]
+    new = cv.rows[cv.rows["case"] == "new"]
+    assert len(new) == int((rows["case"] == "new").sum()) + 5 and new["mu_cal"].notna().all()
+    assert set(new.loc[new["group"] == "G03", "fold"]) == {"other"}
+
+
+def test_holding_out_a_label_without_rows_predicts_no_row():
+    """``only`` a label with pixels but no measured row: no row comes back (they once were the fitted
+    side's rows, uncalibrated), its glacier is predicted."""
+    rows = synthetic_rows(np.random.default_rng(5), n_glaciers=4, n_cells=40, factor=1.3).assign(nest="fit")
+    pixels = rows[rows["group"] == "G03"].assign(pixel_area_m2=900.0, nest="held")
+    cv = cross_validate(MeasuredSet(rows, pixels), "scale", by="nest", only=["held"])
+    assert len(cv.rows) == 0 and {"mu_cal", "sigma_cal", "z90"} <= set(cv.rows.columns)
+    assert list(cv.glaciers["rgi_id"]) == ["G03"]
+
+
 def test_acceptance_summary_share_of_glaciers_with_small_bias_by_hand():
     """Two grid glaciers: one 10 % too thick (within 20 %), one 50 % too thick: share 0.5."""
     from glacierbed.evaluation.cross_validation import CrossValidation, acceptance_summary

@@ -96,8 +96,10 @@ def cross_validate(ms: MeasuredSet, variant: str | Callable[[], Calibration], by
             out_glaciers.append(predict_glaciers(cal, px).assign(fold=held))
         if progress:
             progress(held)
-    oof = pd.concat(out_rows, ignore_index=True) if out_rows else rows.assign(mu_cal=np.nan, sigma_cal=np.nan)
-    # no pixel held out (e.g. ``only`` a label without pixels): no glacier rows, never the fitted ones
+    # no row (or no pixel) held out, e.g. ``only`` a label without measurements: nothing predicted, never
+    # the fitted side's rows or pixels
+    oof = (pd.concat(out_rows, ignore_index=True) if out_rows
+           else rows.iloc[0:0].assign(mu_cal=np.nan, sigma_cal=np.nan, z90=np.nan, fold=""))
     gl = pd.concat(out_glaciers, ignore_index=True) if out_glaciers else predict_glaciers(Calibration(), pixels.iloc[0:0])
     return CrossValidation(name, by, _glacier_means_from_pixels(oof, gl), gl, fits)
 
@@ -249,18 +251,33 @@ def acceptance_summary(cv: CrossValidation) -> dict[str, float]:
 def cross_validate_on(ms: MeasuredSet, variant: str | Callable[[], Calibration], fit_cases: Sequence[str],
                       by: str = "group") -> CrossValidation:
     """Leave-one-``by``-out on the rows of ``fit_cases``; the rows of every other case predicted by the
-    fit on all ``fit_cases`` rows (never fitted on: how the shipped calibration meets a new case)."""
+    fit on the ``fit_cases`` rows (never fitted on: how the shipped calibration meets a new case), without
+    the rows of their own ``by`` label where the fit cases hold it too (e.g. an Alps mean of a grid glacier)."""
     def part(df: pd.DataFrame) -> pd.DataFrame:
         return df.assign(part=np.where(df["case"].isin(fit_cases), "fit", "other"))
 
     rows, pixels = part(ms.rows), part(ms.pixels)
-    logo = cross_validate(MeasuredSet(rows[rows["part"] == "fit"], pixels[pixels["part"] == "fit"]), variant, by=by)
-    if not (rows["part"] == "other").any():
+    fit_rows, fit_px = rows[rows["part"] == "fit"], pixels[pixels["part"] == "fit"]
+    logo = cross_validate(MeasuredSet(fit_rows, fit_px), variant, by=by)
+    other_rows, other_px = rows[rows["part"] == "other"], pixels[pixels["part"] == "other"]
+    if not len(other_rows):
         return logo
-    other = cross_validate(MeasuredSet(rows, pixels), variant, by="part", only=["other"])
+    fitted = set(fit_rows[by].astype(str))
+
+    def predicted(label: str | None) -> CrossValidation:
+        """The other cases' rows of ``label`` (None: of every label the fit cases lack) by the fit without it."""
+        def pick(df: pd.DataFrame) -> pd.DataFrame:
+            lab = df[by].astype(str)
+            own = ~lab.isin(fitted) if label is None else lab == label
+            return df[((df["part"] == "fit") & (lab != label)) | ((df["part"] == "other") & own)]
+
+        return cross_validate(MeasuredSet(pick(rows), pick(pixels)), variant, by="part", only=["other"])
+
+    parts = [predicted(label) for label in
+             [None, *sorted(fitted & (set(other_rows[by].astype(str)) | set(other_px[by].astype(str))))]]
     return CrossValidation(logo.variant, f"{by} on {'+'.join(fit_cases)}",
-                           pd.concat([logo.rows, other.rows], ignore_index=True),
-                           pd.concat([logo.glaciers, other.glaciers], ignore_index=True))
+                           pd.concat([logo.rows, *(p.rows for p in parts)], ignore_index=True),
+                           pd.concat([logo.glaciers, *(p.glaciers for p in parts)], ignore_index=True))
 
 
 def per_glacier_coverage(cv: CrossValidation) -> pd.DataFrame:
