@@ -33,9 +33,8 @@ import pandas as pd
 from glacierbed.core.atomic import write_text
 from glacierbed.core.errors import run_script
 from glacierbed.evaluation.benchmark import to_markdown, write_table
-from glacierbed.evaluation.measured_finetune import nested_calibration, with_folds_by
-from glacierbed.evaluation.measured_table import BASELINES, CASES, collect
-from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
+from glacierbed.evaluation.measured_finetune import default_recipe_options, nested_by_split
+from glacierbed.evaluation.measured_table import BASELINES
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -93,25 +92,14 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", type=Path, default=HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml")
-    ap.add_argument("--table-dir", type=Path, default=Path.home() / ".cache" / "glacierbed-calibration")
-    ap.add_argument("--reference", default="runs/previous_default/thickness-net.pt",
-                    help="the network the default was fine-tuned from (its measured table gives the rows)")
-    ap.add_argument("--glacier-run-dir", type=Path, default=Path.home() / ".cache" / "glacierbed-finetune-spanning-p128")
-    ap.add_argument("--region-run-dir", type=Path, default=Path.home() / ".cache" / "glacierbed-finetune-loro")
+    default_recipe_options(ap, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     t0 = time.perf_counter()
-    cfg = MeasuredFinetuneConfig.from_yaml(args.config)
-    ms = collect(args.table_dir, args.reference, True)
-    parts, radar = [], []
-    for split, by, run_dir in (("glacier-wise", "group", args.glacier_run_dir),
-                               ("region-wise", "region", args.region_run_dir)):
-        cv = nested_calibration(ms, with_folds_by(cfg, ms, by), Path(cfg.init_weights), run_dir, VARIANT,
-                                calibrate_on=CASES, by=by, progress=lambda m: print(m, flush=True))
-        parts.append(per_glacier(cv.rows, split))
-        radar.append(per_glacier(cv.rows, split, "south-glacier"))
+    cvs = nested_by_split(args, [VARIANT], progress=lambda m: print(m, flush=True))
+    parts = [per_glacier(cv[VARIANT].rows, split) for split, cv in cvs.items()]
+    radar = [per_glacier(cv[VARIANT].rows, split, "south-glacier") for split, cv in cvs.items()]
     table = pd.concat(parts, ignore_index=True)
     summ = summary(table)
     sg = pd.concat(radar, ignore_index=True)

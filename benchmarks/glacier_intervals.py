@@ -30,9 +30,7 @@ from glacierbed.core.errors import run_script
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.cross_validation import (coverage_spread, glacier_level_coverage, glacier_level_summary,
                                                     per_glacier_coverage, score)
-from glacierbed.evaluation.measured_finetune import nested_calibrations, with_folds_by
-from glacierbed.evaluation.measured_table import CASES, collect
-from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
+from glacierbed.evaluation.measured_finetune import default_recipe_options, nested_by_split
 from glacierbed.posterior.calibration import MEAN_UNIT
 
 HERE = Path(__file__).resolve().parent
@@ -67,24 +65,13 @@ def worst_gap(table: pd.DataFrame, variant: str) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", type=Path, default=HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml")
-    ap.add_argument("--table-dir", type=Path, default=Path.home() / ".cache" / "glacierbed-calibration")
-    ap.add_argument("--reference", default="runs/previous_default/thickness-net.pt",
-                    help="the network the default was fine-tuned from (its measured table gives the rows)")
-    ap.add_argument("--glacier-run-dir", type=Path, default=Path.home() / ".cache" / "glacierbed-finetune-spanning-p128")
-    ap.add_argument("--region-run-dir", type=Path, default=Path.home() / ".cache" / "glacierbed-finetune-loro")
+    default_recipe_options(ap, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     t0 = time.perf_counter()
-    cfg = MeasuredFinetuneConfig.from_yaml(args.config)
-    ms = collect(args.table_dir, args.reference, True)
     rows, units, spread = [], [], []
-    for split, by, run_dir in (("glacier-wise", "group", args.glacier_run_dir),
-                               ("region-wise", "region", args.region_run_dir)):
-        cvs = nested_calibrations(ms, with_folds_by(cfg, ms, by), Path(cfg.init_weights), run_dir,
-                                  list(VARIANTS.values()), calibrate_on=CASES, by=by,
-                                  progress=lambda m: print(m, flush=True))
+    for split, cvs in nested_by_split(args, list(VARIANTS.values()), progress=lambda m: print(m, flush=True)).items():
         pixels = {}
         for name, variant in VARIANTS.items():
             r, u = rows_of(cvs[variant], name, split)

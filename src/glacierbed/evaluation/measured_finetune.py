@@ -224,6 +224,35 @@ def nested_calibrations(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weigh
                                pd.concat(glaciers[v], ignore_index=True), dict(fits[v])) for v in variants}
 
 
+#: the measured-fine-tuning splits scored nested: name, fold key (:func:`glacier_folds`)
+SPLITS = (("glacier-wise", "group"), ("region-wise", "region"))
+
+
+def default_recipe_options(ap, config: Path) -> None:
+    """argparse options of the benchmarks that rescore the default's recipe (``config``) nested on its cached
+    fold networks: the measured table of the network it was fine-tuned from, and a run folder per split."""
+    cache = Path.home() / ".cache"
+    ap.add_argument("--config", type=Path, default=config)
+    ap.add_argument("--table-dir", type=Path, default=cache / "glacierbed-calibration")
+    ap.add_argument("--reference", default="runs/previous_default/thickness-net.pt",
+                    help="the network the default was fine-tuned from (its measured table gives the rows)")
+    ap.add_argument("--glacier-run-dir", type=Path, default=cache / "glacierbed-finetune-spanning-p128")
+    ap.add_argument("--region-run-dir", type=Path, default=cache / "glacierbed-finetune-loro")
+
+
+def nested_by_split(args, variants: Sequence[str], progress: Callable[[str], None] | None = None) -> dict[str, dict]:
+    """:func:`nested_calibrations` of ``variants`` for each split of :data:`SPLITS`, from the options of
+    :func:`default_recipe_options` (calibrations fitted on the measured cases): ``{split: {variant: cv}}``."""
+    from glacierbed.evaluation.measured_table import CASES, collect
+
+    cfg = MeasuredFinetuneConfig.from_yaml(args.config)
+    ms = collect(args.table_dir, args.reference, True)
+    run_dirs = {"group": args.glacier_run_dir, "region": args.region_run_dir}
+    return {split: nested_calibrations(ms, with_folds_by(cfg, ms, by), Path(cfg.init_weights), run_dirs[by],
+                                       list(variants), calibrate_on=CASES, by=by, progress=progress)
+            for split, by in SPLITS}
+
+
 def out_of_fold_calibration(oof: MeasuredSet, variant: str, calibrate_on: Sequence[str] | None = CASES):
     """The calibration ``variant`` to ship beside the network fine-tuned on all glaciers
     (:func:`finetune_all`), fitted on out-of-fold maps ``oof`` (:func:`cross_validate_finetune`'s table:
@@ -242,4 +271,5 @@ def out_of_fold_calibration(oof: MeasuredSet, variant: str, calibrate_on: Sequen
 
 
 __all__ = ["measured_windows", "with_folds_by", "glacier_folds", "subset", "cross_validate_finetune", "finetune_all",
-           "nested_calibration", "nested_calibrations", "out_of_fold_calibration"]
+           "nested_calibration", "nested_calibrations", "out_of_fold_calibration", "SPLITS", "default_recipe_options",
+           "nested_by_split"]
