@@ -61,15 +61,10 @@ def resolve_examples(names: list[str]) -> dict[str, reg.ResolvedExample]:
     if unknown:
         raise DataNotFoundError(f"examples not in glacierbed.data.registry.EXAMPLES: {', '.join(unknown)}")
     resolved = {n: reg.get_example(n) for n in names}
-    no_outlines = [n for n, ex in resolved.items() if outline_source(ex) is None]
+    no_outlines = [n for n, ex in resolved.items() if ex.estimate_outlines is None]
     if no_outlines:
         raise DataNotFoundError(f"examples without outlines or a glacier mask: {', '.join(no_outlines)}")
     return resolved
-
-
-def outline_source(ex: reg.ResolvedExample) -> Path | None:
-    """The example's outlines, else its glacier mask raster (read as outlines: each patch a glacier)."""
-    return ex.outlines if ex.outlines is not None else ex.glacier_mask
 
 
 def g2ti_volumes_km3() -> pd.Series:
@@ -81,7 +76,7 @@ def run_example(name: str, ex: reg.ResolvedExample, predictor: ThicknessPredicto
                 work: Path) -> tuple[pd.DataFrame, float]:
     """The glaciers table of one example (``example`` column first) and the call's wall seconds."""
     t0 = time.perf_counter()
-    res = estimate(ex.dem, outline_source(ex), work / name, model=predictor, config=EstimateConfig(), maps=False)
+    res = estimate(ex.dem, ex.estimate_outlines, work / name, model=predictor, config=EstimateConfig(), maps=False)
     wall = time.perf_counter() - t0
     table = res.glaciers.assign(example=name)
     log.info("%s: %d glaciers, %.3f km3 in %.1f s (%s)", name, len(table), table["volume_km3"].sum(), wall,

@@ -66,7 +66,7 @@ def _example_inputs(name: str) -> tuple[list[Path], Path]:
                 return v
         return None
 
-    dem, outlines = pick("dem", "dems", "dem_paths"), pick("outlines", "outline", "outlines_path", "glacier_mask")
+    dem, outlines = pick("dem", "dems", "dem_paths"), pick("estimate_outlines", "outlines", "outline", "outlines_path")
     if dem is None or outlines is None:
         raise DataNotFoundError(f"example {name!r}: has no DEM and outlines to estimate on")
     dems = [Path(p) for p in dem] if isinstance(dem, (list, tuple)) else [Path(dem)]

@@ -60,6 +60,11 @@ class ResolvedExample:
     extras: dict[str, Path] = field(default_factory=dict)
     glaciers: tuple[str, ...] = ()
 
+    @property
+    def estimate_outlines(self) -> Path | None:
+        """What ``estimate`` reads as outlines: the outline file, else the glacier mask raster (each patch a glacier)."""
+        return self.outlines if self.outlines is not None else self.glacier_mask
+
 
 _GG = "glathida-grids/"
 #: the glaciers of the ``glathida-grids`` dataset (RGI 6.0 ids), from its registered files

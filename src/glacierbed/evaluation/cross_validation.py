@@ -273,8 +273,8 @@ def cross_validate_on(ms: MeasuredSet, variant: str | Callable[[], Calibration],
 
         return cross_validate(MeasuredSet(pick(rows), pick(pixels)), variant, by="part", only=["other"])
 
-    parts = [predicted(label) for label in
-             [None, *sorted(fitted & (set(other_rows[by].astype(str)) | set(other_px[by].astype(str))))]]
+    own = set(other_rows[by].astype(str)) | set(other_px[by].astype(str))
+    parts = [predicted(label) for label in ([None] if own - fitted else []) + sorted(own & fitted)]
     return CrossValidation(logo.variant, f"{by} on {'+'.join(fit_cases)}",
                            pd.concat([logo.rows, *(p.rows for p in parts)], ignore_index=True),
                            pd.concat([logo.glaciers, *(p.glaciers for p in parts)], ignore_index=True))
