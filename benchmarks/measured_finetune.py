@@ -102,10 +102,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--by", choices=["group", "region"], default="group",
                     help="folds: glacier-wise (the config's count) or leave-one-region-out (folds = regions; results "
                          "named <config>_loro; the previous network's calibration refitted leave-one-region-out)")
+    ap.add_argument("--compare-with", type=Path, default=None,
+                    help="a results CSV of this script (e.g. benchmarks/results/measured_finetune_from_spanning_all_"
+                         "p128.csv, today's default's recipe): the rule compares with its nested row instead of this "
+                         "run's 'shipped, calibrated' row (the reference network's)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     if args.final is not None and args.by == "region":
         ap.error("--final fits the calibration on glacier-wise out-of-fold maps: use it without --by region")
+    baseline = None if args.compare_with is None else rule_baseline(args.compare_with)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("glacierbed.pipeline.estimate", "glacierbed.pipeline.workflow", "glacierbed.posterior.physics",
                   "pyogrio", "glacierbed.evaluation.oggm_peer", "glacierbed.data.rasters",
@@ -154,12 +159,16 @@ def main(argv: list[str] | None = None) -> None:
                          for (label, _), cv in cvs.items()])
     write_table(regions, out / f"{name}_regions.csv")
     plot_ratios(per_glacier, table["variant"].iloc[-1], out / f"{name}.png")
-    ship = table.iloc[1]
+    ship = table.iloc[1] if baseline is None else baseline
+    beaten = "the shipped, calibrated network" if baseline is None else (
+        f"`{baseline['variant']}` of [{args.compare_with.name}]({args.compare_with.name}) "
+        f"(grids {baseline['grids_median_ratio']:.3f})")
     candidates = table.iloc[3:] if cfg.side_cases else table.iloc[2:]  # the Alps protocol declares the nested one only
     decisions = ["- Evaluation only (leave-one-region-out): no decision is taken from this run."] if args.by == "region" \
         else [f"- `{ft['variant']}`: " + (
-        "meets the rule's measured-data part; the simulated test ranges decide next." if meets_rule(ft, ship) else
-        "does not beat the shipped, calibrated network by the rule: the default is unchanged.")
+        f"beats {beaten} by the rule's measured-data part; the simulated test ranges decide next."
+        if meets_rule(ft, ship) else
+        f"does not beat {beaten} by the rule: the default is unchanged.")
         for _, ft in candidates.iterrows()]
     protocols = [f"selection_protocol_{name}.md"]
     if args.nested and (RESULTS / f"selection_protocol_{name}_nested.md").exists():
@@ -216,6 +225,18 @@ def write_final(ms: MeasuredSet, oof: MeasuredSet, cfg: MeasuredFinetuneConfig, 
                 "hintereisferner": "consensus volume is a check only, never fitted on"}
     out = cal.save(Path(args.final).with_name(f"{Path(args.final).stem}.calibration.json"))
     logging.info("calibration fitted on %d out-of-fold rows: %s", cal.trained_on.get("n_rows", 0), out)
+
+
+def rule_baseline(path: Path) -> pd.Series:
+    """The nested glacier-wise row of a results CSV of this script: the row a candidate must beat."""
+    if not path.is_file():
+        raise SystemExit(f"--compare-with {path}: no such results file")
+    rows = pd.read_csv(path)
+    nested = rows[rows["variant"].astype(str).str.endswith("(nested)")
+                  & rows["split"].astype(str).str.contains("glacier-wise")] if "variant" in rows else rows.iloc[:0]
+    if len(nested) != 1:
+        raise SystemExit(f"--compare-with {path}: expected one nested glacier-wise row, found {len(nested)}")
+    return nested.iloc[0]
 
 
 def meets_rule(ft: pd.Series, ship: pd.Series) -> bool:

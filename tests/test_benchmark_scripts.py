@@ -117,3 +117,26 @@ def test_error_budget_summary_medians_by_hand():
     assert row["rescaled_vs_rescaled_baselines"] == pytest.approx(np.median([8 / 20, 24 / 30]))
     assert row["median_bias_share_of_mse"] == pytest.approx(np.median([0.64, 0.36]))
     assert row["glaciers_at_0.75"] == 1 and row["glaciers_at_0.75_unbiased"] == 2
+
+
+def test_the_rule_compares_with_the_nested_row_of_the_named_results(tmp_path: Path) -> None:
+    """``measured_finetune.py --compare-with``: the candidate must beat the named run's nested glacier-wise
+    row (today's default), not the reference network's row; a file without exactly one such row is refused."""
+    mf = _script("measured_finetune")
+    rows = pd.DataFrame({
+        "variant": ["shipped, calibrated (residual+scale+interval)", "measured-finetune, raw",
+                    "measured-finetune + calibration (nested)"],
+        "split": ["LOGO", "6 glacier-wise folds", "6 glacier-wise folds, 5 inner"],
+        "grids_median_ratio": [0.909, 0.936, 0.848], "south_glacier_rmse_m": [26.6, 30.8, 27.5],
+        "oetztal_means_rmse_m": [10.9, 9.9, 9.85]})
+    rows.to_csv(tmp_path / "default.csv", index=False)
+    today = mf.rule_baseline(tmp_path / "default.csv")
+    assert today["grids_median_ratio"] == 0.848
+    candidate = pd.Series({"grids_median_ratio": 0.86, "south_glacier_rmse_m": 27.0, "oetztal_means_rmse_m": 9.8})
+    assert mf.meets_rule(candidate, rows.iloc[0])  # beats the old reference ...
+    assert not mf.meets_rule(candidate, today)  # ... but not today's default
+    rows.iloc[:2].to_csv(tmp_path / "no_nested.csv", index=False)
+    with pytest.raises(SystemExit, match="one nested glacier-wise row"):
+        mf.rule_baseline(tmp_path / "no_nested.csv")
+    with pytest.raises(SystemExit, match="no such results file"):
+        mf.rule_baseline(tmp_path / "missing.csv")

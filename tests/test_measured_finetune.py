@@ -255,3 +255,56 @@ def test_nested_calibration_fits_only_the_cases_it_is_told(monkeypatch, tmp_path
                                calibrate_on=["synthetic"])
     assert fitted_cases and all(c == {"synthetic"} for c in fitted_cases)
     assert set(cv.rows["case"]) == {"synthetic", "side"} and cv.rows["mu_cal"].notna().all()
+
+
+@pytest.mark.parametrize("scale", [2.0, 0.1])
+def test_relative_loss_measures_errors_in_the_glaciers_own_thickness(scale: float) -> None:
+    """With ``relative_floor_m`` the squared-error and glacier-mean terms are in units of the glacier's
+    measured mean thickness (floored) instead of 100 m: a 200 m glacier's terms shrink by (100/200)^2,
+    a 10 m one's grow by (100/30)^2 with a 30 m floor; the NLL is unchanged."""
+    import torch
+
+    from glacierbed.models.thickness.features import thickness_features
+    from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig, MeasuredWindow, _window_loss
+    from glacierbed.models.thickness.network import load_thickness_net
+    from glacierbed.pipeline.store import shipped_weights
+
+    yy, xx = np.mgrid[:64, :64]
+    r = np.hypot(yy - 32, xx - 32) / 20.0
+    own = r < 1
+    surface = 3000.0 + 150.0 * np.sqrt(np.clip(1 - r ** 2, 0, None)) - 2.0 * yy
+    feats = thickness_features(surface, own.astype(int), 50.0, None, None).astype(np.float32)
+    truth = np.where(own & ((yy + xx) % 3 == 0), 100.0 * scale, np.nan).astype(np.float32)
+    window = MeasuredWindow("A", feats, truth, own, mean_m=100.0 * scale)
+    net, _ = load_thickness_net(shipped_weights("thickness_net.pt"))
+    net.eval()
+
+    def loss(**kw) -> float:
+        with torch.no_grad():
+            return float(_window_loss(net, window, np.random.default_rng(3), MeasuredFinetuneConfig(**kw)))
+
+    nll_only = loss(w_mse=0.0, w_mean=0.0)
+    absolute = loss(w_mse=1.0, w_mean=1.0) - nll_only
+    relative = loss(w_mse=1.0, w_mean=1.0, relative_floor_m=30.0) - nll_only
+    unit = max(100.0 * scale, 30.0)
+    assert absolute > 0
+    assert relative == pytest.approx(absolute * (100.0 / unit) ** 2, rel=1e-4)
+    assert loss(w_mse=0.0, w_mean=0.0, relative_floor_m=30.0) == pytest.approx(nll_only, rel=1e-6)
+
+
+def test_networks_fine_tuned_before_the_relative_option_stay_reusable(tmp_path: Path) -> None:
+    """The option is left out of a fit's record when off, so cached fold networks still match; on, it is recorded."""
+    from glacierbed.models.thickness.features import thickness_features
+    from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig, MeasuredWindow, finetune_on_measured
+    from glacierbed.pipeline.store import shipped_weights
+
+    yy, xx = np.mgrid[:32, :32]
+    own = np.hypot(yy - 16, xx - 16) < 10
+    feats = thickness_features(3000.0 - 3.0 * yy + 20.0 * own, own.astype(int), 50.0).astype(np.float32)
+    window = MeasuredWindow("A", feats, np.where(own, 40.0, np.nan).astype(np.float32), own)
+    off = MeasuredFinetuneConfig(steps=1, w_sim=0.0, threads=1)
+    _, record = finetune_on_measured(off, shipped_weights("thickness_net.pt"), [window], tmp_path, tmp_path / "a.pt")
+    assert "relative_floor_m" not in record["finetuned_on_measured"]["config"]
+    on = MeasuredFinetuneConfig(steps=1, w_sim=0.0, threads=1, relative_floor_m=30.0)
+    _, record = finetune_on_measured(on, shipped_weights("thickness_net.pt"), [window], tmp_path, tmp_path / "b.pt")
+    assert record["finetuned_on_measured"]["config"]["relative_floor_m"] == 30.0

@@ -48,6 +48,10 @@ class MeasuredFinetuneConfig(YamlConfig):
     #: measured glacier (glacier-mean supervision that should not crowd out the measured pixels)
     side_cases: tuple[str, ...] = ()
     side_batch: int = 1
+    #: > 0: each glacier's squared-error and glacier-mean terms in units of its own measured mean
+    #: thickness (floored at this many metres) instead of 100 m, so a 300 m ice cap's errors do not
+    #: outweigh a 40 m valley glacier's (the headline metric is relative, per glacier); 0: off
+    relative_floor_m: float = 0.0
     folds: int = 6  #: glacier-wise folds of the evaluation
     threads: int = 2
     seed: int = 0
@@ -72,8 +76,13 @@ class MeasuredWindow:
 def _window_loss(net: ThicknessNet, w: MeasuredWindow, rng: np.random.Generator, cfg: MeasuredFinetuneConfig
                  ) -> torch.Tensor:
     """Masked NLL + squared error on the measured pixels, plus the glacier-mean term; one
-    random symmetry of the square."""
+    random symmetry of the square. Errors in units of 100 m, or of the glacier's own measured
+    mean thickness (``cfg.relative_floor_m``)."""
     measured = np.isfinite(w.truth)
+    unit = 100.0
+    if cfg.relative_floor_m > 0:
+        own_mean = float(np.mean(w.truth[measured])) if measured.any() else w.mean_m
+        unit = max(own_mean, cfg.relative_floor_m) if np.isfinite(own_mean) else unit
     b = _augment({"x": w.features[None], "truth": np.nan_to_num(w.truth)[None], "weight": measured[None],
                   "own": w.own[None]}, rng)
     h, s = net(b["x"])
@@ -81,11 +90,11 @@ def _window_loss(net: ThicknessNet, w: MeasuredWindow, rng: np.random.Generator,
     if measured.any():
         weight, truth = b["weight"][:, None], b["truth"][:, None]
         loss = loss + gaussian_nll(h, s, truth, weight) + cfg.w_mse * (
-            ((h - truth) / 100.0) ** 2 * weight).sum() / weight.sum()
+            ((h - truth) / unit) ** 2 * weight).sum() / weight.sum()
     if np.isfinite(w.mean_m):
         own = b["own"][:, None]
         mean = (h * own).sum() / own.sum().clamp_min(1.0)
-        loss = loss + cfg.w_mean * ((mean - w.mean_m) / 100.0) ** 2
+        loss = loss + cfg.w_mean * ((mean - w.mean_m) / unit) ** 2
     return loss
 
 
@@ -102,7 +111,10 @@ def finetune_on_measured(cfg: MeasuredFinetuneConfig, init_weights: str | Path, 
             f" outside the side cases {list(cfg.side_cases)}" if side else ""))
     from glacierbed.core.atomic import file_sha256
 
-    what = {"config": config_to_dict(cfg), "init_weights_sha256": file_sha256(init_weights),
+    config = config_to_dict(cfg)
+    if not cfg.relative_floor_m:  # absent when off: networks fine-tuned before the option existed stay reusable
+        config.pop("relative_floor_m")
+    what = {"config": config, "init_weights_sha256": file_sha256(init_weights),
             "groups": sorted({w.group for w in windows}), "n_windows": len(windows),
             "n_measured_pixels": int(sum(w.n_measured for w in windows)),
             "n_glacier_means": int(sum(np.isfinite(w.mean_m) for w in windows)), "n_side_windows": len(side)}
