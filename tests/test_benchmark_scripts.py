@@ -140,3 +140,21 @@ def test_the_rule_compares_with_the_nested_row_of_the_named_results(tmp_path: Pa
         mf.rule_baseline(tmp_path / "no_nested.csv")
     with pytest.raises(SystemExit, match="no such results file"):
         mf.rule_baseline(tmp_path / "missing.csv")
+
+
+def test_band_profiles_score_each_glacier_against_its_best_baseline() -> None:
+    """``band_profiles.per_glacier``: bands every method has; ratio = the default's RMSE over the best
+    baseline's on that glacier; a glacier with one band has no shape and is left out."""
+    bp = _script("band_profiles")
+    prof = pd.DataFrame({
+        "rgi_id": ["A", "A", "A", "B"], "name": ["a", "a", "a", "b"], "mean_thickness": [10.0, 20.0, 30.0, 5.0],
+        "default": [12.0, 22.0, 32.0, 5.0], "va_shaped": [14.0, 24.0, 34.0, 5.0],
+        "glabtop": [20.0, 20.0, 20.0, 5.0], "oggm": [11.0, 21.0, np.nan, 5.0]})
+    t = bp.per_glacier(prof)
+    assert list(t["rgi_id"]) == ["A"]  # B has one band
+    a = t.iloc[0]
+    assert a["n_bands"] == 2  # OGGM lacks the third band
+    assert a["default_rmse_m"] == pytest.approx(2.0) and a["default_shape_rmse_m"] == pytest.approx(0.0)
+    assert a["oggm_rmse_m"] == pytest.approx(1.0) and a["default_rmse_ratio"] == pytest.approx(2.0)
+    # shapes: the default's and OGGM's are exact (0 m), GlabTop's flat profile is not
+    assert a["glabtop_shape_rmse_m"] == pytest.approx(5.0)

@@ -6,7 +6,8 @@ Two kinds of observations are used to validate thickness maps:
   GeoPackage (e.g. the ITMIX South Glacier ``IceThick_SouthGlacier.shp``) or a CSV in
   GlaThiDa point (TTT) format; they are tied to outlines by :func:`match_points_to_glaciers`;
 * glacier-level surveys (GlaThiDa ``glacier.csv``: mean/max thickness, area, date) read by
-  :func:`read_glathida_glaciers` and tied to outlines by :func:`match_glathida_to_outlines`;
+  :func:`read_glathida_glaciers` and tied to outlines by :func:`match_glathida_to_outlines`,
+  and their thickness by elevation band (``band.csv``) read by :func:`read_glathida_bands`;
 * measured-thickness grids (a GeoTIFF with thickness in observed cells and nodata elsewhere,
   e.g. the ``glathida-grids`` dataset) read by :func:`read_thickness_grid` as cell-centre
   points, so :func:`glacierbed.evaluation.against_measurements.evaluate_points` scores a map on exactly those cells.
@@ -210,6 +211,35 @@ def read_glathida_glaciers(path: str | os.PathLike, *, for_fitting: bool = False
         held = df["id"].astype(int).isin(held_out_glathida_ids())
         log.info("%s: %d held-out surveys dropped before fitting", path, int(held.sum()))
         df = df.loc[~held]
+    df.attrs["source"] = str(path)
+    return df.reset_index(drop=True)
+
+
+def read_glathida_bands(path: str | os.PathLike, *, for_fitting: bool = False) -> pd.DataFrame:
+    """Read GlaThiDa ``band.csv``: mean thickness per surface-elevation band of a survey.
+
+    Columns: ``glacier_id`` (the survey's ``id`` in ``glacier.csv``), ``from_elevation``,
+    ``to_elevation`` (m), ``mean_thickness`` (m), ``area`` (km2) and the rest; bands without a
+    thickness or with ``to <= from`` are dropped. ``for_fitting``: drop the held-out surveys.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataNotFoundError(f"{path}: GlaThiDa band table not found")
+    try:
+        df = pd.read_csv(path, low_memory=False)
+    except Exception as exc:
+        raise CorruptFileError(f"{path}: cannot be read as CSV ({exc})") from exc
+    need = ("glacier_id", "from_elevation", "to_elevation", "mean_thickness")
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise CorruptFileError(f"{path}: missing GlaThiDa band columns {missing}; found {list(df.columns)}")
+    for c in ("from_elevation", "to_elevation", "mean_thickness", "area"):
+        if c in df.columns:
+            df[c] = pd.to_numeric(df[c], errors="coerce")
+            df.loc[df[c].isin(_GLATHIDA_NODATA), c] = np.nan
+    df = df.loc[df["mean_thickness"].notna() & (df["to_elevation"] > df["from_elevation"])].copy()
+    if for_fitting:
+        df = df.loc[~df["glacier_id"].astype(int).isin(held_out_glathida_ids())]
     df.attrs["source"] = str(path)
     return df.reset_index(drop=True)
 

@@ -162,7 +162,7 @@ def _run_grid(example: str, out: Path, predictor: Any, physics: bool, ensemble: 
     return _Grid(dem, outlines, ids, mu, sigma, feats, res.glaciers)
 
 
-def _baseline_maps(example: str, cache: Path, with_oggm: bool = True) -> dict[str, np.ndarray]:
+def baseline_maps(example: str, cache: Path, with_oggm: bool = True) -> dict[str, np.ndarray]:
     """VA (shaped), GlabTop and OGGM thickness maps on the example's DEM grid (cached npz)."""
     path = cache / f"{safe_id(example)}.npz"
     if path.exists():
@@ -337,7 +337,7 @@ def _collect_example(case: str, example: str, root: Path, base_dir: Path, predic
         log.info("%s: cached table not reused (%s): recomputed", example, stored.why_not)
     t0 = time.perf_counter()
     grid = _run_grid(example, folder / "estimate", predictor, physics, ensemble)
-    base = _baseline_maps(example, base_dir) if baselines else {}
+    base = baseline_maps(example, base_dir) if baselines else {}
     rows, pixels, case_info = _case_rows(case, example, grid, base)
     info: dict[str, Any] = {"example": example, "case": case, "dem_resolution_m": grid.dem.res[0],
                             "n_glaciers": int(len(grid.outlines)), **case_info,
@@ -397,4 +397,4 @@ def collect(run_dir: str | Path, model: Any = None, physics: bool = True, *, cas
 
 
 __all__ = ["CASES", "OPTIONAL_CASES", "BASELINES", "HEF_CONSENSUS_KM3", "MeasuredSet", "canonical_rgi6", "region_of",
-           "glacier_groups", "model_tag", "collect"]
+           "glacier_groups", "model_tag", "collect", "baseline_maps", "read_case_inputs"]
