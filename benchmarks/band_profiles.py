@@ -4,12 +4,12 @@ Evaluation only (one installed model, nothing selected). The band table of GlaTh
 surveys, the mean thickness of each surface-elevation band: where the ice is, not only how much. On
 the rgi11-alps glaciers whose band survey is matched (``alps-means`` match) and that share no identity
 with a glacier the default was fine-tuned or calibrated on, the default (calibrated, physics on: what
-``glacierbed estimate`` gives a user) and VA (shaped), GlabTop and OGGM on the same DEM are averaged over
+``glacierbed estimate`` gives a user), the previous default (``--reference``, with its own calibration) and VA (shaped), GlabTop and OGGM on the same DEM are averaged over
 each band (:mod:`glacierbed.evaluation.glathida_bands`). Per glacier: RMSE over bands, and the shape RMSE
 (each method's mean band error removed); the headline is the median over glaciers of each glacier's
 ratio to its best baseline, for both.
 
-Run: ``GLACIERBED_DATA=../shared/data python benchmarks/band_profiles.py [--run-dir DIR]`` (baseline maps
+Run: ``GLACIERBED_DATA=../shared/data python benchmarks/band_profiles.py --reference PATH [--run-dir DIR]`` (baseline maps
 from the calibration benchmark's cache, ``~/.cache/glacierbed-calibration/baselines``, computed when
 missing). Writes ``benchmarks/results/band_profiles.{csv,md,png}`` and ``band_profiles_glaciers.csv``.
 """
@@ -38,23 +38,33 @@ from glacierbed.pipeline.estimate import EstimateConfig, estimate
 from glacierbed.pipeline.store import load_predictor
 
 RESULTS = Path(__file__).resolve().parent / "results"
-METHODS = ("default", *BASELINES)
+NETWORKS = ("default", "previous_default")
+METHODS = (*NETWORKS, *BASELINES)
 
 
-def glacier_profiles(rgi_id: str, bands: pd.DataFrame, predictor, run_dir: Path) -> pd.DataFrame:
+def network_map(example: str, rgi_id: str, predictor, run_dir: Path) -> np.ndarray:
+    """``predictor``'s thickness on the example's DEM grid as ``glacierbed estimate`` gives it (its own
+    calibration, physics on), 0 off the glaciers."""
+    dem, outlines, _ = read_case_inputs(example)
+    res = estimate(dem, outlines, run_dir / "band-estimates" / predictor.identity[:12] / rgi_id, model=predictor,
+                   config=EstimateConfig())
+    thick = Raster.from_file(res.paths["thickness"])
+    if not thick.same_grid(dem):
+        raise RuntimeError(f"{example}: estimate wrote another grid than the DEM")
+    return np.nan_to_num(thick.data)
+
+
+def glacier_profiles(rgi_id: str, bands: pd.DataFrame, predictors: dict, run_dir: Path) -> pd.DataFrame:
     """One row per band of ``rgi_id``: measured and each method's mean thickness over the band (estimates
     under ``run_dir/band-estimates``, baseline maps cached in ``run_dir/baselines``)."""
     example = RGI11_EXAMPLE_PREFIX + rgi_id
     dem, outlines, _ = read_case_inputs(example)
-    res = estimate(dem, outlines, run_dir / "band-estimates" / rgi_id, model=predictor, config=EstimateConfig())
-    thick = Raster.from_file(res.paths["thickness"])
-    if not thick.same_grid(dem):
-        raise RuntimeError(f"{example}: estimate wrote another grid than the DEM")
     own = rasterize_ids(outlines, dem) == int(np.flatnonzero(outlines["rgi_id"].to_numpy() == rgi_id)[0]) + 1
-    maps = {"default": np.nan_to_num(thick.data), **baseline_maps(example, run_dir / "baselines")}
+    maps = {name: network_map(example, rgi_id, p, run_dir) for name, p in predictors.items()}
+    maps.update(baseline_maps(example, run_dir / "baselines"))
     lo, hi = bands["from_elevation"].to_numpy(float), bands["to_elevation"].to_numpy(float)
     out = bands[["rgi_id", "name", "year", "from_elevation", "to_elevation", "mean_thickness"]].copy()
-    for m in METHODS:
+    for m in maps:
         out[m] = band_means(maps[m], dem.data, own, lo, hi)
     out["dem_pixels"] = [int((own & (dem.data >= a) & (dem.data < b)).sum()) for a, b in zip(lo, hi)]
     return out
@@ -75,19 +85,23 @@ def per_glacier(profiles: pd.DataFrame) -> pd.DataFrame:
     t = t[t["n_bands"] >= 2].reset_index(drop=True)  # a shape needs two bands
     for kind in ("rmse", "shape_rmse"):
         best = t[[f"{b}_{kind}_m" for b in BASELINES]].min(axis=1)
-        t[f"default_{kind}_ratio"] = t[f"default_{kind}_m"] / best
+        for net in NETWORKS:
+            t[f"{net}_{kind}_ratio"] = t[f"{net}_{kind}_m"] / best
     return t
 
 
 def summary(t: pd.DataFrame) -> pd.DataFrame:
-    """Per method: median over glaciers of RMSE and shape RMSE, and the default's per-glacier ratios."""
+    """Per method: median over glaciers of RMSE, bias and shape RMSE; for the networks, the median per-glacier
+    ratio to the best baseline and on how many glaciers they beat every baseline."""
     rows = []
     for m in METHODS:
-        rows.append({"method": m, "glaciers": len(t), "median_rmse_m": t[f"{m}_rmse_m"].median(),
-                     "median_bias_m": t[f"{m}_bias_m"].median(), "median_shape_rmse_m": t[f"{m}_shape_rmse_m"].median(),
-                     "best_on_rmse": int((t[[f"{x}_rmse_m" for x in METHODS]].idxmin(axis=1) == f"{m}_rmse_m").sum()),
-                     "best_on_shape": int((t[[f"{x}_shape_rmse_m" for x in METHODS]].idxmin(axis=1)
-                                           == f"{m}_shape_rmse_m").sum())})
+        row = {"method": m, "glaciers": len(t), "median_rmse_m": t[f"{m}_rmse_m"].median(),
+               "median_bias_m": t[f"{m}_bias_m"].median(), "median_shape_rmse_m": t[f"{m}_shape_rmse_m"].median()}
+        if m in NETWORKS:
+            for kind in ("rmse", "shape_rmse"):
+                row[f"{kind}_ratio_to_best_baseline"] = t[f"{m}_{kind}_ratio"].median()
+                row[f"{kind}_better_than_all_baselines"] = int((t[f"{m}_{kind}_ratio"] < 1).sum())
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -105,7 +119,7 @@ def plot(profiles: pd.DataFrame, glaciers: pd.DataFrame, path: Path) -> Path:
         g = profiles[profiles["rgi_id"] == rgi_id]
         z = 0.5 * (g["from_elevation"] + g["to_elevation"])
         ax.plot(g["mean_thickness"], z, "ko-", ms=3, lw=1.2, label="GlaThiDa bands")
-        for m, style in zip(METHODS, ("C0-", "C1--", "C2--", "C3--")):
+        for m, style in zip(METHODS, ("C0-", "C4-", "C1--", "C2--", "C3--")):
             ax.plot(g[m], z, style, lw=1, label=m)
         ax.set_title(f"{g['name'].iloc[0]} ({int(g['year'].iloc[0])})", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -120,6 +134,8 @@ def plot(profiles: pd.DataFrame, glaciers: pd.DataFrame, path: Path) -> Path:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run-dir", type=Path, default=Path.home() / ".cache" / "glacierbed-calibration")
+    ap.add_argument("--reference", required=True,
+                    help="the previous default (weights path; its calibration beside it), scored the same way")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -128,11 +144,12 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     t0 = time.perf_counter()
     predictor = load_predictor(None)
+    predictors = {"default": predictor, "previous_default": load_predictor(args.reference)}
     seen = measured_groups(predictor.record)
     bands = alps_band_surveys()
     matched = sorted(bands["rgi_id"].unique())
     unseen = [r for r in matched if r not in seen]
-    profiles = pd.concat([glacier_profiles(r, bands[bands["rgi_id"] == r], predictor, args.run_dir)
+    profiles = pd.concat([glacier_profiles(r, bands[bands["rgi_id"] == r], predictors, args.run_dir)
                           for r in unseen], ignore_index=True)
     glaciers = per_glacier(profiles)
     table = summary(glaciers)
@@ -143,7 +160,8 @@ def main(argv: list[str] | None = None) -> None:
     lines = [
         "# The default along Alpine glaciers it never saw: GlaThiDa thickness by elevation band", "",
         f"Run {dt.date.today()}, {(time.perf_counter() - t0) / 60:.0f} min. Default `{predictor.identity[:12]}`, "
-        "calibrated, physics on (what `glacierbed estimate` gives); VA (shaped), GlabTop and OGGM on the same DEM "
+        f"calibrated, physics on (what `glacierbed estimate` gives); previous default `{predictors['previous_default'].identity[:12]}` "
+        "with its own calibration; VA (shaped), GlabTop and OGGM on the same DEM "
         f"(rgi11-alps). {len(matched)} rgi11-alps glaciers have a matched GlaThiDa band survey (held-out surveys "
         f"dropped); {len(unseen)} share no identity with a glacier the default was fine-tuned or calibrated on; "
         f"{len(glaciers)} of them have ≥ 2 bands with ≥ 3 DEM pixels each (scored on the bands every method has). "
@@ -153,9 +171,8 @@ def main(argv: list[str] | None = None) -> None:
         "over the best baseline's on that glacier.", "",
         to_markdown(table), "",
         f"- default / best baseline, per glacier (median): RMSE **{glaciers['default_rmse_ratio'].median():.2f}**, "
-        f"shape RMSE **{glaciers['default_shape_rmse_ratio'].median():.2f}**; default better than every baseline on "
-        f"{int((glaciers['default_rmse_ratio'] < 1).sum())} / {int((glaciers['default_shape_rmse_ratio'] < 1).sum())} "
-        f"of {len(glaciers)} glaciers.", "",
+        f"shape RMSE **{glaciers['default_shape_rmse_ratio'].median():.2f}** (previous default "
+        f"{glaciers['previous_default_rmse_ratio'].median():.2f} / {glaciers['previous_default_shape_rmse_ratio'].median():.2f}).", "",
         to_markdown(glaciers[["rgi_id", "name", "n_bands", "measured_mean_m", "default_rmse_m", "default_bias_m",
                               "default_shape_rmse_m", "default_rmse_ratio", "default_shape_rmse_ratio"]]), "",
         "![band profiles](band_profiles.png)", ""]

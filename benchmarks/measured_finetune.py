@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> None:
     beaten = "the shipped, calibrated network" if baseline is None else (
         f"`{baseline['variant']}` of [{args.compare_with.name}]({args.compare_with.name}) "
         f"(grids {baseline['grids_median_ratio']:.3f})")
-    candidates = table.iloc[3:] if cfg.side_cases else table.iloc[2:]  # the Alps protocol declares the nested one only
+    # the candidate a protocol declares: the nested row when scored (the raw row is the same networks uncalibrated)
+    candidates = table.iloc[-1:]
     decisions = ["- Evaluation only (leave-one-region-out): no decision is taken from this run."] if args.by == "region" \
         else [f"- `{ft['variant']}`: " + (
         f"beats {beaten} by the rule's measured-data part; the simulated test ranges decide next."

@@ -148,7 +148,7 @@ def test_band_profiles_score_each_glacier_against_its_best_baseline() -> None:
     bp = _script("band_profiles")
     prof = pd.DataFrame({
         "rgi_id": ["A", "A", "A", "B"], "name": ["a", "a", "a", "b"], "mean_thickness": [10.0, 20.0, 30.0, 5.0],
-        "default": [12.0, 22.0, 32.0, 5.0], "va_shaped": [14.0, 24.0, 34.0, 5.0],
+        "default": [12.0, 22.0, 32.0, 5.0], "previous_default": [20.0, 20.0, 20.0, 5.0], "va_shaped": [14.0, 24.0, 34.0, 5.0],
         "glabtop": [20.0, 20.0, 20.0, 5.0], "oggm": [11.0, 21.0, np.nan, 5.0]})
     t = bp.per_glacier(prof)
     assert list(t["rgi_id"]) == ["A"]  # B has one band
@@ -158,3 +158,4 @@ def test_band_profiles_score_each_glacier_against_its_best_baseline() -> None:
     assert a["oggm_rmse_m"] == pytest.approx(1.0) and a["default_rmse_ratio"] == pytest.approx(2.0)
     # shapes: the default's and OGGM's are exact (0 m), GlabTop's flat profile is not
     assert a["glabtop_shape_rmse_m"] == pytest.approx(5.0)
+    assert a["previous_default_rmse_ratio"] == pytest.approx(np.sqrt(50.0))
