@@ -159,3 +159,19 @@ def test_band_profiles_score_each_glacier_against_its_best_baseline() -> None:
     # shapes: the default's and OGGM's are exact (0 m), GlabTop's flat profile is not
     assert a["glabtop_shape_rmse_m"] == pytest.approx(5.0)
     assert a["previous_default_rmse_ratio"] == pytest.approx(np.sqrt(50.0))
+
+
+def test_fold_ensemble_scores_pixels_or_the_glacier_mean() -> None:
+    """``fold_ensemble.glacier_error``: RMSE and bias on the measured pixels when there are any, else the
+    error of the mean over the glacier's own pixels."""
+    from glacierbed.models.thickness.finetune import MeasuredWindow
+
+    fe = _script("fold_ensemble")
+    own = np.array([[True, True], [True, False]])
+    truth = np.array([[10.0, np.nan], [30.0, np.nan]], np.float32)
+    w = MeasuredWindow("A", np.zeros((15, 2, 2), np.float32), truth, own)
+    kind, rmse, bias = fe.glacier_error(w, np.array([[13.0, 99.0], [26.0, 0.0]]))
+    assert kind == "pixels" and rmse == pytest.approx(np.sqrt((9 + 16) / 2)) and bias == pytest.approx(-0.5)
+    m = MeasuredWindow("B", np.zeros((15, 2, 2), np.float32), np.full((2, 2), np.nan, np.float32), own, 20.0)
+    kind, err, bias = fe.glacier_error(m, np.array([[10.0, 20.0], [36.0, 500.0]]))
+    assert kind == "mean" and err == pytest.approx(2.0) and bias == pytest.approx(2.0)
