@@ -33,7 +33,7 @@ from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.cross_validation import CrossValidation, acceptance_summary, cross_validate, cross_validate_on
 from glacierbed.evaluation.diagnosis import calibration_attributes, with_attributes
 from glacierbed.evaluation.measured_table import BASELINES, CASES, MeasuredSet, collect
-from glacierbed.core.errors import run_script
+from glacierbed.core.errors import quiet_per_glacier_logs, run_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SHIP = "residual+scale+interval"
@@ -124,10 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("glacierbed.pipeline.estimate", "glacierbed.pipeline.workflow", "glacierbed.posterior.physics",
-                  "pyogrio", "glacierbed.evaluation.oggm_peer", "glacierbed.data.rasters", "glacierbed.data.warping",
-                  "glacierbed.data.observations", "glacierbed.data.outlines", "glacierbed.evaluation.measured_table"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    quiet_per_glacier_logs("glacierbed.evaluation.measured_table", level=logging.ERROR)
     t0 = time.perf_counter()
     today = collect(args.run_dir, args.model, True)
     alps = collect(args.run_dir, args.model, True, cases=[CASE])

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from glacierbed.core.atomic import write_text
-from glacierbed.core.errors import run_script
+from glacierbed.core.errors import quiet_per_glacier_logs, run_script
 from glacierbed.data.outlines import rasterize_ids
 from glacierbed.data.rasters import Raster
 from glacierbed.evaluation.benchmark import to_markdown, write_table
@@ -139,9 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("glacierbed.pipeline.estimate", "glacierbed.pipeline.workflow", "glacierbed.posterior.physics",
-                  "pyogrio", "glacierbed.evaluation.oggm_peer", "glacierbed.data.rasters", "glacierbed.data.outlines"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_per_glacier_logs()
     t0 = time.perf_counter()
     predictor = load_predictor(None)
     predictors = {"default": predictor, "previous_default": load_predictor(args.reference)}

@@ -35,7 +35,7 @@ from glacierbed.evaluation.cross_validation import (VARIANTS, coverage_spread, c
 from glacierbed.evaluation.diagnosis import calibration_attributes, with_attributes
 from glacierbed.evaluation.measured_table import BASELINES, CASES, HEF_CONSENSUS_KM3, OPTIONAL_CASES, collect
 from glacierbed.posterior.calibration import Calibration, regional_volume_std
-from glacierbed.core.errors import run_script
+from glacierbed.core.errors import quiet_per_glacier_logs, run_script
 
 log = logging.getLogger("calibration")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -124,10 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("glacierbed.pipeline.estimate", "glacierbed.pipeline.workflow", "glacierbed.posterior.physics", "pyogrio", "glacierbed.models.inpainting.network",
-                  "glacierbed.evaluation.oggm_peer", "glacierbed.data.rasters", "glacierbed.data.observations",
-                  "glacierbed.data.outlines"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_per_glacier_logs("glacierbed.models.inpainting.network")
     out: Path = args.out
     t0 = time.perf_counter()
     ms = collect(args.run_dir, args.model, not args.no_physics, cases=args.cases, glaciers=args.glaciers,

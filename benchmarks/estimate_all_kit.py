@@ -43,7 +43,7 @@ from glacierbed.data import registry as reg
 from glacierbed.core.errors import DataNotFoundError
 from glacierbed.pipeline.estimate import EstimateConfig, estimate
 from glacierbed.models.predictors import ThicknessPredictor
-from glacierbed.core.errors import run_script
+from glacierbed.core.errors import quiet_per_glacier_logs, run_script
 
 log = logging.getLogger("estimate_all_kit")
 
@@ -142,8 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=RESULTS, help="results folder (default: benchmarks/results)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for noisy in ("glacierbed.pipeline.estimate", "glacierbed.pipeline.workflow", "glacierbed.posterior.physics", "pyogrio", "glacierbed.models.inpainting.network"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_per_glacier_logs("glacierbed.models.inpainting.network")
     examples = resolve_examples(args.examples)
     predictor = load_predictor(args.model)  # the default too: an error if it cannot be loaded
     g2ti = g2ti_volumes_km3()

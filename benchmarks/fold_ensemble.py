@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from glacierbed.core.atomic import write_text
-from glacierbed.core.errors import run_script
+from glacierbed.core.errors import quiet_per_glacier_logs, run_script
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.measured_finetune import default_recipe_options, glacier_folds, measured_windows
 from glacierbed.evaluation.measured_table import collect
@@ -52,9 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("glacierbed.pipeline.estimate", "glacierbed.pipeline.workflow", "pyogrio",
-                  "glacierbed.data.rasters", "glacierbed.data.outlines", "glacierbed.data.warping"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_per_glacier_logs()
     t0 = time.perf_counter()
     cfg = MeasuredFinetuneConfig.from_yaml(args.config)
     ms = collect(args.table_dir, args.reference, True)

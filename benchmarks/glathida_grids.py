@@ -30,7 +30,7 @@ from glacierbed.evaluation.benchmark import (
     write_table,
 )
 from glacierbed.evaluation.oggm_peer import MB_GRADIENT, OGGM_TASKS, oggm_version
-from glacierbed.core.errors import run_script
+from glacierbed.core.errors import quiet_per_glacier_logs, run_script
 
 log = logging.getLogger("glathida_grids")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -55,8 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("glacierbed.pipeline.estimate", "glacierbed.pipeline.workflow", "glacierbed.posterior.physics", "pyogrio", "glacierbed.models.inpainting.network"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_per_glacier_logs("glacierbed.models.inpainting.network")
     out: Path = args.out
     t0 = time.perf_counter()
     res = run_glathida_grids(model=args.model, glaciers=args.glaciers, with_oggm=not args.no_oggm)

@@ -40,7 +40,7 @@ from glacierbed.evaluation.measured_finetune import (cross_validate_finetune, fi
 from glacierbed.evaluation.measured_table import CASES, MeasuredSet, collect
 from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
 from glacierbed.pipeline.store import shipped_weights
-from glacierbed.core.errors import run_script
+from glacierbed.core.errors import quiet_per_glacier_logs, run_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HERE = Path(__file__).resolve().parent
@@ -112,10 +112,7 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("--final fits the calibration on glacier-wise out-of-fold maps: use it without --by region")
     baseline = None if args.compare_with is None else rule_baseline(args.compare_with)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("glacierbed.pipeline.estimate", "glacierbed.pipeline.workflow", "glacierbed.posterior.physics",
-                  "pyogrio", "glacierbed.evaluation.oggm_peer", "glacierbed.data.rasters",
-                  "glacierbed.data.observations", "glacierbed.data.outlines"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_per_glacier_logs()
     cfg = MeasuredFinetuneConfig.from_yaml(args.config)
     init = Path(cfg.init_weights) if cfg.init_weights else shipped_weights("thickness_net.pt")
     if not init.is_file():

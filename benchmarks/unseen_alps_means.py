@@ -33,7 +33,7 @@ from glacierbed.evaluation.cross_validation import predict_with
 from glacierbed.evaluation.measured_table import BASELINES, MeasuredSet, collect
 from glacierbed.models.thickness.records import measured_groups
 from glacierbed.pipeline.store import load_predictor
-from glacierbed.core.errors import run_script
+from glacierbed.core.errors import quiet_per_glacier_logs, run_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CASE = "alps-means"
@@ -112,9 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("glacierbed.pipeline.estimate", "glacierbed.pipeline.workflow", "glacierbed.posterior.physics",
-                  "pyogrio", "glacierbed.evaluation.oggm_peer", "glacierbed.data.rasters", "glacierbed.data.outlines"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_per_glacier_logs()
     t0 = time.perf_counter()
     default = load_predictor(None)
     seen = measured_groups(default.record)

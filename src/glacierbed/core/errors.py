@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from typing import Callable
 
 
@@ -39,6 +41,19 @@ class ChecksumError(GlacierbedError):
 
 class InSampleError(GlacierbedError):
     """A model would be scored on measurements it was fitted on (its scores there are in-sample)."""
+
+
+#: loggers that speak once per glacier or per file; a benchmark over many glaciers quiets them
+PER_GLACIER_LOGGERS = ("glacierbed.pipeline.estimate", "glacierbed.pipeline.workflow", "glacierbed.posterior.physics",
+                       "glacierbed.evaluation.oggm_peer", "glacierbed.data.rasters", "glacierbed.data.outlines",
+                       "glacierbed.data.warping", "glacierbed.data.observations", "pyogrio")
+
+
+def quiet_per_glacier_logs(*extra: str, level: int = logging.WARNING) -> None:
+    """Raise the per-glacier loggers (and ``extra`` ones) to ``level``, so a benchmark's log shows its own
+    progress. For the ``benchmarks/`` scripts."""
+    for name in (*PER_GLACIER_LOGGERS, *extra):
+        logging.getLogger(name).setLevel(level)
 
 
 def run_script(main: Callable[[], object]) -> None:

@@ -177,6 +177,25 @@ def held_out_glathida_ids(data_dir: str | os.PathLike | None = None) -> frozense
     return ids
 
 
+def _read_glathida_csv(path: Path, table: str, need: tuple[str, ...], numeric: tuple[str, ...]) -> pd.DataFrame:
+    """A GlaThiDa ``table`` CSV with the columns ``need`` (clear errors naming the file), ``numeric`` columns
+    as numbers and GlaThiDa's old nodata flags as NaN."""
+    if not path.exists():
+        raise DataNotFoundError(f"{path}: GlaThiDa {table} table not found")
+    try:
+        df = pd.read_csv(path, low_memory=False)
+    except Exception as exc:
+        raise CorruptFileError(f"{path}: cannot be read as CSV ({exc})") from exc
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise CorruptFileError(f"{path}: missing GlaThiDa {table} columns {missing}; found {list(df.columns)}")
+    for c in numeric:
+        if c in df.columns:
+            df[c] = pd.to_numeric(df[c], errors="coerce")
+            df.loc[df[c].isin(_GLATHIDA_NODATA), c] = np.nan
+    return df
+
+
 def read_glathida_glaciers(path: str | os.PathLike, *, for_fitting: bool = False) -> pd.DataFrame:
     """Read GlaThiDa ``glacier.csv`` and keep the surveys with a mean thickness.
 
@@ -186,20 +205,8 @@ def read_glathida_glaciers(path: str | os.PathLike, *, for_fitting: bool = False
     reader that learns from the table must.
     """
     path = Path(path)
-    if not path.exists():
-        raise DataNotFoundError(f"{path}: GlaThiDa glacier table not found")
-    try:
-        df = pd.read_csv(path, low_memory=False)
-    except Exception as exc:
-        raise CorruptFileError(f"{path}: cannot be read as CSV ({exc})") from exc
-    need = ("id", "lat", "lon", "mean_thickness")
-    missing = [c for c in need if c not in df.columns]
-    if missing:
-        raise CorruptFileError(f"{path}: missing GlaThiDa glacier columns {missing}; found {list(df.columns)}")
-    for c in ("area", "mean_thickness", "max_thickness", "lat", "lon"):
-        if c in df.columns:
-            df[c] = pd.to_numeric(df[c], errors="coerce")
-            df.loc[df[c].isin(_GLATHIDA_NODATA), c] = np.nan
+    df = _read_glathida_csv(path, "glacier", ("id", "lat", "lon", "mean_thickness"),
+                            ("area", "mean_thickness", "max_thickness", "lat", "lon"))
     df = df.loc[df["mean_thickness"].notna() & df["lat"].notna() & df["lon"].notna()].copy()
     if "name" not in df:
         df["name"] = ""
@@ -223,20 +230,8 @@ def read_glathida_bands(path: str | os.PathLike, *, for_fitting: bool = False) -
     thickness or with ``to <= from`` are dropped. ``for_fitting``: drop the held-out surveys.
     """
     path = Path(path)
-    if not path.exists():
-        raise DataNotFoundError(f"{path}: GlaThiDa band table not found")
-    try:
-        df = pd.read_csv(path, low_memory=False)
-    except Exception as exc:
-        raise CorruptFileError(f"{path}: cannot be read as CSV ({exc})") from exc
     need = ("glacier_id", "from_elevation", "to_elevation", "mean_thickness")
-    missing = [c for c in need if c not in df.columns]
-    if missing:
-        raise CorruptFileError(f"{path}: missing GlaThiDa band columns {missing}; found {list(df.columns)}")
-    for c in ("from_elevation", "to_elevation", "mean_thickness", "area"):
-        if c in df.columns:
-            df[c] = pd.to_numeric(df[c], errors="coerce")
-            df.loc[df[c].isin(_GLATHIDA_NODATA), c] = np.nan
+    df = _read_glathida_csv(path, "band", need, (*need[1:], "area"))
     df = df.loc[df["mean_thickness"].notna() & (df["to_elevation"] > df["from_elevation"])].copy()
     if for_fitting:
         df = df.loc[~df["glacier_id"].astype(int).isin(held_out_glathida_ids())]
