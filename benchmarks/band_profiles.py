@@ -113,7 +113,7 @@ def plot(profiles: pd.DataFrame, glaciers: pd.DataFrame, path: Path) -> Path:
 
     ids = list(glaciers["rgi_id"])
     ncol = 4
-    fig = Figure(figsize=(3.0 * ncol, 2.6 * int(np.ceil(len(ids) / ncol))))
+    fig = Figure(figsize=(3.0 * ncol, 2.6 * int(np.ceil(len(ids) / ncol))), layout="constrained")
     axes = fig.subplots(int(np.ceil(len(ids) / ncol)), ncol, squeeze=False).ravel()
     for ax, rgi_id in zip(axes, ids):
         g = profiles[profiles["rgi_id"] == rgi_id]
