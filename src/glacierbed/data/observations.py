@@ -227,12 +227,13 @@ def read_glathida_bands(path: str | os.PathLike, *, for_fitting: bool = False) -
 
     Columns: ``glacier_id`` (the survey's ``id`` in ``glacier.csv``), ``from_elevation``,
     ``to_elevation`` (m), ``mean_thickness`` (m), ``area`` (km2) and the rest; bands without a
-    thickness or with ``to <= from`` are dropped. ``for_fitting``: drop the held-out surveys.
+    thickness, a survey id or ``to > from`` are dropped. ``for_fitting``: drop the held-out surveys.
     """
     path = Path(path)
     need = ("glacier_id", "from_elevation", "to_elevation", "mean_thickness")
-    df = _read_glathida_csv(path, "band", need, (*need[1:], "area"))
-    df = df.loc[df["mean_thickness"].notna() & (df["to_elevation"] > df["from_elevation"])].copy()
+    df = _read_glathida_csv(path, "band", need, (*need, "area"))
+    df = df.loc[df["glacier_id"].notna() & df["mean_thickness"].notna()
+                & (df["to_elevation"] > df["from_elevation"])].copy()
     if for_fitting:
         df = df.loc[~df["glacier_id"].astype(int).isin(held_out_glathida_ids())]
     df.attrs["source"] = str(path)
