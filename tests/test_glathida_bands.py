@@ -40,11 +40,11 @@ def test_band_reader_drops_held_out_surveys_and_empty_bands(tmp_path: Path) -> N
     from glacierbed.data.observations import held_out_glathida_ids, read_glathida_bands
 
     held = sorted(held_out_glathida_ids())[0]
-    table = pd.DataFrame({"glacier_id": [97, 97, 97, held], "from_elevation": [2250, 2270, 2290, 3000],
-                          "to_elevation": [2270, 2290, 2290, 3020], "mean_thickness": [43, -99, 30, 50]})
+    table = pd.DataFrame({"glacier_id": [97, 97, 97, held, None], "from_elevation": [2250, 2270, 2290, 3000, 10],
+                          "to_elevation": [2270, 2290, 2290, 3020, 20], "mean_thickness": [43, -99, 30, 50, 5]})
     table.to_csv(tmp_path / "band.csv", index=False)
     every = read_glathida_bands(tmp_path / "band.csv")
-    assert list(every["glacier_id"]) == [97, held]  # GlaThiDa's -99 and an empty band are dropped
+    assert list(every["glacier_id"]) == [97, held]  # GlaThiDa's -99, an empty band and a row without an id dropped
     assert list(read_glathida_bands(tmp_path / "band.csv", for_fitting=True)["glacier_id"]) == [97]
     table.drop(columns="to_elevation").to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(CorruptFileError, match="bad.csv.*to_elevation"):
