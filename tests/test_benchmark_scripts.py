@@ -175,3 +175,25 @@ def test_fold_ensemble_scores_pixels_or_the_glacier_mean() -> None:
     m = MeasuredWindow("B", np.zeros((15, 2, 2), np.float32), np.full((2, 2), np.nan, np.float32), own, 20.0)
     kind, err, bias = fe.glacier_error(m, np.array([[10.0, 20.0], [36.0, 500.0]]))
     assert kind == "mean" and err == pytest.approx(2.0) and bias == pytest.approx(2.0)
+
+
+def test_resolution_ensemble_replans_copies_and_scores_each_plan(tmp_path: Path) -> None:
+    """``resolution_ensemble.replan`` copies a fold network with only its planned patch size changed (the
+    fine-tuning record kept, so the copy is reused, not refitted); ``per_glacier`` scores each plan."""
+    import json
+
+    re_ = _script("resolution_ensemble")
+    src = tmp_path / "src" / "fold0"
+    src.mkdir(parents=True)
+    (src / "weights.pt").write_bytes(b"weights")
+    (src / "weights.json").write_text(json.dumps({"patch_size": 128, "finetuned_on_measured": {"groups": ["A"]}}))
+    re_.replan(tmp_path / "src", tmp_path / "dst", 1, 256)
+    copy = json.loads((tmp_path / "dst" / "fold0" / "weights.json").read_text())
+    assert copy == {"patch_size": 256, "finetuned_on_measured": {"groups": ["A"]}}
+    assert (tmp_path / "dst" / "fold0" / "weights.pt").read_bytes() == b"weights"
+    rows = pd.DataFrame({"case": "glathida-grids", "rgi_id": "A", "obs": [10.0, 20.0],
+                         "128 px plan": [12.0, 22.0], "256 px plan": [8.0, 18.0], "average of the two": [10.0, 20.0],
+                         **{f"base_{b}": [14.0, 24.0] for b in ("va_shaped", "glabtop", "oggm")}})
+    t = re_.per_glacier(rows).iloc[0]
+    assert t["128 px plan"] == pytest.approx(2.0) and t["average of the two"] == pytest.approx(0.0)
+    assert t["best_baseline"] == pytest.approx(4.0) and t["ratio: 256 px plan"] == pytest.approx(1.0)
