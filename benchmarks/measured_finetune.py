@@ -17,7 +17,8 @@ writes ``benchmarks/results/<config name>.{csv,md,png}`` and ``<config name>_gla
 PATH and its calibration, fitted on the folds' out-of-fold maps, to ``<PATH stem>.calibration.json``
 (the pair ``tools/install_default.py`` installs as the package default). ``--reference``: the
 network whose measured table gives the rows (default: the shipped one, refused once it is itself
-fine-tuned on measured glaciers: then the network it started from).
+fine-tuned on measured glaciers: then the network it started from). ``--compare-with RESULTS.csv``: the
+decision lines compare with that run's nested row (today's default's recipe) instead of the reference's.
 """
 
 from __future__ import annotations
