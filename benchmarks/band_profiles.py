@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from glacierbed.core.atomic import write_text
-from glacierbed.core.errors import quiet_per_glacier_logs, run_script
+from glacierbed.core.errors import EmptySelectionError, quiet_per_glacier_logs, run_script
 from glacierbed.data.outlines import rasterize_ids
 from glacierbed.data.rasters import Raster
 from glacierbed.evaluation.benchmark import to_markdown, write_table
@@ -42,15 +42,14 @@ NETWORKS = ("default", "previous_default")
 METHODS = (*NETWORKS, *BASELINES)
 
 
-def network_map(example: str, rgi_id: str, predictor, run_dir: Path) -> np.ndarray:
-    """``predictor``'s thickness on the example's DEM grid as ``glacierbed estimate`` gives it (its own
-    calibration, physics on), 0 off the glaciers."""
-    dem, outlines, _ = read_case_inputs(example)
+def network_map(dem: Raster, outlines, rgi_id: str, predictor, run_dir: Path) -> np.ndarray:
+    """``predictor``'s thickness on ``dem``'s grid as ``glacierbed estimate`` gives it (its own calibration,
+    physics on), 0 off the glaciers."""
     res = estimate(dem, outlines, run_dir / "band-estimates" / predictor.identity[:12] / rgi_id, model=predictor,
                    config=EstimateConfig())
     thick = Raster.from_file(res.paths["thickness"])
     if not thick.same_grid(dem):
-        raise RuntimeError(f"{example}: estimate wrote another grid than the DEM")
+        raise EmptySelectionError(f"{RGI11_EXAMPLE_PREFIX + rgi_id}: estimate wrote another grid than the DEM")
     return np.nan_to_num(thick.data)
 
 
@@ -60,7 +59,7 @@ def glacier_profiles(rgi_id: str, bands: pd.DataFrame, predictors: dict, run_dir
     example = RGI11_EXAMPLE_PREFIX + rgi_id
     dem, outlines, _ = read_case_inputs(example)
     own = rasterize_ids(outlines, dem) == int(np.flatnonzero(outlines["rgi_id"].to_numpy() == rgi_id)[0]) + 1
-    maps = {name: network_map(example, rgi_id, p, run_dir) for name, p in predictors.items()}
+    maps = {name: network_map(dem, outlines, rgi_id, p, run_dir) for name, p in predictors.items()}
     maps.update(baseline_maps(example, run_dir / "baselines"))
     lo, hi = bands["from_elevation"].to_numpy(float), bands["to_elevation"].to_numpy(float)
     out = bands[["rgi_id", "name", "year", "from_elevation", "to_elevation", "mean_thickness"]].copy()

@@ -308,3 +308,16 @@ def test_networks_fine_tuned_before_the_relative_option_stay_reusable(tmp_path: 
     on = MeasuredFinetuneConfig(steps=1, w_sim=0.0, threads=1, relative_floor_m=30.0)
     _, record = finetune_on_measured(on, shipped_weights("thickness_net.pt"), [window], tmp_path, tmp_path / "b.pt")
     assert record["finetuned_on_measured"]["config"]["relative_floor_m"] == 30.0
+
+
+def test_the_averaging_diagnostics_condition_is_the_declared_rule() -> None:
+    """≤ 0.97 on the grids with South Glacier and the Ötztal means at most 2 % worse, both bounds inclusive."""
+    from glacierbed.evaluation.measured_finetune import diagnostic_condition
+
+    ref = {"south_glacier_rmse_m": 30.0, "oetztal_means_rmse_m": 10.0}
+    ok = {"ratio": 0.97, "south_glacier_rmse_m": 30.6, "oetztal_means_rmse_m": 10.2}
+    met, line = diagnostic_condition(ok, ref, "ratio", "average", "the single network", "ensemble")
+    assert met and line.endswith("**met: ensemble is worth declaring as a variant**.")
+    for bad in ({**ok, "ratio": 0.971}, {**ok, "south_glacier_rmse_m": 30.7}, {**ok, "oetztal_means_rmse_m": 10.3}):
+        met, line = diagnostic_condition(bad, ref, "ratio", "average", "the single network", "ensemble")
+        assert not met and "not met: no ensemble follows" in line

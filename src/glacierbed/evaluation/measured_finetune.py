@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -253,6 +253,22 @@ def nested_by_split(args, variants: Sequence[str], progress: Callable[[str], Non
             for split, by in SPLITS}
 
 
+def diagnostic_condition(candidate: Mapping[str, float], reference: Mapping[str, float], ratio_column: str,
+                         what: str, against: str, variant: str) -> tuple[bool, str]:
+    """The rule the averaging diagnostics' protocols declared before a ``variant`` would be: ``candidate``'s median
+    over the grid glaciers of its RMSE / ``reference``'s (``ratio_column``) at most 0.97, with South Glacier's and
+    the Ötztal means' RMSE at most 2 % worse. Returns (met, the report's line)."""
+    met = bool(candidate[ratio_column] <= 0.97
+               and candidate["south_glacier_rmse_m"] <= 1.02 * reference["south_glacier_rmse_m"]
+               and candidate["oetztal_means_rmse_m"] <= 1.02 * reference["oetztal_means_rmse_m"])
+    line = (f"- {what}: grids median ratio to {against} {candidate[ratio_column]:.3f} (≤ 0.97?), South Glacier "
+            f"{candidate['south_glacier_rmse_m']:.1f} vs {reference['south_glacier_rmse_m']:.1f} m, Ötztal "
+            f"{candidate['oetztal_means_rmse_m']:.2f} vs {reference['oetztal_means_rmse_m']:.2f} m (≤ 2 % worse?): **"
+            + (f"met: {variant} is worth declaring as a variant" if met else f"not met: no {variant} follows from it")
+            + "**.")
+    return met, line
+
+
 def out_of_fold_calibration(oof: MeasuredSet, variant: str, calibrate_on: Sequence[str] | None = CASES):
     """The calibration ``variant`` to ship beside the network fine-tuned on all glaciers
     (:func:`finetune_all`), fitted on out-of-fold maps ``oof`` (:func:`cross_validate_finetune`'s table:
@@ -272,4 +288,4 @@ def out_of_fold_calibration(oof: MeasuredSet, variant: str, calibrate_on: Sequen
 
 __all__ = ["measured_windows", "with_folds_by", "glacier_folds", "subset", "cross_validate_finetune", "finetune_all",
            "nested_calibration", "nested_calibrations", "out_of_fold_calibration", "SPLITS", "default_recipe_options",
-           "nested_by_split"]
+           "nested_by_split", "diagnostic_condition"]
