@@ -84,6 +84,9 @@ def _command(t: Trainer) -> Callable[..., None]:
         run_dir: Path = typer.Option(Path(t.run_dir), help="Checkpoint, metrics.csv, validation.csv, weights."),
         steps: Optional[int] = typer.Option(None, help="Override the number of steps."),
         dataset: Optional[Path] = typer.Option(None, help=f"Override the {t.data} (.npz)."),
+        device: Optional[str] = typer.Option(None, help="Where the steps run: 'auto' (a CUDA GPU when torch sees "
+                                             "one, else the CPU; the default), 'cpu', 'cuda' or 'cuda:N'. A run "
+                                             "resumes on another device."),
         resume: bool = typer.Option(True, help="Continue from run_dir/checkpoint.pt if present."),
         ship: bool = typer.Option(False, help="Install the final weights as a named user model (<models dir>/NAME.pt "
                                   "+ .json; models dir: $GLACIERBED_MODELS or the user data dir), so that "
@@ -94,7 +97,10 @@ def _command(t: Trainer) -> Callable[..., None]:
     ) -> None:
         dest = _destination(ship, name, ship_to, run_dir)  # checked before hours of training, not after
         cls, train = t.load()
-        cfg = _config(cls, config, steps=steps, dataset=dataset)
+        cfg = _config(cls, config, steps=steps, dataset=dataset, device=device)
+        from glacierbed.models.runs import resolve_device
+
+        console.print(f"training on {resolve_device(cfg.device)}")  # a wrong device fails here, before any data is read
         if not Path(cfg.dataset).exists():
             from glacierbed.core.errors import DataNotFoundError
 

@@ -22,7 +22,7 @@ import torch
 
 from glacierbed.core.atomic import replacing
 from glacierbed.core.config import config_to_dict, config_to_yaml
-from glacierbed.core.errors import CorruptFileError
+from glacierbed.core.errors import CorruptFileError, GlacierbedError
 from glacierbed.models.files import load_plain, save_plain
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ class RunSettings(Protocol):
     ckpt_every: int
     seed: int
     time_limit_s: float | None
+    device: str
 
 
 def start_from(net: torch.nn.Module, start: torch.nn.Module, path: str | Path) -> None:
@@ -46,6 +47,43 @@ def start_from(net: torch.nn.Module, start: torch.nn.Module, path: str | Path) -
     if start.cfg != net.cfg:
         raise ValueError(f"{path}: its network {start.cfg} is not the configured {net.cfg}")
     net.load_state_dict(start.state_dict())
+
+
+#: what a config's ``device`` may say
+DEVICES = "'auto' (a CUDA GPU when torch sees one, else the CPU), 'cpu', 'cuda' or 'cuda:N'"
+
+
+def resolve_device(name: str) -> torch.device:
+    """The torch device a run trains on. ``auto`` takes a CUDA GPU when torch sees one and
+    the CPU otherwise, so a config runs unchanged on a laptop, CI and a lent GPU; naming
+    ``cuda`` on a machine without one is an error rather than a silent fall-back to the CPU."""
+    name = str(name).strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
+        if not torch.cuda.is_available():
+            raise GlacierbedError(f"device {name!r}: torch sees no CUDA GPU on this machine (torch "
+                                  f"{torch.__version__}); use device 'auto' or 'cpu'")
+        index = int(name[5:]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise GlacierbedError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+        return torch.device("cuda", index)
+    raise GlacierbedError(f"device {name!r} is not known; use {DEVICES}")
+
+
+def device_label(device: torch.device) -> str:
+    """What a training record says it ran on: ``cpu`` or ``cuda:0 (<GPU name>)``."""
+    if device.type != "cuda":
+        return device.type
+    index = device.index or 0
+    return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """Every tensor of a batch on ``device`` (a no-op on the CPU)."""
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
 def n_parameters(net: torch.nn.Module) -> int:
@@ -63,10 +101,13 @@ def optimiser_step(net: torch.nn.Module, opt: torch.optim.Optimizer, sched: torc
 
 
 class TrainingRun:
-    """A run folder and its progress: ``step``, wall time, the checkpoint it resumed from."""
+    """A run folder and its progress: ``step``, wall time, the checkpoint it resumed from, and
+    the ``device`` its steps run on (checkpoints are read onto the CPU, so a run started on a GPU
+    resumes on a CPU-only machine and the other way round)."""
 
     def __init__(self, cfg: RunSettings, run_dir: str | Path, resume: bool = True):
         self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.device = resolve_device(cfg.device)  # before anything is written: a wrong device fails at once
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "config.yaml").write_text(config_to_yaml(cfg))
         self.checkpoint_path = self.run_dir / "checkpoint.pt"
@@ -129,13 +170,15 @@ class TrainingRun:
         return "completed"
 
     def record(self, stop_reason: str, net: torch.nn.Module, patch_size: int, resolutions_m: np.ndarray,
-               dataset: dict[str, Any], validation: dict[str, Any]) -> dict[str, Any]:
-        """The record shipped with the weights (the trainer adds its own keys)."""
+               dataset: dict[str, Any], validation: dict[str, Any], device: torch.device | None = None
+               ) -> dict[str, Any]:
+        """The record shipped with the weights (the trainer adds its own keys); ``device`` is
+        the one the steps ran on (a checkpoint resumed on another machine records the last)."""
         return {"steps": self.step, "steps_planned": self.cfg.steps, "stop_reason": stop_reason,
                 "train_seconds": round(self.seconds, 1), "parameters": n_parameters(net), "patch_size": int(patch_size),
                 "resolution_range_m": [float(np.min(resolutions_m)), float(np.max(resolutions_m))],
                 "dataset": dataset, "config": config_to_dict(self.cfg), "validation": validation,
-                "device": "cpu", "torch": torch.__version__}
+                "device": device_label(device or torch.device("cpu")), "torch": torch.__version__}
 
 
 # --- metrics CSVs ---------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from glacierbed.models.inpainting.masks import MaskGenerator, OutlineShapes, box
 from glacierbed.models.inpainting.network import (OUT_SCALE_M, GatedUNet, ModelConfig, NetworkInpainter, features,
                                                   save_weights)
 from glacierbed.models.inpainting.patches import PatchSet
-from glacierbed.models.runs import OnStep, TrainingRun, optimiser_step, start_from
+from glacierbed.models.runs import OnStep, TrainingRun, optimiser_step, start_from, to_device
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,7 @@ class TrainConfig(YamlConfig):
     threads: int = 1  #: torch threads for the run (restored after); the loader process takes the other core
     seed: int = 0
     time_limit_s: float | None = 3400.0  #: stop (and save) after this wall time
+    device: str = "auto"  #: where the steps run: one of ``glacierbed.models.runs.DEVICES``
 
     @classmethod
     def from_dict(cls, raw: dict) -> "TrainConfig":
@@ -128,8 +129,10 @@ def validation_samples(patches: PatchSet, masks: MaskGenerator, kind: str, seed:
     return out
 
 
-def _batch(samples: list[dict]) -> dict[str, torch.Tensor]:
-    return {k: torch.as_tensor(np.stack([s[k] for s in samples])) for k in samples[0]}
+def _batch(samples: list[dict], device: torch.device | None = None) -> dict[str, torch.Tensor]:
+    """Stacked samples as tensors on ``device`` (default: the CPU)."""
+    b = {k: torch.as_tensor(np.stack([s[k] for s in samples])) for k in samples[0]}
+    return b if device is None else to_device(b, device)
 
 
 def _pred(net: GatedUNet, b: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -156,9 +159,10 @@ def losses(pred: torch.Tensor, b: dict[str, torch.Tensor], cfg: TrainConfig) -> 
 def evaluate_samples(net: GatedUNet, samples: list[dict], batch_size: int = 32) -> dict[str, float]:
     """Hole RMSE / MAE / bias in metres for the network and the biharmonic base."""
     net.eval()
+    device = next(net.parameters()).device
     se = ae = bias = se_b = ae_b = bias_b = n = 0.0
     for i in range(0, len(samples), batch_size):
-        b = _batch(samples[i : i + batch_size])
+        b = _batch(samples[i : i + batch_size], device)
         w = b["weight"][:, None]
         err = (_pred(net, b) - b["truth"][:, None]) * OUT_SCALE_M
         err_b = (b["base"] - b["truth"])[:, None] * OUT_SCALE_M
@@ -175,9 +179,10 @@ def _save_progress_image(net: GatedUNet, samples: list[dict], path: Path, step: 
 
     with torch.no_grad():
         net.eval()
-        b = _batch(samples[:4])
-        pred = _pred(net, b)[:, 0].numpy() * OUT_SCALE_M
+        b = _batch(samples[:4], next(net.parameters()).device)
+        pred = _pred(net, b)[:, 0].cpu().numpy() * OUT_SCALE_M
         net.train()
+        b = {k: v.cpu() for k, v in b.items()}
     holes = b["x"][:, 1].numpy() > 0.5
     truth = b["truth"].numpy() * OUT_SCALE_M
     progress_figure(np.where(holes, np.nan, truth), pred, truth, holes, b["res"].numpy(), step, path)
@@ -201,6 +206,7 @@ def _train(cfg: TrainConfig, run: TrainingRun, on_step: OnStep | None) -> dict:
     masks, val = _holes(cfg, val_set)
     net = cfg.model.build()
     start = _start_weights(cfg, net)
+    net.to(run.device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     run.restore(generator=net, opt=opt)
     sched = run.scheduler(opt, cfg.lr)
@@ -215,7 +221,7 @@ def _train(cfg: TrainConfig, run: TrainingRun, on_step: OnStep | None) -> dict:
     def train_step(step: int) -> dict[str, float]:
         if step in cfg.image_steps:
             image(step)
-        b = next(batches)
+        b = to_device(next(batches), run.device)
         terms = losses(_pred(net, b), b, cfg)
         loss = cfg.w_mse * terms["mse"] + cfg.w_l1 * terms["l1"] + cfg.w_grad * terms["grad"]
         optimiser_step(net, opt, sched, loss)
@@ -244,7 +250,8 @@ def _train(cfg: TrainConfig, run: TrainingRun, on_step: OnStep | None) -> dict:
     if start is not None:
         dataset["init_weights"] = start
     final = {kind: evaluate_samples(net, samples) for kind, samples in val.items()}
-    record = run.record(stop_reason, net, patches.dem.shape[-1], patches.res, dataset, final)
+    record = run.record(stop_reason, net, patches.dem.shape[-1], patches.res, dataset, final, run.device)
+    net.cpu()  # the shipped weights are CPU tensors
     save_weights(net, run.run_dir / "weights.pt", record)
     write_json(run.run_dir / "record.json", record)
     return record

@@ -26,6 +26,7 @@ import torch
 
 from glacierbed.core.config import YamlConfig, config_to_dict
 from glacierbed.core.threads import torch_threads
+from glacierbed.models.runs import device_label, resolve_device, to_device
 from glacierbed.models.thickness.network import ThicknessNet, gaussian_nll, load_thickness_net, save_thickness_net
 from glacierbed.models.thickness.training import ThicknessTrainConfig, _augment, _losses, prepare
 
@@ -55,6 +56,9 @@ class MeasuredFinetuneConfig(YamlConfig):
     folds: int = 6  #: glacier-wise folds of the evaluation
     threads: int = 2
     seed: int = 0
+    #: where the steps run (``glacierbed.models.runs.DEVICES``); not part of a fit's identity, so
+    #: fold networks fine-tuned on a GPU are reused on a CPU and the other way round
+    device: str = "auto"
 
 
 @dataclass
@@ -83,10 +87,11 @@ def _window_loss(net: ThicknessNet, w: MeasuredWindow, rng: np.random.Generator,
     if cfg.relative_floor_m > 0:
         own_mean = float(np.mean(w.truth[measured])) if measured.any() else w.mean_m
         unit = max(own_mean, cfg.relative_floor_m) if np.isfinite(own_mean) else unit
-    b = _augment({"x": w.features[None], "truth": np.nan_to_num(w.truth)[None], "weight": measured[None],
-                  "own": w.own[None]}, rng)
+    device = next(net.parameters()).device
+    b = to_device(_augment({"x": w.features[None], "truth": np.nan_to_num(w.truth)[None], "weight": measured[None],
+                            "own": w.own[None]}, rng), device)
     h, s = net(b["x"])
-    loss = torch.zeros(())
+    loss = torch.zeros((), device=device)
     if measured.any():
         weight, truth = b["weight"][:, None], b["truth"][:, None]
         loss = loss + gaussian_nll(h, s, truth, weight) + cfg.w_mse * (
@@ -112,6 +117,7 @@ def finetune_on_measured(cfg: MeasuredFinetuneConfig, init_weights: str | Path, 
     from glacierbed.core.atomic import file_sha256
 
     config = config_to_dict(cfg)
+    config.pop("device")
     if not cfg.relative_floor_m:  # absent when off: networks fine-tuned before the option existed stay reusable
         config.pop("relative_floor_m")
     what = {"config": config, "init_weights_sha256": file_sha256(init_weights),
@@ -122,7 +128,9 @@ def finetune_on_measured(cfg: MeasuredFinetuneConfig, init_weights: str | Path, 
     if done is not None:
         log.info("%s: already fine-tuned on these glaciers with these settings: reused", out)
         return Path(out), done
+    device = resolve_device(cfg.device)
     net, init_record = load_thickness_net(init_weights)
+    net.to(device)
     sim = prepare(ThicknessTrainConfig(dataset=cfg.sim_dataset), Path(run_dir))["train"] if cfg.w_sim > 0 else None
     rng = np.random.default_rng(cfg.seed)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
@@ -135,7 +143,8 @@ def finetune_on_measured(cfg: MeasuredFinetuneConfig, init_weights: str | Path, 
                 loss = loss + _window_loss(net, side[int(i)], rng, cfg)
             if sim is not None:
                 idx = rng.integers(0, len(sim["x"]), cfg.sim_batch)
-                nll, mse = _losses(net, _augment({k: sim[k][idx] for k in ("x", "truth", "weight")}, rng))
+                batch = _augment({k: sim[k][idx] for k in ("x", "truth", "weight")}, rng)
+                nll, mse = _losses(net, to_device(batch, device))
                 loss = loss + cfg.w_sim * (nll + cfg.w_mse * mse)
             opt.zero_grad()
             loss.backward()
@@ -145,9 +154,10 @@ def finetune_on_measured(cfg: MeasuredFinetuneConfig, init_weights: str | Path, 
             if progress is not None:
                 progress(step + 1, cfg.steps)
         net.eval()
+    net.cpu()  # the saved weights (and their ONNX export) are CPU tensors
     keep = {k: v for k, v in init_record.items() if k not in ("onnx", "weights_sha256", "kind", "net")}
     record = {**keep, "finetuned_on_measured": {
-        **what, "init_weights": str(init_weights),
+        **what, "init_weights": str(init_weights), "device": device_label(device),
         "loss_first_last_50": [float(np.mean(losses[:50])), float(np.mean(losses[-50:]))]}}
     path = save_thickness_net(net, out, record)
     return path, record

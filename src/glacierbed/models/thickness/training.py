@@ -35,7 +35,7 @@ from scipy import ndimage
 from glacierbed.core.atomic import replacing, write_json
 from glacierbed.core.config import YamlConfig, config_to_dict
 from glacierbed.core.threads import torch_threads
-from glacierbed.models.runs import OnStep, TrainingRun, optimiser_step, start_from
+from glacierbed.models.runs import OnStep, TrainingRun, optimiser_step, start_from, to_device
 from glacierbed.models.thickness.features import N_FEATURES, thickness_features
 from glacierbed.models.thickness.network import (ThicknessNet, ThicknessNetConfig, gaussian_nll, load_thickness_net,
                                                  save_thickness_net)
@@ -69,6 +69,7 @@ class ThicknessTrainConfig(YamlConfig):
     threads: int = 2  #: torch threads for the run (restored after)
     seed: int = 0
     time_limit_s: float | None = 3300.0  #: stop (and ship what there is) after this wall time
+    device: str = "auto"  #: where the steps run: one of ``glacierbed.models.runs.DEVICES``
 
 
 # --- samples ------------------------------------------------------------------------------
@@ -154,7 +155,7 @@ def evaluate(net: torch.nn.Module, data: dict[str, np.ndarray] | list[dict[str, 
     """RMSE, bias, MAE (m) over ice pixels, 68 % interval coverage, per pixel size and pooled
     (``data``: one set of samples or several, e.g. of different window sizes)."""
     net.eval()
-    sums: dict[float, np.ndarray] = {}
+    sums: dict[float, np.ndarray] = {}  # accumulated on the CPU; the network runs where its weights are
     for data in data if isinstance(data, list) else [data]:
         _accumulate(net, data, batch_size, sums)
     net.train()
@@ -166,8 +167,8 @@ def _accumulate(net: torch.nn.Module, data: dict[str, np.ndarray], batch_size: i
     """Add one set's error sums (n, sum e^2, sum e, sum |e|, covered) per pixel size to ``sums``."""
     for i in range(0, len(data["x"]), batch_size):
         x = torch.from_numpy(data["x"][i:i + batch_size].astype(np.float32))
-        h, s = net(x)
-        h, s = h[:, 0].numpy(), s[:, 0].numpy()
+        h, s = net(x.to(next(net.parameters()).device))
+        h, s = h[:, 0].cpu().numpy(), s[:, 0].cpu().numpy()
         t, w = data["truth"][i:i + batch_size], data["weight"][i:i + batch_size] > 0
         for j, res in enumerate(data["res"][i:i + batch_size]):
             e = (h[j] - t[j])[w[j]]
@@ -213,6 +214,7 @@ def _train(cfg: ThicknessTrainConfig, run: TrainingRun, on_step: OnStep | None) 
     if cfg.init_weights:
         start, init = load_thickness_net(cfg.init_weights)
         start_from(net, start, cfg.init_weights)
+    net.to(run.device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
     run.restore(net=net, opt=opt)
     sched = run.scheduler(opt, cfg.lr)
@@ -221,7 +223,8 @@ def _train(cfg: ThicknessTrainConfig, run: TrainingRun, on_step: OnStep | None) 
     def train_step(step: int) -> dict[str, float]:
         train_set = train_sets[int(rng.choice(len(train_sets), p=share))]
         idx = rng.integers(0, len(train_set["x"]), cfg.batch_size)
-        nll, mse = _losses(net, _augment({k: train_set[k][idx] for k in ("x", "truth", "weight")}, rng))
+        batch = _augment({k: train_set[k][idx] for k in ("x", "truth", "weight")}, rng)
+        nll, mse = _losses(net, to_device(batch, run.device))
         loss = nll + cfg.w_mse * mse
         optimiser_step(net, opt, sched, loss)
         return {"loss": float(loss.detach()), "nll": float(nll.detach()), "rmse_m": float(mse.detach().sqrt() * 100.0),
@@ -239,7 +242,8 @@ def _train(cfg: ThicknessTrainConfig, run: TrainingRun, on_step: OnStep | None) 
     if init is not None:
         dataset["init_weights"] = {"path": str(cfg.init_weights), "weights_sha256": init.get("weights_sha256")}
     record = run.record(stop_reason, net, max(s.bed.shape[-1] for s in all_sims),
-                        np.concatenate([s.res for s in all_sims]), dataset, evaluate(net, val_sets))
+                        np.concatenate([s.res for s in all_sims]), dataset, evaluate(net, val_sets), run.device)
+    net.cpu()  # the shipped weights (and their ONNX export) are CPU tensors
     save_thickness_net(net, run.run_dir / "weights.pt", record)
     write_json(run.run_dir / "record.json", record)
     return record
