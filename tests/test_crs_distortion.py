@@ -139,3 +139,15 @@ def test_dem_too_large_for_one_utm_zone_goes_to_local_equal_area(caplog) -> None
     assert "too large for one UTM zone" in caplog.text
     warped = r.reproject(crs, resolution=20_000.0)
     assert warped.pixel_area_m2 == 20_000.0**2  # areas true to 1 % everywhere on it
+
+
+def test_crs_labels_are_short_for_logs_and_figure_titles(data_dir: Path) -> None:
+    """An EPSG CRS is its code; a local Transverse Mercator without one (Chhota Shigri's DEM) its PROJ string,
+    not a page of WKT (which once stretched the overview figure to 4,210 px wide)."""
+    from glacierbed.data.crs import crs_label
+
+    assert crs_label(CRS.from_epsg(32632)) == "EPSG:32632" and crs_label("EPSG:4326") == "EPSG:4326"
+    local = read_dem(data_dir / "oggm-sample-data/test-files/dem_chhota_shigri.tif").crs
+    label = crs_label(local)
+    assert label.startswith("+proj=tmerc") and "+units=m" in label and len(label) < 120
+    assert CRS.from_proj4(label).equals(CRS.from_user_input(local), ignore_axis_order=True)

@@ -246,6 +246,14 @@ def test_partial_outline_outside_dem(data_dir: Path, tmp_path: Path) -> None:
     assert row["status"] == "ok" and row["partial"]
     assert 0.2 < row["outside_fraction"] < 0.8
     assert row["volume_km3"] > 0
+    # the volume is over the covered part: its area, not the outline's, goes with it
+    covered = row["estimated_area_km2"]
+    assert covered == pytest.approx(row["area_km2"] * (1 - row["outside_fraction"]), rel=0.03)
+    assert row["mean_thickness_m"] == pytest.approx(row["volume_km3"] * 1e3 / covered, rel=1e-6)
+    assert res.summary["estimated_area_km2"] == pytest.approx(covered)
+    assert res.summary["area_km2"] == pytest.approx(row["area_km2"])
+    whole = estimate(dem, outlines, tmp_path / "whole", model="biharmonic", select=[HEF], maps=False).glaciers.iloc[0]
+    assert not whole["partial"] and whole["estimated_area_km2"] == pytest.approx(whole["area_km2"], rel=0.03)
 
 
 def test_a_glacier_without_dem_elevations_gets_one_line(data_dir: Path, tmp_path: Path) -> None:

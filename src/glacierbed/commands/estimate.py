@@ -164,6 +164,10 @@ def estimate_cmd(
     console.print(f"{s['n_glaciers']} glaciers, {s['area_km2']:.2f} km², volume {s['volume_km3']:.4f} "
                   f"± {s['volume_std_km3']:.4f} km³ ({s['sea_level_equivalent_mm']:.4f} mm SLE), "
                   f"model {s['model']}; status {s['counts_by_status']}")
+    if s["estimated_area_km2"] < 0.99 * s["area_km2"]:
+        console.print(f"[yellow]the volume covers {s['estimated_area_km2']:.2f} km² of those {s['area_km2']:.2f} km²: "
+                      f"{s['n_partial']} glaciers reach beyond the DEM (estimated on the part it covers) and "
+                      f"{s['counts_by_status'].get('error', 0)} failed (glaciers.csv: estimated_area_km2)[/yellow]")
     if s.get("n_resumed") or s.get("n_recomputed"):
         console.print(f"{s['n_resumed']} glaciers resumed, {s['n_recomputed']} recomputed "
                       f"(why: task_status.csv)")

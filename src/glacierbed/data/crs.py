@@ -52,6 +52,22 @@ def _lonlat_points(crs: CRS, bounds: Sequence[float]) -> list[tuple[float, float
     return [(float(a), float(b)) for a, b in zip(lon, lat) if np.isfinite(a) and np.isfinite(b)]
 
 
+def crs_label(crs: CRS | str) -> str:
+    """A short name of a CRS for logs and figure titles: ``EPSG:32632`` when it is one, else its
+    name, else its PROJ string (a local Transverse Mercator has no code; its WKT is a page long)."""
+    import warnings
+
+    crs = CRS.from_user_input(crs)
+    code = crs.to_epsg(min_confidence=90)
+    if code is not None:
+        return f"EPSG:{code}"
+    if crs.name and crs.name.lower() not in ("unknown", "unnamed", "undefined"):
+        return crs.name
+    with warnings.catch_warnings():  # "lossy conversion": a label, not a definition
+        warnings.simplefilter("ignore")
+        return crs.to_proj4().replace(" +no_defs", "").replace(" +type=crs", "").strip()
+
+
 def crs_problem(crs: CRS, bounds: Sequence[float], max_scale_error: float = MAX_SCALE_ERROR,
                 scales: Sequence[str] = ("areal", "meridional", "parallel")) -> str | None:
     """Why ``crs`` is not a local metric grid over ``bounds`` (given in ``crs``), or ``None``.

@@ -26,6 +26,7 @@ import pandas as pd
 from pyproj import CRS
 from shapely.geometry import Point
 
+from glacierbed.data.crs import crs_label
 from glacierbed.data.rasters import Raster
 from glacierbed.core.errors import CorruptFileError, DataNotFoundError, EmptySelectionError, MissingCRSError
 
@@ -142,7 +143,7 @@ def read_thickness_grid(path: str | os.PathLike) -> gpd.GeoDataFrame:
     """
     grid = Raster.from_file(path)  # DataNotFoundError / CorruptFileError / MissingCRSError name the file
     if not grid.crs.is_projected:
-        raise MissingCRSError(f"{path}: thickness grid CRS {grid.crs.to_string()} is not metric (projected)")
+        raise MissingCRSError(f"{path}: thickness grid CRS {crs_label(grid.crs)} is not metric (projected)")
     rows, cols = np.nonzero(np.isfinite(grid.data))
     if rows.size == 0:
         raise EmptySelectionError(f"{path}: no observed cell (every cell is nodata)")

@@ -14,6 +14,7 @@ import rasterio.features
 import shapely
 from pyproj import CRS
 
+from glacierbed.data.crs import crs_label
 from glacierbed.data.rasters import Raster, local_metric_crs
 from glacierbed.core.errors import (
     CorruptFileError,
@@ -159,7 +160,7 @@ def check_overlap(outlines: gpd.GeoDataFrame, dem: Raster, min_fraction: float =
     frac = (gm.intersection(footprint).area / gm.area).fillna(0.0)
     if (frac <= 0).all():
         raise NoOverlapError(f"{src}: none of the {len(g)} outlines overlap the DEM {dem.source or ''} "
-                             f"(DEM bounds {tuple(round(b) for b in dem.bounds)} in {dem.crs.to_string()})")
+                             f"(DEM bounds {tuple(round(b) for b in dem.bounds)} in {crs_label(dem.crs)})")
     g = g.copy()
     g["inside_dem"] = frac >= min_fraction
     partly = g.loc[(frac > 0) & ~g["inside_dem"], "rgi_id"].tolist()

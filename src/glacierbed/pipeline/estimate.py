@@ -37,6 +37,7 @@ from glacierbed.core.config import config_to_dict
 from glacierbed.core.errors import DataNotFoundError, EmptySelectionError
 from glacierbed.core.parallel import execute, stop_when_disk_full
 from glacierbed.core.threads import torch_threads
+from glacierbed.data.crs import crs_label
 from glacierbed.data.outlines import as_outlines, check_overlap
 from glacierbed.data.rasters import Raster, as_metric_dem, checked_rasters
 from glacierbed.data.tiles import build_tile_index, dem_paths, is_tiled
@@ -50,7 +51,7 @@ from glacierbed.pipeline.workflow import GlacierDir, Status, TaskOutcome, compil
 log = logging.getLogger(__name__)
 
 #: columns of glaciers.csv, in order
-COLUMNS = ["rgi_id", "name", "area_km2", "volume_km3", "volume_std_km3", "mean_thickness_m",
+COLUMNS = ["rgi_id", "name", "area_km2", "estimated_area_km2", "volume_km3", "volume_std_km3", "mean_thickness_m",
            "max_thickness_m", "neg_fraction", "status", "resolution_mode", "partial", "working_resolution_m",
            "seconds", "n_pixels", "pixel_area_m2", "resampling", "outside_fraction", "model", "message"]
 
@@ -162,7 +163,7 @@ def prepare_region(dem: Raster | str | os.PathLike | Sequence[str | os.PathLike]
     missing = [no_dem_row(g.reset_index(drop=True), i) for i in range(len(g))
                if i + 1 not in on_dem and g["rgi_id"].iloc[i] in sel]
     dem_path = dem_r.to_file(out / "inputs" / "dem.tif")
-    log.info("%d glaciers, DEM %s at %.1f m, model %s, ensemble %d", len(specs), dem_r.crs.to_string(),
+    log.info("%d glaciers, DEM %s at %.1f m, model %s, ensemble %d", len(specs), crs_label(dem_r.crs),
              dem_r.res[0], predictor.name, cfg.ensemble)
     cal_path = getattr(predictor, "calibration_path", None) if cfg.calibrate else None
     identity = predictor.identity + (f"+calibration:{file_sha256(cal_path)}" if cal_path else "")
@@ -323,6 +324,9 @@ def _table(specs: list[GlacierSpec], outcomes: list[TaskOutcome], model_name: st
         rows.append({"volume_km3": np.nan, "volume_std_km3": np.nan, "resolution_mode": "", "partial": False,
                      "n_pixels": 0, "resampling": "none", "seconds": 0.0, "model": model_name, **m})
     table = pd.DataFrame(rows)
+    # the area the volume is integrated over: the outline's part on the DEM (all of it unless ``partial``)
+    table["estimated_area_km2"] = (table["n_pixels"].fillna(0) * table["pixel_area_m2"].fillna(0) / 1e6).where(
+        table["status"] == Status.OK.value, 0.0)
     return table[COLUMNS + [c for c in table.columns if c not in COLUMNS]]
 
 

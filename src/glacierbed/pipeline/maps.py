@@ -11,6 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from glacierbed.core.figures import hillshade, save_figure
+from glacierbed.data.crs import crs_label
 from glacierbed.data.rasters import Raster
 
 
@@ -42,7 +43,7 @@ def plot_region_overview(dem: Raster, thickness: Raster | str | os.PathLike, out
     ax = fig.add_subplot()
     im = _thickness_map(ax, dem, th.data, outlines, None)
     fig.colorbar(im, ax=ax, shrink=0.8, label="ice thickness (m)")
-    ax.set_title(f"{title}\n{dem.crs.to_string()}", fontsize=9)
+    ax.set_title(f"{title}\n{crs_label(dem.crs)}", fontsize=9)
     return save_figure(fig, Path(path))
 
 
@@ -103,5 +104,5 @@ def plot_coarse_overview(thickness: str | os.PathLike, outlines: gpd.GeoDataFram
     ax.set_xlabel("easting (km)")
     ax.set_ylabel("northing (km)")
     ax.set_aspect("equal")
-    ax.set_title(f"{title}\n{crs.to_string()}", fontsize=9)
+    ax.set_title(f"{title}\n{crs_label(crs)}", fontsize=9)
     return save_figure(fig, Path(path))

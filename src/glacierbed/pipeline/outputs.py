@@ -195,7 +195,8 @@ def subregion_totals(table: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     covered = table[table["status"] != "no_dem"]
     return (covered.groupby(cols, dropna=False)
-            .agg(n_glaciers=("rgi_id", "size"), area_km2=("area_km2", "sum"), volume_km3=("volume_km3", "sum"),
+            .agg(n_glaciers=("rgi_id", "size"), area_km2=("area_km2", "sum"),
+                 estimated_area_km2=("estimated_area_km2", "sum"), volume_km3=("volume_km3", "sum"),
                  volume_std_km3=("volume_std_km3", lambda s: float(s.fillna(0).sum())))
             .reset_index())
 
@@ -223,6 +224,9 @@ def write_tables(outlines: gpd.GeoDataFrame, table: pd.DataFrame, out: Path) -> 
 def region_totals(table: pd.DataFrame) -> dict[str, Any]:
     """Totals of a glacier table: area, volume, its uncertainty, sea-level equivalent, counts.
 
+    ``area_km2`` is the outlines' area (glaciers with a DEM), ``estimated_area_km2`` the part of it
+    the volume covers: smaller where outlines reach beyond the DEM (``partial``) or a glacier failed.
+
     Glacier volume errors share their causes (the model, the rate factor, the DEM), so the
     region's ``volume_std_km3`` adds them linearly (fully correlated), not in quadrature;
     ``volume_std_independent_km3`` is the quadrature sum, a lower bound.
@@ -234,6 +238,7 @@ def region_totals(table: pd.DataFrame) -> dict[str, Any]:
         n_glaciers=int((~no_dem).sum()),
         n_no_dem=int(no_dem.sum()),
         area_km2=float(table.loc[~no_dem, "area_km2"].sum()),
+        estimated_area_km2=float(table["estimated_area_km2"].sum()),
         volume_km3=volume,
         volume_std_km3=float(std.sum()),
         volume_std_independent_km3=float(np.sqrt((std**2).sum())),
