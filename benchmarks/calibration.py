@@ -35,6 +35,8 @@ from glacierbed.evaluation.cross_validation import (VARIANTS, coverage_spread, c
 from glacierbed.evaluation.diagnosis import calibration_attributes, with_attributes
 from glacierbed.evaluation.measured_table import BASELINES, CASES, HEF_CONSENSUS_KM3, OPTIONAL_CASES, collect
 from glacierbed.posterior.calibration import Calibration, regional_volume_std
+from glacierbed.posterior.physics_config import PhysicsConfig
+from glacierbed.core.config import config_to_dict
 from glacierbed.core.errors import quiet_per_glacier_logs, run_script
 
 log = logging.getLogger("calibration")
@@ -112,6 +114,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="model name/path (default: the shipped default predictor)")
     ap.add_argument("--no-physics", action="store_true", help="the model's thickness without the physics stage")
+    ap.add_argument("--physics-config", type=Path, default=None,
+                    help="YAML of PhysicsConfig fields to change (e.g. margin_profile: plastic); physics on")
     ap.add_argument("--run-dir", type=Path, default=Path.home() / ".cache" / "glacierbed-calibration")
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS))
     ap.add_argument("--ship", default=SHIP, help="variant fitted on all data and saved")
@@ -127,7 +131,8 @@ def main(argv: list[str] | None = None) -> None:
     quiet_per_glacier_logs("glacierbed.models.inpainting.network")
     out: Path = args.out
     t0 = time.perf_counter()
-    ms = collect(args.run_dir, args.model, not args.no_physics, cases=args.cases, glaciers=args.glaciers,
+    physics = PhysicsConfig.from_yaml(args.physics_config) if args.physics_config else not args.no_physics
+    ms = collect(args.run_dir, args.model, physics, cases=args.cases, glaciers=args.glaciers,
                  fresh=args.fresh)
     t_collect = time.perf_counter() - t0
     log.info("measured table: %d rows, %d pixels (%.0f s)", len(ms.rows), len(ms.pixels), t_collect)
@@ -202,7 +207,9 @@ def main(argv: list[str] | None = None) -> None:
     # --- report --------------------------------------------------------------------------------
     acc = acceptance(ship_scores, regions)
     tot = oetztal_total(ship.glaciers)
-    model_label = f"{ms.info['model']} ({'with' if ms.info['physics'] else 'without'} physics; " \
+    changed = {k: v for k, v in config_to_dict(physics).items() if v != getattr(PhysicsConfig(), k)} \
+        if isinstance(physics, PhysicsConfig) else {}
+    model_label = f"{ms.info['model']} ({'with' if ms.info['physics'] else 'without'} physics{changed or ''}; " \
                   f"--model {ms.info['model_arg'] or '(default)'}; identity {ms.info['model_identity'][:12]})"
     show = ["variant", "split", "case", "n", "rmse", "bias", "coverage68", "coverage90",
             "ratio_to_best_baseline_median", "median_ratio_to_best_baseline", "regions_worse_than_best_baseline",

@@ -197,3 +197,29 @@ def test_resolution_ensemble_replans_copies_and_scores_each_plan(tmp_path: Path)
     t = re_.per_glacier(rows).iloc[0]
     assert t["128 px plan"] == pytest.approx(2.0) and t["average of the two"] == pytest.approx(0.0)
     assert t["best_baseline"] == pytest.approx(4.0) and t["ratio: 256 px plan"] == pytest.approx(1.0)
+
+
+def test_margin_rings_peel_and_the_margin_rule_is_the_declared_one():
+    """``rings``: a 7x7 glacier peels into rings of 24, 16 and 8 pixels; ``decision``: recommended only when the
+    grids' ratio falls by ≥ 0.005 and South Glacier and the Ötztal means lose ≤ 0.5 m (protocol)."""
+    bench = _script("margin_profile")
+    own = np.zeros((9, 9), bool)
+    own[1:8, 1:8] = True
+    r1, r2, r3 = bench.rings(own)
+    assert (r1.sum(), r2.sum(), r3.sum()) == (24, 16, 8) and not (r1 & r2).any() and r3[4, 4] == 0 and r3[3, 3]
+
+    def table(grids, sg, oz):
+        rows = []
+        for m, g, s, o in (("zero", 0.90, 26.0, 10.0), ("plastic", grids, sg, oz)):
+            rows += [dict(margin=m, variant=bench.VARIANT, split="LOGO", case="glathida-grids",
+                          median_ratio_to_best_baseline=g, rmse=30.0),
+                     dict(margin=m, variant=bench.VARIANT, split="LOGO", case="south-glacier",
+                          median_ratio_to_best_baseline=np.nan, rmse=s),
+                     dict(margin=m, variant=bench.VARIANT, split="LOGO", case="oetztal-means",
+                          median_ratio_to_best_baseline=np.nan, rmse=o)]
+        return pd.DataFrame(rows)
+
+    assert bench.decision(table(0.895, 26.5, 10.5))[0]  # 0.005 lower, both losses exactly 0.5 m
+    assert not bench.decision(table(0.896, 26.0, 10.0))[0]  # too small a gain
+    assert not bench.decision(table(0.80, 26.6, 10.0))[0]  # South Glacier worse by 0.6 m
+    assert not bench.decision(table(0.80, 26.0, 10.51))[0]

@@ -276,3 +276,46 @@ def test_objective_gradient_matches_finite_differences(measured_velocity: bool) 
     assert set(parts) == set(terms) and all(v > 0 for v in parts.values()) and total == pytest.approx(sum(parts.values()))
     numeric = approx_fprime(x, lambda h: objective(h)[0], 1e-4)
     np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-6 * np.abs(numeric).max())
+
+
+def test_plastic_margin_recovers_nyes_profile_at_pixel_centres() -> None:
+    """Nye's perfectly plastic margin H = sqrt(2 tau d / (rho g)): with the outline half a pixel outside
+    the margin pixels' centres, √(1/3) × their inner neighbours is the exact profile there, and the
+    corner pixels (no inner 4-neighbour) take their diagonal one; a one-pixel strip has no inner ice."""
+    dx, tau = 50.0, 1e5
+    n = 12
+    own = np.zeros((n, n), bool)
+    own[:, 3:] = True  # a straight margin on the left (the other edges are divides with ice off the array)
+    col = np.arange(n)[None, :] * np.ones((n, 1))
+    d = (col - 3 + 0.5) * dx  # the outline runs half a pixel left of column 3's centres
+    exact = np.where(own, np.sqrt(2 * tau * np.clip(d, 0, None) / (gl.RHO_ICE * gl.G)), 0.0)
+    margin = np.zeros_like(own)
+    margin[:, 3] = True
+    filled = gl.plastic_margin(np.where(margin, 0.0, exact), margin, own)
+    assert np.allclose(filled[margin], exact[margin], rtol=1e-12)
+    assert np.array_equal(filled[~margin], exact[~margin])
+    # a square: edge pixels take √(1/3) of their inner neighbour, corners their diagonal one
+    sq = np.zeros((5, 5), bool)
+    sq[1:4, 1:4] = True
+    m = gl.margin_pixels(sq, sq)
+    out = gl.plastic_margin(np.where(sq & ~m, 30.0, 0.0), m, sq)
+    assert np.allclose(out[m], 30.0 * gl.PLASTIC_MARGIN_FACTOR) and out[2, 2] == 30.0 and (out[~sq] == 0).all()
+    strip = np.zeros((5, 5), bool)
+    strip[2, :] = True
+    assert (gl.plastic_margin(np.full((5, 5), 9.0), gl.margin_pixels(strip, strip), strip)[strip] == 0).all()
+
+
+def test_plastic_margin_profile_in_the_posterior(south) -> None:
+    """``margin_profile: plastic`` keeps every hard constraint but zero-on-the-pixel: margin pixels hold
+    √(1/3) × their inner neighbours, nothing outside the outline, H ≥ 0; only margin pixels change."""
+    dem, own, bed = south
+    zero = ph.refine(dem.data, bed, own, own, dem.res[0], ph.PhysicsConfig())
+    plastic = ph.refine(dem.data, bed, own, own, dem.res[0], ph.PhysicsConfig(margin_profile="plastic"))
+    margin = gl.margin_pixels(own, own)
+    h0, h1 = zero.thickness, plastic.thickness
+    assert np.array_equal(h1[~margin], h0[~margin], equal_nan=True)
+    assert (h1[margin] >= 0).all() and (h1[~own] == 0).all() and (h1[margin] > 0).mean() > 0.9
+    assert np.allclose(h1, gl.plastic_margin(h0, margin, own), equal_nan=True)
+    assert np.nansum(h1) > np.nansum(h0)
+    with pytest.raises(ValueError, match="margin_profile must be one of"):
+        ph.PhysicsConfig(margin_profile="linear")

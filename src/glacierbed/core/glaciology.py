@@ -159,6 +159,35 @@ def margin_pixels(own: np.ndarray, ice: np.ndarray) -> np.ndarray:
     return own & ~inner
 
 
+#: Nye's perfectly plastic margin profile H ∝ √d, sampled at pixel centres: a margin pixel's centre lies
+#: half a pixel from the outline, its inner neighbours' one and a half (:func:`distance_to_margin_m`)
+PLASTIC_MARGIN_FACTOR = float(np.sqrt(0.5 / 1.5))
+
+
+def plastic_margin(thickness: np.ndarray, margin: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """``thickness`` with each ``margin`` pixel set to :data:`PLASTIC_MARGIN_FACTOR` × the mean thickness
+    of its non-margin 4-neighbours on the glacier ``own`` (its 8-neighbours where it has no such
+    4-neighbour, 0 where it has neither: a one-pixel-wide strip of ice).
+
+    "Zero at the margin" holds on the outline; a margin pixel's centre is inside it, so pinning
+    the whole pixel to 0 removes ice, more so at coarse pixels and on small glaciers.
+    """
+    inner = own & ~margin
+    h = np.where(inner, np.nan_to_num(thickness, nan=0.0), 0.0)
+    out = np.array(thickness, dtype=np.float64, copy=True)
+    todo = margin & own
+    for structure in (_FOUR, np.ones((3, 3), bool)):
+        kernel = structure.astype(np.float64)
+        kernel[1, 1] = 0.0
+        total = ndimage.convolve(h, kernel, mode="constant")
+        count = ndimage.convolve(inner.astype(np.float64), kernel, mode="constant")
+        here = todo & (count > 0)
+        out[here] = PLASTIC_MARGIN_FACTOR * total[here] / count[here]
+        todo &= ~here
+    out[todo] = 0.0
+    return out
+
+
 def divide_pixels(own: np.ndarray, ice: np.ndarray) -> np.ndarray:
     """Pixels of ``own`` next to ice of another glacier (4-neighbours): shared divides."""
     other = ice & ~own

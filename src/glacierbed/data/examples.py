@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     import geopandas as gpd
     import pandas as pd
 
+    from glacierbed.data.rasters import Raster
+
 _O = "oggm-sample-data/"
 _TF = _O + "test-files/"
 
@@ -242,3 +244,18 @@ def glathida_grids(select: "Sequence[str] | None" = None) -> "pd.DataFrame":
     if unknown:
         raise EmptySelectionError(f"not glathida-grids glaciers: {', '.join(sorted(unknown))}")
     return df[df["rgi_id"].isin(want)]
+
+
+def read_case_inputs(example: str) -> tuple["Raster", "gpd.GeoDataFrame", Example]:
+    """A kit example's DEM (metric), its outlines that overlap it, and the resolved example."""
+    import shapely
+
+    from glacierbed.data import registry
+    from glacierbed.data.outlines import check_overlap, read_outlines
+    from glacierbed.data.rasters import read_dem
+
+    ex = registry.get_example(example)
+    dem = read_dem(ex.dem)
+    outlines = read_outlines(ex.outlines)
+    outlines = outlines[outlines.to_crs(dem.crs).intersects(shapely.box(*dem.bounds)).to_numpy()]
+    return dem, check_overlap(outlines, dem).reset_index(drop=True), ex

@@ -42,17 +42,17 @@ from typing import Any, Sequence
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from glacierbed.core.atomic import replacing
 from glacierbed.core.errors import EmptySelectionError
 from glacierbed.core.parallel import OK, Checkpoint, Stored
-from glacierbed.data.examples import RGI11_EXAMPLE_PREFIX
+from glacierbed.data.examples import RGI11_EXAMPLE_PREFIX, read_case_inputs
 from glacierbed.data.rasters import Raster
 from glacierbed.evaluation.glacier_identity import canonical_rgi6, glacier_groups, identity_entries, region_of
 from glacierbed.evaluation.glathida_means import ALPS_MAX_PIXELS, alps_mean_surveys, pixel_sample
 from glacierbed.evaluation.in_sample import seen_glaciers
 from glacierbed.pipeline.workflow import safe_id
+from glacierbed.posterior.physics_config import PhysicsConfig, as_physics_config
 from glacierbed.posterior.calibration import FEATURES_VERSION, MEAN_UNIT, calibration_features
 
 log = logging.getLogger(__name__)
@@ -91,9 +91,12 @@ class _Grid:
     glaciers: pd.DataFrame
 
 
-def model_tag(predictor: Any, physics: bool) -> str:
-    """Folder name of a model's run: name, physics on/off, start of its identity hash."""
-    return f"{safe_id(predictor.name)}-{'physics' if physics else 'nophysics'}-{str(predictor.identity)[:10]}"
+def model_tag(predictor: Any, physics: Any) -> str:
+    """Folder name of a model's run: name, physics on/off (+ a hash of non-default settings), start of its identity."""
+    cfg = as_physics_config(physics)
+    on = "nophysics" if cfg is None else "physics" if cfg == PhysicsConfig() else (
+        "physics-" + hashlib.sha256(cfg.to_yaml().encode()).hexdigest()[:8])
+    return f"{safe_id(predictor.name)}-{on}-{str(predictor.identity)[:10]}"
 
 
 def _examples(cases: Sequence[str], glaciers: Sequence[str] | None) -> list[tuple[str, str]]:
@@ -122,28 +125,14 @@ def _examples(cases: Sequence[str], glaciers: Sequence[str] | None) -> list[tupl
     return out
 
 
-def read_case_inputs(example: str) -> tuple[Raster, gpd.GeoDataFrame, Any]:
-    """A kit example's DEM (metric), its outlines that overlap it, and the resolved example."""
-    from glacierbed.data import registry
-    from glacierbed.data.outlines import check_overlap, read_outlines
-    from glacierbed.data.rasters import read_dem
-
-    ex = registry.get_example(example)
-    dem = read_dem(ex.dem)
-    outlines = read_outlines(ex.outlines)
-    outlines = outlines[outlines.to_crs(dem.crs).intersects(shapely.box(*dem.bounds)).to_numpy()]
-    return dem, check_overlap(outlines, dem).reset_index(drop=True), ex
-
-
-def _run_grid(example: str, out: Path, predictor: Any, physics: bool, ensemble: int) -> _Grid:
+def _run_grid(example: str, out: Path, predictor: Any, physics: Any, ensemble: int) -> _Grid:
     """The pipeline on one example (resumes in ``out``) and the feature maps on its DEM grid."""
     from glacierbed.data.outlines import rasterize_ids
     from glacierbed.pipeline.estimate import EstimateConfig, estimate
-    from glacierbed.posterior.physics import PhysicsConfig
 
     dem, outlines, _ = read_case_inputs(example)
     # the raw model: a shipped calibration was fitted on these very rows
-    cfg = EstimateConfig(ensemble=ensemble, physics=PhysicsConfig() if physics else None, calibrate=False)
+    cfg = EstimateConfig(ensemble=ensemble, physics=as_physics_config(physics), calibrate=False)
     res = estimate(dem, outlines, out, model=predictor, config=cfg, maps=False)
     bad = res.glaciers[res.glaciers["status"] != "ok"]
     if len(bad):
@@ -265,15 +254,14 @@ def _hef_info(grid: _Grid, base: dict[str, np.ndarray]) -> dict[str, Any]:
             "baseline_volume_km3": {k: float(np.nansum(np.where(own, v, 0.0)) * px / 1e9) for k, v in base.items()}}
 
 
-def _example_key(example: str, identity: str, physics: bool, ensemble: int, baselines: bool) -> str:
+def _example_key(example: str, identity: str, physics: Any, ensemble: int, baselines: bool) -> str:
     """Hash of what changes an example's table (the physics stage's settings included)."""
     from glacierbed import __version__
     from glacierbed.core.config import config_to_dict
-    from glacierbed.posterior.physics import PhysicsConfig
 
     h = hashlib.sha256(json.dumps({"table": TABLE_VERSION, "features": FEATURES_VERSION, "example": example,
                                    "model": identity, "ensemble": ensemble, "baselines": baselines,
-                                   "physics": config_to_dict(PhysicsConfig()) if physics else None,
+                                   "physics": config_to_dict(as_physics_config(physics)) if physics else None,
                                    "glacierbed": __version__, **({"max_pixels": ALPS_MAX_PIXELS, "match": 2} if example.startswith(
                                        RGI11_EXAMPLE_PREFIX) else {})}, sort_keys=True, default=str).encode())
     return h.hexdigest()[:20]
@@ -321,7 +309,7 @@ def _case_rows(case: str, example: str, grid: _Grid, base: dict[str, np.ndarray]
     return rows, pixels, info
 
 
-def _collect_example(case: str, example: str, root: Path, base_dir: Path, predictor: Any, physics: bool,
+def _collect_example(case: str, example: str, root: Path, base_dir: Path, predictor: Any, physics: Any,
                      ensemble: int, baselines: bool, fresh: bool = False
                      ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Rows/pixels of one example, reused under the one resume rule (key + sha256 of the tables)."""
@@ -355,13 +343,13 @@ def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     return pd.concat(full, ignore_index=True) if full else pd.DataFrame(columns=columns)
 
 
-def collect(run_dir: str | Path, model: Any = None, physics: bool = True, *, cases: Sequence[str] = CASES,
+def collect(run_dir: str | Path, model: Any = None, physics: Any = True, *, cases: Sequence[str] = CASES,
             glaciers: Sequence[str] | None = None, ensemble: int = 4, baselines: bool = True,
             fresh: bool = False, allow_seen: bool = False) -> MeasuredSet:
     """The measured table of the kit for one model (see the module docstring).
 
     ``model``: a name/path for :func:`glacierbed.pipeline.store.load_predictor` (None = the
-    shipped default) or a predictor; ``physics``: the physics stage on/off; ``glaciers``:
+    shipped default) or a predictor; ``physics``: the physics stage on/off (or its PhysicsConfig); ``glaciers``:
     a subset of the glaciers of the GlaThiDa grids and the Alps means (RGI ids); ``baselines``: sample VA/GlabTop/OGGM too.
     Cached in ``run_dir`` (resumes); ``fresh`` ignores the cached tables (the estimate
     still resumes its glaciers when their own key matches). A model fine-tuned on any of these glaciers
@@ -390,7 +378,8 @@ def collect(run_dir: str | Path, model: Any = None, physics: bool = True, *, cas
         df["group"] = [mapping.get(k, canonical_rgi6(k[1])) for k in keys]
         df["region"] = [region_of(g) for g in df["group"]]
     info = {"model": predictor.name, "model_arg": None if model is None else str(model), "seen_in_training": seen,
-            "model_identity": predictor.identity, "physics": physics, "ensemble": ensemble, "run_dir": str(root),
+            "model_identity": predictor.identity, "physics": bool(physics), "ensemble": ensemble, "run_dir": str(root),
+            "physics_config": physics.to_yaml() if isinstance(physics, PhysicsConfig) else None,
             "examples": infos, "identity_report": report.to_dict("records"),
             "seconds": time.perf_counter() - t0}
     return MeasuredSet(rows, pixels, info)

@@ -16,6 +16,8 @@ from glacierbed.core.config import YamlConfig, config_to_yaml
 
 #: the soft terms of the posterior, in the order they are evaluated and listed
 SOFT_TERMS = ("data", "mass_conservation", "sia", "smooth", "velocity", "mass_balance")
+#: what a margin pixel may hold (``PhysicsConfig.margin_profile``)
+MARGIN_PROFILES = ("zero", "plastic")
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,10 @@ class PhysicsConfig(YamlConfig):
 
     # --- hard constraints ---------------------------------------------------------------
     zero_margin: bool = True  #: H = 0 on the outline margin (divides and calving fronts excepted)
+    #: with ``zero_margin``, what a margin pixel holds after the solve: ``zero`` (the whole pixel, as
+    #: before) or ``plastic`` (√(1/3) × its inner neighbours' thickness: zero on the outline itself,
+    #: Nye's profile H ∝ √d at the pixel's centre half a pixel inside; ``core.glaciology.plastic_margin``)
+    margin_profile: str = "zero"
     calving_band_m: float = 50.0  #: calving front: margin pixels within this height above the lowest surface
     # --- data term: the model's thickness --------------------------------------------------
     data: bool = True
@@ -77,6 +83,8 @@ class PhysicsConfig(YamlConfig):
     max_iter: int = 300
 
     def __post_init__(self) -> None:
+        if self.margin_profile not in MARGIN_PROFILES:
+            raise ValueError(f"margin_profile must be one of {MARGIN_PROFILES}, got {self.margin_profile!r}")
         if not 0 <= self.tau_min_pa <= self.tau_max_pa:
             raise ValueError(f"need 0 <= tau_min_pa <= tau_max_pa, got {self.tau_min_pa}, {self.tau_max_pa}")
         if not 0 <= self.sliding_fraction < 1:
@@ -104,6 +112,11 @@ class PhysicsConfig(YamlConfig):
                     sliding_fraction=self.sliding_fraction)
 
 
+def as_physics_config(physics: "bool | PhysicsConfig | None") -> PhysicsConfig | None:
+    """The settings a physics switch means: True the defaults, False/None off, a PhysicsConfig itself."""
+    return PhysicsConfig() if physics is True else (physics or None)
+
+
 @dataclass
 class Refinement:
     """Refined thickness/bed on the window grid plus what was done."""
@@ -117,4 +130,4 @@ class Refinement:
     seconds: float = 0.0
 
 
-__all__ = ["PhysicsConfig", "Refinement", "SOFT_TERMS"]
+__all__ = ["MARGIN_PROFILES", "PhysicsConfig", "Refinement", "SOFT_TERMS", "as_physics_config"]
