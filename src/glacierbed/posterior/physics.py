@@ -212,7 +212,7 @@ def refine(surface: np.ndarray, bed: np.ndarray, own: np.ndarray, ice: np.ndarra
                             has_sigma=sigma is not None)
     free = valid & ~zero
     if not free.any() or not (set(terms) - {"data"}):
-        h = _margin_profile(project(h0, valid, zero, surf), zero & valid, own, cfg)
+        h = _margin_profile(project(h0, valid, zero, surf), zero & valid, valid, cfg)
         return Refinement(h, surf - h, terms, skipped, seconds=time.perf_counter() - t0)
     p, sl = _problem(surf, raw, own, ice, free, pixel_size_m, cfg, terms, skipped, velocity=velocity,
                      balance=balance, sigma=sigma)
@@ -220,15 +220,15 @@ def refine(surface: np.ndarray, bed: np.ndarray, own: np.ndarray, ice: np.ndarra
         h_opt, loss, n_iter = optimise(p, cfg, terms)
     h = h0.copy()
     h[sl] = h_opt
-    thick = _margin_profile(project(h, valid, zero, surf), zero & valid, own, cfg)
+    thick = _margin_profile(project(h, valid, zero, surf), zero & valid, valid, cfg)
     return Refinement(thick, surf - thick, terms, skipped, loss, n_iter, time.perf_counter() - t0)
 
 
-def _margin_profile(thick: np.ndarray, margin: np.ndarray, own: np.ndarray, cfg: PhysicsConfig) -> np.ndarray:
+def _margin_profile(thick: np.ndarray, margin: np.ndarray, valid: np.ndarray, cfg: PhysicsConfig) -> np.ndarray:
     """The pinned margin pixels as ``cfg.margin_profile`` says (``zero``: as projected)."""
     if cfg.margin_profile != "plastic" or not margin.any():
         return thick
-    return np.where(np.isfinite(thick), plastic_margin(thick, margin, own), np.nan)
+    return np.where(np.isfinite(thick), plastic_margin(thick, margin, valid), np.nan)
 
 
 
