@@ -40,6 +40,7 @@ from glacierbed.evaluation.measured_finetune import (cross_validate_finetune, fi
                                                     out_of_fold_calibration, with_folds_by)
 from glacierbed.evaluation.measured_table import CASES, MeasuredSet, collect
 from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
+from glacierbed.posterior.physics_config import PhysicsConfig
 from glacierbed.pipeline.store import shipped_weights
 from glacierbed.core.errors import quiet_per_glacier_logs, run_script
 
@@ -107,8 +108,13 @@ def main(argv: list[str] | None = None) -> None:
                     help="a results CSV of this script (e.g. benchmarks/results/measured_finetune_from_spanning_all_"
                          "p128.csv, today's default's recipe): the rule compares with its nested row instead of this "
                          "run's 'shipped, calibrated' row (the reference network's)")
+    ap.add_argument("--physics-config", type=Path, default=None,
+                    help="YAML of PhysicsConfig fields for every map scored or calibrated on (e.g. "
+                         "benchmarks/configs/physics_margin_plastic.yaml); the fold networks are the same and reused; "
+                         "results named <config>_<yaml stem>")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
+    physics = PhysicsConfig.from_yaml(args.physics_config) if args.physics_config else True
     if args.final is not None and args.by == "region":
         ap.error("--final fits the calibration on glacier-wise out-of-fold maps: use it without --by region")
     baseline = None if args.compare_with is None else rule_baseline(args.compare_with)
@@ -119,13 +125,14 @@ def main(argv: list[str] | None = None) -> None:
     if not init.is_file():
         raise SystemExit(f"{args.config}: init_weights {init} is not a file")
     t0 = time.perf_counter()
-    ms = collect(args.table_dir, args.reference, True)
+    ms = collect(args.table_dir, args.reference, physics)
     if cfg.side_cases:  # glacier means fitted on beside today's cases (never calibrated on)
-        side = collect(args.table_dir, args.reference, True, cases=list(cfg.side_cases))
+        side = collect(args.table_dir, args.reference, physics, cases=list(cfg.side_cases))
         ms = MeasuredSet(pd.concat([ms.rows, side.rows], ignore_index=True),
                          pd.concat([ms.pixels, side.pixels], ignore_index=True), dict(ms.info))
     cfg = with_folds_by(cfg, ms, args.by)
-    oof, folds = cross_validate_finetune(ms, cfg, init, args.run_dir, progress=lambda m: logging.info(m), by=args.by)
+    oof, folds = cross_validate_finetune(ms, cfg, init, args.run_dir, physics, progress=lambda m: logging.info(m),
+                                         by=args.by)
     tag = "measured-finetune" + "".join(f" with {c}" for c in cfg.side_cases)
     if args.final is not None:  # the network to ship and its calibration; the scores stay the scoring run's
         write_final(ms, oof, cfg, init, args, tag)
@@ -139,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
         fitted_on = " with them" if calibrated_with_side else ""
         split = f"{cfg.folds} {kind} folds, {cfg.folds - 1} inner"
         cvs[(f"{tag} + calibration{fitted_on} (nested)", split)] = nested_calibration(
-            ms, cfg, init, args.run_dir, SHIP, progress=lambda m: logging.info(m),
+            ms, cfg, init, args.run_dir, SHIP, physics, progress=lambda m: logging.info(m),
             calibrate_on=CASES if args.calibrate_on == "today" else None, by=args.by)
     seconds = time.perf_counter() - t0
     table = pd.DataFrame([summary(cv, label, split) for (label, split), cv in cvs.items()])
@@ -147,7 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     out: Path = args.out
     # measured_finetune, measured_finetune_alps, ..._calibrated_with_alps: one set of results per protocol
     name = args.config.stem + ("_calibrated_with_" + "_".join(c.split("-")[0] for c in cfg.side_cases)
-                               if calibrated_with_side else "") + ("_loro" if args.by == "region" else "")
+                               if calibrated_with_side else "") + ("_loro" if args.by == "region" else "") + (
+        f"_{args.physics_config.stem}" if args.physics_config else "")
     write_table(table, out / f"{name}.csv")
     write_table(per_glacier, out / f"{name}_glaciers.csv")
     cases = pd.concat([score(cv).assign(variant=label, split=split) for (label, split), cv in cvs.items()])
@@ -215,7 +223,8 @@ def write_final(ms: MeasuredSet, oof: MeasuredSet, cfg: MeasuredFinetuneConfig, 
     scores = args.out / f"{args.config.stem}.csv"
     nested = pd.read_csv(scores) if scores.exists() else pd.DataFrame(columns=["variant"])
     nested = nested[nested["variant"].astype(str).str.endswith("(nested)")]
-    cal.meta = {"model": tag, "physics": True, "ensemble": 4,
+    cal.meta = {"model": tag, "physics": True if args.physics_config is None else
+                PhysicsConfig.from_yaml(args.physics_config).to_yaml(), "ensemble": 4,
                 "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 "fitted_by": f"benchmarks/measured_finetune.py --config {args.config.name} --final",
                 "fitted_on": f"out-of-fold maps of {cfg.folds} glacier-wise fold networks (each glacier predicted "

@@ -321,3 +321,27 @@ def test_the_averaging_diagnostics_condition_is_the_declared_rule() -> None:
     for bad in ({**ok, "ratio": 0.971}, {**ok, "south_glacier_rmse_m": 30.7}, {**ok, "oetztal_means_rmse_m": 10.3}):
         met, line = diagnostic_condition(bad, ref, "ratio", "average", "the single network", "ensemble")
         assert not met and "not met: no ensemble follows" in line
+
+
+def test_the_physics_settings_reach_every_fold_map(monkeypatch, tmp_path: Path) -> None:
+    """A PhysicsConfig given to the nested scoring (e.g. plastic margins) makes every outer and inner fold's maps,
+    so a variant of the posterior is scored on the same cached fold networks, nested."""
+    from test_calibration import synthetic_rows
+
+    from glacierbed.evaluation import measured_finetune as mf
+    from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
+    from glacierbed.posterior.physics_config import PhysicsConfig
+
+    rows = synthetic_rows(np.random.default_rng(5), n_glaciers=6, n_cells=30, factor=1.2)
+    ms = MeasuredSet(rows, pd.DataFrame(columns=["case", "example", "rgi_id", "group", "region", "mu", "sigma"]))
+    seen = []
+
+    def spy_finetune(table, cfg, init, run_dir, physics=True, progress=None, windows=None, by="group"):
+        seen.append((Path(run_dir).name, physics))
+        return table, pd.DataFrame()
+
+    monkeypatch.setattr(mf, "measured_windows", lambda *a, **k: [])
+    monkeypatch.setattr(mf, "cross_validate_finetune", spy_finetune)
+    plastic = PhysicsConfig(margin_profile="plastic")
+    mf.nested_calibration(ms, MeasuredFinetuneConfig(folds=3), "unused.pt", tmp_path, "scale", plastic)
+    assert len(seen) == 4 and all(p == plastic for _, p in seen)  # the outer folds and 3 inner ones

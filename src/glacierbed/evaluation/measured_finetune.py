@@ -24,6 +24,7 @@ import pandas as pd
 from glacierbed.evaluation.measured_table import CASES, MeasuredSet, collect, read_case_inputs
 from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig, MeasuredWindow, finetune_on_measured
 from glacierbed.posterior.calibration import MEAN_UNIT
+from glacierbed.posterior.physics_config import PhysicsConfig
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def subset(ms: MeasuredSet, groups: set[str], keep: bool = True) -> MeasuredSet:
 
 
 def cross_validate_finetune(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weights: str | Path,
-                            run_dir: str | Path, physics: bool = True,
+                            run_dir: str | Path, physics: bool | PhysicsConfig = True,
                             progress: Callable[[str], None] | None = None,
                             windows: list[MeasuredWindow] | None = None,
                             by: str = "group") -> tuple[MeasuredSet, pd.DataFrame]:
@@ -172,14 +173,16 @@ def finetune_all(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weights: str
 
 
 def nested_calibration(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weights: str | Path, run_dir: str | Path,
-                       variant: str, physics: bool = True, progress: Callable[[str], None] | None = None,
+                       variant: str, physics: bool | PhysicsConfig = True,
+                       progress: Callable[[str], None] | None = None,
                        calibrate_on: Sequence[str] | None = None, by: str = "group"):
     """:func:`nested_calibrations` of one calibration ``variant`` (its CrossValidation)."""
     return nested_calibrations(ms, cfg, init_weights, run_dir, [variant], physics, progress, calibrate_on, by)[variant]
 
 
 def nested_calibrations(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weights: str | Path, run_dir: str | Path,
-                        variants: Sequence[str], physics: bool = True, progress: Callable[[str], None] | None = None,
+                        variants: Sequence[str], physics: bool | PhysicsConfig = True,
+                        progress: Callable[[str], None] | None = None,
                         calibrate_on: Sequence[str] | None = None, by: str = "group") -> dict:
     """The fine-tuned network *and* a calibration on top, both fitted without each outer fold.
 
