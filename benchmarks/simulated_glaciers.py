@@ -46,7 +46,8 @@ SIA_ONLY = ("glabtop", "sia_band", "mass_conservation")
 
 
 def window_methods(bed: np.ndarray, thickness: np.ndarray, glaciers: np.ndarray, px: float, net: ThicknessNetPredictor,
-                   rng: np.random.Generator, with_physics: bool) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+                   rng: np.random.Generator, with_physics: bool | PhysicsConfig
+                   ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Every method's thickness on one window; returns (maps, truth, score mask)."""
     ids = inventory_labels(thickness, glaciers, 2.0)
     surface = bed + thickness + dem_noise(bed.shape, 3.0, rng)
@@ -61,7 +62,7 @@ def window_methods(bed: np.ndarray, thickness: np.ndarray, glaciers: np.ndarray,
     members, sigma = net.predict_maps(thickness_features(surface, ids, px), 8)
     out["network"] = members.mean(axis=0)
     band = PhysicsConfig().only("sia")
-    post = PhysicsConfig()
+    post = with_physics if isinstance(with_physics, PhysicsConfig) else PhysicsConfig()
     sia, netp = np.zeros(bed.shape), np.zeros(bed.shape)
     for g in np.unique(ids[score]):
         own = ids == g
@@ -74,8 +75,8 @@ def window_methods(bed: np.ndarray, thickness: np.ndarray, glaciers: np.ndarray,
     return out, np.where(ice, thickness, 0.0), score
 
 
-def run(path: Path, weights: Path, splits: tuple[str, ...], max_windows: int | None, with_physics: bool,
-        seed: int = 0) -> pd.DataFrame:
+def run(path: Path, weights: Path, splits: tuple[str, ...], max_windows: int | None,
+        with_physics: bool | PhysicsConfig, seed: int = 0) -> pd.DataFrame:
     sims = SimulatedSet.load(path)
     net = ThicknessNetPredictor.load(weights)
     rng = np.random.default_rng(seed)
@@ -153,6 +154,8 @@ def main() -> None:
     ap.add_argument("--splits", nargs="+", default=["test", "val"])
     ap.add_argument("--max-windows", type=int, default=None)
     ap.add_argument("--no-physics", action="store_true")
+    ap.add_argument("--physics-config", type=Path, default=None,
+                    help="YAML of PhysicsConfig fields for the network + physics rows (e.g. margin_profile: plastic)")
     ap.add_argument("--name", default="simulated_glaciers", help="stem of the results files in benchmarks/results")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -160,11 +163,15 @@ def main() -> None:
 
     weights = args.weights or shipped_weights(THICKNESS_NET_FILE)
     t0 = time.perf_counter()
-    df = run(args.dataset, weights, tuple(args.splits), args.max_windows, not args.no_physics)
+    physics = PhysicsConfig.from_yaml(args.physics_config) if args.physics_config else not args.no_physics
+    df = run(args.dataset, weights, tuple(args.splits), args.max_windows, physics)
     sims = SimulatedSet.load(args.dataset)
     n_windows = {s: int(min((sims.split == s).sum(), args.max_windows or 10**9)) for s in args.splits}
     write_table(df, RESULTS / f"{args.name}.csv")
     text = report(df, weights, time.perf_counter() - t0, n_windows)
+    if isinstance(physics, PhysicsConfig):
+        changed = {k: v for k, v in vars(physics).items() if v != getattr(PhysicsConfig(), k)}
+        text += f"\n\n`network_physics` rows: the physics stage with {changed} ({args.physics_config})."
     write_text(RESULTS / f"{args.name}.md", text + "\n")
     print(text)
 
