@@ -78,6 +78,13 @@ def test_pipeline_real_glacier_constraints(data_dir: Path) -> None:
     assert (refined.data[margin] == 0).all()
     # an upper basin where the fill sits above the ice: the refinement adds ice
     assert np.nansum(refined.data) > 1.5 * np.nansum(plain.data)
+    # the plastic margin profile through the whole pipeline, with the default network: margin pixels hold
+    # sqrt(1/3) of their inner neighbours instead of 0, nothing else changes
+    zero = estimate_thickness(dem, outlines, None, PhysicsConfig())
+    plastic = estimate_thickness(dem, outlines, None, PhysicsConfig(margin_profile="plastic"))
+    assert (zero.data[margin] == 0).all() and (plastic.data[margin] > 0).mean() > 0.9
+    assert np.allclose(plastic.data[inside & ~margin], zero.data[inside & ~margin])
+    assert np.allclose(plastic.data[margin], gl.plastic_margin(zero.data, margin, inside)[margin], atol=1e-4)
 
 
 def test_sia_recovers_slab_thickness() -> None:
