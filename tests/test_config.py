@@ -68,6 +68,10 @@ def test_training_defaults_are_the_shipped_runs(record: str, cls_path: str) -> N
     later = set(defaults) - set(shipped)
     as_before = {"device": "auto"}
     assert all(defaults[k] == as_before.get(k) for k in later), {k: defaults[k] for k in later}
+    # the same inside the network's settings: interior_mask True is what every shipped network has
+    if isinstance(defaults.get("net"), dict) and isinstance(shipped.get("net"), dict):
+        later_net = set(defaults["net"]) - set(shipped["net"])
+        assert all(defaults["net"].pop(k) == {"interior_mask": True}.get(k) for k in later_net), later_net
     first = rec["lineage"][0] if "lineage" in rec else rec
     assert first.get("device", rec["device"]) == "cpu"
     assert {k: v for k, v in defaults.items() if k not in later} == {k: shipped[k] for k in defaults if k not in later}

@@ -51,6 +51,28 @@ def test_untrained_network_returns_the_mass_conservation_prior_and_physics() -> 
     assert (sigma[ids > 0] >= 1.0).all() and (sigma[ids == 0] == 0).all()
 
 
+def test_a_network_without_the_interior_mask_predicts_its_margin_pixels(tmp_path: Path) -> None:
+    """``interior_mask: false``: the same weights give the prior on the margin pixels too (still 0 off the ice); a
+    network with the mask may start from one without it (same weights), and the setting survives saving."""
+    from glacierbed.models.runs import start_from
+    from glacierbed.models.thickness.network import load_thickness_net, save_thickness_net
+
+    bed, h, ids = _valley()
+    f = torch.from_numpy(thickness_features(bed + h, ids, 50.0))[None]
+    masked = ThicknessNetConfig(width=8, depth=2).build()
+    free = ThicknessNetConfig(width=8, depth=2, interior_mask=False).build()
+    start_from(free, masked, "masked.pt")
+    a, b = (n(f)[0][0, 0].detach().numpy() for n in (masked, free))
+    margin = margin_pixels(ids > 0, ids > 0)
+    assert (a[margin] == 0).all() and (b[margin] > 0).all() and (b[ids == 0] == 0).all()
+    np.testing.assert_array_equal(a[~margin], b[~margin])
+    with pytest.raises(ValueError, match="not the configured"):
+        start_from(ThicknessNetConfig(width=4, depth=2).build(), masked, "masked.pt")
+    save_thickness_net(free, tmp_path / "free.pt", {"steps": 0})
+    again, _ = load_thickness_net(tmp_path / "free.pt")
+    assert again.cfg.interior_mask is False
+
+
 def test_interior_matches_margin_pixels() -> None:
     ice = np.zeros((12, 12), bool)
     ice[2:9, 3:12] = True  # touches the right edge: the array edge is a margin

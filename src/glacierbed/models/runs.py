@@ -43,8 +43,12 @@ class RunSettings(Protocol):
 
 def start_from(net: torch.nn.Module, start: torch.nn.Module, path: str | Path) -> None:
     """Copy the trained network ``start`` (read from ``path``) into ``net`` before fine-tuning;
-    both must be built from the same config (``.cfg``), else a ``ValueError`` naming the file."""
-    if start.cfg != net.cfg:
+    both must have the same architecture (their ``.cfg``, or ``.cfg.architecture()`` where a config
+    also holds settings that own no weights), else a ``ValueError`` naming the file."""
+    def arch(cfg: Any) -> Any:
+        return cfg.architecture() if hasattr(cfg, "architecture") else cfg
+
+    if arch(start.cfg) != arch(net.cfg):
         raise ValueError(f"{path}: its network {start.cfg} is not the configured {net.cfg}")
     net.load_state_dict(start.state_dict())
 

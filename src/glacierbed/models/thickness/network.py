@@ -40,9 +40,16 @@ class ThicknessNetConfig:
     width: int = 16  #: channels at full resolution (x2 per level, capped at 8x)
     depth: int = 4  #: number of downsamplings (window sides must be multiples of 2^depth; inputs are padded)
     n_features: int = N_FEATURES
+    #: thickness x the interior of the ice mask (0 on margin pixels, every shipped network); False: x the ice mask,
+    #: so the network predicts its margin pixels itself (benchmarks/results/selection_protocol_margin_network.md)
+    interior_mask: bool = True
 
     def build(self) -> "ThicknessNet":
         return ThicknessNet(self)
+
+    def architecture(self) -> tuple[int, int, int]:
+        """What the weights' shapes depend on (a network may start from one with another ``interior_mask``)."""
+        return self.width, self.depth, self.n_features
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
@@ -98,7 +105,8 @@ class ThicknessNet(nn.Module):
         y = self.head(f)[..., :h, :w]
         ice = x[:, 1:2]
         prior = (x[:, MC_CHANNEL:MC_CHANNEL + 1]).clamp(0.02, 8.0)  # thickness units of 100 m
-        thick = THICK_SCALE_M * F.softplus(y[:, :1] + _inv_softplus(prior)) * interior(ice)
+        thick = THICK_SCALE_M * F.softplus(y[:, :1] + _inv_softplus(prior)) * (
+            interior(ice) if self.cfg.interior_mask else ice)
         sigma = THICK_SCALE_M * F.softplus(y[:, 1:] + _inv_softplus(0.3 * prior + 0.1)) + MIN_SIGMA_M
         return thick, sigma * ice
 
