@@ -223,3 +223,17 @@ def test_margin_rings_peel_and_the_margin_rule_is_the_declared_one():
     assert not bench.decision(table(0.896, 26.0, 10.0))[0]  # too small a gain
     assert not bench.decision(table(0.80, 26.6, 10.0))[0]  # South Glacier worse by 0.6 m
     assert not bench.decision(table(0.80, 26.0, 10.51))[0]
+
+
+def test_margin_network_reads_the_pooled_network_physics_rows(tmp_path):
+    """``simulated_table`` takes, per variant file, the network + physics rows of the pooled test source only."""
+    bench = _script("margin_network")
+    rows = [dict(split="test", source="all", pixel_m=25.0, method="network_physics", rmse_m=8.0,
+                 ratio_to_biharmonic_clipped=0.2),
+            dict(split="test", source="all", pixel_m=25.0, method="network", rmse_m=9.0, ratio_to_biharmonic_clipped=0.3),
+            dict(split="test", source="nz", pixel_m=25.0, method="network_physics", rmse_m=7.0,
+                 ratio_to_biharmonic_clipped=0.1)]
+    stem = bench.SIMULATED["N0 + plastic"]
+    pd.DataFrame(rows).to_csv(tmp_path / f"{stem}.csv", index=False)
+    got = bench.simulated_table(tmp_path)
+    assert got.to_dict("records") == [dict(variant="N0 + plastic", pixel_m=25.0, rmse_m=8.0, ratio_to_clipped_fill=0.2)]
