@@ -150,3 +150,21 @@ def test_checklist_marks_failed_checks_in_bold() -> None:
     from glacierbed.evaluation.benchmark import checklist
 
     assert checklist({"grids lower": True, "SG <= 29 m": False}) == ["- grids lower: yes", "- SG <= 29 m: **no**"]
+
+
+def test_metrics_print_as_a_short_table_with_long_statuses_as_notes(capsys, monkeypatch) -> None:
+    """The terminal table: chosen columns only, 9,609 not 9.61e+03, NaN as a dash, a long status cut to its first
+    clause with the full text once below (the files keep everything)."""
+    from rich.console import Console
+
+    from glacierbed.commands import common
+
+    monkeypatch.setattr(common, "console", Console(stderr=True, width=100, force_terminal=False))
+    why = "not scored: model x was fine-tuned on these glaciers; score it out of fold"
+    df = pd.DataFrame([{"method": "va", "status": "ok", "n": 9609.0, "rmse": 37.69, "extra": 1.0},
+                       {"method": "net", "status": why, "n": float("nan"), "rmse": float("nan"), "extra": 2.0},
+                       {"method": "net + physics", "status": why, "n": float("nan"), "rmse": float("nan"), "extra": 3.0}])
+    common.print_metrics(df)
+    err = capsys.readouterr().err
+    assert "9,609" in err and "37.7" in err and "extra" not in err and "–" in err
+    assert err.count("not scored [1]") == 2 and err.count(why) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import typer
 from rich.console import Console
@@ -13,6 +13,9 @@ from rich.markup import escape
 
 from glacierbed.core.errors import GlacierbedError
 from glacierbed.core.parallel import DiskFullError, is_disk_full
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 console = Console(stderr=True)
 
@@ -93,3 +96,36 @@ def explicit_options(ctx: typer.Context, **values: Any) -> dict[str, Any]:
 
 def register(app: typer.Typer) -> None:  # this module adds no command
     return None
+
+
+#: the metrics a terminal shows (the files keep every column)
+SUMMARY_COLUMNS = ("method", "rgi_id", "status", "n", "rmse", "mae", "bias", "r", "mean_obs", "mean_pred")
+
+
+def print_metrics(metrics: "pd.DataFrame", columns: tuple[str, ...] = SUMMARY_COLUMNS) -> None:
+    """A metrics table as a terminal-width rich table: the columns of ``columns`` it has, numbers to 3
+    significant digits (whole numbers from 1,000 up), a status longer than a word cut to its first clause
+    and given in full below the table (the files keep every column)."""
+    from rich.table import Table
+
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return "–" if v != v else f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+        return escape(str(v))
+
+    table = Table(show_edge=False, pad_edge=False)
+    shown = [c for c in columns if c in metrics.columns]
+    for c in shown:
+        table.add_column(c, justify="left" if c in ("method", "rgi_id", "status") else "right", overflow="fold")
+    notes: dict[str, int] = {}
+    for _, row in metrics.iterrows():
+        cells = []
+        for c in shown:
+            v = row[c]
+            if c == "status" and isinstance(v, str) and len(v) > 24:
+                v = f"{v.split(':')[0]} [{notes.setdefault(v, len(notes) + 1)}]"
+            cells.append(cell(v))
+        table.add_row(*cells)
+    console.print(table)
+    for text, k in notes.items():
+        console.print(f"[{k}] {escape(text)}", soft_wrap=True)

@@ -8,7 +8,7 @@ from typing import Optional
 import pandas as pd
 import typer
 
-from glacierbed.commands.common import clean_errors, console
+from glacierbed.commands.common import clean_errors, console, print_metrics
 
 
 def _is_glacier_table(path: Path) -> bool:
@@ -34,7 +34,7 @@ def evaluate_cmd(
     from glacierbed.data.rasters import Raster, read_dem
     from glacierbed.evaluation import against_measurements as ev
     from glacierbed.evaluation import figures as plots
-    from glacierbed.evaluation.benchmark import to_markdown, write_table
+    from glacierbed.evaluation.benchmark import write_table
     from glacierbed.core.errors import EmptySelectionError
 
     h = Raster.from_file(thickness)
@@ -62,7 +62,7 @@ def evaluate_cmd(
             pass
     write_table(metrics, out / "metrics.csv")
     write_table(metrics, out / "metrics.md")
-    console.print(to_markdown(metrics))
+    print_metrics(metrics)
     console.print(f"written to {out}/")
 
 
@@ -75,13 +75,13 @@ def benchmark_cmd(
 ) -> None:
     """Every baseline (VA scaling, GlabTop, biharmonic, OGGM if installed) and the models on one case,
     scored on the same observations."""
-    from glacierbed.evaluation.benchmark import run_case, to_markdown, write_table
+    from glacierbed.evaluation.benchmark import run_case, write_table
 
     with console.status(f"running {case} ..."):
         res = run_case(case, model=model, out_dir=out)
     write_table(res.metrics, out / f"{case}_metrics.csv")
     write_table(res.metrics, out / f"{case}_metrics.md")
-    console.print(to_markdown(res.metrics))
+    print_metrics(res.metrics)
     console.print(f"written to {out}/ ({len(res.figures)} figures)")
 
 
