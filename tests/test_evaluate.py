@@ -122,6 +122,25 @@ def test_evaluate_command(tmp_path, south, oggm_dir):
     assert res.exit_code == 2 and "missing.shp" in res.output
 
 
+def test_evaluate_warns_when_the_estimating_network_was_fine_tuned_on_the_measurements(tmp_path, oggm_dir):
+    """A map written by `glacierbed estimate` with the default network (fine-tuned on South Glacier's radar) is flagged
+    in-sample; the same command on a classical method's map is not."""
+    from glacierbed.pipeline.estimate import estimate
+
+    d = oggm_dir / "benchmarks" / "south_glacier"
+    args = ["--obs", str(d / "IceThick_SouthGlacier.shp"), "--outlines", str(d / "SouthGlacier.shp")]
+    for model, flagged in ((None, True), ("biharmonic", False)):
+        est = estimate(d / "dem_SouthGlacier.tif", d / "SouthGlacier.shp", tmp_path / f"est-{model}", model=model,
+                       maps=False)
+        res = CliRunner().invoke(app, ["evaluate", "--thickness", str(est.paths["thickness"]), *args,
+                                       "--out", str(tmp_path / f"ev-{model}")])
+        assert res.exit_code == 0, res.output
+        metrics = pd.read_csv(tmp_path / f"ev-{model}" / "metrics.csv")
+        assert ("in-sample" in res.output) == flagged and ("in_sample" in metrics) == flagged
+        if flagged:
+            assert metrics["in_sample"].all() and "RGI60-01.16195" in res.output
+
+
 def test_benchmark_command_hintereisferner(tmp_path, oggm_dir):
     res = CliRunner().invoke(app, ["benchmark", "hintereisferner", "--model", "biharmonic", "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output

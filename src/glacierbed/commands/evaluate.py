@@ -60,6 +60,15 @@ def evaluate_cmd(
             plots.plot_profiles({thickness.stem: per_point}, out / "profiles.png")
         except EmptySelectionError:
             pass
+    if gl is not None:  # a map from `glacierbed estimate` whose network was fine-tuned on these measurements
+        from glacierbed.evaluation.glacier_identity import canonical_rgi6
+        from glacierbed.evaluation.in_sample import estimate_in_sample
+
+        model, seen = estimate_in_sample(thickness, gl["rgi_id"])
+        if seen and "rgi_id" in metrics:
+            metrics["in_sample"] = [canonical_rgi6(str(r)) in seen or r == ev.POOLED for r in metrics["rgi_id"]]
+            console.print(f"[yellow]warning: {model} was fine-tuned on the measured thickness of {', '.join(seen)}: "
+                          "these scores are in-sample, not a validation (in_sample column)[/yellow]", soft_wrap=True)
     write_table(metrics, out / "metrics.csv")
     write_table(metrics, out / "metrics.md")
     print_metrics(metrics)

@@ -10,6 +10,7 @@ network's rows "not scored" with :func:`in_sample_message`.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from glacierbed.core.errors import InSampleError
@@ -34,4 +35,26 @@ def seen_glaciers(predictor: Any, groups: Iterable[str] | None = None, allow: bo
     return seen
 
 
-__all__ = ["in_sample_message", "seen_glaciers"]
+def estimate_in_sample(thickness_path: str | Path, rgi_ids: Iterable[str]) -> tuple[str, list[str]]:
+    """For a map written by ``glacierbed estimate`` (its ``summary.json`` beside it): the model's name and those of
+    ``rgi_ids`` its network was fine-tuned on (``glacierbed evaluate`` warns: their scores are in-sample). ("", [])
+    when the map has no summary, or its model cannot be loaded or is not the one that wrote it."""
+    import json
+
+    from glacierbed.core.errors import GlacierbedError
+    from glacierbed.evaluation.glacier_identity import canonical_rgi6
+    from glacierbed.pipeline.store import load_predictor
+
+    summary = Path(thickness_path).with_name("summary.json")
+    try:
+        info = json.loads(summary.read_text())
+        predictor = load_predictor(info["model"])
+    except (OSError, ValueError, KeyError, GlacierbedError):
+        return "", []
+    if not str(info.get("model_identity", "")).startswith(str(predictor.identity)):
+        return "", []
+    ids = {canonical_rgi6(str(r)) for r in rgi_ids}
+    return predictor.name, seen_glaciers(predictor, ids, allow=True)
+
+
+__all__ = ["estimate_in_sample", "in_sample_message", "seen_glaciers"]
