@@ -36,7 +36,7 @@ from glacierbed.evaluation.diagnosis import calibration_attributes, with_attribu
 from glacierbed.evaluation.measured_table import BASELINES, CASES, HEF_CONSENSUS_KM3, OPTIONAL_CASES, collect
 from glacierbed.posterior.calibration import Calibration, regional_volume_std
 from glacierbed.posterior.physics_config import PhysicsConfig
-from glacierbed.core.config import config_to_dict
+from glacierbed.core.config import config_changes
 from glacierbed.core.errors import quiet_per_glacier_logs, run_script
 
 log = logging.getLogger("calibration")
@@ -207,8 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     # --- report --------------------------------------------------------------------------------
     acc = acceptance(ship_scores, regions)
     tot = oetztal_total(ship.glaciers)
-    changed = {k: v for k, v in config_to_dict(physics).items() if v != getattr(PhysicsConfig(), k)} \
-        if isinstance(physics, PhysicsConfig) else {}
+    changed = config_changes(physics) if isinstance(physics, PhysicsConfig) else {}
     model_label = f"{ms.info['model']} ({'with' if ms.info['physics'] else 'without'} physics{changed or ''}; " \
                   f"--model {ms.info['model_arg'] or '(default)'}; identity {ms.info['model_identity'][:12]})"
     show = ["variant", "split", "case", "n", "rmse", "bias", "coverage68", "coverage90",

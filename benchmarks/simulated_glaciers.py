@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from glacierbed.core.atomic import write_text
+from glacierbed.core.config import config_changes
 from glacierbed.evaluation.baselines import glabtop_thickness_array, va_thickness_array
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.models.thickness.features import thickness_features
@@ -170,8 +171,7 @@ def main() -> None:
     write_table(df, RESULTS / f"{args.name}.csv")
     text = report(df, weights, time.perf_counter() - t0, n_windows)
     if isinstance(physics, PhysicsConfig):
-        changed = {k: v for k, v in vars(physics).items() if v != getattr(PhysicsConfig(), k)}
-        text += f"\n\n`network_physics` rows: the physics stage with {changed} ({args.physics_config})."
+        text += f"\n\n`network_physics` rows: the physics stage with {config_changes(physics)} ({args.physics_config})."
     write_text(RESULTS / f"{args.name}.md", text + "\n")
     print(text)
 

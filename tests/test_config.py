@@ -134,3 +134,12 @@ def test_one_override_route(tmp_path: Path) -> None:
     assert (cfg.steps, cfg.lr, cfg.batch_size) == (7, 0.01, TrainConfig().batch_size)
     cfg = _config(TrainConfig, path, steps=3, dataset=tmp_path / "p.npz")
     assert (cfg.steps, cfg.lr, cfg.dataset) == (3, 0.01, str(tmp_path / "p.npz"))
+
+
+def test_config_changes_names_only_the_fields_off_their_defaults() -> None:
+    from glacierbed.core.config import config_changes
+    from glacierbed.posterior.physics_config import PhysicsConfig
+
+    assert config_changes(PhysicsConfig()) == {}
+    assert config_changes(PhysicsConfig(margin_profile="plastic", sia=True)) == {"margin_profile": "plastic",
+                                                                                   "sia": True}

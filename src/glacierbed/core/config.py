@@ -109,5 +109,12 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
     return plain(dataclasses.asdict(cfg))
 
 
+def config_changes(cfg: Any) -> dict[str, Any]:
+    """The fields of a config dataclass whose values differ from its class defaults (plain values), e.g. to
+    name a run's settings in a report; the class must be constructible without arguments."""
+    default = config_to_dict(type(cfg)())
+    return {k: v for k, v in config_to_dict(cfg).items() if default.get(k) != v}
+
+
 def config_to_yaml(cfg: Any) -> str:
     return yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
