@@ -26,6 +26,7 @@ import datetime as dt
 import logging
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -91,23 +92,22 @@ def _scores(run: Path, name: str) -> pd.DataFrame:
               "regions_worse_than_best_baseline", "rel_error_volume", "coverage68", "coverage90"]]
 
 
-def _bias_share(run: Path, measured_mean: pd.Series) -> float:
-    """Share of grid glaciers with |bias| ≤ 20 % of their measured mean (LOGO, the shipped variant)."""
-    g = pd.read_csv(run / "calibration_glaciers.csv", dtype={"rgi_id": str})
-    g = g[g["case"] == "glathida-grids"].set_index("rgi_id")
-    return float((g["bias"].abs() <= 0.2 * measured_mean.reindex(g.index)).mean())
+def bias_share(bias: pd.Series, measured_mean: pd.Series) -> float:
+    """Share of glaciers (``bias`` indexed by RGI id) with |bias| ≤ 20 % of their measured mean."""
+    return float((bias.abs() <= 0.2 * measured_mean.reindex(bias.index)).mean())
 
 
-def decision(scores: pd.DataFrame) -> tuple[bool, dict[str, float]]:
-    """The protocol's rule on the LOGO rows of the shipped variant."""
+def decision(scores: pd.DataFrame, base: str = "zero", new: str = "plastic"
+             ) -> tuple[bool, dict[str, dict[str, float]]]:
+    """The protocol's rule on the LOGO rows of the shipped variant: ``new`` against ``base`` (their ``margin``
+    labels); returns whether it holds and the figures it compared, {"grids"|"sg"|"oetztal": {label: value}}."""
     s = scores[(scores["variant"] == VARIANT) & (scores["split"] == "LOGO")].set_index(["margin", "case"])
-    grid = {m: float(s.loc[(m, "glathida-grids"), "median_ratio_to_best_baseline"]) for m in ("zero", "plastic")}
-    sg = {m: float(s.loc[(m, "south-glacier"), "rmse"]) for m in ("zero", "plastic")}
-    oz = {m: float(s.loc[(m, "oetztal-means"), "rmse"]) for m in ("zero", "plastic")}
-    ok = (grid["plastic"] <= grid["zero"] - MIN_GAIN and sg["plastic"] <= sg["zero"] + MAX_LOSS_M
-          and oz["plastic"] <= oz["zero"] + MAX_LOSS_M)
-    return ok, {"grids_zero": grid["zero"], "grids_plastic": grid["plastic"], "sg_zero": sg["zero"],
-                "sg_plastic": sg["plastic"], "oetztal_zero": oz["zero"], "oetztal_plastic": oz["plastic"]}
+    d = {what: {m: float(s.loc[(m, case), column]) for m in (base, new)}
+         for what, case, column in (("grids", "glathida-grids", "median_ratio_to_best_baseline"),
+                                    ("sg", "south-glacier", "rmse"), ("oetztal", "oetztal-means", "rmse"))}
+    ok = (d["grids"][new] <= d["grids"][base] - MIN_GAIN and d["sg"][new] <= d["sg"][base] + MAX_LOSS_M
+          and d["oetztal"][new] <= d["oetztal"][base] + MAX_LOSS_M)
+    return ok, d
 
 
 def per_glacier_change(v0: Path, v1: Path) -> pd.DataFrame:
@@ -146,24 +146,32 @@ def figure(cells: pd.DataFrame, change: pd.DataFrame, path: Path) -> None:
     save_figure(fig, path)
 
 
-def oetztal_volumes() -> pd.DataFrame:
-    """Today's default on the Ötztal example, each margin profile, calibrated and not."""
-    from glacierbed.data.examples import read_case_inputs
+def profile_volumes(dem: Any, outlines: Any, **estimate_options: Any) -> pd.DataFrame:
+    """Today's default with each margin profile, uncalibrated and calibrated: per glacier, the four volumes,
+    the outline area and the working resolution (``estimate_options`` go to ``estimate``, e.g. ``select``)."""
     from glacierbed.pipeline.estimate import EstimateConfig, estimate
     from glacierbed.posterior.physics_config import PhysicsConfig
 
-    dem, outlines, _ = read_case_inputs("oetztal")
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for profile in ("zero", "plastic"):
             for calibrate in (False, True):
                 cfg = EstimateConfig(physics=PhysicsConfig(margin_profile=profile), calibrate=calibrate)
-                res = estimate(dem, outlines, Path(tmp) / f"{profile}-{calibrate}", config=cfg, maps=False)
+                res = estimate(dem, outlines, Path(tmp) / f"{profile}-{calibrate}", config=cfg, maps=False,
+                               **estimate_options)
                 g = res.glaciers.set_index("rgi_id")
                 out[f"volume_{profile}{'_calibrated' if calibrate else ''}_km3"] = g["volume_km3"]
                 out.setdefault("area_km2", g["area_km2"])
                 out.setdefault("working_resolution_m", g["working_resolution_m"])
-    df = pd.DataFrame(out)
+    return pd.DataFrame(out)
+
+
+def oetztal_volumes() -> pd.DataFrame:
+    """Today's default on the Ötztal example, each margin profile, calibrated and not."""
+    from glacierbed.data.examples import read_case_inputs
+
+    dem, outlines, _ = read_case_inputs("oetztal")
+    df = profile_volumes(dem, outlines)
     df["plastic_over_zero"] = df["volume_plastic_km3"] / df["volume_zero_km3"]
     df["plastic_over_zero_calibrated"] = df["volume_plastic_calibrated_km3"] / df["volume_zero_calibrated_km3"]
     return df.reset_index()
@@ -176,25 +184,13 @@ def rgi11_sample(n: int, seed: int = 0) -> pd.DataFrame:
 
     from glacierbed.data import registry
     from glacierbed.data.store import data_dir
-    from glacierbed.pipeline.estimate import EstimateConfig, estimate
-    from glacierbed.posterior.physics_config import PhysicsConfig
 
     if data_dir() is None:
         raise SystemExit("GLACIERBED_DATA must point at the data kit (rgi11-alps/)")
     alps = data_dir() / "rgi11-alps"
     outlines = alps / "outlines.gpkg"
     ids = gpd.read_file(outlines, ignore_geometry=True)["RGIId"].sample(n, random_state=seed).tolist()
-    out = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for profile in ("zero", "plastic"):
-            for calibrate in (False, True):
-                cfg = EstimateConfig(physics=PhysicsConfig(margin_profile=profile), calibrate=calibrate)
-                res = estimate(alps / "dem", outlines, Path(tmp) / f"{profile}-{calibrate}", select=ids, config=cfg,
-                               maps=False)
-                g = res.glaciers.set_index("rgi_id")
-                out[f"volume_{profile}{'_calibrated' if calibrate else ''}_km3"] = g["volume_km3"]
-                out.setdefault("area_km2", g["area_km2"])
-    df = pd.DataFrame(out)
+    df = profile_volumes(alps / "dem", outlines, select=ids)
     g2ti = pd.read_hdf(registry.get_file("oggm-sample-data/g2ti/rgi62_itmix_df.h5"))
     df["volume_g2ti_km3"] = g2ti["vol_itmix_m3"].reindex(df.index) / 1e9
     return df.reset_index()
@@ -244,15 +240,16 @@ def main(argv: list[str] | None = None) -> None:
         "Caveat: tracks are sparse near margins and outlines and surveys differ in date.", "",
         "## 2. The decision (previous default, `residual+scale+interval`)", "",
         to_markdown(scores[scores["variant"] == VARIANT].drop(columns=["variant"]).round(3)), "",
-        f"- Deciding: grids median per-glacier ratio to the best baseline, LOGO: zero {d['grids_zero']:.3f}, "
-        f"plastic {d['grids_plastic']:.3f}; South Glacier {d['sg_zero']:.1f} / {d['sg_plastic']:.1f} m; Ötztal "
-        f"means {d['oetztal_zero']:.2f} / {d['oetztal_plastic']:.2f} m.",
+        f"- Deciding: grids median per-glacier ratio to the best baseline, LOGO: zero {d['grids']['zero']:.3f}, "
+        f"plastic {d['grids']['plastic']:.3f}; South Glacier {d['sg']['zero']:.1f} / {d['sg']['plastic']:.1f} m; "
+        f"Ötztal means {d['oetztal']['zero']:.2f} / {d['oetztal']['plastic']:.2f} m.",
         f"- Rule: plastic recommended if the grids' ratio falls by ≥ {MIN_GAIN} and South Glacier and the Ötztal "
         f"means lose ≤ {MAX_LOSS_M} m: **{'recommended' if ok else 'not recommended'}**. The default does not "
         "change this session either way (its own nested table decides).",
         f"- Per grid glacier (LOGO): plastic / zero ratio median {change['plastic_over_zero'].median():.3f}, "
         f"better on {(change['plastic_over_zero'] < 1).sum()} of {len(change)}; |bias| ≤ 20 % on "
-        f"{_bias_share(args.v0, means):.0%} (zero) / {_bias_share(args.v1, means):.0%} (plastic).", "",
+        f"{bias_share(change['bias_zero'], means):.0%} (zero) / {bias_share(change['bias_plastic'], means):.0%} "
+        "(plastic).", "",
         "Uncalibrated (`none`) rows, for the effect before the calibration's scale factor:", "",
         to_markdown(scores[scores["variant"] == "none"].drop(columns=["variant"]).round(3)), "",
         "![margin profile](margin_profile.png)", "",

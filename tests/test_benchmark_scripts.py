@@ -223,6 +223,10 @@ def test_margin_rings_peel_and_the_margin_rule_is_the_declared_one():
     assert not bench.decision(table(0.896, 26.0, 10.0))[0]  # too small a gain
     assert not bench.decision(table(0.80, 26.6, 10.0))[0]  # South Glacier worse by 0.6 m
     assert not bench.decision(table(0.80, 26.0, 10.51))[0]
+    # the same rule between two other labelled variants (the no-mask diagnostic uses it)
+    labelled = table(0.895, 26.5, 10.5).replace({"margin": {"zero": "N0", "plastic": "N1"}})
+    ok, d = bench.decision(labelled, base="N0", new="N1")
+    assert ok and d["grids"] == {"N0": 0.90, "N1": 0.895} and d["sg"]["N1"] == 26.5
 
 
 def test_margin_network_reads_the_pooled_network_physics_rows(tmp_path):
