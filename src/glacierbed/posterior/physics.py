@@ -225,10 +225,11 @@ def refine(surface: np.ndarray, bed: np.ndarray, own: np.ndarray, ice: np.ndarra
 
 
 def _margin_profile(thick: np.ndarray, margin: np.ndarray, valid: np.ndarray, cfg: PhysicsConfig) -> np.ndarray:
-    """The pinned margin pixels as ``cfg.margin_profile`` says (``zero``: as projected)."""
+    """The pinned margin pixels as ``cfg.margin_profile`` says (``zero``: as projected; off-DEM NaN stays NaN,
+    since ``margin`` holds valid pixels only)."""
     if cfg.margin_profile != "plastic" or not margin.any():
         return thick
-    return np.where(np.isfinite(thick), plastic_margin(thick, margin, valid), np.nan)
+    return plastic_margin(thick, margin, valid)
 
 
 
