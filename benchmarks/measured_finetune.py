@@ -112,6 +112,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="YAML of PhysicsConfig fields for every map scored or calibrated on (e.g. "
                          "benchmarks/configs/physics_margin_plastic.yaml); the fold networks are the same and reused; "
                          "results named <config>_<yaml stem>")
+    ap.add_argument("--oetztal-max", type=float, default=11.4,
+                    help="the rule's bound on the Ötztal means' RMSE, metres (11.4 in the protocols up to the 24th "
+                         "candidate; 10.0, the issue's bar the default meets, from the 25th)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     physics = PhysicsConfig.from_yaml(args.physics_config) if args.physics_config else True
@@ -174,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     decisions = ["- Evaluation only (leave-one-region-out): no decision is taken from this run."] if args.by == "region" \
         else [f"- `{ft['variant']}`: " + (
         f"beats {beaten} by the rule's measured-data part; the simulated test ranges decide next."
-        if meets_rule(ft, ship) else
+        if meets_rule(ft, ship, args.oetztal_max) else
         f"does not beat {beaten} by the rule: the default is unchanged.")
         for _, ft in candidates.iterrows()]
     protocols = [f"selection_protocol_{name}.md"]
@@ -247,13 +250,13 @@ def rule_baseline(path: Path) -> pd.Series:
     return nested.iloc[0]
 
 
-def meets_rule(ft: pd.Series, ship: pd.Series) -> bool:
+def meets_rule(ft: pd.Series, ship: pd.Series, oetztal_max_m: float = 11.4) -> bool:
     """The protocols' measured-data part: a lower grid ratio than the shipped, calibrated network, South
-    Glacier <= 29 m, Ötztal means <= 11.4 m and, where scored, Alps means no worse than shipped."""
+    Glacier <= 29 m, Ötztal means <= ``oetztal_max_m`` and, where scored, Alps means no worse than shipped."""
     reference = ship.get("alps_means_rmse_m", np.nan)
     alps_ok = not np.isfinite(reference) or ft["alps_means_rmse_m"] <= reference
     return bool(ft["grids_median_ratio"] < ship["grids_median_ratio"] and ft["south_glacier_rmse_m"] <= 29.0
-                and ft["oetztal_means_rmse_m"] <= 11.4 and alps_ok)
+                and ft["oetztal_means_rmse_m"] <= oetztal_max_m and alps_ok)
 
 
 if __name__ == "__main__":
