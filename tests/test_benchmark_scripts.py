@@ -135,6 +135,9 @@ def test_the_rule_compares_with_the_nested_row_of_the_named_results(tmp_path: Pa
     candidate = pd.Series({"grids_median_ratio": 0.86, "south_glacier_rmse_m": 27.0, "oetztal_means_rmse_m": 9.8})
     assert mf.meets_rule(candidate, rows.iloc[0])  # beats the old reference ...
     assert not mf.meets_rule(candidate, today)  # ... but not today's default
+    better = pd.Series({"grids_median_ratio": 0.80, "south_glacier_rmse_m": 27.0, "oetztal_means_rmse_m": 10.4})
+    assert mf.meets_rule(better, today)  # the earlier protocols' Ötztal bound, 11.4 m ...
+    assert not mf.meets_rule(better, today, oetztal_max_m=10.0)  # ... the 25th's keeps the issue's 10 m bar
     rows.iloc[:2].to_csv(tmp_path / "no_nested.csv", index=False)
     with pytest.raises(SystemExit, match="one nested glacier-wise row"):
         mf.rule_baseline(tmp_path / "no_nested.csv")

@@ -308,6 +308,56 @@ def test_networks_fine_tuned_before_the_relative_option_stay_reusable(tmp_path: 
     on = MeasuredFinetuneConfig(steps=1, w_sim=0.0, threads=1, relative_floor_m=30.0)
     _, record = finetune_on_measured(on, shipped_weights("thickness_net.pt"), [window], tmp_path, tmp_path / "b.pt")
     assert record["finetuned_on_measured"]["config"]["relative_floor_m"] == 30.0
+    assert "margin_profile" not in record["finetuned_on_measured"]["config"]
+    plastic = MeasuredFinetuneConfig(steps=1, w_sim=0.0, threads=1, margin_profile="plastic")
+    _, record = finetune_on_measured(plastic, shipped_weights("thickness_net.pt"), [window], tmp_path, tmp_path / "c.pt")
+    assert record["finetuned_on_measured"]["config"]["margin_profile"] == "plastic"
+    with pytest.raises(ValueError, match="margin_profile must be one of"):
+        MeasuredFinetuneConfig(margin_profile="linear")
+
+
+def test_the_loss_sees_the_plastic_margin_the_posterior_gives() -> None:
+    """``margin_profile: plastic``: the network's margin pixels (0 out of the network) get the posterior's
+    plastic profile inside the loss, identical to :func:`glacierbed.core.glaciology.plastic_margin`, and
+    differentiably, so measured margin cells and glacier means pull the interior next to them."""
+    import torch
+
+    from glacierbed.core.glaciology import plastic_margin
+    from glacierbed.models.thickness.features import thickness_features
+    from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig, MeasuredWindow, _window_loss
+    from glacierbed.models.thickness.network import interior, load_thickness_net, plastic_margin_torch
+    from glacierbed.pipeline.store import shipped_weights
+
+    rng = np.random.default_rng(0)
+    own = np.zeros((24, 24), bool)
+    own[4:18, 5:20] = True
+    own[18:21, 12] = True  # a one-pixel-wide tongue: margin pixels with no inner 4-neighbour
+    own[9, 5:8] = False
+    h = np.where(own, rng.uniform(20.0, 120.0, own.shape), 0.0)
+    margin = own & ~interior(torch.tensor(own, dtype=torch.float64)[None, None]).numpy()[0, 0].astype(bool)
+    expected = plastic_margin(np.where(margin, 0.0, h), margin, own)
+    leaf = torch.tensor(np.where(margin, 0.0, h), requires_grad=True)
+    got = plastic_margin_torch(leaf[None, None], torch.tensor(margin, dtype=torch.float64)[None, None],
+                               torch.tensor(own, dtype=torch.float64)[None, None])
+    np.testing.assert_allclose(got.detach().numpy()[0, 0], expected, rtol=1e-12)
+    assert (expected[margin] > 0).mean() > 0.9 and np.all(expected[~own] == 0)
+    got[0, 0][margin].sum().backward()  # a margin pixel's value comes from its inner neighbours
+    grad = leaf.grad.numpy()
+    assert (grad[own & ~margin] > 0).sum() > 0 and np.all(grad[margin] == 0) and np.all(grad[~own] == 0)
+
+    yy, xx = np.mgrid[:64, :64]
+    r = np.hypot(yy - 32, xx - 32) / 20.0
+    disc = r < 1
+    surface = 3000.0 + 150.0 * np.sqrt(np.clip(1 - r ** 2, 0, None)) - 2.0 * yy
+    feats = thickness_features(surface, disc.astype(int), 50.0, None, None).astype(np.float32)
+    ring = disc & (r > 0.93)  # cells only on and next to the margin
+    window = MeasuredWindow("A", feats, np.where(ring, 30.0, np.nan).astype(np.float32), disc, mean_m=80.0)
+    net, _ = load_thickness_net(shipped_weights("thickness_net.pt"))
+    net.eval()
+    with torch.no_grad():
+        zero, plastic = (float(_window_loss(net, window, np.random.default_rng(3), MeasuredFinetuneConfig(
+            margin_profile=m))) for m in ("zero", "plastic"))
+    assert zero != pytest.approx(plastic, rel=1e-3)  # the margin cells are no longer fitted as 0
 
 
 def test_the_averaging_diagnostics_condition_is_the_declared_rule() -> None:

@@ -162,6 +162,9 @@ def margin_pixels(own: np.ndarray, ice: np.ndarray) -> np.ndarray:
 #: Nye's perfectly plastic margin profile H ∝ √d, sampled at pixel centres: a margin pixel's centre lies
 #: half a pixel from the outline, its inner neighbours' one and a half (:func:`distance_to_margin_m`)
 PLASTIC_MARGIN_FACTOR = float(np.sqrt(0.5 / 1.5))
+#: what a margin pixel may hold: 0, or :func:`plastic_margin` (``PhysicsConfig.margin_profile`` and the
+#: fine-tuning loss's ``MeasuredFinetuneConfig.margin_profile``)
+MARGIN_PROFILES = ("zero", "plastic")
 
 
 def plastic_margin(thickness: np.ndarray, margin: np.ndarray, own: np.ndarray) -> np.ndarray:

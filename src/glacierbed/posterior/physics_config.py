@@ -13,11 +13,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from glacierbed.core.config import YamlConfig, config_to_yaml
+from glacierbed.core.glaciology import MARGIN_PROFILES
 
 #: the soft terms of the posterior, in the order they are evaluated and listed
 SOFT_TERMS = ("data", "mass_conservation", "sia", "smooth", "velocity", "mass_balance")
-#: what a margin pixel may hold (``PhysicsConfig.margin_profile``)
-MARGIN_PROFILES = ("zero", "plastic")
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,18 @@ import numpy as np
 import torch
 
 from glacierbed.core.config import YamlConfig, config_to_dict
+from glacierbed.core.glaciology import MARGIN_PROFILES
 from glacierbed.core.threads import torch_threads
 from glacierbed.models.runs import device_label, resolve_device, to_device
-from glacierbed.models.thickness.network import ThicknessNet, gaussian_nll, load_thickness_net, save_thickness_net
+from glacierbed.models.thickness.network import (ThicknessNet, gaussian_nll, interior, load_thickness_net,
+                                                 plastic_margin_torch, save_thickness_net)
 from glacierbed.models.thickness.training import ThicknessTrainConfig, _augment, _losses, prepare
 
 log = logging.getLogger(__name__)
+
+
+#: options added after fold networks were first cached, and their "off" values (left out of a fit's identity)
+LATER_OPTIONS_OFF = {"relative_floor_m": 0.0, "margin_profile": "zero"}
 
 
 @dataclass(frozen=True)
@@ -53,12 +59,20 @@ class MeasuredFinetuneConfig(YamlConfig):
     #: thickness (floored at this many metres) instead of 100 m, so a 300 m ice cap's errors do not
     #: outweigh a 40 m valley glacier's (the headline metric is relative, per glacier); 0: off
     relative_floor_m: float = 0.0
+    #: what the loss sees on the glacier's margin pixels: ``zero`` (the network's output, 0 there) or
+    #: ``plastic`` (:func:`~glacierbed.models.thickness.network.plastic_margin_torch`, what the physics stage's
+    #: ``margin_profile: plastic`` gives), so measured margin cells and glacier means are fitted as they are scored
+    margin_profile: str = "zero"
     folds: int = 6  #: glacier-wise folds of the evaluation
     threads: int = 2
     seed: int = 0
     #: where the steps run (``glacierbed.models.runs.DEVICES``); not part of a fit's identity, so
     #: fold networks fine-tuned on a GPU are reused on a CPU and the other way round
     device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.margin_profile not in MARGIN_PROFILES:
+            raise ValueError(f"margin_profile must be one of {MARGIN_PROFILES}, got {self.margin_profile!r}")
 
 
 @dataclass
@@ -91,6 +105,9 @@ def _window_loss(net: ThicknessNet, w: MeasuredWindow, rng: np.random.Generator,
     b = to_device(_augment({"x": w.features[None], "truth": np.nan_to_num(w.truth)[None], "weight": measured[None],
                             "own": w.own[None]}, rng), device)
     h, s = net(b["x"])
+    if cfg.margin_profile == "plastic":
+        own = b["own"][:, None].to(h.dtype)
+        h = plastic_margin_torch(h, own * (1.0 - interior(b["x"][:, 1:2])), own)
     loss = torch.zeros((), device=device)
     if measured.any():
         weight, truth = b["weight"][:, None], b["truth"][:, None]
@@ -118,8 +135,9 @@ def finetune_on_measured(cfg: MeasuredFinetuneConfig, init_weights: str | Path, 
 
     config = config_to_dict(cfg)
     config.pop("device")
-    if not cfg.relative_floor_m:  # absent when off: networks fine-tuned before the option existed stay reusable
-        config.pop("relative_floor_m")
+    for option, off in LATER_OPTIONS_OFF.items():  # absent when off: networks fine-tuned before stay reusable
+        if config[option] == off:
+            config.pop(option)
     what = {"config": config, "init_weights_sha256": file_sha256(init_weights),
             "groups": sorted({w.group for w in windows}), "n_windows": len(windows),
             "n_measured_pixels": int(sum(w.n_measured for w in windows)),

@@ -27,6 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from glacierbed.core.atomic import file_sha256, write_bytes, write_json
+from glacierbed.core.glaciology import PLASTIC_MARGIN_FACTOR
 from glacierbed.core.errors import CorruptFileError
 from glacierbed.models.thickness.features import MC_CHANNEL, N_FEATURES, THICK_SCALE_M
 from glacierbed.models.files import load_plain, save_plain, state_copy
@@ -65,6 +66,23 @@ def interior(ice: torch.Tensor) -> torch.Tensor:
     cross = torch.tensor([[0.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.0, 1.0, 0.0]], dtype=ice.dtype, device=ice.device)
     n = F.conv2d(F.pad(ice, (1, 1, 1, 1)), cross[None, None])
     return (n > 4.5).to(ice.dtype)
+
+
+def plastic_margin_torch(thickness: torch.Tensor, margin: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
+    """:func:`glacierbed.core.glaciology.plastic_margin` on (B, 1, H, W) float masks, differentiable: each
+    ``margin`` pixel of ``own`` gets the plastic factor × the mean of its non-margin 4-neighbours on ``own``
+    (8-neighbours where none, 0 where neither), so a loss can see the margins the posterior will give."""
+    inner = own * (1.0 - margin)
+    h = thickness * inner
+    out, todo = thickness, (margin * own) > 0.5
+    for kernel in ([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]], [[1.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 1.0, 1.0]]):
+        k = torch.tensor(kernel, dtype=h.dtype, device=h.device)[None, None]
+        total = F.conv2d(F.pad(h, (1, 1, 1, 1)), k)
+        count = F.conv2d(F.pad(inner, (1, 1, 1, 1)), k)
+        here = todo & (count > 0.5)
+        out = torch.where(here, PLASTIC_MARGIN_FACTOR * total / count.clamp_min(1.0), out)
+        todo = todo & ~here
+    return torch.where(todo, torch.zeros_like(out), out)
 
 
 class ThicknessNet(nn.Module):
