@@ -124,9 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     quiet_per_glacier_logs()
     cfg = MeasuredFinetuneConfig.from_yaml(args.config)
-    init = Path(cfg.init_weights) if cfg.init_weights else shipped_weights("thickness_net.pt")
-    if not init.is_file():
-        raise SystemExit(f"{args.config}: init_weights {init} is not a file")
+    init = start_weights(cfg, args.config)
     t0 = time.perf_counter()
     ms = collect(args.table_dir, args.reference, physics)
     if cfg.side_cases:  # glacier means fitted on beside today's cases (never calibrated on)
@@ -236,6 +234,22 @@ def write_final(ms: MeasuredSet, oof: MeasuredSet, cfg: MeasuredFinetuneConfig, 
                 "hintereisferner": "consensus volume is a check only, never fitted on"}
     out = cal.save(Path(args.final).with_name(f"{Path(args.final).stem}.calibration.json"))
     logging.info("calibration fitted on %d out-of-fold rows: %s", cal.trained_on.get("n_rows", 0), out)
+
+
+def start_weights(cfg: MeasuredFinetuneConfig, config: Path) -> Path:
+    """The network the folds start from: the config's ``init_weights`` or the shipped one; refused when it was
+    itself fine-tuned on measured glaciers (every held-out glacier would have been seen by the start)."""
+    from glacierbed.models.thickness.records import measured_groups, read_record
+
+    init = Path(cfg.init_weights) if cfg.init_weights else shipped_weights("thickness_net.pt")
+    if not init.is_file():
+        raise SystemExit(f"{config}: init_weights {init} is not a file")
+    seen = measured_groups(read_record(init))
+    if seen:
+        raise SystemExit(f"{config}: the start {init} was fine-tuned on {len(seen)} measured glaciers, so no fold "
+                         "would hold them out; name a start that never saw them in init_weights (e.g. stage 0 of the "
+                         "default's lineage, benchmarks/configs/measured_finetune_from_stage0.yaml)")
+    return init
 
 
 def rule_baseline(path: Path) -> pd.Series:

@@ -2,6 +2,7 @@
 against hand-computed values."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -143,6 +144,25 @@ def test_the_rule_compares_with_the_nested_row_of_the_named_results(tmp_path: Pa
         mf.rule_baseline(tmp_path / "no_nested.csv")
     with pytest.raises(SystemExit, match="no such results file"):
         mf.rule_baseline(tmp_path / "missing.csv")
+
+
+def test_folds_never_start_from_a_network_fine_tuned_on_the_measured_glaciers(tmp_path: Path) -> None:
+    """``measured_finetune.py``: a config without ``init_weights`` starts from the shipped network, which is now
+    fine-tuned on every measured glacier; that start is refused (each fold would hold out nothing), a named start
+    that never saw them is kept."""
+    from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
+    from glacierbed.pipeline.store import shipped_weights
+
+    mf = _script("measured_finetune")
+    with pytest.raises(SystemExit, match="fine-tuned on 41 measured glaciers"):
+        mf.start_weights(MeasuredFinetuneConfig(), tmp_path / "c.yaml")
+    shipped = shipped_weights("thickness_net.pt")
+    record = json.loads(shipped.with_suffix(".json").read_text())
+    record.pop("finetuned_on_measured")
+    (tmp_path / "start.pt").write_bytes(shipped.read_bytes())
+    (tmp_path / "start.json").write_text(json.dumps(record))
+    assert mf.start_weights(MeasuredFinetuneConfig(init_weights=str(tmp_path / "start.pt")), tmp_path / "c.yaml") \
+        == tmp_path / "start.pt"
 
 
 def test_band_profiles_score_each_glacier_against_its_best_baseline() -> None:
