@@ -167,6 +167,12 @@ PLASTIC_MARGIN_FACTOR = float(np.sqrt(0.5 / 1.5))
 MARGIN_PROFILES = ("zero", "plastic")
 
 
+def check_margin_profile(profile: str) -> None:
+    """Refuse a margin profile other than :data:`MARGIN_PROFILES` (the settings that name one check it once)."""
+    if profile not in MARGIN_PROFILES:
+        raise ValueError(f"margin_profile must be one of {MARGIN_PROFILES}, got {profile!r}")
+
+
 def plastic_margin(thickness: np.ndarray, margin: np.ndarray, own: np.ndarray) -> np.ndarray:
     """``thickness`` with each ``margin`` pixel set to :data:`PLASTIC_MARGIN_FACTOR` × the mean thickness
     of its non-margin 4-neighbours on the glacier ``own`` (its 8-neighbours where it has no such

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from glacierbed.core.config import YamlConfig, config_to_yaml
-from glacierbed.core.glaciology import MARGIN_PROFILES
+from glacierbed.core.glaciology import check_margin_profile
 
 #: the soft terms of the posterior, in the order they are evaluated and listed
 SOFT_TERMS = ("data", "mass_conservation", "sia", "smooth", "velocity", "mass_balance")
@@ -82,8 +82,7 @@ class PhysicsConfig(YamlConfig):
     max_iter: int = 300
 
     def __post_init__(self) -> None:
-        if self.margin_profile not in MARGIN_PROFILES:
-            raise ValueError(f"margin_profile must be one of {MARGIN_PROFILES}, got {self.margin_profile!r}")
+        check_margin_profile(self.margin_profile)
         if not 0 <= self.tau_min_pa <= self.tau_max_pa:
             raise ValueError(f"need 0 <= tau_min_pa <= tau_max_pa, got {self.tau_min_pa}, {self.tau_max_pa}")
         if not 0 <= self.sliding_fraction < 1:
@@ -129,4 +128,4 @@ class Refinement:
     seconds: float = 0.0
 
 
-__all__ = ["MARGIN_PROFILES", "PhysicsConfig", "Refinement", "SOFT_TERMS", "as_physics_config"]
+__all__ = ["PhysicsConfig", "Refinement", "SOFT_TERMS", "as_physics_config"]

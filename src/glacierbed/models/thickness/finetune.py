@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from glacierbed.core.config import YamlConfig, config_to_dict
-from glacierbed.core.glaciology import MARGIN_PROFILES
+from glacierbed.core.glaciology import check_margin_profile
 from glacierbed.core.threads import torch_threads
 from glacierbed.models.runs import device_label, resolve_device, to_device
 from glacierbed.models.thickness.network import (ThicknessNet, gaussian_nll, interior, load_thickness_net,
@@ -71,8 +71,7 @@ class MeasuredFinetuneConfig(YamlConfig):
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.margin_profile not in MARGIN_PROFILES:
-            raise ValueError(f"margin_profile must be one of {MARGIN_PROFILES}, got {self.margin_profile!r}")
+        check_margin_profile(self.margin_profile)
 
 
 @dataclass

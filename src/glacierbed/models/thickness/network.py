@@ -75,7 +75,8 @@ def plastic_margin_torch(thickness: torch.Tensor, margin: torch.Tensor, own: tor
     inner = own * (1.0 - margin)
     h = thickness * inner
     out, todo = thickness, (margin * own) > 0.5
-    for kernel in ([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]], [[1.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 1.0, 1.0]]):
+    for kernel in ([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]],  # 4-neighbours, then 8
+                   [[1.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 1.0, 1.0]]):
         k = torch.tensor(kernel, dtype=h.dtype, device=h.device)[None, None]
         total = F.conv2d(F.pad(h, (1, 1, 1, 1)), k)
         count = F.conv2d(F.pad(inner, (1, 1, 1, 1)), k)
