@@ -143,3 +143,29 @@ def test_config_changes_names_only_the_fields_off_their_defaults() -> None:
     assert config_changes(PhysicsConfig()) == {}
     assert config_changes(PhysicsConfig(margin_profile="plastic", sia=True)) == {"margin_profile": "plastic",
                                                                                    "sia": True}
+
+
+def _benchmark_config_classes() -> dict[str, type]:
+    """The dataclass each benchmark config is read with, by the start of its file name."""
+    from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
+    from glacierbed.models.thickness.training import ThicknessTrainConfig
+    from glacierbed.posterior.physics_config import PhysicsConfig
+    from glacierbed.simulation.glacier_set import SimulatedSetConfig
+
+    return {"thickness_": ThicknessTrainConfig, "measured_finetune": MeasuredFinetuneConfig,
+            "physics_": PhysicsConfig, "inpainting_": TrainConfig, "dataset_": DatasetConfig,
+            "simulated_": SimulatedSetConfig}
+
+
+def test_benchmark_configs_load_and_name_their_start() -> None:
+    """Every benchmark config still loads, and none starts a thickness network from the shipped weights: those
+    change whenever a default is installed, so such a config would silently change meaning (it did twice)."""
+    shipped = "src/glacierbed/weights/thickness_net.pt"
+    classes = _benchmark_config_classes()
+    paths = sorted((Path(__file__).parents[1] / "benchmarks" / "configs").glob("*.yaml"))
+    assert paths
+    for path in paths:
+        cls = next((c for prefix, c in classes.items() if path.name.startswith(prefix)), None)
+        assert cls is not None, f"{path.name}: no known config class"
+        cfg = load_config(cls, path)
+        assert getattr(cfg, "init_weights", None) != shipped, f"{path.name} starts from {shipped}"
