@@ -1,0 +1,69 @@
+"""``tools/rebuild_lineage.py``: what it rebuilds is what the default's record says its stages were made of."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from glacierbed.core.atomic import file_sha256
+from glacierbed.core.config import load_config
+from glacierbed.models.thickness.training import ThicknessTrainConfig
+from glacierbed.simulation.glacier_set import SimulatedSetConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOL = ROOT / "tools" / "rebuild_lineage.py"
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("rebuild_lineage", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _lineage() -> list[dict]:
+    return json.loads((ROOT / "src/glacierbed/weights/thickness_net.json").read_text())["lineage"]
+
+
+def test_stage1_is_rebuilt_from_the_recorded_sets_and_recipe() -> None:
+    """The sets, their order and the recipe stage 1 trained with; its start is stage 0 (not the shipped net)."""
+    tool, stage1 = _tool(), _lineage()[1]
+    cfg = load_config(ThicknessTrainConfig, ROOT / tool.STAGE1_CONFIG)
+    assert [cfg.dataset, *cfg.extra_datasets] == [s["path"] for s in stage1["dataset"]["sets"]] == list(tool.SETS)
+    recorded = stage1["config"]
+    for key in ("steps", "batch_size", "lr", "seed", "w_mse", "dem_noise_m", "p_speed", "p_smb", "aux_noise"):
+        assert getattr(cfg, key) == recorded[key], key
+    assert cfg.init_weights == f"{tool.STAGE0}.pt"
+    for path, config in tool.SETS.items():  # each set's config is the one its recorded summary was built from
+        raw = stage1["dataset"]["sets"][list(tool.SETS).index(path)]["summary"]["config"]
+        names = [s["name"] for s in raw["sources"]]
+        assert [s.name for s in load_config(SimulatedSetConfig, ROOT / config).sources] == names, path
+
+
+def test_stage0_comes_back_from_git() -> None:
+    """The commit the tool reads stage 0 from holds exactly the network lineage[0] records."""
+    tool = _tool()
+    blob = subprocess.run(["git", "show", f"{tool.STAGE0_COMMIT}:src/glacierbed/weights/thickness_net.pt"],
+                          cwd=ROOT, capture_output=True)
+    if blob.returncode:
+        pytest.skip("no git history in this checkout")
+    assert hashlib.sha256(blob.stdout).hexdigest() == _lineage()[0]["weights_sha256"]
+
+
+def test_p128_copy_keeps_the_weights_and_changes_only_the_plan(tmp_path: Path, monkeypatch) -> None:
+    tool = _tool()
+    shipped = ROOT / "src/glacierbed/weights/thickness_net.pt"
+    run = tmp_path / "runs/span128/train"
+    run.mkdir(parents=True)
+    (run / "weights.pt").write_bytes(shipped.read_bytes())
+    (run / "weights.json").write_text(json.dumps({"patch_size": 256, "steps": 2000}))
+    monkeypatch.setattr(tool, "ROOT", tmp_path)
+    tool.p128_copy()
+    out = tmp_path / tool.P128
+    assert file_sha256(out) == file_sha256(shipped)
+    assert json.loads(out.with_suffix(".json").read_text()) == {"patch_size": 128, "steps": 2000}

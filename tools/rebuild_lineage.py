@@ -1,0 +1,128 @@
+"""Rebuild the default thickness network's lineage from git (a maintainer's step; hours on 2 cores).
+
+No checkout holds the default's intermediate networks: stage 0 (trained from scratch) is in git history, but
+stage 1 (fine-tuned on the spanning simulated sets) and the measured fine-tuning's fold networks live in ``runs/``
+and caches. Without them no change to the default's post-processing can be scored the way the default was (nested,
+out of fold). This script rebuilds them, each step skipped when its output exists and resumed where it can be:
+
+1. stage 0 from git into ``runs/previous_default/`` (sha256 checked against ``lineage[0]`` of the shipped record);
+2. the three simulated sets stage 1 trained on (``glacierbed simulate build``, resumable batch by batch), each
+   checked against the window counts its summary has in the shipped record;
+3. stage 1 (``glacierbed train-thickness --config benchmarks/configs/thickness_spanning_all.yaml``); its sha256 is
+   compared with ``lineage[1]``: equal means the rebuild *is* the default's stage 1, otherwise a twin (reported);
+4. ``runs/span128/p128/weights.pt``: stage 1 with ``patch_size`` 128 in its record (how the default plans windows);
+5. with ``--folds``: the default's 6 x 5 glacier-wise fold networks and their nested table
+   (``benchmarks/measured_finetune.py``), written to ``--out`` so the default's own results files stay as they are.
+
+Run: ``GLACIERBED_DATA=../shared/data python tools/rebuild_lineage.py [--folds] [--workers 2]``.
+Training is bit-identical only when it runs uninterrupted (a resumed run reseeds its batch draws).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from glacierbed.core.atomic import file_sha256, replacing, write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "src" / "glacierbed" / "weights" / "thickness_net.json"
+STAGE0_COMMIT = "d1266c4"  #: the last commit whose package weights were stage 0 (docs/thickness_model.md)
+STAGE0 = Path("runs/previous_default/thickness-net")
+SETS = {  # path in the stage-1 record -> the config that builds it
+    "runs/span128/sim128s.npz": "src/glacierbed/configs/simulated_spanning_128.yaml",
+    "runs/span/sim256_bysource.npz": "src/glacierbed/configs/simulated_spanning_256.yaml",
+    "runs/span/sim128.npz": "src/glacierbed/configs/simulated.yaml",
+}
+STAGE1_CONFIG = "benchmarks/configs/thickness_spanning_all.yaml"
+STAGE1 = Path("runs/span128/train/weights.pt")
+P128 = Path("runs/span128/p128/weights.pt")
+FOLDS_CONFIG = "benchmarks/configs/measured_finetune_from_spanning_all_p128.yaml"
+FOLDS_DIR = Path.home() / ".cache" / "glacierbed-finetune-spanning-p128"
+
+
+def run(*cmd: str) -> None:
+    """Run one step's command in the repository root; stop with its name if it fails."""
+    print("+", " ".join(cmd), flush=True)
+    if subprocess.run(cmd, cwd=ROOT).returncode:
+        raise SystemExit(f"step failed: {' '.join(cmd)}")
+
+
+def stage0(lineage: list[dict]) -> None:
+    """Stage 0's weights, record, ONNX and calibration from git, checked against the shipped lineage."""
+    pt = ROOT / STAGE0.with_suffix(".pt")
+    if not pt.exists():
+        pt.parent.mkdir(parents=True, exist_ok=True)
+        for ext in ("pt", "json", "onnx", "calibration.json"):
+            blob = subprocess.run(["git", "show", f"{STAGE0_COMMIT}:src/glacierbed/weights/thickness_net.{ext}"],
+                                  cwd=ROOT, capture_output=True, check=True).stdout
+            with replacing(ROOT / f"{STAGE0}.{ext}") as tmp:
+                tmp.write_bytes(blob)
+    if file_sha256(pt) != lineage[0]["weights_sha256"]:
+        raise SystemExit(f"{pt}: sha256 {file_sha256(pt)[:12]} is not stage 0's {lineage[0]['weights_sha256'][:12]}")
+    print(f"stage 0: {pt} ({lineage[0]['weights_sha256'][:12]})")
+
+
+def simulated_sets(stage1: dict, workers: int) -> None:
+    """Build each set stage 1 trained on (resumable) and check its window counts against the record."""
+    recorded = {s["path"]: s["summary"] for s in stage1["dataset"]["sets"]}
+    for path, config in SETS.items():
+        out = ROOT / path
+        if not out.exists():
+            run("glacierbed", "simulate", "build", "--config", config, "--out", path, "--workers", str(workers))
+        summary = json.loads((out.with_suffix(".json")).read_text())
+        if summary["counts"] != recorded[path]["counts"]:
+            raise SystemExit(f"{path}: window counts differ from the ones stage 1 trained on "
+                             f"({summary['n']} vs {recorded[path]['n']} windows): the simulator or its config changed")
+        print(f"set {path}: {summary['n']} windows, counts as recorded")
+
+
+def stage1_network(stage1: dict) -> bool:
+    """Train stage 1 unless it exists; True when its sha256 is the default's stage 1."""
+    if not (ROOT / STAGE1).exists():
+        run("glacierbed", "train-thickness", "--config", STAGE1_CONFIG, "--run-dir", str(STAGE1.parent))
+    sha = file_sha256(ROOT / STAGE1)
+    same = sha == stage1["weights_sha256"]
+    print(f"stage 1: {STAGE1} {sha[:12]} " + ("= the default's stage 1" if same else
+          f"!= the default's stage 1 ({stage1['weights_sha256'][:12]}): a twin, not the same network"))
+    return same
+
+
+def p128_copy() -> None:
+    """Stage 1 with patch_size 128 in its record: the measured windows are planned as the default plans them."""
+    out = ROOT / P128
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ROOT / STAGE1, out)
+    record = json.loads((ROOT / STAGE1).with_suffix(".json").read_text())
+    write_json(out.with_suffix(".json"), {**record, "patch_size": 128})
+    print(f"stage 1 planned at 128 px: {P128}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--workers", type=int, default=2, help="Dask workers for the simulated sets")
+    ap.add_argument("--folds", action="store_true", help="also fine-tune the default's fold networks (~1 h)")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "rebuilt_lineage",
+                    help="where the fold networks' nested table goes (not the default's results files)")
+    args = ap.parse_args(argv)
+    if not os.environ.get("GLACIERBED_DATA"):
+        raise SystemExit("set GLACIERBED_DATA to the data kit (e.g. ../shared/data)")
+    lineage = json.loads(SHIPPED.read_text())["lineage"]
+    stage0(lineage)
+    simulated_sets(lineage[1], args.workers)
+    same = stage1_network(lineage[1])
+    p128_copy()
+    if args.folds:
+        args.out.mkdir(parents=True, exist_ok=True)
+        run(sys.executable, "benchmarks/measured_finetune.py", "--config", FOLDS_CONFIG, "--run-dir", str(FOLDS_DIR),
+            "--nested", "--reference", str(STAGE0.with_suffix(".pt")), "--out", str(args.out))
+    print("the default's lineage rebuilt" + ("" if same else " as a twin (stage 1 differs)"))
+
+
+if __name__ == "__main__":
+    main()
