@@ -164,6 +164,28 @@ def test_training_resumes_and_ships(tmp_path: Path) -> None:
     assert pred.identity == record.get("weights_sha256", pred.identity)
 
 
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path) -> None:
+    """Killed after a checkpoint and resumed, a run ends with the weights of the uninterrupted one: its batch
+    and augmentation draws continue from the checkpoint instead of being reseeded."""
+    from glacierbed.core.atomic import file_sha256
+    from glacierbed.models.thickness.training import ThicknessTrainConfig, train_thickness
+
+    _valley_set(tmp_path / "sims.npz")
+    cfg = ThicknessTrainConfig(dataset=str(tmp_path / "sims.npz"), net=ThicknessNetConfig(width=8, depth=2), steps=6,
+                               batch_size=2, val_every=3, ckpt_every=2, threads=1)
+    train_thickness(cfg, tmp_path / "straight")
+
+    def kill(step: int, row: dict) -> None:
+        if step == 5:  # after the checkpoint of step 4
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_thickness(cfg, tmp_path / "killed", on_step=kill)
+    assert not (tmp_path / "killed" / "weights.pt").exists()
+    train_thickness(cfg, tmp_path / "killed")  # resumes at step 4
+    assert file_sha256(tmp_path / "killed" / "weights.pt") == file_sha256(tmp_path / "straight" / "weights.pt")
+
+
 def test_fine_tuning_on_two_window_sizes(tmp_path: Path) -> None:
     """Start from trained weights and train on two sets of different window sizes: the record
     names both sets and the start, and validation pools the pixels of both."""

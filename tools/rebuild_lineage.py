@@ -15,7 +15,7 @@ out of fold). This script rebuilds them, each step skipped when its output exist
    (``benchmarks/measured_finetune.py``), written to ``--out`` so the default's own results files stay as they are.
 
 Run: ``GLACIERBED_DATA=../shared/data python tools/rebuild_lineage.py [--folds] [--workers 2]``.
-Training is bit-identical only when it runs uninterrupted (a resumed run reseeds its batch draws).
+An interrupted step resumes: the builds batch by batch, the training from its checkpoint with the same draws.
 """
 
 from __future__ import annotations

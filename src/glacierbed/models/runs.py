@@ -12,6 +12,7 @@ own step, validation and checkpoint contents.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import time
 from pathlib import Path
@@ -125,6 +126,17 @@ class TrainingRun:
         for name in ("metrics.csv", "validation.csv"):  # rows of a killed run after its checkpoint are redone
             truncate_csv(self.run_dir / name, self.step)
         torch.manual_seed(cfg.seed)
+        self._rng: np.random.Generator | None = None
+
+    def rng(self, seed: int) -> np.random.Generator:
+        """The run's draws (batches, augmentation): seeded at the start and saved with every checkpoint, so an
+        interrupted run that resumes draws what the uninterrupted one would have (a checkpoint written before the
+        draws were saved reseeds with ``seed + step``)."""
+        self._rng = np.random.default_rng(seed + self.step)
+        saved = (self.state or {}).get("rng")
+        if saved is not None:
+            self._rng.bit_generator.state = json.loads(saved)
+        return self._rng
 
     @property
     def seconds(self) -> float:
@@ -167,7 +179,8 @@ class TrainingRun:
                 on_step(self.step, row)
             out_of_time = cfg.time_limit_s is not None and self.seconds > cfg.time_limit_s
             if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps or out_of_time:
-                save_plain({**checkpoint(), "step": self.step, "elapsed_s": self.seconds}, self.checkpoint_path)
+                draws = {"rng": json.dumps(self._rng.bit_generator.state)} if self._rng is not None else {}
+                save_plain({**checkpoint(), **draws, "step": self.step, "elapsed_s": self.seconds}, self.checkpoint_path)
             if out_of_time:
                 log.warning("time limit reached at step %d of %d", self.step, cfg.steps)
                 return "time limit"

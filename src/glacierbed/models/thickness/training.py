@@ -218,7 +218,7 @@ def _train(cfg: ThicknessTrainConfig, run: TrainingRun, on_step: OnStep | None) 
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
     run.restore(net=net, opt=opt)
     sched = run.scheduler(opt, cfg.lr)
-    rng = np.random.default_rng(cfg.seed + run.step)
+    rng = run.rng(cfg.seed)
 
     def train_step(step: int) -> dict[str, float]:
         train_set = train_sets[int(rng.choice(len(train_sets), p=share))]
