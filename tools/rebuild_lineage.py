@@ -90,6 +90,9 @@ def stage1_network(stage1: dict) -> bool:
     same = sha == stage1["weights_sha256"]
     print(f"stage 1: {STAGE1} {sha[:12]} " + ("= the default's stage 1" if same else
           f"!= the default's stage 1 ({stage1['weights_sha256'][:12]}): a twin, not the same network"))
+    rebuilt = json.loads((ROOT / STAGE1).with_suffix(".json").read_text())["validation"]
+    for key in ("rmse_m", "bias_m", "coverage68"):
+        print(f"  validation {key}: rebuilt {rebuilt[key]:.4f}, recorded {stage1['validation'][key]:.4f}")
     return same
 
 
