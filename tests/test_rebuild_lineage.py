@@ -67,3 +67,18 @@ def test_p128_copy_keeps_the_weights_and_changes_only_the_plan(tmp_path: Path, m
     out = tmp_path / tool.P128
     assert file_sha256(out) == file_sha256(shipped)
     assert json.loads(out.with_suffix(".json").read_text()) == {"patch_size": 128, "steps": 2000}
+
+
+def test_committed_stage1_twin_is_stage1_but_for_rounding() -> None:
+    """The committed rebuild is what its record says, trained on the recorded sets, and validates as stage 1 did
+    (to 1e-4 relative): the fold networks started from it are the default's but for float rounding."""
+    tool = _tool()
+    record = json.loads((ROOT / tool.TWIN).with_suffix(".json").read_text())
+    assert file_sha256(ROOT / tool.TWIN) == record["weights_sha256"]
+    stage1 = _lineage()[1]
+    assert [s["path"] for s in record["dataset"]["sets"]] == [s["path"] for s in stage1["dataset"]["sets"]]
+    assert [s["summary"]["counts"] for s in record["dataset"]["sets"]] == \
+        [s["summary"]["counts"] for s in stage1["dataset"]["sets"]]
+    assert record["dataset"]["init_weights"]["weights_sha256"] == _lineage()[0]["weights_sha256"]
+    for key in ("rmse_m", "mae_m", "rmse_50m", "rmse_100m", "rmse_200m"):
+        assert record["validation"][key] == pytest.approx(stage1["validation"][key], rel=1e-4), key

@@ -9,7 +9,10 @@ out of fold). This script rebuilds them, each step skipped when its output exist
 2. the three simulated sets stage 1 trained on (``glacierbed simulate build``, resumable batch by batch), each
    checked against the window counts its summary has in the shipped record;
 3. stage 1 (``glacierbed train-thickness --config benchmarks/configs/thickness_spanning_all.yaml``); its sha256 is
-   compared with ``lineage[1]``: equal means the rebuild *is* the default's stage 1, otherwise a twin (reported);
+   compared with ``lineage[1]``: equal means the rebuild *is* the default's stage 1, otherwise a twin (reported).
+   The rebuild of 2026-12-06 is committed (``benchmarks/weights/spanning_stage1_twin.pt``, a twin: validation
+   equal to 4 digits, sha256 not); unless ``--retrain``, it is used and only the set the fold recipe draws from is
+   built (steps 2-3 then take seconds instead of ~1.7 h);
 4. ``runs/span128/p128/weights.pt``: stage 1 with ``patch_size`` 128 in its record (how the default plans windows);
 5. with ``--folds``: the default's 6 x 5 glacier-wise fold networks and their nested table
    (``benchmarks/measured_finetune.py``), written to ``--out`` so the default's own results files stay as they are.
@@ -41,6 +44,8 @@ SETS = {  # path in the stage-1 record -> the config that builds it
 }
 STAGE1_CONFIG = "benchmarks/configs/thickness_spanning_all.yaml"
 STAGE1 = Path("runs/span128/train/weights.pt")
+TWIN = Path("benchmarks/weights/spanning_stage1_twin.pt")  #: stage 1 as rebuilt on 2026-12-06 (committed)
+REPORT = Path("benchmarks/results/rebuilt_lineage/stage1.md")
 P128 = Path("runs/span128/p128/weights.pt")
 FOLDS_CONFIG = "benchmarks/configs/measured_finetune_from_spanning_all_p128.yaml"
 FOLDS_DIR = Path.home() / ".cache" / "glacierbed-finetune-spanning-p128"
@@ -68,10 +73,12 @@ def stage0(lineage: list[dict]) -> None:
     print(f"stage 0: {pt} ({lineage[0]['weights_sha256'][:12]})")
 
 
-def simulated_sets(stage1: dict, workers: int) -> None:
-    """Build each set stage 1 trained on (resumable) and check its window counts against the record."""
+def simulated_sets(stage1: dict, workers: int, paths: list[str]) -> list[dict]:
+    """Build each set of ``paths`` stage 1 trained on (resumable), check its window counts against the record."""
     recorded = {s["path"]: s["summary"] for s in stage1["dataset"]["sets"]}
-    for path, config in SETS.items():
+    summaries = []
+    for path in paths:
+        config = SETS[path]
         out = ROOT / path
         if not out.exists():
             run("glacierbed", "simulate", "build", "--config", config, "--out", path, "--workers", str(workers))
@@ -80,27 +87,65 @@ def simulated_sets(stage1: dict, workers: int) -> None:
             raise SystemExit(f"{path}: window counts differ from the ones stage 1 trained on "
                              f"({summary['n']} vs {recorded[path]['n']} windows): the simulator or its config changed")
         print(f"set {path}: {summary['n']} windows, counts as recorded")
+        summaries.append({"path": path, "config": config, "n": summary["n"], "seconds": summary["seconds"],
+                          "steady_share": summary["steady_share"], "recorded_steady_share": recorded[path]["steady_share"]})
+    return summaries
 
 
-def stage1_network(stage1: dict) -> bool:
-    """Train stage 1 unless it exists; True when its sha256 is the default's stage 1."""
+def use_twin() -> None:
+    """The committed rebuild of stage 1 as ``runs/span128/train/weights.pt`` (its record checked)."""
+    record = json.loads((ROOT / TWIN).with_suffix(".json").read_text())
+    if file_sha256(ROOT / TWIN) != record["weights_sha256"]:
+        raise SystemExit(f"{TWIN}: its sha256 is not the one its record names")
+    for ext in (".pt", ".json"):
+        (ROOT / STAGE1).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile((ROOT / TWIN).with_suffix(ext), (ROOT / STAGE1).with_suffix(ext))
+    print(f"stage 1: the committed rebuild {TWIN}")
+
+
+def stage1_network(stage1: dict) -> tuple[bool, dict]:
+    """Train stage 1 unless it exists; whether its sha256 is the default's stage 1, and its record."""
     if not (ROOT / STAGE1).exists():
         run("glacierbed", "train-thickness", "--config", STAGE1_CONFIG, "--run-dir", str(STAGE1.parent))
     sha = file_sha256(ROOT / STAGE1)
     same = sha == stage1["weights_sha256"]
     print(f"stage 1: {STAGE1} {sha[:12]} " + ("= the default's stage 1" if same else
           f"!= the default's stage 1 ({stage1['weights_sha256'][:12]}): a twin, not the same network"))
-    rebuilt = json.loads((ROOT / STAGE1).with_suffix(".json").read_text())["validation"]
+    record = json.loads((ROOT / STAGE1).with_suffix(".json").read_text())
     for key in ("rmse_m", "bias_m", "coverage68"):
-        print(f"  validation {key}: rebuilt {rebuilt[key]:.4f}, recorded {stage1['validation'][key]:.4f}")
-    return same
+        print(f"  validation {key}: rebuilt {record['validation'][key]:.4f}, recorded {stage1['validation'][key]:.4f}")
+    return same, record
+
+
+def write_report(stage1: dict, record: dict, same: bool, sets: list[dict]) -> Path:
+    """``benchmarks/results/rebuilt_lineage/stage1.md``: the rebuilt sets and stage 1 beside the shipped record."""
+    rows = [f"| {s['path']} | {s['n']} | {s['steady_share']:.4f} ({s['recorded_steady_share']:.4f}) | "
+            f"{s['seconds'] / 60:.0f} |" for s in sets]
+    val = [f"| {k} | {record['validation'][k]:.4f} | {stage1['validation'][k]:.4f} |"
+           for k in ("rmse_m", "bias_m", "mae_m", "coverage68", "rmse_50m", "rmse_100m", "rmse_200m")]
+    text = "\n".join([
+        "# The default's stage 1 rebuilt from git (`tools/rebuild_lineage.py`)", "",
+        "Simulated sets (window counts per source equal to the shipped record's; steady share, recorded in brackets;",
+        "minutes on 2 Dask workers, the last sitting):", "",
+        "| set | windows | steady share | min |", "|---|---|---|---|", *rows, "",
+        f"Stage 1: `{STAGE1_CONFIG}` from stage 0, {record['steps']} steps, {record['train_seconds'] / 60:.1f} min on "
+        f"{record.get('device', 'cpu')}; sha256 `{record['weights_sha256'][:12]}` against the record's "
+        f"`{stage1['weights_sha256'][:12]}`: " + ("**the same network**." if same else
+        "**a twin** (same data and recipe, not bit-identical)."), "",
+        "| validation (simulated Jura windows) | rebuilt | recorded |", "|---|---|---|", *val, ""])
+    out = ROOT / REPORT
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with replacing(out) as tmp:
+        tmp.write_text(text)
+    return out
 
 
 def p128_copy() -> None:
     """Stage 1 with patch_size 128 in its record: the measured windows are planned as the default plans them."""
     out = ROOT / P128
     out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(ROOT / STAGE1, out)
+    if not out.exists() or file_sha256(out) != file_sha256(ROOT / STAGE1):  # a fold run may be reading it
+        shutil.copyfile(ROOT / STAGE1, out)
     record = json.loads((ROOT / STAGE1).with_suffix(".json").read_text())
     write_json(out.with_suffix(".json"), {**record, "patch_size": 128})
     print(f"stage 1 planned at 128 px: {P128}")
@@ -110,6 +155,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workers", type=int, default=2, help="Dask workers for the simulated sets")
     ap.add_argument("--folds", action="store_true", help="also fine-tune the default's fold networks (~1 h)")
+    ap.add_argument("--retrain", action="store_true", help="rebuild every set and train stage 1 even though a "
+                    f"rebuild is committed ({TWIN})")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "rebuilt_lineage",
                     help="where the fold networks' nested table goes (not the default's results files)")
     args = ap.parse_args(argv)
@@ -117,8 +164,13 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("set GLACIERBED_DATA to the data kit (e.g. ../shared/data)")
     lineage = json.loads(SHIPPED.read_text())["lineage"]
     stage0(lineage)
-    simulated_sets(lineage[1], args.workers)
-    same = stage1_network(lineage[1])
+    twin = not args.retrain and (ROOT / TWIN).exists() and not (ROOT / STAGE1).exists()
+    if twin:
+        use_twin()
+    sets = simulated_sets(lineage[1], args.workers, ["runs/span/sim128.npz"] if twin else list(SETS))
+    same, record = stage1_network(lineage[1])
+    if not twin:  # every set checked: the rebuild's report
+        print(f"report: {write_report(lineage[1], record, same, sets)}")
     p128_copy()
     if args.folds:
         args.out.mkdir(parents=True, exist_ok=True)
