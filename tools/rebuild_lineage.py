@@ -46,6 +46,7 @@ STAGE1_CONFIG = "benchmarks/configs/thickness_spanning_all.yaml"
 STAGE1 = Path("runs/span128/train/weights.pt")
 TWIN = Path("benchmarks/weights/spanning_stage1_twin.pt")  #: stage 1 as rebuilt on 2026-12-06 (committed)
 REPORT = Path("benchmarks/results/rebuilt_lineage/stage1.md")
+DEFAULT_ROWS = Path("benchmarks/results/measured_finetune_from_spanning_all_p128.csv")  #: the default's own run
 P128 = Path("runs/span128/p128/weights.pt")
 FOLDS_CONFIG = "benchmarks/configs/measured_finetune_from_spanning_all_p128.yaml"
 FOLDS_DIR = Path.home() / ".cache" / "glacierbed-finetune-spanning-p128"
@@ -140,6 +141,26 @@ def write_report(stage1: dict, record: dict, same: bool, sets: list[dict]) -> Pa
     return out
 
 
+def compare_rows(rebuilt: Path) -> Path:
+    """``fold_networks.md`` beside ``rebuilt`` (a measured_finetune.py results CSV of the rebuilt fold networks):
+    each of its rows beside the default's row of the same variant, every column."""
+    import pandas as pd
+
+    new, old = pd.read_csv(rebuilt), pd.read_csv(ROOT / DEFAULT_ROWS)
+    both = new.merge(old, on=["variant", "split"], suffixes=(" rebuilt", " default"))
+    cols = [c for c in new.columns if c not in ("variant", "split")]
+    lines = [f"# The default's fold networks rebuilt from stage 1's twin: [{rebuilt.name}]({rebuilt.name}) beside "
+             f"[{DEFAULT_ROWS.name}](../{DEFAULT_ROWS.name})", "",
+             "| variant | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for _, r in both.iterrows():
+        lines.append(f"| {r['variant']} ({r['split']}) | " + " | ".join(
+            f"{r[c + ' rebuilt']:.5g} / {r[c + ' default']:.5g}" for c in cols) + " |")
+    out = rebuilt.with_name("fold_networks.md")
+    with replacing(out) as tmp:
+        tmp.write_text("\n".join([*lines, "", "Each cell: rebuilt / default.", ""]))
+    return out
+
+
 def p128_copy() -> None:
     """Stage 1 with patch_size 128 in its record: the measured windows are planned as the default plans them."""
     out = ROOT / P128
@@ -176,6 +197,7 @@ def main(argv: list[str] | None = None) -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         run(sys.executable, "benchmarks/measured_finetune.py", "--config", FOLDS_CONFIG, "--run-dir", str(FOLDS_DIR),
             "--nested", "--reference", str(STAGE0.with_suffix(".pt")), "--out", str(args.out))
+        print(f"compared: {compare_rows(args.out / f'{Path(FOLDS_CONFIG).stem}.csv')}")
     print("the default's lineage rebuilt" + ("" if same else " as a twin (stage 1 differs)"))
 
 
