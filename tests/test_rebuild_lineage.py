@@ -82,3 +82,17 @@ def test_committed_stage1_twin_is_stage1_but_for_rounding() -> None:
     assert record["dataset"]["init_weights"]["weights_sha256"] == _lineage()[0]["weights_sha256"]
     for key in ("rmse_m", "mae_m", "rmse_50m", "rmse_100m", "rmse_200m"):
         assert record["validation"][key] == pytest.approx(stage1["validation"][key], rel=1e-4), key
+
+
+def test_retrain_refuses_the_twin_copied_in_place(tmp_path: Path, monkeypatch) -> None:
+    """--retrain over a stage 1 that is the committed twin would report the twin as a fresh rebuild: refused."""
+    tool = _tool()
+    (tmp_path / tool.TWIN.parent).mkdir(parents=True)
+    (tmp_path / tool.TWIN).write_bytes(b"weights")
+    (tmp_path / tool.STAGE1.parent).mkdir(parents=True)
+    (tmp_path / tool.STAGE1).write_bytes(b"weights")
+    monkeypatch.setattr(tool, "ROOT", tmp_path)
+    monkeypatch.setattr(tool, "stage0", lambda lineage: None)
+    monkeypatch.setenv("GLACIERBED_DATA", str(tmp_path))
+    with pytest.raises(SystemExit, match="committed twin"):
+        tool.main(["--retrain"])

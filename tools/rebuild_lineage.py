@@ -26,12 +26,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from glacierbed.core.atomic import file_sha256, replacing, write_json
+from glacierbed.core.atomic import file_sha256, write_bytes, write_json, write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "src" / "glacierbed" / "weights" / "thickness_net.json"
@@ -63,12 +62,10 @@ def stage0(lineage: list[dict]) -> None:
     """Stage 0's weights, record, ONNX and calibration from git, checked against the shipped lineage."""
     pt = ROOT / STAGE0.with_suffix(".pt")
     if not pt.exists():
-        pt.parent.mkdir(parents=True, exist_ok=True)
         for ext in ("pt", "json", "onnx", "calibration.json"):
             blob = subprocess.run(["git", "show", f"{STAGE0_COMMIT}:src/glacierbed/weights/thickness_net.{ext}"],
                                   cwd=ROOT, capture_output=True, check=True).stdout
-            with replacing(ROOT / f"{STAGE0}.{ext}") as tmp:
-                tmp.write_bytes(blob)
+            write_bytes(ROOT / f"{STAGE0}.{ext}", blob)
     if file_sha256(pt) != lineage[0]["weights_sha256"]:
         raise SystemExit(f"{pt}: sha256 {file_sha256(pt)[:12]} is not stage 0's {lineage[0]['weights_sha256'][:12]}")
     print(f"stage 0: {pt} ({lineage[0]['weights_sha256'][:12]})")
@@ -89,7 +86,8 @@ def simulated_sets(stage1: dict, workers: int, paths: list[str]) -> list[dict]:
                              f"({summary['n']} vs {recorded[path]['n']} windows): the simulator or its config changed")
         print(f"set {path}: {summary['n']} windows, counts as recorded")
         summaries.append({"path": path, "config": config, "n": summary["n"], "seconds": summary["seconds"],
-                          "steady_share": summary["steady_share"], "recorded_steady_share": recorded[path]["steady_share"]})
+                          "steady_share": summary["steady_share"],
+                          "recorded_steady_share": recorded[path]["steady_share"]})
     return summaries
 
 
@@ -99,8 +97,7 @@ def use_twin() -> None:
     if file_sha256(ROOT / TWIN) != record["weights_sha256"]:
         raise SystemExit(f"{TWIN}: its sha256 is not the one its record names")
     for ext in (".pt", ".json"):
-        (ROOT / STAGE1).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile((ROOT / TWIN).with_suffix(ext), (ROOT / STAGE1).with_suffix(ext))
+        write_bytes((ROOT / STAGE1).with_suffix(ext), (ROOT / TWIN).with_suffix(ext).read_bytes())
     print(f"stage 1: the committed rebuild {TWIN}")
 
 
@@ -134,11 +131,7 @@ def write_report(stage1: dict, record: dict, same: bool, sets: list[dict]) -> Pa
         f"`{stage1['weights_sha256'][:12]}`: " + ("**the same network**." if same else
         "**a twin** (same data and recipe, not bit-identical)."), "",
         "| validation (simulated Jura windows) | rebuilt | recorded |", "|---|---|---|", *val, ""])
-    out = ROOT / REPORT
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with replacing(out) as tmp:
-        tmp.write_text(text)
-    return out
+    return write_text(ROOT / REPORT, text)
 
 
 def compare_rows(rebuilt: Path) -> Path:
@@ -155,18 +148,15 @@ def compare_rows(rebuilt: Path) -> Path:
     for _, r in both.iterrows():
         lines.append(f"| {r['variant']} ({r['split']}) | " + " | ".join(
             f"{r[c + ' rebuilt']:.5g} / {r[c + ' default']:.5g}" for c in cols) + " |")
-    out = rebuilt.with_name("fold_networks.md")
-    with replacing(out) as tmp:
-        tmp.write_text("\n".join([*lines, "", "Each cell: rebuilt / default.", ""]))
-    return out
+    lines += ["", "Each cell: rebuilt / default.", ""]
+    return write_text(rebuilt.with_name("fold_networks.md"), "\n".join(lines))
 
 
 def p128_copy() -> None:
     """Stage 1 with patch_size 128 in its record: the measured windows are planned as the default plans them."""
     out = ROOT / P128
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not out.exists() or file_sha256(out) != file_sha256(ROOT / STAGE1):  # a fold run may be reading it
-        shutil.copyfile(ROOT / STAGE1, out)
+    if not out.exists() or file_sha256(out) != file_sha256(ROOT / STAGE1):  # atomic: a fold run may be reading it
+        write_bytes(out, (ROOT / STAGE1).read_bytes())
     record = json.loads((ROOT / STAGE1).with_suffix(".json").read_text())
     write_json(out.with_suffix(".json"), {**record, "patch_size": 128})
     print(f"stage 1 planned at 128 px: {P128}")
@@ -185,6 +175,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("set GLACIERBED_DATA to the data kit (e.g. ../shared/data)")
     lineage = json.loads(SHIPPED.read_text())["lineage"]
     stage0(lineage)
+    if args.retrain and (ROOT / STAGE1).exists() and (ROOT / TWIN).exists() \
+            and file_sha256(ROOT / STAGE1) == file_sha256(ROOT / TWIN):
+        raise SystemExit(f"--retrain: {STAGE1} is the committed twin copied there, not a training of this checkout; "
+                         f"delete {STAGE1.parent} to retrain")
     twin = not args.retrain and (ROOT / TWIN).exists() and not (ROOT / STAGE1).exists()
     if twin:
         use_twin()
