@@ -127,6 +127,30 @@ def test_checkpoint_resume_and_weights_round_trip(patches, tmp_path, data_dir):
     assert a.record["parameters"] == sum(p.numel() for p in a.net.parameters())
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_interrupted_training_resumes_to_the_same_weights(patches, tmp_path, data_dir, workers):
+    """Killed after a checkpoint and resumed, an inpainter run ends with the uninterrupted run's weights, also
+    with DataLoader workers: its batches are drawn by batch number, not reseeded at the resumed step."""
+    cfg = TrainConfig.from_dict(dict(dataset=str(patches), outlines=["oggm-sample-data/test-workflow/rgi/rgi_oetztal.shp"],
+                                     model=TINY, batch_size=2, steps=6, val_every=3, ckpt_every=2, image_steps=[],
+                                     num_workers=workers, threads=1))
+    train(cfg, tmp_path / "straight")
+
+    def kill(step: int, row: dict) -> None:
+        if step == 5:  # after the checkpoint of step 4
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "killed", on_step=kill)
+    assert not (tmp_path / "killed" / "weights.pt").exists()
+    train(cfg, tmp_path / "killed")  # resumes at step 4
+    straight, resumed = (NetworkInpainter.load(tmp_path / d / "weights.pt") for d in ("straight", "killed"))
+    for pa, pb in zip(straight.net.parameters(), resumed.net.parameters()):
+        assert torch.equal(pa, pb)
+    losses_straight = pd.read_csv(tmp_path / "straight" / "metrics.csv")["loss"]
+    assert list(pd.read_csv(tmp_path / "killed" / "metrics.csv")["loss"]) == list(losses_straight)
+
+
 def test_training_starts_from_init_weights_and_records_them(patches, tmp_path, data_dir):
     """``init_weights``: the run starts from a trained network (its validation at step 0 equals
     that network's), the record names its SHA-256, and another architecture is refused."""

@@ -100,21 +100,31 @@ def make_sample(dem: np.ndarray, glacier: np.ndarray, hole: np.ndarray, res: flo
 
 
 class RandomHoles(torch.utils.data.IterableDataset):
-    """Endless stream of augmented patches with random holes (seeded per worker)."""
+    """Endless stream of augmented patches with random holes, batch by batch from ``first_batch`` on.
 
-    def __init__(self, patches: PatchSet, masks: MaskGenerator, seed: int, relief_norm: bool = False):
+    Batch ``g`` is drawn from its own generator (``seed``, ``g``), and worker ``w`` of ``W`` makes batches
+    ``first_batch + w``, ``+ W``, ... which the DataLoader hands out in turn: the stream depends only on the batch
+    number, so a run resumed at step ``s`` (``first_batch = s``) trains on the batches the uninterrupted run would
+    have, with any number of workers."""
+
+    def __init__(self, patches: PatchSet, masks: MaskGenerator, seed: int, batch_size: int, first_batch: int = 0,
+                 relief_norm: bool = False):
         self.p, self.masks, self.seed, self.relief_norm = patches, masks, seed, relief_norm
+        self.batch_size, self.first_batch = batch_size, first_batch
 
     def __iter__(self) -> Iterator[dict]:
         info = torch.utils.data.get_worker_info()
-        wid = info.id if info else 0
-        rng = np.random.default_rng([self.seed, wid])
+        wid, n_workers = (info.id, info.num_workers) if info else (0, 1)
+        batch = self.first_batch + wid
         while True:
-            i = int(rng.integers(len(self.p)))
-            k, flip = int(rng.integers(4)), bool(rng.integers(2))
-            dem = _augment(self.p.dem[i].astype(np.float64), k, flip)
-            gl = _augment(self.p.glacier[i], k, flip)
-            yield make_sample(dem, gl, self.masks(dem, rng), float(self.p.res[i]), self.relief_norm)
+            rng = np.random.default_rng([self.seed, batch])
+            for _ in range(self.batch_size):
+                i = int(rng.integers(len(self.p)))
+                k, flip = int(rng.integers(4)), bool(rng.integers(2))
+                dem = _augment(self.p.dem[i].astype(np.float64), k, flip)
+                gl = _augment(self.p.glacier[i], k, flip)
+                yield make_sample(dem, gl, self.masks(dem, rng), float(self.p.res[i]), self.relief_norm)
+            batch += n_workers
 
 
 def validation_samples(patches: PatchSet, masks: MaskGenerator, kind: str, seed: int,
@@ -210,7 +220,7 @@ def _train(cfg: TrainConfig, run: TrainingRun, on_step: OnStep | None) -> dict:
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     run.restore(generator=net, opt=opt)
     sched = run.scheduler(opt, cfg.lr)
-    holes = RandomHoles(train_set, masks, cfg.seed + run.step, cfg.model.relief_norm)
+    holes = RandomHoles(train_set, masks, cfg.seed, cfg.batch_size, run.step, cfg.model.relief_norm)
     loader = torch.utils.data.DataLoader(holes, batch_size=cfg.batch_size, num_workers=cfg.num_workers,
                                          persistent_workers=cfg.num_workers > 0)
     batches = iter(loader)
