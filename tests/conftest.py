@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
@@ -25,3 +26,21 @@ def data_dir() -> Path:
 def oggm_dir(data_dir: Path) -> Path:
     """The OGGM sample-data subset of the kit."""
     return data_dir / "oggm-sample-data"
+
+
+@pytest.fixture
+def kill_and_resume() -> Callable[..., None]:
+    """``kill_and_resume(train, cfg, run_dir)``: a training run killed after its checkpoint of step 4 (no weights
+    written), then resumed to the end by the same call, as a user rerunning the command would."""
+
+    def run(train: Callable[..., Any], cfg: Any, run_dir: Path) -> None:
+        def kill(step: int, row: dict) -> None:
+            if step == 5:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg, run_dir, on_step=kill)
+        assert not (run_dir / "weights.pt").exists()
+        train(cfg, run_dir)
+
+    return run

@@ -128,22 +128,14 @@ def test_checkpoint_resume_and_weights_round_trip(patches, tmp_path, data_dir):
 
 
 @pytest.mark.parametrize("workers", [0, 2])
-def test_interrupted_training_resumes_to_the_same_weights(patches, tmp_path, data_dir, workers):
+def test_interrupted_training_resumes_to_the_same_weights(patches, tmp_path, data_dir, workers, kill_and_resume):
     """Killed after a checkpoint and resumed, an inpainter run ends with the uninterrupted run's weights, also
     with DataLoader workers: its batches are drawn by batch number, not reseeded at the resumed step."""
     cfg = TrainConfig.from_dict(dict(dataset=str(patches), outlines=["oggm-sample-data/test-workflow/rgi/rgi_oetztal.shp"],
                                      model=TINY, batch_size=2, steps=6, val_every=3, ckpt_every=2, image_steps=[],
                                      num_workers=workers, threads=1))
     train(cfg, tmp_path / "straight")
-
-    def kill(step: int, row: dict) -> None:
-        if step == 5:  # after the checkpoint of step 4
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "killed", on_step=kill)
-    assert not (tmp_path / "killed" / "weights.pt").exists()
-    train(cfg, tmp_path / "killed")  # resumes at step 4
+    kill_and_resume(train, cfg, tmp_path / "killed")
     straight, resumed = (NetworkInpainter.load(tmp_path / d / "weights.pt") for d in ("straight", "killed"))
     for pa, pb in zip(straight.net.parameters(), resumed.net.parameters()):
         assert torch.equal(pa, pb)

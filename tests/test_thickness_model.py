@@ -164,7 +164,7 @@ def test_training_resumes_and_ships(tmp_path: Path) -> None:
     assert pred.identity == record.get("weights_sha256", pred.identity)
 
 
-def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path) -> None:
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path, kill_and_resume) -> None:
     """Killed after a checkpoint and resumed, a run ends with the weights of the uninterrupted one: its batch
     and augmentation draws continue from the checkpoint instead of being reseeded."""
     from glacierbed.core.atomic import file_sha256
@@ -174,15 +174,7 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path) -> Non
     cfg = ThicknessTrainConfig(dataset=str(tmp_path / "sims.npz"), net=ThicknessNetConfig(width=8, depth=2), steps=6,
                                batch_size=2, val_every=3, ckpt_every=2, threads=1)
     train_thickness(cfg, tmp_path / "straight")
-
-    def kill(step: int, row: dict) -> None:
-        if step == 5:  # after the checkpoint of step 4
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train_thickness(cfg, tmp_path / "killed", on_step=kill)
-    assert not (tmp_path / "killed" / "weights.pt").exists()
-    train_thickness(cfg, tmp_path / "killed")  # resumes at step 4
+    kill_and_resume(train_thickness, cfg, tmp_path / "killed")
     assert file_sha256(tmp_path / "killed" / "weights.pt") == file_sha256(tmp_path / "straight" / "weights.pt")
 
 
