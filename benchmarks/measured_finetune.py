@@ -176,7 +176,8 @@ def main(argv: list[str] | None = None) -> None:
         else [f"- `{ft['variant']}`: " + (
         f"beats {beaten} by the rule's measured-data part; the simulated test ranges decide next."
         if meets_rule(ft, ship, args.oetztal_max) else
-        f"does not beat {beaten} by the rule: the default is unchanged.")
+        f"does not beat {beaten} by the rule ({'; '.join(rule_failures(ft, ship, args.oetztal_max))}): "
+        "the default is unchanged.")
         for _, ft in candidates.iterrows()]
     protocols = [f"selection_protocol_{name}.md"]
     if args.nested and (RESULTS / f"selection_protocol_{name}_nested.md").exists():
@@ -264,13 +265,26 @@ def rule_baseline(path: Path) -> pd.Series:
     return nested.iloc[0]
 
 
-def meets_rule(ft: pd.Series, ship: pd.Series, oetztal_max_m: float = 11.4) -> bool:
-    """The protocols' measured-data part: a lower grid ratio than the shipped, calibrated network, South
-    Glacier <= 29 m, Ötztal means <= ``oetztal_max_m`` and, where scored, Alps means no worse than shipped."""
+def rule_failures(ft: pd.Series, ship: pd.Series, oetztal_max_m: float = 11.4) -> list[str]:
+    """The protocols' measured-data part, each bound the candidate ``ft`` misses with its value: a lower grid ratio
+    than ``ship``, South Glacier <= 29 m, Ötztal means <= ``oetztal_max_m`` and, where scored, Alps means no worse
+    than ``ship``. Empty when the rule is met."""
+    failures = []
+    if not ft["grids_median_ratio"] < ship["grids_median_ratio"]:
+        failures.append(f"grids {ft['grids_median_ratio']:.4f} not below {ship['grids_median_ratio']:.4f}")
+    if not ft["south_glacier_rmse_m"] <= 29.0:
+        failures.append(f"South Glacier {ft['south_glacier_rmse_m']:.3f} m > 29 m")
+    if not ft["oetztal_means_rmse_m"] <= oetztal_max_m:
+        failures.append(f"Ötztal means {ft['oetztal_means_rmse_m']:.3f} m > {oetztal_max_m:g} m")
     reference = ship.get("alps_means_rmse_m", np.nan)
-    alps_ok = not np.isfinite(reference) or ft["alps_means_rmse_m"] <= reference
-    return bool(ft["grids_median_ratio"] < ship["grids_median_ratio"] and ft["south_glacier_rmse_m"] <= 29.0
-                and ft["oetztal_means_rmse_m"] <= oetztal_max_m and alps_ok)
+    if np.isfinite(reference) and not ft["alps_means_rmse_m"] <= reference:
+        failures.append(f"Alps means {ft['alps_means_rmse_m']:.2f} m > {reference:.2f} m")
+    return failures
+
+
+def meets_rule(ft: pd.Series, ship: pd.Series, oetztal_max_m: float = 11.4) -> bool:
+    """Whether ``ft`` meets the protocols' measured-data part (:func:`rule_failures` is empty)."""
+    return not rule_failures(ft, ship, oetztal_max_m)
 
 
 if __name__ == "__main__":

@@ -139,6 +139,11 @@ def test_the_rule_compares_with_the_nested_row_of_the_named_results(tmp_path: Pa
     better = pd.Series({"grids_median_ratio": 0.80, "south_glacier_rmse_m": 27.0, "oetztal_means_rmse_m": 10.4})
     assert mf.meets_rule(better, today)  # the earlier protocols' Ötztal bound, 11.4 m ...
     assert not mf.meets_rule(better, today, oetztal_max_m=10.0)  # ... the 25th's keeps the issue's 10 m bar
+    assert mf.rule_failures(better, today, oetztal_max_m=10.0) == ["Ötztal means 10.400 m > 10 m"]
+    # candidate 27's row: every bound but South Glacier met, which is missed by 5 cm and named with its value
+    c27 = pd.Series({"grids_median_ratio": 0.7984, "south_glacier_rmse_m": 29.0492, "oetztal_means_rmse_m": 9.95})
+    assert mf.rule_failures(c27, today, oetztal_max_m=10.0) == ["South Glacier 29.049 m > 29 m"]
+    assert mf.rule_failures(candidate, today) == ["grids 0.8600 not below 0.8480"]
     rows.iloc[:2].to_csv(tmp_path / "no_nested.csv", index=False)
     with pytest.raises(SystemExit, match="one nested glacier-wise row"):
         mf.rule_baseline(tmp_path / "no_nested.csv")
