@@ -334,7 +334,9 @@ def _collect_example(case: str, example: str, root: Path, base_dir: Path, predic
     _write_csv(files["rows"], rows)
     _write_csv(files["pixels"], pixels)
     checkpoint.commit(OK, info=info)
-    return rows, pixels, info
+    # what a rerun will read (10 significant digits, the CSV's dtypes): a fit on a fresh table and on its cached
+    # copy must be the same fit (boosted-tree bins flip on a 1e-10 rounding)
+    return _read_csv(files["rows"]), _read_csv(files["pixels"]), info
 
 
 def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
