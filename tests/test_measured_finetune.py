@@ -395,3 +395,31 @@ def test_the_physics_settings_reach_every_fold_map(monkeypatch, tmp_path: Path) 
     plastic = PhysicsConfig(margin_profile="plastic")
     mf.nested_calibration(ms, MeasuredFinetuneConfig(folds=3), "unused.pt", tmp_path, "scale", plastic)
     assert len(seen) == 4 and all(p == plastic for _, p in seen)  # the outer folds and 3 inner ones
+
+
+def test_a_calibration_fitted_on_other_maps_than_it_scores(monkeypatch, tmp_path: Path) -> None:
+    """``fit_physics``: the inner maps the nested calibration is fitted on are made with it, the scored outer maps
+    with ``physics``; the scale learned on the inner maps is the one applied to the outer ones."""
+    from test_calibration import synthetic_rows
+
+    from glacierbed.evaluation import measured_finetune as mf
+    from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
+    from glacierbed.posterior.physics_config import PhysicsConfig
+
+    rows = synthetic_rows(np.random.default_rng(5), n_glaciers=6, n_cells=30, factor=1.2)  # obs = 1.2 mu
+    ms = MeasuredSet(rows, pd.DataFrame(columns=["case", "example", "rgi_id", "group", "region", "mu", "sigma"]))
+    zero, plastic = PhysicsConfig(), PhysicsConfig(margin_profile="plastic")
+    seen = []
+
+    def spy_finetune(table, cfg, init, run_dir, physics=True, progress=None, windows=None, by="group"):
+        seen.append((Path(run_dir).name, physics))
+        if physics == zero:  # the fit maps: twice as thick, so the scale learned on them is 0.6, not 1.2
+            table = MeasuredSet(table.rows.assign(mu=2 * table.rows["mu"]), table.pixels, dict(table.info))
+        return table, pd.DataFrame()
+
+    monkeypatch.setattr(mf, "measured_windows", lambda *a, **k: [])
+    monkeypatch.setattr(mf, "cross_validate_finetune", spy_finetune)
+    cv = mf.nested_calibration(ms, MeasuredFinetuneConfig(folds=3), "unused.pt", tmp_path, "scale", plastic,
+                               fit_physics=zero)
+    assert [p for name, p in seen] == [plastic, zero, zero, zero]  # outer, then the 3 inner runs
+    assert np.median(cv.rows["mu_cal"] / cv.rows["mu"]) == pytest.approx(0.6, rel=0.05)

@@ -175,15 +175,18 @@ def finetune_all(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weights: str
 def nested_calibration(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weights: str | Path, run_dir: str | Path,
                        variant: str, physics: bool | PhysicsConfig = True,
                        progress: Callable[[str], None] | None = None,
-                       calibrate_on: Sequence[str] | None = None, by: str = "group"):
+                       calibrate_on: Sequence[str] | None = None, by: str = "group",
+                       fit_physics: bool | PhysicsConfig | None = None):
     """:func:`nested_calibrations` of one calibration ``variant`` (its CrossValidation)."""
-    return nested_calibrations(ms, cfg, init_weights, run_dir, [variant], physics, progress, calibrate_on, by)[variant]
+    return nested_calibrations(ms, cfg, init_weights, run_dir, [variant], physics, progress, calibrate_on, by,
+                               fit_physics)[variant]
 
 
 def nested_calibrations(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weights: str | Path, run_dir: str | Path,
                         variants: Sequence[str], physics: bool | PhysicsConfig = True,
                         progress: Callable[[str], None] | None = None,
-                        calibrate_on: Sequence[str] | None = None, by: str = "group") -> dict:
+                        calibrate_on: Sequence[str] | None = None, by: str = "group",
+                        fit_physics: bool | PhysicsConfig | None = None) -> dict:
     """The fine-tuned network *and* a calibration on top, both fitted without each outer fold.
 
     For outer fold k: the network fine-tuned without it (:func:`cross_validate_finetune`)
@@ -192,7 +195,9 @@ def nested_calibrations(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weigh
     :func:`cross_validate_finetune` with one fold fewer on them), so neither the network nor
     the calibration ever saw fold k. ``calibrate_on``: the cases whose inner rows the calibration
     is fitted on (None: all; the network is fine-tuned on all cases either way); ``by``: glacier- or
-    region-wise folds, outer and inner. Returns per variant (each fitted on the same inner maps) the
+    region-wise folds, outer and inner; ``fit_physics``: the physics stage of the inner maps the calibration is fitted
+    on, when it differs from the scored maps' ``physics`` (e.g. a calibration fitted on zero-margin maps applied to
+    plastic-margin ones, as the shipped calibration would be). Returns per variant (each fitted on the same inner maps) the
     :class:`~glacierbed.evaluation.cross_validation.CrossValidation` of the outer folds (``rows`` with ``mu_cal``;
     ``glaciers``; ``fits`` per outer fold) for :func:`~glacierbed.evaluation.cross_validation.score`.
     """
@@ -208,7 +213,8 @@ def nested_calibrations(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weigh
     for k in range(cfg.folds):
         held = {g for g, f in folds.items() if f == k}
         inner, _ = cross_validate_finetune(subset(ms, held, keep=False), replace(cfg, folds=cfg.folds - 1),
-                                           init_weights, run_dir / f"inner{k}", physics, progress, windows, by)
+                                           init_weights, run_dir / f"inner{k}",
+                                           physics if fit_physics is None else fit_physics, progress, windows, by)
         test = subset(outer, held)
         fit = inner if calibrate_on is None else MeasuredSet(
             inner.rows[inner.rows["case"].isin(calibrate_on)], inner.pixels[inner.pixels["case"].isin(calibrate_on)])
