@@ -141,8 +141,8 @@ def test_config_changes_names_only_the_fields_off_their_defaults() -> None:
     from glacierbed.posterior.physics_config import PhysicsConfig
 
     assert config_changes(PhysicsConfig()) == {}
-    assert config_changes(PhysicsConfig(margin_profile="plastic", sia=True)) == {"margin_profile": "plastic",
-                                                                                   "sia": True}
+    assert config_changes(PhysicsConfig(margin_profile="zero", sia=True)) == {"margin_profile": "zero", "sia": True}
+    assert config_changes(PhysicsConfig(margin_profile="plastic", sia=True)) == {"sia": True}  # the default profile
 
 
 def _benchmark_config_classes() -> dict[str, type]:

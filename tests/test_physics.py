@@ -47,9 +47,9 @@ def test_hard_constraints_on_a_real_glacier(south) -> None:
     raw = dem.data - bed
     assert (raw[own] < 0).any()  # the fill does put the bed above the surface somewhere
     # default posterior: the data term and mass conservation with the apparent mass balance
-    ref = ph.refine(dem.data, bed, own, own, dem.res[0], ph.PhysicsConfig())
+    ref = ph.refine(dem.data, bed, own, own, dem.res[0], ph.PhysicsConfig(margin_profile="zero"))
     assert ref.terms == ["data", "mass_conservation"] and ref.skipped == ["velocity", "mass_balance"]
-    band = ph.refine(dem.data, bed, own, own, dem.res[0], ph.PhysicsConfig(sia=True))
+    band = ph.refine(dem.data, bed, own, own, dem.res[0], ph.PhysicsConfig(margin_profile="zero", sia=True))
     for r in (ref, band):
         h = r.thickness
         assert np.all(h[np.isfinite(h)] >= 0)
@@ -69,7 +69,7 @@ def test_pipeline_real_glacier_constraints(data_dir: Path) -> None:
     dem = read_dem(tf / "hef_srtm.tif")
     outlines = read_outlines(tf / "Hintereisferner_RGI6.shp")
     plain = estimate_thickness(dem, outlines, "biharmonic", None)
-    refined = estimate_thickness(dem, outlines, "biharmonic", PhysicsConfig())
+    refined = estimate_thickness(dem, outlines, "biharmonic", PhysicsConfig(margin_profile="zero"))
     inside = rasterize_ids(outlines, dem) > 0
     for h in (plain, refined):
         ok = np.isfinite(h.data)
@@ -80,7 +80,7 @@ def test_pipeline_real_glacier_constraints(data_dir: Path) -> None:
     assert np.nansum(refined.data) > 1.5 * np.nansum(plain.data)
     # the plastic margin profile through the whole pipeline, with the default network: margin pixels hold
     # sqrt(1/3) of their inner neighbours instead of 0, nothing else changes
-    zero = estimate_thickness(dem, outlines, None, PhysicsConfig())
+    zero = estimate_thickness(dem, outlines, None, PhysicsConfig(margin_profile="zero"))
     plastic = estimate_thickness(dem, outlines, None, PhysicsConfig(margin_profile="plastic"))
     assert (zero.data[margin] == 0).all() and (plastic.data[margin] > 0).mean() > 0.9
     assert np.allclose(plastic.data[inside & ~margin], zero.data[inside & ~margin])
@@ -145,7 +145,7 @@ def test_velocity_term_moves_thickness_towards_glen_flow() -> None:
 def test_calving_front_keeps_ice() -> None:
     surface, own, dx = _slab(alpha_deg=3.0)
     bed = surface - np.where(own, 100.0, 0.0)
-    cfg = ph.PhysicsConfig(mass_conservation=False, sia=True)  # constraints only: a flat 100 m slab fits the band
+    cfg = ph.PhysicsConfig(margin_profile="zero", mass_conservation=False, sia=True)  # constraints only: a flat 100 m slab fits the band
     grounded = ph.refine(surface, bed, own, own, dx, cfg)
     calving = ph.refine(surface, bed, own, own, dx, cfg, calving=True)
     front = gl.calving_front(own, own, surface, cfg.calving_band_m)
@@ -161,21 +161,21 @@ def test_mass_balance_term_on_south_glacier(south, data_dir: Path) -> None:
     dem, own, bed = south
     smb = raster_on_grid(data_dir / SG / "mb_SouthGlacier.tif", dem)
     assert np.isfinite(smb[own]).mean() > 0.9
-    ref = ph.refine(dem.data, bed, own, own, dem.res[0], ph.PhysicsConfig(), smb=smb)
+    ref = ph.refine(dem.data, bed, own, own, dem.res[0], ph.PhysicsConfig(margin_profile="zero"), smb=smb)
     assert "mass_balance" in ref.terms
     h = ref.thickness
     assert np.all(h[np.isfinite(h)] >= 0) and np.all(h[gl.margin_pixels(own, own)] == 0)
-    without = ph.refine(dem.data, bed, own, own, dem.res[0], ph.PhysicsConfig())
+    without = ph.refine(dem.data, bed, own, own, dem.res[0], ph.PhysicsConfig(margin_profile="zero"))
     assert h[own].mean() < without.thickness[own].mean()  # the balance flux asks for less ice here
-    # the same through the pipeline, as benchmarks/physics_ablation.py ran it (biharmonic, default
-    # physics): physics_ablation.csv records 0.23328 km3 without the SMB and 0.20483 km3 with it
+    # the same through the pipeline, as benchmarks/physics_ablation.py ran it (biharmonic, the then default
+    # physics, zero margins): physics_ablation.csv records 0.23328 km3 without the SMB and 0.20483 km3 with it
     from glacierbed.data import registry
     from glacierbed.data.outlines import check_overlap
     from glacierbed.evaluation.benchmark import estimate_with_table
 
     ex = registry.get_example("south-glacier")
     outlines = check_overlap(read_outlines(ex.outlines), dem)
-    vol = {use: estimate_with_table(dem, outlines, "biharmonic", ph.PhysicsConfig(),
+    vol = {use: estimate_with_table(dem, outlines, "biharmonic", ph.PhysicsConfig(margin_profile="zero"),
                                     smb=data_dir / SG / "mb_SouthGlacier.tif" if use else None)[1]["volume_km3"].sum()
            for use in (False, True)}
     assert vol[False] == pytest.approx(0.23328, rel=0.01) and vol[True] == pytest.approx(0.20483, rel=0.01)
@@ -247,11 +247,11 @@ def test_mass_conservation_prior_not_counted_twice(south) -> None:
     mass-conservation prior unless asked; an inpainter's fill does."""
     dem, own, bed = south
     sigma = np.full(dem.shape, 20.0)
-    with_sigma = ph.refine(dem.data, bed, own, own, dem.res[0], ph.PhysicsConfig(), sigma=sigma)
+    with_sigma = ph.refine(dem.data, bed, own, own, dem.res[0], ph.PhysicsConfig(margin_profile="zero"), sigma=sigma)
     assert with_sigma.terms == ["data"]
     np.testing.assert_allclose(with_sigma.thickness[own], np.clip(dem.data - bed, 0, None)[own]
                                * ~gl.margin_pixels(own, own)[own], atol=1e-6)
-    asked = ph.refine(dem.data, bed, own, own, dem.res[0], ph.PhysicsConfig(mc_with_model_sigma=True), sigma=sigma)
+    asked = ph.refine(dem.data, bed, own, own, dem.res[0], ph.PhysicsConfig(margin_profile="zero", mc_with_model_sigma=True), sigma=sigma)
     assert asked.terms == ["data", "mass_conservation"]
     assert np.abs(asked.thickness - with_sigma.thickness)[own].max() > 1.0
 
@@ -316,7 +316,7 @@ def test_plastic_margin_profile_in_the_posterior(south) -> None:
     """``margin_profile: plastic`` keeps every hard constraint but zero-on-the-pixel: margin pixels hold
     √(1/3) × their inner neighbours, nothing outside the outline, H ≥ 0; only margin pixels change."""
     dem, own, bed = south
-    zero = ph.refine(dem.data, bed, own, own, dem.res[0], ph.PhysicsConfig())
+    zero = ph.refine(dem.data, bed, own, own, dem.res[0], ph.PhysicsConfig(margin_profile="zero"))
     plastic = ph.refine(dem.data, bed, own, own, dem.res[0], ph.PhysicsConfig(margin_profile="plastic"))
     margin = gl.margin_pixels(own, own)
     h0, h1 = zero.thickness, plastic.thickness

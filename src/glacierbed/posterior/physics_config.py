@@ -26,10 +26,10 @@ class PhysicsConfig(YamlConfig):
 
     # --- hard constraints ---------------------------------------------------------------
     zero_margin: bool = True  #: H = 0 on the outline margin (divides and calving fronts excepted)
-    #: with ``zero_margin``, what a margin pixel holds after the solve: ``zero`` (the whole pixel, as
-    #: before) or ``plastic`` (√(1/3) × its inner neighbours' thickness: zero on the outline itself,
-    #: Nye's profile H ∝ √d at the pixel's centre half a pixel inside; ``core.glaciology.plastic_margin``)
-    margin_profile: str = "zero"
+    #: with ``zero_margin``, what a margin pixel holds after the solve: ``plastic`` (the default since candidate 28,
+    #: 2026-12-06: √(1/3) × its inner neighbours' thickness: zero on the outline itself, Nye's profile H ∝ √d at the
+    #: pixel's centre half a pixel inside; ``core.glaciology.plastic_margin``) or ``zero`` (the whole pixel, as before)
+    margin_profile: str = "plastic"
     calving_band_m: float = 50.0  #: calving front: margin pixels within this height above the lowest surface
     # --- data term: the model's thickness --------------------------------------------------
     data: bool = True
