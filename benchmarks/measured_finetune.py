@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
         f"Fine-tuning: {cfg.steps} steps from {start}, lr {cfg.lr:g}, one measured glacier{side} + "
         f"{cfg.sim_batch} simulated windows per step; {cfg.folds} {kind} folds (a glacier is predicted only "
         f"by a network fine-tuned without its {'region' if args.by == 'region' else 'fold'}); physics stage on"
-        + (f" with {config_changes(physics)}" if isinstance(physics, PhysicsConfig) else "")
+        + (f" with {config_changes(physics)}" if isinstance(physics, PhysicsConfig) and config_changes(physics) else "")
         + (f", the nested calibration fitted on inner maps with {config_changes(fit_physics) or 'the default physics'}"
            if fit_physics is not None else "") + ". `raw`: no calibration on the fine-tuned network; "
         "`nested`: the shipped calibration's variant fitted on inner out-of-fold maps of the other glaciers "

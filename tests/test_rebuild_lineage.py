@@ -63,7 +63,7 @@ def test_p128_copy_keeps_the_weights_and_changes_only_the_plan(tmp_path: Path, m
     (run / "weights.pt").write_bytes(shipped.read_bytes())
     (run / "weights.json").write_text(json.dumps({"patch_size": 256, "steps": 2000}))
     monkeypatch.setattr(tool, "ROOT", tmp_path)
-    tool.p128_copy()
+    tool.p128_copy(json.loads((run / "weights.json").read_text()))
     out = tmp_path / tool.P128
     assert file_sha256(out) == file_sha256(shipped)
     assert json.loads(out.with_suffix(".json").read_text()) == {"patch_size": 128, "steps": 2000}

@@ -152,12 +152,12 @@ def compare_rows(rebuilt: Path) -> Path:
     return write_text(rebuilt.with_name("fold_networks.md"), "\n".join(lines))
 
 
-def p128_copy() -> None:
-    """Stage 1 with patch_size 128 in its record: the measured windows are planned as the default plans them."""
+def p128_copy(record: dict) -> None:
+    """Stage 1 (``record``: its record) with patch_size 128 in its record: the measured windows are planned as the
+    default plans them."""
     out = ROOT / P128
     if not out.exists() or file_sha256(out) != file_sha256(ROOT / STAGE1):  # atomic: a fold run may be reading it
         write_bytes(out, (ROOT / STAGE1).read_bytes())
-    record = json.loads((ROOT / STAGE1).with_suffix(".json").read_text())
     write_json(out.with_suffix(".json"), {**record, "patch_size": 128})
     print(f"stage 1 planned at 128 px: {P128}")
 
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     same, record = stage1_network(lineage[1])
     if not twin:  # every set checked: the rebuild's report
         print(f"report: {write_report(lineage[1], record, same, sets)}")
-    p128_copy()
+    p128_copy(record)
     if args.folds:
         args.out.mkdir(parents=True, exist_ok=True)
         run(sys.executable, "benchmarks/measured_finetune.py", "--config", FOLDS_CONFIG, "--run-dir", str(FOLDS_DIR),
