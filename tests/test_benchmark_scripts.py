@@ -269,3 +269,12 @@ def test_margin_network_reads_the_pooled_network_physics_rows(tmp_path):
     pd.DataFrame(rows).to_csv(tmp_path / f"{stem}.csv", index=False)
     got = bench.simulated_table(tmp_path)
     assert got.to_dict("records") == [dict(variant="N0 + plastic", pixel_m=25.0, rmse_m=8.0, ratio_to_clipped_fill=0.2)]
+
+
+def test_fit_physics_config_needs_the_nested_calibration(capsys) -> None:
+    """``--fit-physics-config`` names the maps the nested calibration is fitted on: without ``--nested`` there is
+    none, and the script stops with a clear message before any work."""
+    mf = _script("measured_finetune")
+    with pytest.raises(SystemExit) as stop:
+        mf.main(["--fit-physics-config", str(BENCHMARKS / "configs/physics_margin_zero.yaml")])
+    assert stop.value.code == 2 and "use it with --nested" in capsys.readouterr().err
