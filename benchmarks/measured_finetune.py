@@ -37,7 +37,7 @@ from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.cross_validation import (acceptance_summary, cross_validate, cross_validate_on,
                                                     glathida_per_glacier, glathida_regions, score)
 from glacierbed.evaluation.measured_finetune import (cross_validate_finetune, finetune_all, nested_calibration,
-                                                    out_of_fold_calibration, with_folds_by)
+                                                    only_cases, out_of_fold_calibration, with_folds_by)
 from glacierbed.evaluation.measured_table import CASES, MeasuredSet, collect
 from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
 from glacierbed.core.config import config_changes
@@ -118,15 +118,34 @@ def main(argv: list[str] | None = None) -> None:
                          "they differ from --physics-config's scored maps (e.g. physics_margin_zero.yaml: the "
                          "calibration as the default fits it, applied to plastic margins); results named "
                          "<...>_fit_<yaml stem>")
+    ap.add_argument("--interval-physics-config", type=Path, default=None,
+                    help="YAML of PhysicsConfig fields for the inner maps the nested calibration's interval step "
+                         "alone is fitted on (the steps before it stay fitted on --fit-physics-config's maps and are "
+                         "applied to these); results named <...>_interval_<yaml stem>")
     ap.add_argument("--oetztal-max", type=float, default=11.4,
                     help="the rule's bound on the Ötztal means' RMSE, metres (11.4 in the protocols up to the 24th "
                          "candidate; 10.0, the issue's bar the default meets, from the 25th)")
+    ap.add_argument("--refit-interval", type=Path, default=None,
+                    help="a calibration JSON (the shipped one): refit its interval step alone on the fold networks' "
+                         "out-of-fold maps made with --interval-physics-config (its other steps kept as fitted; their "
+                         "out-of-fold refits on --fit-physics-config's maps) and rewrite it; scores nothing")
+    ap.add_argument("--rule", choices=["thickness", "coverage"], default="thickness",
+                    help="the decision: 'thickness' (grids, South Glacier, Ötztal bounds; candidates up to 28) or "
+                         "'coverage' (interval coverage closer to nominal than --compare-with's run, thickness "
+                         "columns equal: candidate 29)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     physics = PhysicsConfig.from_yaml(args.physics_config) if args.physics_config else True
     fit_physics = PhysicsConfig.from_yaml(args.fit_physics_config) if args.fit_physics_config else None
-    if fit_physics is not None and not args.nested:
+    interval_physics = (PhysicsConfig.from_yaml(args.interval_physics_config) if args.interval_physics_config
+                        else None)
+    if args.refit_interval is not None and (fit_physics is None or interval_physics is None):
+        ap.error("--refit-interval needs --fit-physics-config (the maps its other steps were fitted on) and "
+                 "--interval-physics-config (the maps its interval describes)")
+    if fit_physics is not None and not (args.nested or args.refit_interval):
         ap.error("--fit-physics-config is the nested calibration's: use it with --nested")
+    if interval_physics is not None and not (args.nested or args.refit_interval):
+        ap.error("--interval-physics-config is the nested calibration's: use it with --nested")
     if args.final is not None and args.by == "region":
         ap.error("--final fits the calibration on glacier-wise out-of-fold maps: use it without --by region")
     baseline = None if args.compare_with is None else rule_baseline(args.compare_with)
@@ -141,6 +160,9 @@ def main(argv: list[str] | None = None) -> None:
         ms = MeasuredSet(pd.concat([ms.rows, side.rows], ignore_index=True),
                          pd.concat([ms.pixels, side.pixels], ignore_index=True), dict(ms.info))
     cfg = with_folds_by(cfg, ms, args.by)
+    if args.refit_interval is not None:
+        refit_interval(ms, cfg, init, args, fit_physics, interval_physics)
+        return
     oof, folds = cross_validate_finetune(ms, cfg, init, args.run_dir, physics, progress=lambda m: logging.info(m),
                                          by=args.by)
     tag = "measured-finetune" + "".join(f" with {c}" for c in cfg.side_cases)
@@ -157,7 +179,8 @@ def main(argv: list[str] | None = None) -> None:
         split = f"{cfg.folds} {kind} folds, {cfg.folds - 1} inner"
         cvs[(f"{tag} + calibration{fitted_on} (nested)", split)] = nested_calibration(
             ms, cfg, init, args.run_dir, SHIP, physics, progress=lambda m: logging.info(m),
-            calibrate_on=CASES if args.calibrate_on == "today" else None, by=args.by, fit_physics=fit_physics)
+            calibrate_on=CASES if args.calibrate_on == "today" else None, by=args.by, fit_physics=fit_physics,
+            interval_physics=interval_physics)
     seconds = time.perf_counter() - t0
     table = pd.DataFrame([summary(cv, label, split) for (label, split), cv in cvs.items()])
     per_glacier = pd.concat([glathida_per_glacier(cv).assign(variant=label) for (label, _), cv in cvs.items()])
@@ -166,7 +189,8 @@ def main(argv: list[str] | None = None) -> None:
     name = args.config.stem + ("_calibrated_with_" + "_".join(c.split("-")[0] for c in cfg.side_cases)
                                if calibrated_with_side else "") + ("_loro" if args.by == "region" else "") + (
         f"_{args.physics_config.stem}" if args.physics_config else "") + (
-        f"_fit_{args.fit_physics_config.stem}" if args.fit_physics_config else "")
+        f"_fit_{args.fit_physics_config.stem}" if args.fit_physics_config else "") + (
+        f"_interval_{args.interval_physics_config.stem}" if args.interval_physics_config else "")
     write_table(table, out / f"{name}.csv")
     write_table(per_glacier, out / f"{name}_glaciers.csv")
     cases = pd.concat([score(cv).assign(variant=label, split=split) for (label, split), cv in cvs.items()])
@@ -183,6 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     # the candidate a protocol declares: the nested row when scored (the raw row is the same networks uncalibrated)
     candidates = table.iloc[-1:]
     decisions = ["- Evaluation only (leave-one-region-out): no decision is taken from this run."] if args.by == "region" \
+        else coverage_decision(cases, candidates, baseline, args.compare_with) if args.rule == "coverage" \
         else [f"- `{ft['variant']}`: " + (
         f"beats {beaten} by the rule's measured-data part; the simulated test ranges decide next."
         if meets_rule(ft, ship, args.oetztal_max) else
@@ -205,7 +230,9 @@ def main(argv: list[str] | None = None) -> None:
         f"by a network fine-tuned without its {'region' if args.by == 'region' else 'fold'}); physics stage on"
         + (f" with {config_changes(physics)}" if isinstance(physics, PhysicsConfig) and config_changes(physics) else "")
         + (f", the nested calibration fitted on inner maps with {config_changes(fit_physics) or 'the default physics'}"
-           if fit_physics is not None else "") + ". `raw`: no calibration on the fine-tuned network; "
+           if fit_physics is not None else "")
+        + (f", its interval step fitted on inner maps with {config_changes(interval_physics) or 'the default physics'}"
+           if interval_physics is not None else "") + ". `raw`: no calibration on the fine-tuned network; "
         "`nested`: the shipped calibration's variant fitted on inner out-of-fold maps of the other glaciers "
         f"(networks fine-tuned without the outer fold too){calibrated_on}. "
         f"`shipped, calibrated`: refitted leave-one-{'region' if args.by == 'region' else 'glacier'}-out on "
@@ -250,6 +277,30 @@ def write_final(ms: MeasuredSet, oof: MeasuredSet, cfg: MeasuredFinetuneConfig, 
     logging.info("calibration fitted on %d out-of-fold rows: %s", cal.trained_on.get("n_rows", 0), out)
 
 
+def refit_interval(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init: Path, args: argparse.Namespace,
+                   fit_physics: PhysicsConfig, interval_physics: PhysicsConfig) -> None:
+    """``--refit-interval``: the calibration's interval step refitted on the fold networks' out-of-fold maps made
+    with ``interval_physics`` (its other steps, as fitted, refitted out of fold on ``fit_physics``' maps for the
+    interval's inputs), as candidate 29's nested run scored it; the file rewritten with its meta updated."""
+    from glacierbed.posterior.calibration import Calibration
+
+    calibrate_on = CASES if args.calibrate_on == "today" else None
+    fitted, _ = cross_validate_finetune(ms, cfg, init, args.run_dir, fit_physics, by=args.by)
+    described, _ = cross_validate_finetune(ms, cfg, init, args.run_dir, interval_physics, by=args.by)
+    fitted, described = only_cases(fitted, calibrate_on), only_cases(described, calibrate_on)
+    cal = Calibration.load(args.refit_interval)
+    cal.refit_interval(fitted.rows, fitted.pixels, described.rows, described.pixels)
+    cal.meta = {**cal.meta, "physics": {"residual+scale": fit_physics.to_yaml(), "interval": interval_physics.to_yaml()},
+                "interval_refit": {
+                    "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                    "by": f"benchmarks/measured_finetune.py --config {args.config.name} --refit-interval "
+                          f"--fit-physics-config {args.fit_physics_config.name} --interval-physics-config "
+                          f"{args.interval_physics_config.name}",
+                    "on": f"out-of-fold maps of {cfg.folds} glacier-wise fold networks of {args.run_dir.name}"}}
+    out = cal.save(args.refit_interval)
+    logging.info("interval refitted on %d out-of-fold rows: %s", cal.trained_on.get("interval_n_rows", 0), out)
+
+
 def start_weights(cfg: MeasuredFinetuneConfig, config: Path) -> Path:
     """The network the folds start from: the config's ``init_weights`` or the shipped one; refused when it was
     itself fine-tuned on measured glaciers (every held-out glacier would have been seen by the start)."""
@@ -264,6 +315,27 @@ def start_weights(cfg: MeasuredFinetuneConfig, config: Path) -> Path:
                          "would hold them out; name a start that never saw them in init_weights (e.g. stage 0 of the "
                          "default's lineage, benchmarks/configs/measured_finetune_from_stage0.yaml)")
     return init
+
+
+def coverage_decision(cases: pd.DataFrame, candidates: pd.DataFrame, baseline: pd.Series | None,
+                      compare_with: Path | None) -> list[str]:
+    """The decision lines of ``--rule coverage``: deviations of this run's nested row and of ``compare_with``'s
+    (its ``_cases.csv``), and whether the thickness columns are unchanged."""
+    if baseline is None or compare_with is None:
+        raise SystemExit("--rule coverage compares with a run: give --compare-with")
+    ref_cases = compare_with.with_name(f"{compare_with.stem}_cases.csv")
+    if not ref_cases.is_file():
+        raise SystemExit(f"--compare-with {compare_with}: its cases table {ref_cases} is missing")
+    mine, ref = coverage_deviations(cases), coverage_deviations(pd.read_csv(ref_cases))
+    ft = candidates.iloc[-1]
+    thickness = ["grids_median_ratio", "south_glacier_rmse_m", "oetztal_means_rmse_m"]
+    same = all(np.isclose(ft[c], baseline[c], rtol=0, atol=1e-9) for c in thickness)
+    failures = coverage_rule_failures(mine, ref) + ([] if same else ["thickness columns differ from the reference"])
+    table = pd.DataFrame({"this run": mine, compare_with.stem: ref}).round(1)
+    return [f"Coverage deviation from nominal, points (nested row):", "", to_markdown(table.reset_index(
+        names="case level")), "", f"- `{ft['variant']}`: " + (
+        "meets the coverage rule: its interval is installed." if not failures else
+        f"does not meet the coverage rule ({'; '.join(failures)}): the default is unchanged.")]
 
 
 def rule_baseline(path: Path) -> pd.Series:
@@ -292,6 +364,31 @@ def rule_failures(ft: pd.Series, ship: pd.Series, oetztal_max_m: float = 11.4) -
     reference = ship.get("alps_means_rmse_m", np.nan)
     if np.isfinite(reference) and not ft["alps_means_rmse_m"] <= reference:
         failures.append(f"Alps means {ft['alps_means_rmse_m']:.2f} m > {reference:.2f} m")
+    return failures
+
+
+#: the (case, level) pairs of the coverage rule (candidate 29's protocol)
+COVERAGE_CASES = ("south-glacier", "glathida-grids", "oetztal-means")
+
+
+def coverage_deviations(cases: pd.DataFrame) -> pd.Series:
+    """|coverage - nominal| in points of the nested glacier-wise row, per (case, level) of :data:`COVERAGE_CASES`
+    (the cases table of this script: ``coverage68``/``coverage90`` per case; grids: median over glaciers)."""
+    nested = cases[cases["variant"].astype(str).str.endswith("(nested)")
+                   & cases["split"].astype(str).str.contains("glacier-wise")].set_index("case")
+    return pd.Series({f"{case} {level}": abs(100.0 * nested.loc[case, f"coverage{level}"] - level)
+                      for case in COVERAGE_CASES for level in (68, 90)})
+
+
+def coverage_rule_failures(candidate: pd.Series, reference: pd.Series) -> list[str]:
+    """Candidate 29's rule: the worst deviation (:func:`coverage_deviations`) lower than the reference's and
+    their mean not higher. Empty when met."""
+    failures = []
+    if not candidate.max() < reference.max():
+        failures.append(f"worst coverage deviation {candidate.max():.1f} not below {reference.max():.1f} points "
+                        f"({candidate.idxmax()})")
+    if not candidate.mean() <= reference.mean():
+        failures.append(f"mean deviation {candidate.mean():.1f} above {reference.mean():.1f} points")
     return failures
 
 

@@ -498,3 +498,57 @@ def test_south_glacier_radar_and_its_grid_are_one_glacier(data_dir):
     assert mapping[("glathida-RGI60-11.00746", "RGI60-11.00746")] == mapping[("oetztal", "RGI50-11.00746")]
     sg = report[report["a"].str.contains("01.16195") & report["b"].str.contains("01.16195")]
     assert len(sg) == 1 and sg["overlap_of_smaller"].iloc[0] > 0.8
+
+
+def test_interval_fitted_on_other_maps_keeps_the_scale_and_covers_those_maps():
+    """``interval_rows``: the interval describes the errors of other maps of the same glaciers (e.g. another
+    margin profile) while the scale stays the one fitted on ``rows``; with ``rows`` themselves nothing changes."""
+    rng = np.random.default_rng(11)
+    rows = synthetic_rows(rng, n_glaciers=15, n_cells=120, factor=1.5, rel_noise=0.1, abs_noise=2.0)
+    plain = Calibration.variant("scale+interval").fit(rows)
+    same = Calibration.variant("scale+interval").fit(rows, interval_rows=rows)
+    assert [s.to_dict() for s in same.steps] == [s.to_dict() for s in plain.steps]
+    other = rows.assign(mu=rows["mu"] * 1.3 + 5.0 * rng.standard_normal(len(rows)))  # thicker, noisier maps
+    both = Calibration.variant("scale+interval").fit(rows, interval_rows=other)
+    assert both.steps[0].factor == plain.steps[0].factor
+    w = glacier_weights(other)
+    cover = {}
+    for name, cal in (("plain", plain), ("both", both)):
+        pred = apply_to_rows(cal.steps, other)
+        cover[name] = weighted_coverage(np.abs(other["obs"].to_numpy() - pred["mu"].to_numpy()),
+                                        pred["sigma"].to_numpy(), w)
+    assert cover["both"] == pytest.approx(0.68, abs=0.05)
+    assert cover["plain"] < 0.5  # the zero-map interval is too narrow for the other maps' errors
+    with pytest.raises(GlacierbedError, match="interval rows hold glaciers"):
+        Calibration.variant("scale+interval").fit(rows, interval_rows=other.assign(group="NEW"))
+
+
+def test_cross_validation_never_fits_the_interval_on_the_held_out_glaciers_other_maps():
+    """``interval_on``'s rows of the held-out glacier never reach its fit: poisoning them changes nothing."""
+    rng = np.random.default_rng(12)
+    rows = synthetic_rows(rng, n_glaciers=8, n_cells=80, factor=1.2, rel_noise=0.1, abs_noise=2.0)
+    no_pixels = pd.DataFrame(columns=["case", "example", "rgi_id", "group", "region", "mu", "sigma"])
+    ms = MeasuredSet(rows, no_pixels)
+    other = rows.assign(mu=rows["mu"] * 1.2)
+    poisoned = other.assign(mu=np.where(other["group"] == "G03", other["mu"] * 50.0, other["mu"]))
+    clean = cross_validate(ms, "scale+interval", only=["G03"], interval_on=MeasuredSet(other, no_pixels))
+    dirty = cross_validate(ms, "scale+interval", only=["G03"], interval_on=MeasuredSet(poisoned, no_pixels))
+    assert np.array_equal(clean.rows["sigma_cal"].to_numpy(), dirty.rows["sigma_cal"].to_numpy())
+    # and the other maps do reach the fit: poisoning a fitted glacier moves the held-out interval
+    moved = cross_validate(ms, "scale+interval", only=["G03"], interval_on=MeasuredSet(
+        other.assign(mu=np.where(other["group"] == "G05", other["mu"] * 50.0, other["mu"])), no_pixels))
+    assert not np.array_equal(clean.rows["sigma_cal"].to_numpy(), moved.rows["sigma_cal"].to_numpy())
+
+
+def test_refitting_the_interval_alone_keeps_the_other_steps_and_equals_a_full_fit():
+    rng = np.random.default_rng(13)
+    rows = synthetic_rows(rng, n_glaciers=12, n_cells=100, factor=0.8, rel_noise=0.15, abs_noise=2.0)
+    other = rows.assign(mu=rows["mu"] * 1.25)
+    full = Calibration.variant("residual+scale+interval").fit(rows, interval_rows=other)
+    shipped = Calibration.variant("residual+scale+interval").fit(rows)
+    residual, scale = shipped.steps[0].to_dict(), shipped.steps[1].to_dict()
+    shipped.refit_interval(rows, interval_rows=other)
+    assert shipped.steps[0].to_dict() == residual and shipped.steps[1].to_dict() == scale
+    assert [s.to_dict() for s in shipped.steps] == [s.to_dict() for s in full.steps]
+    with pytest.raises(GlacierbedError, match="no interval step"):
+        Calibration.variant("scale").fit(rows).refit_interval(rows)

@@ -67,14 +67,15 @@ def predict_glaciers(cal: Calibration, pixels: pd.DataFrame) -> pd.DataFrame:
 
 
 def cross_validate(ms: MeasuredSet, variant: str | Callable[[], Calibration], by: str = "group",
-                   progress: Callable[[str], None] | None = None, only: Sequence[str] | None = None
-                   ) -> CrossValidation:
+                   progress: Callable[[str], None] | None = None, only: Sequence[str] | None = None,
+                   interval_on: MeasuredSet | None = None) -> CrossValidation:
     """Refit ``variant`` without each glacier (``by="group"``) or region (``by="region"``).
 
     Every row and pixel is predicted by the one fit that did not see its ``by`` label (a
     glacier's radar, grid and mean all left out together). Labels that only have pixels
     (no measurement) are predicted by the fit on all rows. ``only``: hold out these labels
-    alone (the rest are only fitted on; e.g. a nested fit's outer fold).
+    alone (the rest are only fitted on; e.g. a nested fit's outer fold). ``interval_on``: the same glaciers'
+    rows from other maps, whose errors the interval step is fitted to (see :meth:`Calibration.fit`).
     """
     make = (lambda: Calibration.variant(variant)) if isinstance(variant, str) else variant
     name = variant if isinstance(variant, str) else make().name
@@ -83,7 +84,11 @@ def cross_validate(ms: MeasuredSet, variant: str | Callable[[], Calibration], by
     out_rows, out_glaciers, fits = [], [], {}
     for held in labels:
         train = rows[rows[by].astype(str) != held]
-        cal = make().fit(train, pixels)
+        if interval_on is None:
+            cal = make().fit(train, pixels)
+        else:
+            cal = make().fit(train, pixels, interval_on.rows[interval_on.rows[by].astype(str) != held],
+                             interval_on.pixels)
         fits[held] = {"steps": [{k: v for k, v in s.to_dict().items() if k not in ("trees", "hyperparameters")}
                                 for s in cal.steps], "n_train_rows": int(len(train))}
         test = rows[rows[by].astype(str) == held]

@@ -176,17 +176,19 @@ def nested_calibration(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weight
                        variant: str, physics: bool | PhysicsConfig = True,
                        progress: Callable[[str], None] | None = None,
                        calibrate_on: Sequence[str] | None = None, by: str = "group",
-                       fit_physics: bool | PhysicsConfig | None = None):
+                       fit_physics: bool | PhysicsConfig | None = None,
+                       interval_physics: bool | PhysicsConfig | None = None):
     """:func:`nested_calibrations` of one calibration ``variant`` (its CrossValidation)."""
     return nested_calibrations(ms, cfg, init_weights, run_dir, [variant], physics, progress, calibrate_on, by,
-                               fit_physics)[variant]
+                               fit_physics, interval_physics)[variant]
 
 
 def nested_calibrations(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weights: str | Path, run_dir: str | Path,
                         variants: Sequence[str], physics: bool | PhysicsConfig = True,
                         progress: Callable[[str], None] | None = None,
                         calibrate_on: Sequence[str] | None = None, by: str = "group",
-                        fit_physics: bool | PhysicsConfig | None = None) -> dict:
+                        fit_physics: bool | PhysicsConfig | None = None,
+                        interval_physics: bool | PhysicsConfig | None = None) -> dict:
     """The fine-tuned network *and* a calibration on top, both fitted without each outer fold.
 
     For outer fold k: the network fine-tuned without it (:func:`cross_validate_finetune`)
@@ -197,7 +199,9 @@ def nested_calibrations(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weigh
     is fitted on (None: all; the network is fine-tuned on all cases either way); ``by``: glacier- or
     region-wise folds, outer and inner; ``fit_physics``: the physics stage of the inner maps the calibration is fitted
     on, when it differs from the scored maps' ``physics`` (e.g. a calibration fitted on zero-margin maps applied to
-    plastic-margin ones, as the shipped calibration would be). Returns per variant (each fitted on the same inner maps) the
+    plastic-margin ones, as the shipped calibration would be); ``interval_physics``: the physics stage of the inner
+    maps the interval step alone is fitted on (the steps before it fitted on ``fit_physics``' maps and applied to
+    these; None: the same maps as the other steps). Returns per variant (each fitted on the same inner maps) the
     :class:`~glacierbed.evaluation.cross_validation.CrossValidation` of the outer folds (``rows`` with ``mu_cal``;
     ``glaciers``; ``fits`` per outer fold) for :func:`~glacierbed.evaluation.cross_validation.score`.
     """
@@ -216,14 +220,20 @@ def nested_calibrations(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weigh
                                            init_weights, run_dir / f"inner{k}",
                                            physics if fit_physics is None else fit_physics, progress, windows, by)
         test = subset(outer, held)
-        fit = inner if calibrate_on is None else MeasuredSet(
-            inner.rows[inner.rows["case"].isin(calibrate_on)], inner.pixels[inner.pixels["case"].isin(calibrate_on)])
+        fit = only_cases(inner, calibrate_on)
+        interval_on = None
+        if interval_physics is not None:
+            inner_iv, _ = cross_validate_finetune(subset(ms, held, keep=False), replace(cfg, folds=cfg.folds - 1),
+                                                  init_weights, run_dir / f"inner{k}", interval_physics, progress,
+                                                  windows, by)
+            iv = only_cases(inner_iv, calibrate_on)
+            interval_on = MeasuredSet(iv.rows.assign(nest="fit"), iv.pixels.assign(nest="fit"))
         both = MeasuredSet(pd.concat([fit.rows.assign(nest="fit"), test.rows.assign(nest="held")],
                                      ignore_index=True),
                            pd.concat([fit.pixels.assign(nest="fit"), test.pixels.assign(nest="held")],
                                      ignore_index=True))
         for variant in variants:
-            cv = cross_validate(both, variant, by="nest", only=["held"])
+            cv = cross_validate(both, variant, by="nest", only=["held"], interval_on=interval_on)
             rows[variant].append(cv.rows.assign(fold=k))
             glaciers[variant].append(cv.glaciers.assign(fold=k))
             fits[variant].append((str(k), cv.fits["held"]))
@@ -231,6 +241,13 @@ def nested_calibrations(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weigh
             progress(f"outer fold {k + 1}/{cfg.folds}: calibration fitted on {len(fit.rows)} inner out-of-fold rows")
     return {v: CrossValidation(f"finetune+{v}", "nested", pd.concat(rows[v], ignore_index=True),
                                pd.concat(glaciers[v], ignore_index=True), dict(fits[v])) for v in variants}
+
+
+def only_cases(ms: MeasuredSet, cases: Sequence[str] | None) -> MeasuredSet:
+    """The rows and pixels of ``cases`` (None: all)."""
+    if cases is None:
+        return ms
+    return MeasuredSet(ms.rows[ms.rows["case"].isin(cases)], ms.pixels[ms.pixels["case"].isin(cases)], ms.info)
 
 
 #: the measured-fine-tuning splits scored nested: name, fold key (:func:`glacier_folds`)
@@ -289,12 +306,10 @@ def out_of_fold_calibration(oof: MeasuredSet, variant: str, calibrate_on: Sequen
     Returns the fitted :class:`~glacierbed.posterior.calibration.Calibration` (identity not set)."""
     from glacierbed.posterior.calibration import Calibration
 
-    if calibrate_on is not None:
-        oof = MeasuredSet(oof.rows[oof.rows["case"].isin(calibrate_on)],
-                          oof.pixels[oof.pixels["case"].isin(calibrate_on)], oof.info)
+    oof = only_cases(oof, calibrate_on)
     return Calibration.variant(variant).fit(oof.rows, oof.pixels)
 
 
 __all__ = ["measured_windows", "with_folds_by", "glacier_folds", "subset", "cross_validate_finetune", "finetune_all",
-           "nested_calibration", "nested_calibrations", "out_of_fold_calibration", "SPLITS", "default_recipe_options",
-           "nested_by_split", "diagnostic_condition"]
+           "nested_calibration", "nested_calibrations", "only_cases", "out_of_fold_calibration", "SPLITS",
+           "default_recipe_options", "nested_by_split", "diagnostic_condition"]

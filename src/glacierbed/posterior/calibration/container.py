@@ -92,36 +92,62 @@ class Calibration:
     def name(self) -> str:
         return "+".join(getattr(s, "label", s.kind) for s in self.steps) or "none"
 
-    def fit(self, rows: pd.DataFrame, pixels: pd.DataFrame | None = None) -> "Calibration":
-        """Fit the steps in order on ``rows`` (see :func:`apply_to_rows` for ``pixels``)."""
-        need = {"obs", "mu", "sigma", "group", "case"} - set(rows.columns)
-        if need:
-            raise EmptySelectionError(f"calibration table lacks columns {sorted(need)}")
-        rows = (rows if "unit" in rows else rows.assign(unit="cell")).reset_index(drop=True)
+    def fit(self, rows: pd.DataFrame, pixels: pd.DataFrame | None = None,
+            interval_rows: pd.DataFrame | None = None, interval_pixels: pd.DataFrame | None = None
+            ) -> "Calibration":
+        """Fit the steps in order on ``rows`` (see :func:`apply_to_rows` for ``pixels``).
+
+        ``interval_rows``/``interval_pixels``: the same glaciers' rows from other maps (e.g. made with another
+        physics stage) whose errors the interval step describes: the steps before it are still fitted on
+        ``rows`` (out of fold) and applied to these; None: ``rows`` themselves."""
+        rows, target = _fit_tables(rows, interval_rows)
         done: list[Any] = []
         for step in self.steps:
             if step.kind == "interval":
-                step.fit(*self._out_of_fold(done, rows, pixels))
+                step.fit(*self._out_of_fold(done, rows, pixels, target, interval_pixels))
             else:
                 step.fit(apply_to_rows(done, rows, pixels))
             done.append(step)
-        self.trained_on = data_record(rows)
+        self.trained_on = _fit_record(rows, target)
         return self
 
-    def _out_of_fold(self, steps: Sequence[Any], rows: pd.DataFrame, pixels: pd.DataFrame | None
+    def refit_interval(self, rows: pd.DataFrame, pixels: pd.DataFrame | None = None,
+                       interval_rows: pd.DataFrame | None = None, interval_pixels: pd.DataFrame | None = None
+                       ) -> "Calibration":
+        """Refit the interval step alone, the steps before it kept as fitted (e.g. a shipped scale): its inputs as
+        in :meth:`fit` (those steps refitted out of fold on ``rows``, applied to ``interval_rows`` or ``rows``).
+        The interval must be the last step (a later step was fitted on the old interval's output)."""
+        if not self.steps or self.steps[-1].kind != "interval":
+            raise EmptySelectionError(f"calibration {self.name!r}: no interval step at its end to refit")
+        rows, target = _fit_tables(rows, interval_rows)
+        step = _unfitted_copy(self.steps[-1])
+        step.fit(*self._out_of_fold(self.steps[:-1], rows, pixels, target, interval_pixels))
+        self.steps[-1] = step
+        self.trained_on = _fit_record(rows, target)
+        return self
+
+    def _out_of_fold(self, steps: Sequence[Any], rows: pd.DataFrame, pixels: pd.DataFrame | None,
+                     target: pd.DataFrame | None = None, target_pixels: pd.DataFrame | None = None
                      ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-        """Rows (and the pixels of glacier-mean rows) with mu/sigma from ``steps`` refitted
-        without each row's glacier (group k-fold)."""
+        """``target`` rows and ``target_pixels`` (the pixels of its glacier-mean rows; default: ``rows``, ``pixels``)
+        with mu/sigma from ``steps`` refitted on ``rows`` without each row's glacier (group k-fold over ``rows``'
+        glaciers)."""
+        if target is None:
+            target, target_pixels = rows, pixels
         if not steps:
-            return apply_to_rows([], rows, pixels, return_pixels=True) if pixels is not None else (rows, None)
-        out = rows.copy()
+            return apply_to_rows([], target, target_pixels, return_pixels=True) if target_pixels is not None \
+                else (target, None)
+        out = target.copy()
+        groups = rows["group"].astype(str).to_numpy()
+        target_groups = target["group"].astype(str).to_numpy()
         px_parts = []
-        for train, test in group_kfold(rows["group"].to_numpy(), self.inner_folds, self.seed):
+        for train, test in group_kfold(groups, self.inner_folds, self.seed):
             inner = Calibration([_unfitted_copy(s) for s in steps], self.inner_folds, self.seed)
             inner.fit(rows.iloc[train], pixels)
-            fitted, px = apply_to_rows(inner.steps, rows.iloc[test], pixels, return_pixels=True)
-            out.loc[out.index[test], "mu"] = fitted["mu"].to_numpy()
-            out.loc[out.index[test], "sigma"] = fitted["sigma"].to_numpy()
+            held = np.isin(target_groups, np.unique(groups[test]))
+            fitted, px = apply_to_rows(inner.steps, target[held], target_pixels, return_pixels=True)
+            out.loc[out.index[held], "mu"] = fitted["mu"].to_numpy()
+            out.loc[out.index[held], "sigma"] = fitted["sigma"].to_numpy()
             px_parts.append(px)
         px_all = pd.concat([p for p in px_parts if len(p)], ignore_index=True) if any(len(p) for p in px_parts) \
             else None
@@ -274,6 +300,30 @@ def _json_clean(obj: Any) -> Any:
 #: fields of the steps that a fit sets (an unfitted copy keeps every other field)
 _FITTED = frozenset({"factor", "n_glaciers", "trees", "a", "b", "c", "k", "z90", "glacier_correlation",
                      "glacier_factor", "glacier_z90", "n_fit", "n_glacier_units", "spread"})
+
+
+def _fit_tables(rows: pd.DataFrame, interval_rows: pd.DataFrame | None
+                ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """``rows`` and ``interval_rows`` checked (columns; the interval rows' glaciers among the rows') and indexed."""
+    need = {"obs", "mu", "sigma", "group", "case"} - set(rows.columns)
+    if need:
+        raise EmptySelectionError(f"calibration table lacks columns {sorted(need)}")
+    if interval_rows is None:
+        return _with_unit(rows), None
+    extra = set(interval_rows["group"].astype(str)) - set(rows["group"].astype(str))
+    if extra:
+        raise EmptySelectionError(f"interval rows hold glaciers the calibration rows lack: {sorted(extra)[:5]}")
+    return _with_unit(rows), _with_unit(interval_rows)
+
+
+def _fit_record(rows: pd.DataFrame, target: pd.DataFrame | None) -> dict[str, Any]:
+    """:func:`data_record` of the rows fitted on, with the interval rows' count when they were others."""
+    return {**data_record(rows), **({"interval_n_rows": int(len(target))} if target is not None else {})}
+
+
+def _with_unit(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` indexed 0..n-1, with a ``unit`` column (``cell`` where absent)."""
+    return (rows if "unit" in rows else rows.assign(unit="cell")).reset_index(drop=True)
 
 
 def _unfitted_copy(step: Any) -> Any:
