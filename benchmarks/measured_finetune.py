@@ -37,7 +37,8 @@ from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.cross_validation import (acceptance_summary, cross_validate, cross_validate_on,
                                                     glathida_per_glacier, glathida_regions, score)
 from glacierbed.evaluation.measured_finetune import (cross_validate_finetune, finetune_all, nested_calibration,
-                                                    only_cases, out_of_fold_calibration, with_folds_by)
+                                                    fitted_physics_record, only_cases, out_of_fold_calibration,
+                                                    with_folds_by)
 from glacierbed.evaluation.measured_table import CASES, MeasuredSet, collect
 from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
 from glacierbed.core.config import config_changes
@@ -290,7 +291,7 @@ def refit_interval(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init: Path, arg
     fitted, described = only_cases(fitted, calibrate_on), only_cases(described, calibrate_on)
     cal = Calibration.load(args.refit_interval)
     cal.refit_interval(fitted.rows, fitted.pixels, described.rows, described.pixels)
-    cal.meta = {**cal.meta, "physics": {"residual+scale": fit_physics.to_yaml(), "interval": interval_physics.to_yaml()},
+    cal.meta = {**cal.meta, "physics": fitted_physics_record(fit_physics, interval_physics),
                 "interval_refit": {
                     "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                     "by": f"benchmarks/measured_finetune.py --config {args.config.name} --refit-interval "

@@ -423,3 +423,20 @@ def test_a_calibration_fitted_on_other_maps_than_it_scores(monkeypatch, tmp_path
                                fit_physics=zero)
     assert [p for name, p in seen] == [plastic, zero, zero, zero]  # outer, then the 3 inner runs
     assert np.median(cv.rows["mu_cal"] / cv.rows["mu"]) == pytest.approx(0.6, rel=0.05)
+
+
+def test_the_shipped_calibration_records_the_physics_of_its_maps():
+    """The shipped calibration's steps were fitted on zero-margin maps and its interval on maps with the default
+    physics (candidate 29); a calibration without that record is refused, never guessed."""
+    from glacierbed.evaluation.measured_finetune import calibration_physics, fitted_physics_record
+    from glacierbed.pipeline.store import shipped_weights
+    from glacierbed.posterior.calibration import Calibration
+    from glacierbed.posterior.physics_config import PhysicsConfig
+
+    fit, interval = calibration_physics(Calibration.load(shipped_weights("thickness_net.calibration.json")))
+    assert fit.margin_profile == "zero" and interval == PhysicsConfig()
+    plastic, zero = PhysicsConfig(margin_profile="plastic"), PhysicsConfig(margin_profile="zero")
+    again = calibration_physics(Calibration(meta={"physics": fitted_physics_record(zero, plastic)}))
+    assert again == (zero, plastic)
+    with pytest.raises(ValueError, match="does not record the physics"):
+        calibration_physics(Calibration(meta={"physics": True}))

@@ -21,6 +21,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from glacierbed.core.config import config_to_dict, load_config
 from glacierbed.evaluation.measured_table import CASES, MeasuredSet, collect, read_case_inputs
 from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig, MeasuredWindow, finetune_on_measured
 from glacierbed.posterior.calibration import MEAN_UNIT
@@ -243,6 +244,23 @@ def nested_calibrations(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weigh
                                pd.concat(glaciers[v], ignore_index=True), dict(fits[v])) for v in variants}
 
 
+def fitted_physics_record(fit_physics: PhysicsConfig, interval_physics: PhysicsConfig) -> dict[str, dict]:
+    """A calibration's ``meta["physics"]``: every field of the physics stage of the maps its steps before the
+    interval were fitted on and of those its interval describes (read back by :func:`calibration_physics`)."""
+    return {"fit": config_to_dict(fit_physics), "interval": config_to_dict(interval_physics)}
+
+
+def calibration_physics(cal) -> tuple[PhysicsConfig, PhysicsConfig]:
+    """(fit, interval) physics of the maps a calibration was fitted on, from its ``meta["physics"]``
+    (:func:`fitted_physics_record`); a calibration that records none (fitted before 2026-12-06, on the maps of the
+    physics default of its day) is refused rather than guessed."""
+    record = cal.meta.get("physics")
+    if not isinstance(record, dict) or set(record) != {"fit", "interval"}:
+        raise ValueError(f"{cal.source or 'calibration'}: its meta does not record the physics of the maps it was "
+                         f"fitted on ({record!r})")
+    return load_config(PhysicsConfig, record["fit"]), load_config(PhysicsConfig, record["interval"])
+
+
 def only_cases(ms: MeasuredSet, cases: Sequence[str] | None) -> MeasuredSet:
     """The rows and pixels of ``cases`` (None: all)."""
     if cases is None:
@@ -264,19 +282,28 @@ def default_recipe_options(ap, config: Path) -> None:
                     help="the network the default was fine-tuned from (its measured table gives the rows)")
     ap.add_argument("--glacier-run-dir", type=Path, default=cache / "glacierbed-finetune-spanning-p128")
     ap.add_argument("--region-run-dir", type=Path, default=cache / "glacierbed-finetune-loro")
+    ap.add_argument("--splits", nargs="+", choices=[name for name, _ in SPLITS], default=[name for name, _ in SPLITS],
+                    help="the splits scored (each needs its fold networks: about an hour to make on 2 cores)")
 
 
 def nested_by_split(args, variants: Sequence[str], progress: Callable[[str], None] | None = None) -> dict[str, dict]:
-    """:func:`nested_calibrations` of ``variants`` for each split of :data:`SPLITS`, from the options of
-    :func:`default_recipe_options` (calibrations fitted on the measured cases): ``{split: {variant: cv}}``."""
+    """:func:`nested_calibrations` of ``variants`` for each split of ``args.splits`` (:data:`SPLITS`), from the
+    options of :func:`default_recipe_options` (calibrations fitted on the measured cases): ``{split: {variant: cv}}``.
+    The maps scored have the default physics; the calibrations are fitted on maps with the physics the shipped
+    calibration was fitted on (:func:`calibration_physics`), so each variant is fitted as the default's would be."""
     from glacierbed.evaluation.measured_table import CASES, collect
+    from glacierbed.pipeline.store import shipped_weights
+    from glacierbed.posterior.calibration import Calibration
 
+    fit_physics, interval_physics = calibration_physics(Calibration.load(shipped_weights(
+        "thickness_net.calibration.json")))
     cfg = MeasuredFinetuneConfig.from_yaml(args.config)
     ms = collect(args.table_dir, args.reference, True)
     run_dirs = {"group": args.glacier_run_dir, "region": args.region_run_dir}
     return {split: nested_calibrations(ms, with_folds_by(cfg, ms, by), Path(cfg.init_weights), run_dirs[by],
-                                       list(variants), calibrate_on=CASES, by=by, progress=progress)
-            for split, by in SPLITS}
+                                       list(variants), calibrate_on=CASES, by=by, progress=progress,
+                                       fit_physics=fit_physics, interval_physics=interval_physics)
+            for split, by in SPLITS if split in getattr(args, "splits", [name for name, _ in SPLITS])}
 
 
 def diagnostic_condition(candidate: Mapping[str, float], reference: Mapping[str, float], ratio_column: str,
@@ -311,5 +338,5 @@ def out_of_fold_calibration(oof: MeasuredSet, variant: str, calibrate_on: Sequen
 
 
 __all__ = ["measured_windows", "with_folds_by", "glacier_folds", "subset", "cross_validate_finetune", "finetune_all",
-           "nested_calibration", "nested_calibrations", "only_cases", "out_of_fold_calibration", "SPLITS",
-           "default_recipe_options", "nested_by_split", "diagnostic_condition"]
+           "nested_calibration", "nested_calibrations", "fitted_physics_record", "calibration_physics", "only_cases",
+           "out_of_fold_calibration", "SPLITS", "default_recipe_options", "nested_by_split", "diagnostic_condition"]

@@ -45,6 +45,8 @@ class BoostedTrees:
     model: Any = None
     onnx: bytes | None = None
     n_columns: int = 0
+    #: boosting iterations stored with a loaded graph (the fitted model knows its own)
+    stored_n_iter: int | None = None
     _session: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -99,7 +101,7 @@ class BoostedTrees:
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": TREES_FORMAT, "n_features": self.n_features,
-                "n_iter": int(self.model.n_iter_) if self.model is not None else None,
+                "n_iter": int(self.model.n_iter_) if self.model is not None else self.stored_n_iter,
                 "data": base64.b64encode(self.to_onnx()).decode("ascii")}
 
     @classmethod
@@ -114,7 +116,8 @@ class BoostedTrees:
             raise CorruptFileError("trees: no data") from None
         except (binascii.Error, ValueError):
             raise CorruptFileError("trees: data is not base64") from None
-        trees = cls(onnx=data, n_columns=n_features)
+        n_iter = d.get("n_iter")
+        trees = cls(onnx=data, n_columns=n_features, stored_n_iter=int(n_iter) if n_iter is not None else None)
         trees.session()  # parsed and checked now: a damaged file fails at load, not mid-run
         return trees
 
