@@ -278,3 +278,35 @@ def test_fit_physics_config_needs_the_nested_calibration(capsys) -> None:
     with pytest.raises(SystemExit) as stop:
         mf.main(["--fit-physics-config", str(BENCHMARKS / "configs/physics_margin_zero.yaml")])
     assert stop.value.code == 2 and "use it with --nested" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--interval-physics-config", "physics_margin_plastic.yaml"], "use it with --nested"),
+    (["--refit-interval", "cal.json", "--interval-physics-config", "physics_margin_plastic.yaml"],
+     "--refit-interval needs --fit-physics-config"),
+])
+def test_interval_physics_options_stop_before_any_work(capsys, argv, message) -> None:
+    """The interval's maps only mean something to a nested calibration or to a refit of a calibration's interval
+    (which also needs the maps its other steps were fitted on): otherwise a one-line stop before any work."""
+    mf = _script("measured_finetune")
+    argv = [str(BENCHMARKS / "configs" / a) if a.endswith(".yaml") else a for a in argv]
+    with pytest.raises(SystemExit) as stop:
+        mf.main(argv)
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_coverage_rule_on_hand_computed_deviations() -> None:
+    """``--rule coverage``: |coverage - nominal| in points per case and level; met when the worst falls and the
+    mean does not rise (candidate 29's protocol)."""
+    mf = _script("measured_finetune")
+
+    def cases(sg68: float, ot68: float) -> pd.DataFrame:
+        return pd.DataFrame({"variant": ["x (nested)"] * 3, "split": ["6 glacier-wise folds, 5 inner"] * 3,
+                             "case": ["south-glacier", "glathida-grids", "oetztal-means"],
+                             "coverage68": [sg68, 0.645, ot68], "coverage90": [0.947, 0.807, 0.842]})
+    before, after = mf.coverage_deviations(cases(0.840, 0.474)), mf.coverage_deviations(cases(0.851, 0.737))
+    assert before["oetztal-means 68"] == pytest.approx(20.6) and before.max() == pytest.approx(20.6)
+    assert after.max() == pytest.approx(17.1) and after.idxmax() == "south-glacier 68"
+    assert mf.coverage_rule_failures(after, before) == []
+    worse = mf.coverage_deviations(cases(0.99, 0.737))  # South Glacier 31 points over: the worst rises
+    assert "worst coverage deviation 31.0" in mf.coverage_rule_failures(worse, before)[0]

@@ -438,5 +438,7 @@ def test_the_shipped_calibration_records_the_physics_of_its_maps():
     plastic, zero = PhysicsConfig(margin_profile="plastic"), PhysicsConfig(margin_profile="zero")
     again = calibration_physics(Calibration(meta={"physics": fitted_physics_record(zero, plastic)}))
     assert again == (zero, plastic)
-    with pytest.raises(ValueError, match="does not record the physics"):
+    from glacierbed.core.errors import GlacierbedError
+
+    with pytest.raises(GlacierbedError, match="does not record the physics"):
         calibration_physics(Calibration(meta={"physics": True}))

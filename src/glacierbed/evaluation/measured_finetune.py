@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from glacierbed.core.config import config_to_dict, load_config
+from glacierbed.core.errors import CorruptFileError
 from glacierbed.evaluation.measured_table import CASES, MeasuredSet, collect, read_case_inputs
 from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig, MeasuredWindow, finetune_on_measured
 from glacierbed.posterior.calibration import MEAN_UNIT
@@ -256,7 +257,7 @@ def calibration_physics(cal) -> tuple[PhysicsConfig, PhysicsConfig]:
     physics default of its day) is refused rather than guessed."""
     record = cal.meta.get("physics")
     if not isinstance(record, dict) or set(record) != {"fit", "interval"}:
-        raise ValueError(f"{cal.source or 'calibration'}: its meta does not record the physics of the maps it was "
+        raise CorruptFileError(f"{cal.source or 'calibration'}: its meta does not record the physics of the maps it was "
                          f"fitted on ({record!r})")
     return load_config(PhysicsConfig, record["fit"]), load_config(PhysicsConfig, record["interval"])
 
