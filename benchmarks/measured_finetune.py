@@ -147,6 +147,8 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("--fit-physics-config is the nested calibration's: use it with --nested")
     if interval_physics is not None and not (args.nested or args.refit_interval):
         ap.error("--interval-physics-config is the nested calibration's: use it with --nested")
+    if args.refit_interval is not None and args.by == "region":
+        ap.error("--refit-interval refits on glacier-wise out-of-fold maps: use it without --by region")
     if args.final is not None and args.by == "region":
         ap.error("--final fits the calibration on glacier-wise out-of-fold maps: use it without --by region")
     baseline = None if args.compare_with is None else rule_baseline(args.compare_with)
@@ -333,9 +335,9 @@ def coverage_decision(cases: pd.DataFrame, candidates: pd.DataFrame, baseline: p
     same = all(np.isclose(ft[c], baseline[c], rtol=0, atol=1e-9) for c in thickness)
     failures = coverage_rule_failures(mine, ref) + ([] if same else ["thickness columns differ from the reference"])
     table = pd.DataFrame({"this run": mine, compare_with.stem: ref}).round(1)
-    return [f"Coverage deviation from nominal, points (nested row):", "", to_markdown(table.reset_index(
+    return ["Coverage deviation from nominal, points (nested row):", "", to_markdown(table.reset_index(
         names="case level")), "", f"- `{ft['variant']}`: " + (
-        "meets the coverage rule: its interval is installed." if not failures else
+        "meets the coverage rule: its interval is installed (`--refit-interval`)." if not failures else
         f"does not meet the coverage rule ({'; '.join(failures)}): the default is unchanged.")]
 
 
