@@ -341,13 +341,18 @@ def coverage_decision(cases: pd.DataFrame, candidates: pd.DataFrame, baseline: p
         f"does not meet the coverage rule ({'; '.join(failures)}): the default is unchanged.")]
 
 
+def nested_glacier_wise(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a table of this script (results or cases) that belong to the nested glacier-wise variant."""
+    return table[table["variant"].astype(str).str.endswith("(nested)")
+                 & table["split"].astype(str).str.contains("glacier-wise")]
+
+
 def rule_baseline(path: Path) -> pd.Series:
     """The nested glacier-wise row of a results CSV of this script: the row a candidate must beat."""
     if not path.is_file():
         raise SystemExit(f"--compare-with {path}: no such results file")
     rows = pd.read_csv(path)
-    nested = rows[rows["variant"].astype(str).str.endswith("(nested)")
-                  & rows["split"].astype(str).str.contains("glacier-wise")] if "variant" in rows else rows.iloc[:0]
+    nested = nested_glacier_wise(rows) if "variant" in rows else rows.iloc[:0]
     if len(nested) != 1:
         raise SystemExit(f"--compare-with {path}: expected one nested glacier-wise row, found {len(nested)}")
     return nested.iloc[0]
@@ -377,8 +382,7 @@ COVERAGE_CASES = ("south-glacier", "glathida-grids", "oetztal-means")
 def coverage_deviations(cases: pd.DataFrame) -> pd.Series:
     """|coverage - nominal| in points of the nested glacier-wise row, per (case, level) of :data:`COVERAGE_CASES`
     (the cases table of this script: ``coverage68``/``coverage90`` per case; grids: median over glaciers)."""
-    nested = cases[cases["variant"].astype(str).str.endswith("(nested)")
-                   & cases["split"].astype(str).str.contains("glacier-wise")].set_index("case")
+    nested = nested_glacier_wise(cases).set_index("case")
     return pd.Series({f"{case} {level}": abs(100.0 * nested.loc[case, f"coverage{level}"] - level)
                       for case in COVERAGE_CASES for level in (68, 90)})
 
