@@ -203,15 +203,19 @@ def nested_calibrations(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weigh
     on, when it differs from the scored maps' ``physics`` (e.g. a calibration fitted on zero-margin maps applied to
     plastic-margin ones, as the shipped calibration would be); ``interval_physics``: the physics stage of the inner
     maps the interval step alone is fitted on (the steps before it fitted on ``fit_physics``' maps and applied to
-    these; None: the same maps as the other steps). Returns per variant (each fitted on the same inner maps) the
+    these; None, or the same physics: the same maps as the other steps, read once). Returns per variant (each fitted on the same inner maps) the
     :class:`~glacierbed.evaluation.cross_validation.CrossValidation` of the outer folds (``rows`` with ``mu_cal``;
     ``glaciers``; ``fits`` per outer fold) for :func:`~glacierbed.evaluation.cross_validation.score`.
     """
     from dataclasses import replace
 
     from glacierbed.evaluation.cross_validation import CrossValidation, cross_validate
+    from glacierbed.posterior.physics_config import as_physics_config
 
     run_dir = Path(run_dir)
+    inner_physics = physics if fit_physics is None else fit_physics
+    if interval_physics is not None and as_physics_config(interval_physics) == as_physics_config(inner_physics):
+        interval_physics = None  # the interval's maps are the other steps' maps
     windows = measured_windows(ms, init_weights, run_dir / "windows")
     outer, _ = cross_validate_finetune(ms, cfg, init_weights, run_dir, physics, progress, windows, by)
     folds = glacier_folds(ms, cfg.folds, by)
@@ -219,8 +223,7 @@ def nested_calibrations(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weigh
     for k in range(cfg.folds):
         held = {g for g, f in folds.items() if f == k}
         inner, _ = cross_validate_finetune(subset(ms, held, keep=False), replace(cfg, folds=cfg.folds - 1),
-                                           init_weights, run_dir / f"inner{k}",
-                                           physics if fit_physics is None else fit_physics, progress, windows, by)
+                                           init_weights, run_dir / f"inner{k}", inner_physics, progress, windows, by)
         test = subset(outer, held)
         fit = only_cases(inner, calibrate_on)
         interval_on = None
