@@ -284,6 +284,8 @@ def test_fit_physics_config_needs_the_nested_calibration(capsys) -> None:
     (["--interval-physics-config", "physics_margin_plastic.yaml"], "use it with --nested"),
     (["--refit-interval", "cal.json", "--interval-physics-config", "physics_margin_plastic.yaml"],
      "--refit-interval needs --fit-physics-config"),
+    (["--refit-interval", "cal.json", "--by", "region", "--fit-physics-config", "physics_margin_zero.yaml",
+      "--interval-physics-config", "physics_margin_plastic.yaml"], "use it without --by region"),
 ])
 def test_interval_physics_options_stop_before_any_work(capsys, argv, message) -> None:
     """The interval's maps only mean something to a nested calibration or to a refit of a calibration's interval
