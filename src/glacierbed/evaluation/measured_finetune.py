@@ -26,7 +26,7 @@ from glacierbed.core.errors import CorruptFileError
 from glacierbed.evaluation.measured_table import CASES, MeasuredSet, collect, read_case_inputs
 from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig, MeasuredWindow, finetune_on_measured
 from glacierbed.posterior.calibration import MEAN_UNIT
-from glacierbed.posterior.physics_config import PhysicsConfig
+from glacierbed.posterior.physics_config import PhysicsConfig, as_physics_config
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +210,6 @@ def nested_calibrations(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weigh
     from dataclasses import replace
 
     from glacierbed.evaluation.cross_validation import CrossValidation, cross_validate
-    from glacierbed.posterior.physics_config import as_physics_config
 
     run_dir = Path(run_dir)
     inner_physics = physics if fit_physics is None else fit_physics
