@@ -442,3 +442,40 @@ def test_the_shipped_calibration_records_the_physics_of_its_maps():
 
     with pytest.raises(GlacierbedError, match="does not record the physics"):
         calibration_physics(Calibration(meta={"physics": True}))
+
+
+def test_interpolated_fine_tune_lies_between_its_start_and_the_full_fit(tmp_path: Path) -> None:
+    """interpolate = 0.5: every weight is the mean of the start's and the full fine-tune's (which is kept beside
+    and reused); the record still names the measured glaciers (the network has seen them); out of [0, 1] refused."""
+    import torch
+
+    from glacierbed.models.thickness.features import thickness_features
+    from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig, MeasuredWindow, finetune_on_measured
+    from glacierbed.models.thickness.network import load_thickness_net
+    from glacierbed.pipeline.store import shipped_weights
+
+    yy, xx = np.mgrid[:32, :32]
+    own = np.hypot(yy - 16, xx - 16) < 10
+    feats = thickness_features(3000.0 - 3.0 * yy + 20.0 * own, own.astype(int), 50.0).astype(np.float32)
+    window = MeasuredWindow("A", feats, np.where(own, 90.0, np.nan).astype(np.float32), own)
+    start = shipped_weights("thickness_net.pt")
+    half = MeasuredFinetuneConfig(steps=3, lr=1e-2, w_sim=0.0, threads=1, interpolate=0.5)
+    path, record = finetune_on_measured(half, start, [window], tmp_path, tmp_path / "w.pt")
+    full = tmp_path / "w-finetuned.pt"
+    assert path == tmp_path / "w.pt" and full.is_file()
+    mixed, s, f = (load_thickness_net(p)[0].state_dict() for p in (path, start, full))
+    moved = [k for k in mixed if mixed[k].is_floating_point() and not torch.equal(s[k], f[k])]
+    assert moved  # the fine-tune changed weights, and the interpolation sits halfway on each
+    for k in moved:
+        torch.testing.assert_close(mixed[k], 0.5 * (s[k] + f[k]), rtol=1e-5, atol=1e-6)
+    assert record["finetuned_on_measured"]["groups"] == ["A"]
+    assert record["finetuned_on_measured"]["config"]["interpolate"] == 0.5
+    stamps = path.stat().st_mtime_ns, full.stat().st_mtime_ns
+    finetune_on_measured(half, start, [window], tmp_path, tmp_path / "w.pt")
+    assert (path.stat().st_mtime_ns, full.stat().st_mtime_ns) == stamps  # resumed, nothing refitted
+    # the full fit is the plain fine-tune's: the same settings without interpolation reuse it
+    plain = MeasuredFinetuneConfig(steps=3, lr=1e-2, w_sim=0.0, threads=1)
+    finetune_on_measured(plain, start, [window], tmp_path, full)
+    assert full.stat().st_mtime_ns == stamps[1]
+    with pytest.raises(ValueError, match="interpolate must lie in"):
+        MeasuredFinetuneConfig(interpolate=1.5)

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 #: options added after fold networks were first cached, and their "off" values (left out of a fit's identity)
-LATER_OPTIONS_OFF = {"relative_floor_m": 0.0, "margin_profile": "zero"}
+LATER_OPTIONS_OFF = {"relative_floor_m": 0.0, "margin_profile": "zero", "interpolate": 1.0}
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,10 @@ class MeasuredFinetuneConfig(YamlConfig):
     #: ``plastic`` (:func:`~glacierbed.models.thickness.network.plastic_margin_torch`, what the physics stage's
     #: ``margin_profile: plastic`` gives), so measured margin cells and glacier means are fitted as they are scored
     margin_profile: str = "zero"
+    #: < 1: the fine-tuned weights moved back toward the start, theta = a theta_fine-tuned + (1 - a) theta_start
+    #: (weight-space interpolation, WiSE-FT: keeps more of what the start knew where the measured glaciers say
+    #: nothing, e.g. an unseen region); 1: the fine-tuned weights as they are
+    interpolate: float = 1.0
     folds: int = 6  #: glacier-wise folds of the evaluation
     threads: int = 2
     seed: int = 0
@@ -72,6 +76,8 @@ class MeasuredFinetuneConfig(YamlConfig):
 
     def __post_init__(self) -> None:
         check_margin_profile(self.margin_profile)
+        if not 0.0 <= self.interpolate <= 1.0:
+            raise ValueError(f"interpolate must lie in [0, 1] (1: the fine-tuned weights), got {self.interpolate}")
 
 
 @dataclass
@@ -130,17 +136,9 @@ def finetune_on_measured(cfg: MeasuredFinetuneConfig, init_weights: str | Path, 
     if not main:
         raise ValueError("no measured glacier to fine-tune on" + (
             f" outside the side cases {list(cfg.side_cases)}" if side else ""))
-    from glacierbed.core.atomic import file_sha256
-
-    config = config_to_dict(cfg)
-    config.pop("device")
-    for option, off in LATER_OPTIONS_OFF.items():  # absent when off: networks fine-tuned before stay reusable
-        if config[option] == off:
-            config.pop(option)
-    what = {"config": config, "init_weights_sha256": file_sha256(init_weights),
-            "groups": sorted({w.group for w in windows}), "n_windows": len(windows),
-            "n_measured_pixels": int(sum(w.n_measured for w in windows)),
-            "n_glacier_means": int(sum(np.isfinite(w.mean_m) for w in windows)), "n_side_windows": len(side)}
+    what = _fit_identity(cfg, init_weights, windows)
+    if cfg.interpolate != 1.0:
+        return _interpolated(cfg, init_weights, windows, run_dir, Path(out), what, progress)
     done = _finished(out, what)
     if done is not None:
         log.info("%s: already fine-tuned on these glaciers with these settings: reused", out)
@@ -180,6 +178,58 @@ def finetune_on_measured(cfg: MeasuredFinetuneConfig, init_weights: str | Path, 
     return path, record
 
 
+def _fit_identity(cfg: MeasuredFinetuneConfig, init_weights: str | Path, windows: Sequence[MeasuredWindow]) -> dict:
+    """What makes a fine-tune this one (the record's ``finetuned_on_measured`` part a cached network must match):
+    settings (options still off left out), start, glaciers and their measurement counts."""
+    from glacierbed.core.atomic import file_sha256
+
+    config = config_to_dict(cfg)
+    config.pop("device")
+    for option, off in LATER_OPTIONS_OFF.items():  # absent when off: networks fine-tuned before stay reusable
+        if config[option] == off:
+            config.pop(option)
+    return {"config": config, "init_weights_sha256": file_sha256(init_weights),
+            "groups": sorted({w.group for w in windows}), "n_windows": len(windows),
+            "n_measured_pixels": int(sum(w.n_measured for w in windows)),
+            "n_glacier_means": int(sum(np.isfinite(w.mean_m) for w in windows)),
+            "n_side_windows": sum(w.case in cfg.side_cases for w in windows)}
+
+
+def _interpolated(cfg: MeasuredFinetuneConfig, init_weights: str | Path, windows: Sequence[MeasuredWindow],
+                  run_dir: str | Path, out: Path, what: dict, progress: Callable[[int, int], None] | None
+                  ) -> tuple[Path, dict]:
+    """``cfg.interpolate`` < 1: the full fine-tune (``<out stem>-finetuned.pt``, reused when cached) interpolated
+    with its start into ``out``; the record keeps the measured glaciers (it has seen them) and the full fit's path."""
+    from dataclasses import replace
+
+    done = _finished(out, what)
+    if done is not None:
+        log.info("%s: already interpolated from this fine-tune: reused", out)
+        return out, done
+    full, record = finetune_on_measured(replace(cfg, interpolate=1.0), init_weights, windows, run_dir,
+                                        out.with_name(f"{out.stem}-finetuned.pt"), progress)
+    net = interpolate_weights(init_weights, full, cfg.interpolate)
+    keep = {k: v for k, v in record.items() if k not in ("onnx", "weights_sha256", "kind", "net")}
+    record = {**keep, "finetuned_on_measured": {**record["finetuned_on_measured"], **what,
+                                                "interpolated_from": str(full)}}
+    return save_thickness_net(net, out, record), record
+
+
+def interpolate_weights(start: str | Path, finetuned: str | Path, alpha: float) -> ThicknessNet:
+    """The network with weights ``alpha`` x ``finetuned``'s + (1 - ``alpha``) x ``start``'s (floating-point tensors;
+    counters taken from ``finetuned``). Both must be the same architecture (a network fine-tuned from the other)."""
+    from glacierbed.core.errors import GlacierbedError
+
+    net, _ = load_thickness_net(finetuned)
+    origin, _ = load_thickness_net(start)
+    if net.cfg != origin.cfg:
+        raise GlacierbedError(f"{finetuned}: not the architecture of {start}, so their weights cannot be interpolated")
+    base = origin.state_dict()
+    mixed = {k: torch.lerp(base[k], v, alpha) if v.is_floating_point() else v for k, v in net.state_dict().items()}
+    net.load_state_dict(mixed)
+    return net.eval()
+
+
 def _finished(out: str | Path, what: dict) -> dict | None:
     """The record of ``out`` when it was fine-tuned exactly as ``what`` says and its weights are intact
     (an interrupted evaluation resumes fold by fold); else None."""
@@ -196,4 +246,4 @@ def _finished(out: str | Path, what: dict) -> dict | None:
     return record if same and record.get("weights_sha256") == file_sha256(out) else None
 
 
-__all__ = ["MeasuredFinetuneConfig", "MeasuredWindow", "finetune_on_measured"]
+__all__ = ["MeasuredFinetuneConfig", "MeasuredWindow", "finetune_on_measured", "interpolate_weights"]
