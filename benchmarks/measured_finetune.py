@@ -229,8 +229,11 @@ def main(argv: list[str] | None = None) -> None:
         f"Run {dt.date.today()}, {seconds / 60:.0f} min on this machine. Protocol(s), written before scoring: "
         + ", ".join(f"[{p}]({p})" for p in protocols) + f". {len(candidates)} new variant(s) in this run. "
         f"Fine-tuning: {cfg.steps} steps from {start}, lr {cfg.lr:g}, one measured glacier{side} + "
-        f"{cfg.sim_batch} simulated windows per step; {cfg.folds} {kind} folds (a glacier is predicted only "
-        f"by a network fine-tuned without its {'region' if args.by == 'region' else 'fold'}); physics stage on"
+        f"{cfg.sim_batch} simulated windows per step"
+        + (f", each fine-tuned network then interpolated with its start at α = {cfg.interpolate:g} (weights "
+           f"α θ_fine-tuned + (1 − α) θ_start)" if cfg.interpolate != 1.0 else "")
+        + f"; {cfg.folds} {kind} folds (a glacier is predicted only by a network fine-tuned without its "
+        f"{'region' if args.by == 'region' else 'fold'}); physics stage on"
         + (f" with {config_changes(physics)}" if isinstance(physics, PhysicsConfig) and config_changes(physics) else "")
         + (f", the nested calibration fitted on inner maps with {config_changes(fit_physics) or 'the default physics'}"
            if fit_physics is not None else "")

@@ -312,3 +312,21 @@ def test_coverage_rule_on_hand_computed_deviations() -> None:
     assert mf.coverage_rule_failures(after, before) == []
     worse = mf.coverage_deviations(cases(0.99, 0.737))  # South Glacier 31 points over: the worst rises
     assert "worst coverage deviation 31.0" in mf.coverage_rule_failures(worse, before)[0]
+
+
+def test_interpolation_rule_is_the_declared_one():
+    """Candidate 30's rule on hand values: the region-wise ratio must drop by 0.03, the glacier-wise bars hold."""
+    bench = _script("interpolation_decision")
+
+    def rows(region, glacier, oetztal=9.9, hef=-0.07, sg=27.4, worst=17.1):
+        common = dict(oetztal_means_rmse_m=oetztal, hef_volume_rel_error=hef, south_glacier_rmse_m=sg)
+        return {"glacier-wise": pd.Series(dict(grids_median_ratio=glacier, **common)),
+                "region-wise": pd.Series(dict(grids_median_ratio=region, **common)),
+                "coverage": pd.Series({"a": 3.0, "b": worst})}
+
+    default = rows(0.989, 0.800)
+    assert bench.rule_failures(rows(0.959, 0.810), default) == []  # both bounds are inclusive
+    assert bench.rule_failures(rows(0.960, 0.800), default) == ["region-wise grids 0.960 > 0.959"]
+    assert bench.rule_failures(rows(0.90, 0.811), default) == ["glacier-wise grids 0.811 > 0.810"]
+    failures = bench.rule_failures(rows(0.90, 0.80, oetztal=10.2, hef=-0.12, sg=29.5, worst=18.0), default)
+    assert [f.split()[0] for f in failures] == ["Ötztal", "Hintereisferner", "South", "worst"]
