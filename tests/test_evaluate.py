@@ -31,6 +31,22 @@ def test_error_metrics_by_hand():
     assert metrics.error_metrics(np.array([np.nan]), np.array([1.0]))["n"] == 0
 
 
+def test_paired_median_difference_by_hand():
+    """Gap of the medians; a constant shift of every unit has a zero-width interval at the shift; a gap made by
+    one glacier of five is not told apart from zero; unpaired or non-finite input refused."""
+    ref = np.array([0.7, 0.8, 0.9, 1.0, 1.1])
+    diff, low, high = metrics.paired_median_difference(ref + 0.05, ref)
+    assert diff == pytest.approx(0.05) and low == pytest.approx(0.05) and high == pytest.approx(0.05)
+    one = ref.copy()
+    one[2] = 0.95  # the median glacier alone moves
+    diff, low, high = metrics.paired_median_difference(one, ref)
+    assert diff == pytest.approx(0.05) and low <= 0.0 < diff <= high
+    with pytest.raises(ValueError, match="same units"):
+        metrics.paired_median_difference(ref, ref[:4])
+    with pytest.raises(ValueError, match="finite"):
+        metrics.paired_median_difference(np.array([np.nan, 1.0]), np.array([1.0, 1.0]))
+
+
 def test_share_nonpositive_and_relative_error():
     h = np.array([[0.0, -1.0, 5.0], [np.nan, 2.0, 0.0]])
     inside = np.array([[True, True, True], [True, True, False]])
