@@ -330,3 +330,24 @@ def test_interpolation_rule_is_the_declared_one():
     assert bench.rule_failures(rows(0.90, 0.811), default) == ["glacier-wise grids 0.811 > 0.810"]
     failures = bench.rule_failures(rows(0.90, 0.80, oetztal=10.2, hef=-0.12, sg=29.5, worst=18.0), default)
     assert [f.split()[0] for f in failures] == ["Ötztal", "Hintereisferner", "South", "worst"]
+
+
+def test_selection_noise_pairs_each_run_with_the_default_of_its_split():
+    """A variant 0.2 worse on every glacier is resolved at +0.2; the default against itself is a zero gap, not
+    resolved; a region-wise run is compared with the region-wise default, not the glacier-wise one."""
+    bench = _script("selection_noise")
+    glaciers = [f"RGI60-11.{i:05d}" for i in range(12)]
+    base = np.linspace(0.6, 1.2, len(glaciers))
+
+    def run(name, variant, ratios):
+        return pd.DataFrame({"run": name, "variant": variant, "rgi_id": glaciers, "ratio": ratios})
+
+    ratios = pd.concat([run("d", "x (nested)", base), run("d_loro", "x (nested)", base + 0.5),
+                        run("c", "y (nested)", base + 0.2), run("c_loro", "y (nested)", base + 0.5)])
+    table = bench.noise_rows(ratios, "d", "d_loro").set_index("run")
+    assert table.loc["c", "gap_to_default"] == pytest.approx(0.2) and table.loc["c", "gap_resolved"]
+    assert table.loc["c", "gap_low_90"] == pytest.approx(0.2) and table.loc["c", "gap_high_90"] == pytest.approx(0.2)
+    assert table.loc["d", "gap_to_default"] == 0.0 and not table.loc["d", "gap_resolved"]
+    assert table.loc["c_loro", "gap_to_default"] == pytest.approx(0.0)  # paired with d_loro, not with d
+    assert table.loc["c_loro", "split"] == "region-wise"
+    assert table.loc["d", "median"] == pytest.approx(np.median(base))

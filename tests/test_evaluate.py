@@ -41,6 +41,8 @@ def test_paired_median_difference_by_hand():
     one[2] = 0.95  # the median glacier alone moves
     diff, low, high = metrics.paired_median_difference(one, ref)
     assert diff == pytest.approx(0.05) and low <= 0.0 < diff <= high
+    median, low, high = metrics.paired_median_difference(ref)  # no reference: the median and its interval
+    assert median == pytest.approx(0.9) and 0.7 <= low < 0.9 < high <= 1.1
     with pytest.raises(ValueError, match="same units"):
         metrics.paired_median_difference(ref, ref[:4])
     with pytest.raises(ValueError, match="finite"):

@@ -41,12 +41,14 @@ def share_nonpositive(thickness: np.ndarray, inside: np.ndarray) -> float:
     return float(np.mean(vals <= 0)) if vals.size else np.nan
 
 
-def paired_median_difference(candidate: np.ndarray, reference: np.ndarray, n_resamples: int = 10_000,
+def paired_median_difference(candidate: np.ndarray, reference: np.ndarray | None = None, n_resamples: int = 10_000,
                              level: float = 0.9, seed: int = 0) -> tuple[float, float, float]:
     """median(candidate) - median(reference) over the same units (e.g. glaciers' RMSE / best baseline) and its
     paired bootstrap percentile interval at ``level``: units are resampled together, so how much of a gap between two
-    variants' per-glacier medians is the draw of glaciers. Returns (difference, low, high)."""
-    a, b = np.asarray(candidate, float), np.asarray(reference, float)
+    variants' per-glacier medians is the draw of glaciers. ``reference`` None: the median of ``candidate`` itself and
+    its interval. Returns (difference or median, low, high)."""
+    a = np.asarray(candidate, float)
+    b = np.zeros_like(a) if reference is None else np.asarray(reference, float)
     if a.shape != b.shape or a.ndim != 1 or len(a) < 2 or not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise ValueError("paired_median_difference needs two finite 1-D arrays of the same units (at least 2)")
     idx = np.random.default_rng(seed).integers(0, len(a), (n_resamples, len(a)))
