@@ -343,11 +343,17 @@ def test_selection_noise_pairs_each_run_with_the_default_of_its_split():
         return pd.DataFrame({"run": name, "variant": variant, "rgi_id": glaciers, "ratio": ratios})
 
     ratios = pd.concat([run("d", "x (nested)", base), run("d_loro", "x (nested)", base + 0.5),
-                        run("c", "y (nested)", base + 0.2), run("c_loro", "y (nested)", base + 0.5)])
+                        run("c", "y (nested)", base + 0.2), run("c_loro", "y (nested)", base + 0.5),
+                        run("c2", "y (nested)", base + 0.2)])  # the same row in another run: listed once
     table = bench.noise_rows(ratios, "d", "d_loro").set_index("run")
-    assert table.loc["c", "gap_to_default"] == pytest.approx(0.2) and table.loc["c", "gap_resolved"]
-    assert table.loc["c", "gap_low_90"] == pytest.approx(0.2) and table.loc["c", "gap_high_90"] == pytest.approx(0.2)
-    assert table.loc["d", "gap_to_default"] == 0.0 and not table.loc["d", "gap_resolved"]
-    assert table.loc["c_loro", "gap_to_default"] == pytest.approx(0.0)  # paired with d_loro, not with d
+    assert "c2" not in table.index and table.loc["c", "runs_with_this_row"] == 2
+    assert table.loc["c", "median_gap"] == pytest.approx(0.2) and table.loc["c", "median_gap_resolved"]
+    assert table.loc["c", "median_gap_low_90"] == pytest.approx(0.2)
+    assert table.loc["c", "median_gap_high_90"] == pytest.approx(0.2)
+    assert table.loc["c", "mean_log_gap"] == pytest.approx(np.mean(np.log(base + 0.2) - np.log(base)))
+    assert table.loc["c", "mean_log_gap_resolved"]
+    assert table.loc["d", "median_gap"] == 0.0 and not table.loc["d", "median_gap_resolved"]
+    assert table.loc["c_loro", "median_gap"] == pytest.approx(0.0)  # paired with d_loro, not with d
     assert table.loc["c_loro", "split"] == "region-wise"
     assert table.loc["d", "median"] == pytest.approx(np.median(base))
+    assert table.loc["d", "mean_log"] == pytest.approx(np.mean(np.log(base)))

@@ -31,22 +31,32 @@ def test_error_metrics_by_hand():
     assert metrics.error_metrics(np.array([np.nan]), np.array([1.0]))["n"] == 0
 
 
-def test_paired_median_difference_by_hand():
+def test_paired_bootstrap_gap_by_hand():
     """Gap of the medians; a constant shift of every unit has a zero-width interval at the shift; a gap made by
     one glacier of five is not told apart from zero; unpaired or non-finite input refused."""
     ref = np.array([0.7, 0.8, 0.9, 1.0, 1.1])
-    diff, low, high = metrics.paired_median_difference(ref + 0.05, ref)
+    diff, low, high = metrics.paired_bootstrap_gap(ref + 0.05, ref)
     assert diff == pytest.approx(0.05) and low == pytest.approx(0.05) and high == pytest.approx(0.05)
     one = ref.copy()
     one[2] = 0.95  # the median glacier alone moves
-    diff, low, high = metrics.paired_median_difference(one, ref)
+    diff, low, high = metrics.paired_bootstrap_gap(one, ref)
     assert diff == pytest.approx(0.05) and low <= 0.0 < diff <= high
-    median, low, high = metrics.paired_median_difference(ref)  # no reference: the median and its interval
+    median, low, high = metrics.paired_bootstrap_gap(ref)  # no reference: the median and its interval
     assert median == pytest.approx(0.9) and 0.7 <= low < 0.9 < high <= 1.1
     with pytest.raises(ValueError, match="same units"):
-        metrics.paired_median_difference(ref, ref[:4])
+        metrics.paired_bootstrap_gap(ref, ref[:4])
     with pytest.raises(ValueError, match="finite"):
-        metrics.paired_median_difference(np.array([np.nan, 1.0]), np.array([1.0, 1.0]))
+        metrics.paired_bootstrap_gap(np.array([np.nan, 1.0]), np.array([1.0, 1.0]))
+    # mean log ratio: every glacier 10 % worse is log(1.1) with a zero-width interval; one glacier's change of 0.05
+    # moves it by log(0.95 / 0.9) / 5 however the others lie
+    gap, low, high = metrics.paired_bootstrap_gap(1.1 * ref, ref, statistic="mean_log")
+    assert gap == pytest.approx(np.log(1.1)) and low == pytest.approx(np.log(1.1)) and high == pytest.approx(np.log(1.1))
+    gap, low, high = metrics.paired_bootstrap_gap(one, ref, statistic="mean_log")
+    assert gap == pytest.approx(np.log(0.95 / 0.9) / 5) and low <= gap <= high
+    with pytest.raises(ValueError, match="positive"):
+        metrics.paired_bootstrap_gap(ref - 0.8, ref, statistic="mean_log")
+    with pytest.raises(ValueError, match="unknown statistic"):
+        metrics.paired_bootstrap_gap(ref, ref, statistic="mode")
 
 
 def test_share_nonpositive_and_relative_error():

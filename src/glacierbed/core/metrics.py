@@ -41,17 +41,28 @@ def share_nonpositive(thickness: np.ndarray, inside: np.ndarray) -> float:
     return float(np.mean(vals <= 0)) if vals.size else np.nan
 
 
-def paired_median_difference(candidate: np.ndarray, reference: np.ndarray | None = None, n_resamples: int = 10_000,
-                             level: float = 0.9, seed: int = 0) -> tuple[float, float, float]:
-    """median(candidate) - median(reference) over the same units (e.g. glaciers' RMSE / best baseline) and its
+#: statistics of :func:`paired_bootstrap_gap`: a per-unit summary of each variant
+BOOTSTRAP_STATISTICS = {"median": np.median, "mean_log": lambda x, axis=None: np.mean(np.log(x), axis=axis)}
+
+
+def paired_bootstrap_gap(candidate: np.ndarray, reference: np.ndarray | None = None, statistic: str = "median",
+                         n_resamples: int = 10_000, level: float = 0.9, seed: int = 0) -> tuple[float, float, float]:
+    """statistic(candidate) - statistic(reference) over the same units (e.g. glaciers' RMSE / best baseline) and its
     paired bootstrap percentile interval at ``level``: units are resampled together, so how much of a gap between two
-    variants' per-glacier medians is the draw of glaciers. ``reference`` None: the median of ``candidate`` itself and
-    its interval. Returns (difference or median, low, high)."""
+    variants is the draw of units. ``statistic``: ``median`` (the headline's), or ``mean_log`` (the mean log ratio,
+    i.e. the log of the geometric mean: it uses every unit, so it resolves smaller gaps; positive values only).
+    ``reference`` None: the statistic of ``candidate`` itself and its interval. Returns (gap or value, low, high)."""
+    if statistic not in BOOTSTRAP_STATISTICS:
+        raise ValueError(f"unknown statistic {statistic!r} ({', '.join(BOOTSTRAP_STATISTICS)})")
+    stat = BOOTSTRAP_STATISTICS[statistic]
     a = np.asarray(candidate, float)
-    b = np.zeros_like(a) if reference is None else np.asarray(reference, float)
-    if a.shape != b.shape or a.ndim != 1 or len(a) < 2 or not (np.isfinite(a).all() and np.isfinite(b).all()):
-        raise ValueError("paired_median_difference needs two finite 1-D arrays of the same units (at least 2)")
+    b = None if reference is None else np.asarray(reference, float)
+    if a.ndim != 1 or len(a) < 2 or not np.isfinite(a).all() or (b is not None and (
+            b.shape != a.shape or not np.isfinite(b).all())):
+        raise ValueError("paired_bootstrap_gap needs finite 1-D arrays of the same units (at least 2)")
+    if statistic == "mean_log" and ((a <= 0).any() or (b is not None and (b <= 0).any())):
+        raise ValueError("paired_bootstrap_gap: mean_log needs positive values (ratios)")
     idx = np.random.default_rng(seed).integers(0, len(a), (n_resamples, len(a)))
-    boot = np.median(a[idx], axis=1) - np.median(b[idx], axis=1)
+    boot = stat(a[idx], axis=1) - (0.0 if b is None else stat(b[idx], axis=1))
     low, high = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
-    return float(np.median(a) - np.median(b)), float(low), float(high)
+    return float(stat(a) - (0.0 if b is None else stat(b))), float(low), float(high)
