@@ -221,6 +221,7 @@ def test_acceptance_summary_share_of_glaciers_with_small_bias_by_hand():
     s = acceptance_summary(CrossValidation("x", "group", rows, pd.DataFrame()))
     assert s["grids_share_bias_within_20pct"] == pytest.approx(0.5)
     assert s["grids_median_ratio"] == pytest.approx(np.median([10 / 30, 20 / 30]))
+    assert s["grids_geomean_ratio"] == pytest.approx(np.sqrt(10 / 30 * 20 / 30))
     assert np.isnan(s["south_glacier_rmse_m"]) and "alps_means_rmse_m" not in s
 
 
