@@ -357,3 +357,18 @@ def test_selection_noise_pairs_each_run_with_the_default_of_its_split():
     assert table.loc["c_loro", "split"] == "region-wise"
     assert table.loc["d", "median"] == pytest.approx(np.median(base))
     assert table.loc["d", "mean_log"] == pytest.approx(np.mean(np.log(base)))
+
+
+def test_region_gaps_by_hand():
+    """The previous default 10 % better on region A's two glaciers and equal on B's: mean log gaps log(1/1.1), 0
+    and over all three 2/3 of log(1/1.1)."""
+    bench = _script("selection_noise")
+    ids, regions = ["g1", "g2", "g3"], ["A", "A", "B"]
+    nested = pd.DataFrame({"run": "d", "variant": "x (nested)", "rgi_id": ids, "region": regions,
+                           "ratio": [1.1, 0.55, 0.8]})
+    previous = nested.assign(variant=bench.PREVIOUS, ratio=[1.0, 0.5, 0.8])
+    gaps = bench.region_gaps(pd.concat([nested, previous]), {"glacier-wise": "d"}).set_index("region")
+    assert gaps.loc["A", "mean_log_gap"] == pytest.approx(np.log(1 / 1.1))
+    assert gaps.loc["B", "mean_log_gap"] == pytest.approx(0.0) and gaps.loc["B", "glaciers_better"] == 0
+    assert gaps.loc["all", "mean_log_gap"] == pytest.approx(2 / 3 * np.log(1 / 1.1))
+    assert gaps.loc["all", "glaciers_better"] == 2
