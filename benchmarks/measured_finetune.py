@@ -199,6 +199,10 @@ def main(argv: list[str] | None = None) -> None:
     cases = pd.concat([score(cv).assign(variant=label, split=split) for (label, split), cv in cvs.items()])
     write_table(cases[["variant", "split", *[c for c in cases.columns if c not in ("variant", "split")]]],
                 out / f"{name}_cases.csv")
+    # the Ötztal glacier means one by one (their RMSE's bootstrap interval: benchmarks/selection_noise.py)
+    write_table(pd.concat([cv.rows.loc[cv.rows["case"] == "oetztal-means", ["rgi_id", "obs", "mu_cal", "sigma_cal"]]
+                           .assign(variant=label, split=split) for (label, split), cv in cvs.items()]),
+                out / f"{name}_oetztal.csv")
     regions = pd.concat([glathida_regions(glathida_per_glacier(cv)).assign(variant=label)
                          for (label, _), cv in cvs.items()])
     write_table(regions, out / f"{name}_regions.csv")

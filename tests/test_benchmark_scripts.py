@@ -372,3 +372,19 @@ def test_region_gaps_by_hand():
     assert gaps.loc["B", "mean_log_gap"] == pytest.approx(0.0) and gaps.loc["B", "glaciers_better"] == 0
     assert gaps.loc["all", "mean_log_gap"] == pytest.approx(2 / 3 * np.log(1 / 1.1))
     assert gaps.loc["all", "glaciers_better"] == 2
+
+
+def test_oetztal_gaps_by_hand(tmp_path):
+    """Errors ±3 m for the default and ±4 m for the other row: RMSEs 3 and 4 m, a paired gap of exactly 1 m; a run
+    without the file gives an empty table."""
+    bench = _script("selection_noise")
+    ids = [f"RGI50-11.{i:05d}" for i in range(6)]
+    signs = np.array([1, -1, 1, -1, 1, -1])
+    rows = [pd.DataFrame({"rgi_id": ids, "obs": 50.0, "mu_cal": 50.0 + e * signs, "sigma_cal": 5.0,
+                          "variant": v, "split": "LOGO"}) for v, e in (("x (nested)", 3.0), ("previous", 4.0))]
+    pd.concat(rows).to_csv(tmp_path / "run_oetztal.csv", index=False)
+    gaps = bench.oetztal_gaps("run", tmp_path).set_index("variant")
+    assert gaps.loc["x (nested)", "rmse_m"] == pytest.approx(3.0) and gaps.loc["previous", "rmse_m"] == pytest.approx(4.0)
+    assert gaps.loc["previous", "gap_to_default_m"] == pytest.approx(1.0)
+    assert gaps.loc["previous", "gap_low_90"] == pytest.approx(1.0) and gaps.loc["previous", "gap_high_90"] == pytest.approx(1.0)
+    assert bench.oetztal_gaps("absent", tmp_path).empty

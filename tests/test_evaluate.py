@@ -55,6 +55,8 @@ def test_paired_bootstrap_gap_by_hand():
     assert gap == pytest.approx(np.log(0.95 / 0.9) / 5) and low <= gap <= high
     with pytest.raises(ValueError, match="positive"):
         metrics.paired_bootstrap_gap(ref - 0.8, ref, statistic="mean_log")
+    gap, low, high = metrics.paired_bootstrap_gap(np.array([3.0, -4.0]), np.array([1.0, 1.0]), statistic="rms")
+    assert gap == pytest.approx(np.sqrt(12.5) - 1.0) and low <= gap <= high  # RMSE of the errors, paired
     with pytest.raises(ValueError, match="unknown statistic"):
         metrics.paired_bootstrap_gap(ref, ref, statistic="mode")
 

@@ -42,15 +42,17 @@ def share_nonpositive(thickness: np.ndarray, inside: np.ndarray) -> float:
 
 
 #: statistics of :func:`paired_bootstrap_gap`: a per-unit summary of each variant
-BOOTSTRAP_STATISTICS = {"median": np.median, "mean_log": lambda x, axis=None: np.mean(np.log(x), axis=axis)}
+BOOTSTRAP_STATISTICS = {"median": np.median, "mean_log": lambda x, axis=None: np.mean(np.log(x), axis=axis),
+                        "rms": lambda x, axis=None: np.sqrt(np.mean(np.square(x), axis=axis))}
 
 
 def paired_bootstrap_gap(candidate: np.ndarray, reference: np.ndarray | None = None, statistic: str = "median",
                          n_resamples: int = 10_000, level: float = 0.9, seed: int = 0) -> tuple[float, float, float]:
     """statistic(candidate) - statistic(reference) over the same units (e.g. glaciers' RMSE / best baseline) and its
     paired bootstrap percentile interval at ``level``: units are resampled together, so how much of a gap between two
-    variants is the draw of units. ``statistic``: ``median`` (the headline's), or ``mean_log`` (the mean log ratio,
-    i.e. the log of the geometric mean: it uses every unit, so it resolves smaller gaps; positive values only).
+    variants is the draw of units. ``statistic``: ``median`` (the headline's), ``mean_log`` (the mean log ratio,
+    i.e. the log of the geometric mean: it uses every unit, so it resolves smaller gaps; positive values only), or
+    ``rms`` (of errors: an RMSE over units, e.g. glacier means).
     ``reference`` None: the statistic of ``candidate`` itself and its interval. Returns (gap or value, low, high)."""
     if statistic not in BOOTSTRAP_STATISTICS:
         raise ValueError(f"unknown statistic {statistic!r} ({', '.join(BOOTSTRAP_STATISTICS)})")
