@@ -35,7 +35,7 @@ import pandas as pd
 from glacierbed.core.atomic import write_text
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.cross_validation import (acceptance_summary, cross_validate, cross_validate_on,
-                                                    glathida_per_glacier, glathida_regions, score)
+                                                    glathida_per_glacier, glathida_regions, ratio_gaps, score)
 from glacierbed.evaluation.measured_finetune import (cross_validate_finetune, finetune_all, nested_calibration,
                                                     fitted_physics_record, only_cases, out_of_fold_calibration,
                                                     with_folds_by)
@@ -221,6 +221,8 @@ def main(argv: list[str] | None = None) -> None:
         f"does not beat {beaten} by the rule ({'; '.join(rule_failures(ft, ship, args.oetztal_max))}): "
         "the default is unchanged.")
         for _, ft in candidates.iterrows()]
+    if args.compare_with is not None and args.by != "region":
+        decisions += paired_lines(per_glacier, candidates["variant"].iloc[-1], args.compare_with)
     protocols = [f"selection_protocol_{name}.md"]
     if args.nested and (RESULTS / f"selection_protocol_{name}_nested.md").exists():
         protocols.append(f"selection_protocol_{name}_nested.md")
@@ -346,6 +348,23 @@ def coverage_decision(cases: pd.DataFrame, candidates: pd.DataFrame, baseline: p
         names="case level")), "", f"- `{ft['variant']}`: " + (
         "meets the coverage rule: its interval is installed (`--refit-interval`)." if not failures else
         f"does not meet the coverage rule ({'; '.join(failures)}): the default is unchanged.")]
+
+
+def paired_lines(per_glacier: pd.DataFrame, variant: str, compare_with: Path) -> list[str]:
+    """A reported line: the candidate's per-glacier grid ratios against ``compare_with``'s nested row (its
+    ``_glaciers.csv``), paired bootstrap gaps of the median and the mean log ratio (:func:`ratio_gaps`)."""
+    ref_path = compare_with.with_name(f"{compare_with.stem}_glaciers.csv")
+    if not ref_path.is_file():
+        return [f"- No paired intervals: {ref_path.name} is missing."]
+    ref = pd.read_csv(ref_path, dtype={"rgi_id": str})
+    ref = ref[ref["variant"].astype(str).str.endswith("(nested)")]
+    mine = per_glacier[per_glacier["variant"] == variant]
+    g = ratio_gaps(mine.set_index("rgi_id")["ratio_to_best_baseline"],
+                   ref.set_index("rgi_id")["ratio_to_best_baseline"])
+    return ["- Reported, not deciding: paired over the grid glaciers against that run's nested row (90 % bootstrap), "
+            + "; ".join(f"{label} gap {g[f'{k}_gap']:+.3f} ({g[f'{k}_gap_low_90']:+.3f} to {g[f'{k}_gap_high_90']:+.3f})"
+                        + ("" if g[f"{k}_gap_resolved"] else ", within the draw of glaciers")
+                        for k, label in (("median", "median"), ("mean_log", "mean log ratio"))) + "."]
 
 
 def nested_glacier_wise(table: pd.DataFrame) -> pd.DataFrame:

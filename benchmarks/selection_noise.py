@@ -22,6 +22,7 @@ from glacierbed.core.atomic import write_text
 from glacierbed.core.errors import run_script
 from glacierbed.core.metrics import paired_bootstrap_gap
 from glacierbed.evaluation.benchmark import to_markdown, write_table
+from glacierbed.evaluation.cross_validation import ratio_gaps
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: the default's nested runs (plastic margins, candidate 29's calibration), glacier-wise and region-wise
@@ -59,18 +60,9 @@ def noise_rows(ratios: pd.DataFrame, default_run: str = DEFAULT, default_loro_ru
     rows = []
     for (run, variant), group in ratios.groupby(["run", "variant"], sort=False):
         reference = references["_loro" in run]
-        values = group.set_index("rgi_id")["ratio"].dropna()
-        joined = pd.concat([values, reference], axis=1, join="inner").dropna()
-        row = {"run": run, "split": "region-wise" if "_loro" in run else "glacier-wise", "variant": variant,
-               "n_glaciers": len(values)}
-        for statistic, name in (("median", "median"), ("mean_log", "mean_log")):
-            value, low, high = paired_bootstrap_gap(values.to_numpy(), statistic=statistic)
-            gap, gap_low, gap_high = paired_bootstrap_gap(joined.iloc[:, 0].to_numpy(), joined.iloc[:, 1].to_numpy(),
-                                                          statistic=statistic)
-            row.update({name: value, f"{name}_low_90": low, f"{name}_high_90": high, f"{name}_gap": gap,
-                        f"{name}_gap_low_90": gap_low, f"{name}_gap_high_90": gap_high,
-                        f"{name}_gap_resolved": bool(gap_low > 0 or gap_high < 0)})
-        rows.append(row)
+        rows.append({"run": run, "split": "region-wise" if "_loro" in run else "glacier-wise", "variant": variant,
+                     "n_glaciers": int(group["ratio"].notna().sum()),
+                     **ratio_gaps(group.set_index("rgi_id")["ratio"], reference)})
     # a reference row repeated by several runs (the same network, calibration and maps) is listed once
     table = pd.DataFrame(rows)
     same = ["split", "variant", "median", "mean_log", "median_gap", "mean_log_gap"]
@@ -112,7 +104,8 @@ def oetztal_gaps(run: str = DEFAULT, results: Path = RESULTS) -> pd.DataFrame:
     for variant in errors.columns:
         pair = errors[list(dict.fromkeys([variant, nested]))].dropna()  # the nested row once against itself
         rmse, low, high = paired_bootstrap_gap(pair[variant].to_numpy(), statistic="rms")
-        gap, gap_low, gap_high = paired_bootstrap_gap(pair[variant].to_numpy(), pair[nested].to_numpy(), statistic="rms")
+        gap, gap_low, gap_high = paired_bootstrap_gap(pair[variant].to_numpy(), pair[nested].to_numpy(),
+                                                      statistic="rms")
         rows.append({"variant": variant, "n_glaciers": len(pair), "rmse_m": rmse, "low_90": low, "high_90": high,
                      "gap_to_default_m": gap, "gap_low_90": gap_low, "gap_high_90": gap_high})
     return pd.DataFrame(rows)
@@ -125,9 +118,14 @@ def resolved_summary(table: pd.DataFrame, statistic: str) -> str:
     calibrated, uncalibrated = table[~raw], table[raw]
     resolved = calibrated[calibrated[f"{statistic}_gap_resolved"]]
     raw_resolved = uncalibrated[uncalibrated[f"{statistic}_gap_resolved"]]
-    listed = "; ".join(f"`{r['run']}`{'' if r['runs_with_this_row'] == 1 else f' (and {r.runs_with_this_row - 1} more)'} / {r['variant']} {r[f'{statistic}_gap']:+.3f} ({r[f'{statistic}_gap_low_90']:+.3f} "
-                       f"to {r[f'{statistic}_gap_high_90']:+.3f})" for _, r in resolved.iterrows())
-    return (f"**{statistic}**: {len(resolved)} of the {len(calibrated) - 2} other distinct calibrated rows resolved from the "
+    def named(r: pd.Series) -> str:
+        more = "" if r["runs_with_this_row"] == 1 else f" (and {r['runs_with_this_row'] - 1} more)"
+        return (f"`{r['run']}`{more} / {r['variant']} {r[f'{statistic}_gap']:+.3f} "
+                f"({r[f'{statistic}_gap_low_90']:+.3f} to {r[f'{statistic}_gap_high_90']:+.3f})")
+
+    listed = "; ".join(named(r) for _, r in resolved.iterrows())
+    return (f"**{statistic}**: {len(resolved)} of the {len(calibrated) - 2} other distinct calibrated rows resolved "
+            "from the "
             f"default (interval excludes 0){': ' + listed if listed else ''}; uncalibrated rows: {len(raw_resolved)} "
             f"of {len(uncalibrated)} resolved, {int((raw_resolved[f'{statistic}_gap'] > 0).sum())} of them worse.")
 

@@ -388,3 +388,19 @@ def test_oetztal_gaps_by_hand(tmp_path):
     assert gaps.loc["previous", "gap_to_default_m"] == pytest.approx(1.0)
     assert gaps.loc["previous", "gap_low_90"] == pytest.approx(1.0) and gaps.loc["previous", "gap_high_90"] == pytest.approx(1.0)
     assert bench.oetztal_gaps("absent", tmp_path).empty
+
+
+def test_paired_lines_compare_with_the_reference_runs_nested_row(tmp_path):
+    """Every grid glacier 10 % worse than the reference run's nested row: both gaps resolved (mean log exactly
+    log 1.1); equal ratios: within the draw of glaciers; a missing glaciers table says so."""
+    bench = _script("measured_finetune")
+    ids = [f"RGI60-11.{i:05d}" for i in range(8)]
+    base = np.linspace(0.6, 1.3, len(ids))
+    pd.DataFrame({"rgi_id": ids, "variant": "x + calibration (nested)", "ratio_to_best_baseline": base}).to_csv(
+        tmp_path / "ref_glaciers.csv", index=False)
+    worse = pd.DataFrame({"rgi_id": ids, "variant": "cand", "ratio_to_best_baseline": 1.1 * base})
+    line = bench.paired_lines(worse, "cand", tmp_path / "ref.csv")[0]
+    assert f"mean log ratio gap {np.log(1.1):+.3f}" in line and "within" not in line
+    same = worse.assign(ratio_to_best_baseline=base)
+    assert "median gap +0.000 (+0.000 to +0.000), within the draw" in bench.paired_lines(same, "cand", tmp_path / "ref.csv")[0]
+    assert "missing" in bench.paired_lines(worse, "cand", tmp_path / "other.csv")[0]

@@ -228,8 +228,8 @@ def score(cv: CrossValidation) -> pd.DataFrame:
 
 def acceptance_summary(cv: CrossValidation) -> dict[str, float]:
     """Issue 16's acceptance figures of one out-of-fold table: the grids per glacier (median ratio to
-    the best baseline, its geometric mean over glaciers (a steadier statistic for comparing variants), median RMSE, regions over 1, share with |bias| <= 20 % of the measured mean),
-    South Glacier and Ötztal RMSE, the Hintereisferner volume error, and the Alps means when scored."""
+    the best baseline, its geometric mean over glaciers (a steadier statistic for comparing variants), median RMSE,
+    regions over 1, share with |bias| <= 20 % of the measured mean), South Glacier and Ötztal RMSE, the Hintereisferner volume error, and the Alps means when scored."""
     s = score(cv).set_index("case")
 
     def get(case: str, col: str) -> float:
@@ -252,6 +252,25 @@ def acceptance_summary(cv: CrossValidation) -> dict[str, float]:
         out.update({f"alps_means_{k}": get("alps-means", col) for k, col in (
             ("n", "n"), ("rmse_m", "rmse"), ("bias_m", "bias"), ("mae_m", "mae"), ("coverage68", "coverage68"),
             ("coverage90", "coverage90"))})
+    return out
+
+
+def ratio_gaps(values: pd.Series, reference: pd.Series) -> dict[str, float | bool]:
+    """Per-glacier ratios (indexed by glacier) of a variant against a reference's: for the median and the mean log
+    ratio, the variant's value and 90 % bootstrap interval, and the paired gap (glaciers present in both, resampled
+    together) with its interval and whether it is resolved (the interval excludes 0)."""
+    from glacierbed.core.metrics import paired_bootstrap_gap
+
+    values = values.dropna()
+    joined = pd.concat([values, reference], axis=1, join="inner").dropna()
+    out: dict[str, float | bool] = {}
+    for statistic in ("median", "mean_log"):
+        value, low, high = paired_bootstrap_gap(values.to_numpy(), statistic=statistic)
+        gap, gap_low, gap_high = paired_bootstrap_gap(joined.iloc[:, 0].to_numpy(), joined.iloc[:, 1].to_numpy(),
+                                                      statistic=statistic)
+        out.update({statistic: value, f"{statistic}_low_90": low, f"{statistic}_high_90": high, f"{statistic}_gap": gap,
+                    f"{statistic}_gap_low_90": gap_low, f"{statistic}_gap_high_90": gap_high,
+                    f"{statistic}_gap_resolved": bool(gap_low > 0 or gap_high < 0)})
     return out
 
 
@@ -361,4 +380,4 @@ def _cell_weights(df: pd.DataFrame) -> np.ndarray:
 
 __all__ = ["VARIANTS", "CrossValidation", "cross_validate", "cross_validate_on", "predict_with", "predict_glaciers", "score",
            "glacier_level_coverage", "glacier_level_summary",
-           "acceptance_summary", "glathida_per_glacier", "glathida_regions", "per_glacier_coverage", "coverage_spread"]
+           "acceptance_summary", "ratio_gaps", "glathida_per_glacier", "glathida_regions", "per_glacier_coverage", "coverage_spread"]
