@@ -479,3 +479,10 @@ def test_interpolated_fine_tune_lies_between_its_start_and_the_full_fit(tmp_path
     assert full.stat().st_mtime_ns == stamps[1]
     with pytest.raises(ValueError, match="interpolate must lie in"):
         MeasuredFinetuneConfig(interpolate=1.5)
+    from glacierbed.core.errors import GlacierbedError
+    from glacierbed.models.thickness.finetune import interpolate_weights
+    from glacierbed.models.thickness.network import ThicknessNetConfig, save_thickness_net
+
+    narrow = save_thickness_net(ThicknessNetConfig(width=8).build(), tmp_path / "narrow.pt", {})
+    with pytest.raises(GlacierbedError, match="not the architecture"):
+        interpolate_weights(start, narrow, 0.5)
