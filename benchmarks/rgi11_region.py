@@ -132,12 +132,16 @@ def main() -> None:
     report(wider=not a.no_wider, note=a.note)
 
 
-def report(wider: bool = True, note: str = "") -> None:
-    table = pd.read_csv(RUNS / "rgi11" / "glaciers.csv").set_index("rgi_id")
-    summary = json.loads((RUNS / "rgi11" / "summary.json").read_text())
+def with_g2ti(table: pd.DataFrame) -> pd.DataFrame:
+    """A run's glaciers table (indexed by RGI id) with the g2ti / consensus-type volume and glacierbed / g2ti."""
     g2ti = pd.read_hdf(DATA / "oggm-sample-data/g2ti/rgi62_itmix_df.h5")
-    table["vol_g2ti_km3"] = g2ti["vol_itmix_m3"].reindex(table.index) / 1e9
-    table["ratio"] = table["volume_km3"] / table["vol_g2ti_km3"]
+    table = table.assign(vol_g2ti_km3=g2ti["vol_itmix_m3"].reindex(table.index) / 1e9)
+    return table.assign(ratio=table["volume_km3"] / table["vol_g2ti_km3"])
+
+
+def report(wider: bool = True, note: str = "") -> None:
+    table = with_g2ti(pd.read_csv(RUNS / "rgi11" / "glaciers.csv").set_index("rgi_id"))
+    summary = json.loads((RUNS / "rgi11" / "summary.json").read_text())
     RESULTS.mkdir(exist_ok=True)
     table[["area_km2", "volume_km3", "volume_std_km3", "vol_g2ti_km3", "ratio", "status", "resolution_mode",
            "partial", "seconds", "message"]].to_csv(RESULTS / "rgi11_region.csv")

@@ -404,3 +404,26 @@ def test_paired_lines_compare_with_the_reference_runs_nested_row(tmp_path):
     same = worse.assign(ratio_to_best_baseline=base)
     assert "median gap +0.000 (+0.000 to +0.000), within the draw" in bench.paired_lines(same, "cand", tmp_path / "ref.csv")[0]
     assert "missing" in bench.paired_lines(worse, "cand", tmp_path / "other.csv")[0]
+
+
+def test_rgi11_models_compares_runs_with_g2ti_and_with_the_first(tmp_path, data_dir):
+    """Two hand-made run folders over three real RGI 11 glaciers: totals, ratios to g2ti's volumes of the same
+    glaciers, and the second run's per-glacier ratio to the first (exactly 0.5); a malformed LABEL=VALUE stops."""
+    import json
+
+    bench = _script("rgi11_models")
+    region = bench._rgi11_region()
+    ids = ["RGI60-11.00897", "RGI60-11.00787", "RGI60-11.00746"]
+    g2ti = pd.read_hdf(data_dir / "oggm-sample-data/g2ti/rgi62_itmix_df.h5")["vol_itmix_m3"].reindex(ids) / 1e9
+    for name, factor in (("a", 1.0), ("b", 0.5)):
+        folder = tmp_path / name
+        folder.mkdir()
+        vol = g2ti.to_numpy() * 1.2 * factor
+        pd.DataFrame({"rgi_id": ids, "volume_km3": vol, "status": "ok"}).to_csv(folder / "glaciers.csv", index=False)
+        (folder / "summary.json").write_text(json.dumps({"volume_km3": float(vol.sum()), "volume_std_km3": 0.1}))
+    row_a, first = bench.run_summary("a", tmp_path / "a", None, region)
+    row_b, _ = bench.run_summary("b", tmp_path / "b", first, region)
+    assert row_a["total_ratio_to_g2ti"] == pytest.approx(1.2) and row_a["per_glacier_ratio_median"] == pytest.approx(1.2)
+    assert row_b["per_glacier_vs_first_median"] == pytest.approx(0.5) and "per_glacier_vs_first_median" not in row_a
+    with pytest.raises(SystemExit, match="LABEL=VALUE"):
+        bench.labelled(["nolabel"], "--run")
