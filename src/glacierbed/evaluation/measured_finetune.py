@@ -282,7 +282,8 @@ def default_recipe_options(ap, config: Path) -> None:
     ap.add_argument("--config", type=Path, default=config)
     ap.add_argument("--table-dir", type=Path, default=cache / "glacierbed-calibration")
     ap.add_argument("--reference", default="runs/previous_default/thickness-net.pt",
-                    help="the network the default was fine-tuned from (its measured table gives the rows)")
+                    help="the previous default, stage 0 of the default's lineage (its measured table gives the rows; "
+                         "the fine-tunes start from the spanning stage after it, the config's init_weights)")
     ap.add_argument("--glacier-run-dir", type=Path, default=cache / "glacierbed-finetune-spanning-p128")
     ap.add_argument("--region-run-dir", type=Path, default=cache / "glacierbed-finetune-loro")
     ap.add_argument("--splits", nargs="+", choices=[name for name, _ in SPLITS], default=[name for name, _ in SPLITS],
