@@ -8,6 +8,7 @@ run's. g2ti is not truth: a consensus-type product to compare with. Evaluation o
 
 Writes ``benchmarks/results/rgi11_models.{md,csv}``. Run: ``GLACIERBED_DATA=../shared/data python
 benchmarks/rgi11_models.py --run default=runs/rgi11 --estimate previous=runs/previous_default_plastic/thickness-net.pt``
+(13 min for the second model on 2 cores; afterwards ``--run default=runs/rgi11 previous=runs/rgi11-previous`` rereads).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         out = region.RUNS / f"rgi11-{label}"
         subprocess.run(["glacierbed", "estimate", "--dem", str(region.ALPS / "dem"), "--outlines",
                         str(region.ALPS / "outlines.gpkg"), "--model", model, "--out", str(out)], check=True)
-        runs[label] = out
+        runs[label] = out.relative_to(region.REPO)
     rows, first = [], None
     for label, folder in runs.items():
         row, volumes = run_summary(label, folder, first, region)
