@@ -12,14 +12,13 @@ Run: ``python benchmarks/interpolation_decision.py [--candidate STEM] [--default
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
 
 from glacierbed.core.atomic import write_text
 from glacierbed.core.errors import run_script
-from glacierbed.evaluation.benchmark import to_markdown
+from glacierbed.evaluation.benchmark import load_script, to_markdown
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -30,10 +29,7 @@ REGION_MARGIN, GLACIER_SLACK, OETZTAL_MAX_M, HEF_MAX, SG_MAX_M, COVERAGE_WORST_M
 
 def _measured_finetune():
     """benchmarks/measured_finetune.py as a module (its nested-row and coverage readers)."""
-    spec = importlib.util.spec_from_file_location("measured_finetune", HERE / "measured_finetune.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(HERE / "measured_finetune.py")
 
 
 def nested_rows(stem: str, results: Path = RESULTS) -> dict:

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
 
 from glacierbed.core.atomic import write_text
 from glacierbed.core.errors import run_script
-from glacierbed.evaluation.benchmark import to_markdown, write_table
+from glacierbed.evaluation.benchmark import load_script, to_markdown, write_table
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -34,10 +33,7 @@ SIMULATED = {"N0, zero margins": "simulated_glaciers_margin_network_n0_zero",
 
 def _margin_profile():
     """benchmarks/margin_profile.py as a module (its scores reader and the protocol's rule)."""
-    spec = importlib.util.spec_from_file_location("margin_profile", HERE / "margin_profile.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(HERE / "margin_profile.py")
 
 
 def simulated_table(results: Path) -> pd.DataFrame:

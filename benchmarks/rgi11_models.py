@@ -14,7 +14,6 @@ benchmarks/rgi11_models.py --run default=runs/rgi11 --estimate previous=runs/pre
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import subprocess
 from pathlib import Path
@@ -23,7 +22,7 @@ import pandas as pd
 
 from glacierbed.core.atomic import write_text
 from glacierbed.core.errors import run_script
-from glacierbed.evaluation.benchmark import to_markdown, write_table
+from glacierbed.evaluation.benchmark import load_script, to_markdown, write_table
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -31,10 +30,7 @@ RESULTS = HERE / "results"
 
 def _rgi11_region():
     """benchmarks/rgi11_region.py as a module (its data paths and g2ti join)."""
-    spec = importlib.util.spec_from_file_location("rgi11_region", HERE / "rgi11_region.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(HERE / "rgi11_region.py")
 
 
 def labelled(pairs: list[str], what: str) -> dict[str, str]:
@@ -56,7 +52,8 @@ def run_summary(label: str, folder: Path, first: pd.Series | None, region) -> tu
     table = region.with_g2ti(pd.read_csv(folder / "glaciers.csv").set_index("rgi_id"))
     both = table[(table["status"] == "ok") & (table["vol_g2ti_km3"] > 0)]
     q = both["ratio"].quantile([0.1, 0.5, 0.9])
-    row = {"model": label, "folder": str(folder), "glaciers_ok": int((table["status"] == "ok").sum()),
+    shown = folder.relative_to(region.REPO) if folder.is_relative_to(region.REPO) else folder
+    row = {"model": label, "folder": str(shown), "glaciers_ok": int((table["status"] == "ok").sum()),
            "volume_km3": summary["volume_km3"], "volume_std_km3": summary["volume_std_km3"],
            "g2ti_km3": float(table["vol_g2ti_km3"].sum()),
            "total_ratio_to_g2ti": summary["volume_km3"] / float(table["vol_g2ti_km3"].sum()),
@@ -77,12 +74,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     region = _rgi11_region()
-    runs = {label: Path(folder) for label, folder in labelled(args.run, "--run").items()}
+    runs = {label: region.REPO / folder for label, folder in labelled(args.run, "--run").items()}
     for label, model in labelled(args.estimate, "--estimate").items():
-        out = region.RUNS / f"rgi11-{label}"
+        runs[label] = region.RUNS / f"rgi11-{label}"
         subprocess.run(["glacierbed", "estimate", "--dem", str(region.ALPS / "dem"), "--outlines",
-                        str(region.ALPS / "outlines.gpkg"), "--model", model, "--out", str(out)], check=True)
-        runs[label] = out.relative_to(region.REPO)
+                        str(region.ALPS / "outlines.gpkg"), "--model", model, "--out", str(runs[label])], check=True)
     rows, first = [], None
     for label, folder in runs.items():
         row, volumes = run_summary(label, folder, first, region)

@@ -40,6 +40,7 @@ from glacierbed.evaluation.methods import (
     checklist,
     estimate_thickness,
     estimate_with_table,
+    load_script,
     methods_table,
     pipeline_rows,
     rewrite_report,
@@ -160,4 +161,4 @@ def _score_glacier_means(res: CaseResult, dem: Raster, outlines: gpd.GeoDataFram
 
 __all__ = ["CASES", "CaseResult", "GLATHIDA_BASELINES", "GLATHIDA_CASE", "GLATHIDA_METHODS", "MethodResult",
            "consensus_constant_map", "estimate_thickness", "estimate_with_table", "pipeline_rows", "run_case",
-           "checklist", "run_glathida_grids", "run_methods", "to_markdown", "write_table", "rewrite_report"]
+           "checklist", "load_script", "run_glathida_grids", "run_methods", "to_markdown", "write_table", "rewrite_report"]

@@ -11,11 +11,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Collection
+from typing import Any, Callable, Collection
 
 import geopandas as gpd
 import numpy as np
@@ -185,6 +186,22 @@ def to_markdown(df: pd.DataFrame, floatfmt: str = ".3g") -> str:
 def checklist(checks: dict[str, bool]) -> list[str]:
     """A decision rule's checks as Markdown bullets, a failed one in bold."""
     return [f"- {k}: {'yes' if v else '**no**'}" for k, v in checks.items()]
+
+
+def load_script(path: Path) -> Any:
+    """A benchmark script (``benchmarks/`` is not a package) loaded as a module, for another script that reuses its
+    readers or rules; loaded once per path."""
+    return _load_script(Path(path).resolve())
+
+
+@functools.lru_cache(maxsize=None)
+def _load_script(path: Path) -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def rewrite_report(results: Path, stem: str, report: Callable[[pd.DataFrame, dict], str]) -> str:
