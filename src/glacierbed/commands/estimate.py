@@ -35,7 +35,8 @@ OPTIONS: dict[str, Any] = dict(
                                                           "thickness."),
     maps=_O(None, "--maps/--no-maps", help="PNG maps: --maps adds one map per glacier to the overview (the default); --no-maps draws none."),
     physics=_O(True, "--physics/--no-physics", help="Physics posterior: the model's thickness with a "
-               "mass-conservation prior under H >= 0 and a zero margin (velocity and SMB when given); "
+               "mass-conservation prior under H >= 0, no ice outside the outline and Nye's plastic "
+               "profile on margin pixels (velocity and SMB when given); --no-physics leaves margin pixels at 0; "
                "see docs/physics.md."),
     physics_config=_O(None, "--physics-config", help="YAML with PhysicsConfig fields to change."),
     velocity=_O(None, "--velocity", metavar="VX VY", help="Surface velocity rasters vx vy (m/yr, any CRS)."),
