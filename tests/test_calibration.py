@@ -555,3 +555,25 @@ def test_refitting_the_interval_alone_keeps_the_other_steps_and_equals_a_full_fi
     assert [s.to_dict() for s in shipped.steps] == [s.to_dict() for s in full.steps]
     with pytest.raises(GlacierbedError, match="no interval step"):
         Calibration.variant("scale").fit(rows).refit_interval(rows)
+
+
+def test_measured_table_gives_south_glacier_its_smb_raster(tmp_path, data_dir):
+    """``collect(smb=True)``: South Glacier's estimate gets the kit's mass-balance raster (its physics term moves the
+    biharmonic fill's thickness at the radar points), in a folder of its own beside the run without, which the
+    SMB-free table keeps reusing; the radar rows themselves are the same points."""
+    from glacierbed.data import registry
+    from glacierbed.evaluation.measured_table import collect
+
+    assert registry.get_example("south-glacier").extras["smb"].name == "mb_SouthGlacier.tif"
+    kw = dict(physics=True, cases=("south-glacier",), ensemble=1, baselines=False)
+    plain = collect(tmp_path, "biharmonic", **kw)
+    with_smb = collect(tmp_path, "biharmonic", smb=True, **kw)
+    assert with_smb.info["smb"] and not plain.info["smb"]
+    pd.testing.assert_frame_equal(plain.rows[["x", "y", "obs"]], with_smb.rows[["x", "y", "obs"]])
+    moved = np.abs(with_smb.rows["mu"].to_numpy() - plain.rows["mu"].to_numpy())
+    assert np.median(moved) > 1.0  # metres of ice: the SMB's flux divergence reshapes the bed
+    assert (with_smb.rows["mu"] >= 0).all()
+    folders = {p.name for p in Path(plain.info["run_dir"]).iterdir()}
+    assert {"south-glacier", "south-glacier-smb"} <= folders
+    again = collect(tmp_path, "biharmonic", **kw)  # the SMB-free table is still the cached one
+    pd.testing.assert_frame_equal(again.rows, plain.rows, check_exact=True)

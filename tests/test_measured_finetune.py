@@ -132,7 +132,7 @@ def test_nested_calibration_never_sees_the_outer_fold(monkeypatch, tmp_path: Pat
     ms = MeasuredSet(rows, pd.DataFrame(columns=["case", "example", "rgi_id", "group", "region", "mu", "sigma"]))
     finetuned_on, calibrated_on = [], []
 
-    def spy_finetune(table, cfg, init, run_dir, physics=True, progress=None, windows=None, by="group"):
+    def spy_finetune(table, cfg, init, run_dir, physics=True, progress=None, windows=None, by="group", smb=False):
         folds = mf.glacier_folds(table, cfg.folds, by)
         for k in range(cfg.folds):
             finetuned_on.append((Path(run_dir).name, {g for g, f in folds.items() if f != k}))
@@ -386,15 +386,19 @@ def test_the_physics_settings_reach_every_fold_map(monkeypatch, tmp_path: Path) 
     ms = MeasuredSet(rows, pd.DataFrame(columns=["case", "example", "rgi_id", "group", "region", "mu", "sigma"]))
     seen = []
 
-    def spy_finetune(table, cfg, init, run_dir, physics=True, progress=None, windows=None, by="group"):
-        seen.append((Path(run_dir).name, physics))
+    def spy_finetune(table, cfg, init, run_dir, physics=True, progress=None, windows=None, by="group", smb=False):
+        seen.append((Path(run_dir).name, physics, smb))
         return table, pd.DataFrame()
 
     monkeypatch.setattr(mf, "measured_windows", lambda *a, **k: [])
     monkeypatch.setattr(mf, "cross_validate_finetune", spy_finetune)
     plastic = PhysicsConfig(margin_profile="plastic")
     mf.nested_calibration(ms, MeasuredFinetuneConfig(folds=3), "unused.pt", tmp_path, "scale", plastic)
-    assert len(seen) == 4 and all(p == plastic for _, p in seen)  # the outer folds and 3 inner ones
+    assert len(seen) == 4 and all(p == plastic and not smb for _, p, smb in seen)  # the outer folds and 3 inner ones
+    # SMB rasters reach the scored (outer) maps only; the calibration's inner maps are made without, as shipped
+    seen.clear()
+    mf.nested_calibrations(ms, MeasuredFinetuneConfig(folds=3), "unused.pt", tmp_path, ["scale"], plastic, smb=True)
+    assert [(name, smb) for name, _, smb in seen] == [(tmp_path.name, True), *((f"inner{k}", False) for k in range(3))]
 
 
 def test_a_calibration_fitted_on_other_maps_than_it_scores(monkeypatch, tmp_path: Path) -> None:
@@ -411,7 +415,7 @@ def test_a_calibration_fitted_on_other_maps_than_it_scores(monkeypatch, tmp_path
     zero, plastic = PhysicsConfig(), PhysicsConfig(margin_profile="plastic")
     seen = []
 
-    def spy_finetune(table, cfg, init, run_dir, physics=True, progress=None, windows=None, by="group"):
+    def spy_finetune(table, cfg, init, run_dir, physics=True, progress=None, windows=None, by="group", smb=False):
         seen.append((Path(run_dir).name, physics))
         if physics == zero:  # the fit maps: twice as thick, so the scale learned on them is 0.6, not 1.2
             table = MeasuredSet(table.rows.assign(mu=2 * table.rows["mu"]), table.pixels, dict(table.info))

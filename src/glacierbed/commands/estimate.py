@@ -40,7 +40,8 @@ OPTIONS: dict[str, Any] = dict(
                "see docs/physics.md."),
     physics_config=_O(None, "--physics-config", help="YAML with PhysicsConfig fields to change."),
     velocity=_O(None, "--velocity", metavar="VX VY", help="Surface velocity rasters vx vy (m/yr, any CRS)."),
-    smb=_O(None, "--smb", help="Surface mass-balance raster (m w.e./yr)."),
+    smb=_O(None, "--smb", help="Surface mass-balance raster (m w.e./yr); with the default network it made South "
+                                "Glacier worse (docs/physics.md)."),
     rgi_region=_O(None, "--rgi-region", min=1, max=19, help="Download the outlines of this RGI region and the "
                   "DEM tiles they need (instead of --dem/--outlines); see docs/data.md."),
     rgi_ids=_O(None, "--rgi-ids", help="Download these RGI glaciers (repeatable or comma-separated, e.g. "

@@ -117,11 +117,12 @@ def cross_validate_finetune(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_w
                             run_dir: str | Path, physics: bool | PhysicsConfig = True,
                             progress: Callable[[str], None] | None = None,
                             windows: list[MeasuredWindow] | None = None,
-                            by: str = "group") -> tuple[MeasuredSet, pd.DataFrame]:
+                            by: str = "group", smb: bool = False) -> tuple[MeasuredSet, pd.DataFrame]:
     """Out-of-fold measured table of the fine-tuned network (see the module docstring) and one
     row per fold (glaciers held out, windows fitted on, seconds). ``windows``: those of
     :func:`measured_windows` when already made (only the glaciers of ``ms`` are used); ``by``:
-    glacier-wise (``"group"``) or region-wise (``"region"``) folds (:func:`glacier_folds`)."""
+    glacier-wise (``"group"``) or region-wise (``"region"``) folds (:func:`glacier_folds`); ``smb``: the maps
+    of the examples with an SMB raster in the kit made with it (:func:`~glacierbed.evaluation.measured_table.collect`)."""
     import time
 
     run_dir = Path(run_dir)
@@ -141,14 +142,14 @@ def cross_validate_finetune(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_w
         cases = [c for c in CASES if c not in (*PER_GLACIER_CASES, "south-glacier")]
         if ms.rows.loc[ms.rows["case"] == "south-glacier", "group"].astype(str).isin(held).any():
             cases.insert(0, "south-glacier")
-        parts = [collect(run_dir / "tables", weights, physics, cases=cases, allow_seen=True)]
+        parts = [collect(run_dir / "tables", weights, physics, cases=cases, allow_seen=True, smb=smb)]
         held_ids = {}
         for case in PER_GLACIER_CASES:  # one example per glacier: run the held-out ones only
             of_case = ms.rows[ms.rows["case"] == case]
             held_ids[case] = sorted(set(of_case.loc[of_case["group"].astype(str).isin(held), "rgi_id"].astype(str)))
             if held_ids[case]:
                 parts.append(collect(run_dir / "tables", weights, physics, cases=[case], glaciers=held_ids[case],
-                                     allow_seen=True))
+                                     allow_seen=True, smb=smb))
         for p in parts:
             rows.append(p.rows[p.rows["group"].astype(str).isin(held)])
             pixels.append(p.pixels[p.pixels["group"].astype(str).isin(held)])
@@ -190,22 +191,22 @@ def nested_calibrations(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weigh
                         progress: Callable[[str], None] | None = None,
                         calibrate_on: Sequence[str] | None = None, by: str = "group",
                         fit_physics: bool | PhysicsConfig | None = None,
-                        interval_physics: bool | PhysicsConfig | None = None) -> dict:
+                        interval_physics: bool | PhysicsConfig | None = None, smb: bool = False) -> dict:
     """The fine-tuned network *and* a calibration on top, both fitted without each outer fold.
 
-    For outer fold k: the network fine-tuned without it (:func:`cross_validate_finetune`)
-    predicts its glaciers; each calibration of ``variants`` is fitted on out-of-fold maps of the
-    other glaciers made by networks fine-tuned without fold k too (an inner
-    :func:`cross_validate_finetune` with one fold fewer on them), so neither the network nor
-    the calibration ever saw fold k. ``calibrate_on``: the cases whose inner rows the calibration
-    is fitted on (None: all; the network is fine-tuned on all cases either way); ``by``: glacier- or
-    region-wise folds, outer and inner; ``fit_physics``: the physics stage of the inner maps the calibration is fitted
-    on, when it differs from the scored maps' ``physics`` (e.g. a calibration fitted on zero-margin maps applied to
-    plastic-margin ones, as the shipped calibration would be); ``interval_physics``: the physics stage of the inner
-    maps the interval step alone is fitted on (the steps before it fitted on ``fit_physics``' maps and applied to
-    these; None, or the same physics: the same maps as the other steps, read once). Returns per variant (each fitted on the same inner maps) the
-    :class:`~glacierbed.evaluation.cross_validation.CrossValidation` of the outer folds (``rows`` with ``mu_cal``;
-    ``glaciers``; ``fits`` per outer fold) for :func:`~glacierbed.evaluation.cross_validation.score`.
+    For outer fold k: the network fine-tuned without it (:func:`cross_validate_finetune`) predicts its glaciers;
+    each calibration of ``variants`` is fitted on out-of-fold maps of the other glaciers made by networks fine-tuned
+    without fold k too (an inner :func:`cross_validate_finetune` with one fold fewer on them), so neither the network
+    nor the calibration ever saw fold k. ``calibrate_on``: the cases whose inner rows the calibration is fitted on
+    (None: all; the network is fine-tuned on all cases either way); ``by``: glacier- or region-wise folds, outer and
+    inner; ``fit_physics``: the physics stage of the inner maps the calibration is fitted on, when it differs from the
+    scored maps' ``physics`` (e.g. a calibration fitted on zero-margin maps applied to plastic-margin ones, as the
+    shipped calibration would be); ``interval_physics``: the physics stage of the inner maps the interval step alone
+    is fitted on (the steps before it fitted on ``fit_physics``' maps and applied to these; None, or the same physics:
+    the same maps as the other steps, read once); ``smb``: the outer maps made with the kit's SMB rasters, the inner
+    ones without (as the shipped calibration was fitted). Returns per variant (each fitted on the same inner maps)
+    the :class:`~glacierbed.evaluation.cross_validation.CrossValidation` of the outer folds (``rows`` with
+    ``mu_cal``; ``glaciers``; ``fits`` per outer fold) for :func:`~glacierbed.evaluation.cross_validation.score`.
     """
     from dataclasses import replace
 
@@ -216,7 +217,7 @@ def nested_calibrations(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weigh
     if interval_physics is not None and as_physics_config(interval_physics) == as_physics_config(inner_physics):
         interval_physics = None  # the interval's maps are the other steps' maps
     windows = measured_windows(ms, init_weights, run_dir / "windows")
-    outer, _ = cross_validate_finetune(ms, cfg, init_weights, run_dir, physics, progress, windows, by)
+    outer, _ = cross_validate_finetune(ms, cfg, init_weights, run_dir, physics, progress, windows, by, smb)
     folds = glacier_folds(ms, cfg.folds, by)
     rows, glaciers, fits = ({v: [] for v in variants} for _ in range(3))
     for k in range(cfg.folds):
@@ -294,7 +295,8 @@ def nested_by_split(args, variants: Sequence[str], progress: Callable[[str], Non
     """:func:`nested_calibrations` of ``variants`` for each split of ``args.splits`` (:data:`SPLITS`), from the
     options of :func:`default_recipe_options` (calibrations fitted on the measured cases): ``{split: {variant: cv}}``.
     The maps scored have the default physics; the calibrations are fitted on maps with the physics the shipped
-    calibration was fitted on (:func:`calibration_physics`), so each variant is fitted as the default's would be."""
+    calibration was fitted on (:func:`calibration_physics`), so each variant is fitted as the default's would be.
+    ``args.smb`` (when set): the scored maps of the examples with an SMB raster in the kit are made with it."""
     from glacierbed.evaluation.measured_table import CASES, collect
     from glacierbed.pipeline.store import shipped_weights
     from glacierbed.posterior.calibration import Calibration
@@ -306,7 +308,8 @@ def nested_by_split(args, variants: Sequence[str], progress: Callable[[str], Non
     run_dirs = {"group": args.glacier_run_dir, "region": args.region_run_dir}
     return {split: nested_calibrations(ms, with_folds_by(cfg, ms, by), Path(cfg.init_weights), run_dirs[by],
                                        list(variants), calibrate_on=CASES, by=by, progress=progress,
-                                       fit_physics=fit_physics, interval_physics=interval_physics)
+                                       fit_physics=fit_physics, interval_physics=interval_physics,
+                                       smb=bool(getattr(args, "smb", False)))
             for split, by in SPLITS if split in getattr(args, "splits", [name for name, _ in SPLITS])}
 
 

@@ -125,15 +125,16 @@ def _examples(cases: Sequence[str], glaciers: Sequence[str] | None) -> list[tupl
     return out
 
 
-def _run_grid(example: str, out: Path, predictor: Any, physics: Any, ensemble: int) -> _Grid:
-    """The pipeline on one example (resumes in ``out``) and the feature maps on its DEM grid."""
+def _run_grid(example: str, out: Path, predictor: Any, physics: Any, ensemble: int, smb: Path | None = None) -> _Grid:
+    """The pipeline on one example (resumes in ``out``) and the feature maps on its DEM grid; ``smb``: its
+    surface mass-balance raster, given to the estimate as a user's ``--smb``."""
     from glacierbed.data.outlines import rasterize_ids
     from glacierbed.pipeline.estimate import EstimateConfig, estimate
 
     dem, outlines, _ = read_case_inputs(example)
     # the raw model: a shipped calibration was fitted on these very rows
     cfg = EstimateConfig(ensemble=ensemble, physics=as_physics_config(physics), calibrate=False)
-    res = estimate(dem, outlines, out, model=predictor, config=cfg, maps=False)
+    res = estimate(dem, outlines, out, model=predictor, config=cfg, maps=False, smb=smb)
     bad = res.glaciers[res.glaciers["status"] != "ok"]
     if len(bad):
         log.warning("%s: %d glaciers failed: %s", example, len(bad), "; ".join(
@@ -254,8 +255,8 @@ def _hef_info(grid: _Grid, base: dict[str, np.ndarray]) -> dict[str, Any]:
             "baseline_volume_km3": {k: float(np.nansum(np.where(own, v, 0.0)) * px / 1e9) for k, v in base.items()}}
 
 
-def _example_key(example: str, identity: str, physics: Any, ensemble: int, baselines: bool) -> str:
-    """Hash of what changes an example's table (the physics stage's settings included)."""
+def _example_key(example: str, identity: str, physics: Any, ensemble: int, baselines: bool, smb: Path | None) -> str:
+    """Hash of what changes an example's table (the physics stage's settings and an SMB raster included)."""
     from glacierbed import __version__
     from glacierbed.core.config import config_to_dict
 
@@ -263,7 +264,9 @@ def _example_key(example: str, identity: str, physics: Any, ensemble: int, basel
                                    "model": identity, "ensemble": ensemble, "baselines": baselines,
                                    "physics": config_to_dict(as_physics_config(physics)) if physics else None,
                                    "glacierbed": __version__, **({"max_pixels": ALPS_MAX_PIXELS, "match": 2} if example.startswith(
-                                       RGI11_EXAMPLE_PREFIX) else {})}, sort_keys=True, default=str).encode())
+                                       RGI11_EXAMPLE_PREFIX) else {}),
+                                   **({"smb": smb.name} if smb is not None else {})}, sort_keys=True,
+                                  default=str).encode())
     return h.hexdigest()[:20]
 
 
@@ -310,11 +313,12 @@ def _case_rows(case: str, example: str, grid: _Grid, base: dict[str, np.ndarray]
 
 
 def _collect_example(case: str, example: str, root: Path, base_dir: Path, predictor: Any, physics: Any,
-                     ensemble: int, baselines: bool, fresh: bool = False
+                     ensemble: int, baselines: bool, fresh: bool = False, smb: Path | None = None
                      ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Rows/pixels of one example, reused under the one resume rule (key + sha256 of the tables)."""
-    folder = root / safe_id(example)
-    key = _example_key(example, predictor.identity, physics, ensemble, baselines)
+    """Rows/pixels of one example, reused under the one resume rule (key + sha256 of the tables); ``smb``: its
+    SMB raster given to the estimate (run in a folder of its own, beside the run without)."""
+    folder = root / (safe_id(example) + ("-smb" if smb is not None else ""))
+    key = _example_key(example, predictor.identity, physics, ensemble, baselines, smb)
     files = {"rows": folder / "rows.csv", "pixels": folder / "pixels.csv"}
     checkpoint = Checkpoint(folder / "key.json", files, key)
     stored = Stored() if fresh else checkpoint.check(lambda f: (_read_csv(f["rows"]), _read_csv(f["pixels"])))
@@ -324,7 +328,7 @@ def _collect_example(case: str, example: str, root: Path, base_dir: Path, predic
     if stored.why_not:
         log.info("%s: cached table not reused (%s): recomputed", example, stored.why_not)
     t0 = time.perf_counter()
-    grid = _run_grid(example, folder / "estimate", predictor, physics, ensemble)
+    grid = _run_grid(example, folder / "estimate", predictor, physics, ensemble, smb)
     base = baseline_maps(example, base_dir) if baselines else {}
     rows, pixels, case_info = _case_rows(case, example, grid, base)
     info: dict[str, Any] = {"example": example, "case": case, "dem_resolution_m": grid.dem.res[0],
@@ -347,7 +351,7 @@ def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
 
 def collect(run_dir: str | Path, model: Any = None, physics: Any = True, *, cases: Sequence[str] = CASES,
             glaciers: Sequence[str] | None = None, ensemble: int = 4, baselines: bool = True,
-            fresh: bool = False, allow_seen: bool = False) -> MeasuredSet:
+            fresh: bool = False, allow_seen: bool = False, smb: bool = False) -> MeasuredSet:
     """The measured table of the kit for one model (see the module docstring).
 
     ``model``: a name/path for :func:`glacierbed.pipeline.store.load_predictor` (None = the
@@ -356,7 +360,9 @@ def collect(run_dir: str | Path, model: Any = None, physics: Any = True, *, case
     Cached in ``run_dir`` (resumes); ``fresh`` ignores the cached tables (the estimate
     still resumes its glaciers when their own key matches). A model fine-tuned on any of these glaciers
     raises :class:`~glacierbed.core.errors.InSampleError` unless ``allow_seen`` (for callers that drop them).
+    ``smb``: examples with an SMB raster in the kit (South Glacier) get it, as a user's ``--smb``.
     """
+    from glacierbed.data import registry
     from glacierbed.pipeline.store import load_predictor
 
     t0 = time.perf_counter()
@@ -369,7 +375,8 @@ def collect(run_dir: str | Path, model: Any = None, physics: Any = True, *, case
     all_rows, all_pixels, infos = [], [], {}
     for case, example in pairs:
         rows, pixels, infos[example] = _collect_example(case, example, root, run_dir / "baselines", predictor,
-                                                        physics, ensemble, baselines, fresh)
+                                                        physics, ensemble, baselines, fresh,
+                                                        registry.get_example(example).extras.get("smb") if smb else None)
         log.info("%s: %d rows, %d pixels", example, len(rows), len(pixels))
         all_rows.append(rows)
         all_pixels.append(pixels)
@@ -381,7 +388,7 @@ def collect(run_dir: str | Path, model: Any = None, physics: Any = True, *, case
         df["region"] = [region_of(g) for g in df["group"]]
     info = {"model": predictor.name, "model_arg": None if model is None else str(model), "seen_in_training": seen,
             "model_identity": predictor.identity, "physics": bool(physics), "ensemble": ensemble, "run_dir": str(root),
-            "physics_config": physics.to_yaml() if isinstance(physics, PhysicsConfig) else None,
+            "physics_config": physics.to_yaml() if isinstance(physics, PhysicsConfig) else None, "smb": smb,
             "examples": infos, "identity_report": report.to_dict("records"),
             "seconds": time.perf_counter() - t0}
     return MeasuredSet(rows, pixels, info)
