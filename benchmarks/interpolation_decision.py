@@ -19,6 +19,7 @@ import pandas as pd
 from glacierbed.core.atomic import write_text
 from glacierbed.core.errors import run_script
 from glacierbed.evaluation.benchmark import load_script, to_markdown
+from glacierbed.evaluation.measured_finetune import nested_variant_rows
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -42,7 +43,7 @@ def nested_rows(stem: str, results: Path = RESULTS) -> dict:
             raise SystemExit(f"{path}: missing; run benchmarks/measured_finetune.py --nested"
                              + (" --by region" if suffix else "") + " with the default's physics options first")
         table = pd.read_csv(path)
-        nested = table[table["variant"].astype(str).str.endswith("(nested)")]
+        nested = nested_variant_rows(table)
         if len(nested) != 1:
             raise SystemExit(f"{path}: expected one nested row, found {len(nested)}")
         rows[split] = nested.iloc[0]

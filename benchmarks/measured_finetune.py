@@ -36,9 +36,9 @@ from glacierbed.core.atomic import write_text
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.cross_validation import (acceptance_summary, cross_validate, cross_validate_on,
                                                     glathida_per_glacier, glathida_regions, ratio_gaps, score)
-from glacierbed.evaluation.measured_finetune import (cross_validate_finetune, finetune_all, nested_calibration,
-                                                    fitted_physics_record, only_cases, out_of_fold_calibration,
-                                                    with_folds_by)
+from glacierbed.evaluation.measured_finetune import (NESTED_LABEL, cross_validate_finetune, finetune_all,
+                                                    fitted_physics_record, nested_calibration, nested_variant_rows,
+                                                    only_cases, out_of_fold_calibration, with_folds_by)
 from glacierbed.evaluation.measured_table import CASES, MeasuredSet, collect
 from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
 from glacierbed.core.config import config_changes
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.nested:
         fitted_on = " with them" if calibrated_with_side else ""
         split = f"{cfg.folds} {kind} folds, {cfg.folds - 1} inner"
-        cvs[(f"{tag} + calibration{fitted_on} (nested)", split)] = nested_calibration(
+        cvs[(f"{tag} + calibration{fitted_on} {NESTED_LABEL}", split)] = nested_calibration(
             ms, cfg, init, args.run_dir, SHIP, physics, progress=lambda m: logging.info(m),
             calibrate_on=CASES if args.calibrate_on == "today" else None, by=args.by, fit_physics=fit_physics,
             interval_physics=interval_physics)
@@ -276,7 +276,7 @@ def write_final(ms: MeasuredSet, oof: MeasuredSet, cfg: MeasuredFinetuneConfig, 
     cal.model_identity = file_sha256(final)
     scores = args.out / f"{args.config.stem}.csv"
     nested = pd.read_csv(scores) if scores.exists() else pd.DataFrame(columns=["variant"])
-    nested = nested[nested["variant"].astype(str).str.endswith("(nested)")]
+    nested = nested_variant_rows(nested)
     cal.meta = {"model": tag, "physics": True if args.physics_config is None else
                 PhysicsConfig.from_yaml(args.physics_config).to_yaml(), "ensemble": 4,
                 "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -357,7 +357,7 @@ def paired_lines(per_glacier: pd.DataFrame, variant: str, compare_with: Path) ->
     if not ref_path.is_file():
         return [f"- No paired intervals: {ref_path.name} is missing."]
     ref = pd.read_csv(ref_path, dtype={"rgi_id": str})
-    ref = ref[ref["variant"].astype(str).str.endswith("(nested)")]
+    ref = nested_variant_rows(ref)
     mine = per_glacier[per_glacier["variant"] == variant]
     g = ratio_gaps(mine.set_index("rgi_id")["ratio_to_best_baseline"],
                    ref.set_index("rgi_id")["ratio_to_best_baseline"])
@@ -369,8 +369,8 @@ def paired_lines(per_glacier: pd.DataFrame, variant: str, compare_with: Path) ->
 
 def nested_glacier_wise(table: pd.DataFrame) -> pd.DataFrame:
     """The rows of a table of this script (results or cases) that belong to the nested glacier-wise variant."""
-    return table[table["variant"].astype(str).str.endswith("(nested)")
-                 & table["split"].astype(str).str.contains("glacier-wise")]
+    nested = nested_variant_rows(table)
+    return nested[nested["split"].astype(str).str.contains("glacier-wise")]
 
 
 def rule_baseline(path: Path) -> pd.Series:

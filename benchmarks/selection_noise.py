@@ -23,13 +23,13 @@ from glacierbed.core.errors import run_script
 from glacierbed.core.metrics import paired_bootstrap_gap
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.cross_validation import ratio_gaps
+from glacierbed.evaluation.measured_finetune import NESTED_LABEL
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: the default's nested runs (plastic margins, candidate 29's calibration), glacier-wise and region-wise
 DEFAULT = "measured_finetune_from_spanning_all_p128_physics_margin_plastic_fit_physics_margin_zero_interval_" \
           "physics_margin_plastic"
 DEFAULT_LORO = DEFAULT.replace("_p128_", "_p128_loro_", 1)
-NESTED = "(nested)"
 
 
 def per_glacier_ratios(results: Path = RESULTS) -> pd.DataFrame:
@@ -46,7 +46,7 @@ def per_glacier_ratios(results: Path = RESULTS) -> pd.DataFrame:
 
 def _nested(ratios: pd.DataFrame, run: str) -> pd.Series:
     """The per-glacier ratios of ``run``'s nested row."""
-    rows = ratios[(ratios["run"] == run) & ratios["variant"].str.endswith(NESTED)]
+    rows = ratios[(ratios["run"] == run) & ratios["variant"].str.endswith(NESTED_LABEL)]
     if rows.empty:
         raise SystemExit(f"{run}_glaciers.csv: no nested row to compare with")
     return rows.set_index("rgi_id")["ratio"]
@@ -82,7 +82,7 @@ def region_gaps(ratios: pd.DataFrame, runs: dict[str, str] | None = None, other:
     for split, run in runs.items():
         of_run = ratios[ratios["run"] == run]
         wide = of_run.pivot_table(index=["rgi_id", "region"], columns="variant", values="ratio")
-        log_gap = np.log(wide[other] / wide[[v for v in wide.columns if v.endswith(NESTED)][0]])
+        log_gap = np.log(wide[other] / wide[[v for v in wide.columns if v.endswith(NESTED_LABEL)][0]])
         for region, gaps in [("all", log_gap), *log_gap.groupby(level="region")]:
             rows.append({"split": split, "region": region, "n_glaciers": len(gaps), "mean_log_gap": gaps.mean(),
                          "glaciers_better": int((gaps < 0).sum())})
@@ -99,7 +99,7 @@ def oetztal_gaps(run: str = DEFAULT, results: Path = RESULTS) -> pd.DataFrame:
     table = pd.read_csv(path, dtype={"rgi_id": str})
     errors = table.assign(error=table["mu_cal"] - table["obs"]).pivot_table(index="rgi_id", columns="variant",
                                                                              values="error")
-    nested = [v for v in errors.columns if v.endswith(NESTED)][0]
+    nested = [v for v in errors.columns if v.endswith(NESTED_LABEL)][0]
     rows = []
     for variant in errors.columns:
         pair = errors[list(dict.fromkeys([variant, nested]))].dropna()  # the nested row once against itself

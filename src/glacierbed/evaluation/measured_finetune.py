@@ -272,6 +272,15 @@ def only_cases(ms: MeasuredSet, cases: Sequence[str] | None) -> MeasuredSet:
     return MeasuredSet(ms.rows[ms.rows["case"].isin(cases)], ms.pixels[ms.pixels["case"].isin(cases)], ms.info)
 
 
+#: the end of the nested variant's label in the results tables of ``benchmarks/measured_finetune.py``
+NESTED_LABEL = "(nested)"
+
+
+def nested_variant_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of such a results table (results, cases, per glacier) that belong to its nested variant."""
+    return table[table["variant"].astype(str).str.endswith(NESTED_LABEL)]
+
+
 #: the measured-fine-tuning splits scored nested: name, fold key (:func:`glacier_folds`)
 SPLITS = (("glacier-wise", "group"), ("region-wise", "region"))
 
@@ -346,4 +355,4 @@ def out_of_fold_calibration(oof: MeasuredSet, variant: str, calibrate_on: Sequen
 
 __all__ = ["measured_windows", "with_folds_by", "glacier_folds", "subset", "cross_validate_finetune", "finetune_all",
            "nested_calibration", "nested_calibrations", "fitted_physics_record", "calibration_physics", "only_cases",
-           "out_of_fold_calibration", "SPLITS", "default_recipe_options", "nested_by_split", "diagnostic_condition"]
+           "out_of_fold_calibration", "NESTED_LABEL", "nested_variant_rows", "SPLITS", "default_recipe_options", "nested_by_split", "diagnostic_condition"]
