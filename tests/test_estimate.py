@@ -19,7 +19,7 @@ from scipy import integrate
 
 from glacierbed.data.outlines import rasterize_ids, read_outlines
 from glacierbed.data.rasters import Raster, read_dem
-from glacierbed.core.errors import DataNotFoundError, EmptySelectionError, NoOverlapError
+from glacierbed.core.errors import DataNotFoundError, EmptySelectionError, MissingCRSError, NoOverlapError
 from glacierbed.pipeline.estimate import (
     COLUMNS,
     EstimateConfig,
@@ -278,6 +278,17 @@ def test_clear_errors(data_dir: Path, tmp_path: Path) -> None:
         estimate(data_dir / OETZ_DEM, data_dir / "nz-canterbury-25m/glaciers.gpkg", tmp_path, model="biharmonic")
     with pytest.raises(EmptySelectionError, match="RGI60-99"):
         estimate(data_dir / OETZ_DEM, data_dir / OETZ_RGI, tmp_path, model="biharmonic", select=["RGI60-99.00001"])
+    # South Glacier's (Yukon) SMB raster given for Hintereisferner: it would be skipped on every glacier in silence
+    smb = data_dir / "oggm-sample-data/benchmarks/south_glacier/mb_SouthGlacier.tif"
+    with pytest.raises(NoOverlapError, match=r"overlap the SMB raster .*mb_SouthGlacier.tif .*EPSG:32607"):
+        estimate(data_dir / OETZ_DEM, data_dir / OETZ_RGI, tmp_path, model="biharmonic", select=[HEF], smb=smb)
+    no_crs = tmp_path / "smb_without_crs.tif"  # the same values, the CRS dropped
+    with rasterio.open(smb) as src:
+        profile = {**src.profile, "crs": None}
+        with rasterio.open(no_crs, "w", **profile) as dst:
+            dst.write(src.read())
+    with pytest.raises(MissingCRSError, match="smb_without_crs.tif: raster has no coordinate reference system"):
+        estimate(data_dir / OETZ_DEM, data_dir / OETZ_RGI, tmp_path, model="biharmonic", select=[HEF], smb=no_crs)
 
 
 def test_cli_estimate(data_dir: Path, tmp_path: Path) -> None:

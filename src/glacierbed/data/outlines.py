@@ -143,11 +143,12 @@ def _polygonal_make_valid(geom):
     return fixed
 
 
-def check_overlap(outlines: gpd.GeoDataFrame, dem: Raster, min_fraction: float = 0.999) -> gpd.GeoDataFrame:
+def check_overlap(outlines: gpd.GeoDataFrame, dem: Raster, min_fraction: float = 0.999,
+                  what: str = "DEM") -> gpd.GeoDataFrame:
     """Outlines in the DEM's CRS; raise if none overlap it, warn/flag partial coverage.
 
     Adds a boolean column ``inside_dem`` (the outline lies within the DEM footprint up to
-    ``min_fraction`` of its area).
+    ``min_fraction`` of its area). ``what``: the raster's role in the messages (e.g. "SMB raster").
     """
     src = outlines.attrs.get("source", "outlines")
     g = outlines.to_crs(dem.crs)
@@ -159,16 +160,18 @@ def check_overlap(outlines: gpd.GeoDataFrame, dem: Raster, min_fraction: float =
     gm = g.geometry.to_crs(metric)
     frac = (gm.intersection(footprint).area / gm.area).fillna(0.0)
     if (frac <= 0).all():
-        raise NoOverlapError(f"{src}: none of the {len(g)} outlines overlap the DEM {dem.source or ''} "
-                             f"(DEM bounds {tuple(round(b) for b in dem.bounds)} in {crs_label(dem.crs)})")
+        raise NoOverlapError(f"{src}: none of the {len(g)} outlines overlap the {what} {dem.source or ''} "
+                             f"({what} bounds {tuple(round(b) for b in dem.bounds)} in {crs_label(dem.crs)})")
     g = g.copy()
     g["inside_dem"] = frac >= min_fraction
     partly = g.loc[(frac > 0) & ~g["inside_dem"], "rgi_id"].tolist()
     if partly:
-        log.warning("%s: %d outlines only partly covered by the DEM: %s", src, len(partly), ", ".join(partly[:10]))
+        log.warning("%s: %d outlines only partly covered by the %s: %s", src, len(partly), what,
+                    ", ".join(partly[:10]))
     off = int((frac <= 0).sum())
     if off:
-        log.info("%s: %d of %d outlines lie entirely off the DEM (no estimate for them)", src, off, len(g))
+        log.info("%s: %d of %d outlines lie entirely off the %s (%s)", src, off, len(g), what,
+                 "no estimate for them" if what == "DEM" else "not used for them")
     return g
 
 

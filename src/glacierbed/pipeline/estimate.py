@@ -144,6 +144,16 @@ def _physics_inputs(cfg: EstimateConfig, velocity: tuple[str | os.PathLike, str 
     return checked_rasters(named)
 
 
+def _check_aux_covers(aux: dict[str, str], outlines: gpd.GeoDataFrame, select: Sequence[str] | None) -> None:
+    """Stop with one line when a velocity or SMB raster covers none of the glaciers estimated (it would be skipped
+    on every glacier without a word); a partial cover is logged (those glaciers record it in ``physics_skipped``)."""
+    if select:
+        outlines = outlines[outlines["rgi_id"].isin(select)]
+    roles = {"vx": "velocity (vx) raster", "vy": "velocity (vy) raster", "smb": "SMB raster"}
+    for name, path in aux.items():  # a raster without CRS already stopped in checked_rasters
+        check_overlap(outlines, Raster.from_file(path), what=roles.get(name, f"{name} raster"))
+
+
 def prepare_region(dem: Raster | str | os.PathLike | Sequence[str | os.PathLike],
                    outlines: gpd.GeoDataFrame | str | os.PathLike, out: Path, model: Any, cfg: EstimateConfig, *,
                    resolution: float | None = None, select: Sequence[str] | None = None, aux: dict[str, str],
@@ -241,6 +251,7 @@ def estimate(
         else:
             region = prepare_region(dem, outlines, out, model, cfg, resolution=resolution, select=select, aux=aux,
                                     in_process=in_process)
+        _check_aux_covers(aux, region.outlines, select)
         # each task carries only its own glacier and key (not a table of all of them); many small
         # windows (tiles) run serially on one torch thread: 4x faster than two on a busy 2-core machine
         with torch_threads(1 if region.dem is None and in_process else None):
