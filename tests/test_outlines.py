@@ -190,3 +190,23 @@ def test_glacier_id_raster_and_bad_masks(tmp_path: Path) -> None:
         read_outlines(write("dem.tif", np.full((20, 20), 2500.5, np.float32)))
     with pytest.raises(EmptySelectionError, match="empty.tif"):
         read_outlines(write("empty.tif", np.zeros((20, 20), np.uint8)))
+
+
+def test_repeated_and_missing_ids(data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Each glacier's results are named by its id: two Ötztal outlines given one RGI id stop with one line naming the
+    file and the id (they overwrote each other's results before); an outline without an id is named by its row."""
+    from glacierbed.core.errors import DuplicateIdError
+    from glacierbed.data.outlines import as_outlines
+
+    rgi = gpd.read_file(data_dir / "oggm-sample-data/test-workflow/rgi/rgi_oetztal.shp")[["RGIId", "geometry"]].iloc[:3]
+    twice = rgi.assign(RGIId=[rgi["RGIId"].iloc[0]] * 2 + [rgi["RGIId"].iloc[2]])
+    twice.to_file(tmp_path / "twice.gpkg")
+    with pytest.raises(DuplicateIdError, match=rf"twice.gpkg: 2 outlines share 1 id\(s\) \({rgi['RGIId'].iloc[0]}\)"):
+        read_outlines(tmp_path / "twice.gpkg")
+    with pytest.raises(DuplicateIdError, match="the outline GeoDataFrame"):
+        as_outlines(twice.rename(columns={"RGIId": "rgi_id"}))
+    rgi.assign(RGIId=[rgi["RGIId"].iloc[0], None, rgi["RGIId"].iloc[2]]).to_file(tmp_path / "noid.gpkg")
+    with caplog.at_level(logging.WARNING):
+        ids = read_outlines(tmp_path / "noid.gpkg")["rgi_id"].tolist()
+    assert ids == [rgi["RGIId"].iloc[0], "glacier-00001", rgi["RGIId"].iloc[2]]
+    assert "1 outlines have no id" in caplog.text

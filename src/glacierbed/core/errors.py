@@ -34,6 +34,10 @@ class EmptySelectionError(GlacierbedError):
     """A selection (glaciers, patches, points) came out empty."""
 
 
+class DuplicateIdError(GlacierbedError):
+    """Outlines share an id, which names each glacier's outputs (one folder per id)."""
+
+
 class ChecksumError(GlacierbedError):
     """A downloaded or cached file does not match its registered checksum."""
 

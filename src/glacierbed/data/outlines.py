@@ -19,6 +19,7 @@ from glacierbed.data.rasters import Raster, local_metric_crs
 from glacierbed.core.errors import (
     CorruptFileError,
     DataNotFoundError,
+    DuplicateIdError,
     EmptySelectionError,
     MissingCRSError,
     NoOverlapError,
@@ -59,7 +60,7 @@ def read_outlines(path: str | os.PathLike, crs: CRS | str | int | None = None) -
     if len(gdf) == 0:
         raise EmptySelectionError(f"{path}: no outlines in file")
     gdf = gdf.copy()
-    gdf["rgi_id"] = _first_column(gdf, _ID_COLUMNS, default=[f"glacier-{i:05d}" for i in range(len(gdf))]).astype(str)
+    gdf["rgi_id"] = _glacier_ids(gdf, path)
     gdf["name"] = _first_column(gdf, _NAME_COLUMNS, default="").fillna("").astype(str).map(_clean_name)
     gdf["area_km2"] = pd.to_numeric(_first_column(gdf, _AREA_COLUMNS, default=np.nan), errors="coerce")
     invalid = ~gdf.geometry.is_valid
@@ -121,6 +122,26 @@ def outlines_from_mask(path: str | os.PathLike, min_area_km2: float = MIN_MASK_G
     gdf["name"] = ""
     gdf.attrs["source"] = str(path)
     return gdf.rename(columns={"label": "mask_label"})[["rgi_id", "name", "area_km2", "mask_label", "geometry"]]
+
+
+def _glacier_ids(gdf: gpd.GeoDataFrame, source: str | os.PathLike, columns: tuple[str, ...] = _ID_COLUMNS
+                 ) -> pd.Series:
+    """The outlines' ids (RGI / GLIMS / ``id`` column; ``glacier-NNNNN`` by row where there is none or a row has
+    none). Every glacier's outputs live in a folder named by its id, so a repeated id stops with one line: two
+    glaciers would overwrite each other's results."""
+    generated = pd.Series([f"glacier-{i:05d}" for i in range(len(gdf))], index=gdf.index)
+    ids = _first_column(gdf, columns, default=generated)
+    missing = ids.isna() | (ids.astype(str).str.strip() == "")
+    if missing.any():
+        log.warning("%s: %d outlines have no id: named by their row (%s)", source, int(missing.sum()),
+                    ", ".join(generated[missing].head(3)))
+    ids = ids.where(~missing, generated).astype(str).str.strip()
+    repeated = ids[ids.duplicated(keep=False)]
+    if len(repeated):
+        raise DuplicateIdError(f"{source}: {len(repeated)} outlines share {repeated.nunique()} id(s) "
+                               f"({', '.join(sorted(set(repeated))[:5])}); each glacier's results are named by its "
+                               "id: give every outline its own")
+    return ids
 
 
 def _first_column(gdf: gpd.GeoDataFrame, names: tuple[str, ...], default) -> pd.Series:
@@ -210,9 +231,10 @@ def as_outlines(outlines: "gpd.GeoDataFrame | str | os.PathLike") -> gpd.GeoData
     if len(outlines) == 0:
         raise EmptySelectionError("the outline GeoDataFrame is empty")
     g = outlines.copy()
-    for col, default in (("rgi_id", None), ("name", ""), ("area_km2", np.nan)):
+    g["rgi_id"] = _glacier_ids(g, "the outline GeoDataFrame", columns=("rgi_id",))
+    for col, default in (("name", ""), ("area_km2", np.nan)):
         if col not in g.columns:
-            g[col] = [f"glacier-{i:05d}" for i in range(len(g))] if default is None else default
+            g[col] = default
     return g
 
 
