@@ -490,3 +490,27 @@ def test_interpolated_fine_tune_lies_between_its_start_and_the_full_fit(tmp_path
     narrow = save_thickness_net(ThicknessNetConfig(width=8).build(), tmp_path / "narrow.pt", {})
     with pytest.raises(GlacierbedError, match="not the architecture"):
         interpolate_weights(start, narrow, 0.5)
+
+
+def test_fewer_glaciers_keeps_whole_glaciers_and_its_draw() -> None:
+    """``train_glaciers``: n of the glacier identities, all windows of a glacier together (its radar and grid
+    are one glacier), the same draw for the same seed; 0 or n >= the glaciers there are: all of them. Off (0), the
+    option is absent from a fit's identity, so the fold networks cached before it stay reusable."""
+    from glacierbed.evaluation.measured_finetune import fewer_glaciers
+    from glacierbed.models.thickness.finetune import (LATER_OPTIONS_OFF, MeasuredFinetuneConfig, MeasuredWindow,
+                                                      _fit_identity)
+
+    blank = np.zeros((1, 2, 2), np.float32)
+    windows = [MeasuredWindow(g, blank, np.full((2, 2), np.nan), np.ones((2, 2), bool), case=c)
+               for g, c in [("A", "south-glacier"), ("A", "glathida-grids"), ("B", "glathida-grids"),
+                            ("C", "oetztal-means"), ("D", "oetztal-means"), ("E", "glathida-grids")]]
+    assert fewer_glaciers(windows, 0, 1) == windows and fewer_glaciers(windows, 5, 1) == windows
+    for seed in range(10):
+        two = fewer_glaciers(windows, 2, seed)
+        groups = {w.group for w in two}
+        assert len(groups) == 2 and two == [w for w in windows if w.group in groups]  # whole glaciers, in order
+        assert fewer_glaciers(windows, 2, seed) == two
+    assert len({frozenset(w.group for w in fewer_glaciers(windows, 2, s)) for s in range(10)}) > 1
+    assert LATER_OPTIONS_OFF["train_glaciers"] == 0
+    assert "train_glaciers" not in _fit_identity(MeasuredFinetuneConfig(), __file__, windows)["config"]
+    assert _fit_identity(MeasuredFinetuneConfig(train_glaciers=12), __file__, windows)["config"]["train_glaciers"] == 12

@@ -135,7 +135,7 @@ def cross_validate_finetune(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_w
     for k in range(cfg.folds):
         held = {g for g, f in folds.items() if f == k}
         t0 = time.perf_counter()
-        train = [w for w in windows if w.group not in held]
+        train = fewer_glaciers([w for w in windows if w.group not in held], cfg.train_glaciers, cfg.seed + k)
         weights, _ = finetune_on_measured(cfg, init_weights, train, run_dir, run_dir / f"fold{k}" / "weights.pt")
         t_fit = time.perf_counter() - t0
         # Ötztal and Hintereisferner hold glaciers of every fold: run each time, keep this fold's
@@ -162,6 +162,16 @@ def cross_validate_finetune(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_w
     oof = MeasuredSet(pd.concat(rows, ignore_index=True), pd.concat(pixels, ignore_index=True),
                       {"folds": info, "config": cfg.__dict__})
     return oof, pd.DataFrame(info)
+
+
+def fewer_glaciers(windows: list[MeasuredWindow], n: int, seed: int) -> list[MeasuredWindow]:
+    """The windows of ``n`` of their glacier identities drawn at random (``seed``), a glacier's windows together;
+    all of them when ``n`` is 0 or not fewer than the glaciers there are."""
+    groups = sorted({w.group for w in windows})
+    if n <= 0 or n >= len(groups):
+        return windows
+    keep = set(np.random.default_rng(seed).choice(groups, n, replace=False))
+    return [w for w in windows if w.group in keep]
 
 
 def finetune_all(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weights: str | Path, run_dir: str | Path,
@@ -353,6 +363,7 @@ def out_of_fold_calibration(oof: MeasuredSet, variant: str, calibrate_on: Sequen
     return Calibration.variant(variant).fit(oof.rows, oof.pixels)
 
 
-__all__ = ["measured_windows", "with_folds_by", "glacier_folds", "subset", "cross_validate_finetune", "finetune_all",
+__all__ = ["measured_windows", "with_folds_by", "glacier_folds", "subset", "cross_validate_finetune", "fewer_glaciers",
+           "finetune_all",
            "nested_calibration", "nested_calibrations", "fitted_physics_record", "calibration_physics", "only_cases",
            "out_of_fold_calibration", "NESTED_LABEL", "nested_variant_rows", "SPLITS", "default_recipe_options", "nested_by_split", "diagnostic_condition"]

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 #: options added after fold networks were first cached, and their "off" values (left out of a fit's identity)
-LATER_OPTIONS_OFF = {"relative_floor_m": 0.0, "margin_profile": "zero", "interpolate": 1.0}
+LATER_OPTIONS_OFF = {"relative_floor_m": 0.0, "margin_profile": "zero", "interpolate": 1.0, "train_glaciers": 0}
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,9 @@ class MeasuredFinetuneConfig(YamlConfig):
     #: (weight-space interpolation, WiSE-FT: keeps more of what the start knew where the measured glaciers say
     #: nothing, e.g. an unseen region); 1: the fine-tuned weights as they are
     interpolate: float = 1.0
+    #: > 0: each fold of an evaluation fine-tunes on this many of its training glaciers, drawn at random (seeded by
+    #: the fold; ``glacierbed.evaluation.measured_finetune``): how the gain grows with measured glaciers; 0: all
+    train_glaciers: int = 0
     folds: int = 6  #: glacier-wise folds of the evaluation
     threads: int = 2
     seed: int = 0
