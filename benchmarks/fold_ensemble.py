@@ -25,10 +25,9 @@ import pandas as pd
 from glacierbed.core.atomic import write_text
 from glacierbed.core.errors import quiet_per_glacier_logs, run_script
 from glacierbed.evaluation.benchmark import to_markdown, write_table
-from glacierbed.evaluation.measured_finetune import (default_recipe_options, diagnostic_condition, glacier_folds,
-                                                    measured_windows)
-from glacierbed.evaluation.measured_table import collect
-from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig, MeasuredWindow
+from glacierbed.evaluation.measured_finetune import (default_recipe, default_recipe_options, diagnostic_condition,
+                                                    glacier_folds, measured_windows)
+from glacierbed.models.thickness.finetune import MeasuredWindow
 from glacierbed.models.thickness.runtime import ThicknessNetPredictor
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -55,8 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     quiet_per_glacier_logs()
     t0 = time.perf_counter()
-    cfg = MeasuredFinetuneConfig.from_yaml(args.config)
-    ms = collect(args.table_dir, args.reference, True)
+    cfg, ms = default_recipe(args)
     run = args.glacier_run_dir
     windows = measured_windows(ms, Path(cfg.init_weights), run / "windows")
     folds = glacier_folds(ms, cfg.folds)

@@ -28,9 +28,8 @@ from glacierbed.core.atomic import write_text
 from glacierbed.core.errors import quiet_per_glacier_logs, run_script
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.cross_validation import acceptance_summary, cross_validate, glathida_per_glacier, ratio_gaps
-from glacierbed.evaluation.measured_finetune import (cross_validate_finetune, default_recipe_options,
+from glacierbed.evaluation.measured_finetune import (cross_validate_finetune, default_recipe, default_recipe_options,
                                                     with_folds_by)
-from glacierbed.evaluation.measured_table import collect
 from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
 
 HERE = Path(__file__).resolve().parent
@@ -77,8 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     quiet_per_glacier_logs()
     t0 = time.perf_counter()
-    cfg = MeasuredFinetuneConfig.from_yaml(args.config)
-    ms = collect(args.table_dir, args.reference, True)
+    cfg, ms = default_recipe(args)
     runs = {f"N = {n}, glacier-wise": (replace(cfg, train_glaciers=n), args.count_run_dir / f"n{n}", "group")
             for n in COUNTS}
     runs["all, glacier-wise"] = (cfg, args.glacier_run_dir, "group")

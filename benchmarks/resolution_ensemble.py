@@ -27,10 +27,9 @@ import pandas as pd
 from glacierbed.core.atomic import write_text
 from glacierbed.core.errors import quiet_per_glacier_logs, run_script
 from glacierbed.evaluation.benchmark import to_markdown, write_table
-from glacierbed.evaluation.measured_finetune import (cross_validate_finetune, default_recipe_options,
+from glacierbed.evaluation.measured_finetune import (cross_validate_finetune, default_recipe, default_recipe_options,
                                                     diagnostic_condition)
-from glacierbed.evaluation.measured_table import BASELINES, collect
-from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
+from glacierbed.evaluation.measured_table import BASELINES
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HERE = Path(__file__).resolve().parent
@@ -74,8 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     quiet_per_glacier_logs("glacierbed.evaluation.measured_table")
     t0 = time.perf_counter()
-    cfg = MeasuredFinetuneConfig.from_yaml(args.config)
-    ms = collect(args.table_dir, args.reference, True)
+    cfg, ms = default_recipe(args)
     coarse, _ = cross_validate_finetune(ms, cfg, Path(cfg.init_weights), args.glacier_run_dir)
     replan(args.glacier_run_dir, args.fine_run_dir, cfg.folds, 256)
     fine, _ = cross_validate_finetune(ms, cfg, Path(cfg.init_weights), args.fine_run_dir,

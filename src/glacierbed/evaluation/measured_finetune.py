@@ -310,20 +310,26 @@ def default_recipe_options(ap, config: Path) -> None:
                     help="the splits scored (each needs its fold networks: about an hour to make on 2 cores)")
 
 
+def default_recipe(args) -> tuple[MeasuredFinetuneConfig, MeasuredSet]:
+    """The recipe and the measured table named by the options of :func:`default_recipe_options`."""
+    from glacierbed.evaluation.measured_table import collect
+
+    return MeasuredFinetuneConfig.from_yaml(args.config), collect(args.table_dir, args.reference, True)
+
+
 def nested_by_split(args, variants: Sequence[str], progress: Callable[[str], None] | None = None) -> dict[str, dict]:
     """:func:`nested_calibrations` of ``variants`` for each split of ``args.splits`` (:data:`SPLITS`), from the
     options of :func:`default_recipe_options` (calibrations fitted on the measured cases): ``{split: {variant: cv}}``.
     The maps scored have the default physics; the calibrations are fitted on maps with the physics the shipped
     calibration was fitted on (:func:`calibration_physics`), so each variant is fitted as the default's would be.
     ``args.smb`` (when set): the scored maps of the examples with an SMB raster in the kit are made with it."""
-    from glacierbed.evaluation.measured_table import CASES, collect
+    from glacierbed.evaluation.measured_table import CASES
     from glacierbed.pipeline.store import shipped_weights
     from glacierbed.posterior.calibration import Calibration
 
     fit_physics, interval_physics = calibration_physics(Calibration.load(shipped_weights(
         "thickness_net.calibration.json")))
-    cfg = MeasuredFinetuneConfig.from_yaml(args.config)
-    ms = collect(args.table_dir, args.reference, True)
+    cfg, ms = default_recipe(args)
     run_dirs = {"group": args.glacier_run_dir, "region": args.region_run_dir}
     return {split: nested_calibrations(ms, with_folds_by(cfg, ms, by), Path(cfg.init_weights), run_dirs[by],
                                        list(variants), calibrate_on=CASES, by=by, progress=progress,
@@ -364,6 +370,6 @@ def out_of_fold_calibration(oof: MeasuredSet, variant: str, calibrate_on: Sequen
 
 
 __all__ = ["measured_windows", "with_folds_by", "glacier_folds", "subset", "cross_validate_finetune", "fewer_glaciers",
-           "finetune_all",
-           "nested_calibration", "nested_calibrations", "fitted_physics_record", "calibration_physics", "only_cases",
-           "out_of_fold_calibration", "NESTED_LABEL", "nested_variant_rows", "SPLITS", "default_recipe_options", "nested_by_split", "diagnostic_condition"]
+           "finetune_all", "nested_calibration", "nested_calibrations", "fitted_physics_record", "calibration_physics",
+           "only_cases", "out_of_fold_calibration", "NESTED_LABEL", "nested_variant_rows", "SPLITS",
+           "default_recipe_options", "default_recipe", "nested_by_split", "diagnostic_condition"]
