@@ -200,6 +200,10 @@ def test_cli_list_and_fetch(data_dir: Path) -> None:
     res = runner.invoke(app, ["data", "list"], env={"COLUMNS": "250"})
     assert res.exit_code == 0, res.output
     assert "south-glacier" in res.output and "oggm-sample-data" in res.output
+    sg_row = next(line for line in res.output.splitlines() if "south-glacier" in line)
+    assert "observations, smb" in sg_row  # its mass-balance raster, for --smb
+    res = runner.invoke(app, ["data", "fetch", "south-glacier"], env={"COLUMNS": "250"})
+    assert res.exit_code == 0 and "mb_SouthGlacier.tif" in res.output
     res = runner.invoke(app, ["data", "fetch", "hintereisferner"], env={"COLUMNS": "250"})
     assert res.exit_code == 0 and "RGI60-11.00897_thickness.tif" in res.output
     res = runner.invoke(app, ["data", "fetch", "no-such-glacier"])

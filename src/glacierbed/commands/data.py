@@ -21,7 +21,8 @@ def list_data() -> None:
     for col in ("name", "DEM", "outlines", "extras", "local", "description"):
         t.add_column(col)
     for name, e in reg.EXAMPLES.items():
-        extras = ", ".join(k for k in ("glacier_mask", "observations", "consensus") if getattr(e, k))
+        extras = ", ".join([k for k in ("glacier_mask", "observations", "consensus") if getattr(e, k)]
+                           + [role for role, _ in e.extras if role == "smb"])
         t.add_row(name, f"{len(e.dem)} file(s)", "yes" if e.outlines else "-", extras or "-",
                   "[green]yes[/]" if reg.example_available(name) else "[red]no[/]", e.description)
     out.print(t)
@@ -51,6 +52,8 @@ def fetch(name: str = typer.Argument(..., help="Example name (see `glacierbed da
         for role in ("outlines", "glacier_mask", "observations", "consensus"):
             if getattr(ex, role) is not None:
                 t.add_row(role, str(getattr(ex, role)))
+        for role, path in ex.extras.items():  # e.g. South Glacier's SMB raster (for --smb)
+            t.add_row(role, str(path))
         out.print(t)
     else:
         out.print(str(reg.get_file(name)))
