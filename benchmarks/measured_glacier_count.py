@@ -27,24 +27,14 @@ import pandas as pd
 from glacierbed.core.atomic import write_text
 from glacierbed.core.errors import quiet_per_glacier_logs, run_script
 from glacierbed.evaluation.benchmark import to_markdown, write_table
-from glacierbed.evaluation.cross_validation import acceptance_summary, cross_validate, glathida_per_glacier, ratio_gaps
-from glacierbed.evaluation.measured_finetune import (cross_validate_finetune, default_recipe, default_recipe_options,
+from glacierbed.evaluation.cross_validation import ratio_gaps
+from glacierbed.evaluation.measured_finetune import (default_recipe, default_recipe_options, raw_out_of_fold,
                                                     with_folds_by)
-from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 #: the subset sizes the protocol declared
 COUNTS = (12, 24)
-
-
-def raw_out_of_fold(ms, cfg: MeasuredFinetuneConfig, run_dir: Path, by: str = "group") -> tuple[pd.DataFrame, dict]:
-    """Per-glacier grid ratios and the acceptance figures of the raw out-of-fold maps of ``cfg``'s fold networks."""
-    init = Path(cfg.init_weights)
-    oof, folds = cross_validate_finetune(ms, cfg, init, run_dir, True, progress=lambda m: logging.info(m), by=by)
-    cv = cross_validate(oof, "none")
-    fitted = f"{folds['fitted_windows'].min()}–{folds['fitted_windows'].max()} windows"
-    return glathida_per_glacier(cv), {**acceptance_summary(cv), "fitted": fitted}
 
 
 def alps_lines(per_glacier: pd.DataFrame) -> list[str]:

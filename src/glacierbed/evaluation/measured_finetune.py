@@ -317,6 +317,19 @@ def default_recipe(args) -> tuple[MeasuredFinetuneConfig, MeasuredSet]:
     return MeasuredFinetuneConfig.from_yaml(args.config), collect(args.table_dir, args.reference, True)
 
 
+def raw_out_of_fold(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, run_dir: Path, by: str = "group"
+                    ) -> tuple[pd.DataFrame, dict]:
+    """Per-glacier grid ratios and the acceptance figures of the raw (uncalibrated) out-of-fold maps of ``cfg``'s fold
+    networks (:func:`cross_validate_finetune`, fine-tuned from ``cfg.init_weights``; cached ones reused)."""
+    from glacierbed.evaluation.cross_validation import acceptance_summary, cross_validate, glathida_per_glacier
+
+    oof, folds = cross_validate_finetune(ms, cfg, Path(cfg.init_weights), run_dir, True, by=by,
+                                         progress=lambda m: log.info(m))
+    cv = cross_validate(oof, "none")
+    fitted = f"{folds['fitted_windows'].min()}–{folds['fitted_windows'].max()} windows"
+    return glathida_per_glacier(cv), {**acceptance_summary(cv), "fitted": fitted}
+
+
 def nested_by_split(args, variants: Sequence[str], progress: Callable[[str], None] | None = None) -> dict[str, dict]:
     """:func:`nested_calibrations` of ``variants`` for each split of ``args.splits`` (:data:`SPLITS`), from the
     options of :func:`default_recipe_options` (calibrations fitted on the measured cases): ``{split: {variant: cv}}``.
@@ -372,4 +385,4 @@ def out_of_fold_calibration(oof: MeasuredSet, variant: str, calibrate_on: Sequen
 __all__ = ["measured_windows", "with_folds_by", "glacier_folds", "subset", "cross_validate_finetune", "fewer_glaciers",
            "finetune_all", "nested_calibration", "nested_calibrations", "fitted_physics_record", "calibration_physics",
            "only_cases", "out_of_fold_calibration", "NESTED_LABEL", "nested_variant_rows", "SPLITS",
-           "default_recipe_options", "default_recipe", "nested_by_split", "diagnostic_condition"]
+           "default_recipe_options", "default_recipe", "raw_out_of_fold", "nested_by_split", "diagnostic_condition"]

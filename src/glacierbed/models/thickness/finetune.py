@@ -17,6 +17,7 @@ the result on glaciers left out of the fit; nothing here knows where measurement
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -36,7 +37,10 @@ log = logging.getLogger(__name__)
 
 
 #: options added after fold networks were first cached, and their "off" values (left out of a fit's identity)
-LATER_OPTIONS_OFF = {"relative_floor_m": 0.0, "margin_profile": "zero", "interpolate": 1.0, "train_glaciers": 0}
+LATER_OPTIONS_OFF = {"relative_floor_m": 0.0, "margin_profile": "zero", "interpolate": 1.0, "train_glaciers": 0,
+                     "balance": "window"}
+#: how a step draws its measured window: uniformly over the windows, or over the RGI regions first
+BALANCES = ("window", "region")
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,9 @@ class MeasuredFinetuneConfig(YamlConfig):
     #: > 0: each fold of an evaluation fine-tunes on this many of its training glaciers, drawn at random (seeded by
     #: the fold; ``glacierbed.evaluation.measured_finetune``): how the gain grows with measured glaciers; 0: all
     train_glaciers: int = 0
+    #: ``window``: each step's measured window drawn uniformly (the Alps, two thirds of the kit's glaciers, dominate);
+    #: ``region``: an RGI region drawn uniformly first, then a window of it
+    balance: str = "window"
     folds: int = 6  #: glacier-wise folds of the evaluation
     threads: int = 2
     seed: int = 0
@@ -81,6 +88,8 @@ class MeasuredFinetuneConfig(YamlConfig):
         check_margin_profile(self.margin_profile)
         if not 0.0 <= self.interpolate <= 1.0:
             raise ValueError(f"interpolate must lie in [0, 1] (1: the fine-tuned weights), got {self.interpolate}")
+        if self.balance not in BALANCES:
+            raise ValueError(f"balance must be one of {', '.join(BALANCES)}, got {self.balance!r}")
 
 
 @dataclass
@@ -97,6 +106,24 @@ class MeasuredWindow:
     @property
     def n_measured(self) -> int:
         return int(np.isfinite(self.truth).sum())
+
+
+def rgi_region(group: str) -> str:
+    """The RGI region of a glacier identity (``RGI60-11.00897`` -> ``11``); the identity itself when it is no RGI id."""
+    m = re.match(r"RGI\d0-(\d{2})\.", group)
+    return m.group(1) if m else group
+
+
+def draw_window(windows: Sequence[MeasuredWindow], rng: np.random.Generator, balance: str = "window"
+                ) -> MeasuredWindow:
+    """One measured window for a step: uniformly over ``windows`` (``window``, one draw from ``rng``), or an RGI region
+    uniformly first and a window of it (``region``, two draws)."""
+    if balance == "window":
+        return windows[int(rng.integers(len(windows)))]
+    regions = sorted({rgi_region(w.group) for w in windows})
+    region = regions[int(rng.integers(len(regions)))]
+    of_region = [w for w in windows if rgi_region(w.group) == region]
+    return of_region[int(rng.integers(len(of_region)))]
 
 
 def _window_loss(net: ThicknessNet, w: MeasuredWindow, rng: np.random.Generator, cfg: MeasuredFinetuneConfig
@@ -156,7 +183,7 @@ def finetune_on_measured(cfg: MeasuredFinetuneConfig, init_weights: str | Path, 
     with torch_threads(cfg.threads):
         net.train()
         for step in range(cfg.steps):
-            loss = _window_loss(net, main[int(rng.integers(len(main)))], rng, cfg)
+            loss = _window_loss(net, draw_window(main, rng, cfg.balance), rng, cfg)
             for i in (rng.integers(0, len(side), cfg.side_batch) if side else ()):
                 loss = loss + _window_loss(net, side[int(i)], rng, cfg)
             if sim is not None:
