@@ -514,3 +514,24 @@ def test_fewer_glaciers_keeps_whole_glaciers_and_its_draw() -> None:
     assert LATER_OPTIONS_OFF["train_glaciers"] == 0
     assert "train_glaciers" not in _fit_identity(MeasuredFinetuneConfig(), __file__, windows)["config"]
     assert _fit_identity(MeasuredFinetuneConfig(train_glaciers=12), __file__, windows)["config"]["train_glaciers"] == 12
+
+
+def test_region_balanced_draw() -> None:
+    """``balance: window`` draws exactly as before (one integer per step: cached fold networks stay what they were);
+    ``region`` gives each RGI region an equal share of the steps however many glaciers it has (8 Alpine windows, one
+    Arctic, one Caucasus: a third each, instead of 80 % Alpine)."""
+    from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig, MeasuredWindow, draw_window, rgi_region
+
+    assert rgi_region("RGI60-11.00897") == "11" and rgi_region("RGI60-03.01632") == "03"
+    assert rgi_region("glacier-00001") == "glacier-00001"
+    blank = np.zeros((1, 2, 2), np.float32)
+    groups = [f"RGI60-11.{i:05d}" for i in range(8)] + ["RGI60-03.01632", "RGI60-12.00960"]
+    windows = [MeasuredWindow(g, blank, np.full((2, 2), np.nan), np.ones((2, 2), bool)) for g in groups]
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    assert all(draw_window(windows, a) is windows[int(b.integers(len(windows)))] for _ in range(50))
+    rng = np.random.default_rng(0)
+    drawn = pd.Series([rgi_region(draw_window(windows, rng, "region").group) for _ in range(6000)])
+    share = drawn.value_counts(normalize=True)
+    assert set(share.index) == {"11", "03", "12"} and np.allclose(share.to_numpy(), 1 / 3, atol=0.03)
+    with pytest.raises(ValueError, match="balance must be one of window, region"):
+        MeasuredFinetuneConfig(balance="glacier")
