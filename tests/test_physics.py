@@ -326,3 +326,28 @@ def test_plastic_margin_profile_in_the_posterior(south) -> None:
     assert np.nansum(h1) > np.nansum(h0)
     with pytest.raises(ValueError, match="margin_profile must be one of"):
         ph.PhysicsConfig(margin_profile="linear")
+
+
+def test_network_sees_the_smb_raster_in_metres_of_ice(data_dir: Path, tmp_path: Path) -> None:
+    """``--smb`` is read in m w.e. a-1 (``mb_water_equivalent``); the thickness network's SMB channel was simulated in
+    m of ice a-1, so the window it sees holds South Glacier's raster times rho_w / rho_i on its working grid (the
+    physics converts its own copy the same way); with ``mb_water_equivalent: false`` the raster is taken as ice."""
+    from glacierbed.core.glaciology import RHO_ICE, RHO_WATER
+    from glacierbed.data.examples import read_case_inputs
+    from glacierbed.pipeline.estimate import EstimateConfig, prepare_region
+    from glacierbed.pipeline.glacier import glacier_window, read_glacier_window
+
+    smb = str(data_dir / SG / "mb_SouthGlacier.tif")
+    dem, outlines, _ = read_case_inputs("south-glacier")
+    seen = {}
+    for we in (True, False):
+        cfg = EstimateConfig(physics=ph.PhysicsConfig(mb_water_equivalent=we))
+        region = prepare_region(dem, outlines, tmp_path / str(we), "biharmonic", cfg, aux={"smb": smb})
+        (spec,) = region.specs
+        win = read_glacier_window(spec, region.ctx, region.predictor)
+        seen[we] = glacier_window(spec, region.ctx, win).smb
+        raw = raster_on_grid(smb, win.ww)
+    on = np.isfinite(raw)
+    assert on.sum() > 1000 and 0.5 < np.nanmax(np.abs(raw)) < 20  # the real raster, metres a-1
+    np.testing.assert_allclose(seen[True][on], raw[on] * RHO_WATER / RHO_ICE)
+    np.testing.assert_allclose(seen[False][on], raw[on])

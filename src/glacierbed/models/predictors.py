@@ -45,7 +45,7 @@ class GlacierWindow:
     pixel_size_m: float
     calving: bool = False  #: water-terminating (RGI TermType 1/2)
     velocity: tuple[np.ndarray, np.ndarray] | None = None  #: (ux, uy) m/yr, array axes
-    smb: np.ndarray | None = None  #: surface mass balance, m w.e./yr
+    smb: np.ndarray | None = None  #: surface mass balance, m of ice / yr (the pipeline converts a w.e. raster)
     ids: np.ndarray | None = None  #: glacier labels of the window (0 = no ice); None: connected ice bodies
 
 
