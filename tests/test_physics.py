@@ -351,3 +351,23 @@ def test_network_sees_the_smb_raster_in_metres_of_ice(data_dir: Path, tmp_path: 
     assert on.sum() > 1000 and 0.5 < np.nanmax(np.abs(raw)) < 20  # the real raster, metres a-1
     np.testing.assert_allclose(seen[True][on], raw[on] * RHO_WATER / RHO_ICE)
     np.testing.assert_allclose(seen[False][on], raw[on])
+
+
+def test_smb_with_the_fine_tuned_default_warns(data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+                                               ) -> None:
+    """The shipped network was fine-tuned on measured thickness without SMB rasters and did worse on South Glacier
+    with one: given ``smb``, the estimate says so; a classical fill given the same raster does not warn."""
+    import logging
+
+    from glacierbed.data.examples import read_case_inputs
+    from glacierbed.pipeline.estimate import EstimateConfig, estimate
+
+    dem, outlines, _ = read_case_inputs("south-glacier")
+    smb = data_dir / SG / "mb_SouthGlacier.tif"
+    for model, warns in ((None, True), ("biharmonic", False)):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="glacierbed.pipeline.estimate"):
+            res = estimate(dem, outlines, tmp_path / str(model), model=model, config=EstimateConfig(ensemble=1),
+                           maps=False, smb=smb)
+        assert res.glaciers["status"].eq("ok").all()
+        assert ("without any SMB raster" in caplog.text) is warns

@@ -252,6 +252,9 @@ def estimate(
             region = prepare_region(dem, outlines, out, model, cfg, resolution=resolution, select=select, aux=aux,
                                     in_process=in_process)
         _check_aux_covers(aux, region.outlines, select)
+        if "smb" in aux and "finetuned_on_measured" in (getattr(region.predictor, "record", None) or {}):
+            log.warning("%s was fine-tuned on measured thickness without any SMB raster; given one, it did worse on "
+                        "South Glacier (29.5 vs 27.4 m; docs/physics.md)", region.predictor.name)
         # each task carries only its own glacier and key (not a table of all of them); many small
         # windows (tiles) run serially on one torch thread: 4x faster than two on a busy 2-core machine
         with torch_threads(1 if region.dem is None and in_process else None):
