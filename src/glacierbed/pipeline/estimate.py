@@ -93,6 +93,8 @@ def glacier_key(spec: GlacierSpec, cfg: EstimateConfig, model_identity: str, dem
     h.update(dem_sha.encode())
     if cfg.physics is not None:
         h.update(json.dumps(aux_sha, sort_keys=True).encode())
+        if "smb" in aux_sha:  # the network's SMB channel in metres of ice since 2026-12-07: older results recomputed
+            h.update(b"smb-channel-ice")
     h.update(f"{spec.gid}:{spec.term_type}:{spec.bounds}".encode())
     for gid, geom in sorted(zip(spec.neighbours["gid"], spec.neighbours.geometry), key=lambda t: t[0]):
         h.update(str(gid).encode())
