@@ -375,3 +375,20 @@ def test_cli_estimate_on_a_glacier_mask_raster(data_dir: Path, tmp_path: Path) -
     with rasterio.open(tmp_path / "thickness.tif") as src:
         h = src.read(1, masked=True)
         assert src.crs.to_epsg() == 25833 and h.min() >= 0
+
+
+def test_measured_region_column(data_dir: Path, tmp_path: Path) -> None:
+    """``measured_region``: the shipped network was fine-tuned on measured glaciers of RGI regions 01, 03, 04, 05, 11
+    and 12, read from RGI 6 and 7 ids; other ids, and a model never fine-tuned on measurements, say nothing. End to
+    end, the kit's Karakoram glacier (RGI 14) is marked False in glaciers.csv."""
+    from glacierbed.data import registry
+    from glacierbed.pipeline.estimate import measured_region
+    from glacierbed.pipeline.store import load_predictor
+
+    ids = pd.Series(["RGI60-11.00897", "RGI60-14.03439", "RGI2000-v7.0-G-01-00001", "RGI50-03.01632", "glacier-00001"])
+    assert measured_region(ids, load_predictor(None)).tolist() == [True, False, True, True, None]
+    assert measured_region(ids, load_predictor("biharmonic")).tolist() == [None] * 5
+    ex = registry.get_example("karakoram-03439")
+    res = estimate(ex.dem, ex.outlines, tmp_path, config=EstimateConfig(ensemble=1), maps=False)
+    assert res.glaciers["measured_region"].tolist() == [False]
+    assert pd.read_csv(tmp_path / "glaciers.csv")["measured_region"].tolist() == [False]

@@ -264,6 +264,7 @@ def estimate(
                                list(zip(region.specs, region.keys)), workers=workers, scheduler=scheduler,
                                progress=progress, order=_largest_first)
         table = _table(region.specs, outcomes, region.predictor.name, region.missing)
+        table["measured_region"] = measured_region(table["rgi_id"], region.predictor)
         paths, summary = write_region_outputs(region, table, outcomes, out, t_start)
         if maps is not False:
             paths.update(_write_maps(region, table, summary, out, bool(maps)))
@@ -346,6 +347,24 @@ def _table(specs: list[GlacierSpec], outcomes: list[TaskOutcome], model_name: st
     return table[COLUMNS + [c for c in table.columns if c not in COLUMNS]]
 
 
+def measured_region(ids: pd.Series, predictor: Any) -> pd.Series:
+    """Per glacier: whether the network was fine-tuned on measured glaciers of its RGI region (read from its RGI id);
+    None where the model was not fine-tuned on measurements or the id names no RGI region. Leave one region out the
+    default does worse than within its measured regions (README, *Region shift*), so False marks the less tested."""
+    from glacierbed.models.thickness.finetune import rgi_region
+
+    fitted = (getattr(predictor, "record", None) or {}).get("finetuned_on_measured") or {}
+    own = ids.astype(str).map(rgi_region)
+    if not fitted.get("groups"):
+        return pd.Series([None] * len(ids), index=ids.index, dtype=object)
+    seen = {rgi_region(g) for g in fitted["groups"]}
+    out = pd.Series([r in seen if len(r) == 2 and r.isdigit() else None for r in own], index=ids.index, dtype=object)
+    if unseen := int(out.eq(False).sum()):
+        log.info("%d of %d glaciers lie in RGI regions the model saw no measured glacier of (measured_region; its "
+                 "measured scores say least about them: docs/estimate.md)", unseen, len(out))
+    return out
+
+
 def _run_spec(item: tuple[GlacierSpec, str], ctx: RegionContext, out: Path) -> TaskOutcome:
     spec, key = item
     return estimate_glacier(GlacierDir(out, spec.rgi_id), spec, ctx, key=key,
@@ -353,5 +372,5 @@ def _run_spec(item: tuple[GlacierSpec, str], ctx: RegionContext, out: Path) -> T
 
 
 __all__ = ["EstimateConfig", "EstimateResult", "GlacierSpec", "Region", "RegionContext", "estimate_glacier",
-           "glacier_specs", "glacier_key", "estimate", "prepare_region", "write_region_outputs", "COLUMNS",
+           "glacier_specs", "glacier_key", "estimate", "prepare_region", "write_region_outputs", "measured_region", "COLUMNS",
            "RESULT_FORMAT"]

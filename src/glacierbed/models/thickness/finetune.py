@@ -109,8 +109,9 @@ class MeasuredWindow:
 
 
 def rgi_region(group: str) -> str:
-    """The RGI region of a glacier identity (``RGI60-11.00897`` -> ``11``); the identity itself when it is no RGI id."""
-    m = re.match(r"RGI\d0-(\d{2})\.", group)
+    """The RGI region of a glacier identity (``RGI60-11.00897``, ``RGI2000-v7.0-G-11-00001`` -> ``11``); the identity
+    itself when it is no RGI id."""
+    m = re.match(r"RGI\d0-(\d{2})\.", group) or re.match(r"RGI2000-v7\.0-[GC]-(\d{2})-", group)
     return m.group(1) if m else group
 
 
