@@ -28,7 +28,7 @@ import numpy as np
 
 from glacierbed.core.config import YamlConfig, config_to_dict
 from glacierbed.core.errors import GlacierbedError
-from glacierbed.core.glaciology import RHO_ICE, RHO_WATER, is_calving, margin_pixels
+from glacierbed.core.glaciology import is_calving, margin_pixels
 from glacierbed.data.attributes import mask_latitude
 from glacierbed.data.outlines import labels_on_ice, rasterize_gids
 from glacierbed.data.rasters import Raster, fill_voids, raster_on_grid, read_window, sample_layers, velocity_on_grid
@@ -163,8 +163,8 @@ def glacier_window(spec: GlacierSpec, ctx: RegionContext, win: Window) -> Glacie
     aux = ctx.aux
     velocity = velocity_on_grid(_aux_raster(aux["vx"]), _aux_raster(aux["vy"]), win.ww) if "vx" in aux else None
     smb = raster_on_grid(_aux_raster(aux["smb"]), win.ww) if "smb" in aux else None
-    if smb is not None and ctx.config.physics.mb_water_equivalent:  # the network's channel is m of ice a-1
-        smb = smb * (RHO_WATER / RHO_ICE)  # (simulated as such); the physics converts its own copy the same way
+    if smb is not None:  # the network's channel is m of ice a-1 (simulated as such), as the physics' term
+        smb = smb * ctx.config.physics.smb_to_ice
     return GlacierWindow(win.ww.data, win.ownw, win.icew, win.plan.resolution_m, calving=is_calving(spec.term_type),
                          velocity=velocity, smb=smb, ids=labels_on_ice(win.idsw, win.icew))
 

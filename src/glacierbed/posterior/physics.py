@@ -45,8 +45,6 @@ from typing import Any
 import numpy as np
 
 from glacierbed.core.glaciology import (
-    RHO_ICE,
-    RHO_WATER,
     calving_front,
     distance_to_margin_m,
     glabtop_tau_pa,
@@ -85,7 +83,7 @@ def _balance(valid: np.ndarray, cfg: PhysicsConfig, smb: np.ndarray | None, dhdt
     """b (m ice/yr) of the flux-divergence term from an SMB raster (- dh/dt), or None."""
     if smb is None:
         return None
-    b = np.asarray(smb, np.float64) * (RHO_WATER / RHO_ICE if cfg.mb_water_equivalent else 1.0)
+    b = np.asarray(smb, np.float64) * cfg.smb_to_ice
     if dhdt is not None:
         return b - dhdt
     ok = valid & np.isfinite(b)

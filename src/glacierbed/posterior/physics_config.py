@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from glacierbed.core.config import YamlConfig, config_to_yaml
-from glacierbed.core.glaciology import check_margin_profile
+from glacierbed.core.glaciology import RHO_ICE, RHO_WATER, check_margin_profile
 
 #: the soft terms of the posterior, in the order they are evaluated and listed
 SOFT_TERMS = ("data", "mass_conservation", "sia", "smooth", "velocity", "mass_balance")
@@ -102,6 +102,11 @@ class PhysicsConfig(YamlConfig):
         if bad:
             raise ValueError(f"unknown terms {sorted(bad)}; choose from {SOFT_TERMS}")
         return replace(self, **{t: t in terms for t in SOFT_TERMS})
+
+    @property
+    def smb_to_ice(self) -> float:
+        """Factor from the SMB raster's unit to metres of ice (rho_w / rho_i for a w.e. raster, else 1)."""
+        return RHO_WATER / RHO_ICE if self.mb_water_equivalent else 1.0
 
     @property
     def glen(self) -> dict[str, float]:
