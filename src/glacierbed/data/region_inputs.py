@@ -45,6 +45,13 @@ class RegionInputs:
     regions: list[int]
 
 
+def rgi_region_number(rgi_id: str) -> int | None:
+    """First-order RGI region of an RGI 5/6/7 id (``RGI60-11.00897``, ``RGI2000-v7.0-G-11-00001`` -> 11); None when
+    it is no RGI id."""
+    m = _RGI_ID.match(str(rgi_id).strip())
+    return None if m is None else int(m["r6"] or m["r7"])
+
+
 def parse_rgi_id(rgi_id: str) -> tuple[int, int]:
     """(RGI version, first-order region) of an RGI id; RGI 5 ids count as 6 (same numbering)."""
     m = _RGI_ID.match(rgi_id.strip())

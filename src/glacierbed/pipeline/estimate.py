@@ -351,14 +351,14 @@ def measured_region(ids: pd.Series, predictor: Any) -> pd.Series:
     """Per glacier: whether the network was fine-tuned on measured glaciers of its RGI region (read from its RGI id);
     None where the model was not fine-tuned on measurements or the id names no RGI region. Leave one region out the
     default does worse than within its measured regions (README, *Region shift*), so False marks the less tested."""
-    from glacierbed.models.thickness.finetune import rgi_region
+    from glacierbed.data.region_inputs import rgi_region_number
 
     fitted = (getattr(predictor, "record", None) or {}).get("finetuned_on_measured") or {}
-    own = ids.astype(str).map(rgi_region)
     if not fitted.get("groups"):
         return pd.Series([None] * len(ids), index=ids.index, dtype=object)
-    seen = {rgi_region(g) for g in fitted["groups"]}
-    out = pd.Series([r in seen if len(r) == 2 and r.isdigit() else None for r in own], index=ids.index, dtype=object)
+    seen = {rgi_region_number(g) for g in fitted["groups"]}
+    out = pd.Series([None if r is None else r in seen for r in map(rgi_region_number, ids)], index=ids.index,
+                    dtype=object)
     if unseen := int(out.eq(False).sum()):
         log.info("%d of %d glaciers lie in RGI regions the model saw no measured glacier of (measured_region; its "
                  "measured scores say least about them: docs/estimate.md)", unseen, len(out))

@@ -17,7 +17,6 @@ the result on glaciers left out of the fit; nothing here knows where measurement
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -28,6 +27,7 @@ import torch
 from glacierbed.core.config import YamlConfig, config_to_dict
 from glacierbed.core.glaciology import check_margin_profile
 from glacierbed.core.threads import torch_threads
+from glacierbed.data.region_inputs import rgi_region_number
 from glacierbed.models.runs import device_label, resolve_device, to_device
 from glacierbed.models.thickness.network import (ThicknessNet, gaussian_nll, interior, load_thickness_net,
                                                  plastic_margin_torch, save_thickness_net)
@@ -111,8 +111,8 @@ class MeasuredWindow:
 def rgi_region(group: str) -> str:
     """The RGI region of a glacier identity (``RGI60-11.00897``, ``RGI2000-v7.0-G-11-00001`` -> ``11``); the identity
     itself when it is no RGI id."""
-    m = re.match(r"RGI\d0-(\d{2})\.", group) or re.match(r"RGI2000-v7\.0-[GC]-(\d{2})-", group)
-    return m.group(1) if m else group
+    region = rgi_region_number(group)
+    return group if region is None else f"{region:02d}"
 
 
 def draw_window(windows: Sequence[MeasuredWindow], rng: np.random.Generator, balance: str = "window"
