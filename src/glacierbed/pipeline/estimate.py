@@ -42,7 +42,7 @@ from glacierbed.data.outlines import as_outlines, check_overlap
 from glacierbed.data.rasters import Raster, as_metric_dem, checked_rasters
 from glacierbed.data.tiles import build_tile_index, dem_paths, is_tiled
 from glacierbed.models.predictors import ThicknessPredictor
-from glacierbed.pipeline.glacier import EstimateConfig, GlacierSpec, RegionContext, estimate_glacier
+from glacierbed.pipeline.glacier import EstimateConfig, GlacierSpec, RegionContext, aux_raster, estimate_glacier
 from glacierbed.pipeline.outputs import region_totals, write_mosaics, write_tables, write_tiled_mosaics
 from glacierbed.pipeline.store import load_predictor
 from glacierbed.pipeline.tiled import mosaic_grid, no_dem_row, spec_dem_sha, tiled_specs, tiles_sha
@@ -153,7 +153,8 @@ def _check_aux_covers(aux: dict[str, str], outlines: gpd.GeoDataFrame, select: S
         outlines = outlines[outlines["rgi_id"].isin(select)]
     roles = {"vx": "velocity (vx) raster", "vy": "velocity (vy) raster", "smb": "SMB raster"}
     for name, path in aux.items():  # a raster without CRS already stopped in checked_rasters
-        check_overlap(outlines, Raster.from_file(path), what=roles.get(name, f"{name} raster"))
+        # the glacier tasks' cached reader: in a serial run the tasks reuse this read
+        check_overlap(outlines, aux_raster(path), what=roles.get(name, f"{name} raster"))
 
 
 def prepare_region(dem: Raster | str | os.PathLike | Sequence[str | os.PathLike],
@@ -372,5 +373,5 @@ def _run_spec(item: tuple[GlacierSpec, str], ctx: RegionContext, out: Path) -> T
 
 
 __all__ = ["EstimateConfig", "EstimateResult", "GlacierSpec", "Region", "RegionContext", "estimate_glacier",
-           "glacier_specs", "glacier_key", "estimate", "prepare_region", "write_region_outputs", "measured_region", "COLUMNS",
-           "RESULT_FORMAT"]
+           "glacier_specs", "glacier_key", "estimate", "prepare_region", "write_region_outputs", "measured_region",
+           "COLUMNS", "RESULT_FORMAT"]

@@ -97,7 +97,7 @@ class RegionContext:
 
 
 @functools.lru_cache(maxsize=8)
-def _aux_raster(path: str) -> Raster:
+def aux_raster(path: str) -> Raster:
     """A physics input raster (velocity, SMB), read once per worker process."""
     return Raster.from_file(path)
 
@@ -161,8 +161,8 @@ def read_glacier_window(spec: GlacierSpec, ctx: RegionContext, predictor: Thickn
 def glacier_window(spec: GlacierSpec, ctx: RegionContext, win: Window) -> GlacierWindow:
     """What the predictor sees of the glacier: its working grid, masks and physics inputs."""
     aux = ctx.aux
-    velocity = velocity_on_grid(_aux_raster(aux["vx"]), _aux_raster(aux["vy"]), win.ww) if "vx" in aux else None
-    smb = raster_on_grid(_aux_raster(aux["smb"]), win.ww) if "smb" in aux else None
+    velocity = velocity_on_grid(aux_raster(aux["vx"]), aux_raster(aux["vy"]), win.ww) if "vx" in aux else None
+    smb = raster_on_grid(aux_raster(aux["smb"]), win.ww) if "smb" in aux else None
     if smb is not None:  # the network's channel is m of ice a-1 (simulated as such), as the physics' term
         smb = smb * ctx.config.physics.smb_to_ice
     return GlacierWindow(win.ww.data, win.ownw, win.icew, win.plan.resolution_m, calving=is_calving(spec.term_type),
@@ -235,8 +235,8 @@ def apply_physics(spec: GlacierSpec, ctx: RegionContext, th: Thickness) -> None:
     aux, ok = ctx.aux, th.ok
     ref = refine_window(th.grid, th.grid.data - th.mean_raw, ok, th.ice, ctx.config.physics,
                         term_type=spec.term_type,
-                        velocity=(_aux_raster(aux["vx"]), _aux_raster(aux["vy"])) if "vx" in aux else None,
-                        smb=_aux_raster(aux["smb"]) if "smb" in aux else None, sigma=th.sigma)
+                        velocity=(aux_raster(aux["vx"]), aux_raster(aux["vy"])) if "vx" in aux else None,
+                        smb=aux_raster(aux["smb"]) if "smb" in aux else None, sigma=th.sigma)
     thick_ref = np.where(ok, np.nan_to_num(ref.thickness), 0.0)
     members = np.where(ok[None], np.clip(th.members + (thick_ref - th.thick)[None], 0, None), 0.0)
     members[:, (thick_ref == 0) & th.margin] = 0.0
@@ -309,6 +309,6 @@ def estimate_glacier(gdir: GlacierDir, spec: GlacierSpec, ctx: RegionContext) ->
     return glacier_record(spec, win, th, pred.info)
 
 
-__all__ = ["EstimateConfig", "GlacierSpec", "RegionContext", "Thickness", "Window", "apply_calibration",
+__all__ = ["EstimateConfig", "GlacierSpec", "RegionContext", "Thickness", "Window", "apply_calibration", "aux_raster",
            "apply_physics", "estimate_glacier", "glacier_record", "glacier_window", "predict_window",
            "read_glacier_window", "thickness_from_bed", "write_thickness"]
