@@ -35,7 +35,7 @@ import pandas as pd
 from glacierbed.core.atomic import write_text
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.cross_validation import (acceptance_summary, cross_validate, cross_validate_on,
-                                                    glathida_per_glacier, glathida_regions, ratio_gaps, score)
+                                                    gap_text, glathida_per_glacier, glathida_regions, ratio_gaps, score)
 from glacierbed.evaluation.measured_finetune import (NESTED_LABEL, cross_validate_finetune, finetune_all,
                                                     fitted_physics_record, nested_calibration, nested_variant_rows,
                                                     only_cases, out_of_fold_calibration, with_folds_by)
@@ -362,7 +362,7 @@ def paired_lines(per_glacier: pd.DataFrame, variant: str, compare_with: Path) ->
     g = ratio_gaps(mine.set_index("rgi_id")["ratio_to_best_baseline"],
                    ref.set_index("rgi_id")["ratio_to_best_baseline"])
     return ["- Reported, not deciding: paired over the grid glaciers against that run's nested row (90 % bootstrap), "
-            + "; ".join(f"{label} gap {g[f'{k}_gap']:+.3f} ({g[f'{k}_gap_low_90']:+.3f} to {g[f'{k}_gap_high_90']:+.3f})"
+            + "; ".join(f"{label} gap {gap_text(g, k)}"
                         + ("" if g[f"{k}_gap_resolved"] else ", within the draw of glaciers")
                         for k, label in (("median", "median"), ("mean_log", "mean log ratio"))) + "."]
 

@@ -21,13 +21,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from glacierbed.core.atomic import write_text
 from glacierbed.core.errors import quiet_per_glacier_logs, run_script
+from glacierbed.core.metrics import geometric_mean
 from glacierbed.evaluation.benchmark import to_markdown, write_table
-from glacierbed.evaluation.cross_validation import ratio_gaps
+from glacierbed.evaluation.cross_validation import gap_text, ratio_gaps
 from glacierbed.evaluation.measured_finetune import (default_recipe, default_recipe_options, raw_out_of_fold,
                                                     with_folds_by)
 
@@ -46,14 +46,14 @@ def alps_lines(per_glacier: pd.DataFrame) -> list[str]:
         g = ratio_gaps(ratio["N = 12, glacier-wise"], ratio[other])
         lines.append(f"- N = 12 glacier-wise against {other} on the {len(ratio)} Alps grid glaciers: geometric mean "
                      f"ratio {pd.Series(ratio['N = 12, glacier-wise']).pipe(_geomean):.3f} vs "
-                     f"{pd.Series(ratio[other]).pipe(_geomean):.3f}; paired mean log gap {g['mean_log_gap']:+.3f} "
-                     f"({g['mean_log_gap_low_90']:+.3f} to {g['mean_log_gap_high_90']:+.3f}, 90 %)"
+                     f"{pd.Series(ratio[other]).pipe(_geomean):.3f}; paired mean log gap "
+                     f"{gap_text(g, 'mean_log', ', 90 %')}"
                      + ("" if g["mean_log_gap_resolved"] else ": within the draw of glaciers") + ".")
     return lines
 
 
 def _geomean(values: pd.Series) -> float:
-    return float(np.exp(np.log(values.dropna()).mean()))
+    return geometric_mean(values)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -104,9 +104,8 @@ def main(argv: list[str] | None = None) -> None:
         g = ratio_gaps(per_glacier[per_glacier["run"] == f"N = {n}, glacier-wise"].set_index("rgi_id")[
             "ratio_to_best_baseline"], per_glacier[per_glacier["run"] == "all, glacier-wise"].set_index("rgi_id")[
             "ratio_to_best_baseline"])
-        lines.append(f"- All 23 grid glaciers, N = {n} against all: paired mean log gap {g['mean_log_gap']:+.3f} "
-                     f"({g['mean_log_gap_low_90']:+.3f} to {g['mean_log_gap_high_90']:+.3f}), median gap "
-                     f"{g['median_gap']:+.3f} ({g['median_gap_low_90']:+.3f} to {g['median_gap_high_90']:+.3f}).")
+        lines.append(f"- All 23 grid glaciers, N = {n} against all: paired mean log gap {gap_text(g, 'mean_log')}, "
+                     f"median gap {gap_text(g, 'median')}.")
     write_text(out / "measured_glacier_count.md", "\n".join(lines + [""]))
     print("\n".join(lines))
 

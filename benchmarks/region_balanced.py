@@ -25,7 +25,7 @@ import pandas as pd
 from glacierbed.core.atomic import write_text
 from glacierbed.core.errors import quiet_per_glacier_logs, run_script
 from glacierbed.evaluation.benchmark import to_markdown, write_table
-from glacierbed.evaluation.cross_validation import ratio_gaps
+from glacierbed.evaluation.cross_validation import gap_text, ratio_gaps
 from glacierbed.evaluation.measured_finetune import (default_recipe, default_recipe_options, raw_out_of_fold,
                                                     with_folds_by)
 from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
@@ -81,10 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     out: Path = args.out
     write_table(table, out / "region_balanced.csv")
     write_table(pd.concat(per, ignore_index=True), out / "region_balanced_glaciers.csv")
-    gap_lines = [f"- {split}: paired mean log gap (region-balanced − default) {g['mean_log_gap']:+.3f} "
-                 f"({g['mean_log_gap_low_90']:+.3f} to {g['mean_log_gap_high_90']:+.3f}, 90 %), median gap "
-                 f"{g['median_gap']:+.3f} ({g['median_gap_low_90']:+.3f} to {g['median_gap_high_90']:+.3f})"
-                 for split, g in gaps.items()]
+    gap_lines = [f"- {split}: paired mean log gap (region-balanced − default) {gap_text(g, 'mean_log', ', 90 %')}, "
+                 f"median gap {gap_text(g, 'median')}" for split, g in gaps.items()]
     lines = [
         "# A region-balanced measured fine-tuning, raw, against the default's recipe",
         "",

@@ -22,7 +22,7 @@ from glacierbed.core.atomic import write_text
 from glacierbed.core.errors import run_script
 from glacierbed.core.metrics import paired_bootstrap_gap
 from glacierbed.evaluation.benchmark import to_markdown, write_table
-from glacierbed.evaluation.cross_validation import ratio_gaps
+from glacierbed.evaluation.cross_validation import gap_text, ratio_gaps
 from glacierbed.evaluation.measured_finetune import NESTED_LABEL
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -120,8 +120,7 @@ def resolved_summary(table: pd.DataFrame, statistic: str) -> str:
     raw_resolved = uncalibrated[uncalibrated[f"{statistic}_gap_resolved"]]
     def named(r: pd.Series) -> str:
         more = "" if r["runs_with_this_row"] == 1 else f" (and {r['runs_with_this_row'] - 1} more)"
-        return (f"`{r['run']}`{more} / {r['variant']} {r[f'{statistic}_gap']:+.3f} "
-                f"({r[f'{statistic}_gap_low_90']:+.3f} to {r[f'{statistic}_gap_high_90']:+.3f})")
+        return f"`{r['run']}`{more} / {r['variant']} {gap_text(r, statistic)}"
 
     listed = "; ".join(named(r) for _, r in resolved.iterrows())
     return (f"**{statistic}**: {len(resolved)} of the {len(calibrated) - 2} other distinct calibrated rows resolved "

@@ -217,3 +217,15 @@ def test_metrics_print_as_a_short_table_with_long_statuses_as_notes(capsys, monk
     err = capsys.readouterr().err
     assert "9,609" in err and "37.7" in err and "extra" not in err and "–" in err
     assert err.count("not scored [1]") == 2 and err.count(why) == 1
+
+
+def test_geometric_mean_and_gap_text_by_hand():
+    """The geometric mean of ratios 1 and 4 is 2 (a NaN ratio left out); a gap is written with its interval as every
+    report writes it."""
+    from glacierbed.core.metrics import geometric_mean
+    from glacierbed.evaluation.cross_validation import gap_text
+
+    assert geometric_mean(np.array([1.0, 4.0, np.nan])) == pytest.approx(2.0)
+    g = {"mean_log_gap": 0.0541, "mean_log_gap_low_90": 0.0062, "mean_log_gap_high_90": 0.1039}
+    assert gap_text(g, "mean_log") == "+0.054 (+0.006 to +0.104)"
+    assert gap_text(g, "mean_log", ", 90 %") == "+0.054 (+0.006 to +0.104, 90 %)"

@@ -41,6 +41,12 @@ def share_nonpositive(thickness: np.ndarray, inside: np.ndarray) -> float:
     return float(np.mean(vals <= 0)) if vals.size else np.nan
 
 
+def geometric_mean(values: np.ndarray) -> float:
+    """exp(mean(log(values))) of positive values, NaN left out (e.g. per-glacier ratios: every glacier counts, none
+    dominates)."""
+    return float(np.exp(np.nanmean(np.log(np.asarray(values, float)))))
+
+
 #: statistics of :func:`paired_bootstrap_gap`: a per-unit summary of each variant
 BOOTSTRAP_STATISTICS = {"median": np.median, "mean_log": lambda x, axis=None: np.mean(np.log(x), axis=axis),
                         "rms": lambda x, axis=None: np.sqrt(np.mean(np.square(x), axis=axis))}

@@ -11,12 +11,12 @@ baselines sampled on the same cells. The table: :func:`glacierbed.evaluation.mea
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from glacierbed.core.metrics import error_metrics, relative_error
+from glacierbed.core.metrics import error_metrics, geometric_mean, relative_error
 from glacierbed.evaluation.measured_table import BASELINES, HEF_CONSENSUS_KM3, MeasuredSet
 from glacierbed.posterior.calibration import (MEAN_UNIT, Calibration, IntervalCalibrator, apply_to_rows, table_features,
                                               weighted_coverage)
@@ -240,7 +240,7 @@ def acceptance_summary(cv: CrossValidation) -> dict[str, float]:
     if len(grids):
         per = glathida_per_glacier(cv).set_index("rgi_id")
         share = float(((per["bias"] / grids.groupby("rgi_id")["obs"].mean()).abs() <= 0.2).mean())
-        geomean = float(np.exp(np.mean(np.log(per["ratio_to_best_baseline"]))))  # every glacier counts
+        geomean = geometric_mean(per["ratio_to_best_baseline"])
     out = {"grids_median_ratio": get("glathida-grids", "median_ratio_to_best_baseline"),
            "grids_geomean_ratio": geomean,
            "grids_median_rmse_m": get("glathida-grids", "rmse"),
@@ -272,6 +272,13 @@ def ratio_gaps(values: pd.Series, reference: pd.Series) -> dict[str, float | boo
                     f"{statistic}_gap_low_90": gap_low, f"{statistic}_gap_high_90": gap_high,
                     f"{statistic}_gap_resolved": bool(gap_low > 0 or gap_high < 0)})
     return out
+
+
+def gap_text(gaps: Mapping[str, Any], statistic: str, note: str = "") -> str:
+    """``+0.054 (+0.006 to +0.104<note>)``: a paired gap of :func:`ratio_gaps` (``statistic``: ``median`` or
+    ``mean_log``) and its 90 % interval, as the benchmarks' reports write it."""
+    return (f"{gaps[f'{statistic}_gap']:+.3f} ({gaps[f'{statistic}_gap_low_90']:+.3f} to "
+            f"{gaps[f'{statistic}_gap_high_90']:+.3f}{note})")
 
 
 def cross_validate_on(ms: MeasuredSet, variant: str | Callable[[], Calibration], fit_cases: Sequence[str],
@@ -380,4 +387,4 @@ def _cell_weights(df: pd.DataFrame) -> np.ndarray:
 
 __all__ = ["VARIANTS", "CrossValidation", "cross_validate", "cross_validate_on", "predict_with", "predict_glaciers", "score",
            "glacier_level_coverage", "glacier_level_summary",
-           "acceptance_summary", "ratio_gaps", "glathida_per_glacier", "glathida_regions", "per_glacier_coverage", "coverage_spread"]
+           "acceptance_summary", "ratio_gaps", "gap_text", "glathida_per_glacier", "glathida_regions", "per_glacier_coverage", "coverage_spread"]
