@@ -45,15 +45,11 @@ def alps_lines(per_glacier: pd.DataFrame) -> list[str]:
     for other in ("leave one region out", "all, glacier-wise"):
         g = ratio_gaps(ratio["N = 12, glacier-wise"], ratio[other])
         lines.append(f"- N = 12 glacier-wise against {other} on the {len(ratio)} Alps grid glaciers: geometric mean "
-                     f"ratio {pd.Series(ratio['N = 12, glacier-wise']).pipe(_geomean):.3f} vs "
-                     f"{pd.Series(ratio[other]).pipe(_geomean):.3f}; paired mean log gap "
+                     f"ratio {geometric_mean(ratio['N = 12, glacier-wise']):.3f} vs "
+                     f"{geometric_mean(ratio[other]):.3f}; paired mean log gap "
                      f"{gap_text(g, 'mean_log', ', 90 %')}"
                      + ("" if g["mean_log_gap_resolved"] else ": within the draw of glaciers") + ".")
     return lines
-
-
-def _geomean(values: pd.Series) -> float:
-    return geometric_mean(values)
 
 
 def main(argv: list[str] | None = None) -> None:
