@@ -535,3 +535,41 @@ def test_region_balanced_draw() -> None:
     assert set(share.index) == {"11", "03", "12"} and np.allclose(share.to_numpy(), 1 / 3, atol=0.03)
     with pytest.raises(ValueError, match="balance must be one of window, region"):
         MeasuredFinetuneConfig(balance="glacier")
+
+
+@pytest.mark.parametrize("trainable, modules", [("head", ["head"]), ("last", ["up.3", "head"])])
+def test_a_partial_fine_tune_moves_only_the_layers_it_names(tmp_path: Path, trainable: str, modules: list) -> None:
+    """``trainable: head`` / ``last``: the fitted weights move, every other weight is bit-identical to the start's; the
+    record counts the fitted weights (34 for the head: 16 features -> thickness and sigma); ``all`` (the default) is
+    absent from a fit's identity, so fold networks cached before the option stay reusable; 0 steps give the start."""
+    import torch
+
+    from glacierbed.models.thickness.features import thickness_features
+    from glacierbed.models.thickness.finetune import (LATER_OPTIONS_OFF, MeasuredFinetuneConfig, MeasuredWindow,
+                                                      _fit_identity, finetune_on_measured)
+    from glacierbed.models.thickness.network import load_thickness_net
+    from glacierbed.pipeline.store import shipped_weights
+
+    yy, xx = np.mgrid[:32, :32]
+    own = np.hypot(yy - 16, xx - 16) < 10
+    feats = thickness_features(3000.0 - 3.0 * yy + 20.0 * own, own.astype(int), 50.0).astype(np.float32)
+    window = MeasuredWindow("A", feats, np.where(own, 90.0, np.nan).astype(np.float32), own)
+    start = shipped_weights("thickness_net.pt")
+    cfg = MeasuredFinetuneConfig(steps=3, lr=1e-2, w_sim=0.0, threads=1, trainable=trainable)
+    path, record = finetune_on_measured(cfg, start, [window], tmp_path, tmp_path / "w.pt")
+    after, before = (load_thickness_net(p)[0].state_dict() for p in (path, start))
+    fitted = [k for k in after if any(k.startswith(m + ".") for m in modules)]
+    assert fitted and all(not torch.equal(after[k], before[k]) for k in fitted if k.endswith("weight"))
+    assert all(torch.equal(after[k], before[k]) for k in after if k not in fitted)
+    n = sum(after[k].numel() for k in fitted)
+    assert record["finetuned_on_measured"]["fitted_parameters"] == n and (trainable != "head" or n == 34)
+    assert record["finetuned_on_measured"]["config"]["trainable"] == trainable
+    assert LATER_OPTIONS_OFF["trainable"] == "all"
+    assert "trainable" not in _fit_identity(MeasuredFinetuneConfig(), start, [window])["config"]
+    none, rec0 = finetune_on_measured(MeasuredFinetuneConfig(steps=0, w_sim=0.0, threads=1), start, [window],
+                                      tmp_path, tmp_path / "zero.pt")
+    zero = load_thickness_net(none)[0].state_dict()
+    assert all(torch.equal(zero[k], before[k]) for k in zero) and rec0["finetuned_on_measured"][
+        "loss_first_last_50"] is None
+    with pytest.raises(ValueError, match="trainable must be one of"):
+        MeasuredFinetuneConfig(trainable="encoder")

@@ -38,9 +38,11 @@ log = logging.getLogger(__name__)
 
 #: options added after fold networks were first cached, and their "off" values (left out of a fit's identity)
 LATER_OPTIONS_OFF = {"relative_floor_m": 0.0, "margin_profile": "zero", "interpolate": 1.0, "train_glaciers": 0,
-                     "balance": "window"}
+                     "balance": "window", "trainable": "all"}
 #: how a step draws its measured window: uniformly over the windows, or over the RGI regions first
 BALANCES = ("window", "region")
+#: which weights a fine-tuning fits (:func:`trainable_parameters`); the others stay as the start has them
+TRAINABLE = ("all", "last", "head")
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,9 @@ class MeasuredFinetuneConfig(YamlConfig):
     #: ``window``: each step's measured window drawn uniformly (the Alps, two thirds of the kit's glaciers, dominate);
     #: ``region``: an RGI region drawn uniformly first, then a window of it
     balance: str = "window"
+    #: ``all``: every weight is fitted; ``last``: the last (full-resolution) decoder block and the head only; ``head``:
+    #: the final 1x1 convolution only (a per-pixel recombination of the last features, the same for every glacier)
+    trainable: str = "all"
     folds: int = 6  #: glacier-wise folds of the evaluation
     threads: int = 2
     seed: int = 0
@@ -90,6 +95,20 @@ class MeasuredFinetuneConfig(YamlConfig):
             raise ValueError(f"interpolate must lie in [0, 1] (1: the fine-tuned weights), got {self.interpolate}")
         if self.balance not in BALANCES:
             raise ValueError(f"balance must be one of {', '.join(BALANCES)}, got {self.balance!r}")
+        if self.trainable not in TRAINABLE:
+            raise ValueError(f"trainable must be one of {', '.join(TRAINABLE)}, got {self.trainable!r}")
+
+
+def trainable_parameters(net: ThicknessNet, trainable: str) -> list[torch.nn.Parameter]:
+    """The weights a fine-tuning fits (``trainable``: one of :data:`TRAINABLE`); every other weight of ``net`` is
+    frozen (``requires_grad`` off), so the backward pass stops where the fitted layers begin."""
+    if trainable not in TRAINABLE:
+        raise ValueError(f"trainable must be one of {', '.join(TRAINABLE)}, got {trainable!r}")
+    fitted = {"all": [net], "last": [net.up[-1], net.head], "head": [net.head]}[trainable]
+    keep = {id(p) for module in fitted for p in module.parameters()}
+    for p in net.parameters():
+        p.requires_grad_(id(p) in keep)
+    return [p for p in net.parameters() if p.requires_grad]
 
 
 @dataclass
@@ -179,7 +198,8 @@ def finetune_on_measured(cfg: MeasuredFinetuneConfig, init_weights: str | Path, 
     net.to(device)
     sim = prepare(ThicknessTrainConfig(dataset=cfg.sim_dataset), Path(run_dir))["train"] if cfg.w_sim > 0 else None
     rng = np.random.default_rng(cfg.seed)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    fitted = trainable_parameters(net, cfg.trainable)
+    opt = torch.optim.AdamW(fitted, lr=cfg.lr, weight_decay=1e-4)
     losses = []
     with torch_threads(cfg.threads):
         net.train()
@@ -194,7 +214,7 @@ def finetune_on_measured(cfg: MeasuredFinetuneConfig, init_weights: str | Path, 
                 loss = loss + cfg.w_sim * (nll + cfg.w_mse * mse)
             opt.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(fitted, 1.0)
             opt.step()
             losses.append(float(loss.detach()))
             if progress is not None:
@@ -204,7 +224,8 @@ def finetune_on_measured(cfg: MeasuredFinetuneConfig, init_weights: str | Path, 
     keep = {k: v for k, v in init_record.items() if k not in ("onnx", "weights_sha256", "kind", "net")}
     record = {**keep, "finetuned_on_measured": {
         **what, "init_weights": str(init_weights), "device": device_label(device),
-        "loss_first_last_50": [float(np.mean(losses[:50])), float(np.mean(losses[-50:]))]}}
+        "loss_first_last_50": [float(np.mean(losses[:50])), float(np.mean(losses[-50:]))] if losses else None,
+        "fitted_parameters": sum(p.numel() for p in fitted)}}
     path = save_thickness_net(net, out, record)
     return path, record
 
@@ -277,4 +298,5 @@ def _finished(out: str | Path, what: dict) -> dict | None:
     return record if same and record.get("weights_sha256") == file_sha256(out) else None
 
 
-__all__ = ["MeasuredFinetuneConfig", "MeasuredWindow", "finetune_on_measured", "interpolate_weights"]
+__all__ = ["MeasuredFinetuneConfig", "MeasuredWindow", "finetune_on_measured", "interpolate_weights",
+           "trainable_parameters"]
