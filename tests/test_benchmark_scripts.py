@@ -427,3 +427,28 @@ def test_rgi11_models_compares_runs_with_g2ti_and_with_the_first(tmp_path, data_
     assert row_b["per_glacier_vs_first_median"] == pytest.approx(0.5) and "per_glacier_vs_first_median" not in row_a
     with pytest.raises(SystemExit, match="LABEL=VALUE"):
         bench.labelled(["nolabel"], "--run")
+
+
+def test_recipe_diagnostic_rule_and_settings_by_hand():
+    """The declared rule per variant (region-balanced's and the partial fine-tunes' protocols): leave one region out
+    resolved better, glacier-wise not resolved worse, South Glacier and Ötztal at most 2 % worse; and the variant's
+    settings named as they differ from the default's recipe."""
+    from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
+
+    bench = _script("recipe_diagnostic")
+    table = pd.DataFrame([
+        {"recipe": "default", "split": "glacier-wise", "south_glacier_rmse_m": 30.0, "oetztal_means_rmse_m": 10.0},
+        {"recipe": "v", "split": "glacier-wise", "south_glacier_rmse_m": 30.6, "oetztal_means_rmse_m": 10.2}])
+    better = {"mean_log_gap": -0.05, "mean_log_gap_resolved": True}
+    tie = {"mean_log_gap": 0.04, "mean_log_gap_resolved": False}
+    assert bench.rule({"leave one region out": better, "glacier-wise": tie}, table, "v")[0]  # 2 % bounds inclusive
+    assert not bench.rule({"leave one region out": tie, "glacier-wise": tie}, table, "v")[0]
+    worse = {"mean_log_gap": 0.04, "mean_log_gap_resolved": True}
+    met, lines = bench.rule({"leave one region out": better, "glacier-wise": worse}, table, "v")
+    assert not met and "**no**" in lines[1] and lines[0].endswith("yes")
+    table.loc[1, "south_glacier_rmse_m"] = 30.7
+    assert not bench.rule({"leave one region out": better, "glacier-wise": tie}, table, "v")[0]
+    default = MeasuredFinetuneConfig(sim_dataset="a.npz")
+    assert bench.changed_settings(MeasuredFinetuneConfig(sim_dataset="a.npz", trainable="head"), default) == \
+        "`trainable: head`"
+    assert bench.changed_settings(default, default) == "nothing"
