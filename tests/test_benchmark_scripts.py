@@ -372,6 +372,8 @@ def test_region_gaps_by_hand():
     assert gaps.loc["B", "mean_log_gap"] == pytest.approx(0.0) and gaps.loc["B", "glaciers_better"] == 0
     assert gaps.loc["all", "mean_log_gap"] == pytest.approx(2 / 3 * np.log(1 / 1.1))
     assert gaps.loc["all", "glaciers_better"] == 2
+    assert gaps.loc["not 11", "mean_log_gap"] == pytest.approx(2 / 3 * np.log(1 / 1.1))  # no Alps here: all three
+    assert gaps.loc["A", "low_90"] <= gaps.loc["A", "mean_log_gap"] <= gaps.loc["A", "high_90"] < 0
 
 
 def test_oetztal_gaps_by_hand(tmp_path):
