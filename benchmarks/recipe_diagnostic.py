@@ -8,7 +8,9 @@ mean log ratio over the 23 grid glaciers against the default of the same split d
 the start of every fine-tuning (stage 1, fine-tuned for 0 steps) as a reference row: its maps are the same in both
 splits, so it is scored once.
 
-Runs so far (each writes ``benchmarks/results/<name>.{md,csv}`` and ``<name>_glaciers.csv``; ~10 min per variant):
+Runs so far (each writes ``benchmarks/results/<name>.{md,csv}``, ``<name>_glaciers.csv`` and ``<name>_run.json``; ~10
+min per variant; ``--report-only`` rewrites the Markdown from those files without scoring; the region table was added
+after both runs, by ``--report-only``):
 
     python benchmarks/recipe_diagnostic.py --name region_balanced \\
         --protocol selection_protocol_region_balanced_finetune.md \\
@@ -22,14 +24,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import logging
 import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from glacierbed.core.atomic import write_text
+from glacierbed.core.atomic import write_json, write_text
 from glacierbed.core.config import config_to_dict
 from glacierbed.core.errors import quiet_per_glacier_logs, run_script
 from glacierbed.evaluation.benchmark import to_markdown, write_table
@@ -91,42 +95,74 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--variant-run-dir", type=Path, default=Path.home() / ".cache" / "glacierbed-finetune-variants")
     ap.add_argument("--name", required=True, help="results file stem")
     ap.add_argument("--protocol", required=True, help="the protocol's file name in benchmarks/results")
+    ap.add_argument("--report-only", action="store_true",
+                    help="rewrite <name>.md from the CSVs of an earlier run (no scoring)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     quiet_per_glacier_logs()
-    t0 = time.perf_counter()
-    cfg, ms = default_recipe(args)
+    cfg = MeasuredFinetuneConfig.from_yaml(args.config)
     variants = {name: MeasuredFinetuneConfig.from_yaml(path) for name, path in
                 (v.split("=", 1) for v in args.variant)}
-    rows, per, ratios = [], [], {}
-    for split, by in SPLITS.items():
-        recipes = {"default": (cfg, args.glacier_run_dir if by == "group" else args.region_run_dir),
-                   **{name: (c, args.variant_run_dir / name / by) for name, c in variants.items()}}
-        r, p, q = score(ms, recipes, {split: by})
-        rows, per, ratios = rows + r, per + p, {**ratios, **q}
-    if args.not_finetuned:  # the same maps in both splits: scored glacier-wise, compared in both
-        r, p, q = score(ms, {NOT_FINETUNED: (replace(cfg, steps=0), args.variant_run_dir / "not-finetuned")},
-                        {"both": "group"})
-        rows, per, ratios = rows + r, per + p, {**ratios, **q}
-    table = pd.DataFrame(rows)
-    gaps = {(name, split): ratio_gaps(ratios[f"{name}|{split}" if name != NOT_FINETUNED else f"{name}|both"],
-                                      ratios[f"default|{split}"])
-            for name in [*variants, *([NOT_FINETUNED] if args.not_finetuned else [])] for split in SPLITS}
-    write_table(table, args.out / f"{args.name}.csv")
-    write_table(pd.concat(per, ignore_index=True), args.out / f"{args.name}_glaciers.csv")
-    lines = report(args, cfg, variants, table, gaps, time.perf_counter() - t0)
+    if not args.report_only:
+        run_all(args, variants)
+    table = pd.read_csv(args.out / f"{args.name}.csv")
+    per = pd.read_csv(args.out / f"{args.name}_glaciers.csv", dtype={"rgi_id": str, "region": str})
+    run = json.loads((args.out / f"{args.name}_run.json").read_text())
+    lines = report(args, cfg, variants, table, per, run)
     write_text(args.out / f"{args.name}.md", "\n".join(lines))
     print("\n".join(lines))
 
 
+def run_all(args, variants: dict[str, MeasuredFinetuneConfig]) -> None:
+    """Score the default's recipe, the variants (and the not-fine-tuned start) and write ``<name>.csv``,
+    ``<name>_glaciers.csv`` and ``<name>_run.json`` (date and minutes)."""
+    t0 = time.perf_counter()
+    cfg, ms = default_recipe(args)
+    rows, per = [], []
+    for split, by in SPLITS.items():
+        recipes = {"default": (cfg, args.glacier_run_dir if by == "group" else args.region_run_dir),
+                   **{name: (c, args.variant_run_dir / name / by) for name, c in variants.items()}}
+        r, p, _ = score(ms, recipes, {split: by})
+        rows, per = rows + r, per + p
+    if args.not_finetuned:  # the same maps in both splits: scored glacier-wise, compared in both
+        r, p, _ = score(ms, {NOT_FINETUNED: (replace(cfg, steps=0), args.variant_run_dir / "not-finetuned")},
+                        {"both": "group"})
+        rows, per = rows + r, per + p
+    write_table(pd.DataFrame(rows), args.out / f"{args.name}.csv")
+    write_table(pd.concat(per, ignore_index=True), args.out / f"{args.name}_glaciers.csv")
+    write_json(args.out / f"{args.name}_run.json", {"date": str(dt.date.today()),
+                                                     "minutes": round((time.perf_counter() - t0) / 60)})
+
+
+def paired_gaps(per: pd.DataFrame) -> dict[tuple[str, str], dict]:
+    """Every recipe but the default against the default of each split (:func:`ratio_gaps`); the not-fine-tuned
+    start (split ``both``) against each."""
+    ratios = {(r, s): g.set_index("rgi_id")["ratio_to_best_baseline"] for (r, s), g in per.groupby(["recipe", "split"])}
+    return {(name, split): ratio_gaps(ratios[(name, split if (name, split) in ratios else "both")],
+                                      ratios[("default", split)])
+            for name in dict.fromkeys(per["recipe"]) if name != "default" for split in SPLITS}
+
+
+def region_table(per: pd.DataFrame) -> pd.DataFrame:
+    """Per recipe and split, each grid region's mean log ratio to the best baseline (log of the geometric mean over
+    its glaciers; negative: better than the best baseline), and the glacier count per region."""
+    logs = per.assign(log_ratio=np.log(per["ratio_to_best_baseline"]))
+    table = logs.pivot_table(index=["recipe", "split"], columns="region", values="log_ratio", aggfunc="mean", sort=False)
+    counts = per[(per["recipe"] == per["recipe"].iloc[0]) & (per["split"] == per["split"].iloc[0])]
+    table.columns = [f"{c} (n={int((counts['region'] == c).sum())})" for c in table.columns]
+    return table.reset_index()
+
+
 def report(args, cfg: MeasuredFinetuneConfig, variants: dict[str, MeasuredFinetuneConfig], table: pd.DataFrame,
-           gaps: dict[tuple[str, str], dict], seconds: float) -> list[str]:
-    """The Markdown report: the table, each recipe's paired gaps to the default, the rule per variant."""
+           per: pd.DataFrame, run: dict) -> list[str]:
+    """The Markdown report: the table, each recipe's paired gaps to the default, region by region, the rule per
+    variant."""
+    gaps = paired_gaps(per)
     lines = [
         f"# Measured fine-tuning variants, raw, against the default's recipe ({args.name})",
         "",
-        f"Run {dt.date.today()}, {seconds / 60:.0f} min on this machine. [Protocol]({args.protocol}), committed before "
+        f"Run {run['date']}, {run['minutes']} min on this machine. [Protocol]({args.protocol}), committed before "
         "any code or run: a raw diagnostic; nothing ships from it. The default's recipe and each variant on the 6 "
         "glacier-wise and the 6 leave-one-region-out folds, scored raw (no calibration; shipped physics, plastic "
         "margins). Grid ratio: per glacier RMSE / its best baseline (VA, GlabTop, OGGM), median and geometric mean over "
@@ -139,6 +175,15 @@ def report(args, cfg: MeasuredFinetuneConfig, variants: dict[str, MeasuredFinetu
         "",
         *[f"- {name}, {split}: paired mean log gap ({name} − default) {gap_text(g, 'mean_log', ', 90 %')}, median gap "
           f"{gap_text(g, 'median')}" for (name, split), g in gaps.items()],
+        "",
+        "## Region by region",
+        "",
+        "Per RGI region of the grid glaciers, the mean log ratio to the best baseline (the log of the geometric mean "
+        "over its glaciers; negative: better than the best baseline; a difference of 0.1 between two rows is a "
+        "typical glacier 10 % apart). Leave one region out, a region's glaciers are scored by networks fine-tuned "
+        "without any glacier of that region.",
+        "",
+        to_markdown(region_table(per).round(3)),
         "",
         "## Rule",
         ""]

@@ -454,3 +454,23 @@ def test_recipe_diagnostic_rule_and_settings_by_hand():
     assert bench.changed_settings(MeasuredFinetuneConfig(sim_dataset="a.npz", trainable="head"), default) == \
         "`trainable: head`"
     assert bench.changed_settings(default, default) == "nothing"
+
+
+def test_recipe_diagnostic_regions_and_gaps_from_the_per_glacier_table():
+    """The report is rebuilt from the per-glacier CSV: a region's mean log ratio by hand (ratios 0.5 and 2 average to
+    0), and the not-fine-tuned start (split ``both``) paired with the default of each split."""
+    bench = _script("recipe_diagnostic")
+    rows = []
+    for recipe, split, ratios in [("default", "glacier-wise", [0.5, 2.0, 0.9]),
+                                  ("default", "leave one region out", [1.0, 1.0, 1.0]),
+                                  (bench.NOT_FINETUNED, "both", [1.0, 1.0, 1.0])]:
+        rows += [{"recipe": recipe, "split": split, "rgi_id": g, "region": r, "ratio_to_best_baseline": v}
+                 for g, r, v in zip(["a", "b", "c"], ["11", "11", "03"], ratios)]
+    per = pd.DataFrame(rows)
+    regions = bench.region_table(per).set_index(["recipe", "split"])
+    assert regions.loc[("default", "glacier-wise"), "11 (n=2)"] == pytest.approx(0.0)
+    assert regions.loc[("default", "glacier-wise"), "03 (n=1)"] == pytest.approx(np.log(0.9))
+    gaps = bench.paired_gaps(per)
+    assert set(gaps) == {(bench.NOT_FINETUNED, "glacier-wise"), (bench.NOT_FINETUNED, "leave one region out")}
+    assert gaps[(bench.NOT_FINETUNED, "leave one region out")]["mean_log_gap"] == pytest.approx(0.0)
+    assert gaps[(bench.NOT_FINETUNED, "glacier-wise")]["mean_log_gap"] == pytest.approx(-np.log(0.9) / 3)
