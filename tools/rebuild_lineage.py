@@ -12,7 +12,7 @@ out of fold). This script rebuilds them, each step skipped when its output exist
    compared with ``lineage[1]``: equal means the rebuild *is* the default's stage 1, otherwise a twin (reported).
    The rebuild of 2026-12-06 is committed (``benchmarks/weights/spanning_stage1_twin.pt``, a twin: validation
    equal to 4 digits, sha256 not); unless ``--retrain``, it is used and only the set the fold recipe draws from is
-   built (steps 2-3 then take seconds instead of ~1.7 h);
+   built (steps 2-3 then take ~21 min on 2 workers, the 683-window set, instead of ~1.7 h);
 4. ``runs/span128/p128/weights.pt``: stage 1 with ``patch_size`` 128 in its record (how the default plans windows);
 5. with ``--folds``: the default's 6 x 5 glacier-wise fold networks and their nested table
    (``benchmarks/measured_finetune.py``), written to ``--out`` so the default's own results files stay as they are.
