@@ -18,6 +18,9 @@ after both runs, by ``--report-only``):
     python benchmarks/recipe_diagnostic.py --name partial_finetune --protocol selection_protocol_partial_finetune.md \\
         --variant head=benchmarks/configs/measured_finetune_from_spanning_all_p128_head.yaml \\
         --variant last=benchmarks/configs/measured_finetune_from_spanning_all_p128_last.yaml --not-finetuned
+    python benchmarks/recipe_diagnostic.py --name partial_finetune_head_lr \\
+        --protocol selection_protocol_partial_finetune_head_lr.md --not-finetuned \\
+        --variant head-lr1e-3=benchmarks/configs/measured_finetune_from_spanning_all_p128_head_lr1e-3.yaml
 """
 
 from __future__ import annotations
