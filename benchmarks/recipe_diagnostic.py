@@ -9,8 +9,8 @@ the start of every fine-tuning (stage 1, fine-tuned for 0 steps) as a reference 
 splits, so it is scored once.
 
 Runs so far (each writes ``benchmarks/results/<name>.{md,csv}``, ``<name>_glaciers.csv`` and ``<name>_run.json``; ~10
-min per variant; ``--report-only`` rewrites the Markdown from those files without scoring; the region table was added
-after both runs, by ``--report-only``):
+min per variant; ``--report-only`` rewrites the Markdown from those files without scoring; the first two runs' region
+tables were added afterwards, by ``--report-only``):
 
     python benchmarks/recipe_diagnostic.py --name region_balanced \\
         --protocol selection_protocol_region_balanced_finetune.md \\
