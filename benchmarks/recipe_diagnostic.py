@@ -75,18 +75,16 @@ def changed_settings(variant: MeasuredFinetuneConfig, default: MeasuredFinetuneC
     return ", ".join(f"`{k}: {v}`" for k, v in new.items() if old.get(k) != v) or "nothing"
 
 
-def score(ms, recipes: dict[str, tuple[MeasuredFinetuneConfig, Path]], splits: dict[str, str]
-          ) -> tuple[list[dict], list[pd.DataFrame], dict[str, pd.Series]]:
-    """Raw out-of-fold scores of ``recipes`` ({name: (config, run folder)}) in ``splits`` ({split: fold key}):
-    table rows, per-glacier tables and per-glacier grid ratios keyed ``name|split``."""
-    rows, per, ratios = [], [], {}
-    for split, by in splits.items():
-        for recipe, (cfg, run_dir) in recipes.items():
-            pg, figures = raw_out_of_fold(ms, with_folds_by(cfg, ms, by), run_dir, by)
-            per.append(pg.assign(recipe=recipe, split=split))
-            rows.append({"recipe": recipe, "split": split, **figures})
-            ratios[f"{recipe}|{split}"] = pg.set_index("rgi_id")["ratio_to_best_baseline"]
-    return rows, per, ratios
+def score(ms, recipes: dict[str, tuple[MeasuredFinetuneConfig, Path]], split: str, by: str
+          ) -> tuple[list[dict], list[pd.DataFrame]]:
+    """Raw out-of-fold scores of ``recipes`` ({name: (config, run folder)}) in one split (``by``: its fold key):
+    table rows and per-glacier tables (the report's gaps and regions are computed from the latter)."""
+    rows, per = [], []
+    for recipe, (cfg, run_dir) in recipes.items():
+        pg, figures = raw_out_of_fold(ms, with_folds_by(cfg, ms, by), run_dir, by)
+        per.append(pg.assign(recipe=recipe, split=split))
+        rows.append({"recipe": recipe, "split": split, **figures})
+    return rows, per
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -126,11 +124,11 @@ def run_all(args, variants: dict[str, MeasuredFinetuneConfig]) -> None:
     for split, by in SPLITS.items():
         recipes = {"default": (cfg, args.glacier_run_dir if by == "group" else args.region_run_dir),
                    **{name: (c, args.variant_run_dir / name / by) for name, c in variants.items()}}
-        r, p, _ = score(ms, recipes, {split: by})
+        r, p = score(ms, recipes, split, by)
         rows, per = rows + r, per + p
     if args.not_finetuned:  # the same maps in both splits: scored glacier-wise, compared in both
-        r, p, _ = score(ms, {NOT_FINETUNED: (replace(cfg, steps=0), args.variant_run_dir / "not-finetuned")},
-                        {"both": "group"})
+        r, p = score(ms, {NOT_FINETUNED: (replace(cfg, steps=0), args.variant_run_dir / "not-finetuned")},
+                     "both", "group")
         rows, per = rows + r, per + p
     write_table(pd.DataFrame(rows), args.out / f"{args.name}.csv")
     write_table(pd.concat(per, ignore_index=True), args.out / f"{args.name}_glaciers.csv")
