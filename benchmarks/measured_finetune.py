@@ -406,10 +406,16 @@ COVERAGE_CASES = ("south-glacier", "glathida-grids", "oetztal-means")
 
 
 def coverage_deviations(cases: pd.DataFrame) -> pd.Series:
-    """|coverage - nominal| in points of the nested glacier-wise row, per (case, level) of :data:`COVERAGE_CASES`
-    (the cases table of this script: ``coverage68``/``coverage90`` per case; grids: median over glaciers)."""
-    nested = nested_glacier_wise(cases).set_index("case")
-    return pd.Series({f"{case} {level}": abs(100.0 * nested.loc[case, f"coverage{level}"] - level)
+    """:func:`scored_deviations` of the nested glacier-wise row of the cases table of this script."""
+    return scored_deviations(nested_glacier_wise(cases))
+
+
+def scored_deviations(scored: pd.DataFrame) -> pd.Series:
+    """|coverage - nominal| in points per (case, level) of :data:`COVERAGE_CASES`, from one row per case
+    (``case``, ``coverage68``, ``coverage90``: :func:`~glacierbed.evaluation.cross_validation.score`'s table; grids
+    glacier-balanced)."""
+    by_case = scored.set_index("case")
+    return pd.Series({f"{case} {level}": abs(100.0 * by_case.loc[case, f"coverage{level}"] - level)
                       for case in COVERAGE_CASES for level in (68, 90)})
 
 

@@ -314,6 +314,35 @@ def test_coverage_rule_on_hand_computed_deviations() -> None:
     assert "worst coverage deviation 31.0" in mf.coverage_rule_failures(worse, before)[0]
 
 
+def test_unseen_region_rule_on_hand_values() -> None:
+    """Candidate 35's rule: C ships when its worst coverage deviation falls, its mean does not rise and no thickness
+    bar worsens beyond the declared slack; a South Glacier 3 % worse, or a Hintereisferner 3 points worse, stops it."""
+    bench = _script("unseen_region_calibration")
+    a, c = bench.ARMS
+
+    def results(c68: tuple[float, float, float], sg_c: float = 27.0, hef_c: float = -0.08) -> dict:
+        cover = {a: (0.80, 0.55, 0.89), c: c68}
+        cases = pd.DataFrame([{"arm": arm, "case": case, "coverage68": cover[arm][i],
+                               "coverage90": [0.93, 0.72, 1.0][i]}
+                              for arm in (a, c) for i, case in enumerate(bench.load_script(
+                                  BENCHMARKS / "measured_finetune.py").COVERAGE_CASES)])
+        summary = pd.DataFrame([{"arm": a, "south_glacier_rmse_m": 27.0, "oetztal_means_rmse_m": 10.0,
+                                 "hef_volume_rel_error": -0.08},
+                                {"arm": c, "south_glacier_rmse_m": sg_c, "oetztal_means_rmse_m": 10.0,
+                                 "hef_volume_rel_error": hef_c}])
+        ratios = np.linspace(0.6, 1.4, 23)
+        glaciers = pd.DataFrame([{"arm": arm, "rgi_id": f"g{i}", "ratio_to_best_baseline": r}
+                                 for arm in (a, c) for i, r in enumerate(ratios)])
+        return {"": summary, "_cases": cases, "_glaciers": glaciers}
+
+    # A's deviations: 12, 13, 21 at 68 %; 3, 18, 10 at 90 %: worst 21 (Ötztal 68)
+    met, lines = bench.decision(results((0.75, 0.60, 0.80)))
+    assert met and "A 21.0 / 12.8" in lines[0]
+    assert not bench.decision(results((0.75, 0.60, 0.80), sg_c=27.0 * 1.03))[0]
+    assert not bench.decision(results((0.75, 0.60, 0.80), hef_c=-0.11))[0]
+    assert not bench.decision(results((0.95, 0.60, 0.80)))[0]  # South Glacier 68 % 27 points over: worst rises
+
+
 def test_interpolation_rule_is_the_declared_one():
     """Candidate 30's rule on hand values: the region-wise ratio must drop by 0.03, the glacier-wise bars hold."""
     bench = _script("interpolation_decision")

@@ -201,7 +201,8 @@ def nested_calibrations(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weigh
                         progress: Callable[[str], None] | None = None,
                         calibrate_on: Sequence[str] | None = None, by: str = "group",
                         fit_physics: bool | PhysicsConfig | None = None,
-                        interval_physics: bool | PhysicsConfig | None = None, smb: bool = False) -> dict:
+                        interval_physics: bool | PhysicsConfig | None = None, smb: bool = False,
+                        inner_by: str | None = None) -> dict:
     """The fine-tuned network *and* a calibration on top, both fitted without each outer fold.
 
     For outer fold k: the network fine-tuned without it (:func:`cross_validate_finetune`) predicts its glaciers;
@@ -214,7 +215,9 @@ def nested_calibrations(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weigh
     shipped calibration would be); ``interval_physics``: the physics stage of the inner maps the interval step alone
     is fitted on (the steps before it fitted on ``fit_physics``' maps and applied to these; None, or the same physics:
     the same maps as the other steps, read once); ``smb``: the outer maps made with the kit's SMB rasters, the inner
-    ones without (as the shipped calibration was fitted). Returns per variant (each fitted on the same inner maps)
+    ones without (as the shipped calibration was fitted); ``inner_by``: the inner folds' key when it differs from the
+    outer ``by`` (region-wise outer folds with glacier-wise inner ones score the shipped design, a calibration fitted on
+    glacier-wise out-of-fold maps, on glaciers of a region it never saw). Returns per variant (each fitted on the same inner maps)
     the :class:`~glacierbed.evaluation.cross_validation.CrossValidation` of the outer folds (``rows`` with
     ``mu_cal``; ``glaciers``; ``fits`` per outer fold) for :func:`~glacierbed.evaluation.cross_validation.score`.
     """
@@ -223,6 +226,8 @@ def nested_calibrations(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weigh
     from glacierbed.evaluation.cross_validation import CrossValidation, cross_validate
 
     run_dir = Path(run_dir)
+    inner_by = by if inner_by is None else inner_by
+    inner_name = "inner{}" if inner_by == by else f"inner{{}}-by-{inner_by}"
     inner_physics = physics if fit_physics is None else fit_physics
     if interval_physics is not None and as_physics_config(interval_physics) == as_physics_config(inner_physics):
         interval_physics = None  # the interval's maps are the other steps' maps
@@ -233,14 +238,15 @@ def nested_calibrations(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weigh
     for k in range(cfg.folds):
         held = {g for g, f in folds.items() if f == k}
         inner, _ = cross_validate_finetune(subset(ms, held, keep=False), replace(cfg, folds=cfg.folds - 1),
-                                           init_weights, run_dir / f"inner{k}", inner_physics, progress, windows, by)
+                                           init_weights, run_dir / inner_name.format(k), inner_physics, progress,
+                                           windows, inner_by)
         test = subset(outer, held)
         fit = only_cases(inner, calibrate_on)
         interval_on = None
         if interval_physics is not None:
             inner_iv, _ = cross_validate_finetune(subset(ms, held, keep=False), replace(cfg, folds=cfg.folds - 1),
-                                                  init_weights, run_dir / f"inner{k}", interval_physics, progress,
-                                                  windows, by)
+                                                  init_weights, run_dir / inner_name.format(k), interval_physics,
+                                                  progress, windows, inner_by)
             iv = only_cases(inner_iv, calibrate_on)
             interval_on = MeasuredSet(iv.rows.assign(nest="fit"), iv.pixels.assign(nest="fit"))
         both = MeasuredSet(pd.concat([fit.rows.assign(nest="fit"), test.rows.assign(nest="held")],

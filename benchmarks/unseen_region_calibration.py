@@ -1,0 +1,152 @@
+"""Leave one region out: the shipped calibration design against one fitted on region-wise out-of-fold maps.
+
+Protocol (written before any code or run): ``benchmarks/results/selection_protocol_unseen_region_calibration.md``
+(candidate 35). Both arms score the default's recipe nested on its 6 region-wise fold networks (a glacier is predicted
+only by a network fine-tuned without its RGI region) with the shipped calibration variant fitted, as the shipped one
+is, on inner out-of-fold maps of the other regions (residual and scale steps on zero-margin maps, the interval on
+plastic-margin ones):
+
+- ``A``, as shipped: inner **glacier-wise** folds (5), the design of the shipped calibration, which a glacier of an
+  RGI region without measured glaciers (``measured_region`` False) gets today;
+- ``C``, candidate 35: inner **region-wise** folds (5), a calibration for glaciers of unmeasured regions.
+
+The protocol's rule decides (interval coverage, with no loss of thickness); both arms are reported either way.
+
+Run: ``GLACIERBED_DATA=../shared/data python benchmarks/unseen_region_calibration.py`` (the region-wise fold networks
+and both arms' 30 inner networks are made when absent: about 1.5 h on 2 cores; ``--report-only`` rewrites the Markdown
+from the CSVs). Writes ``benchmarks/results/unseen_region_calibration.{md,csv}``, ``_cases.csv`` (per case and arm:
+RMSE, bias, coverage), ``_glaciers.csv`` (per grid glacier) and ``_volume.csv`` (glacier-level, i.e. volume, interval
+coverage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from glacierbed.core.atomic import write_json, write_text
+from glacierbed.core.errors import quiet_per_glacier_logs, run_script
+from glacierbed.evaluation.benchmark import load_script, to_markdown, write_table
+from glacierbed.evaluation.cross_validation import (acceptance_summary, gap_text, glacier_level_coverage,
+                                                    glacier_level_summary, glathida_per_glacier, ratio_gaps, score)
+from glacierbed.evaluation.measured_finetune import (calibration_physics, default_recipe, default_recipe_options,
+                                                    nested_calibrations, with_folds_by)
+from glacierbed.evaluation.measured_table import CASES
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+NAME = "unseen_region_calibration"
+SHIP = "residual+scale+interval"
+#: arm: the inner folds' key
+ARMS = {"A: as shipped (inner glacier-wise)": "group", "C: candidate 35 (inner region-wise)": "region"}
+REFERENCE, CANDIDATE = ARMS
+
+
+def nested_arms(args) -> dict[str, object]:
+    """Each arm's nested leave-one-region-out CrossValidation (:func:`nested_calibrations`)."""
+    from glacierbed.pipeline.store import shipped_weights
+    from glacierbed.posterior.calibration import Calibration
+
+    fit_physics, interval_physics = calibration_physics(Calibration.load(shipped_weights(
+        "thickness_net.calibration.json")))
+    cfg, ms = default_recipe(args)
+    return {arm: nested_calibrations(ms, with_folds_by(cfg, ms, "region"), Path(cfg.init_weights),
+                                     args.region_run_dir, [SHIP], calibrate_on=CASES, by="region", inner_by=inner,
+                                     progress=logging.getLogger(NAME).info, fit_physics=fit_physics,
+                                     interval_physics=interval_physics)[SHIP]
+            for arm, inner in ARMS.items()}
+
+
+def tables(arms: dict) -> dict[str, pd.DataFrame]:
+    """The run's tables: acceptance figures, per case, per grid glacier and glacier-level coverage, per arm."""
+    bench = load_script(HERE / "measured_finetune.py")
+    summary, cases, glaciers, volume = [], [], [], []
+    for arm, cv in arms.items():
+        scored = score(cv)
+        deviations = bench.scored_deviations(scored)
+        summary.append({"arm": arm, **acceptance_summary(cv), "worst_coverage_deviation": deviations.max(),
+                        "mean_coverage_deviation": deviations.mean()})
+        cases.append(scored.assign(arm=arm))
+        glaciers.append(glathida_per_glacier(cv).assign(arm=arm))
+        volume.append(glacier_level_summary(glacier_level_coverage(cv)).assign(arm=arm))
+    return {"": pd.DataFrame(summary), "_cases": pd.concat(cases, ignore_index=True),
+            "_glaciers": pd.concat(glaciers, ignore_index=True), "_volume": pd.concat(volume, ignore_index=True)}
+
+
+def decision(results: dict[str, pd.DataFrame]) -> tuple[bool, list[str]]:
+    """The protocol's rule: C's coverage deviations against A's (candidate 29's rule), and no loss of thickness
+    (grids' paired mean log gap not resolved above 0; South Glacier and Ötztal RMSE at most 2 % above A's;
+    Hintereisferner's |volume error| at most 2 points above A's). (met, report lines)"""
+    bench = load_script(HERE / "measured_finetune.py")
+    cases = results["_cases"]
+    dev = {arm: bench.scored_deviations(cases[cases["arm"] == arm]) for arm in ARMS}
+    per = results["_glaciers"].pivot_table(index="rgi_id", columns="arm", values="ratio_to_best_baseline")
+    gaps = ratio_gaps(per[CANDIDATE], per[REFERENCE])
+    s = results[""].set_index("arm")
+    a, c = s.loc[REFERENCE], s.loc[CANDIDATE]
+    failures = bench.coverage_rule_failures(dev[CANDIDATE], dev[REFERENCE])
+    if gaps["mean_log_gap_resolved"] and gaps["mean_log_gap"] > 0:
+        failures.append(f"grids mean log gap {gap_text(gaps, 'mean_log')} resolved above 0")
+    for col, what in (("south_glacier_rmse_m", "South Glacier"), ("oetztal_means_rmse_m", "Ötztal means")):
+        if not c[col] <= 1.02 * a[col]:
+            failures.append(f"{what} {c[col]:.2f} m > 1.02 × {a[col]:.2f} m")
+    if not abs(c["hef_volume_rel_error"]) <= abs(a["hef_volume_rel_error"]) + 0.02:
+        failures.append(f"Hintereisferner {c['hef_volume_rel_error']:+.1%} vs {a['hef_volume_rel_error']:+.1%}")
+    lines = [f"- coverage deviation (points), worst / mean: A {dev[REFERENCE].max():.1f} / {dev[REFERENCE].mean():.1f} "
+             f"({dev[REFERENCE].idxmax()}), C {dev[CANDIDATE].max():.1f} / {dev[CANDIDATE].mean():.1f} "
+             f"({dev[CANDIDATE].idxmax()})",
+             f"- grids, paired mean log gap C − A: {gap_text(gaps, 'mean_log')}; median gap {gap_text(gaps, 'median')}",
+             "- **" + ("met: candidate 35 ships (a calibration for glaciers of unmeasured regions)" if not failures
+                       else "not met: " + "; ".join(failures) + ". Nothing ships; the README's leave-one-region-out "
+                            "row becomes arm A, the shipped design") + "**"]
+    return not failures, lines
+
+
+def report(results: dict[str, pd.DataFrame], run: dict) -> list[str]:
+    """The Markdown report."""
+    _, lines = decision(results)
+    cover = results["_cases"][["arm", "case", "n", "rmse", "bias", "coverage68", "coverage90"]]
+    return [f"# {__doc__.splitlines()[0]}", "",
+            f"Run {run['date']}, {run['minutes']:.0f} min on this machine (2 cores). Protocol, written first: "
+            "[selection_protocol_unseen_region_calibration.md](selection_protocol_unseen_region_calibration.md). "
+            "The default's recipe, nested leave one region out (6 region folds, the default physics: plastic "
+            "margins). A: the calibration fitted on inner glacier-wise out-of-fold maps of the other regions (the "
+            "shipped design, what a glacier of an unmeasured region gets); C: on inner region-wise ones "
+            "(candidate 35).", "",
+            "## Acceptance figures (leave one region out)", "", to_markdown(results[""]), "",
+            "## Per case: RMSE (m), bias (m), pixel (grids glacier-balanced) and Ötztal-mean coverage", "",
+            to_markdown(cover), "",
+            "## Glacier-level (volume) interval coverage", "", to_markdown(results["_volume"]), "",
+            "## Decision (the protocol's rule)", "", *lines, "",
+            f"Per grid glacier: [{NAME}_glaciers.csv]({NAME}_glaciers.csv)."]
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default_recipe_options(ap, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml")
+    ap.add_argument("--report-only", action="store_true", help="rewrite the Markdown from an earlier run's CSVs")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    quiet_per_glacier_logs()
+    if not args.report_only:
+        t0 = time.perf_counter()
+        for suffix, table in tables(nested_arms(args)).items():
+            write_table(table, args.out / f"{NAME}{suffix}.csv")
+        write_json(args.out / f"{NAME}_run.json", {"date": dt.date.today().isoformat(),
+                                                    "minutes": (time.perf_counter() - t0) / 60})
+    results = {suffix: pd.read_csv(args.out / f"{NAME}{suffix}.csv", dtype={"rgi_id": str, "region": str})
+               for suffix in ("", "_cases", "_glaciers", "_volume")}
+    lines = report(results, json.loads((args.out / f"{NAME}_run.json").read_text()))
+    write_text(args.out / f"{NAME}.md", "\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    run_script(main)
