@@ -130,6 +130,21 @@ def decision(results: dict[str, pd.DataFrame]) -> tuple[bool, list[str]]:
     return not failures, lines
 
 
+def previous_default_gaps(glaciers: pd.DataFrame, results: Path = RESULTS) -> list[str]:
+    """Reported, not deciding: the previous default (stage 0, never fine-tuned on measurements; plastic margins, its
+    calibration refitted leave one region out, the committed run's ``shipped, calibrated`` rows) against each arm,
+    paired over the grid glaciers (the README's region-wise comparison of the two defaults)."""
+    table = pd.read_csv(results / f"{COMMITTED_CANDIDATE}_glaciers.csv", dtype={"rgi_id": str})
+    previous = table[table["variant"].str.startswith("shipped, calibrated")].set_index("rgi_id")
+    out = []
+    for arm in ARMS:
+        of_arm = glaciers[glaciers["arm"] == arm].set_index("rgi_id")["ratio_to_best_baseline"]
+        gaps = ratio_gaps(previous["ratio_to_best_baseline"], of_arm)
+        out.append(f"- previous default − {arm}: mean log {gap_text(gaps, 'mean_log')}, median "
+                   f"{gap_text(gaps, 'median')}")
+    return out
+
+
 def report(results: dict[str, pd.DataFrame], run: dict) -> list[str]:
     """The Markdown report."""
     _, lines = decision(results)
@@ -148,6 +163,11 @@ def report(results: dict[str, pd.DataFrame], run: dict) -> list[str]:
             "Arm C's, from the committed run it is read from, is in [glacier_intervals.md](glacier_intervals.md) "
             "(region-wise, `V0`).", "",
             "## Decision (the protocol's rule)", "", *lines, "",
+            "## The previous default against each arm (reported, not deciding)", "",
+            "Stage 0, never fine-tuned on measurements, plastic margins, its calibration refitted leave one region out "
+            f"(the `shipped, calibrated` rows of [{COMMITTED_CANDIDATE}.md]({COMMITTED_CANDIDATE}.md)); paired over "
+            "the 23 grid glaciers, 90 % bootstrap; below 0: the previous default is better.", "",
+            *previous_default_gaps(results["_glaciers"]), "",
             f"Per grid glacier: [{NAME}_glaciers.csv]({NAME}_glaciers.csv)."]
 
 
