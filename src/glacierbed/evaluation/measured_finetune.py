@@ -221,8 +221,6 @@ def nested_calibrations(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weigh
     the :class:`~glacierbed.evaluation.cross_validation.CrossValidation` of the outer folds (``rows`` with
     ``mu_cal``; ``glaciers``; ``fits`` per outer fold) for :func:`~glacierbed.evaluation.cross_validation.score`.
     """
-    from dataclasses import replace
-
     from glacierbed.evaluation.cross_validation import CrossValidation, cross_validate
 
     run_dir = Path(run_dir)
@@ -237,17 +235,12 @@ def nested_calibrations(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weigh
     rows, glaciers, fits = ({v: [] for v in variants} for _ in range(3))
     for k in range(cfg.folds):
         held = {g for g, f in folds.items() if f == k}
-        inner, _ = cross_validate_finetune(subset(ms, held, keep=False), replace(cfg, folds=cfg.folds - 1),
-                                           init_weights, run_dir / inner_name.format(k), inner_physics, progress,
-                                           windows, inner_by)
+        inner = (subset(ms, held, keep=False), cfg, init_weights, run_dir / inner_name.format(k))
+        fit = _inner_maps(*inner, inner_physics, progress, windows, inner_by, calibrate_on)
         test = subset(outer, held)
-        fit = only_cases(inner, calibrate_on)
         interval_on = None
         if interval_physics is not None:
-            inner_iv, _ = cross_validate_finetune(subset(ms, held, keep=False), replace(cfg, folds=cfg.folds - 1),
-                                                  init_weights, run_dir / inner_name.format(k), interval_physics,
-                                                  progress, windows, inner_by)
-            iv = only_cases(inner_iv, calibrate_on)
+            iv = _inner_maps(*inner, interval_physics, progress, windows, inner_by, calibrate_on)
             interval_on = MeasuredSet(iv.rows.assign(nest="fit"), iv.pixels.assign(nest="fit"))
         both = MeasuredSet(pd.concat([fit.rows.assign(nest="fit"), test.rows.assign(nest="held")],
                                      ignore_index=True),
@@ -262,6 +255,18 @@ def nested_calibrations(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weigh
             progress(f"outer fold {k + 1}/{cfg.folds}: calibration fitted on {len(fit.rows)} inner out-of-fold rows")
     return {v: CrossValidation(f"finetune+{v}", "nested", pd.concat(rows[v], ignore_index=True),
                                pd.concat(glaciers[v], ignore_index=True), dict(fits[v])) for v in variants}
+
+
+def _inner_maps(others: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weights: str | Path, run_dir: Path,
+                physics: bool | PhysicsConfig, progress: Callable[[str], None] | None,
+                windows: list[MeasuredWindow], by: str, calibrate_on: Sequence[str] | None) -> MeasuredSet:
+    """An outer fold's inner out-of-fold maps: ``others`` (the glaciers outside it) in ``cfg.folds - 1`` folds of
+    ``by``, each predicted by a network fine-tuned without it (cached in ``run_dir``), of the ``calibrate_on`` cases."""
+    from dataclasses import replace
+
+    inner, _ = cross_validate_finetune(others, replace(cfg, folds=cfg.folds - 1), init_weights, run_dir, physics,
+                                       progress, windows, by)
+    return only_cases(inner, calibrate_on)
 
 
 def fitted_physics_record(fit_physics: PhysicsConfig, interval_physics: PhysicsConfig) -> dict[str, dict]:
