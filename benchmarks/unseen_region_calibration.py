@@ -13,11 +13,12 @@ plastic-margin ones):
 The protocol's rule decides (interval coverage, with no loss of thickness); both arms are reported either way.
 
 Run: ``GLACIERBED_DATA=../shared/data python benchmarks/unseen_region_calibration.py`` (the region-wise fold networks
-and arm A's 30 inner networks are made when absent: about 50 min on 2 cores; arm C's rows are read from the committed
-2026-12-06 run of the same networks, as the protocol's amendment says, unless ``--recompute-candidate``: about as long
-again; ``--report-only`` rewrites the Markdown from the CSVs). Writes ``benchmarks/results/unseen_region_calibration.{md,csv}``, ``_cases.csv`` (per case and arm:
-RMSE, bias, coverage), ``_glaciers.csv`` (per grid glacier) and ``_volume.csv`` (glacier-level, i.e. volume, interval
-coverage).
+and arm A's 30 inner networks are made when absent: about 50 min on 2 cores; 1.5 min once cached; arm C's rows are
+read from the committed 2026-12-06 run of the same networks, as the protocol's amendment says, unless
+``--recompute-candidate``: about as long again; ``--report-only`` rewrites the Markdown from the CSVs). Writes
+``benchmarks/results/unseen_region_calibration.{md,csv}``, ``_cases.csv`` (per case and arm: RMSE, bias, coverage),
+``_glaciers.csv`` (per grid glacier), ``_volume.csv`` (glacier-level, i.e. volume, interval coverage) and
+``_spread.csv`` (pixel coverage glacier by glacier: median, 10th percentile, worst).
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ import pandas as pd
 from glacierbed.core.atomic import write_json, write_text
 from glacierbed.core.errors import quiet_per_glacier_logs, run_script
 from glacierbed.evaluation.benchmark import load_script, to_markdown, write_table
-from glacierbed.evaluation.cross_validation import (acceptance_summary, gap_text, glacier_level_coverage,
-                                                    glacier_level_summary, glathida_per_glacier, ratio_gaps, score)
+from glacierbed.evaluation.cross_validation import (acceptance_summary, coverage_spread, gap_text,
+                                                    glacier_level_coverage, glacier_level_summary,
+                                                    glathida_per_glacier, per_glacier_coverage, ratio_gaps, score)
 from glacierbed.evaluation.measured_finetune import (calibration_physics, default_recipe, default_recipe_options,
                                                     nested_calibrations, with_folds_by)
 from glacierbed.evaluation.measured_table import CASES
@@ -82,13 +84,14 @@ def committed_candidate(results: Path = RESULTS) -> dict[str, pd.DataFrame]:
     summary = nested("").assign(grids_geomean_ratio=geometric_mean(glaciers["ratio_to_best_baseline"]),
                                 worst_coverage_deviation=deviations.max(),
                                 mean_coverage_deviation=deviations.mean())
-    return {"": summary, "_cases": cases, "_glaciers": glaciers, "_volume": pd.DataFrame(columns=["arm"])}
+    return {"": summary, "_cases": cases, "_glaciers": glaciers, "_volume": pd.DataFrame(columns=["arm"]),
+            "_spread": pd.DataFrame(columns=["arm"])}
 
 
 def tables(arms: dict) -> dict[str, pd.DataFrame]:
     """The run's tables: acceptance figures, per case, per grid glacier and glacier-level coverage, per arm."""
     bench = load_script(HERE / "measured_finetune.py")
-    summary, cases, glaciers, volume = [], [], [], []
+    summary, cases, glaciers, volume, spread = [], [], [], [], []
     for arm, cv in arms.items():
         scored = score(cv)
         deviations = bench.scored_deviations(scored)
@@ -97,8 +100,10 @@ def tables(arms: dict) -> dict[str, pd.DataFrame]:
         cases.append(scored.assign(arm=arm))
         glaciers.append(glathida_per_glacier(cv).assign(arm=arm))
         volume.append(glacier_level_summary(glacier_level_coverage(cv)).assign(arm=arm))
+        spread.append({"arm": arm, **coverage_spread(per_glacier_coverage(cv))})
     return {"": pd.DataFrame(summary), "_cases": pd.concat(cases, ignore_index=True),
-            "_glaciers": pd.concat(glaciers, ignore_index=True), "_volume": pd.concat(volume, ignore_index=True)}
+            "_glaciers": pd.concat(glaciers, ignore_index=True), "_volume": pd.concat(volume, ignore_index=True),
+            "_spread": pd.DataFrame(spread)}
 
 
 def decision(results: dict[str, pd.DataFrame]) -> tuple[bool, list[str]]:
@@ -155,13 +160,16 @@ def report(results: dict[str, pd.DataFrame], run: dict) -> list[str]:
             "The default's recipe, nested leave one region out (6 region folds, the default physics: plastic "
             "margins). A: the calibration fitted on inner glacier-wise out-of-fold maps of the other regions (the "
             "shipped design, what a glacier of an unmeasured region gets); C: on inner region-wise ones "
-            "(candidate 35).", "",
+            "(candidate 35)." + (f" {run['note']}" if run.get("note") else ""), "",
             "## Acceptance figures (leave one region out)", "", to_markdown(results[""]), "",
             "## Per case: RMSE (m), bias (m), pixel (grids glacier-balanced) and Ötztal-mean coverage", "",
             to_markdown(cover), "",
             "## Glacier-level (volume) interval coverage", "", to_markdown(results["_volume"]), "",
             "Arm C's, from the committed run it is read from, is in [glacier_intervals.md](glacier_intervals.md) "
             "(region-wise, `V0`).", "",
+            "## Pixel coverage glacier by glacier (South Glacier's radar and the 23 grids; median, 10th percentile, "
+            "worst)", "", to_markdown(results["_spread"]), "",
+            "Arm C's: [glacier_intervals.md](glacier_intervals.md) (region-wise).", "",
             "## Decision (the protocol's rule)", "", *lines, "",
             "## The previous default against each arm (reported, not deciding)", "",
             "Stage 0, never fine-tuned on measurements, plastic margins, its calibration refitted leave one region out "
@@ -192,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
         write_json(args.out / f"{NAME}_run.json", {"date": dt.date.today().isoformat(),
                                                     "minutes": (time.perf_counter() - t0) / 60})
     results = {suffix: pd.read_csv(args.out / f"{NAME}{suffix}.csv", dtype={"rgi_id": str, "region": str})
-               for suffix in ("", "_cases", "_glaciers", "_volume")}
+               for suffix in ("", "_cases", "_glaciers", "_volume", "_spread")}
     lines = report(results, json.loads((args.out / f"{NAME}_run.json").read_text()))
     write_text(args.out / f"{NAME}.md", "\n".join(lines))
     print("\n".join(lines))
