@@ -159,6 +159,37 @@ def test_nested_calibration_never_sees_the_outer_fold(monkeypatch, tmp_path: Pat
     assert np.median(cv.rows["mu_cal"] / cv.rows["mu"]) == pytest.approx(1.2, rel=0.05)
 
 
+def test_region_wise_outer_folds_with_glacier_wise_inner_ones(monkeypatch, tmp_path: Path) -> None:
+    """``inner_by``: leave one region out with the calibration fitted on glacier-wise inner maps (the shipped design on
+    a region it never saw): the inner fine-tunes are glacier-wise, in their own folders, over the other regions only;
+    by default the inner folds follow the outer key."""
+    from test_calibration import synthetic_rows
+
+    from glacierbed.evaluation import measured_finetune as mf
+    from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
+
+    rows = synthetic_rows(np.random.default_rng(7), n_glaciers=12, n_cells=30, factor=1.2)  # regions 00, 01, 02
+    ms = MeasuredSet(rows, pd.DataFrame(columns=["case", "example", "rgi_id", "group", "region", "mu", "sigma"]))
+    region_of = dict(zip(rows["group"], rows["region"]))
+    calls = []
+
+    def spy_finetune(table, cfg, init, run_dir, physics=True, progress=None, windows=None, by="group", smb=False):
+        calls.append((Path(run_dir).name, by, cfg.folds, {region_of[g] for g in table.rows["group"]}))
+        return table, pd.DataFrame()
+
+    monkeypatch.setattr(mf, "measured_windows", lambda *a, **k: [])
+    monkeypatch.setattr(mf, "cross_validate_finetune", spy_finetune)
+    cfg = MeasuredFinetuneConfig(folds=3)
+    cv = mf.nested_calibrations(ms, cfg, "unused.pt", tmp_path, ["scale"], by="region", inner_by="group")["scale"]
+    regions = ["00", "01", "02"]
+    assert calls[0] == (tmp_path.name, "region", 3, set(regions))  # the outer folds
+    assert calls[1:] == [(f"inner{k}-by-group", "group", 2, set(regions) - {regions[k]}) for k in range(3)]
+    assert len(cv.rows) == len(rows) and cv.rows["mu_cal"].notna().all()
+    calls.clear()
+    mf.nested_calibration(ms, cfg, "unused.pt", tmp_path, "scale", by="region")
+    assert [c[:2] for c in calls[1:]] == [(f"inner{k}", "region") for k in range(3)]
+
+
 def test_nested_calibrations_fit_several_variants_on_the_same_inner_maps(monkeypatch, tmp_path: Path) -> None:
     """Several calibration variants nested on one set of inner maps: each variant's outer predictions are
     those of :func:`nested_calibration` run for it alone, and the fits of every outer fold are kept (the
