@@ -38,9 +38,7 @@ from glacierbed.evaluation.benchmark import load_script, to_markdown, write_tabl
 from glacierbed.evaluation.cross_validation import (acceptance_summary, coverage_spread, gap_text,
                                                     glacier_level_coverage, glacier_level_summary,
                                                     glathida_per_glacier, per_glacier_coverage, ratio_gaps, score)
-from glacierbed.evaluation.measured_finetune import (calibration_physics, default_recipe, default_recipe_options,
-                                                    nested_calibrations, with_folds_by)
-from glacierbed.evaluation.measured_table import CASES
+from glacierbed.evaluation.measured_finetune import default_recipe_options, nested_by_split
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -55,17 +53,10 @@ COMMITTED_CANDIDATE = ("measured_finetune_from_spanning_all_p128_loro_physics_ma
 
 
 def nested_arms(args, arms: dict[str, str]) -> dict[str, object]:
-    """The nested leave-one-region-out CrossValidation (:func:`nested_calibrations`) of each of ``arms``."""
-    from glacierbed.pipeline.store import shipped_weights
-    from glacierbed.posterior.calibration import Calibration
-
-    fit_physics, interval_physics = calibration_physics(Calibration.load(shipped_weights(
-        "thickness_net.calibration.json")))
-    cfg, ms = default_recipe(args)
-    return {arm: nested_calibrations(ms, with_folds_by(cfg, ms, "region"), Path(cfg.init_weights),
-                                     args.region_run_dir, [SHIP], calibrate_on=CASES, by="region", inner_by=inner,
-                                     progress=logging.getLogger(NAME).info, fit_physics=fit_physics,
-                                     interval_physics=interval_physics)[SHIP]
+    """The nested leave-one-region-out CrossValidation of each of ``arms`` (:func:`nested_by_split`'s region-wise
+    split with the arm's inner folds)."""
+    return {arm: nested_by_split(argparse.Namespace(**{**vars(args), "splits": ["region-wise"], "inner_by": inner}),
+                                 [SHIP], logging.getLogger(NAME).info)["region-wise"][SHIP]
             for arm, inner in arms.items()}
 
 
@@ -128,7 +119,8 @@ def decision(results: dict[str, pd.DataFrame]) -> tuple[bool, list[str]]:
     lines = [f"- coverage deviation (points), worst / mean: A {dev[REFERENCE].max():.1f} / {dev[REFERENCE].mean():.1f} "
              f"({dev[REFERENCE].idxmax()}), C {dev[CANDIDATE].max():.1f} / {dev[CANDIDATE].mean():.1f} "
              f"({dev[CANDIDATE].idxmax()})",
-             f"- grids, paired mean log gap C − A: {gap_text(gaps, 'mean_log')}; median gap {gap_text(gaps, 'median')}",
+             f"- grids, paired mean log gap C − A: {gap_text(gaps, 'mean_log')}; median gap "
+             f"{gap_text(gaps, 'median')}",
              "- **" + ("met: candidate 35 is to ship (a calibration for glaciers of unmeasured regions)" if not failures
                        else "not met: " + "; ".join(failures) + ". Nothing ships; the README's leave-one-region-out "
                             "row becomes arm A, the shipped design") + "**"]

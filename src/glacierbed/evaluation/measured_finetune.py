@@ -216,10 +216,10 @@ def nested_calibrations(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init_weigh
     is fitted on (the steps before it fitted on ``fit_physics``' maps and applied to these; None, or the same physics:
     the same maps as the other steps, read once); ``smb``: the outer maps made with the kit's SMB rasters, the inner
     ones without (as the shipped calibration was fitted); ``inner_by``: the inner folds' key when it differs from the
-    outer ``by`` (region-wise outer folds with glacier-wise inner ones score the shipped design, a calibration fitted on
-    glacier-wise out-of-fold maps, on glaciers of a region it never saw). Returns per variant (each fitted on the same inner maps)
-    the :class:`~glacierbed.evaluation.cross_validation.CrossValidation` of the outer folds (``rows`` with
-    ``mu_cal``; ``glaciers``; ``fits`` per outer fold) for :func:`~glacierbed.evaluation.cross_validation.score`.
+    outer ``by`` (region-wise outer folds with glacier-wise inner ones: the shipped design, a calibration fitted on
+    glacier-wise out-of-fold maps, on a region it never saw). Returns per variant (each fitted on the same inner maps)
+    the :class:`~glacierbed.evaluation.cross_validation.CrossValidation` of the outer folds (``rows`` with ``mu_cal``;
+    ``glaciers``; ``fits`` per outer fold) for :func:`~glacierbed.evaluation.cross_validation.score`.
     """
     from glacierbed.evaluation.cross_validation import CrossValidation, cross_validate
 
@@ -346,7 +346,7 @@ def nested_by_split(args, variants: Sequence[str], progress: Callable[[str], Non
     options of :func:`default_recipe_options` (calibrations fitted on the measured cases): ``{split: {variant: cv}}``.
     The maps scored have the default physics; the calibrations are fitted on maps with the physics the shipped
     calibration was fitted on (:func:`calibration_physics`), so each variant is fitted as the default's would be.
-    ``args.smb`` (when set): the scored maps of the examples with an SMB raster in the kit are made with it."""
+    Optional: ``args.smb``, the scored maps made with the kit's SMB rasters; ``args.inner_by``, the inner folds' key."""
     from glacierbed.evaluation.measured_table import CASES
     from glacierbed.pipeline.store import shipped_weights
     from glacierbed.posterior.calibration import Calibration
@@ -358,7 +358,8 @@ def nested_by_split(args, variants: Sequence[str], progress: Callable[[str], Non
     return {split: nested_calibrations(ms, with_folds_by(cfg, ms, by), Path(cfg.init_weights), run_dirs[by],
                                        list(variants), calibrate_on=CASES, by=by, progress=progress,
                                        fit_physics=fit_physics, interval_physics=interval_physics,
-                                       smb=bool(getattr(args, "smb", False)))
+                                       smb=bool(getattr(args, "smb", False)),
+                                       inner_by=getattr(args, "inner_by", None))
             for split, by in SPLITS if split in getattr(args, "splits", [name for name, _ in SPLITS])}
 
 
