@@ -343,6 +343,26 @@ def test_unseen_region_rule_on_hand_values() -> None:
     assert not bench.decision(results((0.95, 0.60, 0.80)))[0]  # South Glacier 68 % 27 points over: worst rises
 
 
+def test_unmeasured_region_volume_interval_rule_on_hand_values() -> None:
+    """Candidate 36's rule: B ships when its worst glacier-level gap over all glaciers falls by at least 2.5 points
+    and the grid glaciers' does not rise; 2.4 points (the run's result) is not enough."""
+    bench = _script("unmeasured_region_volume_interval")
+
+    def table(b_all: tuple[float, float], b_grids: tuple[float, float]) -> pd.DataFrame:
+        cover = {"A": {"all glaciers": (0.634, 0.732), "glathida-grids": (0.435, 0.522)},
+                 "B": {"all glaciers": b_all, "glathida-grids": b_grids}}
+        return pd.DataFrame([{"variant": arm, "split": "region-wise", "level": "glacier", "case": case,
+                              "coverage68": c[0], "coverage90": c[1]}
+                             for arm, cases in cover.items() for case, c in cases.items()])
+
+    # A's worst gaps: all glaciers |0.732 - 0.90| = 0.168; grids |0.522 - 0.90| = 0.378
+    assert bench.worst_gap(table((0.66, 0.756), (0.48, 0.565)), "A", "all glaciers") == pytest.approx(0.168)
+    assert not bench.decision(table((0.659, 0.756), (0.478, 0.565)))[0]  # 0.144: 2.4 points, short of 2.5
+    assert bench.decision(table((0.68, 0.76), (0.48, 0.565)))[0]  # 0.140: 2.8 points
+    assert not bench.decision(table((0.68, 0.76), (0.40, 0.50)))[0]  # the grids' gap rises to 0.40
+    assert not bench.decision(table((0.96, 0.99), (0.48, 0.565)))[0]  # too wide: |0.96 - 0.68| = 0.28
+
+
 def test_interpolation_rule_is_the_declared_one():
     """Candidate 30's rule on hand values: the region-wise ratio must drop by 0.03, the glacier-wise bars hold."""
     bench = _script("interpolation_decision")
