@@ -31,6 +31,21 @@ def test_error_metrics_by_hand():
     assert metrics.error_metrics(np.array([np.nan]), np.array([1.0]))["n"] == 0
 
 
+def test_pooled_rmse_ratio_by_hand():
+    """sqrt(sum sse / sum reference sse); a method with a fixed share of the reference's error on every unit has a
+    zero-width interval; one unit that holds all the error makes the interval wide; bad input refused."""
+    ref = np.array([100.0, 400.0, 25.0, 900.0])
+    ratio, low, high = metrics.pooled_rmse_ratio(0.04 * ref, ref)  # 0.2 the RMSE on every unit
+    assert ratio == pytest.approx(0.2) and low == pytest.approx(0.2) and high == pytest.approx(0.2)
+    sse = np.array([0.0, 0.0, 0.0, 0.16 * 1425.0])  # the same pooled 0.4, all of it in one window
+    ratio, low, high = metrics.pooled_rmse_ratio(sse, ref)
+    assert ratio == pytest.approx(0.4) and low < 0.2 and high > 0.45
+    with pytest.raises(ValueError, match="same units"):
+        metrics.pooled_rmse_ratio(ref[:3], ref)
+    with pytest.raises(ValueError, match="non-negative"):
+        metrics.pooled_rmse_ratio(-ref, ref)
+
+
 def test_paired_bootstrap_gap_by_hand():
     """Gap of the medians; a constant shift of every unit has a zero-width interval at the shift; a gap made by
     one glacier of five is not told apart from zero; unpaired or non-finite input refused."""

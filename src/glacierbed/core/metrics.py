@@ -74,3 +74,21 @@ def paired_bootstrap_gap(candidate: np.ndarray, reference: np.ndarray | None = N
     boot = stat(a[idx], axis=1) - (0.0 if b is None else stat(b[idx], axis=1))
     low, high = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
     return float(stat(a) - (0.0 if b is None else stat(b))), float(low), float(high)
+
+
+def pooled_rmse_ratio(sse: np.ndarray, sse_reference: np.ndarray, n_resamples: int = 10_000, level: float = 0.9,
+                      seed: int = 0) -> tuple[float, float, float]:
+    """RMSE of a method over RMSE of a reference on the same pixels, pooled over units (e.g. simulated windows:
+    ``sqrt(sum(sse) / sum(sse_reference))``, each unit's sums of squared errors on its pixels), and its bootstrap
+    percentile interval at ``level`` over units resampled together: how much of the ratio is the draw of units.
+    Returns (ratio, low, high)."""
+    a, b = np.asarray(sse, float), np.asarray(sse_reference, float)
+    if a.ndim != 1 or a.shape != b.shape or len(a) < 2 or not (np.isfinite(a).all() and np.isfinite(b).all()) \
+            or (a < 0).any() or (b < 0).any() or b.sum() <= 0:
+        raise ValueError("pooled_rmse_ratio needs two finite, non-negative 1-D arrays of the same units (at least 2) "
+                         "and a reference with some error")
+    idx = np.random.default_rng(seed).integers(0, len(a), (n_resamples, len(a)))
+    ref = b[idx].sum(axis=1)
+    boot = np.sqrt(a[idx].sum(axis=1) / np.where(ref > 0, ref, np.nan))
+    low, high = np.nanquantile(boot, [(1 - level) / 2, (1 + level) / 2])
+    return float(np.sqrt(a.sum() / b.sum())), float(low), float(high)
