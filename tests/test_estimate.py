@@ -392,3 +392,4 @@ def test_measured_region_column(data_dir: Path, tmp_path: Path) -> None:
     res = estimate(ex.dem, ex.outlines, tmp_path, config=EstimateConfig(ensemble=1), maps=False)
     assert res.glaciers["measured_region"].tolist() == [False]
     assert pd.read_csv(tmp_path / "glaciers.csv")["measured_region"].tolist() == [False]
+    assert res.summary["n_unmeasured_region"] == 1

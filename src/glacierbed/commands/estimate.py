@@ -170,6 +170,11 @@ def estimate_cmd(
         console.print(f"[yellow]the volume covers {s['estimated_area_km2']:.2f} km² of those {s['area_km2']:.2f} km²: "
                       f"{s['n_partial']} glaciers reach beyond the DEM (estimated on the part it covers) and "
                       f"{s['counts_by_status'].get('error', 0)} failed (glaciers.csv: estimated_area_km2)[/yellow]")
+    if s.get("n_unmeasured_region"):
+        console.print(f"[yellow]{s['n_unmeasured_region']} of {s['n_glaciers']} glaciers lie in RGI regions the model "
+                      "saw no measured glacier of (glaciers.csv: measured_region False): scored leave one region out, "
+                      "such glaciers' volume intervals were too narrow, so read their volume_std_km3 as a lower "
+                      "bound (docs/estimate.md)[/yellow]")
     if s.get("n_resumed") or s.get("n_recomputed"):
         console.print(f"{s['n_resumed']} glaciers resumed, {s['n_recomputed']} recomputed "
                       f"(why: task_status.csv)")

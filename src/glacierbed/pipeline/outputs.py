@@ -229,7 +229,9 @@ def region_totals(table: pd.DataFrame) -> dict[str, Any]:
 
     Glacier volume errors share their causes (the model, the rate factor, the DEM), so the
     region's ``volume_std_km3`` adds them linearly (fully correlated), not in quadrature;
-    ``volume_std_independent_km3`` is the quadrature sum, a lower bound.
+    ``volume_std_independent_km3`` is the quadrature sum, a lower bound. ``n_unmeasured_region``: glaciers
+    estimated in RGI regions the model saw no measured glacier of (``measured_region`` False), whose volume
+    intervals were too narrow when scored leave one region out (docs/estimate.md).
     """
     volume = float(table["volume_km3"].sum(skipna=True))
     std = table["volume_std_km3"].fillna(0)
@@ -247,6 +249,7 @@ def region_totals(table: pd.DataFrame) -> dict[str, Any]:
         counts_by_status={k: int(v) for k, v in table["status"].value_counts().items()},
         counts_by_resolution_mode={k: int(v) for k, v in table["resolution_mode"].value_counts().items() if k},
         n_partial=int(table["partial"].astype(bool).sum()),
+        n_unmeasured_region=int((table.get("measured_region", pd.Series(dtype=object)).eq(False) & ~no_dem).sum()),
         resampling={k: int(v) for k, v in table["resampling"].value_counts().items()},
         working_resolution_m={"min": float(table["working_resolution_m"].min()),
                               "max": float(table["working_resolution_m"].max())},
