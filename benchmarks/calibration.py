@@ -102,9 +102,9 @@ def oetztal_total(cv_glaciers: pd.DataFrame) -> dict[str, float]:
         from glacierbed.data import registry
         from glacierbed.evaluation.glacier_identity import canonical_rgi6
 
-        g2ti = pd.read_hdf(registry.get_file("oggm-sample-data/g2ti/rgi62_itmix_df.h5"))
+        g2ti = registry.consensus_volumes_km3()
         ids = sorted({canonical_rgi6(r) for r in g["rgi_id"]})
-        out["consensus_volume_km3"] = float(g2ti.loc[[i for i in ids if i in g2ti.index], "vol_itmix_m3"].sum() / 1e9)
+        out["consensus_volume_km3"] = float(g2ti.loc[[i for i in ids if i in g2ti.index]].sum())
     except Exception as exc:  # tables not installed, file missing: the check is optional
         log.info("g2ti consensus volumes not read: %s", exc)
     return out

@@ -50,7 +50,6 @@ log = logging.getLogger("estimate_all_kit")
 RESULTS = Path(__file__).resolve().parent / "results"
 EXAMPLES = ["oetztal", "hintereisferner", "baltoro", "columbia", "south-glacier", "chhota-shigri",
             "karakoram-03439", "alaska-10299", "greenland-08389", "alpine-01270", "nz-canterbury", "svalbard"]
-G2TI_FILE = "oggm-sample-data/g2ti/rgi62_itmix_df.h5"
 COLUMNS = ["example", "rgi_id", "name", "area_km2", "volume_km3", "volume_std_km3", "va_volume_km3", "ratio_to_va",
            "g2ti_volume_km3", "ratio_to_g2ti", "status", "seconds"]
 
@@ -65,11 +64,6 @@ def resolve_examples(names: list[str]) -> dict[str, reg.ResolvedExample]:
     if no_outlines:
         raise DataNotFoundError(f"examples without outlines or a glacier mask: {', '.join(no_outlines)}")
     return resolved
-
-
-def g2ti_volumes_km3() -> pd.Series:
-    """g2ti/ITMIX volume per RGI 6 id (km3)."""
-    return pd.read_hdf(reg.get_file(G2TI_FILE))["vol_itmix_m3"] / 1e9
 
 
 def run_example(name: str, ex: reg.ResolvedExample, predictor: ThicknessPredictor,
@@ -145,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     quiet_per_glacier_logs("glacierbed.models.inpainting.network")
     examples = resolve_examples(args.examples)
     predictor = load_predictor(args.model)  # the default too: an error if it cannot be loaded
-    g2ti = g2ti_volumes_km3()
+    g2ti = reg.consensus_volumes_km3()
     if args.work is not None:
         resumable = [n for n in examples if (args.work / n).exists()]
         if resumable:  # estimate would resume there: times and statuses would be of the earlier run

@@ -191,8 +191,7 @@ def rgi11_sample(n: int, seed: int = 0) -> pd.DataFrame:
     outlines = alps / "outlines.gpkg"
     ids = gpd.read_file(outlines, ignore_geometry=True)["RGIId"].sample(n, random_state=seed).tolist()
     df = profile_volumes(alps / "dem", outlines, select=ids)
-    g2ti = pd.read_hdf(registry.get_file("oggm-sample-data/g2ti/rgi62_itmix_df.h5"))
-    df["volume_g2ti_km3"] = g2ti["vol_itmix_m3"].reindex(df.index) / 1e9
+    df["volume_g2ti_km3"] = registry.consensus_volumes_km3().reindex(df.index)
     return df.reset_index()
 
 

@@ -128,8 +128,7 @@ def run_model(model_label: str, model) -> list[dict]:
 
     # --- Columbia: velocity -------------------------------------------------------------------
     ex, dem, ol = _case("columbia")
-    g2ti = pd.read_hdf(registry.get_file("oggm-sample-data/g2ti/rgi62_itmix_df.h5"))
-    ref_km3 = float(g2ti.loc["RGI60-01.10689", "vol_itmix_m3"] / 1e9)
+    ref_km3 = float(registry.consensus_volumes_km3().loc["RGI60-01.10689"])
     for label, cfg, use_vel in (("model only", None, False), (ROWS[2][0], DEFAULT, False),
                                 ("data + mass-conservation prior", replace(DEFAULT, mc_with_model_sigma=True), False),
                                 ("default + velocity (ITS_LIVE)", DEFAULT, True)):
@@ -164,8 +163,7 @@ def baseline_rows() -> list[dict]:
     ex, dem, ol = _case("columbia")
     h = baselines.volume_area_thickness(dem, ol, shaped=True)
     vols = glacier_volumes(h, ol)
-    g2ti = pd.read_hdf(registry.get_file("oggm-sample-data/g2ti/rgi62_itmix_df.h5"))
-    ref = float(g2ti.loc["RGI60-01.10689", "vol_itmix_m3"] / 1e9)
+    ref = float(registry.consensus_volumes_km3().loc["RGI60-01.10689"])
     rows.append(dict(case="columbia", model="va_shaped", row="baseline", status="ok", n=1,
                      volume_km3=float(vols["volume_km3"].sum()), mean_thickness_m=float(vols["mean_thickness_m"].iloc[0]),
                      g2ti_volume_km3=ref, ratio_to_g2ti=float(vols["volume_km3"].sum()) / ref, glathida_mean_m=277.0))

@@ -234,7 +234,7 @@ def rgi_counts() -> dict[str, int]:
     """Glacier counts of RGI 6 region 11, of its largest region and of all regions (the kit's g2ti table)."""
     from glacierbed.data import registry
 
-    idx = pd.read_hdf(registry.get_file("oggm-sample-data/g2ti/rgi62_itmix_df.h5")).index
+    idx = registry.consensus_volumes_km3().index
     per_region = pd.Series(idx.str.slice(6, 8)).value_counts()
     return {"RGI 6 region 11 (Central Europe)": int(per_region["11"]),
             f"RGI 6 region {per_region.index[0]} (the most glaciers)": int(per_region.iloc[0]), "RGI 6, all": len(idx)}

@@ -134,8 +134,9 @@ def main() -> None:
 
 def with_g2ti(table: pd.DataFrame) -> pd.DataFrame:
     """A run's glaciers table (indexed by RGI id) with the g2ti / consensus-type volume and glacierbed / g2ti."""
-    g2ti = pd.read_hdf(DATA / "oggm-sample-data/g2ti/rgi62_itmix_df.h5")
-    table = table.assign(vol_g2ti_km3=g2ti["vol_itmix_m3"].reindex(table.index) / 1e9)
+    from glacierbed.data.registry import consensus_volumes_km3
+
+    table = table.assign(vol_g2ti_km3=consensus_volumes_km3().reindex(table.index))
     return table.assign(ratio=table["volume_km3"] / table["vol_g2ti_km3"])
 
 

@@ -130,10 +130,10 @@ def main(argv: list[str] | None = None) -> None:
 
     # --- regional volume vs g2ti ---------------------------------------------------------------------
     outlines = read_outlines(registry.get_example("oetztal").outlines)
-    g2ti = pd.read_hdf(registry.get_file("oggm-sample-data/g2ti/rgi62_itmix_df.h5"))
+    g2ti = registry.consensus_volumes_km3()
     rgi6, note = rgi5_to_rgi6(outlines["rgi_id"])
     in_g2ti = rgi6.isin(g2ti.index)
-    ref_km3 = float(g2ti.loc[rgi6[in_g2ti].unique(), "vol_itmix_m3"].sum() / 1e9)
+    ref_km3 = float(g2ti.loc[rgi6[in_g2ti].unique()].sum())
     rows = []
     for k, v in oz.details.items():
         if not k.startswith("volumes_"):

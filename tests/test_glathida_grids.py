@@ -33,9 +33,8 @@ def test_listing_matches_kit(grids, data_dir):
     assert grids.loc[grids["consensus_mean_thickness_m"].isna(), "rgi_id"].tolist() == ["RGI60-05.07772"]
     # the others' consensus volumes are the g2ti table's (Farinotti et al. 2019, vol_itmix_m3), and
     # the mean thickness is that volume over the glacier cells
-    g2ti = pd.read_hdf(data_dir / "oggm-sample-data" / "g2ti" / "rgi62_itmix_df.h5")
     has = grids.dropna(subset=["consensus_volume_km3"]).set_index("rgi_id")
-    np.testing.assert_allclose(has["consensus_volume_km3"], g2ti.loc[has.index, "vol_itmix_m3"] / 1e9, rtol=1e-4)
+    np.testing.assert_allclose(has["consensus_volume_km3"], registry.consensus_volumes_km3().loc[has.index], rtol=1e-4)
     np.testing.assert_allclose(has["consensus_mean_thickness_m"], has["consensus_volume_km3"] * 1e9
                                / (has["glacier_cells"] * has["dx_m"] ** 2), rtol=1e-3)
     on_disk = sorted(p.name for p in (data_dir / "glathida-grids").glob("RGI60-*"))
@@ -78,8 +77,7 @@ def test_scoring_uses_exactly_the_observed_cells(data_dir):
     assert table["bias"].iloc[0] == pytest.approx(consensus - cells["thickness_m"].mean(), abs=1e-3)
     # and its volume is the glacier's consensus volume in the kit's g2ti table (Farinotti et al.
     # 2019 vol_itmix_m3 of Gepatschferner: 1.817 km3), not a number derived from the map itself
-    g2ti_km3 = pd.read_hdf(data_dir / "oggm-sample-data" / "g2ti" / "rgi62_itmix_df.h5"
-                           ).loc["RGI60-11.00746", "vol_itmix_m3"] / 1e9
+    g2ti_km3 = registry.consensus_volumes_km3().loc["RGI60-11.00746"]
     assert g2ti_km3 == pytest.approx(1.817, abs=5e-4)
     assert glacier_volumes(h, outlines)["volume_km3"].sum() == pytest.approx(g2ti_km3, rel=2e-4)
 

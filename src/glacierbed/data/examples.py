@@ -1,8 +1,8 @@
 """Named examples: a DEM, outlines and optional observations under one name, as registry paths.
 
 :data:`EXAMPLES` lists them, :func:`get_example` resolves one to absolute local paths
-(verified, downloaded if needed), and :func:`glathida_grids` lists the 23 GlaThiDa
-thickness-grid examples with their ``meta.json``. Re-exported by :mod:`glacierbed.data.registry`.
+(verified, downloaded if needed), :func:`glathida_grids` lists the 23 GlaThiDa
+thickness-grid examples with their ``meta.json`` and :func:`consensus_volumes_km3` reads the consensus volumes. Re-exported by :mod:`glacierbed.data.registry`.
 """
 
 from __future__ import annotations
@@ -245,6 +245,25 @@ def glathida_grids(select: "Sequence[str] | None" = None) -> "pd.DataFrame":
     if unknown:
         raise EmptySelectionError(f"not glathida-grids glaciers: {', '.join(sorted(unknown))}")
     return df[df["rgi_id"].isin(want)]
+
+
+#: the kit's Farinotti et al. (2019) consensus-type volumes: g2ti/ITMIX, one row per RGI 6 glacier
+CONSENSUS_VOLUMES_FILE = _O + "g2ti/rgi62_itmix_df.h5"
+
+
+def consensus_volumes_km3() -> "pd.Series":
+    """The consensus-type volume (km³) of every RGI 6 glacier, by RGI 6 id (``vol_itmix_m3`` of
+    :data:`CONSENSUS_VOLUMES_FILE`, Farinotti et al. 2019): the product users compare glacierbed with."""
+    import pandas as pd
+
+    path = get_file(CONSENSUS_VOLUMES_FILE)
+    try:
+        table = pd.read_hdf(path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise CorruptFileError(f"{path}: not the g2ti volume table ({exc})") from exc
+    if "vol_itmix_m3" not in table:
+        raise CorruptFileError(f"{path}: no vol_itmix_m3 column (has {', '.join(map(str, table.columns))})")
+    return (table["vol_itmix_m3"] / 1e9).rename("consensus_volume_km3")
 
 
 def read_case_inputs(example: str) -> tuple["Raster", "gpd.GeoDataFrame", Example]:
