@@ -363,6 +363,32 @@ def test_unmeasured_region_volume_interval_rule_on_hand_values() -> None:
     assert not bench.decision(table((0.96, 0.99), (0.48, 0.565)))[0]  # too wide: |0.96 - 0.68| = 0.28
 
 
+def test_consensus_alps_means_on_hand_values(data_dir) -> None:
+    """The consensus' mean thickness of a glacier is its g2ti volume over its rgi11-alps outline's area (read here
+    straight from the kit's files), and the scores are estimate − measured: a method at 1.5× every measured mean has
+    bias = half the mean measured thickness, median ratio 1.5 and none within 20 %."""
+    import geopandas as gpd
+
+    bench = _script("consensus_alps_means")
+    ids = ["RGI60-11.00897", "RGI60-11.00746"]
+    table = pd.DataFrame({"rgi_id": ids, "obs_mean_m": [60.0, 100.0], "survey_year": [2001.0, 2010.0]})
+    table = bench.with_consensus(table)
+    g2ti = pd.read_hdf(data_dir / "oggm-sample-data/g2ti/rgi62_itmix_df.h5")["vol_itmix_m3"]
+    area = gpd.read_file(data_dir / "rgi11-alps/outlines.gpkg").set_index("RGIId")["area_km2"]
+    expected = [g2ti[i] / (area[i] * 1e6) for i in ids]
+    np.testing.assert_allclose(table["consensus_m"], expected, rtol=1e-9)
+    assert 50 < table["consensus_m"].iloc[0] < 100  # Hintereisferner: 0.578 km3 over ~8 km2
+    for col in bench.METHODS:
+        if col != "consensus_m":
+            table[col] = 1.5 * table["obs_mean_m"]
+    scored = bench.scores(table).set_index("method")
+    row = scored.loc[bench.METHODS["default_calibrated_m"]]
+    assert row["bias_m"] == pytest.approx(40.0) and row["median_ratio_to_measured"] == pytest.approx(1.5)
+    assert row["share_within_20pct"] == 0.0 and row["n"] == 2
+    epochs = bench.by_epoch(table)
+    assert set(epochs.groupby("surveys")["n"].max()) == {1}
+
+
 def test_interpolation_rule_is_the_declared_one():
     """Candidate 30's rule on hand values: the region-wise ratio must drop by 0.03, the glacier-wise bars hold."""
     bench = _script("interpolation_decision")
