@@ -224,6 +224,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.compare_with is not None and args.by != "region":
         decisions += paired_lines(per_glacier, candidates["variant"].iloc[-1], args.compare_with)
     protocols = [f"selection_protocol_{name}.md"]
+    if not (RESULTS / protocols[0]).exists() and "_loro" in name:  # a region-wise run reported under its protocol
+        protocols = [f"selection_protocol_{name.replace('_loro', '', 1)}.md"]
     if args.nested and (RESULTS / f"selection_protocol_{name}_nested.md").exists():
         protocols.append(f"selection_protocol_{name}_nested.md")
     n_side = "one glacier" if cfg.side_batch == 1 else f"{cfg.side_batch} glaciers"
