@@ -2,7 +2,8 @@
 
 :data:`EXAMPLES` lists them, :func:`get_example` resolves one to absolute local paths
 (verified, downloaded if needed), :func:`glathida_grids` lists the 23 GlaThiDa
-thickness-grid examples with their ``meta.json`` and :func:`consensus_volumes_km3` reads the consensus volumes. Re-exported by :mod:`glacierbed.data.registry`.
+thickness-grid examples with their ``meta.json`` and :func:`consensus_volumes_km3` reads the
+consensus volumes. Re-exported by :mod:`glacierbed.data.registry`.
 """
 
 from __future__ import annotations
