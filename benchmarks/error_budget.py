@@ -21,9 +21,7 @@ the cached networks of both splits).
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-import logging
 import time
 from pathlib import Path
 
@@ -33,7 +31,8 @@ import pandas as pd
 from glacierbed.core.atomic import write_text
 from glacierbed.core.errors import run_script
 from glacierbed.evaluation.benchmark import to_markdown, write_table
-from glacierbed.evaluation.measured_finetune import default_recipe_options, nested_by_split
+from glacierbed.evaluation.measured_finetune import nested_by_split
+from glacierbed.evaluation.recipe_cli import recipe_arguments
 from glacierbed.evaluation.measured_table import BASELINES
 
 HERE = Path(__file__).resolve().parent
@@ -91,11 +90,8 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_recipe_options(ap, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml")
-    ap.add_argument("--out", type=Path, default=RESULTS)
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = recipe_arguments(__doc__, argv, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml",
+                            RESULTS, verbose=False)
     t0 = time.perf_counter()
     cvs = nested_by_split(args, [VARIANT], progress=lambda m: print(m, flush=True))
     parts = [per_glacier(cv[VARIANT].rows, split) for split, cv in cvs.items()]

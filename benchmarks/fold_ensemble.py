@@ -13,7 +13,6 @@ of the default's recipe has cached its networks). Writes ``benchmarks/results/fo
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import logging
 import time
@@ -23,10 +22,11 @@ import numpy as np
 import pandas as pd
 
 from glacierbed.core.atomic import write_text
-from glacierbed.core.errors import quiet_per_glacier_logs, run_script
+from glacierbed.core.errors import run_script
 from glacierbed.evaluation.benchmark import to_markdown, write_table
-from glacierbed.evaluation.measured_finetune import (default_recipe, default_recipe_options, diagnostic_condition,
+from glacierbed.evaluation.measured_finetune import (default_recipe, diagnostic_condition,
                                                     glacier_folds, measured_windows)
+from glacierbed.evaluation.recipe_cli import recipe_arguments
 from glacierbed.models.thickness.finetune import MeasuredWindow
 from glacierbed.models.thickness.runtime import ThicknessNetPredictor
 
@@ -47,12 +47,8 @@ def glacier_error(w: MeasuredWindow, thickness: np.ndarray) -> tuple[str, float,
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_recipe_options(ap, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml")
-    ap.add_argument("--out", type=Path, default=RESULTS)
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    quiet_per_glacier_logs()
+    args = recipe_arguments(__doc__, argv, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml",
+                            RESULTS)
     t0 = time.perf_counter()
     cfg, ms = default_recipe(args)
     run = args.glacier_run_dir

@@ -16,9 +16,7 @@ glacier (median, 10th percentile, worst).
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-import logging
 import time
 from pathlib import Path
 
@@ -30,7 +28,8 @@ from glacierbed.core.errors import run_script
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.cross_validation import (coverage_spread, glacier_level_coverage, glacier_level_summary,
                                                     per_glacier_coverage, score)
-from glacierbed.evaluation.measured_finetune import default_recipe_options, nested_by_split
+from glacierbed.evaluation.measured_finetune import nested_by_split
+from glacierbed.evaluation.recipe_cli import recipe_arguments
 from glacierbed.posterior.calibration import MEAN_UNIT
 
 HERE = Path(__file__).resolve().parent
@@ -64,11 +63,8 @@ def worst_gap(table: pd.DataFrame, variant: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_recipe_options(ap, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml")
-    ap.add_argument("--out", type=Path, default=RESULTS)
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = recipe_arguments(__doc__, argv, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml",
+                            RESULTS, verbose=False)
     t0 = time.perf_counter()
     rows, units, spread = [], [], []
     for split, cvs in nested_by_split(args, list(VARIANTS.values()), progress=lambda m: print(m, flush=True)).items():

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import logging
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -24,12 +23,13 @@ from pathlib import Path
 import pandas as pd
 
 from glacierbed.core.atomic import write_text
-from glacierbed.core.errors import quiet_per_glacier_logs, run_script
+from glacierbed.core.errors import run_script
 from glacierbed.core.metrics import geometric_mean
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.cross_validation import gap_text, ratio_gaps
-from glacierbed.evaluation.measured_finetune import (default_recipe, default_recipe_options, raw_out_of_fold,
+from glacierbed.evaluation.measured_finetune import (default_recipe, raw_out_of_fold,
                                                     with_folds_by)
+from glacierbed.evaluation.recipe_cli import recipe_arguments
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -52,15 +52,15 @@ def alps_lines(per_glacier: pd.DataFrame) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_recipe_options(ap, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml")
+def _own_options(ap: argparse.ArgumentParser) -> None:
+    """The script's own options (beside the recipe's and ``--out``)."""
     ap.add_argument("--count-run-dir", type=Path, default=Path.home() / ".cache" / "glacierbed-finetune-count",
                     help="fold networks fine-tuned on N glaciers go to <dir>/n<N> (resumes)")
-    ap.add_argument("--out", type=Path, default=RESULTS)
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    quiet_per_glacier_logs()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = recipe_arguments(__doc__, argv, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml",
+                            RESULTS, options=_own_options)
     t0 = time.perf_counter()
     cfg, ms = default_recipe(args)
     runs = {f"N = {n}, glacier-wise": (replace(cfg, train_glaciers=n), args.count_run_dir / f"n{n}", "group")

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import logging
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -38,11 +37,12 @@ import pandas as pd
 
 from glacierbed.core.atomic import write_json, write_text
 from glacierbed.core.config import config_to_dict
-from glacierbed.core.errors import quiet_per_glacier_logs, run_script
+from glacierbed.core.errors import run_script
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.cross_validation import gap_text, ratio_gaps
-from glacierbed.evaluation.measured_finetune import (default_recipe, default_recipe_options, raw_out_of_fold,
+from glacierbed.evaluation.measured_finetune import (default_recipe, raw_out_of_fold,
                                                     with_folds_by)
+from glacierbed.evaluation.recipe_cli import recipe_arguments
 from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
 
 HERE = Path(__file__).resolve().parent
@@ -87,9 +87,8 @@ def score(ms, recipes: dict[str, tuple[MeasuredFinetuneConfig, Path]], split: st
     return rows, per
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_recipe_options(ap, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml")
+def _own_options(ap: argparse.ArgumentParser) -> None:
+    """The script's own options (beside the recipe's and ``--out``)."""
     ap.add_argument("--variant", action="append", required=True, metavar="NAME=CONFIG",
                     help="a variant recipe (repeatable); its fold networks go to <variant-run-dir>/<NAME>/<split>")
     ap.add_argument("--not-finetuned", action="store_true", help=f"add the reference row '{NOT_FINETUNED}'")
@@ -98,10 +97,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--protocol", required=True, help="the protocol's file name in benchmarks/results")
     ap.add_argument("--report-only", action="store_true",
                     help="rewrite <name>.md from the CSVs of an earlier run (no scoring)")
-    ap.add_argument("--out", type=Path, default=RESULTS)
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    quiet_per_glacier_logs()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = recipe_arguments(__doc__, argv, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml",
+                            RESULTS, options=_own_options)
     cfg = MeasuredFinetuneConfig.from_yaml(args.config)
     variants = {name: MeasuredFinetuneConfig.from_yaml(path) for name, path in
                 (v.split("=", 1) for v in args.variant)}

@@ -25,10 +25,11 @@ import numpy as np
 import pandas as pd
 
 from glacierbed.core.atomic import write_text
-from glacierbed.core.errors import quiet_per_glacier_logs, run_script
+from glacierbed.core.errors import run_script
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.measured_finetune import (cross_validate_finetune, default_recipe, default_recipe_options,
                                                     diagnostic_condition)
+from glacierbed.evaluation.recipe_cli import recipe_arguments
 from glacierbed.evaluation.measured_table import BASELINES
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -63,15 +64,15 @@ def per_glacier(rows: pd.DataFrame) -> pd.DataFrame:
     return t
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_recipe_options(ap, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml")
+def _own_options(ap: argparse.ArgumentParser) -> None:
+    """The script's own options (beside the recipe's and ``--out``)."""
     ap.add_argument("--fine-run-dir", type=Path, default=Path.home() / ".cache" / "glacierbed-resolution-256",
                     help="where the 256 px copies run (a separate folder: a copy has the same weights identity)")
-    ap.add_argument("--out", type=Path, default=RESULTS)
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    quiet_per_glacier_logs("glacierbed.evaluation.measured_table")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = recipe_arguments(__doc__, argv, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml",
+                            RESULTS, options=_own_options, quiet=("glacierbed.evaluation.measured_table",))
     t0 = time.perf_counter()
     cfg, ms = default_recipe(args)
     coarse, _ = cross_validate_finetune(ms, cfg, Path(cfg.init_weights), args.glacier_run_dir)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import logging
 import time
 from pathlib import Path
 
@@ -27,7 +26,8 @@ from glacierbed.core.errors import run_script
 from glacierbed.core.metrics import error_metrics
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.cross_validation import CrossValidation, score
-from glacierbed.evaluation.measured_finetune import default_recipe_options, nested_by_split
+from glacierbed.evaluation.measured_finetune import nested_by_split
+from glacierbed.evaluation.recipe_cli import recipe_arguments
 from glacierbed.evaluation.measured_table import BASELINES
 
 HERE = Path(__file__).resolve().parent
@@ -49,13 +49,14 @@ def radar_row(cv: CrossValidation, split: str, smb: bool) -> dict:
             **{f"rmse_{b}_m": cal[f"rmse_{b}"] for b in BASELINES if f"rmse_{b}" in cal}}
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_recipe_options(ap, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml")
+def _own_options(ap: argparse.ArgumentParser) -> None:
+    """The script's own options (beside the recipe's and ``--out``)."""
     ap.set_defaults(splits=["glacier-wise"])
-    ap.add_argument("--out", type=Path, default=RESULTS)
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = recipe_arguments(__doc__, argv, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml",
+                            RESULTS, options=_own_options, verbose=False)
     t0 = time.perf_counter()
     rows = []
     for smb in (False, True):

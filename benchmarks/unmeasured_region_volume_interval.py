@@ -25,9 +25,10 @@ import numpy as np
 import pandas as pd
 
 from glacierbed.core.atomic import write_text
-from glacierbed.core.errors import quiet_per_glacier_logs, run_script
+from glacierbed.core.errors import run_script
 from glacierbed.evaluation.benchmark import load_script, to_markdown, write_table
-from glacierbed.evaluation.measured_finetune import default_recipe_options, nested_by_split
+from glacierbed.evaluation.measured_finetune import nested_by_split
+from glacierbed.evaluation.recipe_cli import recipe_arguments
 from glacierbed.posterior.calibration import MEAN_UNIT
 
 HERE = Path(__file__).resolve().parent
@@ -85,12 +86,8 @@ def price(units: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_recipe_options(ap, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml")
-    ap.add_argument("--out", type=Path, default=RESULTS)
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    quiet_per_glacier_logs()
+    args = recipe_arguments(__doc__, argv, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml",
+                            RESULTS)
     t0 = time.perf_counter()
     table, units = run_arms(args)
     met, lines = decision(table)

@@ -33,12 +33,13 @@ from pathlib import Path
 import pandas as pd
 
 from glacierbed.core.atomic import write_json, write_text
-from glacierbed.core.errors import quiet_per_glacier_logs, run_script
+from glacierbed.core.errors import run_script
 from glacierbed.evaluation.benchmark import load_script, to_markdown, write_table
 from glacierbed.evaluation.cross_validation import (acceptance_summary, coverage_spread, gap_text,
                                                     glacier_level_coverage, glacier_level_summary,
                                                     glathida_per_glacier, per_glacier_coverage, ratio_gaps, score)
-from glacierbed.evaluation.measured_finetune import default_recipe_options, nested_by_split
+from glacierbed.evaluation.measured_finetune import nested_by_split
+from glacierbed.evaluation.recipe_cli import recipe_arguments
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -171,16 +172,16 @@ def report(results: dict[str, pd.DataFrame], run: dict) -> list[str]:
             f"Per grid glacier: [{NAME}_glaciers.csv]({NAME}_glaciers.csv)."]
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_recipe_options(ap, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml")
+def _own_options(ap: argparse.ArgumentParser) -> None:
+    """The script's own options (beside the recipe's and ``--out``)."""
     ap.add_argument("--report-only", action="store_true", help="rewrite the Markdown from an earlier run's CSVs")
     ap.add_argument("--recompute-candidate", action="store_true",
                     help="score arm C in this run too (another hour) instead of reading its committed 2026-12-06 rows")
-    ap.add_argument("--out", type=Path, default=RESULTS)
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    quiet_per_glacier_logs()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = recipe_arguments(__doc__, argv, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml",
+                            RESULTS, options=_own_options)
     if not args.report_only:
         t0 = time.perf_counter()
         computed = ARMS if args.recompute_candidate else {REFERENCE: ARMS[REFERENCE]}

@@ -389,6 +389,21 @@ def test_consensus_alps_means_on_hand_values(data_dir) -> None:
     assert set(epochs.groupby("surveys")["n"].max()) == {1}
 
 
+def test_recipe_arguments(tmp_path) -> None:
+    """One parser for the recipe benchmarks: the recipe's options with the given config, the script's own, --out."""
+    from glacierbed.evaluation.recipe_cli import recipe_arguments
+
+    config = tmp_path / "recipe.yaml"
+    args = recipe_arguments("Title line\n\nmore", [], config, tmp_path / "results", verbose=False)
+    assert args.config == config and args.out == tmp_path / "results"
+    assert args.splits == ["glacier-wise", "region-wise"] and args.glacier_run_dir.name.startswith("glacierbed-")
+    own = recipe_arguments("T", ["--report-only", "--out", str(tmp_path)], config, tmp_path / "results",
+                           options=lambda ap: ap.add_argument("--report-only", action="store_true"), verbose=False)
+    assert own.report_only and own.out == tmp_path
+    with pytest.raises(SystemExit):
+        recipe_arguments("T", ["--no-such-option"], config, tmp_path, verbose=False)
+
+
 def test_interpolation_rule_is_the_declared_one():
     """Candidate 30's rule on hand values: the region-wise ratio must drop by 0.03, the glacier-wise bars hold."""
     bench = _script("interpolation_decision")
