@@ -27,7 +27,7 @@ import pandas as pd
 from glacierbed.core.atomic import write_text
 from glacierbed.core.errors import run_script
 from glacierbed.evaluation.benchmark import to_markdown, write_table
-from glacierbed.evaluation.measured_finetune import (cross_validate_finetune, default_recipe, default_recipe_options,
+from glacierbed.evaluation.measured_finetune import (cross_validate_finetune, default_recipe,
                                                     diagnostic_condition)
 from glacierbed.evaluation.recipe_cli import recipe_arguments
 from glacierbed.evaluation.measured_table import BASELINES

@@ -356,7 +356,9 @@ def test_unmeasured_region_volume_interval_rule_on_hand_values() -> None:
                              for arm, cases in cover.items() for case, c in cases.items()])
 
     # A's worst gaps: all glaciers |0.732 - 0.90| = 0.168; grids |0.522 - 0.90| = 0.378
-    assert bench.worst_gap(table((0.66, 0.756), (0.48, 0.565)), "A", "all glaciers") == pytest.approx(0.168)
+    worst_gap = _script("glacier_intervals").worst_gap  # the metric both glacier-level protocols use
+    assert worst_gap(table((0.66, 0.756), (0.48, 0.565)), "A", "all glaciers") == pytest.approx(0.168)
+    assert worst_gap(table((0.66, 0.756), (0.48, 0.565)), "A", "glathida-grids") == pytest.approx(0.378)
     assert not bench.decision(table((0.659, 0.756), (0.478, 0.565)))[0]  # 0.144: 2.4 points, short of 2.5
     assert bench.decision(table((0.68, 0.76), (0.48, 0.565)))[0]  # 0.140: 2.8 points
     assert not bench.decision(table((0.68, 0.76), (0.40, 0.50)))[0]  # the grids' gap rises to 0.40
