@@ -389,6 +389,8 @@ def test_consensus_alps_means_on_hand_values(data_dir) -> None:
     assert row["share_within_20pct"] == 0.0 and row["n"] == 2
     epochs = bench.by_epoch(table)
     assert set(epochs.groupby("surveys")["n"].max()) == {1}
+    with pytest.raises(SystemExit, match="no outline for RGI60-11.99999"):
+        bench.with_consensus(pd.DataFrame({"rgi_id": ["RGI60-11.99999"], "obs_mean_m": [10.0]}))
 
 
 def test_recipe_arguments(tmp_path) -> None:

@@ -82,6 +82,23 @@ def test_scoring_uses_exactly_the_observed_cells(data_dir):
     assert glacier_volumes(h, outlines)["volume_km3"].sum() == pytest.approx(g2ti_km3, rel=2e-4)
 
 
+def test_consensus_volumes_bad_file(tmp_path, monkeypatch):
+    """A consensus table that is not the g2ti HDF5, or lacks its volume column, stops with one line naming the file."""
+    from glacierbed.core.errors import CorruptFileError
+    from glacierbed.data import examples
+
+    not_hdf = tmp_path / "rgi62_itmix_df.h5"
+    not_hdf.write_text("not an HDF5 file")
+    monkeypatch.setattr(examples, "get_file", lambda rel: not_hdf)
+    with pytest.raises(CorruptFileError, match="rgi62_itmix_df.h5: not the g2ti volume table"):
+        examples.consensus_volumes_km3()
+    other = tmp_path / "other.h5"
+    pd.DataFrame({"area_km2": [1.0]}, index=["RGI60-11.00001"]).to_hdf(other, key="df")
+    monkeypatch.setattr(examples, "get_file", lambda rel: other)
+    with pytest.raises(CorruptFileError, match="other.h5: no vol_itmix_m3 column"):
+        examples.consensus_volumes_km3()
+
+
 def test_read_thickness_grid_errors(tmp_path, data_dir):
     ex = registry.get_example("glathida-RGI60-11.01962")
     with rasterio.open(ex.observations) as src:

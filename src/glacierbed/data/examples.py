@@ -260,8 +260,8 @@ def consensus_volumes_km3() -> "pd.Series":
     path = get_file(CONSENSUS_VOLUMES_FILE)
     try:
         table = pd.read_hdf(path)
-    except (OSError, ValueError, KeyError) as exc:
-        raise CorruptFileError(f"{path}: not the g2ti volume table ({exc})") from exc
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:  # PyTables' HDF5ExtError is a RuntimeError
+        raise CorruptFileError(f"{path}: not the g2ti volume table ({type(exc).__name__})") from exc
     if "vol_itmix_m3" not in table:
         raise CorruptFileError(f"{path}: no vol_itmix_m3 column (has {', '.join(map(str, table.columns))})")
     return (table["vol_itmix_m3"] / 1e9).rename("consensus_volume_km3")
