@@ -26,6 +26,10 @@ class NoOverlapError(GlacierbedError):
     """DEM and outlines (or observations) do not overlap, or only partly."""
 
 
+class ElevationUnitError(GlacierbedError):
+    """A DEM's values cannot be elevations in metres (e.g. above any on Earth: feet or decimetres)."""
+
+
 class VoidError(GlacierbedError):
     """A DEM has nodata voids too large to fill safely."""
 

@@ -14,6 +14,16 @@ from typing import Sequence
 import numpy as np
 from pyproj import CRS
 
+#: metres per unit of the length units a raster's values may be stored in (GDAL band unit tags, lower case)
+METRES_PER_UNIT: dict[str, float] = {
+    **dict.fromkeys(("m", "metre", "meter", "metres", "meters"), 1.0),
+    **dict.fromkeys(("ft", "foot", "feet", "international foot"), 0.3048),
+    **dict.fromkeys(("us-ft", "ftus", "us survey foot", "us_survey_foot"), 1200 / 3937),
+    **dict.fromkeys(("dm", "decimetre", "decimeter", "decimetres", "decimeters"), 0.1),
+    **dict.fromkeys(("cm", "centimetre", "centimeter", "centimetres", "centimeters"), 0.01),
+    **dict.fromkeys(("km", "kilometre", "kilometer", "kilometres", "kilometers"), 1000.0),
+}
+
 #: largest accepted departure of a projection's scale factors from 1 (areal, meridional and
 #: parallel) at the raster's centre and corners; beyond it areas and slopes are wrong
 MAX_SCALE_ERROR = 0.01
@@ -50,6 +60,12 @@ def _lonlat_points(crs: CRS, bounds: Sequence[float]) -> list[tuple[float, float
     ys = [(bottom + top) / 2, bottom, bottom, top, top]
     lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(xs, ys)
     return [(float(a), float(b)) for a, b in zip(lon, lat) if np.isfinite(a) and np.isfinite(b)]
+
+
+def vertical_unit(crs: CRS) -> tuple[str, float] | None:
+    """Name and metres per unit of a CRS's vertical axis (a compound or 3-D CRS), or ``None``."""
+    up = [a for a in crs.axis_info if a.direction == "up"]
+    return (up[0].unit_name, float(up[0].unit_conversion_factor)) if up else None
 
 
 def crs_label(crs: CRS | str) -> str:

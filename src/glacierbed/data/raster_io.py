@@ -23,8 +23,8 @@ from rasterio.transform import Affine, from_origin
 from scipy import ndimage
 
 from glacierbed.core.atomic import replacing
-from glacierbed.core.errors import CorruptFileError, DataNotFoundError, MissingCRSError
-from glacierbed.data.crs import crs_problem_cached
+from glacierbed.core.errors import CorruptFileError, DataNotFoundError, ElevationUnitError, MissingCRSError
+from glacierbed.data.crs import METRES_PER_UNIT, crs_problem_cached, vertical_unit
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,56 @@ log = logging.getLogger(__name__)
 NODATA = -9999.0
 #: void value of int16 SRTM/ASTER DEMs, honoured even when a file declares no nodata
 SRTM_VOID = -32768
+#: above this no elevation on Earth lies (Everest: 8,849 m); a DEM reaching it is not in metres
+MAX_ELEVATION_M = 9000.0
+
+
+def stored_to_metres(src: "rasterio.io.DatasetReader", band: int = 1) -> tuple[float, float, str]:
+    """``(gain, offset, why)`` with metres = stored value x gain + offset for one band of an open file.
+
+    GDAL's band scale and offset come first (e.g. int16 decimetres stored with scale 0.1); then the
+    unit: the band's unit tag (``gdal_edit -units ft``) when it names a length
+    (:data:`~glacierbed.data.crs.METRES_PER_UNIT`), else the vertical axis of a compound CRS (a national
+    grid + a height system in US feet). Other tags (``m/yr``, ``mm w.e.``) are left as they are. ``why``
+    says what was applied ("" when nothing was).
+    """
+    scale, offset = float(src.scales[band - 1] or 1.0), float(src.offsets[band - 1] or 0.0)
+    tag = (src.units[band - 1] or "").strip()
+    crs = CRS.from_user_input(src.crs.to_wkt()) if src.crs is not None else None
+    unit, per_unit = tag, METRES_PER_UNIT.get(tag.lower())
+    if per_unit is None and crs is not None and vertical_unit(crs) is not None:
+        unit, per_unit = vertical_unit(crs)  # type: ignore[misc]
+    why = [f"GDAL scale {scale:g} and offset {offset:g} applied"] if (scale, offset) != (1.0, 0.0) else []
+    if per_unit is not None and per_unit != 1.0:
+        why.append(f"values in {unit} converted to metres (x {per_unit:.6g})")
+    elif per_unit is None and crs is not None and crs.is_projected:
+        horizontal = crs.axis_info[0]
+        if abs(horizontal.unit_conversion_factor - 1.0) > 1e-12:
+            why.append(f"the CRS is in {horizontal.unit_name} but the band names no unit: values taken as metres "
+                       f"(if they are not, tag the band's unit, e.g. gdal_edit -units ft)")
+    per_unit = 1.0 if per_unit is None else per_unit
+    return scale * per_unit, offset * per_unit, "; ".join(why)
+
+
+def in_metres(data: np.ndarray, gain: float, offset: float) -> np.ndarray:
+    """``data`` x gain + offset as float32 (unchanged when the pair is (1, 0)); NaN stays NaN."""
+    return data if (gain, offset) == (1.0, 0.0) else (data * gain + offset).astype(np.float32)
+
+
+def elevation_problem(data: np.ndarray) -> str | None:
+    """Why ``data`` cannot be elevations in metres (above any on Earth), or ``None``."""
+    top = float(np.nanmax(data)) if np.isfinite(data).any() else None
+    if top is None or top <= MAX_ELEVATION_M:
+        return None
+    return (f"elevations reach {top:,.0f}, above any on Earth (8,849 m): stored in feet or decimetres? Tag the "
+            f"band's unit (gdal_edit -units ft, or -scale 0.1 for decimetres) or convert the DEM to metres")
+
+
+def check_elevations(dem: "Raster", source: str) -> None:
+    """Raise :class:`ElevationUnitError` naming ``source`` when ``dem`` cannot be elevations in metres."""
+    problem = elevation_problem(dem.data)
+    if problem is not None:
+        raise ElevationUnitError(f"{source}: {problem}")
 
 
 @dataclass
@@ -66,7 +116,8 @@ class Raster:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, band: int = 1) -> "Raster":
-        """Read one band of any GDAL raster; nodata (and non-finite values) become NaN."""
+        """Read one band of any GDAL raster; nodata (and non-finite values) become NaN, values in metres
+        where the file says they are stored otherwise (:func:`stored_to_metres`)."""
         path = Path(path)
         if not path.exists():
             raise DataNotFoundError(f"{path}: file not found")
@@ -79,6 +130,10 @@ class Raster:
                 if src.nodata is None and src.dtypes[band - 1] == "int16":
                     # SRTM/ASTER convention: -32768 marks voids even when no nodata is declared
                     data[np.ma.getdata(arr) == SRTM_VOID] = np.nan
+                gain, offset, why = stored_to_metres(src, band)
+                if why:
+                    log.warning("%s: %s", path, why)
+                data = in_metres(data, gain, offset)
                 transform, crs = src.transform, CRS.from_user_input(src.crs.to_wkt())
         except RasterioIOError as exc:
             raise CorruptFileError(f"{path}: cannot be read as a raster ({exc})") from exc
@@ -211,7 +266,9 @@ def read_window(path: str | os.PathLike, bounds: Sequence[float]) -> Raster:
         win = rasterio.windows.from_bounds(*bounds, transform=src.transform)
         win = win.round_offsets(op="floor").round_lengths(op="ceil")
         data = src.read(1, window=win, boundless=True, fill_value=src.nodata, masked=True)
-        return Raster.from_array(np.ma.filled(data.astype(np.float32), np.nan), src.window_transform(win),
+        gain, offset, _ = stored_to_metres(src)
+        return Raster.from_array(in_metres(np.ma.filled(data.astype(np.float32), np.nan), gain, offset),
+                                 src.window_transform(win),
                                  src.crs.to_wkt(), str(path))
 
 

@@ -13,6 +13,7 @@ valid value wins.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,9 @@ from rasterio.vrt import WarpedVRT
 
 from glacierbed.core.errors import CorruptFileError, DataNotFoundError, MissingCRSError
 from glacierbed.data.crs import crs_problem, utm_crs_for
-from glacierbed.data.raster_io import Raster
+from glacierbed.data.raster_io import Raster, check_elevations, in_metres, stored_to_metres
+
+log = logging.getLogger(__name__)
 
 #: file name endings taken from a folder of tiles
 TILE_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".hgt", ".asc")
@@ -74,6 +77,9 @@ def _tile_row(path: Path) -> dict:
         with rasterio.open(path) as src:
             if src.crs is None:
                 raise MissingCRSError(f"{path}: raster has no coordinate reference system (CRS)")
+            why = stored_to_metres(src)[2]
+            if why:
+                log.warning("%s: %s", path, why)
             return dict(path=str(path.resolve()), crs=src.crs.to_wkt(), res=float(abs(src.transform.a)),
                         res_y=float(abs(src.transform.e)), left=src.bounds.left, bottom=src.bounds.bottom,
                         right=src.bounds.right, top=src.bounds.top, width=src.width, height=src.height)
@@ -196,14 +202,16 @@ def read_tiles_window(paths: Sequence[str], crs_wkt: str, bounds: Sequence[float
     for path in paths:
         with rasterio.open(path) as src:
             part = _on_grid_read(src, transform, shape) if _on_grid(src, crs, transform) else None
-        if part is None:
-            part = _warped(path, crs, transform, shape)
+            gain, offset, _ = stored_to_metres(src)
+        part = in_metres(_warped(path, crs, transform, shape) if part is None else part, gain, offset)
         fill = ~np.isfinite(out) & np.isfinite(part)
         out[fill] = part[fill]
         if np.isfinite(out).all():
             break
     more = f" (+{len(paths) - 1} tiles)" if len(paths) > 1 else ""
-    return Raster(out, transform, crs, f"{Path(paths[0]).name}{more}" if paths else "no tile")
+    window = Raster(out, transform, crs, f"{Path(paths[0]).name}{more}" if paths else "no tile")
+    check_elevations(window, ", ".join(map(str, paths)))
+    return window
 
 
 __all__ = ["TILE_SUFFIXES", "WorkGrid", "build_tile_index", "dem_paths", "is_tiled", "primary_tile",

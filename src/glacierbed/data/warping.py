@@ -22,7 +22,7 @@ from rasterio.enums import Resampling
 
 from glacierbed.core.errors import DataNotFoundError, MissingCRSError, NoOverlapError, VoidError
 from glacierbed.data.crs import MAX_SCALE_ERROR, crs_problem, utm_crs_for
-from glacierbed.data.raster_io import Raster
+from glacierbed.data.raster_io import Raster, check_elevations
 from glacierbed.data.voids import fill_voids
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,8 @@ def read_dem(
     if not paths:
         raise DataNotFoundError("no DEM file given")
     rasters = [Raster.from_file(p) for p in paths]
+    for raster in rasters:
+        check_elevations(raster, raster.source)
     dem = rasters[0] if len(rasters) == 1 else mosaic(rasters)
     if crs is not None:
         dst_crs = CRS.from_user_input(crs)

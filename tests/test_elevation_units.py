@@ -1,0 +1,108 @@
+"""DEM values stored in other units than metres (feet, decimetres, a height system in US feet) on the real
+Hintereisferner SRTM: converted where the file says so, refused where they cannot be metres."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from pyproj import CRS
+from typer.testing import CliRunner
+
+from glacierbed.cli import app
+from glacierbed.core.errors import ElevationUnitError
+from glacierbed.data import registry as reg
+from glacierbed.data.raster_io import Raster, elevation_problem, stored_to_metres
+from glacierbed.data.tiles import read_tiles_window
+from glacierbed.data.warping import read_dem
+from glacierbed.pipeline.estimate import EstimateConfig, estimate
+
+HEF_DEM = "oggm-sample-data/test-files/hef_srtm.tif"
+HEF_OUTLINE = "oggm-sample-data/test-files/Hintereisferner_RGI6.shp"
+FOOT = 0.3048
+US_FOOT = 1200 / 3937
+
+
+@pytest.fixture(scope="module")
+def hef(data_dir: Path) -> tuple[np.ndarray, dict]:
+    with rasterio.open(reg.get_file(HEF_DEM)) as src:
+        return src.read(1).astype(np.float64), src.profile
+
+
+def _write(path: Path, hef: tuple[np.ndarray, dict], values: np.ndarray, dtype: str = "float32",
+           units: str | None = None, scale: float | None = None, crs: str | None = None) -> Path:
+    profile = dict(hef[1], dtype=dtype, nodata=None)
+    if crs is not None:
+        profile["crs"] = crs
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(values.astype(dtype), 1)
+        if units is not None:
+            dst.units = (units,)
+        if scale is not None:
+            dst.scales = (scale,)
+    return path
+
+
+@pytest.mark.parametrize("units, per_unit", [("ft", FOOT), ("US survey foot", US_FOOT), ("km", 1000.0)])
+def test_tagged_units_are_read_as_metres(hef, tmp_path: Path, units: str, per_unit: float) -> None:
+    metres, _ = hef
+    path = _write(tmp_path / "dem.tif", hef, metres / per_unit, units=units)
+    np.testing.assert_allclose(Raster.from_file(path).data, metres, rtol=1e-6)
+
+
+def test_decimetres_with_a_gdal_scale_are_read_as_metres(hef, tmp_path: Path) -> None:
+    metres, _ = hef
+    path = _write(tmp_path / "dm.tif", hef, np.round(metres * 10), dtype="int32", scale=0.1)
+    with rasterio.open(path) as src:
+        gain, offset, why = stored_to_metres(src)
+    assert (gain, offset) == (pytest.approx(0.1), 0.0) and "scale 0.1" in why
+    np.testing.assert_allclose(Raster.from_file(path).data, metres, atol=0.051)
+
+
+def test_compound_crs_with_heights_in_us_feet(hef, tmp_path: Path) -> None:
+    metres, _ = hef
+    crs = CRS("EPSG:4326+6360").to_wkt()  # WGS 84 + NAVD88 height (ftUS): its vertical axis says feet
+    path = _write(tmp_path / "ftus.tif", hef, metres / US_FOOT, crs=crs)
+    np.testing.assert_allclose(Raster.from_file(path).data, metres, rtol=1e-6)
+
+
+def test_other_tags_and_metres_are_left_alone(hef, tmp_path: Path) -> None:
+    metres, _ = hef
+    for units in ("m", "metre", "m/yr", ""):
+        with rasterio.open(_write(tmp_path / "m.tif", hef, metres, units=units)) as src:
+            assert stored_to_metres(src) == (1.0, 0.0, "")
+
+
+def test_elevations_above_any_on_earth_are_refused(hef, tmp_path: Path) -> None:
+    metres, _ = hef
+    assert elevation_problem(metres) is None and elevation_problem(np.array([np.nan])) is None
+    feet = _write(tmp_path / "untagged_feet.tif", hef, metres / FOOT)  # 2,400-3,700 m = 7,900-12,200 ft
+    with pytest.raises(ElevationUnitError, match="untagged_feet.tif: elevations reach 12,"):
+        read_dem(feet)
+    outlines = reg.get_file(HEF_OUTLINE)
+    result = CliRunner().invoke(app, ["estimate", "--dem", str(feet), "--outlines", str(outlines),
+                                      "--out", str(tmp_path / "out"), "--no-maps"])
+    assert result.exit_code == 2 and "above any on Earth" in result.output
+    with pytest.raises(ElevationUnitError, match="untagged_feet.tif"):
+        grid = Raster.from_file(feet)
+        read_tiles_window([str(feet)], grid.crs.to_wkt(), grid.bounds, grid.res[0])
+
+
+def test_estimate_on_a_dem_in_feet_equals_the_metre_dem(hef, tmp_path: Path) -> None:
+    metres, _ = hef
+    outlines = reg.get_file(HEF_OUTLINE)
+    feet = _write(tmp_path / "feet.tif", hef, metres / FOOT, units="ft")
+    config = EstimateConfig(ensemble=1)
+    for route in ("file", "tiles"):  # one DEM file; a folder of tiles (each glacier's window read lazily)
+        volumes = []
+        for name, dem in (("m", Path(reg.get_file(HEF_DEM))), ("ft", feet)):
+            if route == "tiles":
+                (tmp_path / route / name).mkdir(parents=True)
+                (tmp_path / route / name / dem.name).symlink_to(dem)
+                dem = tmp_path / route / name
+            table = estimate(dem, outlines, tmp_path / f"out_{route}_{name}", maps=False, config=config).glaciers
+            volumes.append(float(table["volume_km3"].iloc[0]))
+        assert volumes[0] == pytest.approx(0.5, abs=0.2)  # Hintereisferner: consensus 0.572 km³
+        assert volumes[1] == pytest.approx(volumes[0], rel=1e-4)
