@@ -106,3 +106,18 @@ def test_estimate_on_a_dem_in_feet_equals_the_metre_dem(hef, tmp_path: Path) -> 
             volumes.append(float(table["volume_km3"].iloc[0]))
         assert volumes[0] == pytest.approx(0.5, abs=0.2)  # Hintereisferner: consensus 0.572 km³
         assert volumes[1] == pytest.approx(volumes[0], rel=1e-4)
+
+
+def test_undeclared_nodata_is_refused_or_read_as_voids(hef, tmp_path: Path) -> None:
+    metres, _ = hef
+    holed = metres.copy()
+    holed[100:110, 200:230] = -9999.0  # a float DEM whose nodata was never declared
+    path = _write(tmp_path / "undeclared.tif", hef, holed)
+    with pytest.raises(ElevationUnitError, match="undeclared.tif: elevations reach down to -9,999 m"):
+        read_dem(path)
+    holed[100:110, 200:230] = -32768  # SRTM's void value in an int16 tile that declares no nodata: voids
+    tile = _write(tmp_path / "srtm_void.tif", hef, holed, dtype="int16")
+    grid = Raster.from_file(tile)
+    assert np.isnan(grid.data[100:110, 200:230]).all() and np.isfinite(grid.data).sum() == metres.size - 300
+    window = read_tiles_window([str(tile)], grid.crs.to_wkt(), grid.bounds, grid.res[0])
+    np.testing.assert_array_equal(window.data, grid.data)

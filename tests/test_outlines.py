@@ -14,7 +14,7 @@ import shapely
 from scipy import ndimage
 
 from glacierbed.data import registry as reg
-from glacierbed.data.outlines import check_overlap, rasterize_ids, rasterize_mask, read_outlines
+from glacierbed.data.outlines import check_overlap, rasterize_ids, rasterize_mask, read_outlines, term_type
 from glacierbed.data.rasters import read_dem
 from glacierbed.core.errors import CorruptFileError, EmptySelectionError, MissingCRSError, NoOverlapError
 
@@ -210,3 +210,14 @@ def test_repeated_and_missing_ids(data_dir: Path, tmp_path: Path, caplog: pytest
         ids = read_outlines(tmp_path / "noid.gpkg")["rgi_id"].tolist()
     assert ids == [rgi["RGIId"].iloc[0], "glacier-00001", rgi["RGIId"].iloc[2]]
     assert "1 outlines have no id" in caplog.text
+
+
+def test_terminus_type_from_rgi6_and_rgi7_columns(data_dir: Path) -> None:
+    columbia = read_outlines(reg.get_file("oggm-sample-data/test-files/columbia_rgi/RGI60-01.10689.shp"))
+    assert term_type(columbia, 0) == 1  # Columbia Glacier: marine-terminating (RGI 6 TermType)
+    rgi7 = columbia.rename(columns={"TermType": "term_type"})
+    assert term_type(rgi7, 0) == 1
+    for value in (None, "not assigned", np.nan):  # missing or not a number: unknown, not an error
+        rgi7["term_type"] = [value]
+        assert term_type(rgi7, 0) is None
+    assert term_type(columbia.drop(columns="TermType"), 0) is None

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 _ID_COLUMNS = ("RGIId", "rgi_id", "RGIID", "GLIMSId", "glims_id", "id")
 _AREA_COLUMNS = ("Area", "area_km2", "AREA", "area")
 _NAME_COLUMNS = ("Name", "glac_name", "NAME", "name")
+#: the terminus type (RGI 6 ``TermType``, RGI 7 ``term_type``)
+_TERM_COLUMNS = ("TermType", "TERMTYPE", "term_type")
 #: file suffixes read as a glacier mask raster instead of vector outlines
 MASK_SUFFIXES = (".tif", ".tiff", ".vrt", ".img")
 #: mask components smaller than this are dropped (the RGI's smallest glacier)
@@ -221,6 +223,14 @@ def rasterize_gids(outlines: gpd.GeoDataFrame, grid: Raster, all_touched: bool =
     local = rasterize_ids(outlines, grid, all_touched=all_touched)
     lut = np.concatenate([[0], outlines["gid"].to_numpy(dtype=np.int64)])
     return lut[local]
+
+
+def term_type(outlines: gpd.GeoDataFrame, i: int) -> int | None:
+    """The RGI terminus type of the ``i``-th outline (1 marine, 2 lake: the front is no zero margin), or
+    ``None`` when the file has no such column or the value is missing or not a number."""
+    col = next((c for c in _TERM_COLUMNS if c in outlines.columns), None)
+    value = pd.to_numeric(pd.Series([outlines[col].iloc[i]]), errors="coerce").iloc[0] if col else np.nan
+    return None if pd.isna(value) else int(value)
 
 
 def as_outlines(outlines: "gpd.GeoDataFrame | str | os.PathLike") -> gpd.GeoDataFrame:

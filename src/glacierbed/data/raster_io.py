@@ -32,8 +32,17 @@ log = logging.getLogger(__name__)
 NODATA = -9999.0
 #: void value of int16 SRTM/ASTER DEMs, honoured even when a file declares no nodata
 SRTM_VOID = -32768
-#: above this no elevation on Earth lies (Everest: 8,849 m); a DEM reaching it is not in metres
-MAX_ELEVATION_M = 9000.0
+#: elevations in metres lie within these bounds (Everest 8,849 m; the Dead Sea shore -430 m): a DEM outside
+#: them is in other units (feet, decimetres) or holds undeclared nodata (-9999)
+ELEVATION_RANGE_M = (-1000.0, 9000.0)
+
+
+def implied_nodata(src: "rasterio.io.DatasetReader", band: int = 1) -> float | None:
+    """A band's nodata value: the declared one, else SRTM/ASTER's -32768 for int16 (voids even when no
+    nodata is declared), else ``None``."""
+    if src.nodata is not None:
+        return float(src.nodata)
+    return float(SRTM_VOID) if src.dtypes[band - 1] == "int16" else None
 
 
 def stored_to_metres(src: "rasterio.io.DatasetReader", band: int = 1) -> tuple[float, float, str]:
@@ -69,12 +78,17 @@ def in_metres(data: np.ndarray, gain: float, offset: float) -> np.ndarray:
 
 
 def elevation_problem(data: np.ndarray) -> str | None:
-    """Why ``data`` cannot be elevations in metres (above any on Earth), or ``None``."""
-    top = float(np.nanmax(data)) if np.isfinite(data).any() else None
-    if top is None or top <= MAX_ELEVATION_M:
+    """Why ``data`` cannot be elevations in metres (outside :data:`ELEVATION_RANGE_M`), or ``None``."""
+    if not np.isfinite(data).any():
         return None
-    return (f"elevations reach {top:,.0f}, above any on Earth (8,849 m): stored in feet or decimetres? Tag the "
-            f"band's unit (gdal_edit -units ft, or -scale 0.1 for decimetres) or convert the DEM to metres")
+    low, top = float(np.nanmin(data)), float(np.nanmax(data))
+    if top > ELEVATION_RANGE_M[1]:
+        return (f"elevations reach {top:,.0f}, above any on Earth (8,849 m): stored in feet or decimetres? Tag "
+                f"the band's unit (gdal_edit -units ft, or -scale 0.1 for decimetres) or convert the DEM to metres")
+    if low < ELEVATION_RANGE_M[0]:
+        return (f"elevations reach down to {low:,.0f} m, far below any land (-430 m): undeclared nodata? Declare "
+                f"it (gdal_edit -a_nodata {low:g}) or mask those pixels")
+    return None
 
 
 def check_elevations(dem: "Raster", source: str) -> None:
@@ -127,9 +141,8 @@ class Raster:
                     raise MissingCRSError(f"{path}: raster has no coordinate reference system (CRS)")
                 arr = src.read(band, masked=True)
                 data = np.ma.filled(arr.astype(np.float32), np.nan)
-                if src.nodata is None and src.dtypes[band - 1] == "int16":
-                    # SRTM/ASTER convention: -32768 marks voids even when no nodata is declared
-                    data[np.ma.getdata(arr) == SRTM_VOID] = np.nan
+                if src.nodata is None and implied_nodata(src, band) is not None:
+                    data[np.ma.getdata(arr) == implied_nodata(src, band)] = np.nan
                 gain, offset, why = stored_to_metres(src, band)
                 if why:
                     log.warning("%s: %s", path, why)

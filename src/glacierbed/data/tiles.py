@@ -33,7 +33,7 @@ from rasterio.vrt import WarpedVRT
 
 from glacierbed.core.errors import CorruptFileError, DataNotFoundError, MissingCRSError
 from glacierbed.data.crs import crs_problem, utm_crs_for
-from glacierbed.data.raster_io import Raster, check_elevations, in_metres, stored_to_metres
+from glacierbed.data.raster_io import Raster, check_elevations, implied_nodata, in_metres, stored_to_metres
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def _on_grid(src: rasterio.DatasetReader, crs: CRS, transform: rasterio.Affine) 
 def _warped(path: str, crs: CRS, transform: rasterio.Affine, shape: tuple[int, int]) -> np.ndarray:
     """One tile's pixels on the window's grid (NaN where it has none)."""
     with rasterio.open(path) as src, WarpedVRT(src, crs=crs, transform=transform, width=shape[1], height=shape[0],
-                                              resampling=Resampling.bilinear, src_nodata=src.nodata,
+                                              resampling=Resampling.bilinear, src_nodata=implied_nodata(src),
                                               nodata=np.nan, dtype="float32") as vrt:
         return vrt.read(1).astype(np.float32)
 
@@ -183,9 +183,12 @@ def _on_grid_read(src: rasterio.DatasetReader, transform: rasterio.Affine, shape
     """A tile's pixels on a window of its own grid (boundless; NaN outside it or on nodata)."""
     col, row = ~src.transform @ (transform.c, transform.f)
     win = rasterio.windows.Window(int(round(col)), int(round(row)), shape[1], shape[0])
-    data = src.read(1, window=win, boundless=True, fill_value=src.nodata, masked=True)
+    nodata = implied_nodata(src)
+    data = src.read(1, window=win, boundless=True, fill_value=nodata, masked=True)
     out = np.ma.filled(data.astype(np.float32), np.nan)
     out[~np.isfinite(out)] = np.nan
+    if nodata is not None:  # int16 tiles with no declared nodata: SRTM's -32768 voids
+        out[np.ma.getdata(data) == nodata] = np.nan
     return out
 
 

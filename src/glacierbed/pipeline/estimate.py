@@ -38,7 +38,7 @@ from glacierbed.core.errors import DataNotFoundError, EmptySelectionError
 from glacierbed.core.parallel import execute, stop_when_disk_full
 from glacierbed.core.threads import torch_threads
 from glacierbed.data.crs import crs_label
-from glacierbed.data.outlines import as_outlines, check_overlap
+from glacierbed.data.outlines import as_outlines, check_overlap, term_type
 from glacierbed.data.rasters import Raster, as_metric_dem, checked_rasters
 from glacierbed.data.tiles import build_tile_index, dem_paths, is_tiled
 from glacierbed.models.predictors import ThicknessPredictor
@@ -105,7 +105,6 @@ def glacier_key(spec: GlacierSpec, cfg: EstimateConfig, model_identity: str, dem
 def glacier_specs(dem: Raster, outlines: gpd.GeoDataFrame, cfg: EstimateConfig,
                   select: Sequence[str] | None = None) -> list[GlacierSpec]:
     """One spec per selected glacier covered (at least partly) by the DEM; no pixels read."""
-    term_col = next((c for c in ("TermType", "TERMTYPE", "term_type") if c in outlines.columns), None)
     g = outlines.reset_index(drop=True).copy()
     g["gid"] = np.arange(1, len(g) + 1)
     footprint = shapely.box(*dem.bounds)
@@ -124,12 +123,11 @@ def glacier_specs(dem: Raster, outlines: gpd.GeoDataFrame, cfg: EstimateConfig,
         margin = max(cfg.margin_m, cfg.margin_fraction * max(maxx - minx, maxy - miny))
         box = (max(minx - margin, left), max(miny - margin, bottom), min(maxx + margin, right), min(maxy + margin, top))
         near = g.iloc[g.sindex.query(shapely.box(*box))][["gid", "rgi_id", "geometry"]]
-        term = g[term_col].iloc[i] if term_col else None
         specs.append(GlacierSpec(
             gid=int(i) + 1, rgi_id=str(g["rgi_id"].iloc[i]), name=str(g["name"].iloc[i]).strip(), geometry=geom,
             bounds=box, neighbours=near.sort_values("gid").reset_index(drop=True),
             outside_fraction=float(max(0.0, 1.0 - covered)),
-            term_type=None if term is None or pd.isna(term) else int(term)))
+            term_type=term_type(g, i)))
     return specs
 
 

@@ -15,22 +15,16 @@ from typing import Any, Sequence
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 
 from glacierbed.core.atomic import file_sha256
 from glacierbed.core.errors import EmptySelectionError, NoOverlapError
+from glacierbed.data.outlines import term_type
 from glacierbed.data.tiles import INDEX_CRS, WorkGrid, primary_tile, tiles_extent, tiles_meeting, work_grid
 from glacierbed.pipeline.glacier import EstimateConfig, GlacierSpec
 
 #: status of a glacier without DEM (no task is run for it)
 NO_DEM = "no_dem"
-
-
-def _term_type(g: gpd.GeoDataFrame, i: int) -> int | None:
-    col = next((c for c in ("TermType", "TERMTYPE", "term_type") if c in g.columns), None)
-    term = g[col].iloc[i] if col else None
-    return None if term is None or pd.isna(term) else int(term)
 
 
 def _spec(g_ll: gpd.GeoDataFrame, g_crs: gpd.GeoDataFrame, i: int, index: gpd.GeoDataFrame, grid: WorkGrid,
@@ -49,7 +43,7 @@ def _spec(g_ll: gpd.GeoDataFrame, g_crs: gpd.GeoDataFrame, i: int, index: gpd.Ge
     near = g_crs.iloc[g_crs.sindex.query(shapely.box(*box))][["gid", "rgi_id", "geometry"]]
     return GlacierSpec(gid=int(i) + 1, rgi_id=str(g_ll["rgi_id"].iloc[i]), name=str(g_ll["name"].iloc[i]).strip(),
                        geometry=geom, bounds=box, neighbours=near.sort_values("gid").reset_index(drop=True),
-                       outside_fraction=float(np.clip(1.0 - covered, 0.0, 1.0)), term_type=_term_type(g_ll, i),
+                       outside_fraction=float(np.clip(1.0 - covered, 0.0, 1.0)), term_type=term_type(g_ll, i),
                        grid=grid, tiles=tuple(index["path"].iloc[r] for r in rows))
 
 
