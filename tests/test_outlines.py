@@ -221,3 +221,19 @@ def test_terminus_type_from_rgi6_and_rgi7_columns(data_dir: Path) -> None:
         rgi7["term_type"] = [value]
         assert term_type(rgi7, 0) is None
     assert term_type(columbia.drop(columns="TermType"), 0) is None
+
+
+def test_outlines_that_are_not_polygons(data_dir: Path, tmp_path: Path, caplog) -> None:
+    hef = gpd.read_file(reg.get_file("oggm-sample-data/test-files/Hintereisferner_RGI6.shp"))
+    hef.assign(geometry=hef.geometry.boundary).to_file(tmp_path / "lines.gpkg")  # margins or centrelines
+    with pytest.raises(CorruptFileError, match=r"lines.gpkg: no polygons \(1 MultiLineString\)"):
+        read_outlines(tmp_path / "lines.gpkg")
+    label = hef.to_crs(32632).geometry.centroid.to_crs(hef.crs).iloc[0]
+    collection = shapely.GeometryCollection([hef.geometry.iloc[0], label])
+    mixed = gpd.GeoDataFrame({"RGIId": ["RGI60-11.00897", "label"]}, geometry=[collection, label], crs=hef.crs)
+    mixed.to_file(tmp_path / "mixed.geojson", driver="GeoJSON")
+    with caplog.at_level(logging.WARNING):
+        kept = read_outlines(tmp_path / "mixed.geojson")
+    assert "dropping 1 Point" in caplog.text and list(kept["rgi_id"]) == ["RGI60-11.00897"]
+    assert kept.geometry.iloc[0].geom_type in ("Polygon", "MultiPolygon")
+    assert kept.to_crs(32632).area.iloc[0] == pytest.approx(hef.to_crs(32632).area.iloc[0], rel=1e-9)

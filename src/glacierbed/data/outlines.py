@@ -61,7 +61,7 @@ def read_outlines(path: str | os.PathLike, crs: CRS | str | int | None = None) -
         raise MissingCRSError(f"{path}: outlines have no coordinate reference system (.prj missing?)")
     if len(gdf) == 0:
         raise EmptySelectionError(f"{path}: no outlines in file")
-    gdf = gdf.copy()
+    gdf = _polygons_only(gdf.copy(), path)
     gdf["rgi_id"] = _glacier_ids(gdf, path)
     gdf["name"] = _first_column(gdf, _NAME_COLUMNS, default="").fillna("").astype(str).map(_clean_name)
     gdf["area_km2"] = pd.to_numeric(_first_column(gdf, _AREA_COLUMNS, default=np.nan), errors="coerce")
@@ -223,6 +223,23 @@ def rasterize_gids(outlines: gpd.GeoDataFrame, grid: Raster, all_touched: bool =
     local = rasterize_ids(outlines, grid, all_touched=all_touched)
     lut = np.concatenate([[0], outlines["gid"].to_numpy(dtype=np.int64)])
     return lut[local]
+
+
+def _polygons_only(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+    """The (multi)polygon rows; other geometries (points, lines: centrelines, labels) are dropped with a
+    warning, or refused when nothing else is left; a geometry collection keeps its polygons."""
+    collections = gdf.geometry.geom_type == "GeometryCollection"
+    if collections.any():
+        gdf.loc[collections, "geometry"] = gdf.loc[collections, "geometry"].apply(_polygonal_make_valid)
+    kinds = gdf.geometry.geom_type
+    polygonal = kinds.isin(["Polygon", "MultiPolygon"]) | gdf.geometry.isna()
+    if polygonal.all():
+        return gdf
+    others = ", ".join(f"{n} {k}" for k, n in kinds[~polygonal].value_counts().items())
+    if not polygonal.any():
+        raise CorruptFileError(f"{path}: no polygons ({others}): glacier outlines must be polygons")
+    log.warning("%s: dropping %s that are not polygons", path, others)
+    return gdf.loc[polygonal]
 
 
 def term_type(outlines: gpd.GeoDataFrame, i: int) -> int | None:
