@@ -26,8 +26,9 @@ class NoOverlapError(GlacierbedError):
     """DEM and outlines (or observations) do not overlap, or only partly."""
 
 
-class ElevationUnitError(GlacierbedError):
-    """A DEM's values cannot be elevations in metres (e.g. above any on Earth: feet or decimetres)."""
+class UnitError(GlacierbedError):
+    """A raster's values cannot be its quantity in the units expected (a DEM above any elevation on Earth: feet?
+    an SMB of thousands: mm w.e.?)."""
 
 
 class VoidError(GlacierbedError):

@@ -23,7 +23,7 @@ from rasterio.transform import Affine, from_origin
 from scipy import ndimage
 
 from glacierbed.core.atomic import replacing
-from glacierbed.core.errors import CorruptFileError, DataNotFoundError, ElevationUnitError, MissingCRSError
+from glacierbed.core.errors import CorruptFileError, DataNotFoundError, UnitError, MissingCRSError
 from glacierbed.data.crs import METRES_PER_UNIT, crs_problem_cached, vertical_unit
 
 log = logging.getLogger(__name__)
@@ -91,11 +91,29 @@ def elevation_problem(data: np.ndarray) -> str | None:
     return None
 
 
+#: largest magnitude a physics input can have, its unit and the likely mistake beyond it (the fastest glaciers
+#: flow ~17 km/yr; the most extreme balances are ~ +-15 m w.e./yr)
+PHYSICAL_LIMITS = {"vx": (20000.0, "m/yr", "cm/yr or m/day?"), "vy": (20000.0, "m/yr", "cm/yr or m/day?"),
+                   "smb": (25.0, "m w.e./yr", "mm w.e. or kg m-2?")}
+
+
+def physical_range_problem(name: str, data: np.ndarray) -> str | None:
+    """Why a physics input raster (``vx``, ``vy``, ``smb``) cannot hold its quantity in the units expected
+    (:data:`PHYSICAL_LIMITS`), or ``None``."""
+    if name not in PHYSICAL_LIMITS or not np.isfinite(data).any():
+        return None
+    limit, unit, guess = PHYSICAL_LIMITS[name]
+    worst = float(np.nanmax(np.abs(data)))
+    if worst <= limit:
+        return None
+    return f"{name} values reach {worst:,.0f}, beyond any glacier's ({limit:,.0f} {unit}): {guess} Convert to {unit}"
+
+
 def check_elevations(dem: "Raster", source: str) -> None:
-    """Raise :class:`ElevationUnitError` naming ``source`` when ``dem`` cannot be elevations in metres."""
+    """Raise :class:`UnitError` naming ``source`` when ``dem`` cannot be elevations in metres."""
     problem = elevation_problem(dem.data)
     if problem is not None:
-        raise ElevationUnitError(f"{source}: {problem}")
+        raise UnitError(f"{source}: {problem}")
 
 
 @dataclass

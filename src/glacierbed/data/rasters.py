@@ -13,14 +13,15 @@ grid) and :mod:`glacierbed.data.voids` (void filling).
 from __future__ import annotations
 
 from glacierbed.data.crs import MAX_SCALE_ERROR, crs_problem, utm_crs_for
-from glacierbed.data.raster_io import (NODATA, SRTM_VOID, Raster, VoidReport, checked_rasters, read_window,
-                                       sample_layers)
+from glacierbed.data.raster_io import (NODATA, SRTM_VOID, Raster, VoidReport, checked_rasters,
+                                       physical_range_problem, read_window, sample_layers)
 from glacierbed.data.voids import fill_nearest, fill_voids
 from glacierbed.data.warping import (as_metric_dem, local_metric_crs, mosaic, raster_on_grid, read_dem,
                                      resample_to_grid, velocity_on_grid)
 
 __all__ = [
-    "NODATA", "SRTM_VOID", "Raster", "VoidReport", "checked_rasters", "read_window", "sample_layers",
+    "NODATA", "SRTM_VOID", "Raster", "VoidReport", "checked_rasters", "physical_range_problem", "read_window",
+    "sample_layers",
     "MAX_SCALE_ERROR", "crs_problem", "utm_crs_for", "local_metric_crs",
     "fill_nearest", "fill_voids",
     "read_dem", "as_metric_dem", "mosaic", "resample_to_grid", "raster_on_grid", "velocity_on_grid",

@@ -34,12 +34,12 @@ import shapely
 
 from glacierbed.core.atomic import file_sha256, replacing, write_json
 from glacierbed.core.config import config_to_dict
-from glacierbed.core.errors import DataNotFoundError, EmptySelectionError
+from glacierbed.core.errors import DataNotFoundError, EmptySelectionError, UnitError
 from glacierbed.core.parallel import execute, stop_when_disk_full
 from glacierbed.core.threads import torch_threads
 from glacierbed.data.crs import crs_label
 from glacierbed.data.outlines import as_outlines, check_overlap, term_type
-from glacierbed.data.rasters import Raster, as_metric_dem, checked_rasters
+from glacierbed.data.rasters import Raster, as_metric_dem, checked_rasters, physical_range_problem
 from glacierbed.data.tiles import build_tile_index, dem_paths, is_tiled
 from glacierbed.models.predictors import ThicknessPredictor
 from glacierbed.pipeline.glacier import EstimateConfig, GlacierSpec, RegionContext, aux_raster, estimate_glacier
@@ -141,7 +141,12 @@ def _physics_inputs(cfg: EstimateConfig, velocity: tuple[str | os.PathLike, str 
     if named and cfg.physics is None:
         log.warning("velocity/SMB rasters given but physics is off: they are not used")
         return {}
-    return checked_rasters(named)
+    checked = checked_rasters(named)
+    for name, path in checked.items():
+        problem = physical_range_problem(name, aux_raster(path).data)
+        if problem is not None:
+            raise UnitError(f"{path}: {problem}")
+    return checked
 
 
 def _check_aux_covers(aux: dict[str, str], outlines: gpd.GeoDataFrame, select: Sequence[str] | None) -> None:

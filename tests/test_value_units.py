@@ -1,5 +1,6 @@
-"""DEM values stored in other units than metres (feet, decimetres, a height system in US feet) on the real
-Hintereisferner SRTM: converted where the file says so, refused where they cannot be metres."""
+"""Raster values in other units than expected: DEMs in feet, decimetres or a height system in US feet (the real
+Hintereisferner SRTM), converted where the file says so and refused where they cannot be metres; an SMB raster in
+mm w.e. (South Glacier's own) refused."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from pyproj import CRS
 from typer.testing import CliRunner
 
 from glacierbed.cli import app
-from glacierbed.core.errors import ElevationUnitError
+from glacierbed.core.errors import UnitError
 from glacierbed.data import registry as reg
-from glacierbed.data.raster_io import Raster, elevation_problem, stored_to_metres
+from glacierbed.data.raster_io import Raster, elevation_problem, physical_range_problem, stored_to_metres
 from glacierbed.data.tiles import read_tiles_window
 from glacierbed.data.warping import read_dem
 from glacierbed.pipeline.estimate import EstimateConfig, estimate
@@ -79,13 +80,13 @@ def test_elevations_above_any_on_earth_are_refused(hef, tmp_path: Path) -> None:
     metres, _ = hef
     assert elevation_problem(metres) is None and elevation_problem(np.array([np.nan])) is None
     feet = _write(tmp_path / "untagged_feet.tif", hef, metres / FOOT)  # 2,400-3,700 m = 7,900-12,200 ft
-    with pytest.raises(ElevationUnitError, match="untagged_feet.tif: elevations reach 12,"):
+    with pytest.raises(UnitError, match="untagged_feet.tif: elevations reach 12,"):
         read_dem(feet)
     outlines = reg.get_file(HEF_OUTLINE)
     result = CliRunner().invoke(app, ["estimate", "--dem", str(feet), "--outlines", str(outlines),
                                       "--out", str(tmp_path / "out"), "--no-maps"])
     assert result.exit_code == 2 and "above any on Earth" in result.output
-    with pytest.raises(ElevationUnitError, match="untagged_feet.tif"):
+    with pytest.raises(UnitError, match="untagged_feet.tif"):
         grid = Raster.from_file(feet)
         read_tiles_window([str(feet)], grid.crs.to_wkt(), grid.bounds, grid.res[0])
 
@@ -113,7 +114,7 @@ def test_undeclared_nodata_is_refused_or_read_as_voids(hef, tmp_path: Path) -> N
     holed = metres.copy()
     holed[100:110, 200:230] = -9999.0  # a float DEM whose nodata was never declared
     path = _write(tmp_path / "undeclared.tif", hef, holed)
-    with pytest.raises(ElevationUnitError, match="undeclared.tif: elevations reach down to -9,999 m"):
+    with pytest.raises(UnitError, match="undeclared.tif: elevations reach down to -9,999 m"):
         read_dem(path)
     holed[100:110, 200:230] = -32768  # SRTM's void value in an int16 tile that declares no nodata: voids
     tile = _write(tmp_path / "srtm_void.tif", hef, holed, dtype="int16")
@@ -121,3 +122,14 @@ def test_undeclared_nodata_is_refused_or_read_as_voids(hef, tmp_path: Path) -> N
     assert np.isnan(grid.data[100:110, 200:230]).all() and np.isfinite(grid.data).sum() == metres.size - 300
     window = read_tiles_window([str(tile)], grid.crs.to_wkt(), grid.bounds, grid.res[0])
     np.testing.assert_array_equal(window.data, grid.data)
+
+
+def test_smb_in_millimetres_is_refused(data_dir: Path, tmp_path: Path) -> None:
+    folder = Path(reg.get_file("oggm-sample-data/benchmarks/south_glacier/dem_SouthGlacier.tif")).parent
+    smb = Raster.from_file(folder / "mb_SouthGlacier.tif")  # m w.e./yr, -3.6 to +1.0
+    assert physical_range_problem("smb", smb.data) is None
+    mm = smb.with_data(smb.data * 1000).to_file(tmp_path / "mb_mm.tif")
+    with pytest.raises(UnitError, match="mb_mm.tif: smb values reach 3,60"):
+        estimate(folder / "dem_SouthGlacier.tif", folder / "SouthGlacier.shp", tmp_path / "out", smb=mm, maps=False,
+                 config=EstimateConfig(ensemble=1))
+    assert "cm/yr" in physical_range_problem("vx", np.array([0.0, 25000.0]))
