@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import geopandas as gpd
 import pandas as pd
 import pytest
 import rasterio
@@ -184,6 +185,23 @@ def test_evaluate_warns_when_the_estimating_network_was_fine_tuned_on_the_measur
         assert ("in-sample" in res.output) == flagged and ("in_sample" in metrics) == flagged
         if flagged:
             assert metrics["in_sample"].all() and "RGI60-01.16195" in res.output
+        # without --outlines: the glaciers come from the estimate's glaciers.csv (mosaic) or the map's rgi_id tag
+        for tif in (est.paths["thickness"], tmp_path / f"est-{model}" / "glaciers" / "RGI60-01.16195" / "thickness.tif"):
+            res = CliRunner().invoke(app, ["evaluate", "--thickness", str(tif), *args[:2],
+                                           "--out", str(tmp_path / f"ev-{model}-bare")])
+            assert res.exit_code == 0 and ("in-sample" in res.output) == flagged, res.output
+
+
+def test_evaluate_refuses_points_whose_thickness_is_negative(tmp_path, south, oggm_dir):
+    """Mostly negative values are a sign convention or elevations, not ice depth: one line, not a 159 m RMSE."""
+    dem, outlines, _ = south
+    d = oggm_dir / "benchmarks" / "south_glacier"
+    points = gpd.read_file(d / "IceThick_SouthGlacier.shp")
+    points.assign(thick=-points["thick"]).to_file(tmp_path / "negative.gpkg")
+    tif = baselines.glabtop_thickness(dem, outlines).to_file(tmp_path / "h.tif")
+    res = CliRunner().invoke(app, ["evaluate", "--thickness", str(tif), "--obs", str(tmp_path / "negative.gpkg"),
+                                   "--out", str(tmp_path / "ev")])
+    assert res.exit_code == 2 and "negative.gpkg: 9583 of 9619 points have negative thickness" in res.output
 
 
 def test_benchmark_command_hintereisferner(tmp_path, oggm_dir):

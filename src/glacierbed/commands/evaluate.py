@@ -20,6 +20,19 @@ def _is_glacier_table(path: Path) -> bool:
     return "mean_thickness" in [c.strip().strip('"') for c in header.split(",")]
 
 
+def _estimated_ids(thickness: Path) -> list[str]:
+    """The glaciers of a map written by ``glacierbed estimate`` without ``--outlines``: its ``glaciers.csv``
+    (a region's mosaic) or its ``rgi_id`` tag (one glacier's map); [] for any other map."""
+    import rasterio
+
+    table = thickness.with_name("glaciers.csv")
+    if table.exists():
+        return pd.read_csv(table, usecols=lambda c: c == "rgi_id").get("rgi_id", pd.Series(dtype=str)).tolist()
+    with rasterio.open(thickness) as src:
+        tag = src.tags().get("rgi_id")
+    return [tag] if tag else []
+
+
 @clean_errors
 def evaluate_cmd(
     thickness: Path = typer.Option(..., "--thickness", help="Thickness GeoTIFF (m), e.g. from `glacierbed estimate`."),
@@ -60,11 +73,12 @@ def evaluate_cmd(
             plots.plot_profiles({thickness.stem: per_point}, out / "profiles.png")
         except EmptySelectionError:
             pass
-    if gl is not None:  # a map from `glacierbed estimate` whose network was fine-tuned on these measurements
+    ids = gl["rgi_id"] if gl is not None else _estimated_ids(thickness)
+    if len(ids):  # a map from `glacierbed estimate` whose network was fine-tuned on these measurements
         from glacierbed.evaluation.glacier_identity import canonical_rgi6
         from glacierbed.evaluation.in_sample import estimate_in_sample
 
-        model, seen = estimate_in_sample(thickness, gl["rgi_id"])
+        model, seen = estimate_in_sample(thickness, ids)
         if seen and "rgi_id" in metrics:
             metrics["in_sample"] = [canonical_rgi6(str(r)) in seen or r == ev.POOLED for r in metrics["rgi_id"]]
             console.print(f"[yellow]warning: {model} was fine-tuned on the measured thickness of {', '.join(seen)}: "

@@ -76,6 +76,9 @@ def read_points(path: str | os.PathLike) -> gpd.GeoDataFrame:
     if len(out) == 0:
         raise EmptySelectionError(f"{path}: no point with a thickness value")
     n_neg = int((out["thickness_m"] < 0).sum())
+    if n_neg > len(out) / 2:  # not noise around zero: elevations, depths or a flipped sign
+        raise CorruptFileError(f"{path}: {n_neg} of {len(out)} points have negative thickness (median "
+                               f"{out['thickness_m'].median():.0f} m): thickness must be ice depth, >= 0")
     if n_neg:
         log.warning("%s: %d points have negative thickness", path, n_neg)
     out.attrs.update(source=str(path), n_dropped=n_dropped)

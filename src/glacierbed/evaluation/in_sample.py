@@ -36,7 +36,8 @@ def seen_glaciers(predictor: Any, groups: Iterable[str] | None = None, allow: bo
 
 
 def estimate_in_sample(thickness_path: str | Path, rgi_ids: Iterable[str]) -> tuple[str, list[str]]:
-    """For a map written by ``glacierbed estimate`` (its ``summary.json`` beside it): the model's name and those of
+    """For a map written by ``glacierbed estimate`` (its ``summary.json`` beside it, or two folders up for one
+    glacier's map): the model's name and those of
     ``rgi_ids`` its network was fine-tuned on (``glacierbed evaluate`` warns: their scores are in-sample). ("", [])
     when the map has no summary, or its model cannot be loaded or is not the one that wrote it."""
     import json
@@ -45,7 +46,9 @@ def estimate_in_sample(thickness_path: str | Path, rgi_ids: Iterable[str]) -> tu
     from glacierbed.evaluation.glacier_identity import canonical_rgi6
     from glacierbed.pipeline.store import load_predictor
 
-    summary = Path(thickness_path).with_name("summary.json")
+    here = Path(thickness_path).resolve().parent  # a region's mosaic, or one glacier's map in glaciers/<id>/
+    summary = next((f for f in (here / "summary.json", here.parent.parent / "summary.json") if f.exists()),
+                   here / "summary.json")
     try:
         info = json.loads(summary.read_text())
         predictor = load_predictor(info["model"])
