@@ -11,7 +11,7 @@ from pyproj import Transformer
 
 from glacierbed.data import registry as reg
 from glacierbed.data.rasters import Raster, mosaic, read_dem
-from glacierbed.core.errors import CorruptFileError, DataNotFoundError, MissingCRSError, VoidError
+from glacierbed.core.errors import CorruptFileError, DataNotFoundError, MissingCRSError, OptionError, VoidError
 
 OETZTAL = "oggm-sample-data/test-workflow/srtm_oetztal.tif"
 ALPINE = "oggm-sample-data/realisation/RGI50-11.01270/dem.tif"  # 46 m local TM, float32, no voids
@@ -115,3 +115,12 @@ def test_missing_corrupt_and_crs_less_files(tmp_path: Path) -> None:
         dst.write(np.ones((8, 8), np.float32), 1)
     with pytest.raises(MissingCRSError, match="nocrs.tif"):
         read_dem(nocrs)
+
+
+@pytest.mark.parametrize("resolution, message", [(2.0, "38x finer than the DEM's own 75 m"), (-10.0, "above 0"),
+                                                 (5000.0, "at most 1,000 m")])
+def test_resolutions_that_cannot_work_are_refused(data_dir: Path, resolution: float, message: str) -> None:
+    hef = reg.get_file("oggm-sample-data/test-files/hef_srtm.tif")  # SRTM 3": 75 m in UTM 32N
+    with pytest.raises(OptionError, match=message):
+        read_dem(hef, resolution=resolution)  # 2 m: a 15 GB warp of a 90 m DEM before this check
+    assert read_dem(hef, resolution=20.0).res == (20.0, 20.0)  # 3.75x finer: allowed

@@ -167,9 +167,11 @@ def estimate_cmd(
                   f"± {s['volume_std_km3']:.4f} km³ ({s['sea_level_equivalent_mm']:.4f} mm SLE), "
                   f"model {s['model']}; status {s['counts_by_status']}")
     if s["estimated_area_km2"] < 0.99 * s["area_km2"]:
+        n_failed = s["counts_by_status"].get("error", 0)
+        why = (f"{s['n_partial']} glaciers reach beyond the DEM (estimated on the part it covers) and {n_failed} failed"
+               if s["n_partial"] or n_failed else "the pixels are too coarse for the outlines (working_resolution_m)")
         console.print(f"[yellow]the volume covers {s['estimated_area_km2']:.2f} km² of those {s['area_km2']:.2f} km²: "
-                      f"{s['n_partial']} glaciers reach beyond the DEM (estimated on the part it covers) and "
-                      f"{s['counts_by_status'].get('error', 0)} failed (glaciers.csv: estimated_area_km2)[/yellow]")
+                      f"{why} (glaciers.csv: estimated_area_km2)[/yellow]")
     if s.get("n_unmeasured_region"):
         console.print(f"[yellow]{s['n_unmeasured_region']} of {s['n_glaciers']} glaciers lie in RGI regions the model "
                       "saw no measured glacier of (glaciers.csv: measured_region False): scored leave one region out, "

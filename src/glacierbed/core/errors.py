@@ -31,6 +31,10 @@ class UnitError(GlacierbedError):
     an SMB of thousands: mm w.e.?)."""
 
 
+class OptionError(GlacierbedError):
+    """An option's value cannot work with the input (e.g. a pixel size far finer than the DEM's)."""
+
+
 class VoidError(GlacierbedError):
     """A DEM has nodata voids too large to fill safely."""
 

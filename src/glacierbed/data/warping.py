@@ -20,7 +20,7 @@ import rasterio.warp
 from pyproj import CRS
 from rasterio.enums import Resampling
 
-from glacierbed.core.errors import DataNotFoundError, MissingCRSError, NoOverlapError, VoidError
+from glacierbed.core.errors import DataNotFoundError, MissingCRSError, NoOverlapError, OptionError, VoidError
 from glacierbed.data.crs import MAX_SCALE_ERROR, crs_problem, utm_crs_for
 from glacierbed.data.raster_io import Raster, check_elevations
 from glacierbed.data.voids import fill_voids
@@ -56,6 +56,28 @@ def local_metric_crs(raster: Raster, max_scale_error: float = MAX_SCALE_ERROR) -
         log.info("%s: %s; working in %s", raster.source or "raster", problem, label)
     return dst
 
+
+
+#: pixel sizes a DEM may be warped to: at most this many times finer than its own (nothing is gained, memory
+#: grows with the square), and no coarser than this (glaciers would be a few pixels)
+MAX_REFINEMENT, MAX_RESOLUTION_M = 4.0, 1000.0
+
+
+def check_resolution(resolution: float, dem: Raster, dst_crs: CRS) -> None:
+    """Refuse a pixel size (``--resolution``, in ``dst_crs`` units) that cannot work for ``dem``."""
+    if dst_crs == dem.crs:
+        native = max(dem.res)
+    else:
+        transform, _, _ = rasterio.warp.calculate_default_transform(dem.crs, dst_crs, dem.shape[1], dem.shape[0],
+                                                                    *dem.bounds)
+        native = abs(transform.a)
+    if not 0 < resolution <= MAX_RESOLUTION_M:
+        raise OptionError(f"{dem.source}: a resolution of {resolution:g} m cannot work: give a pixel size above 0 "
+                          f"and at most {MAX_RESOLUTION_M:,.0f} m (the DEM's own is {native:.0f} m)")
+    if resolution < native / MAX_REFINEMENT:
+        raise OptionError(f"{dem.source}: a resolution of {resolution:g} m is {native / resolution:.0f}x finer than "
+                          f"the DEM's own {native:.0f} m pixels: no detail is gained and memory grows "
+                          f"{(native / resolution) ** 2:,.0f}x; give at least {native / MAX_REFINEMENT:.0f} m")
 
 
 def read_dem(
@@ -96,6 +118,8 @@ def read_dem(
             log.warning("%s: requested CRS %s", dem.source, problem)
     else:
         dst_crs = local_metric_crs(dem)
+    if resolution is not None:
+        check_resolution(resolution, dem, dst_crs)
     if dst_crs != dem.crs or (resolution is not None and not np.isclose(resolution, dem.res[0])) or dem.res[0] != dem.res[1]:
         dem = dem.reproject(dst_crs, resolution, resampling)
     dem = fill_voids(dem, max_void_px)

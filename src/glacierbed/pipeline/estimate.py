@@ -171,6 +171,10 @@ def prepare_region(dem: Raster | str | os.PathLike | Sequence[str | os.PathLike]
     dem_r = as_metric_dem(dem, resolution)
     g = check_overlap(as_outlines(outlines), dem_r)
     predictor = load_predictor(model)
+    coarsest = float(predictor.resolution_range_m[1])
+    if resolution is not None and resolution > coarsest:
+        log.warning("--resolution %g m is coarser than the %g m the model works at up to: glaciers are refined "
+                    "from a coarser surface than needed, and their volumes are less reliable", resolution, coarsest)
     specs = glacier_specs(dem_r, g, cfg, select)
     if not specs:
         raise EmptySelectionError(f"no selected glacier of {g.attrs.get('source', 'the outlines')} lies on the DEM")
