@@ -377,7 +377,7 @@ def test_cli_estimate_on_a_glacier_mask_raster(data_dir: Path, tmp_path: Path) -
         assert src.crs.to_epsg() == 25833 and h.min() >= 0
 
 
-def test_measured_region_column(data_dir: Path, tmp_path: Path) -> None:
+def test_measured_region_column(data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """``measured_region``: the shipped network was fine-tuned on measured glaciers of RGI regions 01, 03, 04, 05, 11
     and 12, read from RGI 6 and 7 ids; other ids, and a model never fine-tuned on measurements, say nothing. End to
     end, the kit's Karakoram glacier (RGI 14) is marked False in glaciers.csv."""
@@ -386,8 +386,13 @@ def test_measured_region_column(data_dir: Path, tmp_path: Path) -> None:
     from glacierbed.pipeline.store import load_predictor
 
     ids = pd.Series(["RGI60-11.00897", "RGI60-14.03439", "RGI2000-v7.0-G-01-00001", "RGI50-03.01632", "glacier-00001"])
-    assert measured_region(ids, load_predictor(None)).tolist() == [True, False, True, True, None]
-    assert measured_region(ids, load_predictor("biharmonic")).tolist() == [None] * 5
+    with caplog.at_level("WARNING", logger="glacierbed.pipeline.estimate"):
+        assert measured_region(ids, load_predictor(None)).tolist() == [True, False, True, True, None]
+    assert "1 of 5 glaciers have no RGI id (e.g. glacier-00001)" in caplog.text and "regions 1, 3, 4, 5, 11, 12" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="glacierbed.pipeline.estimate"):
+        assert measured_region(ids, load_predictor("biharmonic")).tolist() == [None] * 5
+    assert "no RGI id" not in caplog.text  # never fine-tuned on measurements: nothing to say
     ex = registry.get_example("karakoram-03439")
     res = estimate(ex.dem, ex.outlines, tmp_path, config=EstimateConfig(ensemble=1), maps=False)
     assert res.glaciers["measured_region"].tolist() == [False]

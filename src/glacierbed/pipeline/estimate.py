@@ -370,6 +370,11 @@ def measured_region(ids: pd.Series, predictor: Any) -> pd.Series:
     if unseen := int(out.eq(False).sum()):
         log.info("%d of %d glaciers lie in RGI regions the model saw no measured glacier of (measured_region; its "
                  "measured scores say least about them: docs/estimate.md)", unseen, len(out))
+    if unknown := int(out.isna().sum()):
+        log.warning("%d of %d glaciers have no RGI id (e.g. %s), so whether the model saw measured glaciers of their "
+                    "region is unknown (measured_region empty): it was fine-tuned in RGI regions %s; elsewhere read "
+                    "their volume_std_km3 as a lower bound (docs/estimate.md)", unknown, len(out),
+                    ids[out.isna()].iloc[0], ", ".join(str(r) for r in sorted(r for r in seen if r is not None)))
     return out
 
 
