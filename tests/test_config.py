@@ -169,3 +169,19 @@ def test_benchmark_configs_load_and_name_their_start() -> None:
         cfg = load_config(cls, path)
         start = str(getattr(cfg, "init_weights", None) or "")
         assert not start.startswith("src/glacierbed/weights/"), f"{path.name} starts from the shipped {start}"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("ensemble: four\n", "(ensemble): expected a whole number, got 'four'"),
+    ("ensemble: true\n", "(ensemble): expected a whole number, got True"),
+    ("physics:\n  velocity: maybe\n", "(velocity): expected true or false, got 'maybe'"),
+    ("margin_m: fifty\n", "(margin_m): expected a number, got 'fifty'"),
+])
+def test_values_of_the_wrong_type_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    from glacierbed.pipeline.glacier import EstimateConfig
+
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(CorruptFileError, match=f"c.yaml.*{message.replace('(', '[(]').replace(')', '[)]')}"):
+        load_config(EstimateConfig, tmp_path / "c.yaml")
+    cfg = load_config(EstimateConfig, {"margin_m": 50, "physics": {"velocity": False}})  # an int for a float: fine
+    assert cfg.margin_m == 50.0 and isinstance(cfg.margin_m, float) and cfg.physics.velocity is False

@@ -133,3 +133,18 @@ def test_smb_in_millimetres_is_refused(data_dir: Path, tmp_path: Path) -> None:
         estimate(folder / "dem_SouthGlacier.tif", folder / "SouthGlacier.shp", tmp_path / "out", smb=mm, maps=False,
                  config=EstimateConfig(ensemble=1))
     assert "cm/yr" in physical_range_problem("vx", np.array([0.0, 25000.0]))
+
+
+def test_an_image_is_not_a_dem_and_extra_bands_are_named(hef, tmp_path: Path, caplog) -> None:
+    metres, profile = hef
+    shade = _write(tmp_path / "hillshade.tif", hef, np.clip((metres - 2000) / 10, 0, 255), dtype="uint8")
+    with pytest.raises(UnitError, match="hillshade.tif: uint8 pixels cannot hold elevations"):
+        read_dem(shade)
+    with pytest.raises(UnitError, match="hillshade.tif: uint8"):
+        estimate(tmp_path, reg.get_file(HEF_OUTLINE), tmp_path / "out", maps=False)  # a folder of tiles
+    with rasterio.open(tmp_path / "two.tif", "w", **dict(profile, count=2, dtype="float32")) as dst:
+        dst.write(np.stack([metres, metres * 0]).astype("float32"))
+    (tmp_path / "hillshade.tif").unlink()
+    with caplog.at_level("WARNING"):
+        np.testing.assert_allclose(read_dem(tmp_path / "two.tif").data, read_dem(reg.get_file(HEF_DEM)).data)
+    assert "2 bands; band 1 is read as the DEM" in caplog.text

@@ -51,6 +51,24 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             return tuple(_convert(v, a, where) for v, a in zip(value, args))
         inner = args[0] if args else Any
         return tuple(_convert(v, inner, where) for v in value)
+    return _scalar(value, tp, where)
+
+
+def _scalar(value: Any, tp: Any, where: str) -> Any:
+    """``value`` checked against a scalar field type (bool, int, float, str, a Literal): YAML's ``maybe`` for a
+    bool or ``four`` for an int would otherwise pass silently or fail later without naming the key. An int is
+    taken where a float is expected; other types pass unchecked."""
+    if typing.get_origin(tp) is typing.Literal:
+        if value not in typing.get_args(tp):
+            raise CorruptFileError(f"{where}: expected one of {list(typing.get_args(tp))}, got {value!r}")
+        return value
+    expected = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}.get(tp)
+    if expected is None:
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+        raise CorruptFileError(f"{where}: expected {expected}, got {value!r}")
     return value
 
 

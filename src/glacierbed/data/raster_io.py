@@ -109,6 +109,16 @@ def physical_range_problem(name: str, data: np.ndarray) -> str | None:
     return f"{name} values reach {worst:,.0f}, beyond any glacier's ({limit:,.0f} {unit}): {guess} Convert to {unit}"
 
 
+def dem_header_problem(src: "rasterio.io.DatasetReader") -> str | None:
+    """Why an open file cannot be a DEM from its header alone (8-bit or boolean pixels: an image, a hillshade or
+    a mask), or ``None``. Several bands are allowed (band 1 is read; :func:`read_dem` says so)."""
+    dtype = src.dtypes[0]
+    if dtype in ("uint8", "int8", "bool"):
+        return (f"{dtype} pixels cannot hold elevations (0-255: an image, a hillshade or a mask?); "
+                f"give the DEM itself")
+    return None
+
+
 def check_elevations(dem: "Raster", source: str) -> None:
     """Raise :class:`UnitError` naming ``source`` when ``dem`` cannot be elevations in metres."""
     problem = elevation_problem(dem.data)

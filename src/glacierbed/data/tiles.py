@@ -31,9 +31,10 @@ from rasterio.errors import RasterioIOError
 from rasterio.transform import from_origin
 from rasterio.vrt import WarpedVRT
 
-from glacierbed.core.errors import CorruptFileError, DataNotFoundError, MissingCRSError
+from glacierbed.core.errors import CorruptFileError, DataNotFoundError, MissingCRSError, UnitError
 from glacierbed.data.crs import crs_problem, utm_crs_for
-from glacierbed.data.raster_io import Raster, check_elevations, implied_nodata, in_metres, stored_to_metres
+from glacierbed.data.raster_io import (Raster, check_elevations, dem_header_problem, implied_nodata, in_metres,
+                                       stored_to_metres)
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,8 @@ def _tile_row(path: Path) -> dict:
         with rasterio.open(path) as src:
             if src.crs is None:
                 raise MissingCRSError(f"{path}: raster has no coordinate reference system (CRS)")
+            if (problem := dem_header_problem(src)) is not None:
+                raise UnitError(f"{path}: {problem}")
             why = stored_to_metres(src)[2]
             if why:
                 log.warning("%s: %s", path, why)

@@ -20,9 +20,10 @@ import rasterio.warp
 from pyproj import CRS
 from rasterio.enums import Resampling
 
-from glacierbed.core.errors import DataNotFoundError, MissingCRSError, NoOverlapError, OptionError, VoidError
+from glacierbed.core.errors import (DataNotFoundError, MissingCRSError, NoOverlapError, OptionError, UnitError,
+                                    VoidError)
 from glacierbed.data.crs import MAX_SCALE_ERROR, crs_problem, utm_crs_for
-from glacierbed.data.raster_io import Raster, check_elevations
+from glacierbed.data.raster_io import Raster, check_elevations, dem_header_problem
 from glacierbed.data.voids import fill_voids
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,13 @@ def read_dem(
     if not paths:
         raise DataNotFoundError("no DEM file given")
     rasters = [Raster.from_file(p) for p in paths]
-    for raster in rasters:
+    for path, raster in zip(paths, rasters):
+        with rasterio.open(path) as src:
+            problem, bands = dem_header_problem(src), src.count
+        if problem is not None:
+            raise UnitError(f"{path}: {problem}")
+        if bands > 1:
+            log.warning("%s: %d bands; band 1 is read as the DEM", path, bands)
         check_elevations(raster, raster.source)
     dem = rasters[0] if len(rasters) == 1 else mosaic(rasters)
     if crs is not None:
