@@ -262,3 +262,10 @@ def test_geometric_mean_and_gap_text_by_hand():
     g = {"mean_log_gap": 0.0541, "mean_log_gap_low_90": 0.0062, "mean_log_gap_high_90": 0.1039}
     assert gap_text(g, "mean_log") == "+0.054 (+0.006 to +0.104)"
     assert gap_text(g, "mean_log", ", 90 %") == "+0.054 (+0.006 to +0.104, 90 %)"
+
+
+def test_evaluate_refuses_a_dem_given_as_the_thickness_map(tmp_path, oggm_dir):
+    d = oggm_dir / "benchmarks" / "south_glacier"
+    res = CliRunner().invoke(app, ["evaluate", "--thickness", str(d / "dem_SouthGlacier.tif"),
+                                   "--obs", str(d / "IceThick_SouthGlacier.shp"), "--out", str(tmp_path / "ev")])
+    assert res.exit_code == 2 and "dem_SouthGlacier.tif: median value 2," in res.output, res.output

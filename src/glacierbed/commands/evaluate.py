@@ -51,6 +51,7 @@ def evaluate_cmd(
     from glacierbed.core.errors import EmptySelectionError
 
     h = Raster.from_file(thickness)
+    ev.check_thickness_map(h)
     gl = read_outlines(outlines) if outlines is not None else None
     out.mkdir(parents=True, exist_ok=True)
     if _is_glacier_table(obs):

@@ -21,12 +21,25 @@ from scipy import ndimage
 from glacierbed.data.observations import match_points_to_glaciers
 from glacierbed.data.outlines import rasterize_ids
 from glacierbed.data.rasters import Raster
-from glacierbed.core.errors import EmptySelectionError, MissingCRSError
+from glacierbed.core.errors import EmptySelectionError, MissingCRSError, UnitError
 from glacierbed.core.metrics import error_metrics
 
 log = logging.getLogger(__name__)
 
 POOLED = "ALL"
+
+
+#: a thickness map whose median ice-covered pixel is thicker than this is not a thickness map (mountain glaciers
+#: average 50-300 m; the thickest measured ones reach ~1.5 km at their deepest)
+MAX_MEDIAN_THICKNESS_M = 1000.0
+
+
+def check_thickness_map(thickness: Raster) -> None:
+    """Refuse a raster that cannot be ice thickness (a DEM or a bed elevation given by mistake), naming it."""
+    ice = thickness.data[np.isfinite(thickness.data) & (thickness.data > 0)]
+    if ice.size and float(np.median(ice)) > MAX_MEDIAN_THICKNESS_M:
+        raise UnitError(f"{thickness.source}: median value {np.median(ice):,.0f} m is no ice thickness (mountain "
+                        f"glaciers average 50-300 m): a DEM or bed elevation given as --thickness?")
 
 
 # --- points -----------------------------------------------------------------------------
