@@ -237,3 +237,13 @@ def test_outlines_that_are_not_polygons(data_dir: Path, tmp_path: Path, caplog) 
     assert "dropping 1 Point" in caplog.text and list(kept["rgi_id"]) == ["RGI60-11.00897"]
     assert kept.geometry.iloc[0].geom_type in ("Polygon", "MultiPolygon")
     assert kept.to_crs(32632).area.iloc[0] == pytest.approx(hef.to_crs(32632).area.iloc[0], rel=1e-9)
+
+
+def test_outlines_in_metres_labelled_as_degrees(data_dir: Path, tmp_path: Path) -> None:
+    """The kit's New Zealand outlines came with a .prj claiming WGS 84 over NZTM metres (its README): named, not
+    'none overlap the DEM'."""
+    nz = gpd.read_file(data_dir / "nz-canterbury-25m" / "glaciers.gpkg")
+    nz[["RGIId", "geometry"]].set_crs(4326, allow_override=True).to_file(tmp_path / "wrong_prj.shp")
+    with pytest.raises(MissingCRSError, match=r"wrong_prj.shp: coordinates \(1421705, .* cannot be degrees"):
+        read_outlines(tmp_path / "wrong_prj.shp")
+    assert len(read_outlines(data_dir / "nz-canterbury-25m" / "glaciers.gpkg")) == 9
