@@ -148,3 +148,28 @@ def test_an_image_is_not_a_dem_and_extra_bands_are_named(hef, tmp_path: Path, ca
     with caplog.at_level("WARNING"):
         np.testing.assert_allclose(read_dem(tmp_path / "two.tif").data, read_dem(reg.get_file(HEF_DEM)).data)
     assert "2 bands; band 1 is read as the DEM" in caplog.text
+
+
+def test_a_dem_in_metres_labelled_as_degrees_is_named(data_dir: Path, tmp_path: Path) -> None:
+    with rasterio.open(data_dir / "nz-canterbury-25m" / "dem.tif") as src:  # NZTM metres
+        profile, values = dict(src.profile, crs="EPSG:4326"), src.read(1)
+    with rasterio.open(tmp_path / "labelled_wgs84.tif", "w", **profile) as dst:
+        dst.write(values, 1)
+    outlines = data_dir / "nz-canterbury-25m" / "glaciers.gpkg"
+    for dem in (tmp_path / "labelled_wgs84.tif", tmp_path):  # one file (a PROJ traceback before), a folder of tiles
+        result = CliRunner().invoke(app, ["estimate", "--dem", str(dem), "--outlines", str(outlines),
+                                          "--out", str(tmp_path / "out"), "--no-maps"])
+        assert result.exit_code == 2 and "cannot be degrees" in result.output, result.output
+
+
+def test_a_rotated_grid_is_named(data_dir: Path, tmp_path: Path) -> None:
+    """A geotransform with rotation terms ended in an IndexError traceback."""
+    folder = Path(reg.get_file("oggm-sample-data/benchmarks/south_glacier/dem_SouthGlacier.tif")).parent
+    with rasterio.open(folder / "dem_SouthGlacier.tif") as src:
+        profile, values = dict(src.profile), src.read(1)
+    profile["transform"] = profile["transform"] * rasterio.Affine.rotation(20)
+    with rasterio.open(tmp_path / "rotated.tif", "w", **profile) as dst:
+        dst.write(values, 1)
+    result = CliRunner().invoke(app, ["estimate", "--dem", str(tmp_path / "rotated.tif"), "--outlines",
+                                      str(folder / "SouthGlacier.shp"), "--out", str(tmp_path / "out"), "--no-maps"])
+    assert result.exit_code == 2 and "rotated.tif: its grid is rotated" in result.output, result.output

@@ -19,7 +19,7 @@ class CorruptFileError(GlacierbedError):
 
 
 class MissingCRSError(GlacierbedError):
-    """A raster or vector file carries no coordinate reference system."""
+    """A raster or vector file carries no usable georeferencing: no CRS, a wrong CRS label, a rotated grid."""
 
 
 class NoOverlapError(GlacierbedError):

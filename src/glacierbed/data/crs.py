@@ -68,6 +68,19 @@ def vertical_unit(crs: CRS) -> tuple[str, float] | None:
     return (up[0].unit_name, float(up[0].unit_conversion_factor)) if up else None
 
 
+def degrees_problem(crs: CRS, bounds: Sequence[float]) -> str | None:
+    """Why ``bounds`` cannot be in ``crs`` when it is geographic (coordinates beyond +-180 / +-90: projected
+    metres under a WGS 84 label, a wrong ``.prj``), or ``None``."""
+    if not crs.is_geographic:
+        return None
+    west, south, east, north = (float(v) for v in bounds)
+    if west >= -181 and east <= 361 and south >= -91 and north <= 91:  # a degree of slack: half-pixel edges
+        return None
+    return (f"coordinates ({west:.0f}, {south:.0f}, {east:.0f}, {north:.0f}) cannot be degrees, though the CRS "
+            f"({crs_label(crs)}) is geographic: a wrong CRS label? Set the right one (gdal_edit -a_srs, "
+            f"ogr2ogr -a_srs EPSG:...)")
+
+
 def crs_label(crs: CRS | str) -> str:
     """A short name of a CRS for logs and figure titles: ``EPSG:32632`` when it is one, else its
     name, else its PROJ string (a local Transverse Mercator has no code; its WKT is a page long)."""

@@ -14,7 +14,7 @@ import rasterio.features
 import shapely
 from pyproj import CRS
 
-from glacierbed.data.crs import crs_label
+from glacierbed.data.crs import crs_label, degrees_problem
 from glacierbed.data.rasters import Raster, local_metric_crs
 from glacierbed.core.errors import (
     CorruptFileError,
@@ -61,7 +61,8 @@ def read_outlines(path: str | os.PathLike, crs: CRS | str | int | None = None) -
         raise MissingCRSError(f"{path}: outlines have no coordinate reference system (.prj missing?)")
     if len(gdf) == 0:
         raise EmptySelectionError(f"{path}: no outlines in file")
-    _check_degrees(gdf, path)
+    if (problem := degrees_problem(gdf.crs, gdf.total_bounds)) is not None:
+        raise MissingCRSError(f"{path}: {problem}")
     gdf = _polygons_only(gdf.copy(), path)
     gdf["rgi_id"] = _glacier_ids(gdf, path)
     gdf["name"] = _first_column(gdf, _NAME_COLUMNS, default="").fillna("").astype(str).map(_clean_name)
@@ -224,18 +225,6 @@ def rasterize_gids(outlines: gpd.GeoDataFrame, grid: Raster, all_touched: bool =
     local = rasterize_ids(outlines, grid, all_touched=all_touched)
     lut = np.concatenate([[0], outlines["gid"].to_numpy(dtype=np.int64)])
     return lut[local]
-
-
-def _check_degrees(gdf: gpd.GeoDataFrame, path: Path) -> None:
-    """Refuse outlines whose CRS is geographic but whose coordinates cannot be degrees (a wrong ``.prj``, e.g.
-    projected metres labelled WGS 84), instead of reporting later that they overlap no DEM."""
-    if not gdf.crs.is_geographic:
-        return
-    west, south, east, north = (float(v) for v in gdf.total_bounds)
-    if west < -180 or east > 360 or south < -90 or north > 90:
-        raise MissingCRSError(f"{path}: coordinates ({west:.0f}, {south:.0f}, {east:.0f}, {north:.0f}) cannot be "
-                              f"degrees, though the CRS ({crs_label(gdf.crs)}) is geographic: a wrong .prj? Set the "
-                              f"right one (e.g. ogr2ogr -a_srs EPSG:...)")
 
 
 def _polygons_only(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:

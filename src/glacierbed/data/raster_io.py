@@ -24,7 +24,7 @@ from scipy import ndimage
 
 from glacierbed.core.atomic import replacing
 from glacierbed.core.errors import CorruptFileError, DataNotFoundError, UnitError, MissingCRSError
-from glacierbed.data.crs import METRES_PER_UNIT, crs_problem_cached, vertical_unit
+from glacierbed.data.crs import METRES_PER_UNIT, crs_problem_cached, degrees_problem, vertical_unit
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,15 @@ def implied_nodata(src: "rasterio.io.DatasetReader", band: int = 1) -> float | N
     if src.nodata is not None:
         return float(src.nodata)
     return float(SRTM_VOID) if src.dtypes[band - 1] == "int16" else None
+
+
+def grid_problem(src: "rasterio.io.DatasetReader") -> str | None:
+    """Why an open raster's grid cannot be used as it is (a rotated geotransform; coordinates that cannot be
+    degrees under a geographic CRS), or ``None``."""
+    if not src.transform.is_rectilinear:
+        return ("its grid is rotated (the geotransform is not north-up); warp it north-up first "
+                "(gdalwarp in.tif out.tif does)")
+    return degrees_problem(CRS.from_user_input(src.crs.to_wkt()), src.bounds)
 
 
 def stored_to_metres(src: "rasterio.io.DatasetReader", band: int = 1) -> tuple[float, float, str]:
@@ -167,6 +176,8 @@ class Raster:
             with rasterio.open(path) as src:
                 if src.crs is None:
                     raise MissingCRSError(f"{path}: raster has no coordinate reference system (CRS)")
+                if (problem := grid_problem(src)) is not None:
+                    raise MissingCRSError(f"{path}: {problem}")
                 arr = src.read(band, masked=True)
                 data = np.ma.filled(arr.astype(np.float32), np.nan)
                 if src.nodata is None and implied_nodata(src, band) is not None:

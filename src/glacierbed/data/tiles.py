@@ -33,8 +33,8 @@ from rasterio.vrt import WarpedVRT
 
 from glacierbed.core.errors import CorruptFileError, DataNotFoundError, MissingCRSError, UnitError
 from glacierbed.data.crs import crs_problem, utm_crs_for
-from glacierbed.data.raster_io import (Raster, check_elevations, dem_header_problem, implied_nodata, in_metres,
-                                       stored_to_metres)
+from glacierbed.data.raster_io import (Raster, check_elevations, dem_header_problem, grid_problem, implied_nodata,
+                                       in_metres, stored_to_metres)
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,8 @@ def _tile_row(path: Path) -> dict:
                 raise MissingCRSError(f"{path}: raster has no coordinate reference system (CRS)")
             if (problem := dem_header_problem(src)) is not None:
                 raise UnitError(f"{path}: {problem}")
+            if (problem := grid_problem(src)) is not None:
+                raise MissingCRSError(f"{path}: {problem}")
             why = stored_to_metres(src)[2]
             if why:
                 log.warning("%s: %s", path, why)
