@@ -16,7 +16,9 @@ import rasterio
 import shapely
 from rasterio.transform import from_origin
 from scipy import integrate
+from typer.testing import CliRunner
 
+from glacierbed.cli import app
 from glacierbed.data.outlines import rasterize_ids, read_outlines
 from glacierbed.data.rasters import Raster, read_dem
 from glacierbed.core.errors import DataNotFoundError, EmptySelectionError, MissingCRSError, NoOverlapError
@@ -289,6 +291,12 @@ def test_clear_errors(data_dir: Path, tmp_path: Path) -> None:
             dst.write(src.read())
     with pytest.raises(MissingCRSError, match="smb_without_crs.tif: raster has no coordinate reference system"):
         estimate(data_dir / OETZ_DEM, data_dir / OETZ_RGI, tmp_path, model="biharmonic", select=[HEF], smb=no_crs)
+    (tmp_path / "a_file").write_text("")  # --out naming a file, or a folder under one: a line, not a traceback
+    for out, message in (("a_file", "a_file: file exists"), ("a_file/sub", "a_file/sub: not a directory")):
+        result = CliRunner().invoke(app, ["estimate", "--dem", str(data_dir / OETZ_DEM), "--outlines",
+                                          str(data_dir / OETZ_RGI), "--glacier", HEF, "--model", "biharmonic",
+                                          "--out", str(tmp_path / out), "--no-maps"])
+        assert result.exit_code == 2 and message in result.output, result.output
 
 
 def test_cli_estimate(data_dir: Path, tmp_path: Path) -> None:

@@ -27,7 +27,8 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def clean_errors(func: Callable) -> Callable:
-    """Turn a GlacierbedError or a full disk into a one-line message and exit code 2 (no traceback).
+    """Turn a GlacierbedError, a path that cannot be written or read as asked (``--out`` naming a file, no
+    permission) or a full disk into a one-line message and exit code 2 (no traceback).
 
     A full disk that no stage named (an ``OSError(ENOSPC)`` from anywhere) is reported with
     the folder of the file being written.
@@ -39,6 +40,9 @@ def clean_errors(func: Callable) -> Callable:
             return func(*args, **kwargs)
         except GlacierbedError as exc:
             fail(str(exc))
+        except (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
+            # a path the user gave cannot be written or read as asked (--out naming a file, a read-only folder)
+            fail(f"{exc.filename}: {exc.strerror.lower() if exc.strerror else exc}")
         except Exception as exc:
             if not is_disk_full(exc):
                 raise
