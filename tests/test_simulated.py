@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from glacierbed.core.errors import CorruptFileError
 from glacierbed.simulation.ice_flow import GLEN_A, GlacierParams, SimulationConfig
 from glacierbed.simulation.glacier_set import (SimSource, SimulatedSet, SimulatedSetConfig, build_simulated_set, draw_windows,
                                   glacier_labels, surface_speed)
@@ -93,6 +94,14 @@ def test_tiny_real_build(tmp_path: Path) -> None:
     build_simulated_set(cfg, tmp_path / "sim.npz")
     assert parts[0].stat().st_mtime_ns != stamps[0] and parts[0].with_suffix(".json").exists()
     np.testing.assert_array_equal(SimulatedSet.load(tmp_path / "sim.npz").thickness, sims.thickness)
+    # the set truncated, a text file, an archive of something else: one line naming the file, not a traceback
+    (tmp_path / "cut.npz").write_bytes((tmp_path / "sim.npz").read_bytes()[:3000])
+    (tmp_path / "text.npz").write_text("not an archive")
+    np.savez(tmp_path / "other.npz", dem=np.zeros(3))
+    for name, message in (("cut", "cannot be read as a simulated glacier set"), ("text", "not a NumPy .npz archive"),
+                          ("other", "not a simulated glacier set: bed is not a file")):
+        with pytest.raises(CorruptFileError, match=f"{name}.npz: .*{message}"):
+            SimulatedSet.load(tmp_path / f"{name}.npz")
 
 
 def test_validation_and_training_windows_are_disjoint_at_every_resolution(data_dir: Path) -> None:

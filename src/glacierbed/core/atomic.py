@@ -1,7 +1,7 @@
-"""Atomic file writes: write ``<name>.tmp`` beside the target, then rename it.
+"""Atomic file writes: write ``<name>.tmp`` beside the target, then rename it; and reading back the arrays written.
 
 An existing output file is therefore always complete, which is what lets an interrupted
-run resume by looking at which files exist.
+run resume by looking at which files exist. :func:`read_npz` opens such an array file with errors that name it.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+
+from glacierbed.core.errors import CorruptFileError, DataNotFoundError
 
 
 @contextmanager
@@ -68,3 +70,25 @@ def file_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+@contextmanager
+def read_npz(path: str | Path, what: str) -> Iterator[Any]:
+    """``numpy.load`` of an ``.npz`` (no pickles) whose failures name the file and ``what`` it should hold: missing,
+    not an npz archive (truncated, another format), or lacking an array the reader asks for."""
+    import zipfile
+
+    path = Path(path)
+    if not path.exists():
+        raise DataNotFoundError(f"{path}: {what} not found")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except ValueError as exc:  # numpy's word for a file that is no archive: "contains pickled (object) data"
+        raise CorruptFileError(f"{path}: cannot be read as a {what}: not a NumPy .npz archive") from exc
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise CorruptFileError(f"{path}: cannot be read as a {what} ({exc})") from exc
+    with archive:
+        try:
+            yield archive
+        except KeyError as exc:
+            raise CorruptFileError(f"{path}: not a {what}: {exc.args[0] if exc.args else exc}") from exc

@@ -36,7 +36,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.segmentation import watershed
 
-from glacierbed.core.atomic import replacing, write_json
+from glacierbed.core.atomic import read_npz, replacing, write_json
 from glacierbed.core.config import YamlConfig, config_to_dict
 from glacierbed.core.parallel import OK, Checkpoint, execute
 from glacierbed.data.terrain import PatchSource, source_grids
@@ -146,7 +146,7 @@ class SimulatedSet:
 
     @classmethod
     def load(cls, path: str | Path) -> "SimulatedSet":
-        with np.load(path, allow_pickle=False) as z:
+        with read_npz(path, "simulated glacier set") as z:
             return cls(z["bed"], z["thickness"], z["ids"], z["speed"].astype(np.float32), z["smb"], z["res"],
                        z["split"], z["source"], json.loads(str(z["params"])), json.loads(str(z["summary"])))
 

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from glacierbed.core.atomic import replacing, write_json
+from glacierbed.core.atomic import read_npz, replacing, write_json
 from glacierbed.core.config import YamlConfig, config_to_dict
 from glacierbed.data.rasters import Raster
 from glacierbed.data.terrain import PatchSource, source_grids
@@ -184,7 +184,7 @@ class PatchSet:
 
     @classmethod
     def load(cls, path: str | Path) -> "PatchSet":
-        with np.load(path, allow_pickle=False) as z:
+        with read_npz(path, "patch dataset") as z:
             dem = z["dem"]
             glacier = np.unpackbits(z["glacier"], axis=-1, count=dem.shape[-1]).astype(bool)
             return cls(dem, glacier, z["res"], z["split"], z["source"], json.loads(str(z["summary"])))
