@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from glacierbed.cli import app
 from glacierbed.core.errors import UnitError
 from glacierbed.data import registry as reg
-from glacierbed.data.raster_io import Raster, elevation_problem, physical_range_problem, stored_to_metres
+from glacierbed.data.raster_io import Raster
+from glacierbed.data.units import elevation_problem, physical_range_problem, stored_to_metres
 from glacierbed.data.tiles import read_tiles_window
 from glacierbed.data.warping import read_dem
 from glacierbed.pipeline.estimate import EstimateConfig, estimate

@@ -33,8 +33,9 @@ from rasterio.vrt import WarpedVRT
 
 from glacierbed.core.errors import CorruptFileError, DataNotFoundError, MissingCRSError, UnitError
 from glacierbed.data.crs import crs_problem, utm_crs_for
-from glacierbed.data.raster_io import (Raster, check_elevations, dem_header_problem, grid_problem, implied_nodata,
-                                       in_metres, stored_to_metres)
+from glacierbed.data.raster_io import Raster
+from glacierbed.data.units import (check_elevations, dem_header_problem, grid_problem, implied_nodata, in_metres,
+                                   stored_to_metres)
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from rasterio.enums import Resampling
 from glacierbed.core.errors import (DataNotFoundError, MissingCRSError, NoOverlapError, OptionError, UnitError,
                                     VoidError)
 from glacierbed.data.crs import MAX_SCALE_ERROR, crs_problem, utm_crs_for
-from glacierbed.data.raster_io import Raster, check_elevations, dem_header_problem
+from glacierbed.data.raster_io import Raster
+from glacierbed.data.units import check_elevations, dem_header_problem
 from glacierbed.data.voids import fill_voids
 
 log = logging.getLogger(__name__)
