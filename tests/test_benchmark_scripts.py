@@ -568,3 +568,17 @@ def test_recipe_diagnostic_regions_and_gaps_from_the_per_glacier_table():
     assert set(gaps) == {(bench.NOT_FINETUNED, "glacier-wise"), (bench.NOT_FINETUNED, "leave one region out")}
     assert gaps[(bench.NOT_FINETUNED, "leave one region out")]["mean_log_gap"] == pytest.approx(0.0)
     assert gaps[(bench.NOT_FINETUNED, "glacier-wise")]["mean_log_gap"] == pytest.approx(-np.log(0.9) / 3)
+
+
+def test_dem_resolution_ratios_by_hand():
+    """Each glacier against its own volume on the native grid; the region's total against its native total."""
+    bench = _script("dem_resolution")
+    rows = [("a", "g1", 25.0, True, 1.0), ("a", "g2", 25.0, True, 3.0),
+            ("a", "g1", 200.0, False, 1.2), ("a", "g2", 200.0, False, 1.5)]
+    g = pd.DataFrame([dict(region=r, rgi_id=i, pixel_m=p, native=n, status="ok", volume_km3=v, area_km2=1.0,
+                           estimated_area_km2=1.0, working_resolution_m=p, resolution_mode="native")
+                      for r, i, p, n, v in rows])
+    coarse = bench.summarise(g).set_index("pixel_m").loc[200.0]
+    assert coarse["total_ratio"] == round(2.7 / 4.0, 3)  # 0.675: the big glacier dominates
+    assert coarse["median_ratio"] == round((1.2 + 0.5) / 2, 3)  # 0.85: ratios 1.2 and 0.5
+    assert coarse["n"] == 2 and coarse["area_covered"] == 1.0

@@ -406,3 +406,14 @@ def test_measured_region_column(data_dir: Path, tmp_path: Path, caplog: pytest.L
     assert res.glaciers["measured_region"].tolist() == [False]
     assert pd.read_csv(tmp_path / "glaciers.csv")["measured_region"].tolist() == [False]
     assert res.summary["n_unmeasured_region"] == 1
+
+
+def test_coarse_dem_warns(data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Above 100 m the default's volumes drift low (benchmarks/dem_resolution.py): the user is told."""
+    files = data_dir / "oggm-sample-data/test-files"
+    dem, outline = files / "hef_srtm.tif", files / "Hintereisferner_RGI6.shp"
+    for res, warned in ((100.0, False), (150.0, True)):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="glacierbed.pipeline.estimate"):
+            estimate(dem, outline, tmp_path / str(res), model="biharmonic", resolution=res, maps=False)
+        assert ("coarser than 100 m" in caplog.text) == warned

@@ -102,6 +102,10 @@ def glacier_key(spec: GlacierSpec, cfg: EstimateConfig, model_identity: str, dem
     return h.hexdigest()[:20]
 
 
+#: a DEM pixel size above which volumes drift from those on a finer DEM (``benchmarks/dem_resolution.py``)
+COARSE_DEM_M = 100.0
+
+
 def glacier_specs(dem: Raster, outlines: gpd.GeoDataFrame, cfg: EstimateConfig,
                   select: Sequence[str] | None = None) -> list[GlacierSpec]:
     """One spec per selected glacier covered (at least partly) by the DEM; no pixels read."""
@@ -171,10 +175,10 @@ def prepare_region(dem: Raster | str | os.PathLike | Sequence[str | os.PathLike]
     dem_r = as_metric_dem(dem, resolution)
     g = check_overlap(as_outlines(outlines), dem_r)
     predictor = load_predictor(model)
-    coarsest = float(predictor.resolution_range_m[1])
-    if resolution is not None and resolution > coarsest:
-        log.warning("--resolution %g m is coarser than the %g m the model works at up to: glaciers are refined "
-                    "from a coarser surface than needed, and their volumes are less reliable", resolution, coarsest)
+    if dem_r.res[0] > COARSE_DEM_M:
+        log.warning("the DEM's pixels are %.0f m: on DEMs coarser than %.0f m the default's volumes come out lower "
+                    "than on a finer DEM of the same glaciers (by 4-22 %% at 150-200 m, up to 46 %% beyond; "
+                    "benchmarks/results/dem_resolution.md): use the finest DEM you have", dem_r.res[0], COARSE_DEM_M)
     specs = glacier_specs(dem_r, g, cfg, select)
     if not specs:
         raise EmptySelectionError(f"no selected glacier of {g.attrs.get('source', 'the outlines')} lies on the DEM")
