@@ -10,11 +10,14 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pytest
+import rasterio.transform
 import shapely
 from scipy import ndimage
 
 from glacierbed.data import registry as reg
-from glacierbed.data.outlines import check_overlap, rasterize_ids, rasterize_mask, read_outlines, term_type
+from glacierbed.data.outlines import (check_overlap, overlapping_outlines, rasterize_ids, rasterize_mask, read_outlines,
+                                      term_type, warn_overlapping)
+from glacierbed.data.raster_io import Raster
 from glacierbed.data.rasters import read_dem
 from glacierbed.core.errors import CorruptFileError, EmptySelectionError, MissingCRSError, NoOverlapError
 
@@ -247,3 +250,22 @@ def test_outlines_in_metres_labelled_as_degrees(data_dir: Path, tmp_path: Path) 
     with pytest.raises(MissingCRSError, match=r"wrong_prj.shp: coordinates \(1421705, .* cannot be degrees"):
         read_outlines(tmp_path / "wrong_prj.shp")
     assert len(read_outlines(data_dir / "nz-canterbury-25m" / "glaciers.gpkg")) == 9
+
+
+def test_overlapping_outlines_are_found_and_the_smaller_keeps_the_pixels(data_dir: Path, tmp_path: Path,
+                                                                         caplog) -> None:
+    """The kit's RGI 11 outlines (made from the consensus' cells) hold RGI60-11.03642 wholly inside 03643: named,
+    and rasterized so that the tributary keeps its pixels (no ice counted twice)."""
+    alps = read_outlines(data_dir / "rgi11-alps" / "outlines.gpkg")
+    pairs = overlapping_outlines(alps).set_index(["rgi_id_a", "rgi_id_b"])
+    assert pairs.loc[("RGI60-11.03642", "RGI60-11.03643"), "fraction"] == pytest.approx(1.0, abs=1e-6)
+    assert len(overlapping_outlines(read_outlines(reg.get_file("oggm-sample-data/test-workflow/rgi/rgi_oetztal.shp")))) == 0  # RGI 5 Ötztal: none
+    two = alps[alps["rgi_id"].isin(["RGI60-11.03642", "RGI60-11.03643"])].to_crs(32632)
+    grid = Raster.from_array(np.zeros((400, 400)), rasterio.transform.from_origin(*two.total_bounds[[0, 3]], 50, 50),
+                             32632)
+    ids = rasterize_ids(two, grid)
+    small = 1 + int(np.argmin(two.geometry.area.to_numpy()))
+    assert (ids == small).sum() * 2500 / 1e6 == pytest.approx(two.geometry.area.min() / 1e6, rel=0.05)
+    with caplog.at_level(logging.WARNING):
+        warn_overlapping(two)
+    assert "1 pairs of outlines overlap" in caplog.text and "RGI60-11.03642 / RGI60-11.03643 (100%)" in caplog.text

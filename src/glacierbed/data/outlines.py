@@ -204,7 +204,8 @@ def rasterize_ids(outlines: gpd.GeoDataFrame, grid: Raster, all_touched: bool = 
     """Per-glacier id raster (int32): 0 = no glacier, i+1 = ``outlines.iloc[i]``.
 
     Pixel centres decide membership (``all_touched=False``), so neighbouring glaciers that
-    share a divide are kept apart; where two outlines overlap the larger one wins.
+    share a divide are kept apart; where two outlines overlap the smaller one wins (a tributary drawn inside its
+    trunk keeps its pixels; of two identical outlines the later one wins).
     """
     g = outlines.to_crs(grid.crs)
     order = np.argsort(-g.geometry.area.to_numpy())  # larger first, smaller burnt on top
@@ -242,6 +243,32 @@ def _polygons_only(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
         raise CorruptFileError(f"{path}: no polygons ({others}): glacier outlines must be polygons")
     log.warning("%s: dropping %s that are not polygons", path, others)
     return gdf.loc[polygonal]
+
+
+def overlapping_outlines(outlines: gpd.GeoDataFrame, min_fraction: float = 0.01) -> pd.DataFrame:
+    """Pairs of outlines whose overlap exceeds ``min_fraction`` of the smaller one's area (``rgi_id_a``,
+    ``rgi_id_b``, ``fraction``), largest first. RGI outlines only share boundaries; an overlap is two versions of a
+    glacier mixed, or a duplicate, and each pixel can belong to one glacier only."""
+    geoms = outlines.geometry.to_numpy()
+    a, b = outlines.sindex.query(geoms, predicate="intersects")
+    a, b = a[a < b], b[a < b]
+    shared = shapely.area(shapely.intersection(geoms[a], geoms[b]))
+    fraction = shared / np.maximum(np.minimum(shapely.area(geoms[a]), shapely.area(geoms[b])), 1e-30)
+    ids = outlines["rgi_id"].to_numpy()
+    keep = fraction > min_fraction
+    pairs = pd.DataFrame({"rgi_id_a": ids[a[keep]], "rgi_id_b": ids[b[keep]], "fraction": fraction[keep]})
+    return pairs.sort_values("fraction", ascending=False, ignore_index=True)
+
+
+def warn_overlapping(outlines: gpd.GeoDataFrame) -> None:
+    """Say which outlines overlap (:func:`overlapping_outlines`; each pixel goes to one glacier, the smaller
+    outline's), so that a glacier left without pixels, or with less volume than its area suggests, is no mystery."""
+    pairs = overlapping_outlines(outlines)
+    if len(pairs):
+        shown = ", ".join(f"{a} / {b} ({f:.0%})" for a, b, f in pairs.head(3).itertuples(index=False))
+        log.warning("%s: %d pairs of outlines overlap by more than 1 %% of the smaller one (%s%s); the overlap goes to "
+                    "the smaller glacier, and an outline wholly inside an equal one gets no pixel",
+                    outlines.attrs.get("source", "outlines"), len(pairs), shown, ", ..." if len(pairs) > 3 else "")
 
 
 def term_type(outlines: gpd.GeoDataFrame, i: int) -> int | None:

@@ -38,7 +38,7 @@ from glacierbed.core.errors import DataNotFoundError, EmptySelectionError, UnitE
 from glacierbed.core.parallel import execute, stop_when_disk_full
 from glacierbed.core.threads import torch_threads
 from glacierbed.data.crs import crs_label
-from glacierbed.data.outlines import as_outlines, check_overlap, term_type
+from glacierbed.data.outlines import as_outlines, check_overlap, term_type, warn_overlapping
 from glacierbed.data.rasters import Raster, as_metric_dem, checked_rasters, physical_range_problem
 from glacierbed.data.tiles import build_tile_index, dem_paths, is_tiled
 from glacierbed.models.predictors import ThicknessPredictor
@@ -266,6 +266,7 @@ def estimate(
             region = prepare_region(dem, outlines, out, model, cfg, resolution=resolution, select=select, aux=aux,
                                     in_process=in_process)
         _check_aux_covers(aux, region.outlines, select)
+        warn_overlapping(region.outlines)
         if "smb" in aux and "finetuned_on_measured" in (getattr(region.predictor, "record", None) or {}):
             log.warning("%s was fine-tuned on measured thickness without any SMB raster; given one, it did worse on "
                         "South Glacier (29.5 vs 27.4 m; docs/physics.md)", region.predictor.name)
