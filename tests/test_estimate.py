@@ -417,3 +417,20 @@ def test_coarse_dem_warns(data_dir: Path, tmp_path: Path, caplog: pytest.LogCapt
         with caplog.at_level("WARNING", logger="glacierbed.pipeline.estimate"):
             estimate(dem, outline, tmp_path / str(res), model="biharmonic", resolution=res, maps=False)
         assert ("coarser than 100 m" in caplog.text) == warned
+
+
+def test_an_outline_wholly_covered_by_another_fails_saying_so(data_dir: Path, tmp_path: Path) -> None:
+    """Two identical Hintereisferner outlines under two ids: one keeps the pixels, the other fails naming the overlap
+    (before: 'no glacier pixel with a valid DEM elevation'), and the command prints why after the totals."""
+    files = data_dir / "oggm-sample-data/test-files"
+    hef = gpd.read_file(files / "Hintereisferner_RGI6.shp")
+    twice = gpd.GeoDataFrame(pd.concat([hef, hef.assign(RGIId="RGI60-11.99999")]), crs=hef.crs)
+    twice.to_file(tmp_path / "twice.gpkg")
+    result = CliRunner().invoke(app, ["estimate", "--dem", str(files / "hef_srtm.tif"), "--outlines",
+                                      str(tmp_path / "twice.gpkg"), "--model", "biharmonic", "--out",
+                                      str(tmp_path / "out"), "--no-maps"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "out" / "glaciers.csv").set_index("rgi_id")
+    assert table.loc["RGI60-11.99999", "status"] == "ok" and table.loc["RGI60-11.00897", "status"] == "error"
+    assert "no pixel of its own: overlapping outlines" in table.loc["RGI60-11.00897", "message"]
+    assert "failed: RGI60-11.00897: no pixel of its own" in result.output

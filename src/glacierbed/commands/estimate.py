@@ -125,6 +125,35 @@ def estimate_config(config: Path | None, given: dict[str, Any], physics_config: 
     return replace(cfg, **fields)
 
 
+def _print_summary(res: Any) -> None:
+    """The totals, then what a user should look at: failed glaciers (the first three and why), area not covered,
+    glaciers of regions the model saw no measurement of, what was resumed."""
+    s = res.summary
+    console.print(f"{s['n_glaciers']} glaciers, {s['area_km2']:.2f} km², volume {s['volume_km3']:.4f} "
+                  f"± {s['volume_std_km3']:.4f} km³ ({s['sea_level_equivalent_mm']:.4f} mm SLE), "
+                  f"model {s['model']}; status {s['counts_by_status']}")
+    if s["estimated_area_km2"] < 0.99 * s["area_km2"]:
+        n_failed = s["counts_by_status"].get("error", 0)
+        why = (f"{s['n_partial']} glaciers reach beyond the DEM (estimated on the part it covers) and {n_failed} failed"
+               if s["n_partial"] or n_failed else "the pixels are too coarse for the outlines (working_resolution_m)")
+        console.print(f"[yellow]the volume covers {s['estimated_area_km2']:.2f} km² of those {s['area_km2']:.2f} km²: "
+                      f"{why} (glaciers.csv: estimated_area_km2)[/yellow]")
+    if s.get("n_unmeasured_region"):
+        console.print(f"[yellow]{s['n_unmeasured_region']} of {s['n_glaciers']} glaciers lie in RGI regions the model "
+                      "saw no measured glacier of (glaciers.csv: measured_region False): scored leave one region out, "
+                      "such glaciers' volume intervals were too narrow, so read their volume_std_km3 as a lower "
+                      "bound (docs/estimate.md)[/yellow]")
+    if s.get("n_resumed") or s.get("n_recomputed"):
+        console.print(f"{s['n_resumed']} glaciers resumed, {s['n_recomputed']} recomputed "
+                      f"(why: task_status.csv)")
+    failed = res.glaciers[res.glaciers["status"] == "error"]
+    for row in failed.head(3).itertuples():
+        message = str(row.message).removeprefix(f"{row.rgi_id}: ")
+        console.print(f"[yellow]failed: {row.rgi_id}: {message}[/yellow]", soft_wrap=True)
+    if len(failed) > 3:
+        console.print(f"[yellow]... and {len(failed) - 3} more failed (glaciers.csv: status, message)[/yellow]")
+
+
 @clean_errors
 def estimate_cmd(
     ctx: typer.Context,
@@ -162,24 +191,7 @@ def estimate_cmd(
                        resolution=resolution, workers=workers, scheduler=scheduler, select=glacier or None,
                        maps=maps, config=cfg, progress=progress,
                        velocity=tuple(velocity) if velocity else None, smb=smb)
-    s = res.summary
-    console.print(f"{s['n_glaciers']} glaciers, {s['area_km2']:.2f} km², volume {s['volume_km3']:.4f} "
-                  f"± {s['volume_std_km3']:.4f} km³ ({s['sea_level_equivalent_mm']:.4f} mm SLE), "
-                  f"model {s['model']}; status {s['counts_by_status']}")
-    if s["estimated_area_km2"] < 0.99 * s["area_km2"]:
-        n_failed = s["counts_by_status"].get("error", 0)
-        why = (f"{s['n_partial']} glaciers reach beyond the DEM (estimated on the part it covers) and {n_failed} failed"
-               if s["n_partial"] or n_failed else "the pixels are too coarse for the outlines (working_resolution_m)")
-        console.print(f"[yellow]the volume covers {s['estimated_area_km2']:.2f} km² of those {s['area_km2']:.2f} km²: "
-                      f"{why} (glaciers.csv: estimated_area_km2)[/yellow]")
-    if s.get("n_unmeasured_region"):
-        console.print(f"[yellow]{s['n_unmeasured_region']} of {s['n_glaciers']} glaciers lie in RGI regions the model "
-                      "saw no measured glacier of (glaciers.csv: measured_region False): scored leave one region out, "
-                      "such glaciers' volume intervals were too narrow, so read their volume_std_km3 as a lower "
-                      "bound (docs/estimate.md)[/yellow]")
-    if s.get("n_resumed") or s.get("n_recomputed"):
-        console.print(f"{s['n_resumed']} glaciers resumed, {s['n_recomputed']} recomputed "
-                      f"(why: task_status.csv)")
+    _print_summary(res)
     console.print(f"outputs in {res.out_dir}")
 
 

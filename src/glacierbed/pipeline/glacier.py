@@ -175,6 +175,16 @@ def _no_dem_elevation(spec: GlacierSpec) -> GlacierbedError:
     return GlacierbedError(f"{spec.rgi_id}: no glacier pixel with a valid DEM elevation")
 
 
+def _no_pixel_of_its_own(spec: GlacierSpec, grid: Raster) -> GlacierbedError:
+    """Why a glacier has no pixel on ``grid``: other outlines overlapping it took them all (each pixel belongs to
+    one glacier), or it is smaller than a pixel."""
+    alone = rasterize_gids(spec.neighbours[spec.neighbours["gid"] == spec.gid], grid) > 0
+    if alone.any():
+        return GlacierbedError(f"{spec.rgi_id}: no pixel of its own: overlapping outlines cover it (the smaller, or "
+                               f"of equal ones the later, keeps the overlap)")
+    return GlacierbedError(f"{spec.rgi_id}: no pixel centre of the {grid.res[0]:.0f} m grid falls inside the outline")
+
+
 def predict_window(spec: GlacierSpec, ctx: RegionContext, predictor: ThicknessPredictor, win: Window) -> Prediction:
     """The predictor's ensemble of beds (and sigma) on the working grid; a glacier whose pixels all lack
     a DEM elevation (a tile that does not hold it, a void over it) stops here with one line."""
@@ -219,6 +229,8 @@ def thickness_from_bed(spec: GlacierSpec, win: Window, pred: Prediction) -> Thic
     raw = surf[None] - beds  # (K, ny, nx)
     mean_raw = surf - beds.mean(axis=0)
     ok = own & np.isfinite(surf) & np.isfinite(mean_raw)
+    if not own.any():
+        raise _no_pixel_of_its_own(spec, grid)
     if not ok.any():
         raise _no_dem_elevation(spec)
     members = np.where(ok[None] & ~margin[None], np.clip(raw, 0, None), 0.0)
