@@ -8,7 +8,7 @@ sensitivity, not a score), nothing is fitted or chosen. Regions: the Ötztal (SR
 outlines), New Zealand's Southern Alps (25 m, 9 RGI 6 outlines) and Svalbard (20 m, outlines from the 1990 mask).
 
 Run: ``GLACIERBED_DATA=../shared/data python benchmarks/dem_resolution.py`` (about a minute on 2 cores). Writes
-``benchmarks/results/dem_resolution.{md,csv}`` and ``dem_resolution_glaciers.csv``. ``--coarsest-working-m 100``: a
+``benchmarks/results/dem_resolution.{md,csv,png}`` and ``dem_resolution_glaciers.csv``. ``--coarsest-working-m 100``: a
 diagnostic with the working grid capped at 100 m (coarse DEMs refined to it), results ``dem_resolution_working100*``.
 """
 
@@ -75,7 +75,32 @@ def summarise(glaciers: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns="area").round(3)
 
 
-def report(summary: pd.DataFrame, coarsest_working_m: float | None = None) -> str:
+def plot(summary: pd.DataFrame, path: Path) -> Path:
+    """Each region's volume / its native volume against the pixel size (solid), and each glacier's median (dashed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from glacierbed.core.figures import save_figure
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for k, (region, rows) in enumerate(summary.groupby("region")):
+        rows = rows.sort_values("pixel_m")
+        ax.plot(rows["pixel_m"], rows["total_ratio"], "o-", color=f"C{k}", label=f"{region}: region's volume")
+        ax.plot(rows["pixel_m"], rows["median_ratio"], "x--", color=f"C{k}", lw=0.8, label=f"{region}: glacier median")
+    ax.axhline(1.0, color="k", lw=0.6)
+    ax.axvline(100.0, color="grey", lw=0.6, ls=":")
+    ax.set(xlabel="DEM pixel size (m)", ylabel="volume / volume on the native DEM", ylim=(0.4, 1.3),
+           title="The default's volume against the DEM's pixel size")
+    ax.legend(fontsize=7, ncol=2, loc="lower left")
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+    return path
+
+
+def report(summary: pd.DataFrame, coarsest_working_m: float | None = None, figure: str | None = None) -> str:
     variant = ("" if coarsest_working_m is None else
                f" (diagnostic: working grid capped at {coarsest_working_m:.0f} m instead of the model's 200 m)")
     lines = [f"# The default's volume against the DEM's pixel size{variant}", "",
@@ -85,7 +110,7 @@ def report(summary: pd.DataFrame, coarsest_working_m: float | None = None) -> st
              "its native volume; `median_ratio`, `p10`, `p90`: over glaciers; `area_covered`: the share of the "
              "outlines' area the volume covers; `modes`: the working-grid plans (`native`, `refined`: a coarser DEM "
              "brought to the model's 200 m, `tiny`: a glacier of few pixels on a finer grid, `coarsened`).", "",
-             to_markdown(summary), ""]
+             to_markdown(summary), ""] + ([f"![volume against pixel size]({figure})", ""] if figure else [])
     return "\n".join(lines)
 
 
@@ -110,7 +135,8 @@ def main() -> None:
     summary = summarise(glaciers)
     write_table(glaciers, args.out / f"{name}_glaciers.csv")
     write_table(summary, args.out / f"{name}.csv")
-    write_text(args.out / f"{name}.md", report(summary, args.coarsest_working_m))
+    plot(summary, args.out / f"{name}.png")
+    write_text(args.out / f"{name}.md", report(summary, args.coarsest_working_m, f"{name}.png"))
     print(to_markdown(summary))
 
 
