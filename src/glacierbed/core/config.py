@@ -84,7 +84,8 @@ def _build(cls: type[C], raw: dict[str, Any], where: str) -> C:
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
-        raise CorruptFileError(f"{where}: invalid {cls.__name__}: {exc}") from exc
+        said = str(exc).removeprefix(f"invalid {cls.__name__}: ")  # a class's own check may name itself already
+        raise CorruptFileError(f"{where}: invalid {cls.__name__}: {said}") from exc
 
 
 class YamlConfig:
