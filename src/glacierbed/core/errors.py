@@ -58,7 +58,7 @@ class InSampleError(GlacierbedError):
 #: loggers that speak once per glacier or per file; a benchmark over many glaciers quiets them
 PER_GLACIER_LOGGERS = ("glacierbed.pipeline.estimate", "glacierbed.pipeline.workflow", "glacierbed.posterior.physics",
                        "glacierbed.evaluation.oggm_peer", "glacierbed.data.rasters", "glacierbed.data.outlines",
-                       "glacierbed.data.warping", "glacierbed.data.observations", "pyogrio")
+                       "glacierbed.data.warping", "glacierbed.data.units", "glacierbed.data.observations", "pyogrio")
 
 
 def quiet_per_glacier_logs(*extra: str, level: int = logging.WARNING) -> None:

@@ -72,14 +72,13 @@ class Raster:
             raise DataNotFoundError(f"{path}: file not found")
         try:
             with rasterio.open(path) as src:
-                if src.crs is None:
-                    raise MissingCRSError(f"{path}: raster has no coordinate reference system (CRS)")
                 if (problem := grid_problem(src)) is not None:
                     raise MissingCRSError(f"{path}: {problem}")
                 arr = src.read(band, masked=True)
                 data = np.ma.filled(arr.astype(np.float32), np.nan)
-                if src.nodata is None and implied_nodata(src, band) is not None:
-                    data[np.ma.getdata(arr) == implied_nodata(src, band)] = np.nan
+                void = None if src.nodata is not None else implied_nodata(src, band)  # declared: masked already
+                if void is not None:
+                    data[np.ma.getdata(arr) == void] = np.nan
                 gain, offset, why = stored_to_metres(src, band)
                 if why:
                     log.warning("%s: %s", path, why)

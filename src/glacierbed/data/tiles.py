@@ -31,10 +31,10 @@ from rasterio.errors import RasterioIOError
 from rasterio.transform import from_origin
 from rasterio.vrt import WarpedVRT
 
-from glacierbed.core.errors import CorruptFileError, DataNotFoundError, MissingCRSError, UnitError
+from glacierbed.core.errors import CorruptFileError, DataNotFoundError, MissingCRSError
 from glacierbed.data.crs import crs_problem, utm_crs_for
 from glacierbed.data.raster_io import Raster
-from glacierbed.data.units import (check_elevations, dem_header_problem, grid_problem, implied_nodata, in_metres,
+from glacierbed.data.units import (check_dem_header, check_elevations, grid_problem, implied_nodata, in_metres,
                                    stored_to_metres)
 
 log = logging.getLogger(__name__)
@@ -77,12 +77,9 @@ def _tile_row(path: Path) -> dict:
     """One tile's header: CRS, pixel size, native bounds (no pixels read)."""
     try:
         with rasterio.open(path) as src:
-            if src.crs is None:
-                raise MissingCRSError(f"{path}: raster has no coordinate reference system (CRS)")
-            if (problem := dem_header_problem(src)) is not None:
-                raise UnitError(f"{path}: {problem}")
             if (problem := grid_problem(src)) is not None:
                 raise MissingCRSError(f"{path}: {problem}")
+            check_dem_header(src, path)
             why = stored_to_metres(src)[2]
             if why:
                 log.warning("%s: %s", path, why)

@@ -3,13 +3,14 @@
 GDAL files say how their values are stored (band scale/offset, a band unit tag, a compound CRS's height unit):
 :func:`stored_to_metres` reads that, :func:`in_metres` applies it. Files that say nothing are checked against
 physics instead: a DEM above any elevation on Earth is in feet or decimetres (:func:`elevation_problem`), an SMB
-of thousands is in mm w.e. (:func:`physical_range_problem`), 8-bit pixels are an image (:func:`dem_header_problem`);
+of thousands is in mm w.e. (:func:`physical_range_problem`), 8-bit pixels are an image (:func:`check_dem_header`);
 :func:`grid_problem` refuses grids that cannot be placed (rotated; "degrees" that are metres). Every check returns
 why, or ``None``, so the reader raising it can name the file.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,8 @@ from pyproj import CRS
 
 from glacierbed.core.errors import UnitError
 from glacierbed.data.crs import METRES_PER_UNIT, degrees_problem, vertical_unit
+
+log = logging.getLogger(__name__)
 
 #: void value of int16 SRTM/ASTER DEMs, honoured even when a file declares no nodata
 SRTM_VOID = -32768
@@ -35,8 +38,10 @@ def implied_nodata(src: "rasterio.io.DatasetReader", band: int = 1) -> float | N
 
 
 def grid_problem(src: "rasterio.io.DatasetReader") -> str | None:
-    """Why an open raster's grid cannot be used as it is (a rotated geotransform; coordinates that cannot be
+    """Why an open raster's grid cannot be placed (no CRS; a rotated geotransform; coordinates that cannot be
     degrees under a geographic CRS), or ``None``."""
+    if src.crs is None:
+        return "raster has no coordinate reference system (CRS)"
     if not src.transform.is_rectilinear:
         return ("its grid is rotated (the geotransform is not north-up); warp it north-up first "
                 "(gdalwarp in.tif out.tif does)")
@@ -56,8 +61,9 @@ def stored_to_metres(src: "rasterio.io.DatasetReader", band: int = 1) -> tuple[f
     tag = (src.units[band - 1] or "").strip()
     crs = CRS.from_user_input(src.crs.to_wkt()) if src.crs is not None else None
     unit, per_unit = tag, METRES_PER_UNIT.get(tag.lower())
-    if per_unit is None and crs is not None and vertical_unit(crs) is not None:
-        unit, per_unit = vertical_unit(crs)  # type: ignore[misc]
+    vertical = vertical_unit(crs) if per_unit is None and crs is not None else None
+    if vertical is not None:
+        unit, per_unit = vertical
     why = [f"GDAL scale {scale:g} and offset {offset:g} applied"] if (scale, offset) != (1.0, 0.0) else []
     if per_unit is not None and per_unit != 1.0:
         why.append(f"values in {unit} converted to metres (x {per_unit:.6g})")
@@ -107,14 +113,16 @@ def physical_range_problem(name: str, data: np.ndarray) -> str | None:
     return f"{name} values reach {worst:,.0f}, beyond any glacier's ({limit:,.0f} {unit}): {guess} Convert to {unit}"
 
 
-def dem_header_problem(src: "rasterio.io.DatasetReader") -> str | None:
-    """Why an open file cannot be a DEM from its header alone (8-bit or boolean pixels: an image, a hillshade or
-    a mask), or ``None``. Several bands are allowed (band 1 is read; :func:`read_dem` says so)."""
+def check_dem_header(src: "rasterio.io.DatasetReader", path: Any) -> None:
+    """Raise :class:`UnitError` naming ``path`` when an open file cannot be a DEM from its header alone (8-bit or
+    boolean pixels: an image, a hillshade or a mask); several bands are allowed, band 1 is read, and a log line
+    says so."""
     dtype = src.dtypes[0]
     if dtype in ("uint8", "int8", "bool"):
-        return (f"{dtype} pixels cannot hold elevations (0-255: an image, a hillshade or a mask?); "
-                f"give the DEM itself")
-    return None
+        raise UnitError(f"{path}: {dtype} pixels cannot hold elevations (0-255: an image, a hillshade or a mask?); "
+                        f"give the DEM itself")
+    if src.count > 1:
+        log.warning("%s: %d bands; band 1 is read as the DEM", path, src.count)
 
 
 def check_elevations(dem: Any, source: str) -> None:
@@ -125,6 +133,6 @@ def check_elevations(dem: Any, source: str) -> None:
         raise UnitError(f"{source}: {problem}")
 
 
-__all__ = ["ELEVATION_RANGE_M", "PHYSICAL_LIMITS", "SRTM_VOID", "check_elevations", "dem_header_problem",
+__all__ = ["ELEVATION_RANGE_M", "PHYSICAL_LIMITS", "SRTM_VOID", "check_dem_header", "check_elevations",
            "elevation_problem", "grid_problem", "implied_nodata", "in_metres", "physical_range_problem",
            "stored_to_metres"]

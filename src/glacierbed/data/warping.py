@@ -20,11 +20,10 @@ import rasterio.warp
 from pyproj import CRS
 from rasterio.enums import Resampling
 
-from glacierbed.core.errors import (DataNotFoundError, MissingCRSError, NoOverlapError, OptionError, UnitError,
-                                    VoidError)
+from glacierbed.core.errors import DataNotFoundError, MissingCRSError, NoOverlapError, OptionError, VoidError
 from glacierbed.data.crs import MAX_SCALE_ERROR, crs_problem, utm_crs_for
 from glacierbed.data.raster_io import Raster
-from glacierbed.data.units import check_elevations, dem_header_problem
+from glacierbed.data.units import check_dem_header, check_elevations
 from glacierbed.data.voids import fill_voids
 
 log = logging.getLogger(__name__)
@@ -107,12 +106,8 @@ def read_dem(
         raise DataNotFoundError("no DEM file given")
     rasters = [Raster.from_file(p) for p in paths]
     for path, raster in zip(paths, rasters):
-        with rasterio.open(path) as src:
-            problem, bands = dem_header_problem(src), src.count
-        if problem is not None:
-            raise UnitError(f"{path}: {problem}")
-        if bands > 1:
-            log.warning("%s: %d bands; band 1 is read as the DEM", path, bands)
+        with rasterio.open(path) as src:  # readable: from_file opened it
+            check_dem_header(src, path)
         check_elevations(raster, raster.source)
     dem = rasters[0] if len(rasters) == 1 else mosaic(rasters)
     if crs is not None:
