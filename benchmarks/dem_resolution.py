@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from glacierbed.core.atomic import write_text
-from glacierbed.core.errors import quiet_per_glacier_logs, run_script
+from glacierbed.core.errors import OptionError, quiet_per_glacier_logs, run_script
 from glacierbed.data import registry
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.pipeline.estimate import estimate
@@ -46,8 +46,8 @@ def region_tables(region: str, work: Path, model: Any = None) -> pd.DataFrame:
         try:
             result = estimate(ex.dem[0] if len(ex.dem) == 1 else ex.dem, outlines, work / f"{region}-{res}",
                               model=model, resolution=res, maps=False)
-        except Exception as exc:  # noqa: BLE001 - a pixel size refused for this DEM (more than 4x finer) is a row
-            logging.getLogger(NAME).info("%s at %s m: %s", region, res, exc)
+        except OptionError as exc:  # a pixel size refused for this DEM (more than 4x finer than its own): no row
+            logging.getLogger(NAME).warning("%s at %s m: %s", region, res, exc)
             continue
         g = result.glaciers
         rows.append(g.assign(region=region, pixel_m=res if res is not None else float(result.summary["dem_resolution_m"]),
