@@ -40,7 +40,7 @@ from glacierbed.core.glaciology import mass_conservation_thickness
 from glacierbed.posterior.physics import PhysicsConfig, refine
 from glacierbed.simulation.glacier_set import SimulatedSet
 from glacierbed.models.thickness.runtime import ThicknessNetPredictor
-from glacierbed.models.thickness.training import dem_noise, inventory_labels
+from glacierbed.models.thickness.training import dem_noise, inner_glaciers, inventory_labels
 from glacierbed.core.errors import run_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -54,8 +54,7 @@ def window_methods(bed: np.ndarray, thickness: np.ndarray, glaciers: np.ndarray,
     ids = inventory_labels(thickness, glaciers, 2.0)
     surface = bed + thickness + dem_noise(bed.shape, 3.0, rng)
     ice = ids > 0
-    edge = np.unique(np.concatenate([ids[:2].ravel(), ids[-2:].ravel(), ids[:, :2].ravel(), ids[:, -2:].ravel()]))
-    score = ice & ~np.isin(ids, edge[edge > 0])
+    score = inner_glaciers(ids)
     fill = np.minimum(biharmonic_fill(surface, ice), surface)
     out: dict[str, np.ndarray] = {"biharmonic_clipped": np.where(ice, surface - fill, 0.0)}
     out["glabtop"] = glabtop_thickness_array(surface, ids, px)

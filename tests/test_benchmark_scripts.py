@@ -572,13 +572,14 @@ def test_recipe_diagnostic_regions_and_gaps_from_the_per_glacier_table():
 
 def test_dem_resolution_ratios_by_hand():
     """Each glacier against its own volume on the native grid; the region's total against its native total."""
-    bench = _script("dem_resolution")
+    from glacierbed.evaluation.resolution import volume_ratios
+
     rows = [("a", "g1", 25.0, True, 1.0), ("a", "g2", 25.0, True, 3.0),
             ("a", "g1", 200.0, False, 1.2), ("a", "g2", 200.0, False, 1.5)]
     g = pd.DataFrame([dict(region=r, rgi_id=i, pixel_m=p, native=n, status="ok", volume_km3=v, area_km2=1.0,
                            estimated_area_km2=1.0, working_resolution_m=p, resolution_mode="native")
                       for r, i, p, n, v in rows])
-    coarse = bench.summarise(g).set_index("pixel_m").loc[200.0]
+    coarse = volume_ratios(g).set_index("pixel_m").loc[200.0]
     assert coarse["total_ratio"] == round(2.7 / 4.0, 3)  # 0.675: the big glacier dominates
     assert coarse["median_ratio"] == round((1.2 + 0.5) / 2, 3)  # 0.85: ratios 1.2 and 0.5
     assert coarse["n"] == 2 and coarse["area_covered"] == 1.0

@@ -19,6 +19,7 @@ from scipy import integrate
 from typer.testing import CliRunner
 
 from glacierbed.cli import app
+from glacierbed.data import registry
 from glacierbed.data.outlines import rasterize_ids, read_outlines
 from glacierbed.data.rasters import Raster, read_dem
 from glacierbed.core.errors import DataNotFoundError, EmptySelectionError, MissingCRSError, NoOverlapError
@@ -27,7 +28,7 @@ from glacierbed.pipeline.estimate import (
     EstimateConfig,
     estimate,
 )
-from glacierbed.models.predictors import TilingConfig, inpaint_sized
+from glacierbed.models.predictors import TilingConfig, inpaint_sized, plan_resolution
 from glacierbed.core.glaciology import margin_pixels, sea_level_equivalent_mm
 
 OETZ_DEM = "oggm-sample-data/test-workflow/srtm_oetztal.tif"
@@ -389,7 +390,6 @@ def test_measured_region_column(data_dir: Path, tmp_path: Path, caplog: pytest.L
     """``measured_region``: the shipped network was fine-tuned on measured glaciers of RGI regions 01, 03, 04, 05, 11
     and 12, read from RGI 6 and 7 ids; other ids, and a model never fine-tuned on measurements, say nothing. End to
     end, the kit's Karakoram glacier (RGI 14) is marked False in glaciers.csv."""
-    from glacierbed.data import registry
     from glacierbed.pipeline.estimate import measured_region
     from glacierbed.pipeline.store import load_predictor
 
@@ -434,3 +434,52 @@ def test_an_outline_wholly_covered_by_another_fails_saying_so(data_dir: Path, tm
     assert table.loc["RGI60-11.99999", "status"] == "ok" and table.loc["RGI60-11.00897", "status"] == "error"
     assert "no pixel of its own: overlapping outlines" in table.loc["RGI60-11.00897", "message"]
     assert "failed: RGI60-11.00897: no pixel of its own" in result.output
+
+
+def test_a_coarse_dem_is_refined_and_the_volume_computed_there(tmp_path: Path) -> None:
+    """On a 150 m DEM the valley glacier (3 x 1 km) is worked, and its volume computed, on a 100 m grid: with the exact
+    bed its volume is nearer the true one than on the DEM's 150 m grid, where each zero-thickness margin pixel is
+    150 m wide (benchmarks/coarse_dem_refinement.py)."""
+    dem, g, v_true = _synthetic()
+    rows = {}
+    for name, refine in (("refined", 100.0), ("not refined", None)):
+        res = estimate(dem, g, tmp_path / name, model=QuadraticBed(), resolution=150.0, maps=False,
+                       config=EstimateConfig(physics=None, refine_coarse_dem_m=refine))
+        rows[name] = res.glaciers.iloc[0]
+    assert rows["refined"]["resolution_mode"] == "refined"
+    assert rows["refined"]["working_resolution_m"] == pytest.approx(100.0)
+    assert rows["not refined"]["resolution_mode"] == "native"
+    error = {k: abs(r["volume_km3"] / v_true - 1.0) for k, r in rows.items()}
+    # zero-thickness margin pixels 100 m wide on a 1 km wide glacier still cost 14 % (16 % at 150 m)
+    assert error["refined"] < error["not refined"] - 0.01 and error["refined"] < 0.15, error
+
+
+def test_plan_refines_only_coarse_dems_whose_window_fits_at_the_finer_pixel() -> None:
+    """A glacier on a 200 m DEM is refined to 100 m when its window fits one 128 px patch there; a large window
+    (an ice cap) or a DEM of 100 m or finer keeps today's plan; None turns it off."""
+    net = QuadraticBed(patch_size=128, resolution_range_m=(25.0, 200.0))
+    plan = lambda px, window_px, refine=100.0: plan_resolution(px, window_px, 500, 5e6, net,  # noqa: E731
+                                                              refine_coarse_dem_m=refine)
+    assert (plan(200.0, 60).mode, plan(200.0, 60).resolution_m, plan(200.0, 60).resampling) == ("refined", 100.0,
+                                                                                               "bilinear")
+    assert plan(200.0, 60, None).mode == "native"
+    assert plan(200.0, 120).mode == "native"  # 24 km: 240 px at 100 m, more than one patch
+    assert plan(150.0, 60).resolution_m == 100.0
+    assert plan(75.0, 60).mode == "native" and plan(100.0, 60).mode == "native"
+
+
+def test_no_measured_case_of_the_kit_is_refined(data_dir: Path, tmp_path: Path) -> None:
+    """The refinement of coarse DEMs changes no measured figure of the default: every measured case's DEM is 100 m or
+    finer except the 200 m GlaThiDa grids of six ice caps, whose windows do not fit one of the network's 128 px
+    patches at 100 m (their plan is unchanged)."""
+    measured = [n for n in registry.EXAMPLES if n.startswith(registry.GLATHIDA_EXAMPLE_PREFIX)]
+    coarse = []
+    for name in [*measured, "south-glacier", "oetztal", "hintereisferner"]:
+        if read_dem(registry.get_example(name).dem).res[0] > 100.0:
+            coarse.append(name)
+    assert len(coarse) == 6
+    for name in coarse:  # the default network's plan (an inpainter of larger patches may refine them)
+        ex = registry.get_example(name)
+        res = estimate(ex.dem, ex.outlines, tmp_path / name, maps=False,
+                       config=EstimateConfig(physics=None, calibrate=False, ensemble=1))
+        assert (res.glaciers["resolution_mode"] != "refined").all(), name

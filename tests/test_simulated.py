@@ -149,3 +149,33 @@ def test_validation_quota_and_whole_source_splits(tmp_path: Path) -> None:
                                                                                                       "b": "val"}
     with pytest.raises(ValueError):
         sims.with_source_splits({"a": "holdout"})
+
+
+def test_coarse_view_keeps_the_volume_and_samples_labels_at_block_centres(tmp_path: Path) -> None:
+    """A coarse view of a window is what a k-times coarser DEM sees: the same ice volume (thickness averaged over
+    blocks, pixels k^2 larger), the outline sampled at block centres, windows beyond the coarsest pixel dropped."""
+    from glacierbed.simulation.coarse_views import block_average, coarse_view
+
+    rng = np.random.default_rng(0)
+    n = 3
+    thickness = rng.uniform(0.0, 300.0, (n, 8, 8)).astype(np.float32)
+    ids = np.zeros((n, 8, 8), np.int16)
+    ids[:, 1, 1], ids[:, 2, 5] = 7, 9  # at k=2 block (r, c) is sampled at (2r + 1, 2c + 1): (1, 1) is, (2, 5) not
+    ids[:, 3, 5] = 4
+    sims = SimulatedSet(rng.uniform(2000, 3000, (n, 8, 8)).astype(np.float32), thickness, ids,
+                        np.ones((n, 8, 8), np.float32), np.zeros((n, 8, 8), np.float32),
+                        res=np.array([25.0, 50.0, 150.0]), split=np.array(["train", "val", "test"]),
+                        source=np.array(["a", "b", "c"]), params=[{"i": 0}, {"i": 1}, {"i": 2}], summary={})
+    view = coarse_view(sims, 2)
+    assert list(view.res) == [50.0, 100.0] and list(view.split) == ["train", "val"]  # 150 m x 2 > 200 m: dropped
+    assert view.bed.shape == (2, 4, 4) and [p["i"] for p in view.params] == [0, 1]
+    for w in range(2):  # volume: sum(h) px^2 on both grids
+        assert float(view.thickness[w].sum()) * view.res[w] ** 2 == pytest.approx(
+            float(thickness[w].sum()) * sims.res[w] ** 2, rel=1e-5)
+    assert view.ids[0, 0, 0] == 7 and view.ids[0, 1, 2] == 4 and view.ids[0, 0, 2] == 0
+    assert block_average(np.arange(16.0).reshape(4, 4), 2).tolist() == [[2.5, 4.5], [10.5, 12.5]]
+    assert coarse_view(sims, 4, coarsest_m=200.0).res.tolist() == [100.0, 200.0]
+    back = SimulatedSet.load(view.save(tmp_path / "v.npz"))
+    assert back.summary["coarse_view"] == {"factor": 2, "coarsest_m": 200.0}
+    with pytest.raises(ValueError, match="stays within"):
+        coarse_view(sims, 16)

@@ -176,8 +176,10 @@ def prepare_region(dem: Raster | str | os.PathLike | Sequence[str | os.PathLike]
     g = check_overlap(as_outlines(outlines), dem_r)
     predictor = load_predictor(model)
     if dem_r.res[0] > COARSE_DEM_M:
-        log.warning("the DEM's pixels are %.0f m: on DEMs coarser than %.0f m the default's volumes come out lower "
-                    "than on a finer DEM of the same glaciers (by 4-22 %% at 150-200 m, up to 46 %% beyond; "
+        log.warning("the DEM's pixels are %.0f m: on DEMs coarser than %.0f m a glacier that fits one model patch at "
+                    "100 m is worked there, yet the default's volumes can come out lower than on a finer DEM "
+                    "of the same glaciers "
+                    "(0.81-1.02 of them at 150-400 m on the kit's regions, the largest glaciers lowest; "
                     "benchmarks/results/dem_resolution.md): use the finest DEM you have", dem_r.res[0], COARSE_DEM_M)
     specs = glacier_specs(dem_r, g, cfg, select)
     if not specs:

@@ -52,6 +52,9 @@ class EstimateConfig(YamlConfig):
     tiny_px: int = 30
     #: pixels a tiny glacier should cover on its finer working grid (bounded by the model's range)
     tiny_target_px: int = 200
+    #: a DEM coarser than this (m): glaciers whose window fits one patch at this pixel size are worked, and their
+    #: volume computed, on a grid refined to it (None: never); see docs/estimate.md
+    refine_coarse_dem_m: float | None = 100.0
     #: windows larger than the model's patch: coarse pass + overlapping tiles (inpainters)
     tiling: TilingConfig = field(default_factory=TilingConfig)
     #: physics-informed refinement (None = the model's thickness only); see docs/physics.md
@@ -130,8 +133,9 @@ class Window:
 
     @property
     def fine(self) -> bool:
-        """A tiny glacier on a finer grid: its volume is computed there, not on the DEM grid."""
-        return self.plan.mode == "tiny" and self.plan.resampling != "none"
+        """A glacier worked on a grid finer than the DEM's (tiny, or on a coarse DEM): its volume is computed there,
+        where its margin pixels are as narrow as the network saw them, not on the DEM's grid."""
+        return self.plan.mode in ("tiny", "refined") and self.plan.resampling != "none"
 
 
 def read_glacier_window(spec: GlacierSpec, ctx: RegionContext, predictor: ThicknessPredictor) -> Window:
@@ -142,7 +146,7 @@ def read_glacier_window(spec: GlacierSpec, ctx: RegionContext, predictor: Thickn
     ids0 = rasterize_gids(spec.neighbours, w0)
     own0 = ids0 == spec.gid
     plan = plan_resolution(w0.res[0], max(w0.shape), int(own0.sum()), spec.geometry.area, predictor, cfg.tiny_px,
-                           cfg.tiny_target_px, cfg.tiling.patch_slack)
+                           cfg.tiny_target_px, cfg.tiling.patch_slack, cfg.refine_coarse_dem_m)
     if plan.resampling == "none":
         ww, idsw = w0, ids0
     else:

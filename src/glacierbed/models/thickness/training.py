@@ -79,6 +79,13 @@ def inventory_labels(thickness: np.ndarray, glacier_ids: np.ndarray, threshold_m
     return np.where(thickness > threshold_m, glacier_ids, 0).astype(np.int32)
 
 
+def inner_glaciers(ids: np.ndarray) -> np.ndarray:
+    """Pixels of the glaciers that do not reach the window's two outer rows or columns: a glacier cut by the
+    window's edge (the simulation's sink) is an input but is not scored or trained on."""
+    edge = np.unique(np.concatenate([ids[:2].ravel(), ids[-2:].ravel(), ids[:, :2].ravel(), ids[:, -2:].ravel()]))
+    return (ids > 0) & ~np.isin(ids, edge[edge > 0])
+
+
 def dem_noise(shape: tuple[int, int], std_m: float, rng: np.random.Generator) -> np.ndarray:
     """Half white, half smooth (2-pixel Gaussian) noise of total std ``std_m``."""
     white = rng.normal(0.0, 1.0, shape)
@@ -98,8 +105,7 @@ def make_sample(bed: np.ndarray, thickness: np.ndarray, glacier_ids: np.ndarray,
     mb = noisy(smb) if smb is not None and rng.random() < cfg.p_smb else None
     feats = thickness_features(surface, ids, pixel_size_m, sp, mb)
     # glaciers cut by the window edge (the simulation's sink) are inputs but carry no loss
-    edge = np.unique(np.concatenate([ids[:2].ravel(), ids[-2:].ravel(), ids[:, :2].ravel(), ids[:, -2:].ravel()]))
-    weight = (ids > 0) & ~np.isin(ids, edge[edge > 0])
+    weight = inner_glaciers(ids)
     return {"x": feats.astype(np.float16), "truth": np.where(ids > 0, thickness, 0.0).astype(np.float32),
             "weight": weight.astype(np.float32)}
 
