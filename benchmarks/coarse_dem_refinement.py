@@ -1,8 +1,9 @@
 """Refining coarse DEMs for the network: each glacier's volume on a DEM coarser than 100 m, refined or not.
 
-Since 2026-12-07 a glacier on a DEM coarser than 100 m whose window fits one 128 px patch at 100 m is worked on a
-grid refined to 100 m, and its volume is computed there (``EstimateConfig.refine_coarse_dem_m``; the protocol, written
-before its variants ran: ``benchmarks/results/coarse_dem_refinement_protocol.md``). No measurement is used. Two checks:
+Since 2026-12-07 a glacier on a DEM coarser than 100 m whose window fits one 128 px patch at 100 m is worked by the
+thickness network on a grid refined to 100 m, and its volume is computed there (``EstimateConfig.refine_coarse_dem_m``;
+the protocol, written before its variants ran: ``benchmarks/results/coarse_dem_refinement_protocol.md``). No
+measurement is used. Two checks:
 
 1. **Self-consistency** on the kit regions (Ötztal, NZ, Svalbard): each region's DEM warped to 150-400 m, its volume
    over its volume on the DEM's own grid, not refined (``refine_coarse_dem_m: null``) and refined (the default).
@@ -82,9 +83,10 @@ def report(consistency: pd.DataFrame, truth: pd.DataFrame, variants: pd.DataFram
             "glacier_volume_ratio_median", "wall_s"]
     return "\n".join([
         "# Refining coarse DEMs for the network", "",
-        "A glacier on a DEM coarser than 100 m whose window fits one patch at 100 m is worked, and its volume computed, "
-        "on a grid refined to 100 m (`EstimateConfig.refine_coarse_dem_m`, default 100). No measurement is used; "
-        "protocol: [coarse_dem_refinement_protocol.md](coarse_dem_refinement_protocol.md).", "",
+        "For the thickness network, a glacier on a DEM coarser than 100 m whose window fits one patch at 100 m "
+        "is worked, and its volume computed, on a grid refined to 100 m (`EstimateConfig.refine_coarse_dem_m`, "
+        "default 100). No measurement is used; protocol: "
+        "[coarse_dem_refinement_protocol.md](coarse_dem_refinement_protocol.md).", "",
         "## The protocol's run (decided the variant)", "",
         "Mean over the 3 regions and 4 pixel sizes of |1 - the region's volume / its native volume| "
         "([variants](coarse_dem_refinement_variants.csv); `today` is the committed "

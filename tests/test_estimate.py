@@ -47,6 +47,7 @@ class QuadraticBed:
     name: str = "exact-quadratic"
     patch_size: int = 256
     resolution_range_m: tuple[float, float] = (10.0, 400.0)
+    refine_coarse_dem: bool = False  #: refine glaciers on a coarse DEM for it (as the thickness network asks)
 
     def inpaint(self, dem: np.ndarray, hole: np.ndarray, pixel_size_m: float) -> np.ndarray:
         r, c = np.mgrid[: dem.shape[0], : dem.shape[1]].astype(np.float64)
@@ -443,8 +444,8 @@ def test_a_coarse_dem_is_refined_and_the_volume_computed_there(tmp_path: Path) -
     dem, g, v_true = _synthetic()
     rows = {}
     for name, refine in (("refined", 100.0), ("not refined", None)):
-        res = estimate(dem, g, tmp_path / name, model=QuadraticBed(), resolution=150.0, maps=False,
-                       config=EstimateConfig(physics=None, refine_coarse_dem_m=refine))
+        res = estimate(dem, g, tmp_path / name, model=QuadraticBed(refine_coarse_dem=True), resolution=150.0,
+                       maps=False, config=EstimateConfig(physics=None, refine_coarse_dem_m=refine))
         rows[name] = res.glaciers.iloc[0]
     assert rows["refined"]["resolution_mode"] == "refined"
     assert rows["refined"]["working_resolution_m"] == pytest.approx(100.0)
@@ -466,6 +467,18 @@ def test_plan_refines_only_coarse_dems_whose_window_fits_at_the_finer_pixel() ->
     assert plan(200.0, 120).mode == "native"  # 24 km: 240 px at 100 m, more than one patch
     assert plan(150.0, 60).resolution_m == 100.0
     assert plan(75.0, 60).mode == "native" and plan(100.0, 60).mode == "native"
+
+
+def test_only_models_that_ask_are_refined(tmp_path: Path) -> None:
+    """An inpainter fills the bed from the terrain whatever the pixel count: on a 150 m DEM it stays on the DEM's
+    grid unless it asks (the thickness network does)."""
+    from glacierbed.models.thickness.runtime import ThicknessNetPredictor
+
+    dem, g, _ = _synthetic()
+    res = estimate(dem, g, tmp_path, model=QuadraticBed(), resolution=150.0, maps=False,
+                   config=EstimateConfig(physics=None))
+    assert res.glaciers.iloc[0]["resolution_mode"] == "native"
+    assert ThicknessNetPredictor.refine_coarse_dem
 
 
 def test_no_measured_case_of_the_kit_is_refined(data_dir: Path, tmp_path: Path) -> None:

@@ -92,8 +92,9 @@ def plan_resolution(dem_pixel_size_m: float, window_px: int, glacier_px: int, gl
     ``resolution_range_m`` and coarsened until the window fits ~one ``patch_size`` (else
     "tiled"); a glacier of fewer than ``tiny_px`` pixels gets a finer grid where it covers
     ~``tiny_target_px`` pixels ("tiny"). On a DEM coarser than ``refine_coarse_dem_m``, a glacier
-    whose window fits one patch at that pixel size is refined to it ("refined"): the network gives
-    too little ice to a glacier spanning few pixels (``benchmarks/resolution_prior.py``)."""
+    whose window fits one patch at that pixel size is refined to it ("refined"; pass it only for a
+    predictor whose ``refine_coarse_dem`` is true: the thickness network gives too little ice to a
+    glacier spanning few pixels, ``benchmarks/resolution_prior.py``)."""
     patch = int(predictor.patch_size)
     rmin, rmax = (float(v) for v in predictor.resolution_range_m)
     extent_m = window_px * dem_pixel_size_m
@@ -232,6 +233,13 @@ class InpaintingPredictor:
     @property
     def resolution_range_m(self) -> tuple[float, float]:
         return tuple(float(v) for v in self.inpainter.resolution_range_m)  # type: ignore[return-value]
+
+    @property
+    def refine_coarse_dem(self) -> bool:
+        """Whether glaciers on a coarse DEM are refined for it (:func:`plan_resolution`): only when the inpainter
+        asks (a fill from the terrain does not depend on how many pixels the glacier spans; on the simulated Alpine
+        region at 200 m refining made biharmonic's volume lower: ``benchmarks/results/coarse_dem_refinement.md``)."""
+        return bool(getattr(self.inpainter, "refine_coarse_dem", False))
 
     def predict(self, window: GlacierWindow, ensemble: int) -> Prediction:
         """Beds of the ensemble members: flips of window and mask, mask dilation (:data:`MEMBERS`)."""

@@ -53,7 +53,8 @@ class EstimateConfig(YamlConfig):
     #: pixels a tiny glacier should cover on its finer working grid (bounded by the model's range)
     tiny_target_px: int = 200
     #: a DEM coarser than this (m): glaciers whose window fits one patch at this pixel size are worked, and their
-    #: volume computed, on a grid refined to it (None: never); see docs/estimate.md
+    #: volume computed, on a grid refined to it, for models that ask (the thickness network; None: never);
+    #: see docs/estimate.md
     refine_coarse_dem_m: float | None = 100.0
     #: windows larger than the model's patch: coarse pass + overlapping tiles (inpainters)
     tiling: TilingConfig = field(default_factory=TilingConfig)
@@ -145,8 +146,9 @@ def read_glacier_window(spec: GlacierSpec, ctx: RegionContext, predictor: Thickn
         read_tiles_window(spec.tiles, spec.grid.crs, spec.grid.snap(spec.bounds), spec.grid.res))
     ids0 = rasterize_gids(spec.neighbours, w0)
     own0 = ids0 == spec.gid
+    refine = cfg.refine_coarse_dem_m if getattr(predictor, "refine_coarse_dem", False) else None
     plan = plan_resolution(w0.res[0], max(w0.shape), int(own0.sum()), spec.geometry.area, predictor, cfg.tiny_px,
-                           cfg.tiny_target_px, cfg.tiling.patch_slack, cfg.refine_coarse_dem_m)
+                           cfg.tiny_target_px, cfg.tiling.patch_slack, refine)
     if plan.resampling == "none":
         ww, idsw = w0, ids0
     else:

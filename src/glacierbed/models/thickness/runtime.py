@@ -108,6 +108,10 @@ def _unsym(a: np.ndarray, k: int, transpose: bool) -> np.ndarray:
 class ThicknessNetPredictor:
     """The trained thickness network behind the estimate stage's predictor interface."""
 
+    #: glaciers on a DEM coarser than ``EstimateConfig.refine_coarse_dem_m`` are refined for it: its thickness
+    #: depends on how many pixels a glacier spans (``benchmarks/results/resolution_prior.md``)
+    refine_coarse_dem = True
+
     def __init__(self, engine: Engine, record: dict, name: str = "thickness-net", calibration: Any = None,
                  calibration_path: str | None = None):
         self.engine = engine
