@@ -185,3 +185,13 @@ def test_values_of_the_wrong_type_name_the_file_and_key(tmp_path: Path, text: st
         load_config(EstimateConfig, tmp_path / "c.yaml")
     cfg = load_config(EstimateConfig, {"margin_m": 50, "physics": {"velocity": False}})  # an int for a float: fine
     assert cfg.margin_m == 50.0 and isinstance(cfg.margin_m, float) and cfg.physics.velocity is False
+
+
+def test_a_refinement_pixel_size_must_be_positive(tmp_path: Path) -> None:
+    from glacierbed.pipeline.glacier import EstimateConfig
+
+    (tmp_path / "c.yaml").write_text("refine_coarse_dem_m: -100\n")
+    with pytest.raises(CorruptFileError, match="c.yaml.*refine_coarse_dem_m must be a pixel size in metres above 0"):
+        load_config(EstimateConfig, tmp_path / "c.yaml")
+    (tmp_path / "c.yaml").write_text("refine_coarse_dem_m: null\n")
+    assert load_config(EstimateConfig, tmp_path / "c.yaml").refine_coarse_dem_m is None

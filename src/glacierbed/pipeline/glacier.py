@@ -68,6 +68,9 @@ class EstimateConfig(YamlConfig):
     def __post_init__(self) -> None:
         if not 1 <= self.ensemble <= len(MEMBERS):
             raise ValueError(f"ensemble must be 1..{len(MEMBERS)}, got {self.ensemble}")
+        if self.refine_coarse_dem_m is not None and not self.refine_coarse_dem_m > 0:
+            raise ValueError(f"refine_coarse_dem_m must be a pixel size in metres above 0 (or null), "
+                             f"got {self.refine_coarse_dem_m}")
 
     def key_dict(self) -> dict[str, Any]:
         return {k: v for k, v in config_to_dict(self).items() if k != "fail_fast"}
