@@ -126,6 +126,9 @@ def test_tiny_glacier_gets_estimate(tmp_path: Path) -> None:
     cap = math.pi * 60.0**2 * 20.0 / 2 / 1e9
     assert tiny["volume_km3"] == pytest.approx(cap, rel=0.2)  # 0.86 of it: 25 m DEM smooths the dome
     assert res.glaciers["volume_km3"].sum() == pytest.approx(v_true, rel=0.03)
+    with rasterio.open(tmp_path / "thickness.tif") as src:  # the mosaic keeps the volume the finer grid gave
+        th = src.read(1, masked=True)
+    assert float(th.sum()) * RES * RES / 1e9 == pytest.approx(res.glaciers["volume_km3"].sum(), rel=1e-4)
 
 
 def test_inpaint_sized_tiles_match_single_call() -> None:
@@ -453,6 +456,9 @@ def test_a_coarse_dem_is_refined_and_the_volume_computed_there(tmp_path: Path) -
     error = {k: abs(r["volume_km3"] / v_true - 1.0) for k, r in rows.items()}
     # zero-thickness margin pixels 100 m wide on a 1 km wide glacier still cost 14 % (16 % at 150 m)
     assert error["refined"] < error["not refined"] - 0.01 and error["refined"] < 0.15, error
+    with rasterio.open(tmp_path / "refined" / "thickness.tif") as src:  # the 150 m mosaic keeps the 100 m volume
+        th = src.read(1, masked=True)
+        assert float(th.sum()) * 150.0**2 / 1e9 == pytest.approx(rows["refined"]["volume_km3"], rel=1e-4)
 
 
 def test_plan_refines_only_coarse_dems_whose_window_fits_at_the_finer_pixel() -> None:

@@ -32,20 +32,27 @@ RESULT_BANDS = ("thickness", "thickness_std")
 
 
 def _on_dem_grid(w0: Raster, own0: np.ndarray, maps: np.ndarray, fine: Raster | None) -> np.ndarray:
-    """The (2, ny, nx) maps on the DEM grid ``w0``: sampled back from the finer grid ``fine``."""
+    """The (2, ny, nx) maps on the DEM grid ``w0``: sampled back from the finer grid ``fine``, each band scaled so
+    that its sum over the glacier times the pixel area is the one on ``fine`` (for the thickness, the volume of
+    ``glaciers.csv``, computed there): a coarse pixel stands for its whole area, not for its centre point."""
     if fine is None:
         return maps
     if not own0.any():
         return np.full((len(maps), *w0.shape), np.nan, np.float32)
     back = sample_layers(fine, np.nan_to_num(maps), w0, own0)
-    return np.where((own0 & np.isfinite(w0.data))[None], back, np.nan)
+    back = np.where((own0 & np.isfinite(w0.data))[None], back, np.nan)
+    on_fine = np.nansum(maps, axis=(1, 2)) * fine.pixel_area_m2
+    on_dem = np.nansum(back, axis=(1, 2)) * w0.pixel_area_m2
+    scale = np.divide(on_fine, on_dem, out=np.ones_like(on_fine), where=on_dem > 0)
+    return (back * scale[:, None, None]).astype(np.float32)
 
 
 def write_glacier_result(path: Path, w0: Raster, own0: np.ndarray, thick_map: np.ndarray, std_map: np.ndarray,
                          fine: Raster | None = None, tags: Mapping[str, str] | None = None) -> Path:
     """A glacier's thickness and spread as a 2-band GeoTIFF on its bounding box of the DEM grid ``w0``.
 
-    ``fine``: the finer grid of a tiny glacier the maps are on; they are sampled back to ``w0``.
+    ``fine``: the finer grid of a tiny or refined glacier the maps are on; they are sampled back to ``w0`` keeping
+    the glacier's volume (:func:`_on_dem_grid`).
     NaN is written as nodata (-9999); ``tags`` (e.g. the glacier's id) go into the file.
     """
     maps = _on_dem_grid(w0, own0, np.stack([thick_map, std_map]), fine)
