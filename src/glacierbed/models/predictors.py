@@ -238,7 +238,8 @@ class InpaintingPredictor:
     def refine_coarse_dem(self) -> bool:
         """Whether glaciers on a coarse DEM are refined for it (:func:`plan_resolution`): only when the inpainter
         asks (a fill from the terrain does not depend on how many pixels the glacier spans; on the simulated Alpine
-        region at 200 m refining made biharmonic's volume lower: ``benchmarks/results/coarse_dem_refinement.md``)."""
+        region at 200 m refining made biharmonic's volume lower:
+        ``benchmarks/results/region_scale_biharmonic_refined.md``)."""
         return bool(getattr(self.inpainter, "refine_coarse_dem", False))
 
     def predict(self, window: GlacierWindow, ensemble: int) -> Prediction:
