@@ -81,36 +81,42 @@ def summarise_stages(glaciers: pd.DataFrame) -> pd.DataFrame:
     return out[~out["native"]][["stage", "region", "pixel_m", "n", "total_ratio", "median_ratio", "p10", "p90"]]
 
 
+def _region_features(dem, outlines) -> tuple[np.ndarray, np.ndarray, float]:
+    """(feature stack, ice mask, pixel size) of a whole kit region on ``dem``'s grid."""
+    ids = rasterize_ids(read_outlines(outlines, dem.crs), dem)
+    px = float(dem.res[0])
+    surface = np.where(np.isfinite(dem.data), dem.data, np.nanmean(dem.data)).astype(float)
+    return thickness_features(surface, ids, px), ids > 0, px
+
+
+def _raw_km3(net, feats: np.ndarray, ice: np.ndarray, px: float) -> float:
+    """The raw network's volume (km3, 4 symmetries) over ``ice``."""
+    return float(net.predict_maps(feats, 4)[0].mean(axis=0)[ice].sum() * px * px / 1e9)
+
+
 def input_channels(net, region: str = "oetztal", coarse_m: float = 200.0) -> pd.DataFrame:
     """The whole region on one grid, native and ``coarse_m``: volumes of the mass-conservation and plasticity
     channels and of the raw network, and the raw network at ``coarse_m`` with its pixel-size channel told the
-    native pixel size; each over its native volume (the last over the raw network's)."""
+    native pixel size, and on the ``coarse_m`` DEM refined back to the native pixel size; each over its native
+    volume (the raw network's for the last two)."""
     ex = registry.get_example(region)
     volumes: dict[str, list[float]] = {}
     native_px: float | None = None
     for res in (None, coarse_m):
         dem = read_dem(ex.dem[0], resolution=res)
-        ids = rasterize_ids(read_outlines(ex.outlines, dem.crs), dem)
-        px = float(dem.res[0])
+        feats, ice, px = _region_features(dem, ex.outlines)
         native_px = native_px or px
-        feats = thickness_features(np.where(np.isfinite(dem.data), dem.data, np.nanmean(dem.data)).astype(float),
-                                   ids, px)
         told = feats.copy()
         told[PIXEL_CHANNEL] = np.log(native_px / 100.0)
-        ice, cell_km3 = ids > 0, px * px / 1e9
-        raw = lambda f: float(net.predict_maps(f, 4)[0].mean(axis=0)[ice].sum() * cell_km3)  # noqa: E731
-        for name, v in {"mass-conservation channel": feats[MC_CHANNEL][ice].sum() * THICK_SCALE_M * cell_km3,
-                        "plasticity channel": feats[SIA_CHANNEL][ice].sum() * THICK_SCALE_M * cell_km3,
-                        "raw network": raw(feats),
-                        "raw network, pixel-size channel told native": raw(told) if res else np.nan}.items():
+        for name, v in {"mass-conservation channel": feats[MC_CHANNEL][ice].sum() * THICK_SCALE_M * px * px / 1e9,
+                        "plasticity channel": feats[SIA_CHANNEL][ice].sum() * THICK_SCALE_M * px * px / 1e9,
+                        "raw network": _raw_km3(net, feats, ice, px),
+                        "raw network, pixel-size channel told native": _raw_km3(net, told, ice, px) if res
+                        else np.nan}.items():
             volumes.setdefault(name, []).append(float(v))
-    # the coarse DEM refined (bilinear) back to the native pixel size, the features recomputed there
-    refined = read_dem(ex.dem[0], resolution=coarse_m).reproject(resolution=native_px, resampling="bilinear")
-    ids = rasterize_ids(read_outlines(ex.outlines, refined.crs), refined)
-    surface = np.where(np.isfinite(refined.data), refined.data, np.nanmean(refined.data)).astype(float)
-    feats = thickness_features(surface, ids, native_px)
-    volumes["raw network, coarse DEM refined to the native pixel"] = [np.nan, float(
-        net.predict_maps(feats, 4)[0].mean(axis=0)[ids > 0].sum() * native_px**2 / 1e9)]
+    # the coarse DEM (the loop's last) refined (bilinear) back to the native pixel size, features recomputed there
+    feats, ice, px = _region_features(dem.reproject(resolution=native_px, resampling="bilinear"), ex.outlines)
+    volumes["raw network, coarse DEM refined to the native pixel"] = [np.nan, _raw_km3(net, feats, ice, px)]
     rows = pd.DataFrame([(k, *v) for k, v in volumes.items()], columns=["quantity", "native_km3", "coarse_km3"])
     of_raw = rows["quantity"].str.startswith("raw network, ")
     rows.loc[of_raw, "native_km3"] = rows.loc[rows["quantity"] == "raw network", "native_km3"].iloc[0]
