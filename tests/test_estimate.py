@@ -463,16 +463,17 @@ def test_a_coarse_dem_is_refined_and_the_volume_computed_there(tmp_path: Path) -
 
 def test_plan_refines_only_coarse_dems_whose_window_fits_at_the_finer_pixel() -> None:
     """A glacier on a 200 m DEM is refined to 100 m when its window fits one 128 px patch there; a large window
-    (an ice cap) or a DEM of 100 m or finer keeps today's plan; None turns it off."""
-    net = QuadraticBed(patch_size=128, resolution_range_m=(25.0, 200.0))
-    plan = lambda px, window_px, refine=100.0: plan_resolution(px, window_px, 500, 5e6, net,  # noqa: E731
-                                                              refine_coarse_dem_m=refine)
+    (an ice cap), a DEM of 100 m or finer, or a model that does not ask keeps today's plan; None turns it off."""
+    net = QuadraticBed(patch_size=128, resolution_range_m=(25.0, 200.0), refine_coarse_dem=True)
+    plan = lambda px, window_px, refine=100.0, model=net: plan_resolution(px, window_px, 500, 5e6,  # noqa: E731
+                                                                          model, refine_coarse_dem_m=refine)
     assert (plan(200.0, 60).mode, plan(200.0, 60).resolution_m, plan(200.0, 60).resampling) == ("refined", 100.0,
                                                                                                "bilinear")
     assert plan(200.0, 60, None).mode == "native"
     assert plan(200.0, 120).mode == "native"  # 24 km: 240 px at 100 m, more than one patch
     assert plan(150.0, 60).resolution_m == 100.0
     assert plan(75.0, 60).mode == "native" and plan(100.0, 60).mode == "native"
+    assert plan(200.0, 60, model=QuadraticBed(patch_size=128, resolution_range_m=(25.0, 200.0))).mode == "native"
 
 
 def test_only_models_that_ask_are_refined(tmp_path: Path) -> None:

@@ -91,10 +91,10 @@ def plan_resolution(dem_pixel_size_m: float, window_px: int, glacier_px: int, gl
     """The working resolution of one glacier: the DEM's, brought into the model's
     ``resolution_range_m`` and coarsened until the window fits ~one ``patch_size`` (else
     "tiled"); a glacier of fewer than ``tiny_px`` pixels gets a finer grid where it covers
-    ~``tiny_target_px`` pixels ("tiny"). On a DEM coarser than ``refine_coarse_dem_m``, a glacier
-    whose window fits one patch at that pixel size is refined to it ("refined"; pass it only for a
-    predictor whose ``refine_coarse_dem`` is true: the thickness network gives too little ice to a
-    glacier spanning few pixels, ``benchmarks/resolution_prior.py``)."""
+    ~``tiny_target_px`` pixels ("tiny"). For a predictor whose ``refine_coarse_dem`` is true, on a
+    DEM coarser than ``refine_coarse_dem_m`` a glacier whose window fits one patch at that pixel size
+    is refined to it ("refined": the thickness network gives too little ice to a glacier spanning few
+    pixels, ``benchmarks/resolution_prior.py``)."""
     patch = int(predictor.patch_size)
     rmin, rmax = (float(v) for v in predictor.resolution_range_m)
     extent_m = window_px * dem_pixel_size_m
@@ -105,8 +105,8 @@ def plan_resolution(dem_pixel_size_m: float, window_px: int, glacier_px: int, gl
             return Plan(r, "tiny", "bilinear")
         return Plan(dem_pixel_size_m, "tiny", "none")
     r = min(max(dem_pixel_size_m, rmin), rmax)  # into the model's range first
-    if (refine_coarse_dem_m is not None and dem_pixel_size_m > refine_coarse_dem_m
-            and extent_m / refine_coarse_dem_m <= patch * patch_slack):
+    if (refine_coarse_dem_m is not None and getattr(predictor, "refine_coarse_dem", False)
+            and dem_pixel_size_m > refine_coarse_dem_m and extent_m / refine_coarse_dem_m <= patch * patch_slack):
         r = max(float(refine_coarse_dem_m), rmin)
     if extent_m / r > patch * patch_slack:
         r = min(max(r, extent_m / patch), rmax)

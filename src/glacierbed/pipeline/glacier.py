@@ -149,9 +149,8 @@ def read_glacier_window(spec: GlacierSpec, ctx: RegionContext, predictor: Thickn
         read_tiles_window(spec.tiles, spec.grid.crs, spec.grid.snap(spec.bounds), spec.grid.res))
     ids0 = rasterize_gids(spec.neighbours, w0)
     own0 = ids0 == spec.gid
-    refine = cfg.refine_coarse_dem_m if getattr(predictor, "refine_coarse_dem", False) else None
     plan = plan_resolution(w0.res[0], max(w0.shape), int(own0.sum()), spec.geometry.area, predictor, cfg.tiny_px,
-                           cfg.tiny_target_px, cfg.tiling.patch_slack, refine)
+                           cfg.tiny_target_px, cfg.tiling.patch_slack, cfg.refine_coarse_dem_m)
     if plan.resampling == "none":
         ww, idsw = w0, ids0
     else:
