@@ -151,10 +151,11 @@ def _benchmark_config_classes() -> dict[str, type]:
     from glacierbed.models.thickness.training import ThicknessTrainConfig
     from glacierbed.posterior.physics_config import PhysicsConfig
     from glacierbed.simulation.glacier_set import SimulatedSetConfig
+    from glacierbed.simulation.synthetic_region import RegionConfig
 
     return {"thickness_": ThicknessTrainConfig, "measured_finetune": MeasuredFinetuneConfig,
             "physics_": PhysicsConfig, "inpainting_": TrainConfig, "dataset_": DatasetConfig,
-            "simulated_": SimulatedSetConfig}
+            "simulated_": SimulatedSetConfig, "region_": RegionConfig}
 
 
 def test_benchmark_configs_load_and_name_their_start() -> None:
