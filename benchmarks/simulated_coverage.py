@@ -23,6 +23,7 @@ from scipy import ndimage
 
 from glacierbed.core.atomic import write_text
 from glacierbed.evaluation.benchmark import to_markdown, write_table
+from glacierbed.models.thickness.training import inner_glaciers
 from glacierbed.simulation.glacier_set import SimulatedSet
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -35,10 +36,9 @@ def simulated_glaciers(sims: SimulatedSet, ice_min_m: float = 1.0) -> pd.DataFra
     rows = []
     for i in range(len(sims)):
         h, ids, px = sims.thickness[i], sims.ids[i].astype(int) * (sims.thickness[i] > ice_min_m), float(sims.res[i])
-        edge = np.unique(np.r_[ids[:2].ravel(), ids[-2:].ravel(), ids[:, :2].ravel(), ids[:, -2:].ravel()])
         gy, gx = np.gradient(sims.bed[i] + h, px)
         slope = np.degrees(np.arctan(np.hypot(gx, gy)))
-        labels = np.setdiff1d(np.unique(ids[ids > 0]), edge)
+        labels = np.unique(ids[inner_glaciers(ids)])
         if not labels.size:
             continue
         n = ndimage.sum(np.ones_like(h), ids, labels)
@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, g in sims.items():
         train = g[g["split"] == "train"]
         hit = covered(real, train)
-        summary.append({"set": name, "windows_with_whole_glaciers": int(g.groupby(["set_file", "sample"]).ngroups), "glaciers_train": len(train),
+        summary.append({"set": name, "windows_with_whole_glaciers": int(g.groupby(["set_file", "sample"]).ngroups),
+                        "glaciers_train": len(train),
                         "largest_km2": round(float(train["area_km2"].max()), 1),
                         "glaciers_over_100km2": int((train["area_km2"] > 100).sum()),
                         "glaciers_mean_over_200m": int((train["mean_h_m"] > 200).sum()),

@@ -23,7 +23,7 @@ from glacierbed.models.thickness.features import thickness_features
 from glacierbed.models.thickness.training import dem_noise, inner_glaciers, inventory_labels
 from glacierbed.pipeline.estimate import estimate
 from glacierbed.pipeline.glacier import EstimateConfig
-from glacierbed.simulation.coarse_views import block_average, block_centres
+from glacierbed.simulation.coarse_views import block_average, coarse_window
 from glacierbed.simulation.glacier_set import SimulatedSet
 
 #: kit regions: example name -> its outlines (a mask raster for Svalbard)
@@ -87,10 +87,8 @@ def window_variants(bed: np.ndarray, thickness: np.ndarray, glaciers: np.ndarray
     for k in FACTORS:
         if px * k > COARSEST_M or bed.shape[0] // k < SMALLEST_PX:
             continue
-        h = block_average(thickness, k)
-        labels = block_centres(glaciers, k)
-        out[f"averaged {k}x"] = (block_average(bed, k) + h + block_average(noise, k), inventory_labels(h, labels, 2.0),
-                                 h, px * k)
+        b, h, labels = coarse_window(bed, thickness, glaciers, k)
+        out[f"averaged {k}x"] = (b + h + block_average(noise, k), inventory_labels(h, labels, 2.0), h, px * k)
     return out
 
 

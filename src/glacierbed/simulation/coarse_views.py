@@ -30,6 +30,13 @@ def block_centres(labels: np.ndarray, k: int) -> np.ndarray:
     return labels[..., k // 2::k, k // 2::k][..., :n0, :n1]
 
 
+def coarse_window(bed: np.ndarray, thickness: np.ndarray, labels: np.ndarray, k: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bed, thickness, labels) of a window (or a stack of them) ``k`` times coarser: bed and thickness averaged over
+    k x k blocks, the labels of each block's centre pixel."""
+    return block_average(bed, k), block_average(thickness, k), block_centres(labels, k)
+
+
 def coarse_view(sims: SimulatedSet, factor: int, coarsest_m: float = 200.0) -> SimulatedSet:
     """Every window of ``sims`` whose pixel size times ``factor`` is at most ``coarsest_m``, block-averaged
     ``factor`` times (windows ``factor`` times smaller; same splits, sources and parameters)."""
@@ -40,10 +47,11 @@ def coarse_view(sims: SimulatedSet, factor: int, coarsest_m: float = 200.0) -> S
         raise ValueError(f"no window of {sorted(set(np.asarray(sims.res).tolist()))} m pixels stays within "
                          f"{coarsest_m:g} m when {factor}x coarser")
     avg = lambda a: block_average(a[keep], factor).astype(np.float32)  # noqa: E731
-    return SimulatedSet(avg(sims.bed), avg(sims.thickness), block_centres(sims.ids[keep], factor),
-                        avg(sims.speed), avg(sims.smb), np.asarray(sims.res, float)[keep] * factor, sims.split[keep],
-                        sims.source[keep], [p for p, k in zip(sims.params, keep) if k],
+    bed, thickness, ids = coarse_window(sims.bed[keep], sims.thickness[keep], sims.ids[keep], factor)
+    return SimulatedSet(bed.astype(np.float32), thickness.astype(np.float32), ids, avg(sims.speed), avg(sims.smb),
+                        np.asarray(sims.res, float)[keep] * factor, sims.split[keep], sims.source[keep],
+                        [p for p, k in zip(sims.params, keep) if k],
                         {**sims.summary, "coarse_view": {"factor": factor, "coarsest_m": coarsest_m}})
 
 
-__all__ = ["block_average", "block_centres", "coarse_view"]
+__all__ = ["block_average", "block_centres", "coarse_view", "coarse_window"]
