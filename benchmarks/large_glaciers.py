@@ -43,13 +43,16 @@ from glacierbed.evaluation.known_truth import region_truth_scores
 from glacierbed.pipeline.estimate import estimate
 from glacierbed.pipeline.glacier import EstimateConfig
 from glacierbed.pipeline.store import load_predictor
+from glacierbed.posterior.calibration.features import GAUSS_Z90
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 CONFIG = ROOT / "benchmarks" / "configs" / "region_large_glaciers.yaml"
 NAME = "large_glaciers"
 STAGE1 = ROOT / "runs" / "span128" / "p128" / "weights.pt"
-LIFTED_MAX_M = 1000.0  #: V1's coarsest working pixel
+LIFTED_MAX_M = 1000.0
+GLACIER_Z90 = float(load_predictor(None).calibration.glacier_z90)  #: the shipped calibration's 90 % factor
+GAUSS_Z90 = 1.645  #: without a calibration: the network's sigma read as Gaussian  #: V1's coarsest working pixel
 STAGES = {"network + physics": EstimateConfig(calibrate=False), "default (calibrated)": EstimateConfig()}
 SIZE_CLASSES_KM2 = (0.0, 1.0, 10.0, 50.0, 100.0, np.inf)
 
@@ -72,7 +75,7 @@ def predictor(variant: str):
 def _scored(region: Path, out: Path, model: Any, cfg: EstimateConfig, **labels: str) -> pd.DataFrame:
     """One estimate of the region, per glacier against the truth."""
     res = estimate(region / "dem.tif", region / "outlines.gpkg", out, model=model, config=cfg, maps=False)
-    g = res.glaciers[["rgi_id", "volume_km3", "resolution_mode", "working_resolution_m"]]
+    g = res.glaciers[["rgi_id", "volume_km3", "volume_std_km3", "resolution_mode", "working_resolution_m"]]
     t = pd.read_csv(region / "truth.csv")[["rgi_id", "area_km2", "volume_km3"]]
     return t.merge(g, on="rgi_id", suffixes=("_true", "_est")).assign(**labels, out=str(out))
 
@@ -110,6 +113,14 @@ def _ratio(g: pd.DataFrame) -> float:
     return float(g["volume_km3_est"].sum() / g["volume_km3_true"].sum())
 
 
+def _interval_coverage(g: pd.DataFrame, z90: float) -> dict[str, float]:
+    """The volume interval (``volume_std_km3``: calibrated, or the network's own sigma summed over the glacier): its
+    median width relative to the volume, and how often it holds the true volume at 68 % and, times ``z90``, 90 %."""
+    err = (g["volume_km3_est"] - g["volume_km3_true"]).abs()
+    return dict(volume_std_rel=(g["volume_std_km3"] / g["volume_km3_est"]).median(),
+                covered_68=(err <= g["volume_std_km3"]).mean(), covered_90=(err <= z90 * g["volume_std_km3"]).mean())
+
+
 def summarise(per_glacier: pd.DataFrame, region: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(decision table: tiled vs the rest per variant and stage, with pixel scores; table by size class)."""
     v0 = per_glacier[(per_glacier["variant"] == "V0 today") & (per_glacier["stage"] == "network + physics")]
@@ -131,7 +142,8 @@ def summarise(per_glacier: pd.DataFrame, region: Path) -> tuple[pd.DataFrame, pd
             classes.append(dict(variant=variant, stage=stage, area_km2=str(cls), glaciers=len(c),
                                 tiled=int(c["rgi_id"].isin(tiled).sum()), true_km3=c["volume_km3_true"].sum(),
                                 volume_ratio=_ratio(c),
-                                glacier_ratio_median=(c["volume_km3_est"] / c["volume_km3_true"]).median()))
+                                glacier_ratio_median=(c["volume_km3_est"] / c["volume_km3_true"]).median(),
+                                **_interval_coverage(c, GLACIER_Z90 if "calibrated" in stage else GAUSS_Z90)))
     return pd.DataFrame(rows).round(3), pd.DataFrame(classes).round(3)
 
 
