@@ -42,14 +42,16 @@ from glacierbed.evaluation.measured_finetune import (NESTED_LABEL, cross_validat
 from glacierbed.evaluation.measured_table import CASES, MeasuredSet, collect
 from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
 from glacierbed.core.config import config_changes
+from glacierbed.posterior.calibration import SHIPPED_VARIANT
 from glacierbed.posterior.physics_config import PhysicsConfig
 from glacierbed.pipeline.store import shipped_weights
 from glacierbed.core.errors import quiet_per_glacier_logs, run_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HERE = Path(__file__).resolve().parent
-SHIP = "residual+scale+interval"
-SHIPPED_CALIBRATED = "shipped, calibrated (residual+scale+interval)"
+SHIP = SHIPPED_VARIANT  #: the shipped calibration's variant (boosted interval up to candidate 36, then parametric)
+BOOSTED_DESIGN = "residual+scale+interval"  #: the design of every run up to candidate 36: results without a suffix
+SHIPPED_CALIBRATED = f"shipped, calibrated ({SHIP})"
 
 
 def summary(cv, label: str, split: str) -> dict:
@@ -130,6 +132,10 @@ def main(argv: list[str] | None = None) -> None:
                     help="a calibration JSON (the shipped one): refit its interval step alone on the fold networks' "
                          "out-of-fold maps made with --interval-physics-config (its other steps kept as fitted; their "
                          "out-of-fold refits on --fit-physics-config's maps) and rewrite it; scores nothing")
+    ap.add_argument("--calibration", default=SHIP,
+                    help=f"the calibration variant of the nested row (default the shipped {SHIP!r}; "
+                         f"{BOOSTED_DESIGN!r}, the design up to candidate 36, names results as then; any other "
+                         f"<...>_cal_<form>)")
     ap.add_argument("--rule", choices=["thickness", "coverage"], default="thickness",
                     help="the decision: 'thickness' (grids, South Glacier, Ötztal bounds; candidates up to 28) or "
                          "'coverage' (interval coverage closer to nominal than --compare-with's run, thickness "
@@ -181,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
         fitted_on = " with them" if calibrated_with_side else ""
         split = f"{cfg.folds} {kind} folds, {cfg.folds - 1} inner"
         cvs[(f"{tag} + calibration{fitted_on} {NESTED_LABEL}", split)] = nested_calibration(
-            ms, cfg, init, args.run_dir, SHIP, physics, progress=lambda m: logging.info(m),
+            ms, cfg, init, args.run_dir, args.calibration, physics, progress=lambda m: logging.info(m),
             calibrate_on=CASES if args.calibrate_on == "today" else None, by=args.by, fit_physics=fit_physics,
             interval_physics=interval_physics)
     seconds = time.perf_counter() - t0
@@ -193,7 +199,8 @@ def main(argv: list[str] | None = None) -> None:
                                if calibrated_with_side else "") + ("_loro" if args.by == "region" else "") + (
         f"_{args.physics_config.stem}" if args.physics_config else "") + (
         f"_fit_{args.fit_physics_config.stem}" if args.fit_physics_config else "") + (
-        f"_interval_{args.interval_physics_config.stem}" if args.interval_physics_config else "")
+        f"_interval_{args.interval_physics_config.stem}" if args.interval_physics_config else "") + (
+        "" if args.calibration == BOOSTED_DESIGN else "_cal_" + calibration_suffix(args.calibration))
     write_table(table, out / f"{name}.csv")
     write_table(per_glacier, out / f"{name}_glaciers.csv")
     cases = pd.concat([score(cv).assign(variant=label, split=split) for (label, split), cv in cvs.items()])
@@ -291,6 +298,13 @@ def write_final(ms: MeasuredSet, oof: MeasuredSet, cfg: MeasuredFinetuneConfig, 
     logging.info("calibration fitted on %d out-of-fold rows: %s", cal.trained_on.get("n_rows", 0), out)
 
 
+def calibration_suffix(variant: str) -> str:
+    """A results-file tag for a calibration variant other than the shipped one: its steps' options
+    (``residual+scale+interval~parametric`` -> ``parametric``), else the variant with ``+`` as ``_``."""
+    options = [t.split("~", 1)[1] for t in variant.split("+") if "~" in t]
+    return "_".join(options) if options else variant.replace("+", "_").replace(":", "-").replace("@", "-")
+
+
 def refit_interval(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init: Path, args: argparse.Namespace,
                    fit_physics: PhysicsConfig, interval_physics: PhysicsConfig) -> None:
     """``--refit-interval``: the calibration's interval step refitted on the fold networks' out-of-fold maps made
@@ -303,13 +317,15 @@ def refit_interval(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init: Path, arg
     described, _ = cross_validate_finetune(ms, cfg, init, args.run_dir, interval_physics, by=args.by)
     fitted, described = only_cases(fitted, calibrate_on), only_cases(described, calibrate_on)
     cal = Calibration.load(args.refit_interval)
+    # the interval step in the variant's form (candidate 37's parametric sigma by default)
+    cal.steps[-1] = Calibration.variant(args.calibration).steps[-1]
     cal.refit_interval(fitted.rows, fitted.pixels, described.rows, described.pixels)
     cal.meta = {**cal.meta, "physics": fitted_physics_record(fit_physics, interval_physics),
                 "interval_refit": {
                     "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                     "by": f"benchmarks/measured_finetune.py --config {args.config.name} --refit-interval "
                           f"--fit-physics-config {args.fit_physics_config.name} --interval-physics-config "
-                          f"{args.interval_physics_config.name}",
+                          f"{args.interval_physics_config.name} --calibration {args.calibration}",
                     "on": f"out-of-fold maps of {cfg.folds} glacier-wise fold networks of {args.run_dir.name}"}}
     out = cal.save(args.refit_interval)
     logging.info("interval refitted on %d out-of-fold rows: %s", cal.trained_on.get("interval_n_rows", 0), out)

@@ -17,7 +17,7 @@ from glacierbed.core.errors import CorruptFileError, GlacierbedError
 from glacierbed.evaluation.cross_validation import cross_validate
 from glacierbed.evaluation.glacier_identity import canonical_rgi6, glacier_groups, region_of
 from glacierbed.evaluation.measured_table import BASELINES, MeasuredSet
-from glacierbed.posterior.calibration import (FEATURE_NAMES, GLACIER_KEY, BoostedTrees, Calibration,
+from glacierbed.posterior.calibration import (FEATURE_NAMES, GLACIER_KEY, SHIPPED_VARIANT, BoostedTrees, Calibration,
                                               IntervalCalibrator, ResidualBooster, ThicknessScale, apply_to_rows,
                                               calibration_features, glacier_volume_std, glacier_weights, group_kfold,
                                               group_splits, regional_volume_std, table_features, weighted_coverage,
@@ -300,10 +300,15 @@ def test_glacier_level_coverage_on_hand_computed_values():
 
 
 def test_interval_glacier_units_by_variant_name():
-    """``interval:all``: the glacier level fitted on every glacier unit; the name round-trips."""
+    """``interval:all``: the glacier level fitted on every glacier unit; ``interval~parametric``: the sigma's form;
+    the names round-trip."""
     cal = Calibration.variant("residual+scale+interval:all")
     assert cal.steps[2].glacier_units == "all" and cal.name == "residual+scale+interval:all"
     assert Calibration.variant("interval@linear:means").steps[0].label == "interval@linear:means"
+    parametric = Calibration.variant("residual+scale+interval~parametric:all")  # the sigma's form, then the units
+    assert parametric.steps[2].method == "parametric" and parametric.name == "residual+scale+interval~parametric:all"
+    with pytest.raises(ValueError, match="only an interval step"):
+        Calibration.variant("scale~parametric+interval")
     iv = IntervalCalibrator(glacier_units="all").fit(synthetic_rows(np.random.default_rng(2), n_glaciers=12,
                                                                      rel_noise=0.2))
     assert iv.n_glacier_units == 12 and 0.0 <= iv.glacier_correlation <= 1.0
@@ -436,7 +441,7 @@ def test_shipped_calibration_is_for_the_shipped_weights():
     weights = Path(glacierbed.__file__).parent / "weights" / "thickness_net.pt"
     record = json.loads(weights.with_suffix(".json").read_text())
     cal = Calibration.load(weights.with_name("thickness_net.calibration.json"))
-    assert cal.name == "residual+scale+interval"
+    assert cal.name == SHIPPED_VARIANT
     cal.check_model_identity(record["weights_sha256"])
 
 

@@ -28,6 +28,9 @@ FILE_KIND = "glacierbed-calibration"
 FILE_VERSION = 3
 
 STEP_TYPES = {"scale": ThicknessScale, "residual": ResidualBooster, "interval": IntervalCalibrator}
+#: the variant of the shipped network's calibration (since 2026-12-07, candidate 37: the interval's sigma in the
+#: parametric form, growing with thickness; before, boosted trees): what benchmarks mean by "the shipped design"
+SHIPPED_VARIANT = "residual+scale+interval~parametric"
 
 
 def make_step(kind: str, **kwargs: Any) -> Any:
@@ -75,16 +78,20 @@ class Calibration:
     def variant(cls, name: str, **kwargs: Any) -> "Calibration":
         """By name: ``none``, ``scale``, ``residual+scale``, ``scale+interval``, ``residual+scale+interval``
         (any ``+``-joined sequence of ``scale``, ``residual``, ``interval``), default settings; an interval
-        token may name its widening (``interval@linear``) and its glacier units (``interval:all``)."""
+        token may name its sigma's form (``interval~parametric``), its widening (``interval@linear``) and its
+        glacier units (``interval:all``), in that order."""
         if name == "none":
             return cls([], **kwargs)
         steps = []
         for token in name.split("+"):  # "interval@linear": widened with distance; "interval:all": glacier_units
             token, _, units = token.partition(":")
-            kind, _, widening = token.partition("@")
-            if (widening or units) and kind != "interval":
-                raise ValueError(f"{name!r}: only an interval step takes '@widening' or ':glacier_units' ({token!r})")
-            options = {**({"widening": widening} if widening else {}), **({"glacier_units": units} if units else {})}
+            token, _, widening = token.partition("@")
+            kind, _, method = token.partition("~")
+            if (method or widening or units) and kind != "interval":
+                raise ValueError(f"{name!r}: only an interval step takes '~method', '@widening' or ':glacier_units' "
+                                 f"({token!r})")
+            options = {**({"method": method} if method else {}), **({"widening": widening} if widening else {}),
+                       **({"glacier_units": units} if units else {})}
             steps.append(make_step(kind, **options))
         return cls(steps, **kwargs)
 

@@ -96,8 +96,10 @@ class IntervalCalibrator(BoostingSettings):
 
     @property
     def label(self) -> str:
-        """The step's name in a variant: ``interval``, ``interval@<widening>``, ``interval:<glacier_units>``."""
-        return (self.kind + ("" if self.widening == "none" else f"@{self.widening}")
+        """The step's name in a variant: ``interval``, ``interval~<method>``, ``interval@<widening>``,
+        ``interval:<glacier_units>``."""
+        return (self.kind + ("" if self.method == "boosted" else f"~{self.method}")
+                + ("" if self.widening == "none" else f"@{self.widening}")
                 + ("" if self.glacier_units == "auto" else f":{self.glacier_units}"))
 
     @property
