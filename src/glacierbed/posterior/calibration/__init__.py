@@ -56,7 +56,8 @@ from glacierbed.posterior.calibration.steps import ResidualBooster, ThicknessSca
 from glacierbed.posterior.calibration.trees import BoostedTrees
 from glacierbed.posterior.calibration.volumes import glacier_volume_std, regional_volume_std
 
-__all__ = ["SHIPPED_VARIANT", "FEATURE_NAMES", "FEATURES_VERSION", "GLACIER_KEY", "RESIDUAL_FEATURES", "SIGMA_FEATURES", "CELL_UNITS",
+__all__ = ["SHIPPED_VARIANT",
+           "FEATURE_NAMES", "FEATURES_VERSION", "GLACIER_KEY", "RESIDUAL_FEATURES", "SIGMA_FEATURES", "CELL_UNITS",
            "MEAN_UNIT", "LEVELS", "FILE_KIND", "FILE_VERSION", "STEP_TYPES", "calibration_features", "table_features",
            "keep_glacier_means", "glacier_weights", "weighted_quantile", "weighted_coverage", "group_splits",
            "group_kfold", "glacier_volume_std", "regional_volume_std", "BoostedTrees", "ThicknessScale",
