@@ -26,6 +26,7 @@ finished estimates resume). Writes ``benchmarks/results/large_glaciers.{md,csv}`
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import subprocess
 import sys
@@ -50,9 +51,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 CONFIG = ROOT / "benchmarks" / "configs" / "region_large_glaciers.yaml"
 NAME = "large_glaciers"
 STAGE1 = ROOT / "runs" / "span128" / "p128" / "weights.pt"
-LIFTED_MAX_M = 1000.0
-GLACIER_Z90 = float(load_predictor(None).calibration.glacier_z90)  #: the shipped calibration's 90 % factor
-GAUSS_Z90 = 1.645  #: without a calibration: the network's sigma read as Gaussian  #: V1's coarsest working pixel
+LIFTED_MAX_M = 1000.0  #: V1's coarsest working pixel
 STAGES = {"network + physics": EstimateConfig(calibrate=False), "default (calibrated)": EstimateConfig()}
 SIZE_CLASSES_KM2 = (0.0, 1.0, 10.0, 50.0, 100.0, np.inf)
 
@@ -81,7 +80,7 @@ def _scored(region: Path, out: Path, model: Any, cfg: EstimateConfig, **labels: 
 
 
 def run_variants(region: Path, work: Path) -> pd.DataFrame:
-    """Per glacier, variant and stage: true and estimated volume, working pixel and mode, seconds of the run."""
+    """Per glacier, variant and stage: true and estimated volume and its 1-sigma, working pixel and mode."""
     return pd.concat([_scored(region, work / f"{variant.split()[0]}-{stage.split()[0]}", predictor(variant), cfg,
                               variant=variant, stage=stage)
                       for variant in ("V0 today", "V1 one patch") for stage, cfg in STAGES.items()], ignore_index=True)
@@ -144,10 +143,16 @@ def summarise(per_glacier: pd.DataFrame, region: Path) -> tuple[pd.DataFrame, pd
     return pd.DataFrame(rows).round(3), classes[["variant", "stage", *classes.columns[:-2]]].round(3)
 
 
+@functools.cache
+def shipped_glacier_z90() -> float:
+    """The shipped calibration's 90 % multiplier of a glacier's volume 1-sigma."""
+    return float(load_predictor(None).calibration.glacier_z90)
+
+
 def by_size(g: pd.DataFrame, tiled: set[str]) -> pd.DataFrame:
     """One run's glaciers by size class: how many (and how many ``tiled``), true volume, volume ratio, and the volume
-    interval (calibrated when the run's ``stage`` says so)."""
-    z90 = GLACIER_Z90 if "calibrated" in str(g["stage"].iloc[0]) else GAUSS_Z90
+    interval (calibrated when the run's ``stage`` says so; else the network's sigma read as Gaussian)."""
+    z90 = shipped_glacier_z90() if "calibrated" in str(g["stage"].iloc[0]) else GAUSS_Z90
     return pd.DataFrame([dict(area_km2=str(cls), glaciers=len(c), tiled=int(c["rgi_id"].isin(tiled).sum()),
                               true_km3=c["volume_km3_true"].sum(), volume_ratio=_ratio(c),
                               glacier_ratio_median=(c["volume_km3_est"] / c["volume_km3_true"]).median(),
@@ -164,8 +169,8 @@ def alpine_region(region: Path, work: Path) -> pd.DataFrame:
     scaling = truth_against_scaling(region).set_index("area_km2")["truth_over_va"]
     out = pd.concat([by_size(g, set()).assign(resolution_mode="all"), *modes], ignore_index=True)
     out = out.assign(truth_over_va=out["area_km2"].map(scaling).where(out["resolution_mode"] == "all"))
-    return out.drop(columns="tiled")[["resolution_mode", *[c for c in out.columns if c not in
-                                                            ("resolution_mode", "tiled")]]].round(3)
+    out = out.drop(columns="tiled")
+    return out[["resolution_mode", *out.columns.drop("resolution_mode")]].round(3)
 
 
 def wide(per_glacier: pd.DataFrame) -> pd.DataFrame:

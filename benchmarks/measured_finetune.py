@@ -299,8 +299,8 @@ def write_final(ms: MeasuredSet, oof: MeasuredSet, cfg: MeasuredFinetuneConfig, 
 
 
 def calibration_suffix(variant: str) -> str:
-    """A results-file tag for a calibration variant other than the shipped one: its steps' options
-    (``residual+scale+interval~parametric`` -> ``parametric``), else the variant with ``+`` as ``_``."""
+    """A results-file tag for a calibration variant other than :data:`BOOSTED_DESIGN` (whose results carry none): its
+    steps' forms (``residual+scale+interval~parametric`` -> ``parametric``), else the variant with ``+`` as ``_``."""
     options = [t.split("~", 1)[1] for t in variant.split("+") if "~" in t]
     return "_".join(options) if options else variant.replace("+", "_").replace(":", "-").replace("@", "-")
 
