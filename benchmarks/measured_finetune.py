@@ -42,7 +42,7 @@ from glacierbed.evaluation.measured_finetune import (NESTED_LABEL, cross_validat
 from glacierbed.evaluation.measured_table import CASES, MeasuredSet, collect
 from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
 from glacierbed.core.config import config_changes
-from glacierbed.posterior.calibration import SHIPPED_VARIANT
+from glacierbed.posterior.calibration import BOOSTED_DESIGN, SHIPPED_VARIANT  # BOOSTED_DESIGN: results without a suffix
 from glacierbed.posterior.physics_config import PhysicsConfig
 from glacierbed.pipeline.store import shipped_weights
 from glacierbed.core.errors import quiet_per_glacier_logs, run_script
@@ -50,7 +50,6 @@ from glacierbed.core.errors import quiet_per_glacier_logs, run_script
 RESULTS = Path(__file__).resolve().parent / "results"
 HERE = Path(__file__).resolve().parent
 SHIP = SHIPPED_VARIANT  #: the shipped calibration's variant (boosted interval up to candidate 36, then parametric)
-BOOSTED_DESIGN = "residual+scale+interval"  #: the design of every run up to candidate 36: results without a suffix
 SHIPPED_CALIBRATED = f"shipped, calibrated ({SHIP})"
 
 
@@ -302,7 +301,9 @@ def calibration_suffix(variant: str) -> str:
     """A results-file tag for a calibration variant other than :data:`BOOSTED_DESIGN` (whose results carry none): its
     steps' forms (``residual+scale+interval~parametric`` -> ``parametric``), else the variant with ``+`` as ``_``."""
     options = [t.split("~", 1)[1] for t in variant.split("+") if "~" in t]
-    return "_".join(options) if options else variant.replace("+", "_").replace(":", "-").replace("@", "-")
+    if options:
+        return "_".join(o.replace("^", "-").replace(":", "-").replace("@", "-") for o in options)
+    return variant.replace("+", "_").replace(":", "-").replace("@", "-").replace("^", "-")
 
 
 def refit_interval(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init: Path, args: argparse.Namespace,

@@ -318,6 +318,26 @@ def test_interval_glacier_units_by_variant_name():
         IntervalCalibrator(glacier_units="some").fit(synthetic_rows(np.random.default_rng(2), rel_noise=0.2))
 
 
+def test_glacier_tail_gauss_fixes_only_the_90_multiplier():
+    """``interval^gauss``: the glacier level's 90 % multiplier is the normal 1.645 instead of the units' quantile ratio;
+    its 68 % part (correlation, factor) and the pixel interval are the fitted design's; the label round-trips and an
+    unknown tail is refused where it is named."""
+    rows = synthetic_rows(np.random.default_rng(5), n_glaciers=12, rel_noise=0.3)
+    fitted = IntervalCalibrator(method="parametric", glacier_units="all").fit(rows)
+    gauss = IntervalCalibrator(method="parametric", glacier_units="all", glacier_tail="gauss").fit(rows)
+    assert gauss.glacier_z90 == pytest.approx(1.6448536)
+    assert fitted.glacier_z90 != pytest.approx(1.6448536)  # the ratio of two quantiles of 12 glaciers
+    assert (gauss.glacier_correlation, gauss.glacier_factor, gauss.k, gauss.z90) == (
+        fitted.glacier_correlation, fitted.glacier_factor, fitted.k, fitted.z90)
+    assert IntervalCalibrator.from_dict(gauss.to_dict()).glacier_tail == "gauss"
+    name = "residual+scale+interval~parametric^gauss:all"
+    assert Calibration.variant(name).name == name and Calibration.variant(name).steps[2].glacier_tail == "gauss"
+    with pytest.raises(ValueError, match="glacier_tail"):
+        Calibration.variant("interval^gauss@linear")  # the widening comes before the tail
+    with pytest.raises(ValueError, match="only an interval step"):
+        Calibration.variant("scale^gauss+interval")
+
+
 def test_volume_std_on_hand_computed_values():
     sigma, area = np.array([1.0, 2.0, 3.0]), 100.0
     assert glacier_volume_std(sigma, area) == pytest.approx(600.0 / 1e9)  # fully correlated: sum

@@ -410,6 +410,22 @@ def test_measured_region_column(data_dir: Path, tmp_path: Path, caplog: pytest.L
     assert res.glaciers["measured_region"].tolist() == [False]
     assert pd.read_csv(tmp_path / "glaciers.csv")["measured_region"].tolist() == [False]
     assert res.summary["n_unmeasured_region"] == 1
+    # the 90 % volume interval: the calibration's glacier-level multiplier times the calibrated 1-sigma
+    g = res.glaciers.iloc[0]
+    z90 = load_predictor(None).calibration.glacier_z90
+    assert g["volume_90_high_km3"] - g["volume_km3"] == pytest.approx(z90 * g["volume_std_km3"])
+    assert g["volume_90_low_km3"] == pytest.approx(max(g["volume_km3"] - z90 * g["volume_std_km3"], 0.0))
+    assert res.summary["volume_90_km3"] == pytest.approx([g["volume_90_low_km3"], g["volume_90_high_km3"]])
+
+
+def test_volume_interval_90_without_calibration_is_gaussian_and_never_negative() -> None:
+    from glacierbed.pipeline.outputs import volume_interval_90
+
+    table = pd.DataFrame({"volume_km3": [1.0, 0.1, np.nan], "volume_std_km3": [0.1, 0.2, np.nan]})
+    iv = volume_interval_90(table, predictor=None, calibrate=True)  # a model without a calibration
+    assert iv["volume_90_high_km3"].tolist()[:2] == pytest.approx([1.0 + 0.16448536, 0.1 + 0.32897073])
+    assert iv["volume_90_low_km3"].tolist()[:2] == pytest.approx([1.0 - 0.16448536, 0.0])
+    assert iv.iloc[2].isna().all()
 
 
 def test_coarse_dem_warns(data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -130,8 +130,9 @@ def _print_summary(res: Any) -> None:
     glaciers of regions the model saw no measurement of, what was resumed."""
     s = res.summary
     console.print(f"{s['n_glaciers']} glaciers, {s['area_km2']:.2f} km², volume {s['volume_km3']:.4f} "
-                  f"± {s['volume_std_km3']:.4f} km³ ({s['sea_level_equivalent_mm']:.4f} mm SLE), "
-                  f"model {s['model']}; status {s['counts_by_status']}")
+                  f"± {s['volume_std_km3']:.4f} km³ (1σ; 90 %: {s['volume_90_km3'][0]:.4f}–"
+                  f"{s['volume_90_km3'][1]:.4f} km³; {s['sea_level_equivalent_mm']:.4f} mm SLE), model {s['model']}; "
+                  f"status {s['counts_by_status']}")
     if s["estimated_area_km2"] < 0.99 * s["area_km2"]:
         n_failed = s["counts_by_status"].get("error", 0)
         why = (f"{s['n_partial']} glaciers reach beyond the DEM (estimated on the part it covers) and {n_failed} failed"

@@ -43,7 +43,8 @@ from glacierbed.data.rasters import Raster, as_metric_dem, checked_rasters, phys
 from glacierbed.data.tiles import build_tile_index, dem_paths, is_tiled
 from glacierbed.models.predictors import ThicknessPredictor
 from glacierbed.pipeline.glacier import EstimateConfig, GlacierSpec, RegionContext, aux_raster, estimate_glacier
-from glacierbed.pipeline.outputs import region_totals, write_mosaics, write_tables, write_tiled_mosaics
+from glacierbed.pipeline.outputs import (region_totals, volume_interval_90, write_mosaics, write_tables,
+                                         write_tiled_mosaics)
 from glacierbed.pipeline.store import load_predictor
 from glacierbed.pipeline.tiled import mosaic_grid, no_dem_row, spec_dem_sha, tiled_specs, tiles_sha
 from glacierbed.pipeline.workflow import GlacierDir, Status, TaskOutcome, compile_status
@@ -278,8 +279,7 @@ def estimate(
             outcomes = execute(functools.partial(_run_spec, ctx=region.ctx, out=out),
                                list(zip(region.specs, region.keys)), workers=workers, scheduler=scheduler,
                                progress=progress, order=_largest_first)
-        table = _table(region.specs, outcomes, region.predictor.name, region.missing)
-        table["measured_region"] = measured_region(table["rgi_id"], region.predictor)
+        table = _table(region.specs, outcomes, region.predictor, cfg.calibrate, region.missing)
         paths, summary = write_region_outputs(region, table, outcomes, out, t_start)
         if maps is not False:
             paths.update(_write_maps(region, table, summary, out, bool(maps)))
@@ -341,10 +341,11 @@ def _largest_first(item: tuple[GlacierSpec, str]) -> float:
     return -(right - left) * (top - bottom)
 
 
-def _table(specs: list[GlacierSpec], outcomes: list[TaskOutcome], model_name: str,
+def _table(specs: list[GlacierSpec], outcomes: list[TaskOutcome], predictor: Any, calibrate: bool,
            missing: Sequence[dict[str, Any]] = ()) -> pd.DataFrame:
-    """glaciers.csv: one row per glacier with a task, then one per glacier without DEM (``no_dem``)."""
-    rows = []
+    """glaciers.csv: one row per glacier with a task, then one per glacier without DEM (``no_dem``); the columns
+    :data:`COLUMNS`, then the rest, ``measured_region`` and the 90 % volume interval."""
+    rows, model_name = [], predictor.name
     for s, o in zip(specs, outcomes):
         rows.append({"rgi_id": s.rgi_id, "name": s.name, "area_km2": s.geometry.area / 1e6,
                      "volume_km3": np.nan, "volume_std_km3": np.nan, "mean_thickness_m": np.nan,
@@ -359,7 +360,9 @@ def _table(specs: list[GlacierSpec], outcomes: list[TaskOutcome], model_name: st
     # the area the volume is integrated over: the outline's part on the DEM (all of it unless ``partial``)
     table["estimated_area_km2"] = (table["n_pixels"].fillna(0) * table["pixel_area_m2"].fillna(0) / 1e6).where(
         table["status"] == Status.OK.value, 0.0)
-    return table[COLUMNS + [c for c in table.columns if c not in COLUMNS]]
+    table = table[COLUMNS + [c for c in table.columns if c not in COLUMNS]]
+    table = table.assign(measured_region=measured_region(table["rgi_id"], predictor))
+    return table.join(volume_interval_90(table, predictor, calibrate))
 
 
 def measured_region(ids: pd.Series, predictor: Any) -> pd.Series:

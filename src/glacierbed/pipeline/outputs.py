@@ -26,6 +26,7 @@ from glacierbed.core.atomic import replacing
 from glacierbed.core.errors import CorruptFileError
 from glacierbed.core.glaciology import sea_level_equivalent_mm
 from glacierbed.data.rasters import NODATA, Raster, sample_layers
+from glacierbed.posterior.calibration.features import GAUSS_Z90
 
 #: the bands of a glacier's result file, in order
 RESULT_BANDS = ("thickness", "thickness_std")
@@ -228,6 +229,16 @@ def write_tables(outlines: gpd.GeoDataFrame, table: pd.DataFrame, out: Path) -> 
     return paths
 
 
+def volume_interval_90(table: pd.DataFrame, predictor: Any, calibrate: bool) -> pd.DataFrame:
+    """Each glacier's 90 % volume interval, ``volume_km3`` ∓ z90 × ``volume_std_km3`` (lower end clipped at 0): z90 is
+    the calibration's glacier-level multiplier when the volumes were calibrated, else the normal 1.645."""
+    cal = getattr(predictor, "calibration", None) if calibrate else None
+    z90 = cal.glacier_z90 if cal is not None else GAUSS_Z90
+    half = z90 * table["volume_std_km3"]
+    return pd.DataFrame({"volume_90_low_km3": (table["volume_km3"] - half).clip(lower=0.0),
+                         "volume_90_high_km3": table["volume_km3"] + half}, index=table.index)
+
+
 def region_totals(table: pd.DataFrame) -> dict[str, Any]:
     """Totals of a glacier table: area, volume, its uncertainty, sea-level equivalent, counts.
 
@@ -251,6 +262,9 @@ def region_totals(table: pd.DataFrame) -> dict[str, Any]:
         volume_km3=volume,
         volume_std_km3=float(std.sum()),
         volume_std_independent_km3=float(np.sqrt((std**2).sum())),
+        # glacier errors added linearly (as the 1-sigma): the region's 90 % interval is the sum of the glaciers'
+        volume_90_km3=[float(table[c].sum()) if c in table else float("nan")
+                       for c in ("volume_90_low_km3", "volume_90_high_km3")],
         sea_level_equivalent_mm=sea_level_equivalent_mm(volume),
         sle_formula="SLE_mm = V_km3 * 900/1028 / 3.625e8 km2 * 1e6 (ice below sea level not subtracted)",
         counts_by_status={k: int(v) for k, v in table["status"].value_counts().items()},

@@ -43,8 +43,8 @@ rows), :mod:`.container` (:class:`Calibration`, files). Imports only modules ups
 the estimate stage. See docs/calibration.md.
 """
 
-from glacierbed.posterior.calibration.container import (FILE_KIND, FILE_VERSION, SHIPPED_VARIANT, STEP_TYPES,
-                                                        Calibration, data_record, make_step)
+from glacierbed.posterior.calibration.container import (BOOSTED_DESIGN, FILE_KIND, FILE_VERSION, SHIPPED_VARIANT,
+                                                        STEP_TYPES, Calibration, data_record, make_step)
 from glacierbed.posterior.calibration.features import (CELL_UNITS, FEATURE_NAMES, FEATURES_VERSION, GLACIER_KEY,
                                                        LEVELS, MEAN_UNIT, RESIDUAL_FEATURES, SIGMA_FEATURES,
                                                        calibration_features, keep_glacier_means, table_features)
@@ -56,7 +56,7 @@ from glacierbed.posterior.calibration.steps import ResidualBooster, ThicknessSca
 from glacierbed.posterior.calibration.trees import BoostedTrees
 from glacierbed.posterior.calibration.volumes import glacier_volume_std, regional_volume_std
 
-__all__ = ["SHIPPED_VARIANT",
+__all__ = ["BOOSTED_DESIGN", "SHIPPED_VARIANT",
            "FEATURE_NAMES", "FEATURES_VERSION", "GLACIER_KEY", "RESIDUAL_FEATURES", "SIGMA_FEATURES", "CELL_UNITS",
            "MEAN_UNIT", "LEVELS", "FILE_KIND", "FILE_VERSION", "STEP_TYPES", "calibration_features", "table_features",
            "keep_glacier_means", "glacier_weights", "weighted_quantile", "weighted_coverage", "group_splits",

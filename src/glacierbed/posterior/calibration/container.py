@@ -28,9 +28,13 @@ FILE_KIND = "glacierbed-calibration"
 FILE_VERSION = 3
 
 STEP_TYPES = {"scale": ThicknessScale, "residual": ResidualBooster, "interval": IntervalCalibrator}
-#: the variant of the shipped network's calibration (since 2026-12-07, candidate 37: the interval's sigma in the
-#: parametric form, growing with thickness; before, boosted trees): what benchmarks mean by "the shipped design"
-SHIPPED_VARIANT = "residual+scale+interval~parametric"
+#: the variant of the shipped network's calibration (since 2026-12-07: candidate 37, the interval's sigma in the
+#: parametric form, growing with thickness, before boosted trees; candidate 38, the glacier level's 90 % multiplier
+#: the normal 1.645, before fitted): what benchmarks mean by "the shipped design"
+SHIPPED_VARIANT = "residual+scale+interval~parametric^gauss"
+#: the shipped design up to candidate 36 (boosted sigma trees, fitted glacier multiplier): the design the decision
+#: benchmarks written before 2026-12-07 scored against, and so what their reruns must reproduce
+BOOSTED_DESIGN = "residual+scale+interval"
 
 
 def make_step(kind: str, **kwargs: Any) -> Any:
@@ -78,20 +82,21 @@ class Calibration:
     def variant(cls, name: str, **kwargs: Any) -> "Calibration":
         """By name: ``none``, ``scale``, ``residual+scale``, ``scale+interval``, ``residual+scale+interval``
         (any ``+``-joined sequence of ``scale``, ``residual``, ``interval``), default settings; an interval
-        token may name its sigma's form (``interval~parametric``), its widening (``interval@linear``) and its
-        glacier units (``interval:all``), in that order."""
+        token may name its sigma's form (``interval~parametric``), its widening (``interval@linear``), its glacier
+        level's 90 % multiplier (``interval^gauss``) and its glacier units (``interval:all``), in that order."""
         if name == "none":
             return cls([], **kwargs)
         steps = []
         for token in name.split("+"):  # "interval@linear": widened with distance; "interval:all": glacier_units
             token, _, units = token.partition(":")
+            token, _, tail = token.partition("^")
             token, _, widening = token.partition("@")
             kind, _, method = token.partition("~")
-            if (method or widening or units) and kind != "interval":
-                raise ValueError(f"{name!r}: only an interval step takes '~method', '@widening' or ':glacier_units' "
-                                 f"({token!r})")
+            if (method or widening or tail or units) and kind != "interval":
+                raise ValueError(f"{name!r}: only an interval step takes '~method', '@widening', '^glacier_tail' or "
+                                 f"':glacier_units' ({token!r})")
             options = {**({"method": method} if method else {}), **({"widening": widening} if widening else {}),
-                       **({"glacier_units": units} if units else {})}
+                       **({"glacier_tail": tail} if tail else {}), **({"glacier_units": units} if units else {})}
             steps.append(make_step(kind, **options))
         return cls(steps, **kwargs)
 
