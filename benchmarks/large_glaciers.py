@@ -26,7 +26,6 @@ finished estimates resume). Writes ``benchmarks/results/large_glaciers.{md,csv}`
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 import subprocess
 import sys
@@ -72,11 +71,14 @@ def predictor(variant: str):
 
 
 def _scored(region: Path, out: Path, model: Any, cfg: EstimateConfig, **labels: str) -> pd.DataFrame:
-    """One estimate of the region, per glacier against the truth."""
+    """One estimate of the region, per glacier against the truth, with the 90 % multiplier of its volume 1-sigma
+    (``z90``: the model's calibration's glacier level when calibrated; else the network's sigma read as Gaussian)."""
     res = estimate(region / "dem.tif", region / "outlines.gpkg", out, model=model, config=cfg, maps=False)
     g = res.glaciers[["rgi_id", "volume_km3", "volume_std_km3", "resolution_mode", "working_resolution_m"]]
     t = pd.read_csv(region / "truth.csv")[["rgi_id", "area_km2", "volume_km3"]]
-    return t.merge(g, on="rgi_id", suffixes=("_true", "_est")).assign(**labels, out=str(out))
+    calibration = load_predictor(model).calibration if cfg.calibrate else None
+    z90 = calibration.glacier_z90 if calibration is not None else GAUSS_Z90
+    return t.merge(g, on="rgi_id", suffixes=("_true", "_est")).assign(**labels, out=str(out), z90=float(z90))
 
 
 def run_variants(region: Path, work: Path) -> pd.DataFrame:
@@ -143,16 +145,10 @@ def summarise(per_glacier: pd.DataFrame, region: Path) -> tuple[pd.DataFrame, pd
     return pd.DataFrame(rows).round(3), classes[["variant", "stage", *classes.columns[:-2]]].round(3)
 
 
-@functools.cache
-def shipped_glacier_z90() -> float:
-    """The shipped calibration's 90 % multiplier of a glacier's volume 1-sigma."""
-    return float(load_predictor(None).calibration.glacier_z90)
-
-
 def by_size(g: pd.DataFrame, tiled: set[str]) -> pd.DataFrame:
     """One run's glaciers by size class: how many (and how many ``tiled``), true volume, volume ratio, and the volume
-    interval (calibrated when the run's ``stage`` says so; else the network's sigma read as Gaussian)."""
-    z90 = shipped_glacier_z90() if "calibrated" in str(g["stage"].iloc[0]) else GAUSS_Z90
+    interval (with the run's own ``z90``, :func:`_scored`)."""
+    z90 = float(g["z90"].iloc[0])
     return pd.DataFrame([dict(area_km2=str(cls), glaciers=len(c), tiled=int(c["rgi_id"].isin(tiled).sum()),
                               true_km3=c["volume_km3_true"].sum(), volume_ratio=_ratio(c),
                               glacier_ratio_median=(c["volume_km3_est"] / c["volume_km3_true"]).median(),
