@@ -23,7 +23,7 @@ from scipy import ndimage
 
 from glacierbed.core.atomic import write_text
 from glacierbed.evaluation.benchmark import to_markdown, write_table
-from glacierbed.models.thickness.training import inner_glaciers
+from glacierbed.simulation.thickness_area import inner_glaciers
 from glacierbed.simulation.glacier_set import SimulatedSet
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -40,7 +40,8 @@ from glacierbed.core.glaciology import mass_conservation_thickness
 from glacierbed.posterior.physics import PhysicsConfig, refine
 from glacierbed.simulation.glacier_set import SimulatedSet
 from glacierbed.models.thickness.runtime import ThicknessNetPredictor
-from glacierbed.models.thickness.training import dem_noise, inner_glaciers, inventory_labels
+from glacierbed.models.thickness.training import dem_noise, inventory_labels
+from glacierbed.simulation.thickness_area import inner_glaciers
 from glacierbed.core.errors import run_script
 
 RESULTS = Path(__file__).resolve().parent / "results"

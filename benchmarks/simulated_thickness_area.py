@@ -3,14 +3,17 @@
 The network learns what thickness goes with what ice surface from simulated glaciers; if the simulator makes glaciers
 much thicker (or thinner) for their area than real ones, the network starts from that bias and the measured
 fine-tuning and the calibration must undo it. This benchmark puts each simulated set's glaciers (the glaciers inside
-a window, not cut by its edge: :func:`glacierbed.models.thickness.training.inner_glaciers`) and the simulated regions'
+a window, not cut by its edge: :func:`glacierbed.simulation.thickness_area.inner_glaciers`) and the simulated regions'
 glaciers beside every GlaThiDa glacier-level survey with an area and a mean thickness (held-out surveys dropped) and
-the Farinotti-type volume-area scaling V = 0.034 A^1.375 (km³, km²): per size class, the median over glaciers of
-the mean thickness over the scaling's, and the class's total volume over the scaling's. Nothing is fitted or chosen.
+the Farinotti-type volume-area scaling V = 0.034 A^1.375 (km³, km²): per size class
+(:func:`glacierbed.simulation.thickness_area.thickness_for_area`, which every ``glacierbed simulate build`` records
+in its summary), the median over glaciers of the mean thickness over the scaling's, and the class's total volume over
+the scaling's. Nothing is fitted or chosen.
 
-Sets read where present: a 1/10 sample of the stage-1 spanning 128 px simulator (``glacierbed simulate build
---config benchmarks/configs/simulated_spanning_128_sample.yaml --out runs/thickness_area/span128_sample.npz``, ~15
-min on 2 cores; its own draws, the same ranges), the old simulator's set the measured fine-tuning draws from
+Sets read where present: samples of the stage-1 spanning simulator, 1/10 of its 128 px half and 1/5 of its 256 px
+half (``glacierbed simulate build --config benchmarks/configs/simulated_spanning_{128,256}_sample.yaml --out
+runs/thickness_area/span{128,256}_sample.npz --workers 2``, ~11 and ~? min; their own draws, the same ranges), the
+old simulator's set the measured fine-tuning draws from
 (``runs/span/sim128.npz``, ``tools/rebuild_lineage.py``), and the simulated regions of ``benchmarks/region_scale.py``
 and ``benchmarks/large_glaciers.py``.
 
@@ -31,15 +34,16 @@ from glacierbed.core.atomic import write_text
 from glacierbed.core.errors import run_script
 from glacierbed.data import registry
 from glacierbed.data.observations import read_glathida_glaciers
-from glacierbed.evaluation.baselines import VA_C_KM3, VA_GAMMA
+from glacierbed.core.glaciology import va_mean_thickness_m
 from glacierbed.evaluation.benchmark import to_markdown, write_table
-from glacierbed.models.thickness.training import inner_glaciers
+from glacierbed.simulation.thickness_area import glacier_sizes, thickness_for_area
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 #: simulated window sets: label -> (path, the splits read)
 WINDOW_SETS = {
     "spanning 128 px simulator (stage 1; 1/10 sample)": (ROOT / "runs/thickness_area/span128_sample.npz", ("train",)),
+    "spanning 256 px simulator (stage 1; 1/5 sample)": (ROOT / "runs/thickness_area/span256_sample.npz", ("train",)),
     "old simulator (measured fine-tuning's pool)": (ROOT / "runs/span/sim128.npz", ("train",)),
 }
 #: simulated regions: label -> truth table
@@ -48,33 +52,21 @@ REGIONS = {
     "simulated large-glacier region (256 px blocks)": ROOT / "runs/large_glaciers/region_s0/truth.csv",
 }
 MEASURED = "GlaThiDa glacier surveys (measured)"
-SIZE_CLASSES_KM2 = [0.0, 1.0, 10.0, 50.0, np.inf]
-
-
-def va_thickness_m(area_km2: np.ndarray) -> np.ndarray:
-    """Mean thickness of volume-area scaling (m): V / A = 0.034 A^0.375 km."""
-    return 1e3 * VA_C_KM3 * np.asarray(area_km2, float) ** (VA_GAMMA - 1.0)
 
 
 def window_glaciers(path: Path, splits: tuple[str, ...]) -> pd.DataFrame:
     """Area and mean thickness of every glacier inside a window (not cut by its edge) of a simulated set."""
     z = np.load(path)
-    keep = np.isin(z["split"], splits)
-    rows = []
-    for i in np.flatnonzero(keep):
-        ids, thick, res = z["ids"][i].astype(int), z["thickness"][i], float(z["res"][i])
-        inner = inner_glaciers(ids)
-        for gid in np.unique(ids[inner]):
-            m = ids == gid
-            rows.append({"window": int(i), "source": str(z["source"][i]), "pixel_m": res,
-                         "area_km2": m.sum() * res**2 / 1e6, "mean_thickness_m": float(thick[m].mean())})
-    return pd.DataFrame(rows)
+    sizes = [glacier_sizes(z["thickness"][i], z["ids"][i], float(z["res"][i]))
+             for i in np.flatnonzero(np.isin(z["split"], splits))]
+    return pd.DataFrame({"area_km2": np.concatenate([a for a, _ in sizes]),
+                         "mean_thickness_m": np.concatenate([h for _, h in sizes])})
 
 
 def region_glaciers(path: Path) -> pd.DataFrame:
     """Area and mean thickness of every glacier of a simulated region's truth table."""
     t = pd.read_csv(path)
-    return pd.DataFrame({"source": "region", "area_km2": t["area_km2"],
+    return pd.DataFrame({"area_km2": t["area_km2"],
                          "mean_thickness_m": 1e3 * t["volume_km3"] / t["area_km2"]})
 
 
@@ -82,22 +74,13 @@ def measured_glaciers() -> pd.DataFrame:
     """GlaThiDa glacier-level surveys with an area and a mean thickness (held-out surveys dropped)."""
     g = read_glathida_glaciers(registry.get_file("glathida/glacier.csv"), for_fitting=True)
     g = g[(g["area"] > 0) & (g["mean_thickness"] > 0)]
-    return pd.DataFrame({"source": "glathida", "area_km2": g["area"].to_numpy(float),
+    return pd.DataFrame({"area_km2": g["area"].to_numpy(float),
                          "mean_thickness_m": g["mean_thickness"].to_numpy(float)})
 
 
 def by_size(glaciers: pd.DataFrame, label: str) -> pd.DataFrame:
-    """Per size class: glaciers, median mean thickness, median of thickness over the scaling's, total over scaling."""
-    g = glaciers.assign(va_m=va_thickness_m(glaciers["area_km2"]))
-    g = g.assign(ratio=g["mean_thickness_m"] / g["va_m"])
-    rows = []
-    for cls, c in g.groupby(pd.cut(g["area_km2"], SIZE_CLASSES_KM2), observed=True):
-        rows.append({"set": label, "area_km2": str(cls), "glaciers": len(c),
-                     "median_thickness_m": c["mean_thickness_m"].median(),
-                     "median_over_va": c["ratio"].median(), "p10_over_va": c["ratio"].quantile(0.1),
-                     "p90_over_va": c["ratio"].quantile(0.9),
-                     "volume_over_va": (c["mean_thickness_m"] * c["area_km2"]).sum() / (c["va_m"] * c["area_km2"]).sum()})
-    return pd.DataFrame(rows)
+    """:func:`thickness_for_area` of one set, labelled."""
+    return thickness_for_area(glaciers["area_km2"], glaciers["mean_thickness_m"]).assign(set=label)
 
 
 def plot(sets: dict[str, pd.DataFrame], path: Path) -> Path:
@@ -114,7 +97,7 @@ def plot(sets: dict[str, pd.DataFrame], path: Path) -> Path:
         m = sets[MEASURED]
         ax.scatter(sets[label]["area_km2"], sets[label]["mean_thickness_m"], s=3, alpha=0.3, label="simulated")
         ax.scatter(m["area_km2"], m["mean_thickness_m"], s=6, c="k", alpha=0.6, label="measured (GlaThiDa)")
-        ax.plot(a, va_thickness_m(a), "r-", lw=1.5, label="V = 0.034 A^1.375")
+        ax.plot(a, va_mean_thickness_m(a), "r-", lw=1.5, label="V = 0.034 A^1.375")
         ax.set(xscale="log", yscale="log", xlabel="area (km²)", title=label, xlim=(0.01, 1000), ylim=(1, 2000))
     axes[0][0].set_ylabel("mean thickness (m)")
     axes[0][0].legend(fontsize=7, loc="upper left")
@@ -139,7 +122,8 @@ def main(argv: list[str] | None = None) -> None:
             sets[label] = read(path)
         else:
             missing.append(f"{label} (`{path.relative_to(ROOT)}`)")
-    table = pd.concat([by_size(g, label) for label, g in sets.items()], ignore_index=True).round(2)
+    table = pd.concat([by_size(g, label) for label, g in sets.items()], ignore_index=True)
+    table = table[["set", *table.columns.drop("set")]].round(2)
     write_table(table, args.out / "simulated_thickness_area.csv")
     plot(sets, args.out / "simulated_thickness_area.png")
     lines = [

@@ -10,6 +10,7 @@ import pytest
 
 from glacierbed.core.errors import CorruptFileError
 from glacierbed.simulation.ice_flow import GLEN_A, GlacierParams, SimulationConfig
+from glacierbed.simulation.thickness_area import inner_glaciers
 from glacierbed.simulation.glacier_set import (SimSource, SimulatedSet, SimulatedSetConfig, build_simulated_set, draw_windows,
                                   glacier_labels, surface_speed)
 
@@ -82,6 +83,9 @@ def test_tiny_real_build(tmp_path: Path) -> None:
     ice = sims.thickness > cfg.ice_min_m
     assert ((sims.ids > 0) == ice).all()
     assert len(sims.params) == n and {"glen_a", "ela_m", "steady"} <= set(sims.params[0])
+    # the summary's thickness-for-area check counts each glacier inside a window once
+    inside = sum(len(np.unique(i[inner_glaciers(i)])) for i in sims.ids)
+    assert sum(r["glaciers"] for r in summary["thickness_for_area"]) == inside
     # an interrupted or repeated build reuses the finished batches (resume): same windows, nothing recomputed
     parts = sorted((tmp_path / "sim.parts").glob("*.npz"))
     stamps = [p.stat().st_mtime_ns for p in parts]

@@ -35,11 +35,24 @@ GLEN_A = 2.4e-24  #: Pa-3 s-1, temperate ice (Cuffey & Paterson 2010)
 OCEAN_AREA_KM2 = 3.625e8
 #: RGI TermType codes of glaciers ending in water (RGI 6: 1 marine-terminating, 2 lake-terminating)
 CALVING_TERM_TYPES = (1, 2)
+#: volume-area scaling V = c A^gamma, V in km3, A in km2 (Bahr et al. 1997; Chen & Ohmura 1990)
+VA_C_KM3 = 0.034
+VA_GAMMA = 1.375
 
 
 def per_year(rate_factor_pa_s: float) -> float:
     """Glen's A from Pa-n s-1 to Pa-n yr-1 (speeds in m/yr)."""
     return rate_factor_pa_s * SECONDS_PER_YEAR
+
+
+def va_volume_km3(area_km2: Any, c: float = VA_C_KM3, gamma: float = VA_GAMMA) -> np.ndarray:
+    """Volume-area scaling: V (km3) = c A^gamma with A in km2."""
+    return c * np.asarray(area_km2, dtype=float) ** gamma
+
+
+def va_mean_thickness_m(area_km2: Any, c: float = VA_C_KM3, gamma: float = VA_GAMMA) -> np.ndarray:
+    """Mean thickness (m) of volume-area scaling, V / A = c A^(gamma - 1) km."""
+    return 1e3 * c * np.asarray(area_km2, dtype=float) ** (gamma - 1.0)
 
 
 def sea_level_equivalent_mm(volume_km3: float) -> float:

@@ -27,14 +27,12 @@ from scipy import ndimage
 
 from glacierbed.data.outlines import rasterize_ids
 from glacierbed.core import glaciology
+from glacierbed.core.glaciology import VA_C_KM3, VA_GAMMA, va_volume_km3
 from glacierbed.data.rasters import Raster, resample_to_grid
 from glacierbed.core.errors import MissingCRSError, NoOverlapError
 
 log = logging.getLogger(__name__)
 
-#: volume-area scaling V = c A^gamma, V in km3, A in km2 (Bahr et al. 1997; Chen & Ohmura 1990)
-VA_C_KM3 = 0.034
-VA_GAMMA = 1.375
 #: GlabTop's shape factor (Linsbauer et al. 2012)
 SHAPE_FACTOR = 0.8
 
@@ -59,11 +57,6 @@ def finish_thickness(dem: Raster, ids: np.ndarray, thickness: np.ndarray) -> Ras
     out = np.where(ids > 0, np.clip(np.nan_to_num(thickness, nan=0.0), 0.0, None), 0.0)
     out[~np.isfinite(dem.data)] = np.nan
     return dem.with_data(out)
-
-
-def va_volume_km3(area_km2: np.ndarray | float, c: float = VA_C_KM3, gamma: float = VA_GAMMA) -> np.ndarray:
-    """Volume-area scaling: V (km3) = c A^gamma with A in km2."""
-    return c * np.asarray(area_km2, dtype=float) ** gamma
 
 
 def outline_areas_km2(outlines: gpd.GeoDataFrame, crs) -> np.ndarray:

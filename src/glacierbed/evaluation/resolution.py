@@ -20,7 +20,8 @@ from scipy import ndimage
 from glacierbed.core.errors import OptionError
 from glacierbed.data import registry
 from glacierbed.models.thickness.features import thickness_features
-from glacierbed.models.thickness.training import dem_noise, inner_glaciers, inventory_labels
+from glacierbed.models.thickness.training import dem_noise, inventory_labels
+from glacierbed.simulation.thickness_area import inner_glaciers
 from glacierbed.pipeline.estimate import estimate
 from glacierbed.pipeline.glacier import EstimateConfig
 from glacierbed.simulation.coarse_views import block_average, coarse_window

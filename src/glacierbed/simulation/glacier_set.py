@@ -30,9 +30,10 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 from scipy import ndimage
 from skimage.segmentation import watershed
 
@@ -42,6 +43,7 @@ from glacierbed.core.parallel import OK, Checkpoint, execute
 from glacierbed.data.terrain import PatchSource, source_grids
 from glacierbed.core.glaciology import glen_deformation_speed, linear_mass_balance, smoothed_surface, surface_slope
 from glacierbed.simulation.ice_flow import GlacierParams, ParamRanges, SimulationConfig, draw_params, simulate_glaciers
+from glacierbed.simulation.thickness_area import glacier_sizes, thickness_for_area
 
 log = logging.getLogger(__name__)
 
@@ -317,11 +319,18 @@ def build_simulated_set(cfg: SimulatedSetConfig, out: str | Path, workers: int =
                "rejected_windows": dict(rejected), "dropped_simulations": dict(dropped),
                "ice_fraction": {"p10": float(np.quantile(ice, 0.1)), "median": float(np.median(ice)),
                                 "p90": float(np.quantile(ice, 0.9))},
-               "steady_share": float(np.mean([p["steady"] for p in params]))}
+               "steady_share": float(np.mean([p["steady"] for p in params])),
+               "thickness_for_area": set_thickness_for_area(arrays).round(3).to_dict("records")}
     SimulatedSet(**{k: np.stack(v) if k in ("bed", "thickness", "ids", "speed", "smb") else np.asarray(v)
                     for k, v in arrays.items()}, params=params, summary=summary).save(out)
     write_json(out.with_suffix(".json"), summary)
     return summary
+
+
+def set_thickness_for_area(arrays: Mapping[str, Sequence]) -> pd.DataFrame:
+    """:func:`~glacierbed.simulation.thickness_area.thickness_for_area` of every glacier inside a window of a set."""
+    sizes = [glacier_sizes(t, i, r) for t, i, r in zip(arrays["thickness"], arrays["ids"], arrays["res"])]
+    return thickness_for_area(np.concatenate([a for a, _ in sizes]), np.concatenate([h for _, h in sizes]))
 
 
 def job_key(job: tuple, cfg: SimulatedSetConfig) -> str:

@@ -37,6 +37,7 @@ from glacierbed.core.config import YamlConfig, config_to_dict
 from glacierbed.core.threads import torch_threads
 from glacierbed.models.runs import OnStep, TrainingRun, optimiser_step, start_from, to_device
 from glacierbed.models.thickness.features import N_FEATURES, thickness_features
+from glacierbed.simulation.thickness_area import inner_glaciers
 from glacierbed.models.thickness.network import (ThicknessNet, ThicknessNetConfig, gaussian_nll, load_thickness_net,
                                                  save_thickness_net)
 
@@ -77,13 +78,6 @@ def inventory_labels(thickness: np.ndarray, glacier_ids: np.ndarray, threshold_m
     """Glacier labels as an inventory would draw them: the simulated glaciers' pixels with
     more than ``threshold_m`` of ice (label 0 elsewhere)."""
     return np.where(thickness > threshold_m, glacier_ids, 0).astype(np.int32)
-
-
-def inner_glaciers(ids: np.ndarray) -> np.ndarray:
-    """Pixels of the glaciers that do not reach the window's two outer rows or columns: a glacier cut by the
-    window's edge (the simulation's sink) is an input but is not scored or trained on."""
-    edge = np.unique(np.concatenate([ids[:2].ravel(), ids[-2:].ravel(), ids[:, :2].ravel(), ids[:, -2:].ravel()]))
-    return (ids > 0) & ~np.isin(ids, edge[edge > 0])
 
 
 def dem_noise(shape: tuple[int, int], std_m: float, rng: np.random.Generator) -> np.ndarray:
