@@ -229,9 +229,10 @@ def main(argv: list[str] | None = None) -> None:
         for _, ft in candidates.iterrows()]
     if args.compare_with is not None and args.by != "region":
         decisions += paired_lines(per_glacier, candidates["variant"].iloc[-1], args.compare_with)
-    protocols = [f"selection_protocol_{name}.md"]
-    if not (RESULTS / protocols[0]).exists() and "_loro" in name:  # a region-wise run reported under its protocol
-        protocols = [f"selection_protocol_{name.replace('_loro', '', 1)}.md"]
+    # the run's own protocol; a region-wise run's is its glacier-wise one's; else the config's (one per candidate)
+    names = [name, name.replace("_loro", "", 1), args.config.stem]
+    found = [f"selection_protocol_{n}.md" for n in names if (RESULTS / f"selection_protocol_{n}.md").exists()]
+    protocols = found[:1] or [f"selection_protocol_{name}.md"]
     if args.nested and (RESULTS / f"selection_protocol_{name}_nested.md").exists():
         protocols.append(f"selection_protocol_{name}_nested.md")
     n_side = "one glacier" if cfg.side_batch == 1 else f"{cfg.side_batch} glaciers"
