@@ -12,7 +12,7 @@ the scaling's. Nothing is fitted or chosen.
 
 Sets read where present: samples of the stage-1 spanning simulator, 1/10 of its 128 px half and 1/5 of its 256 px
 half (``glacierbed simulate build --config benchmarks/configs/simulated_spanning_{128,256}_sample.yaml --out
-runs/thickness_area/span{128,256}_sample.npz --workers 2``, ~11 and ~? min; their own draws, the same ranges), the
+runs/thickness_area/span{128,256}_sample.npz --workers 2``, ~11 and ~8 min; their own draws, the same ranges), the
 old simulator's set the measured fine-tuning draws from
 (``runs/span/sim128.npz``, ``tools/rebuild_lineage.py``), and the simulated regions of ``benchmarks/region_scale.py``
 and ``benchmarks/large_glaciers.py``.

@@ -365,6 +365,27 @@ def test_unmeasured_region_volume_interval_rule_on_hand_values() -> None:
     assert not bench.decision(table((0.96, 0.99), (0.48, 0.565)))[0]  # too wide: |0.96 - 0.68| = 0.28
 
 
+def test_glacier_intervals_decision_needs_both_splits_and_a_smaller_gap() -> None:
+    """The glacier-interval protocols' rule on hand-made coverage: the candidate ships only with a smaller worst gap
+    over both splits and the Ötztal means within ±10 points glacier-wise; with one split scored it decides nothing."""
+    bench = _script("glacier_intervals")
+
+    def table(v2_all_90: float, v2_oetztal_68: float, splits=("glacier-wise", "region-wise")) -> pd.DataFrame:
+        rows = []
+        for split in splits:
+            for variant, (all90, oe68) in {"V0": (0.756, 0.684), "V2": (v2_all_90, v2_oetztal_68)}.items():
+                rows += [{"variant": variant, "split": split, "level": "glacier", "case": "all glaciers",
+                          "coverage68": 0.60, "coverage90": all90},
+                         {"variant": variant, "split": split, "level": "glacier", "case": "oetztal-means",
+                          "coverage68": oe68, "coverage90": 0.95}]
+        return pd.DataFrame(rows)
+
+    assert "V2 replaces V0" in bench.decision(table(0.83, 0.70), "V2")[-1]  # worst gap 0.144 -> 0.080
+    assert "does not pass" in bench.decision(table(0.83, 0.80), "V2")[-1]  # Ötztal 68 % 12 points over
+    assert "does not pass" in bench.decision(table(0.70, 0.70), "V2")[-1]  # its 90 % gap 0.20 > 0.144
+    assert "Not decided" in bench.decision(table(0.83, 0.70, splits=("region-wise",)), "V2")[0]
+
+
 def test_consensus_alps_means_on_hand_values(data_dir) -> None:
     """The consensus' mean thickness of a glacier is its g2ti volume over its rgi11-alps outline's area (read here
     straight from the kit's files), and the scores are estimate − measured: a method at 1.5× every measured mean has
