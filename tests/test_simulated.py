@@ -183,3 +183,27 @@ def test_coarse_view_keeps_the_volume_and_samples_labels_at_block_centres(tmp_pa
     assert back.summary["coarse_view"] == {"factor": 2, "coarsest_m": 200.0}
     with pytest.raises(ValueError, match="stays within"):
         coarse_view(sims, 16)
+
+
+def test_simulate_build_cli_prints_the_thickness_for_area_check(tmp_path: Path, data_dir: Path) -> None:
+    """`glacierbed simulate build` on two 64 px windows of real Alpine terrain: the windows are written and the
+    summary's thickness-for-area check is printed (one line, per size class)."""
+    import json
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from glacierbed.cli import app
+
+    cfg = {"patch": 64, "batch": 2, "min_ice_fraction": 0.0, "max_ice_fraction": 1.0,
+           "simulation": {"max_years": 400.0, "compile": False},
+           "sources": [{"name": "ticino", "dem": "alps-topography-200m/topg-ticino.tif", "resolutions_m": [200],
+                        "n_per_resolution": 2, "test": True}]}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(cfg))
+    r = CliRunner().invoke(app, ["simulate", "build", "--config", str(tmp_path / "s.yaml"),
+                                 "--out", str(tmp_path / "s.npz")])
+    assert r.exit_code == 0, r.output
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert "median mean thickness over volume-area scaling" in " ".join(r.output.split())
+    for row in summary["thickness_for_area"]:
+        assert row["glaciers"] >= 1 and row["median_over_va"] > 0

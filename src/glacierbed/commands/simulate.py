@@ -34,6 +34,10 @@ def register(app: typer.Typer) -> None:
             console.print(f"{row['source']:>28} {row['split']:>5} {row['n']:5d}")
         console.print(f"{summary['n']} simulated windows in {summary['seconds']:.0f} s; dropped "
                       f"{summary['dropped_simulations']}; ice fraction median {summary['ice_fraction']['median']:.2f}")
+        classes = "; ".join(f"{r['area_km2']} km² {r['median_over_va']:.2f}× ({r['glaciers']})"
+                            for r in summary["thickness_for_area"])
+        console.print(f"glaciers inside windows, median mean thickness over volume-area scaling's (count): {classes} "
+                      "(measured GlaThiDa surveys: benchmarks/results/simulated_thickness_area.md)")
 
     @sim.command("figure")
     @clean_errors
