@@ -37,7 +37,7 @@ import pandas as pd
 
 from glacierbed.core.atomic import write_text
 from glacierbed.core.errors import quiet_per_glacier_logs, run_script
-from glacierbed.evaluation.baselines import va_volume_km3
+from glacierbed.simulation.thickness_area import thickness_for_area
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.known_truth import region_truth_scores
 from glacierbed.pipeline.estimate import estimate
@@ -103,13 +103,9 @@ def run_diagnostics(region: Path, work: Path) -> pd.DataFrame:
 def truth_against_scaling(region: Path) -> pd.DataFrame:
     """How thick the simulated glaciers are for their area: true volume over volume-area scaling, by size class."""
     t = pd.read_csv(region / "truth.csv")
-    rows = []
-    for cls, g in t.groupby(pd.cut(t["area_km2"], SIZE_CLASSES_KM2), observed=True):
-        va = va_volume_km3(g["area_km2"].to_numpy())
-        rows.append(dict(area_km2=str(cls), glaciers=len(g), mean_thickness_m=1e3 * g["volume_km3"].sum()
-                         / g["area_km2"].sum(), truth_over_va=g["volume_km3"].sum() / va.sum(),
-                         glacier_over_va_median=float(np.median(g["volume_km3"].to_numpy() / va))))
-    return pd.DataFrame(rows).round(2)
+    c = thickness_for_area(t["area_km2"], 1e3 * t["volume_km3"] / t["area_km2"], SIZE_CLASSES_KM2)
+    c = c.rename(columns={"volume_over_va": "truth_over_va", "median_over_va": "glacier_over_va_median"})
+    return c[["area_km2", "glaciers", "mean_thickness_m", "truth_over_va", "glacier_over_va_median"]].round(2)
 
 
 def _ratio(g: pd.DataFrame) -> float:

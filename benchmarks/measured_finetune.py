@@ -302,9 +302,8 @@ def calibration_suffix(variant: str) -> str:
     """A results-file tag for a calibration variant other than :data:`BOOSTED_DESIGN` (whose results carry none): its
     steps' forms (``residual+scale+interval~parametric`` -> ``parametric``), else the variant with ``+`` as ``_``."""
     options = [t.split("~", 1)[1] for t in variant.split("+") if "~" in t]
-    if options:
-        return "_".join(o.replace("^", "-").replace(":", "-").replace("@", "-") for o in options)
-    return variant.replace("+", "_").replace(":", "-").replace("@", "-").replace("^", "-")
+    tag = "_".join(options) if options else variant.replace("+", "_")
+    return tag.replace("^", "-").replace(":", "-").replace("@", "-")
 
 
 def refit_interval(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init: Path, args: argparse.Namespace,

@@ -36,8 +36,11 @@ def test_thickness_for_area_by_class_on_hand_values() -> None:
     area = np.array([1.0, 1.0, 20.0])
     thick = np.array([34.0, 68.0, 0.5 * va_mean_thickness_m(20.0)])
     t = thickness_for_area(area, thick).set_index("area_km2")
-    assert list(t.index) == ["(0, 1]", "(10, 50]"]  # empty classes are left out
-    assert t.loc["(0, 1]", "glaciers"] == 2 and t.loc["(0, 1]", "median_over_va"] == pytest.approx(1.5)
-    assert t.loc["(0, 1]", "volume_over_va"] == pytest.approx(1.5)
-    assert t.loc["(10, 50]", "median_over_va"] == pytest.approx(0.5)
-    assert t.loc["(0, 1]", "median_thickness_m"] == pytest.approx(51.0)
+    assert list(t.index) == ["(0.0, 1.0]", "(10.0, 50.0]"]  # empty classes are left out
+    assert t.loc["(0.0, 1.0]", "glaciers"] == 2 and t.loc["(0.0, 1.0]", "median_over_va"] == pytest.approx(1.5)
+    assert t.loc["(0.0, 1.0]", "volume_over_va"] == pytest.approx(1.5)
+    assert t.loc["(10.0, 50.0]", "median_over_va"] == pytest.approx(0.5)
+    assert t.loc["(0.0, 1.0]", "median_thickness_m"] == pytest.approx(51.0)
+    assert t.loc["(0.0, 1.0]", "mean_thickness_m"] == pytest.approx(51.0)  # the class's volume over its area
+    wide = thickness_for_area(area, thick, classes_km2=(0.0, np.inf)).set_index("area_km2")
+    assert wide.loc["(0.0, inf]", "glaciers"] == 3

@@ -39,17 +39,20 @@ def glacier_sizes(thickness: np.ndarray, ids: np.ndarray, pixel_size_m: float) -
     return n * pixel_size_m**2 / 1e6, total / n
 
 
-def thickness_for_area(area_km2: np.ndarray, mean_thickness_m: np.ndarray) -> pd.DataFrame:
-    """Per size class: glaciers, median mean thickness, the median (10th, 90th percentile) over glaciers of the mean
-    thickness over volume-area scaling's, and the class's volume over the scaling's."""
+def thickness_for_area(area_km2: np.ndarray, mean_thickness_m: np.ndarray,
+                       classes_km2: tuple[float, ...] = SIZE_CLASSES_KM2) -> pd.DataFrame:
+    """Per size class (``(lo, hi]`` km2, empty ones left out): glaciers, the class's mean thickness (its volume over
+    its area) and median glacier mean thickness, the median (10th, 90th percentile) over glaciers of the mean thickness
+    over volume-area scaling's, and the class's volume over the scaling's."""
     a, h = np.asarray(area_km2, float), np.asarray(mean_thickness_m, float)
     ratio = h / va_mean_thickness_m(a)
     rows = []
-    for lo, hi in zip(SIZE_CLASSES_KM2[:-1], SIZE_CLASSES_KM2[1:]):
+    for lo, hi in zip(classes_km2[:-1], classes_km2[1:]):
         m = (a > lo) & (a <= hi)
         if not m.any():
             continue
-        rows.append({"area_km2": f"({lo:g}, {hi:g}]", "glaciers": int(m.sum()),
+        rows.append({"area_km2": str(pd.Interval(float(lo), float(hi), closed="right")), "glaciers": int(m.sum()),
+                     "mean_thickness_m": float((h[m] * a[m]).sum() / a[m].sum()),
                      "median_thickness_m": float(np.median(h[m])), "median_over_va": float(np.median(ratio[m])),
                      "p10_over_va": float(np.quantile(ratio[m], 0.1)), "p90_over_va": float(np.quantile(ratio[m], 0.9)),
                      "volume_over_va": float((h[m] * a[m]).sum() / (va_mean_thickness_m(a[m]) * a[m]).sum())})
