@@ -264,6 +264,40 @@ def test_geometric_mean_and_gap_text_by_hand():
     assert gap_text(g, "mean_log", ", 90 %") == "+0.054 (+0.006 to +0.104, 90 %)"
 
 
+def test_evaluate_command_on_a_measured_thickness_grid(tmp_path, data_dir):
+    """A GlaThiDa grid as --obs: every observed cell scored once, on exactly its cell (the map shares the grid),
+    so the CLI's RMSE and bias are those computed by hand from the two rasters; no along-track profile is drawn."""
+    g = data_dir / "glathida-grids" / "RGI60-11.01962"
+    dem, outlines = read_dem(g / "surface.tif"), read_outlines(g / "outline.gpkg")
+    tif = baselines.glabtop_thickness(dem, outlines).to_file(tmp_path / "h.tif")
+    res = CliRunner().invoke(app, ["evaluate", "--thickness", str(tif), "--obs", str(g / "thickness.tif"),
+                                   "--outlines", str(g / "outline.gpkg"), "--out", str(tmp_path / "ev")])
+    assert res.exit_code == 0, res.output
+    with rasterio.open(g / "thickness.tif") as o, rasterio.open(tif) as h:
+        obs, pred = o.read(1, masked=True).filled(np.nan), h.read(1, masked=True).filled(np.nan)
+        assert h.shape == o.shape and h.transform.almost_equals(o.transform)
+    ok = np.isfinite(obs) & np.isfinite(pred)
+    pooled = pd.read_csv(tmp_path / "ev" / "metrics.csv").set_index("rgi_id").loc[ev.POOLED]
+    assert pooled["n_points"] == np.isfinite(obs).sum() == 226 and pooled["n"] == ok.sum()
+    assert pooled["rmse"] == pytest.approx(np.sqrt(np.mean((pred - obs)[ok] ** 2)), rel=1e-6)
+    assert pooled["bias"] == pytest.approx(np.mean((pred - obs)[ok]), rel=1e-6)
+    assert (tmp_path / "ev" / "error_map.png").stat().st_size > 0 and not (tmp_path / "ev" / "profiles.png").exists()
+
+
+def test_evaluate_refuses_a_thickness_grid_in_degrees(tmp_path, data_dir):
+    g = data_dir / "glathida-grids" / "RGI60-11.01962"
+    dem, outlines = read_dem(g / "surface.tif"), read_outlines(g / "outline.gpkg")
+    tif = baselines.glabtop_thickness(dem, outlines).to_file(tmp_path / "h.tif")
+    with rasterio.open(g / "thickness.tif") as src:
+        profile = src.profile | {"crs": "EPSG:4326", "transform": rasterio.Affine(1e-3, 0, 7.0, 0, -1e-3, 46.0)}
+        data = src.read(1)
+    with rasterio.open(tmp_path / "degrees.tif", "w", **profile) as dst:
+        dst.write(data, 1)
+    res = CliRunner().invoke(app, ["evaluate", "--thickness", str(tif), "--obs", str(tmp_path / "degrees.tif"),
+                                   "--out", str(tmp_path / "ev")])
+    assert res.exit_code == 2 and "degrees.tif: thickness grid CRS" in res.output and "not metric" in res.output
+
+
 def test_evaluate_refuses_a_dem_given_as_the_thickness_map(tmp_path, oggm_dir):
     d = oggm_dir / "benchmarks" / "south_glacier"
     res = CliRunner().invoke(app, ["evaluate", "--thickness", str(d / "dem_SouthGlacier.tif"),

@@ -36,13 +36,15 @@ def _estimated_ids(thickness: Path) -> list[str]:
 @clean_errors
 def evaluate_cmd(
     thickness: Path = typer.Option(..., "--thickness", help="Thickness GeoTIFF (m), e.g. from `glacierbed estimate`."),
-    obs: Path = typer.Option(..., "--obs", help="Points (.shp/.gpkg/.csv GlaThiDa TTT) or GlaThiDa glacier.csv."),
+    obs: Path = typer.Option(..., "--obs", help="Points (.shp/.gpkg/.csv GlaThiDa TTT), a measured-thickness grid "
+                             "(.tif, nodata where nothing was measured) or GlaThiDa glacier.csv."),
     outlines: Optional[Path] = typer.Option(None, "--outlines", help="Glacier outlines (per-glacier scores)."),
     dem: Optional[Path] = typer.Option(None, "--dem", help="DEM for the error-map hillshade (default: the thickness map)."),
     out: Path = typer.Option(Path("evaluation"), "--out", help="Output folder."),
 ) -> None:
     """Score a thickness map against measured thickness: metrics CSV + Markdown + figures."""
-    from glacierbed.data.observations import match_glathida_to_outlines, read_glathida_glaciers, read_points
+    from glacierbed.data.observations import (GRID_SUFFIXES, match_glathida_to_outlines, read_glathida_glaciers,
+                                              read_observations)
     from glacierbed.data.outlines import read_outlines
     from glacierbed.data.rasters import Raster, read_dem
     from glacierbed.evaluation import against_measurements as ev
@@ -64,16 +66,17 @@ def evaluate_cmd(
         if len(table):
             plots.plot_glacier_means({thickness.stem: table}, out / "glacier_means.png")
     else:
-        points = read_points(obs)
+        points = read_observations(obs)
         metrics, per_point = ev.evaluate_points(h, points, gl)
         write_table(per_point, out / "points.csv")
         shade = read_dem(dem, crs=h.crs) if dem is not None else h
         plots.plot_scatter({thickness.stem: per_point}, out / "scatter.png")
         plots.plot_error_map(shade, per_point, out / "error_map.png", gl, f"{thickness.name}: predicted - observed")
-        try:
-            plots.plot_profiles({thickness.stem: per_point}, out / "profiles.png")
-        except EmptySelectionError:
-            pass
+        if obs.suffix.lower() not in GRID_SUFFIXES:  # a grid's cells are no track to draw along
+            try:
+                plots.plot_profiles({thickness.stem: per_point}, out / "profiles.png")
+            except EmptySelectionError:
+                pass
     ids = gl["rgi_id"] if gl is not None else _estimated_ids(thickness)
     if len(ids):  # a map from `glacierbed estimate` whose network was fine-tuned on these measurements
         from glacierbed.evaluation.glacier_identity import canonical_rgi6

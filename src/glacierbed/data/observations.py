@@ -161,6 +161,18 @@ def read_thickness_grid(path: str | os.PathLike) -> gpd.GeoDataFrame:
     return out
 
 
+#: raster files taken as a measured-thickness grid by :func:`read_observations`
+GRID_SUFFIXES = {".tif", ".tiff"}
+
+
+def read_observations(path: str | os.PathLike) -> gpd.GeoDataFrame:
+    """Measured thickness at points, whatever the file holds: a GeoTIFF is a measured-thickness grid
+    (:func:`read_thickness_grid`, one point per observed cell), anything else points (:func:`read_points`)."""
+    if Path(path).suffix.lower() in GRID_SUFFIXES:
+        return read_thickness_grid(path)
+    return read_points(path)
+
+
 def held_out_glathida_ids(data_dir: str | os.PathLike | None = None) -> frozenset[int]:
     """GlaThiDa survey ids kept for blind validation: never fitted, calibrated or selected on.
 
