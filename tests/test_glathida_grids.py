@@ -12,7 +12,7 @@ from glacierbed.data import registry
 from glacierbed.data.observations import match_points_to_glaciers, read_thickness_grid
 from glacierbed.data.outlines import rasterize_ids, read_outlines
 from glacierbed.data.rasters import read_dem
-from glacierbed.core.errors import EmptySelectionError, MissingCRSError
+from glacierbed.core.errors import DataNotFoundError, EmptySelectionError, MissingCRSError
 from glacierbed.evaluation.against_measurements import POOLED, evaluate_points, glacier_volumes
 from glacierbed.evaluation.oggm_peer import oggm_version
 
@@ -133,3 +133,57 @@ def test_case_on_one_glacier(data_dir):
     assert pooled.loc["va_shaped", "rmse"] == pytest.approx(m.loc["va_shaped", "rmse"])
     with pytest.raises(EmptySelectionError, match="RGI60-99.00001"):
         run_glathida_grids(glaciers=["RGI60-99.00001"])
+
+
+def test_grid_folders_are_read_in_place_and_scored_like_the_registered_ones(tmp_path, data_dir):
+    """A folder of grids in the kit's layout (here two kit glaciers, linked): read in place with their meta.json;
+    the baselines score exactly as on the registered grids; the default's rows, calibrated one included, are not
+    scored because its network was fine-tuned on these two glaciers (by RGI id, wherever the files lie)."""
+    from glacierbed.evaluation.benchmark import CALIBRATED_ROW
+
+    for rgi_id in ("RGI60-11.01962", "RGI60-11.02600"):
+        (tmp_path / "grids" / rgi_id).mkdir(parents=True)
+        for f in ("surface.tif", "thickness.tif", "outline.gpkg", "meta.json"):
+            (tmp_path / "grids" / rgi_id / f).symlink_to(data_dir / "glathida-grids" / rgi_id / f)
+    folders = registry.grid_folders(tmp_path / "grids")
+    assert list(folders["rgi_id"]) == ["RGI60-11.01962", "RGI60-11.02600"] and set(folders["region"]) == {"11"}
+    assert folders["example"].isna().all() and folders["n_obs_cells"].tolist() == [226, 262]
+    methods = ["va_shaped", "glabtop", "thickness-net + physics", CALIBRATED_ROW]
+    here = run_glathida_grids(methods=methods, grids_dir=tmp_path / "grids").metrics.set_index(["rgi_id", "method"])
+    kit = run_glathida_grids(methods=methods[:2], glaciers=list(folders["rgi_id"])).metrics
+    for row in kit.itertuples():
+        assert here.loc[(row.rgi_id, row.method), "rmse"] == pytest.approx(row.rmse, rel=1e-9)
+    for rgi_id in folders["rgi_id"]:
+        for method in methods[2:]:
+            assert here.loc[(rgi_id, method), "status"].startswith("not scored: model thickness-net"), method
+    (tmp_path / "grids" / "RGI60-11.02600" / "outline.gpkg").unlink()
+    with pytest.raises(DataNotFoundError, match=r"RGI60-11.02600: missing outline.gpkg"):
+        registry.grid_folders(tmp_path / "grids")
+    with pytest.raises(EmptySelectionError, match="no grid folder RGI60-13.00001"):
+        registry.grid_folders(tmp_path / "grids", ["RGI60-13.00001"])
+
+
+def test_the_calibrated_row_is_what_glacierbed_estimate_gives_on_a_glacier_never_fitted(tmp_path, data_dir):
+    """On a real glacier the default was never fine-tuned nor calibrated on, the benchmark's calibrated row is
+    scored and holds the volume `glacierbed estimate` reports (network, physics and the shipped calibration)."""
+    from typer.testing import CliRunner
+
+    from glacierbed.cli import app
+    from glacierbed.data.examples import read_case_inputs
+    from glacierbed.evaluation.benchmark import CALIBRATED_ROW, run_methods
+
+    dem, outlines, _ = read_case_inputs("rgi11-alps-RGI60-11.00068")
+    outlines = outlines[outlines["rgi_id"] == "RGI60-11.00068"]
+    maps = run_methods(dem, outlines, with_oggm=False, only=["thickness-net + physics", CALIBRATED_ROW],
+                       measured=True)
+    assert maps[CALIBRATED_ROW].status == "ok" and maps["thickness-net + physics"].status == "ok"
+    calibrated = glacier_volumes(maps[CALIBRATED_ROW].thickness, outlines)["volume_km3"].sum()
+    raw = glacier_volumes(maps["thickness-net + physics"].thickness, outlines)["volume_km3"].sum()
+    assert calibrated != pytest.approx(raw, rel=1e-3)  # the calibration changes the volume
+    outlines.to_file(tmp_path / "one.gpkg")
+    res = CliRunner().invoke(app, ["estimate", "--dem", str(dem.to_file(tmp_path / "dem.tif")),
+                                   "--outlines", str(tmp_path / "one.gpkg"),
+                                   "--out", str(tmp_path / "est")])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(tmp_path / "est" / "glaciers.csv")
+    assert table["volume_km3"].sum() == pytest.approx(calibrated, rel=1e-3)

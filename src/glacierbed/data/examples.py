@@ -248,6 +248,58 @@ def glathida_grids(select: "Sequence[str] | None" = None) -> "pd.DataFrame":
     return df[df["rgi_id"].isin(want)]
 
 
+#: the files of one measured-thickness grid folder (the ``glathida-grids`` layout; ``meta.json`` optional)
+GRID_FOLDER_FILES = ("surface.tif", "thickness.tif", "outline.gpkg")
+
+
+def grid_folders(root: str | Path, select: "Sequence[str] | None" = None) -> "pd.DataFrame":
+    """Measured-thickness grids in the ``glathida-grids`` layout from any folder, read in place (e.g. glaciers
+    nobody on the team has seen, kept out of the kit's registry): one row per sub-folder with
+    :data:`GRID_FOLDER_FILES`, the columns of :func:`glathida_grids` (from its ``meta.json``; without one, the RGI id
+    is the folder's name and the consensus unknown) and the paths ``dem``, ``outlines``, ``observations``.
+    ``select``: only these folders (RGI ids); an unknown one, or a folder missing a file, is an error naming it."""
+    import pandas as pd
+    import rasterio
+
+    from glacierbed.data.region_inputs import rgi_region_number
+
+    root = Path(root)
+    if not root.is_dir():
+        raise DataNotFoundError(f"{root}: no such folder of thickness grids")
+    folders = sorted(d for d in root.iterdir() if d.is_dir() and (d / "thickness.tif").exists())
+    if select is not None:
+        known = {d.name: d for d in folders}
+        if unknown := sorted(set(select) - set(known)):
+            raise EmptySelectionError(f"{root}: no grid folder {', '.join(unknown)} (has {len(known)})")
+        folders = [known[g] for g in select]
+    if not folders:
+        raise EmptySelectionError(f"{root}: no sub-folder holds a thickness.tif "
+                                  f"(expected {', '.join(GRID_FOLDER_FILES)})")
+    rows = []
+    for d in folders:
+        if missing := [f for f in GRID_FOLDER_FILES if not (d / f).exists()]:
+            raise DataNotFoundError(f"{d}: missing {', '.join(missing)} "
+                                    f"(a grid folder holds {', '.join(GRID_FOLDER_FILES)})")
+        try:
+            meta = json.loads((d / "meta.json").read_text()) if (d / "meta.json").exists() else {}
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CorruptFileError(f"{d / 'meta.json'}: not valid JSON ({exc})") from exc
+        row = {"example": None, **{new: meta.get(old) for old, new in _GLATHIDA_META.items()}}
+        row["rgi_id"] = row["rgi_id"] or d.name
+        if row["region"] is None and (region := rgi_region_number(row["rgi_id"])) is not None:
+            row["region"] = f"{region:02d}"
+        row["consensus_note"] = row["consensus_note"] or (None if meta else "no meta.json")
+        if row["dx_m"] is None:
+            with rasterio.open(d / "surface.tif") as src:
+                row["dx_m"] = float(src.res[0])
+        rows.append(row | {"dem": d / "surface.tif", "outlines": d / "outline.gpkg",
+                           "observations": d / "thickness.tif"})
+    df = pd.DataFrame(rows)
+    for col in ("consensus_mean_thickness_m", "consensus_volume_km3", "dx_m", "mean_obs_thickness_m"):
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    return df
+
+
 #: the kit's Farinotti et al. (2019) consensus-type volumes: g2ti/ITMIX, one row per RGI 6 glacier
 CONSENSUS_VOLUMES_FILE = _O + "g2ti/rgi62_itmix_df.h5"
 

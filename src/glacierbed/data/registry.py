@@ -27,9 +27,9 @@ the sha256 registry read from the packaged ``registry.txt``, lookup, cache, chec
 from __future__ import annotations
 
 from glacierbed.data.examples import (CONSENSUS_VOLUMES_FILE, EXAMPLES, GLATHIDA_EXAMPLE_PREFIX, GLATHIDA_GRID_IDS,
-                                      RGI11_EXAMPLE_PREFIX, Example, ResolvedExample, consensus_volumes_km3,
-                                      example_available, get_example, glathida_grid_meta, glathida_grids,
-                                      rgi11_alps_example)
+                                      GRID_FOLDER_FILES, RGI11_EXAMPLE_PREFIX, Example, ResolvedExample,
+                                      consensus_volumes_km3, example_available, get_example, glathida_grid_meta,
+                                      glathida_grids, grid_folders, rgi11_alps_example)
 from glacierbed.data.sources import (DEM_SOURCES, GLO30_URL_PATTERN, RGI6_REGIONS, RGI6_URL_PATTERNS, RGI7_REGIONS,
                                      dem_tile_url, fetch_url, get_dem_tile, get_glo30_tiles, get_rgi6_region,
                                      get_rgi_region, glo30_tile_names, glo30_tile_url, recorded_sha256,
@@ -42,7 +42,8 @@ __all__ = [
     "DATASETS", "Dataset", "OGGM_SAMPLE_COMMIT", "REGISTRY", "REGISTRY_FILE", "registry_file",
     "data_dir", "cache_dir", "dataset_pooch", "locate", "verify", "get_file",
     "EXAMPLES", "Example", "ResolvedExample", "get_example", "example_available",
-    "GLATHIDA_GRID_IDS", "GLATHIDA_EXAMPLE_PREFIX", "glathida_grid_meta", "glathida_grids",
+    "GLATHIDA_GRID_IDS", "GLATHIDA_EXAMPLE_PREFIX", "glathida_grid_meta", "glathida_grids", "GRID_FOLDER_FILES",
+    "grid_folders",
     "RGI11_EXAMPLE_PREFIX", "rgi11_alps_example", "CONSENSUS_VOLUMES_FILE", "consensus_volumes_km3",
     "RGI6_REGIONS", "RGI6_URL_PATTERNS", "GLO30_URL_PATTERN", "rgi6_region_url", "glo30_tile_names",
     "glo30_tile_url", "fetch_url", "get_glo30_tiles", "get_rgi6_region",

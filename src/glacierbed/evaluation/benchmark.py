@@ -35,6 +35,7 @@ from glacierbed.evaluation.glathida_case import (
     run_glathida_grids,
 )
 from glacierbed.evaluation.methods import (
+    CALIBRATED_ROW,
     CaseResult,
     MethodResult,
     checklist,
@@ -159,6 +160,7 @@ def _score_glacier_means(res: CaseResult, dem: Raster, outlines: gpd.GeoDataFram
     return rows
 
 
-__all__ = ["CASES", "CaseResult", "GLATHIDA_BASELINES", "GLATHIDA_CASE", "GLATHIDA_METHODS", "MethodResult",
-           "consensus_constant_map", "estimate_thickness", "estimate_with_table", "pipeline_rows", "run_case",
-           "checklist", "load_script", "run_glathida_grids", "run_methods", "to_markdown", "write_table", "rewrite_report"]
+__all__ = ["CALIBRATED_ROW", "CASES", "CaseResult", "GLATHIDA_BASELINES", "GLATHIDA_CASE", "GLATHIDA_METHODS",
+           "MethodResult", "consensus_constant_map", "estimate_thickness", "estimate_with_table", "pipeline_rows",
+           "run_case", "checklist", "load_script", "run_glathida_grids", "run_methods", "to_markdown", "write_table",
+           "rewrite_report"]

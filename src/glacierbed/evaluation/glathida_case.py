@@ -10,6 +10,7 @@ glacier. Used by ``glacierbed benchmark glathida-grids`` and ``benchmarks/glathi
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Sequence
 
 import geopandas as gpd
@@ -21,7 +22,7 @@ from glacierbed.data.outlines import rasterize_ids
 from glacierbed.data.rasters import Raster
 from glacierbed.evaluation import baselines
 from glacierbed.evaluation.against_measurements import POOLED, evaluate_points, glacier_volumes
-from glacierbed.evaluation.methods import CaseResult, MethodResult, run_methods
+from glacierbed.evaluation.methods import CALIBRATED_ROW, CaseResult, MethodResult, run_methods
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ GLATHIDA_CASE = "glathida-grids"
 #: methods of the glathida-grids case: baselines, the OGGM peer, the consensus as a constant
 #: map, the old default pipeline and the thickness network (without and with physics)
 GLATHIDA_METHODS = ("va_shaped", "glabtop", "mass_conservation", "oggm", "consensus_mean", "biharmonic + physics",
-                    "old default (network + SIA band)", "thickness-net", "thickness-net + physics")
+                    "old default (network + SIA band)", "thickness-net", "thickness-net + physics", CALIBRATED_ROW)
 #: what each glacier's ratio is taken against: the best (lowest RMSE) of these, same run (the
 #: issue's peers: volume-area scaling, GlabTop, OGGM)
 GLATHIDA_BASELINES = ("va_shaped", "glabtop", "oggm")
@@ -46,8 +47,9 @@ def consensus_constant_map(dem: Raster, outlines: gpd.GeoDataFrame, mean_thickne
 
 
 def run_glathida_grids(model: object = None, glaciers: Sequence[str] | None = None, with_oggm: bool = True,
-                       methods: Sequence[str] = GLATHIDA_METHODS) -> CaseResult:
-    """Every method on the 23 GlaThiDa thickness grids, scored on exactly the measured cells.
+                       methods: Sequence[str] = GLATHIDA_METHODS, grids_dir: str | Path | None = None) -> CaseResult:
+    """Every method on the 23 GlaThiDa thickness grids (or on the grid folders of ``grids_dir``, read in place:
+    :func:`~glacierbed.data.examples.grid_folders`), scored on exactly the measured cells.
 
     Per glacier (``glaciers``: RGI ids or example names; default all), on its own surface DEM
     and outline: each method's map is compared with the observed cells
@@ -63,7 +65,7 @@ def run_glathida_grids(model: object = None, glaciers: Sequence[str] | None = No
     """
     from glacierbed.data import registry
 
-    meta = registry.glathida_grids(glaciers)
+    meta = registry.glathida_grids(glaciers) if grids_dir is None else registry.grid_folders(grids_dir, glaciers)
     net = _load_network(model, methods)
     rows, cells = [], []
     for g in meta.itertuples(index=False):
@@ -108,7 +110,7 @@ def _score_glacier(g: Any, net: object, methods: Sequence[str], with_oggm: bool
     from glacierbed.data.outlines import check_overlap, read_outlines
     from glacierbed.data.rasters import read_dem
 
-    ex = registry.get_example(g.example)
+    ex = registry.get_example(g.example) if g.example else g  # a registered grid, or a folder's paths
     dem = read_dem(ex.dem)
     outlines = check_overlap(read_outlines(ex.outlines), dem)
     observed = read_thickness_grid(ex.observations)

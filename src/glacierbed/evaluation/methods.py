@@ -26,6 +26,7 @@ from glacierbed.core.atomic import replacing, write_text
 from glacierbed.core.errors import MissingCRSError
 from glacierbed.data.rasters import Raster
 from glacierbed.evaluation import baselines
+from glacierbed.evaluation.glacier_identity import canonical_rgi6
 from glacierbed.evaluation.in_sample import in_sample_message, seen_glaciers
 from glacierbed.evaluation.oggm_peer import oggm_thickness_map
 
@@ -81,18 +82,24 @@ def estimate_with_table(dem: Raster, outlines: gpd.GeoDataFrame, model: object, 
     return out, res.glaciers
 
 
-def pipeline_rows(model: object = None) -> list[tuple[str, object, object]]:
-    """(label, model, physics) of every pipeline row: the terrain-only inpainters, the old
+#: the pipeline row that is what ``glacierbed estimate`` gives a user: network, physics and the shipped calibration
+CALIBRATED_ROW = "thickness-net + physics + calibration"
+
+
+def pipeline_rows(model: object = None) -> list[tuple[str, object, object, bool]]:
+    """(label, model, physics, calibrate) of every pipeline row: the terrain-only inpainters, the old
     default (inpainting network + the 50-150 kPa stress band, as shipped before the thickness
     network), and the thickness network ``model`` (default: the shipped one) without and
-    with the physics posterior."""
+    with the physics posterior, and with its shipped calibration too (:data:`CALIBRATED_ROW`: scored only on
+    glaciers the calibration never saw, e.g. a folder of grids nobody on the team has seen)."""
     from glacierbed.posterior.physics import PhysicsConfig
 
     old = PhysicsConfig(mass_conservation=False, sia=True)  # data term + stress band: the former default
     net = "thickness-net" if model is None else model
-    return [("biharmonic", "biharmonic", None), ("biharmonic + physics", "biharmonic", PhysicsConfig()),
-            ("old default (network + SIA band)", "network", old),
-            ("thickness-net", net, None), ("thickness-net + physics", net, PhysicsConfig())]
+    return [("biharmonic", "biharmonic", None, False), ("biharmonic + physics", "biharmonic", PhysicsConfig(), False),
+            ("old default (network + SIA band)", "network", old, False),
+            ("thickness-net", net, None, False), ("thickness-net + physics", net, PhysicsConfig(), False),
+            (CALIBRATED_ROW, net, PhysicsConfig(), True)]
 
 
 def run_methods(dem: Raster, outlines: gpd.GeoDataFrame, model: object = None,
@@ -107,10 +114,9 @@ def run_methods(dem: Raster, outlines: gpd.GeoDataFrame, model: object = None,
     failed on). Pipeline rows (:func:`pipeline_rows`) run the real estimate pipeline
     without calibration. ``model``: the thickness network to evaluate (default: shipped);
     a model that fails to load is reported as "model not available". ``with_physics=False``
-    drops the rows with physics; ``only``: compute just these labels. ``measured``: the glaciers are the
-    kit's measured ones, so a network fine-tuned on them is not run and its rows say why (in-sample).
+    drops the rows with physics; ``only``: compute just these labels. ``measured``: the glaciers carry measured
+    thickness, so a network fine-tuned on any of them (by RGI id) is not run and its rows say why (in-sample).
     """
-    from glacierbed.pipeline.store import load_predictor
     from glacierbed.posterior.physics import PhysicsConfig
 
     wanted = (lambda label: True) if only is None else (lambda label: label in only)  # noqa: E731
@@ -127,10 +133,26 @@ def run_methods(dem: Raster, outlines: gpd.GeoDataFrame, model: object = None,
             continue
         t0 = time.perf_counter()
         out[name] = MethodResult(name, fn(), "ok", time.perf_counter() - t0)
-    loaded: dict[str, object] = {}
-    for label, spec, physics in pipeline_rows(model):
-        if not wanted(label) or (physics is not None and not with_physics):
-            continue
+    rows = [r for r in pipeline_rows(model) if wanted(r[0]) and (r[2] is None or with_physics)]
+    out.update(_pipeline_results(dem, outlines, rows, measured))
+    if with_oggm and wanted("oggm"):
+        peer = oggm_thickness_map(dem, outlines)
+        out["oggm"] = MethodResult("oggm", peer.thickness, peer.status, peer.seconds,
+                                   {"volume_km3": peer.volume_km3, **peer.details})
+    return out
+
+
+def _pipeline_results(dem: Raster, outlines: gpd.GeoDataFrame, rows: list[tuple[str, object, object, bool]],
+                      measured: bool) -> dict[str, MethodResult]:
+    """The pipeline rows of :func:`run_methods` (each model loaded once), or why a row has no map: the model is
+    not available, was fine-tuned on a glacier here (``measured``), or has no calibration for a calibrated row."""
+    from glacierbed.pipeline.store import load_predictor
+
+    out: dict[str, MethodResult] = {}
+    loaded: dict[object, object] = {}
+    # the glaciers here, by RGI id (None: unnamed, so any glacier a network was fine-tuned on counts)
+    glacier_ids = {canonical_rgi6(str(r)) for r in outlines["rgi_id"]} if "rgi_id" in outlines else None
+    for label, spec, physics, calibrate in rows:
         key = spec if isinstance(spec, (str, Path)) else id(spec)
         try:
             if key not in loaded:
@@ -139,17 +161,16 @@ def run_methods(dem: Raster, outlines: gpd.GeoDataFrame, model: object = None,
             log.warning("model %s not available: %s", spec, exc)
             out[label] = MethodResult(label, None, f"model not available: {type(exc).__name__}: {exc}", 0.0)
             continue
-        seen = seen_glaciers(loaded[key], allow=True) if measured else []
+        seen = seen_glaciers(loaded[key], glacier_ids, allow=True) if measured else []
         if seen:
             out[label] = MethodResult(label, None, f"not scored: {in_sample_message(loaded[key], seen)}", 0.0)
             continue
+        if calibrate and getattr(loaded[key], "calibration_path", None) is None:
+            out[label] = MethodResult(label, None, "not scored: no calibration ships with this model", 0.0)
+            continue
         t0 = time.perf_counter()
-        h = estimate_thickness(dem, outlines, loaded[key], physics)
+        h = estimate_with_table(dem, outlines, loaded[key], physics, calibrate=calibrate)[0]
         out[label] = MethodResult(label, h, "ok", time.perf_counter() - t0)
-    if with_oggm and wanted("oggm"):
-        peer = oggm_thickness_map(dem, outlines)
-        out["oggm"] = MethodResult("oggm", peer.thickness, peer.status, peer.seconds,
-                                   {"volume_km3": peer.volume_km3, **peer.details})
     return out
 
 
