@@ -48,18 +48,18 @@ def calibrated(ms: MeasuredSet) -> tuple[pd.Series, pd.Series, pd.Series]:
     return rows["mu_cal"], rows["sigma_cal"], rows["z90"]
 
 
-def scores(table: pd.DataFrame, col: str, sigma: str | None = None) -> dict:
+def scores(table: pd.DataFrame, col: str, sigma: str | None = None, z90: str | None = None) -> dict:
     """RMSE, bias, MAE, the per-glacier ratio |error| / best baseline's |error| (median), the share within
-    20 % of the measured mean and, with ``sigma``, the 68 % / 90 % coverage of the calibrated interval (its 90 %
-    multiplier in the column ``sigma`` with ``_sigma_m`` replaced by ``_z90``)."""
+    20 % of the measured mean and, with ``sigma`` and ``z90`` (columns: each glacier's 1-sigma and its 90 %
+    multiplier), the 68 % / 90 % coverage of the calibrated interval."""
     err = table[col] - table["obs_mean_m"]
     m = error_metrics(table[col], table["obs_mean_m"])
     out = {"n": int(m["n"]), "rmse_m": m["rmse"], "bias_m": m["bias"], "mae_m": m["mae"],
            "median_ratio_to_best_baseline": float((err.abs() / table["best_baseline_abs_error_m"]).median()),
            "share_within_20pct": float((err.abs() <= 0.2 * table["obs_mean_m"]).mean())}
-    if sigma is not None:
+    if sigma is not None and z90 is not None:
         out["coverage68"] = float((err.abs() <= table[sigma]).mean())
-        out["coverage90"] = float((err.abs() <= table[sigma.replace("_sigma_m", "_z90")] * table[sigma]).mean())
+        out["coverage90"] = float((err.abs() <= table[z90] * table[sigma]).mean())
     return out
 
 
@@ -133,10 +133,11 @@ def main(argv: list[str] | None = None) -> None:
     table["best_baseline"] = base_err.idxmin(axis=1)
     table["best_baseline_abs_error_m"] = base_err.min(axis=1)
     table = table.reset_index()
-    rows = [{"method": "default, calibrated", **scores(table, "default_calibrated_m", "default_sigma_m")},
+    rows = [{"method": "default, calibrated",
+             **scores(table, "default_calibrated_m", "default_sigma_m", "default_z90")},
             {"method": "default, raw", **scores(table, "default_raw_m")},
             {"method": "previous default (stage 0), calibrated",
-             **scores(table, "reference_calibrated_m", "reference_sigma_m")},
+             **scores(table, "reference_calibrated_m", "reference_sigma_m", "reference_z90")},
             {"method": "previous default (stage 0), raw", **scores(table, "reference_raw_m")},
             *[{"method": b, **scores(table, f"base_{b}")} for b in BASELINES]]
     result = pd.DataFrame(rows)

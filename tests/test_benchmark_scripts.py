@@ -414,6 +414,19 @@ def test_consensus_alps_means_on_hand_values(data_dir) -> None:
         bench.with_consensus(pd.DataFrame({"rgi_id": ["RGI60-11.99999"], "obs_mean_m": [10.0]}))
 
 
+def test_unseen_alps_means_scores_by_hand() -> None:
+    """Errors +5, -10, +20 m on 50 / 40 / 100 m glaciers; 1-sigma 6, 8, 10 m with 90 % multipliers 1.645, 1.645, 2:
+    68 % holds the first only, 90 % the first two (10 <= 13.16) and the third (20 <= 20)."""
+    bench = _script("unseen_alps_means")
+    table = pd.DataFrame({"obs_mean_m": [50.0, 40.0, 100.0], "m": [55.0, 30.0, 120.0], "s": [6.0, 8.0, 10.0],
+                          "z": [1.645, 1.645, 2.0], "best_baseline_abs_error_m": [10.0, 5.0, 40.0]})
+    out = bench.scores(table, "m", "s", "z")
+    assert out["coverage68"] == pytest.approx(1 / 3) and out["coverage90"] == pytest.approx(1.0)
+    assert out["bias_m"] == pytest.approx(5.0) and out["median_ratio_to_best_baseline"] == pytest.approx(0.5)
+    assert out["share_within_20pct"] == pytest.approx(2 / 3)  # 5 <= 10, 10 > 8, 20 <= 20
+    assert "coverage68" not in bench.scores(table, "m")
+
+
 def test_recipe_arguments(tmp_path) -> None:
     """One parser for the recipe benchmarks: the recipe's options with the given config, the script's own, --out."""
     from glacierbed.evaluation.recipe_cli import recipe_arguments
