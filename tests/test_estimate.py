@@ -519,3 +519,27 @@ def test_no_measured_case_of_the_kit_is_refined(data_dir: Path, tmp_path: Path) 
         res = estimate(ex.dem, ex.outlines, tmp_path / name, maps=False,
                        config=EstimateConfig(physics=None, calibrate=False, ensemble=1))
         assert (res.glaciers["resolution_mode"] != "refined").all(), name
+
+
+def test_estimate_compares_rgi6_glaciers_with_the_consensus(tmp_path, data_dir) -> None:
+    """--consensus: Hintereisferner (RGI60-11.00897) gets the g2ti consensus volume and its ratio, in glaciers.csv,
+    summary.json and on the terminal; a resumed run without the flag drops them and recomputes nothing (the flag is
+    not part of a glacier's identity); an RGI 5 id gets none."""
+    from glacierbed.pipeline.outputs import consensus_columns
+
+    args = ["estimate", "--example", "hintereisferner", "--out", str(tmp_path / "hef"), "--no-maps"]
+    res = CliRunner().invoke(app, [*args, "--consensus"])
+    assert res.exit_code == 0, res.output
+    assert "consensus (Farinotti et al. 2019) on the 1 glaciers with an RGI 6 id: 0.5779 km³" in res.output
+    row = pd.read_csv(tmp_path / "hef" / "glaciers.csv").iloc[0]
+    g2ti = pd.read_hdf(data_dir / "oggm-sample-data/g2ti/rgi62_itmix_df.h5")["vol_itmix_m3"]["RGI60-11.00897"] / 1e9
+    assert row["consensus_volume_km3"] == pytest.approx(g2ti, rel=1e-6)
+    assert row["volume_over_consensus"] == pytest.approx(row["volume_km3"] / g2ti, rel=1e-6)
+    summary = json.loads((tmp_path / "hef" / "summary.json").read_text())["consensus"]
+    assert summary["n_glaciers"] == 1 and summary["consensus_volume_km3"] == pytest.approx(g2ti, rel=1e-6)
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0 and "1 glaciers resumed, 0 recomputed" in again.output, again.output
+    assert "consensus_volume_km3" not in pd.read_csv(tmp_path / "hef" / "glaciers.csv")
+    table = pd.DataFrame({"rgi_id": ["RGI50-11.00897", "RGI60-11.00897", "RGI60-11.00897"],
+                          "partial": [False, True, False], "volume_km3": [0.5, 0.5, np.nan]})
+    assert consensus_columns(table)["consensus_volume_km3"].isna().all()  # other id, partial, not estimated

@@ -51,6 +51,9 @@ OPTIONS: dict[str, Any] = dict(
     rgi_version=_O(6, "--rgi-version", min=6, max=7, help="RGI version for --rgi-region/--bbox (6 or 7)."),
     dem_source=_O("glo30", "--dem-source", help="DEM downloaded for the RGI options: glo30 (Copernicus "
                   "GLO-30) or glo90."),
+    consensus=_O(False, "--consensus", help="Compare each RGI 6 glacier's volume with the Farinotti et al. (2019) "
+                 "consensus (glaciers.csv: consensus_volume_km3, volume_over_consensus; the table comes with the "
+                 "OGGM sample data, downloaded once if the data dir lacks it)."),
 )
 
 
@@ -117,7 +120,7 @@ def estimate_config(config: Path | None, given: dict[str, Any], physics_config: 
     from glacierbed.posterior.physics import PhysicsConfig
 
     cfg = load_config(EstimateConfig, config)
-    fields = {k: v for k, v in given.items() if k in ("ensemble", "calibrate")}
+    fields = {k: v for k, v in given.items() if k in ("ensemble", "calibrate", "consensus")}
     if physics_config is not None and given.get("physics", True):
         fields["physics"] = PhysicsConfig.from_yaml(physics_config)
     elif "physics" in given:
@@ -144,6 +147,10 @@ def _print_summary(res: Any) -> None:
                       "saw no measured glacier of (glaciers.csv: measured_region False): scored leave one region out, "
                       "such glaciers' volume intervals were too narrow, so read their volume_std_km3 as a lower "
                       "bound (docs/estimate.md)[/yellow]")
+    if c := s.get("consensus"):
+        console.print(f"consensus (Farinotti et al. 2019) on the {c['n_glaciers']} glaciers with an RGI 6 id: "
+                      f"{c['consensus_volume_km3']:.4f} km³ against {c['volume_km3']:.4f} km³ here (median glacier "
+                      f"ratio {c['median_volume_over_consensus']:.2f}; glaciers.csv: volume_over_consensus)")
     if s.get("n_resumed") or s.get("n_recomputed"):
         console.print(f"{s['n_resumed']} glaciers resumed, {s['n_recomputed']} recomputed "
                       f"(why: task_status.csv)")
@@ -169,14 +176,14 @@ def estimate_cmd(
     velocity: Optional[tuple[Path, Path]] = OPTIONS["velocity"], smb: Optional[Path] = OPTIONS["smb"],
     rgi_region: Optional[int] = OPTIONS["rgi_region"], rgi_ids: Optional[list[str]] = OPTIONS["rgi_ids"],
     bbox: Optional[tuple[float, float, float, float]] = OPTIONS["bbox"], rgi_version: int = OPTIONS["rgi_version"],
-    dem_source: str = OPTIONS["dem_source"],
+    dem_source: str = OPTIONS["dem_source"], consensus: bool = OPTIONS["consensus"],
 ) -> None:
     """Bed, ice thickness and volume of every glacier: GeoTIFFs, glaciers.csv/.gpkg, summary.json, maps."""
     from glacierbed.pipeline.estimate import estimate
     from glacierbed.pipeline.store import load_predictor
 
-    cfg = estimate_config(config, explicit_options(ctx, ensemble=ensemble, calibrate=calibrate, physics=physics),
-                          physics_config)
+    cfg = estimate_config(config, explicit_options(ctx, ensemble=ensemble, calibrate=calibrate, physics=physics,
+                                                   consensus=consensus), physics_config)
     if (rgi_region is not None or rgi_ids or bbox is not None) and (dem or outlines or example):
         fail("--rgi-region/--rgi-ids/--bbox download the DEM and outlines: do not also give --dem/--outlines/--example")
     fetched = _rgi_inputs(out, cfg, rgi_region, rgi_ids, bbox, rgi_version, dem_source)

@@ -43,8 +43,8 @@ from glacierbed.data.rasters import Raster, as_metric_dem, checked_rasters, phys
 from glacierbed.data.tiles import build_tile_index, dem_paths, is_tiled
 from glacierbed.models.predictors import ThicknessPredictor
 from glacierbed.pipeline.glacier import EstimateConfig, GlacierSpec, RegionContext, aux_raster, estimate_glacier
-from glacierbed.pipeline.outputs import (region_totals, volume_interval_90, write_mosaics, write_tables,
-                                         write_tiled_mosaics)
+from glacierbed.pipeline.outputs import (consensus_columns, region_totals, volume_interval_90, write_mosaics,
+                                         write_tables, write_tiled_mosaics)
 from glacierbed.pipeline.store import load_predictor
 from glacierbed.pipeline.tiled import mosaic_grid, no_dem_row, spec_dem_sha, tiled_specs, tiles_sha
 from glacierbed.pipeline.workflow import GlacierDir, Status, TaskOutcome, compile_status
@@ -279,7 +279,8 @@ def estimate(
             outcomes = execute(functools.partial(_run_spec, ctx=region.ctx, out=out),
                                list(zip(region.specs, region.keys)), workers=workers, scheduler=scheduler,
                                progress=progress, order=_largest_first)
-        table = _table(region.specs, outcomes, region.predictor, cfg.calibrate, region.missing)
+        table = consensus_columns(_table(region.specs, outcomes, region.predictor, cfg.calibrate, region.missing),
+                                  cfg.consensus)
         paths, summary = write_region_outputs(region, table, outcomes, out, t_start)
         if maps is not False:
             paths.update(_write_maps(region, table, summary, out, bool(maps)))

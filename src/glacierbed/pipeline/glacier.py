@@ -64,6 +64,8 @@ class EstimateConfig(YamlConfig):
     calibrate: bool = True
     #: re-raise the first glacier's error instead of recording it and going on (not hashed)
     fail_fast: bool = False
+    #: glaciers.csv compares each RGI 6 glacier's volume with the Farinotti et al. (2019) consensus (not hashed)
+    consensus: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.ensemble <= len(MEMBERS):
@@ -73,7 +75,7 @@ class EstimateConfig(YamlConfig):
                              f"got {self.refine_coarse_dem_m}")
 
     def key_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in config_to_dict(self).items() if k != "fail_fast"}
+        return {k: v for k, v in config_to_dict(self).items() if k not in ("fail_fast", "consensus")}
 
 
 @dataclass

@@ -11,6 +11,7 @@ totals to a summary. All writes are atomic.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -239,6 +240,42 @@ def volume_interval_90(table: pd.DataFrame, predictor: Any, calibrate: bool) -> 
                          "volume_90_high_km3": table["volume_km3"] + half}, index=table.index)
 
 
+#: an RGI 6 glacier id (RGI60-11.00897, RGI62-...): the ids the consensus table is keyed by
+_RGI6_ID = re.compile(r"^RGI6\d-\d{2}\.\d{5}$")
+
+
+def consensus_columns(table: pd.DataFrame, enabled: bool = True) -> pd.DataFrame:
+    """``table`` with, when ``enabled``, each glacier's Farinotti et al. (2019) consensus volume
+    (``consensus_volume_km3``, the g2ti table the data layer holds, keyed by RGI 6 id) and ``volume_over_consensus``:
+    NaN for a glacier with another id, one estimated on part of its outline (``partial``) or not estimated. The
+    consensus was computed on the RGI 6 outline, so an edited outline compares less well."""
+    if not enabled:
+        return table
+    from glacierbed.data.registry import consensus_volumes_km3
+
+    ids = table["rgi_id"].astype(str)
+    comparable = ids.str.match(_RGI6_ID) & ~table["partial"].astype(bool) & table["volume_km3"].notna()
+    consensus = consensus_volumes_km3().reindex(ids.str.replace(r"^RGI6\d", "RGI60", regex=True)).to_numpy()
+    consensus = np.where(comparable, consensus, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = table["volume_km3"].to_numpy(float) / consensus
+    return table.assign(consensus_volume_km3=consensus, volume_over_consensus=np.where(consensus > 0, ratio, np.nan))
+
+
+def consensus_totals(table: pd.DataFrame) -> dict[str, Any]:
+    """The region's comparison with the consensus (empty without :func:`consensus_columns`): how many glaciers
+    have one, their volume and the consensus', and the median glacier ratio."""
+    if "consensus_volume_km3" not in table:
+        return {}
+    has = table["consensus_volume_km3"].notna()
+    return {"consensus": {"n_glaciers": int(has.sum()),
+                          "volume_km3": float(table.loc[has, "volume_km3"].sum()),
+                          "consensus_volume_km3": float(table.loc[has, "consensus_volume_km3"].sum()),
+                          "median_volume_over_consensus": float(table.loc[has, "volume_over_consensus"].median())
+                          if has.any() else float("nan"),
+                          "source": "Farinotti et al. (2019) consensus, g2ti vol_itmix_m3 (RGI 6 ids)"}}
+
+
 def region_totals(table: pd.DataFrame) -> dict[str, Any]:
     """Totals of a glacier table: area, volume, its uncertainty, sea-level equivalent, counts.
 
@@ -274,4 +311,5 @@ def region_totals(table: pd.DataFrame) -> dict[str, Any]:
         resampling={k: int(v) for k, v in table["resampling"].value_counts().items()},
         working_resolution_m={"min": float(table["working_resolution_m"].min()),
                               "max": float(table["working_resolution_m"].max())},
+        **consensus_totals(table),
     )
