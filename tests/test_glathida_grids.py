@@ -187,3 +187,20 @@ def test_the_calibrated_row_is_what_glacierbed_estimate_gives_on_a_glacier_never
     assert res.exit_code == 0, res.output
     table = pd.read_csv(tmp_path / "est" / "glaciers.csv")
     assert table["volume_km3"].sum() == pytest.approx(calibrated, rel=1e-3)
+
+
+def test_a_calibration_fitted_on_a_glacier_is_not_scored_on_it() -> None:
+    """The calibrated row's own guard (a network never fine-tuned, e.g. the previous default, can still carry a
+    calibration fitted on the kit's glaciers): refused on a glacier in its fit (RGI 5 ids compared as RGI 6), scored on
+    others, refused everywhere when the glaciers are unnamed, and refused without a calibration."""
+    from types import SimpleNamespace
+
+    from glacierbed.evaluation.methods import _calibration_unscorable
+
+    cal = SimpleNamespace(trained_on={"glaciers": ["RGI60-11.00897", "RGI60-01.16195"]})
+    pred = SimpleNamespace(name="stage0", calibration=cal, calibration_path="x.calibration.json")
+    assert "fitted on the measured thickness of 1 glacier(s) here (RGI60-11.00897)" in \
+        _calibration_unscorable(pred, {"RGI60-11.00897", "RGI60-13.00001"})
+    assert _calibration_unscorable(pred, {"RGI60-13.00001"}) == ""
+    assert "2 glacier(s)" in _calibration_unscorable(pred, None)
+    assert _calibration_unscorable(SimpleNamespace(calibration_path=None), set()).startswith("no calibration")

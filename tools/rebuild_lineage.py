@@ -17,7 +17,8 @@ out of fold). This script rebuilds them, each step skipped when its output exist
 5. with ``--folds``: the default's 6 x 5 glacier-wise fold networks and their nested table
    (``benchmarks/measured_finetune.py``), written to ``--out`` so the default's own results files stay as they are.
 
-Run: ``GLACIERBED_DATA=../shared/data python tools/rebuild_lineage.py [--folds] [--workers 2]``.
+Run: ``GLACIERBED_DATA=../shared/data python tools/rebuild_lineage.py [--folds] [--workers 2]``; with
+``--stage0-only`` only step 1 (the previous default, e.g. to score it beside the default on grids nobody has seen).
 An interrupted step resumes: the builds batch by batch, the training from its checkpoint with the same draws.
 """
 
@@ -168,6 +169,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--folds", action="store_true", help="also fine-tune the default's fold networks (~1 h)")
     ap.add_argument("--retrain", action="store_true", help="rebuild every set and train stage 1 even though a "
                     f"rebuild is committed ({TWIN})")
+    ap.add_argument("--stage0-only", action="store_true", help="only step 1: the previous default (stage 0, its "
+                    "shipped calibration beside it) into runs/previous_default/, seconds")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "rebuilt_lineage",
                     help="where the fold networks' nested table goes (not the default's results files)")
     args = ap.parse_args(argv)
@@ -175,6 +178,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("set GLACIERBED_DATA to the data kit (e.g. ../shared/data)")
     lineage = json.loads(SHIPPED.read_text())["lineage"]
     stage0(lineage)
+    if args.stage0_only:
+        return
     if args.retrain and (ROOT / STAGE1).exists() and (ROOT / TWIN).exists() \
             and file_sha256(ROOT / STAGE1) == file_sha256(ROOT / TWIN):
         raise SystemExit(f"--retrain: {STAGE1} is the committed twin copied there, not a training of this checkout; "

@@ -142,6 +142,20 @@ def run_methods(dem: Raster, outlines: gpd.GeoDataFrame, model: object = None,
     return out
 
 
+def _calibration_unscorable(predictor: Any, glacier_ids: set[str] | None) -> str:
+    """Why a calibrated row cannot be scored here ("" when it can): the model ships no calibration, or its
+    calibration was fitted on the measured thickness of glaciers here (``glacier_ids``; None: any)."""
+    if getattr(predictor, "calibration_path", None) is None:
+        return "no calibration ships with this model"
+    fitted = {canonical_rgi6(str(g)) for g in (getattr(predictor.calibration, "trained_on", None) or {})
+              .get("glaciers", [])}
+    seen = sorted(fitted if glacier_ids is None else fitted & glacier_ids)
+    if not seen:
+        return ""
+    return (f"the calibration of model {predictor.name} was fitted on the measured thickness of {len(seen)} "
+            f"glacier(s) here ({', '.join(seen[:4])}{', ...' if len(seen) > 4 else ''}): in-sample")
+
+
 def _pipeline_results(dem: Raster, outlines: gpd.GeoDataFrame, rows: list[tuple[str, object, object, bool]],
                       measured: bool) -> dict[str, MethodResult]:
     """The pipeline rows of :func:`run_methods` (each model loaded once), or why a row has no map: the model is
@@ -165,8 +179,8 @@ def _pipeline_results(dem: Raster, outlines: gpd.GeoDataFrame, rows: list[tuple[
         if seen:
             out[label] = MethodResult(label, None, f"not scored: {in_sample_message(loaded[key], seen)}", 0.0)
             continue
-        if calibrate and getattr(loaded[key], "calibration_path", None) is None:
-            out[label] = MethodResult(label, None, "not scored: no calibration ships with this model", 0.0)
+        if calibrate and (why := _calibration_unscorable(loaded[key], glacier_ids if measured else set())):
+            out[label] = MethodResult(label, None, f"not scored: {why}", 0.0)
             continue
         t0 = time.perf_counter()
         h = estimate_with_table(dem, outlines, loaded[key], physics, calibrate=calibrate)[0]
