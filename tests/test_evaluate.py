@@ -303,3 +303,22 @@ def test_evaluate_refuses_a_dem_given_as_the_thickness_map(tmp_path, oggm_dir):
     res = CliRunner().invoke(app, ["evaluate", "--thickness", str(d / "dem_SouthGlacier.tif"),
                                    "--obs", str(d / "IceThick_SouthGlacier.shp"), "--out", str(tmp_path / "ev")])
     assert res.exit_code == 2 and "dem_SouthGlacier.tif: median value 2," in res.output, res.output
+
+
+def test_a_map_calibrated_on_the_glaciers_scored_is_in_sample(tmp_path, monkeypatch) -> None:
+    """A network never fine-tuned whose map was calibrated by a calibration fitted on the glacier scored: in-sample;
+    the same map uncalibrated is not."""
+    import json
+    from types import SimpleNamespace
+
+    import glacierbed.pipeline.store as store
+    from glacierbed.evaluation.in_sample import estimate_in_sample
+
+    cal = SimpleNamespace(trained_on={"glaciers": ["RGI60-11.00897"]})
+    monkeypatch.setattr(store, "load_predictor", lambda name: SimpleNamespace(name="stage0", identity="abc", record={},
+                                                                              calibration=cal))
+    ids = ["RGI50-11.00897", "RGI60-11.00001"]
+    (tmp_path / "summary.json").write_text(json.dumps({"model": "stage0", "model_identity": "abc+calibration:f00"}))
+    assert estimate_in_sample(tmp_path / "thickness.tif", ids) == ("stage0", ["RGI60-11.00897"])
+    (tmp_path / "summary.json").write_text(json.dumps({"model": "stage0", "model_identity": "abc"}))
+    assert estimate_in_sample(tmp_path / "thickness.tif", ids) == ("stage0", [])

@@ -85,7 +85,8 @@ def evaluate_cmd(
         model, seen = estimate_in_sample(thickness, ids)
         if seen and "rgi_id" in metrics:
             metrics["in_sample"] = [canonical_rgi6(str(r)) in seen or r == ev.POOLED for r in metrics["rgi_id"]]
-            console.print(f"[yellow]warning: {model} was fine-tuned on the measured thickness of {', '.join(seen)}: "
+            console.print(f"[yellow]warning: {model} was fine-tuned or calibrated on the measured thickness of "
+                          f"{', '.join(seen)}: "
                           "these scores are in-sample, not a validation (in_sample column)[/yellow]", soft_wrap=True)
     write_table(metrics, out / "metrics.csv")
     write_table(metrics, out / "metrics.md")

@@ -38,7 +38,8 @@ def seen_glaciers(predictor: Any, groups: Iterable[str] | None = None, allow: bo
 def estimate_in_sample(thickness_path: str | Path, rgi_ids: Iterable[str]) -> tuple[str, list[str]]:
     """For a map written by ``glacierbed estimate`` (its ``summary.json`` beside it, or two folders up for one
     glacier's map): the model's name and those of
-    ``rgi_ids`` its network was fine-tuned on (``glacierbed evaluate`` warns: their scores are in-sample). ("", [])
+    ``rgi_ids`` its network was fine-tuned on, or its calibration fitted on when the map was calibrated
+    (``glacierbed evaluate`` warns: their scores are in-sample). ("", [])
     when the map has no summary, or its model cannot be loaded or is not the one that wrote it."""
     import json
 
@@ -57,7 +58,11 @@ def estimate_in_sample(thickness_path: str | Path, rgi_ids: Iterable[str]) -> tu
     if not str(info.get("model_identity", "")).startswith(str(predictor.identity)):
         return "", []
     ids = {canonical_rgi6(str(r)) for r in rgi_ids}
-    return predictor.name, seen_glaciers(predictor, ids, allow=True)
+    seen = set(seen_glaciers(predictor, ids, allow=True))
+    if "+calibration:" in str(info["model_identity"]):  # the map was calibrated: the calibration's glaciers count too
+        fitted = (getattr(getattr(predictor, "calibration", None), "trained_on", None) or {}).get("glaciers", [])
+        seen |= {canonical_rgi6(str(g)) for g in fitted} & ids
+    return predictor.name, sorted(seen)
 
 
 __all__ = ["estimate_in_sample", "in_sample_message", "seen_glaciers"]
