@@ -427,6 +427,19 @@ def test_unseen_alps_means_scores_by_hand() -> None:
     assert "coverage68" not in bench.scores(table, "m")
 
 
+def test_bias_bar_reach_by_hand(data_dir) -> None:
+    """The campaign is the six South Tyrol 2013 grid glaciers of the kit; per method, shares within 20 % over all,
+    the campaign and the others, by hand on four glaciers."""
+    bench = _script("bias_bar")
+    assert bench.campaign_glaciers() == {"RGI60-11.00590", "RGI60-11.00603", "RGI60-11.00846", "RGI60-11.00950",
+                                         "RGI60-11.01473", "RGI60-11.01813"}
+    rel = pd.DataFrame({"m": [0.1, -0.3, 1.5, 0.19], "mean_obs_m": [50.0, 60.0, 12.0, 20.0]}, index=["a", "b", "c", "d"])
+    row = bench.reach(rel, {"c", "d"}).iloc[0]
+    assert row["share_within_20pct"] == 0.5 and row["campaign_within"] == 1 and row["campaign_n"] == 2
+    assert row["others_share_within_20pct"] == 0.5 and row["campaign_median_rel_bias"] == pytest.approx(0.845)
+    assert row["others_median_rel_bias"] == pytest.approx(-0.1)
+
+
 def test_recipe_arguments(tmp_path) -> None:
     """One parser for the recipe benchmarks: the recipe's options with the given config, the script's own, --out."""
     from glacierbed.evaluation.recipe_cli import recipe_arguments
