@@ -55,3 +55,17 @@ def test_hintereisferner_against_rgi(data_dir) -> None:
     assert row["latitude_deg"] == pytest.approx(46.80, abs=0.01)
     assert row["slope_deg"] == pytest.approx(16.2, abs=4.0)
     assert 30.0 < row["aspect_deg"] < 110.0  # RGI: 71 degrees (north-east to east)
+
+
+def test_distance_to_ocean_on_known_places() -> None:
+    """The continentality proxy on places whose distance to the sea is known to ~20 %: Amsterdam on the coast, the
+    Ötztal ~190 km from the Adriatic, South Glacier ~90 km from the Gulf of Alaska, Urumqi the most continental
+    city (> 2,000 km); a point at sea is 0, no position is NaN, and the dateline is crossed."""
+    from glacierbed.data.attributes import distance_to_ocean_km
+
+    assert distance_to_ocean_km(4.90, 52.37) < 20
+    assert 150 < distance_to_ocean_km(10.77, 46.80) < 250
+    assert 60 < distance_to_ocean_km(-139.1, 60.8) < 130
+    assert distance_to_ocean_km(86.81, 43.11) > 2000
+    assert distance_to_ocean_km(-30.0, 40.0) == 0.0 and np.isnan(distance_to_ocean_km(float("nan"), 46.0))
+    assert distance_to_ocean_km(179.95, 66.0) == pytest.approx(distance_to_ocean_km(-179.95, 66.0), abs=30)

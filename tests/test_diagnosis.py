@@ -41,3 +41,16 @@ def test_dem_years_and_envelope_flags() -> None:
     f = outside_simulator(t)
     # 128 px x 200 m = 655 km2 window, at most 31 % ice: a 700 km2 ice cap does not fit
     assert f.loc[0].all() and not f.loc[1].any()
+
+
+def test_ocean_distance_of_a_kit_glacier(data_dir) -> None:
+    """South Glacier's centroid, from its outline on its DEM: ~90 km from the Gulf of Alaska; the attribute enters
+    the rank correlations and an older table without it is skipped, not an error."""
+    from glacierbed.evaluation.diagnosis import attribute_correlations, ocean_distances
+
+    d = ocean_distances("south-glacier")
+    assert list(d["rgi_id"]) == ["RGI60-01.16195"] and 60 < d["distance_to_ocean_km"].iloc[0] < 130
+    table = pd.DataFrame({"rel_bias": [0.1, 0.2, -0.1, 0.4, 0.0], "rel_rmse": [0.3, 0.4, 0.2, 0.6, 0.1],
+                          "distance_to_ocean_km": [10.0, 20.0, 1.0, 40.0, 5.0]})
+    corr = attribute_correlations(table).set_index("attribute")
+    assert list(corr.index) == ["distance_to_ocean_km"] and corr.loc["distance_to_ocean_km", "spearman_rel_bias"] == pytest.approx(1)

@@ -1,7 +1,7 @@
 """Glacier attributes a user always has: from the surface DEM and the outline alone.
 
 Area, elevation range and median, mean surface slope, latitude, aspect, hypsometry and pixel
-size. They describe *what kind of glacier* a glacier is (small steep cirque, large valley
+size; and, for the diagnosis, the distance to the ocean (a continentality proxy from a packaged land mask). They describe *what kind of glacier* a glacier is (small steep cirque, large valley
 glacier, flat ice cap), which is what the diagnosis of the model's errors, the
 glacier-level calibration and the intervals that widen away from the fitted glaciers need.
 The hypsometric index is Jiskoot et al. (2009): HI = (z_max - z_med) / (z_med - z_min);
@@ -72,12 +72,52 @@ def glacier_attributes(dem: Raster, ids: np.ndarray, rgi_ids: dict[int, str]) ->
     return pd.DataFrame(out, columns=["rgi_id", *ATTRIBUTES])
 
 
-def mask_latitude(grid: Raster, mask: np.ndarray) -> float:
-    """Latitude (degrees) of the centroid of ``mask`` on ``grid``, from its CRS (NaN without a CRS or pixel)."""
+def mask_lonlat(grid: Raster, mask: np.ndarray) -> tuple[float, float]:
+    """Longitude and latitude (degrees) of the centroid of ``mask`` on ``grid``, from its CRS (NaN without a CRS or
+    pixel)."""
     mask = np.asarray(mask, bool)
     if grid.crs is None or not mask.any():
-        return float("nan")
+        return float("nan"), float("nan")
     rows, cols = np.nonzero(mask)
     x, y = grid.transform @ (cols.mean() + 0.5, rows.mean() + 0.5)
-    _, lat = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True).transform(x, y)
-    return float(lat)
+    lon, lat = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True).transform(x, y)
+    return float(lon), float(lat)
+
+
+def mask_latitude(grid: Raster, mask: np.ndarray) -> float:
+    """Latitude (degrees) of the centroid of ``mask`` on ``grid``, from its CRS (NaN without a CRS or pixel)."""
+    return mask_lonlat(grid, mask)[1]
+
+
+#: km per degree of latitude (spherical Earth, radius 6,371 km)
+KM_PER_DEGREE = 6371.0 * np.pi / 180.0
+
+
+def distance_to_ocean_km(lon: float, lat: float, reach_deg: float = 30.0, step: int = 6) -> float:
+    """Distance (km, on a local plane) from a point to the nearest ocean cell of the GLOBE land mask shipped by the
+    ``global-land-mask`` package (30", about 1 km; read every ``step``-th cell): a continentality proxy, maritime
+    glaciers near 0, continental ones hundreds of km. Measured with x scaled by cos(lat) within ``reach_deg`` of
+    the point; ``inf`` when no ocean lies that close. Not a climate record: a proxy a user can
+    compute offline anywhere."""
+    from scipy import ndimage
+
+    try:
+        from global_land_mask import globe
+    except ImportError as exc:
+        raise ImportError("distance_to_ocean_km needs the global-land-mask package (pip install -e '.[dev]')") from exc
+    if not (np.isfinite(lon) and np.isfinite(lat)):
+        return float("nan")
+    res = float(abs(globe._lat[1] - globe._lat[0])) * step  # degrees per cell read
+    n_lat, n_lon = globe._mask.shape
+    i0 = int(globe.lat_to_index(np.clip(lat, -89.99, 89.99)))
+    j0 = int(globe.lon_to_index(((lon + 180.0) % 360.0) - 180.0))
+    half_i = int(reach_deg / res) * step
+    half_j = min(int(reach_deg / max(np.cos(np.radians(lat)), 0.05) / res) * step, n_lon // 2 - step)
+    rows = np.clip(np.arange(i0 - half_i, i0 + half_i + 1, step), 0, n_lat - 1)
+    cols = np.arange(j0 - half_j, j0 + half_j + 1, step) % n_lon
+    land = ~globe._mask[np.ix_(rows, cols)]  # the package's mask is True on water (most lakes count as land)
+    if land.all():
+        return float("inf")
+    km = res * KM_PER_DEGREE
+    dist = ndimage.distance_transform_edt(land, sampling=(km, km * np.cos(np.radians(lat))))
+    return float(dist[half_i // step, half_j // step])

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from glacierbed.core.metrics import rmse
-from glacierbed.data.attributes import ATTRIBUTES, glacier_attributes
+from glacierbed.data.attributes import ATTRIBUTES, distance_to_ocean_km, glacier_attributes, mask_lonlat
 from glacierbed.posterior.calibration import CELL_UNITS, MEAN_UNIT
 from glacierbed.posterior.calibration.distance import DISTANCE_ATTRIBUTES, distance_attributes
 
@@ -84,6 +84,19 @@ def example_attributes(example: str) -> pd.DataFrame:
     return table
 
 
+def ocean_distances(example: str) -> pd.DataFrame:
+    """Per glacier of a kit example: ``distance_to_ocean_km`` from its centroid (a continentality proxy; the
+    diagnosis only: it loads a 1 GB global land mask, :func:`~glacierbed.data.attributes.distance_to_ocean_km`)."""
+    from glacierbed.data.outlines import rasterize_ids
+    from glacierbed.evaluation.measured_table import read_case_inputs
+
+    dem, outlines, _ = read_case_inputs(example)
+    ids = rasterize_ids(outlines, dem)
+    rows = [{"example": example, "rgi_id": str(r), "distance_to_ocean_km": distance_to_ocean_km(*mask_lonlat(dem, m))}
+            for r, m in ((r, ids == i + 1) for i, r in enumerate(outlines["rgi_id"])) if m.any()]
+    return pd.DataFrame(rows, columns=["example", "rgi_id", "distance_to_ocean_km"])
+
+
 def calibration_attributes(examples: Iterable[str]) -> pd.DataFrame:
     """Per glacier of the kit ``examples``: ``example``, ``rgi_id`` and the attributes the
     calibration's distance widening uses (:data:`DISTANCE_ATTRIBUTES`, latitude from the DEM's CRS)."""
@@ -116,8 +129,10 @@ def outside_simulator(table: pd.DataFrame) -> pd.DataFrame:
 def diagnose(rows: pd.DataFrame) -> pd.DataFrame:
     """One row per glacier and case: the raw error, the attributes, the survey gap and the flags."""
     errors = glacier_errors(rows)
-    attrs = pd.concat([example_attributes(e) for e in errors["example"].unique()], ignore_index=True)
-    table = errors.merge(attrs, on=["example", "rgi_id"], how="left")
+    examples = errors["example"].unique()
+    attrs = pd.concat([example_attributes(e) for e in examples], ignore_index=True)
+    ocean = pd.concat([ocean_distances(e) for e in examples], ignore_index=True)
+    table = errors.merge(attrs, on=["example", "rgi_id"], how="left").merge(ocean, on=["example", "rgi_id"], how="left")
     survey = table["survey_year"] if "survey_year" in table else pd.Series(np.nan, index=table.index)
     table["survey_year"] = survey.fillna(table["grid_survey_year"])
     table["years_dem_to_survey"] = table["survey_year"] - table["dem_year"]
@@ -132,9 +147,11 @@ def one_per_glacier(table: pd.DataFrame) -> pd.DataFrame:
 
 def attribute_correlations(table: pd.DataFrame) -> pd.DataFrame:
     """Spearman rank correlation of the relative bias and relative RMSE with every attribute."""
-    cols = [*ATTRIBUTES, "years_dem_to_survey", "obs_mean_m"]
+    cols = [*ATTRIBUTES, "distance_to_ocean_km", "years_dem_to_survey", "obs_mean_m"]
     out = []
     for col in cols:
+        if col not in table:  # a table written before the attribute existed
+            continue
         ok = table[col].notna() & table["rel_bias"].notna()
         if ok.sum() < 5:
             continue
