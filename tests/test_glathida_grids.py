@@ -156,6 +156,12 @@ def test_grid_folders_are_read_in_place_and_scored_like_the_registered_ones(tmp_
     for rgi_id in folders["rgi_id"]:
         for method in methods[2:]:
             assert here.loc[(rgi_id, method), "status"].startswith("not scored: model thickness-net"), method
+    for rgi_id in folders["rgi_id"]:  # without meta.json: the consensus from the g2ti table over the outline's area
+        (tmp_path / "grids" / rgi_id / "meta.json").unlink()
+    bare = registry.grid_folders(tmp_path / "grids").set_index("rgi_id")
+    kit_meta = registry.glathida_grids(list(folders["rgi_id"])).set_index("rgi_id")
+    np.testing.assert_allclose(bare["consensus_mean_thickness_m"], kit_meta["consensus_mean_thickness_m"], rtol=1e-3)
+    assert (bare["dx_m"] == kit_meta["dx_m"]).all() and (bare["region"] == "11").all()
     (tmp_path / "grids" / "RGI60-11.02600" / "outline.gpkg").unlink()
     with pytest.raises(DataNotFoundError, match=r"RGI60-11.02600: missing outline.gpkg"):
         registry.grid_folders(tmp_path / "grids")

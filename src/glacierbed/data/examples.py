@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Sequence
@@ -297,7 +298,27 @@ def grid_folders(root: str | Path, select: "Sequence[str] | None" = None) -> "pd
     df = pd.DataFrame(rows)
     for col in ("consensus_mean_thickness_m", "consensus_volume_km3", "dx_m", "mean_obs_thickness_m"):
         df[col] = pd.to_numeric(df[col], errors="coerce")
-    return df
+    return _with_consensus(df)
+
+
+def _with_consensus(grids: "pd.DataFrame") -> "pd.DataFrame":
+    """Grid folders without a consensus in their ``meta.json``: the consensus volume of their RGI 6 id (when the
+    g2ti table is local, never downloaded here) over their outline's area, as the kit's grids have it."""
+    import geopandas as gpd
+
+    missing = grids["consensus_mean_thickness_m"].isna() & grids["rgi_id"].astype(str).str.match(r"^RGI6\d-")
+    if not missing.any() or locate(CONSENSUS_VOLUMES_FILE) is None:
+        return grids
+    volumes = consensus_volumes_km3()
+    out = grids.copy()
+    for i in out.index[missing]:
+        volume = volumes.get(re.sub(r"^RGI6\d", "RGI60", str(out.at[i, "rgi_id"])))
+        if volume is None:
+            continue
+        area_m2 = float(gpd.read_file(out.at[i, "outlines"]).area.sum())
+        out.loc[i, ["consensus_volume_km3", "consensus_mean_thickness_m", "consensus_note"]] = [
+            volume, volume * 1e9 / area_m2, "from the g2ti table over the outline's area (no consensus in meta.json)"]
+    return out
 
 
 #: the kit's Farinotti et al. (2019) consensus-type volumes: g2ti/ITMIX, one row per RGI 6 glacier
