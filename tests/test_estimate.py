@@ -398,11 +398,11 @@ def test_measured_region_column(data_dir: Path, tmp_path: Path, caplog: pytest.L
     from glacierbed.pipeline.store import load_predictor
 
     ids = pd.Series(["RGI60-11.00897", "RGI60-14.03439", "RGI2000-v7.0-G-01-00001", "RGI50-03.01632", "glacier-00001"])
-    with caplog.at_level("WARNING", logger="glacierbed.pipeline.estimate"):
+    with caplog.at_level("WARNING", logger="glacierbed.pipeline.outputs"):
         assert measured_region(ids, load_predictor(None)).tolist() == [True, False, True, True, None]
     assert "1 of 5 glaciers have no RGI id (e.g. glacier-00001)" in caplog.text and "regions 1, 3, 4, 5, 11, 12" in caplog.text
     caplog.clear()
-    with caplog.at_level("WARNING", logger="glacierbed.pipeline.estimate"):
+    with caplog.at_level("WARNING", logger="glacierbed.pipeline.outputs"):
         assert measured_region(ids, load_predictor("biharmonic")).tolist() == [None] * 5
     assert "no RGI id" not in caplog.text  # never fine-tuned on measurements: nothing to say
     ex = registry.get_example("karakoram-03439")
@@ -434,7 +434,7 @@ def test_coarse_dem_warns(data_dir: Path, tmp_path: Path, caplog: pytest.LogCapt
     dem, outline = files / "hef_srtm.tif", files / "Hintereisferner_RGI6.shp"
     for res, warned in ((100.0, False), (150.0, True)):
         caplog.clear()
-        with caplog.at_level("WARNING", logger="glacierbed.pipeline.estimate"):
+        with caplog.at_level("WARNING", logger="glacierbed.pipeline.outputs"):
             estimate(dem, outline, tmp_path / str(res), model="biharmonic", resolution=res, maps=False)
         assert ("coarser than 100 m" in caplog.text) == warned
 

@@ -43,8 +43,8 @@ from glacierbed.data.rasters import Raster, as_metric_dem, checked_rasters, phys
 from glacierbed.data.tiles import build_tile_index, dem_paths, is_tiled
 from glacierbed.models.predictors import ThicknessPredictor
 from glacierbed.pipeline.glacier import EstimateConfig, GlacierSpec, RegionContext, aux_raster, estimate_glacier
-from glacierbed.pipeline.outputs import (consensus_columns, region_totals, volume_interval_90, write_mosaics,
-                                         write_tables, write_tiled_mosaics)
+from glacierbed.pipeline.outputs import (consensus_columns, measured_region, region_totals, volume_interval_90,
+                                         write_mosaics, write_tables, write_tiled_mosaics)
 from glacierbed.pipeline.store import load_predictor
 from glacierbed.pipeline.tiled import mosaic_grid, no_dem_row, spec_dem_sha, tiled_specs, tiles_sha
 from glacierbed.pipeline.workflow import GlacierDir, Status, TaskOutcome, compile_status
@@ -364,29 +364,6 @@ def _table(specs: list[GlacierSpec], outcomes: list[TaskOutcome], predictor: Any
     table = table[COLUMNS + [c for c in table.columns if c not in COLUMNS]]
     table = table.assign(measured_region=measured_region(table["rgi_id"], predictor))
     return table.join(volume_interval_90(table, predictor, calibrate))
-
-
-def measured_region(ids: pd.Series, predictor: Any) -> pd.Series:
-    """Per glacier: whether the network was fine-tuned on measured glaciers of its RGI region (read from its RGI id);
-    None where the model was not fine-tuned on measurements or the id names no RGI region. Leave one region out the
-    default does worse than within its measured regions (README, *Region shift*), so False marks the less tested."""
-    from glacierbed.data.region_inputs import rgi_region_number
-
-    fitted = (getattr(predictor, "record", None) or {}).get("finetuned_on_measured") or {}
-    if not fitted.get("groups"):
-        return pd.Series([None] * len(ids), index=ids.index, dtype=object)
-    seen = {rgi_region_number(g) for g in fitted["groups"]}
-    out = pd.Series([None if r is None else r in seen for r in map(rgi_region_number, ids)], index=ids.index,
-                    dtype=object)
-    if unseen := int(out.eq(False).sum()):
-        log.info("%d of %d glaciers lie in RGI regions the model saw no measured glacier of (measured_region; its "
-                 "measured scores say least about them: docs/estimate.md)", unseen, len(out))
-    if unknown := int(out.isna().sum()):
-        log.warning("%d of %d glaciers have no RGI id (e.g. %s), so whether the model saw measured glaciers of their "
-                    "region is unknown (measured_region empty): it was fine-tuned in RGI regions %s; elsewhere read "
-                    "their volume_std_km3 as a lower bound (docs/estimate.md)", unknown, len(out),
-                    ids[out.isna()].iloc[0], ", ".join(str(r) for r in sorted(r for r in seen if r is not None)))
-    return out
 
 
 def _run_spec(item: tuple[GlacierSpec, str], ctx: RegionContext, out: Path) -> TaskOutcome:

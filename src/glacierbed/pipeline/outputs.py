@@ -11,6 +11,7 @@ totals to a summary. All writes are atomic.
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -28,6 +29,8 @@ from glacierbed.core.errors import CorruptFileError
 from glacierbed.core.glaciology import sea_level_equivalent_mm
 from glacierbed.data.rasters import NODATA, Raster, sample_layers
 from glacierbed.posterior.calibration.features import GAUSS_Z90
+
+log = logging.getLogger(__name__)
 
 #: the bands of a glacier's result file, in order
 RESULT_BANDS = ("thickness", "thickness_std")
@@ -238,6 +241,29 @@ def volume_interval_90(table: pd.DataFrame, predictor: Any, calibrate: bool) -> 
     half = z90 * table["volume_std_km3"]
     return pd.DataFrame({"volume_90_low_km3": (table["volume_km3"] - half).clip(lower=0.0),
                          "volume_90_high_km3": table["volume_km3"] + half}, index=table.index)
+
+
+def measured_region(ids: pd.Series, predictor: Any) -> pd.Series:
+    """Per glacier: whether the network was fine-tuned on measured glaciers of its RGI region (read from its RGI id);
+    None where the model was not fine-tuned on measurements or the id names no RGI region. Leave one region out the
+    default does worse than within its measured regions (README, *Region shift*), so False marks the less tested."""
+    from glacierbed.data.region_inputs import rgi_region_number
+
+    fitted = (getattr(predictor, "record", None) or {}).get("finetuned_on_measured") or {}
+    if not fitted.get("groups"):
+        return pd.Series([None] * len(ids), index=ids.index, dtype=object)
+    seen = {rgi_region_number(g) for g in fitted["groups"]}
+    out = pd.Series([None if r is None else r in seen for r in map(rgi_region_number, ids)], index=ids.index,
+                    dtype=object)
+    if unseen := int(out.eq(False).sum()):
+        log.info("%d of %d glaciers lie in RGI regions the model saw no measured glacier of (measured_region; its "
+                 "measured scores say least about them: docs/estimate.md)", unseen, len(out))
+    if unknown := int(out.isna().sum()):
+        log.warning("%d of %d glaciers have no RGI id (e.g. %s), so whether the model saw measured glaciers of their "
+                    "region is unknown (measured_region empty): it was fine-tuned in RGI regions %s; elsewhere read "
+                    "their volume_std_km3 as a lower bound (docs/estimate.md)", unknown, len(out),
+                    ids[out.isna()].iloc[0], ", ".join(str(r) for r in sorted(r for r in seen if r is not None)))
+    return out
 
 
 #: an RGI 6 glacier id (RGI60-11.00897, RGI62-...): the ids the consensus table is keyed by
