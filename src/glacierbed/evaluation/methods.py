@@ -112,7 +112,7 @@ def run_methods(dem: Raster, outlines: gpd.GeoDataFrame, model: object = None,
     (the physics stage without a data term, from the biharmonic fill), and OGGM
     (:func:`glacierbed.evaluation.oggm_peer.oggm_thickness_map`; its status names every glacier it
     failed on). Pipeline rows (:func:`pipeline_rows`) run the real estimate pipeline
-    without calibration. ``model``: the thickness network to evaluate (default: shipped);
+    without calibration, except :data:`CALIBRATED_ROW` (with the model's shipped one). ``model``: the thickness network to evaluate (default: shipped);
     a model that fails to load is reported as "model not available". ``with_physics=False``
     drops the rows with physics; ``only``: compute just these labels. ``measured``: the glaciers carry measured
     thickness, so a network fine-tuned on any of them (by RGI id) is not run and its rows say why (in-sample).
