@@ -440,6 +440,16 @@ def test_bias_bar_reach_by_hand(data_dir) -> None:
     assert row["others_median_rel_bias"] == pytest.approx(-0.1)
 
 
+def test_glathida_grids_script_on_a_folder_needs_its_own_out(tmp_path, capsys) -> None:
+    """--grids-dir without --out stops with the reason (the committed results are the kit's 23 grids); every RGI 6
+    region has a name for the per-region tables."""
+    bench = _script("glathida_grids")
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--grids-dir", str(tmp_path)])
+    assert stop.value.code == 2 and "--grids-dir needs --out" in capsys.readouterr().err
+    assert sorted(bench.REGION_NAMES) == [f"{r:02d}" for r in range(1, 20)]
+
+
 def test_recipe_arguments(tmp_path) -> None:
     """One parser for the recipe benchmarks: the recipe's options with the given config, the script's own, --out."""
     from glacierbed.evaluation.recipe_cli import recipe_arguments
