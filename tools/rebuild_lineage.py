@@ -15,7 +15,8 @@ out of fold). This script rebuilds them, each step skipped when its output exist
    built (steps 2-3 then take ~21 min on 2 workers, the 683-window set, instead of ~1.7 h);
 4. ``runs/span128/p128/weights.pt``: stage 1 with ``patch_size`` 128 in its record (how the default plans windows);
 5. with ``--folds``: the default's 6 x 5 glacier-wise fold networks and their nested table
-   (``benchmarks/measured_finetune.py``), written to ``--out`` so the default's own results files stay as they are.
+   (``benchmarks/measured_finetune.py`` with the default's design, :data:`DEFAULT_DESIGN`), written to ``--out`` so
+   the default's own results files stay as they are, and :data:`COMPARISON` comparing it with them.
 
 Run: ``GLACIERBED_DATA=../shared/data python tools/rebuild_lineage.py [--folds] [--workers 2]``; with
 ``--stage0-only`` only step 1 (the previous default, e.g. to score it beside the default on grids nobody has seen).
@@ -46,7 +47,16 @@ STAGE1_CONFIG = "benchmarks/configs/thickness_spanning_all.yaml"
 STAGE1 = Path("runs/span128/train/weights.pt")
 TWIN = Path("benchmarks/weights/spanning_stage1_twin.pt")  #: stage 1 as rebuilt on 2026-12-06 (committed)
 REPORT = Path("benchmarks/results/rebuilt_lineage/stage1.md")
-DEFAULT_ROWS = Path("benchmarks/results/measured_finetune_from_spanning_all_p128.csv")  #: the default's own run
+#: how the default's nested rows are made since candidates 28-29: plastic margins on the scored maps, the calibration's
+#: residual and scale fitted on zero-margin inner maps, its interval on plastic ones (docs/thickness_model.md)
+DEFAULT_DESIGN = ("--physics-config", "benchmarks/configs/physics_margin_plastic.yaml",
+                  "--fit-physics-config", "benchmarks/configs/physics_margin_zero.yaml",
+                  "--interval-physics-config", "benchmarks/configs/physics_margin_plastic.yaml")
+DESIGN_TAG = "_physics_margin_plastic_fit_physics_margin_zero_interval_physics_margin_plastic"
+#: the default's own nested rows (candidate 37's run; candidate 38 changed no column of it)
+DEFAULT_ROWS = Path(f"benchmarks/results/measured_finetune_from_spanning_all_p128{DESIGN_TAG}_cal_parametric.csv")
+#: step 5's comparison (``fold_networks.md`` is the 2026-12-06 one, of the zero-margin design of that day)
+COMPARISON = "fold_networks_shipped_design.md"
 P128 = Path("runs/span128/p128/weights.pt")
 FOLDS_CONFIG = "benchmarks/configs/measured_finetune_from_spanning_all_p128.yaml"
 FOLDS_DIR = Path.home() / ".cache" / "glacierbed-finetune-spanning-p128"
@@ -135,14 +145,30 @@ def write_report(stage1: dict, record: dict, same: bool, sets: list[dict]) -> Pa
     return write_text(ROOT / REPORT, text)
 
 
+def rebuilt_rows(out: Path) -> Path:
+    """The results CSV step 5 just wrote in ``out``: its name ends with the shipped calibration's tag, which changes
+    with it (``_cal_parametric-gauss`` today), so the newest of the design's files (not a per-glacier/case table)."""
+    stem = Path(FOLDS_CONFIG).stem + DESIGN_TAG
+    found = [f for f in out.glob(f"{stem}*.csv")
+             if not f.stem.endswith(("_glaciers", "_cases", "_regions", "_oetztal"))]
+    if not found:
+        raise SystemExit(f"step 5 wrote no {stem}*.csv in {out}")
+    return max(found, key=lambda f: f.stat().st_mtime)
+
+
 def compare_rows(rebuilt: Path) -> Path:
-    """``fold_networks.md`` beside ``rebuilt`` (a measured_finetune.py results CSV of the rebuilt fold networks):
-    each of its rows beside the default's row of the same variant, every column."""
+    """:data:`COMPARISON` beside ``rebuilt`` (a measured_finetune.py results CSV of the rebuilt fold networks):
+    each of its rows beside the default's row of the same variant (the calibration's name in a label set aside),
+    every column both have."""
     import pandas as pd
 
-    new, old = pd.read_csv(rebuilt), pd.read_csv(ROOT / DEFAULT_ROWS)
+    def rows(path: Path) -> pd.DataFrame:
+        table = pd.read_csv(path)
+        return table.assign(variant=table["variant"].str.replace(r" \(residual\+[^)]*\)$", "", regex=True))
+
+    new, old = rows(rebuilt), rows(ROOT / DEFAULT_ROWS)
     both = new.merge(old, on=["variant", "split"], suffixes=(" rebuilt", " default"))
-    cols = [c for c in new.columns if c not in ("variant", "split")]
+    cols = [c for c in new.columns if c not in ("variant", "split") and c in old.columns]
     lines = [f"# The default's fold networks rebuilt from stage 1's twin: [{rebuilt.name}]({rebuilt.name}) beside "
              f"[{DEFAULT_ROWS.name}](../{DEFAULT_ROWS.name})", "",
              "| variant | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
@@ -150,7 +176,7 @@ def compare_rows(rebuilt: Path) -> Path:
         lines.append(f"| {r['variant']} ({r['split']}) | " + " | ".join(
             f"{r[c + ' rebuilt']:.5g} / {r[c + ' default']:.5g}" for c in cols) + " |")
     lines += ["", "Each cell: rebuilt / default.", ""]
-    return write_text(rebuilt.with_name("fold_networks.md"), "\n".join(lines))
+    return write_text(rebuilt.with_name(COMPARISON), "\n".join(lines))
 
 
 def p128_copy(record: dict) -> None:
@@ -195,8 +221,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.folds:
         args.out.mkdir(parents=True, exist_ok=True)
         run(sys.executable, "benchmarks/measured_finetune.py", "--config", FOLDS_CONFIG, "--run-dir", str(FOLDS_DIR),
-            "--nested", "--reference", str(STAGE0.with_suffix(".pt")), "--out", str(args.out))
-        print(f"compared: {compare_rows(args.out / f'{Path(FOLDS_CONFIG).stem}.csv')}")
+            "--nested", "--reference", str(STAGE0.with_suffix(".pt")), *DEFAULT_DESIGN, "--out", str(args.out))
+        print(f"compared: {compare_rows(rebuilt_rows(args.out))}")
     print("the default's lineage rebuilt" + ("" if same else " as a twin (stage 1 differs)"))
 
 
