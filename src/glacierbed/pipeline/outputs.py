@@ -277,11 +277,17 @@ def consensus_columns(table: pd.DataFrame, enabled: bool = True) -> pd.DataFrame
     consensus was computed on the RGI 6 outline, so an edited outline compares less well."""
     if not enabled:
         return table
+    from glacierbed.core.errors import GlacierbedError
     from glacierbed.data.registry import consensus_volumes_km3
 
+    try:
+        volumes = consensus_volumes_km3()
+    except GlacierbedError as exc:  # no local table and no download: the estimate stands, without the comparison
+        log.warning("no consensus comparison: %s", exc)
+        return table
     ids = table["rgi_id"].astype(str)
     comparable = ids.str.match(_RGI6_ID) & ~table["partial"].astype(bool) & table["volume_km3"].notna()
-    consensus = consensus_volumes_km3().reindex(ids.str.replace(r"^RGI6\d", "RGI60", regex=True)).to_numpy()
+    consensus = volumes.reindex(ids.str.replace(r"^RGI6\d", "RGI60", regex=True)).to_numpy()
     consensus = np.where(comparable, consensus, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = table["volume_km3"].to_numpy(float) / consensus
