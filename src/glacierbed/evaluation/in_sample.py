@@ -35,6 +35,16 @@ def seen_glaciers(predictor: Any, groups: Iterable[str] | None = None, allow: bo
     return seen
 
 
+def calibrated_glaciers(predictor: Any, groups: Iterable[str] | None = None) -> list[str]:
+    """The glacier identities of ``groups`` (None: any) that ``predictor``'s calibration was fitted on (its record's
+    RGI ids, as RGI 6): a network never fine-tuned can still carry a calibration fitted on measured glaciers."""
+    from glacierbed.evaluation.glacier_identity import canonical_rgi6
+
+    fitted = (getattr(getattr(predictor, "calibration", None), "trained_on", None) or {}).get("glaciers", [])
+    ids = {canonical_rgi6(str(g)) for g in fitted}
+    return sorted(ids if groups is None else ids & set(groups))
+
+
 def estimate_in_sample(thickness_path: str | Path, rgi_ids: Iterable[str]) -> tuple[str, list[str]]:
     """For a map written by ``glacierbed estimate`` (its ``summary.json`` beside it, or two folders up for one
     glacier's map): the model's name and those of
@@ -60,9 +70,8 @@ def estimate_in_sample(thickness_path: str | Path, rgi_ids: Iterable[str]) -> tu
     ids = {canonical_rgi6(str(r)) for r in rgi_ids}
     seen = set(seen_glaciers(predictor, ids, allow=True))
     if "+calibration:" in str(info["model_identity"]):  # the map was calibrated: the calibration's glaciers count too
-        fitted = (getattr(getattr(predictor, "calibration", None), "trained_on", None) or {}).get("glaciers", [])
-        seen |= {canonical_rgi6(str(g)) for g in fitted} & ids
+        seen.update(calibrated_glaciers(predictor, ids))
     return predictor.name, sorted(seen)
 
 
-__all__ = ["estimate_in_sample", "in_sample_message", "seen_glaciers"]
+__all__ = ["calibrated_glaciers", "estimate_in_sample", "in_sample_message", "seen_glaciers"]

@@ -27,7 +27,7 @@ from glacierbed.core.errors import MissingCRSError
 from glacierbed.data.rasters import Raster
 from glacierbed.evaluation import baselines
 from glacierbed.evaluation.glacier_identity import canonical_rgi6
-from glacierbed.evaluation.in_sample import in_sample_message, seen_glaciers
+from glacierbed.evaluation.in_sample import calibrated_glaciers, in_sample_message, seen_glaciers
 from glacierbed.evaluation.oggm_peer import oggm_thickness_map
 
 log = logging.getLogger(__name__)
@@ -112,8 +112,9 @@ def run_methods(dem: Raster, outlines: gpd.GeoDataFrame, model: object = None,
     (the physics stage without a data term, from the biharmonic fill), and OGGM
     (:func:`glacierbed.evaluation.oggm_peer.oggm_thickness_map`; its status names every glacier it
     failed on). Pipeline rows (:func:`pipeline_rows`) run the real estimate pipeline
-    without calibration, except :data:`CALIBRATED_ROW` (with the model's shipped one). ``model``: the thickness network to evaluate (default: shipped);
-    a model that fails to load is reported as "model not available". ``with_physics=False``
+    without calibration, except :data:`CALIBRATED_ROW` (with the model's shipped one). ``model``: the thickness
+    network to evaluate (default: shipped); a model that fails to load is reported as "model not available".
+    ``with_physics=False``
     drops the rows with physics; ``only``: compute just these labels. ``measured``: the glaciers carry measured
     thickness, so a network fine-tuned on any of them (by RGI id) is not run and its rows say why (in-sample).
     """
@@ -147,9 +148,7 @@ def _calibration_unscorable(predictor: Any, glacier_ids: set[str] | None) -> str
     calibration was fitted on the measured thickness of glaciers here (``glacier_ids``; None: any)."""
     if getattr(predictor, "calibration_path", None) is None:
         return "no calibration ships with this model"
-    fitted = {canonical_rgi6(str(g)) for g in (getattr(predictor.calibration, "trained_on", None) or {})
-              .get("glaciers", [])}
-    seen = sorted(fitted if glacier_ids is None else fitted & glacier_ids)
+    seen = calibrated_glaciers(predictor, glacier_ids)
     if not seen:
         return ""
     return (f"the calibration of model {predictor.name} was fitted on the measured thickness of {len(seen)} "
