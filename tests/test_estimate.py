@@ -547,13 +547,13 @@ def test_estimate_compares_rgi6_glaciers_with_the_consensus(tmp_path, data_dir) 
 
 def test_consensus_comparison_without_the_table_warns_and_keeps_the_estimate(monkeypatch, caplog) -> None:
     """No local consensus table and no download: the glacier table stays as it is, with one warning saying why."""
-    import glacierbed.data.registry as reg
+    import glacierbed.data.examples as examples
     from glacierbed.pipeline.outputs import consensus_columns
 
     def missing():
         raise DataNotFoundError("oggm-sample-data/g2ti/rgi62_itmix_df.h5: not found (offline)")
 
-    monkeypatch.setattr(reg, "consensus_volumes_km3", missing)
+    monkeypatch.setattr(examples, "consensus_volumes_km3", missing)
     table = pd.DataFrame({"rgi_id": ["RGI60-11.00897"], "partial": [False], "volume_km3": [0.5]})
     with caplog.at_level("WARNING", logger="glacierbed.pipeline.outputs"):
         out = consensus_columns(table)

@@ -13,7 +13,9 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+import numpy as np
 
 from glacierbed.core.errors import CorruptFileError, DataNotFoundError, EmptySelectionError
 from glacierbed.data.store import REGISTRY, get_file, locate
@@ -147,7 +149,6 @@ def rgi11_alps_example(rgi_id: str, margin_m: float = 1000.0, margin_fraction: f
     """Example ``rgi11-alps-<rgi_id>`` of one RGI 6.0 region-11 glacier: its own DEM tile and the tiles on
     the same grid that meet its window (bounding box + ``max(margin_m, margin_fraction * extent)``), the
     terrain a region run gives it (a tile alone has a margin of a few cells only); all region-11 outlines."""
-    import numpy as np
     import rasterio
     import shapely
 
@@ -306,15 +307,13 @@ def _with_consensus(grids: "pd.DataFrame") -> "pd.DataFrame":
     g2ti table is local, never downloaded here) over their outline's area, as the kit's grids have it."""
     import geopandas as gpd
 
-    missing = grids["consensus_mean_thickness_m"].isna() & grids["rgi_id"].astype(str).str.match(r"^RGI6\d-")
+    missing = grids["consensus_mean_thickness_m"].isna()
     if not missing.any() or locate(CONSENSUS_VOLUMES_FILE) is None:
         return grids
-    volumes = consensus_volumes_km3()
+    volumes = consensus_volume_of(grids["rgi_id"])
     out = grids.copy()
-    for i in out.index[missing]:
-        volume = volumes.get(re.sub(r"^RGI6\d", "RGI60", str(out.at[i, "rgi_id"])))
-        if volume is None:
-            continue
+    for i in out.index[missing & np.isfinite(volumes)]:
+        volume = float(volumes[out.index.get_loc(i)])
         area_m2 = float(gpd.read_file(out.at[i, "outlines"]).area.sum())
         out.loc[i, ["consensus_volume_km3", "consensus_mean_thickness_m", "consensus_note"]] = [
             volume, volume * 1e9 / area_m2, "from the g2ti table over the outline's area (no consensus in meta.json)"]
@@ -338,6 +337,21 @@ def consensus_volumes_km3() -> "pd.Series":
     if "vol_itmix_m3" not in table:
         raise CorruptFileError(f"{path}: no vol_itmix_m3 column (has {', '.join(map(str, table.columns))})")
     return (table["vol_itmix_m3"] / 1e9).rename("consensus_volume_km3")
+
+
+#: an RGI 6 glacier id of any 6.x release (RGI60-11.00897, RGI62-...): what the consensus table is keyed by (as RGI60)
+RGI6_ID = re.compile(r"^RGI6\d-\d{2}\.\d{5}$")
+
+
+def consensus_volume_of(rgi_ids: "Iterable[str]", volumes: "pd.Series | None" = None) -> np.ndarray:
+    """The consensus volume (km³) of each glacier id: an RGI 6 id looked up in ``volumes`` (default
+    :func:`consensus_volumes_km3`), NaN for any other id and for an id the table lacks."""
+    import pandas as pd
+
+    ids = pd.Series([str(r) for r in rgi_ids], dtype=object)
+    table = consensus_volumes_km3() if volumes is None else volumes
+    found = table.reindex(ids.str.replace(r"^RGI6\d", "RGI60", regex=True)).to_numpy(float)
+    return np.where(ids.str.match(RGI6_ID).to_numpy(bool), found, np.nan)
 
 
 def read_case_inputs(example: str) -> tuple["Raster", "gpd.GeoDataFrame", Example]:

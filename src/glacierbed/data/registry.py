@@ -28,8 +28,8 @@ from __future__ import annotations
 
 from glacierbed.data.examples import (CONSENSUS_VOLUMES_FILE, EXAMPLES, GLATHIDA_EXAMPLE_PREFIX, GLATHIDA_GRID_IDS,
                                       GRID_FOLDER_FILES, RGI11_EXAMPLE_PREFIX, Example, ResolvedExample,
-                                      consensus_volumes_km3, example_available, get_example, glathida_grid_meta,
-                                      glathida_grids, grid_folders, rgi11_alps_example)
+                                      consensus_volume_of, consensus_volumes_km3, example_available, get_example,
+                                      glathida_grid_meta, glathida_grids, grid_folders, rgi11_alps_example)
 from glacierbed.data.sources import (DEM_SOURCES, GLO30_URL_PATTERN, RGI6_REGIONS, RGI6_URL_PATTERNS, RGI7_REGIONS,
                                      dem_tile_url, fetch_url, get_dem_tile, get_glo30_tiles, get_rgi6_region,
                                      get_rgi_region, glo30_tile_names, glo30_tile_url, recorded_sha256,
@@ -45,6 +45,7 @@ __all__ = [
     "GLATHIDA_GRID_IDS", "GLATHIDA_EXAMPLE_PREFIX", "glathida_grid_meta", "glathida_grids", "GRID_FOLDER_FILES",
     "grid_folders",
     "RGI11_EXAMPLE_PREFIX", "rgi11_alps_example", "CONSENSUS_VOLUMES_FILE", "consensus_volumes_km3",
+    "consensus_volume_of",
     "RGI6_REGIONS", "RGI6_URL_PATTERNS", "GLO30_URL_PATTERN", "rgi6_region_url", "glo30_tile_names",
     "glo30_tile_url", "fetch_url", "get_glo30_tiles", "get_rgi6_region",
     "RGI7_REGIONS", "DEM_SOURCES", "rgi_file_name", "rgi_url", "tile_names", "dem_tile_url", "get_dem_tile",

@@ -12,7 +12,6 @@ totals to a summary. All writes are atomic.
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -266,10 +265,6 @@ def measured_region(ids: pd.Series, predictor: Any) -> pd.Series:
     return out
 
 
-#: an RGI 6 glacier id (RGI60-11.00897, RGI62-...): the ids the consensus table is keyed by
-_RGI6_ID = re.compile(r"^RGI6\d-\d{2}\.\d{5}$")
-
-
 def consensus_columns(table: pd.DataFrame, enabled: bool = True) -> pd.DataFrame:
     """``table`` with, when ``enabled``, each glacier's Farinotti et al. (2019) consensus volume
     (``consensus_volume_km3``, the g2ti table the data layer holds, keyed by RGI 6 id) and ``volume_over_consensus``:
@@ -278,17 +273,14 @@ def consensus_columns(table: pd.DataFrame, enabled: bool = True) -> pd.DataFrame
     if not enabled:
         return table
     from glacierbed.core.errors import GlacierbedError
-    from glacierbed.data.registry import consensus_volumes_km3
+    from glacierbed.data.registry import consensus_volume_of
 
     try:
-        volumes = consensus_volumes_km3()
+        consensus = consensus_volume_of(table["rgi_id"])
     except GlacierbedError as exc:  # no local table and no download: the estimate stands, without the comparison
         log.warning("no consensus comparison: %s", exc)
         return table
-    ids = table["rgi_id"].astype(str)
-    comparable = ids.str.match(_RGI6_ID) & ~table["partial"].astype(bool) & table["volume_km3"].notna()
-    consensus = volumes.reindex(ids.str.replace(r"^RGI6\d", "RGI60", regex=True)).to_numpy()
-    consensus = np.where(comparable, consensus, np.nan)
+    consensus = np.where(~table["partial"].astype(bool) & table["volume_km3"].notna(), consensus, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = table["volume_km3"].to_numpy(float) / consensus
     return table.assign(consensus_volume_km3=consensus, volume_over_consensus=np.where(consensus > 0, ratio, np.nan))
