@@ -64,16 +64,22 @@ def dem_year(dem_source: str) -> float:
     return float("nan")
 
 
-def example_attributes(example: str) -> pd.DataFrame:
-    """Attributes of every glacier of a kit example, with the DEM year and survey year known to the kit."""
+def example_attributes(example: str, ocean: bool = False) -> pd.DataFrame:
+    """Attributes of every glacier of a kit example, with the DEM year and survey year known to the kit; with
+    ``ocean``, each glacier's ``distance_to_ocean_km`` from its centroid too (a continentality proxy, for the
+    diagnosis only: it loads a 1 GB global land mask, :func:`~glacierbed.data.attributes.distance_to_ocean_km`)."""
     from glacierbed.data import registry
     from glacierbed.data.outlines import rasterize_ids
     from glacierbed.evaluation.measured_table import read_case_inputs
 
     dem, outlines, _ = read_case_inputs(example)
     ids = rasterize_ids(outlines, dem)
-    table = glacier_attributes(dem, ids, {i + 1: str(r) for i, r in enumerate(outlines["rgi_id"])})
+    names = {i + 1: str(r) for i, r in enumerate(outlines["rgi_id"])}
+    table = glacier_attributes(dem, ids, names)
     table.insert(0, "example", example)
+    if ocean:
+        where = {name: mask_lonlat(dem, ids == value) for value, name in names.items()}
+        table["distance_to_ocean_km"] = [distance_to_ocean_km(*where[r]) for r in table["rgi_id"]]
     meta: dict[str, Any] = {}
     if example.startswith(registry.GLATHIDA_EXAMPLE_PREFIX):
         meta = registry.glathida_grid_meta(example.removeprefix(registry.GLATHIDA_EXAMPLE_PREFIX))
@@ -85,16 +91,9 @@ def example_attributes(example: str) -> pd.DataFrame:
 
 
 def ocean_distances(example: str) -> pd.DataFrame:
-    """Per glacier of a kit example: ``distance_to_ocean_km`` from its centroid (a continentality proxy; the
-    diagnosis only: it loads a 1 GB global land mask, :func:`~glacierbed.data.attributes.distance_to_ocean_km`)."""
-    from glacierbed.data.outlines import rasterize_ids
-    from glacierbed.evaluation.measured_table import read_case_inputs
-
-    dem, outlines, _ = read_case_inputs(example)
-    ids = rasterize_ids(outlines, dem)
-    rows = [{"example": example, "rgi_id": str(r), "distance_to_ocean_km": distance_to_ocean_km(*mask_lonlat(dem, m))}
-            for r, m in ((r, ids == i + 1) for i, r in enumerate(outlines["rgi_id"])) if m.any()]
-    return pd.DataFrame(rows, columns=["example", "rgi_id", "distance_to_ocean_km"])
+    """Per glacier of a kit example: ``example``, ``rgi_id`` and ``distance_to_ocean_km``
+    (:func:`example_attributes` with ``ocean``)."""
+    return example_attributes(example, ocean=True)[["example", "rgi_id", "distance_to_ocean_km"]]
 
 
 def calibration_attributes(examples: Iterable[str]) -> pd.DataFrame:
@@ -129,10 +128,8 @@ def outside_simulator(table: pd.DataFrame) -> pd.DataFrame:
 def diagnose(rows: pd.DataFrame) -> pd.DataFrame:
     """One row per glacier and case: the raw error, the attributes, the survey gap and the flags."""
     errors = glacier_errors(rows)
-    examples = errors["example"].unique()
-    attrs = pd.concat([example_attributes(e) for e in examples], ignore_index=True)
-    ocean = pd.concat([ocean_distances(e) for e in examples], ignore_index=True)
-    table = errors.merge(attrs, on=["example", "rgi_id"], how="left").merge(ocean, on=["example", "rgi_id"], how="left")
+    attrs = pd.concat([example_attributes(e, ocean=True) for e in errors["example"].unique()], ignore_index=True)
+    table = errors.merge(attrs, on=["example", "rgi_id"], how="left")
     survey = table["survey_year"] if "survey_year" in table else pd.Series(np.nan, index=table.index)
     table["survey_year"] = survey.fillna(table["grid_survey_year"])
     table["years_dem_to_survey"] = table["survey_year"] - table["dem_year"]
