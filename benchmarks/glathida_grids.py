@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import time
 from pathlib import Path
 
 import pandas as pd
 
 from glacierbed.core.atomic import write_text
+from glacierbed.data.sources import RGI6_REGIONS
 from glacierbed.evaluation.benchmark import (
     CALIBRATED_ROW,
     GLATHIDA_BASELINES,
@@ -40,12 +42,12 @@ from glacierbed.core.errors import quiet_per_glacier_logs, run_script
 
 log = logging.getLogger("glathida_grids")
 RESULTS = Path(__file__).resolve().parent / "results"
-#: RGI 6.0 first-order regions
-REGION_NAMES = {"01": "Alaska", "02": "Western Canada and US", "03": "Arctic Canada N", "04": "Arctic Canada S",
-                "05": "Greenland periphery", "06": "Iceland", "07": "Svalbard", "08": "Scandinavia",
-                "09": "Russian Arctic", "10": "North Asia", "11": "Central Europe", "12": "Caucasus",
-                "13": "Central Asia", "14": "South Asia West", "15": "South Asia East", "16": "Low latitudes",
-                "17": "Southern Andes", "18": "New Zealand", "19": "Antarctic and subantarctic"}
+#: the names the kit's tables have always used for its six grid regions
+KIT_REGION_NAMES = {"01": "Alaska", "03": "Arctic Canada N", "04": "Arctic Canada S", "05": "Greenland periphery",
+                    "11": "Central Europe", "12": "Caucasus"}
+#: every RGI 6.0 region: the kit's names, else the words of its RGI file name (SouthernAndes: Southern Andes)
+REGION_NAMES = {f"{r:02d}": KIT_REGION_NAMES.get(f"{r:02d}") or re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name)
+                for r, name in RGI6_REGIONS.items()}
 
 
 def wide(metrics: pd.DataFrame, value: str) -> pd.DataFrame:

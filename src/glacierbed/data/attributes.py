@@ -1,12 +1,11 @@
 """Glacier attributes a user always has: from the surface DEM and the outline alone.
 
 Area, elevation range and median, mean surface slope, latitude, aspect, hypsometry and pixel
-size; and, for the diagnosis, the distance to the ocean (a continentality proxy from a packaged land mask). They describe *what kind of glacier* a glacier is (small steep cirque, large valley
-glacier, flat ice cap), which is what the diagnosis of the model's errors, the
-glacier-level calibration and the intervals that widen away from the fitted glaciers need.
-The hypsometric index is Jiskoot et al. (2009): HI = (z_max - z_med) / (z_med - z_min);
-HI > 1 is bottom-heavy (most area low, e.g. a valley tongue), HI < 1 top-heavy (plateau,
-ice cap).
+size; and, for the diagnosis, the distance to the ocean (a continentality proxy from a packaged land mask). They
+describe *what kind of glacier* a glacier is (small steep cirque, large valley glacier, flat ice cap), which is what
+the diagnosis of the model's errors, the glacier-level calibration and the intervals that widen away from the fitted
+glaciers need. The hypsometric index is Jiskoot et al. (2009): HI = (z_max - z_med) / (z_med - z_min); HI > 1 is
+bottom-heavy (most area low, e.g. a valley tongue), HI < 1 top-heavy (plateau, ice cap).
 """
 
 from __future__ import annotations
