@@ -40,9 +40,10 @@ from glacierbed.evaluation.measured_finetune import (NESTED_LABEL, cross_validat
                                                     fitted_physics_record, nested_calibration, nested_variant_rows,
                                                     only_cases, out_of_fold_calibration, with_folds_by)
 from glacierbed.evaluation.measured_table import CASES, MeasuredSet, collect
+from glacierbed.evaluation.recipe_cli import results_name
 from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
 from glacierbed.core.config import config_changes
-from glacierbed.posterior.calibration import BOOSTED_DESIGN, SHIPPED_VARIANT  # BOOSTED_DESIGN: results without a suffix
+from glacierbed.posterior.calibration import BOOSTED_DESIGN, SHIPPED_VARIANT
 from glacierbed.posterior.physics_config import PhysicsConfig
 from glacierbed.pipeline.store import shipped_weights
 from glacierbed.core.errors import quiet_per_glacier_logs, run_script
@@ -194,12 +195,8 @@ def main(argv: list[str] | None = None) -> None:
     per_glacier = pd.concat([glathida_per_glacier(cv).assign(variant=label) for (label, _), cv in cvs.items()])
     out: Path = args.out
     # measured_finetune, measured_finetune_alps, ..._calibrated_with_alps: one set of results per protocol
-    name = args.config.stem + ("_calibrated_with_" + "_".join(c.split("-")[0] for c in cfg.side_cases)
-                               if calibrated_with_side else "") + ("_loro" if args.by == "region" else "") + (
-        f"_{args.physics_config.stem}" if args.physics_config else "") + (
-        f"_fit_{args.fit_physics_config.stem}" if args.fit_physics_config else "") + (
-        f"_interval_{args.interval_physics_config.stem}" if args.interval_physics_config else "") + (
-        "" if args.calibration == BOOSTED_DESIGN else "_cal_" + calibration_suffix(args.calibration))
+    name = results_name(args.config, args.calibration, args.physics_config, args.fit_physics_config,
+                        args.interval_physics_config, args.by, cfg.side_cases if calibrated_with_side else ())
     write_table(table, out / f"{name}.csv")
     write_table(per_glacier, out / f"{name}_glaciers.csv")
     cases = pd.concat([score(cv).assign(variant=label, split=split) for (label, split), cv in cvs.items()])
@@ -296,14 +293,6 @@ def write_final(ms: MeasuredSet, oof: MeasuredSet, cfg: MeasuredFinetuneConfig, 
                 "hintereisferner": "consensus volume is a check only, never fitted on"}
     out = cal.save(Path(args.final).with_name(f"{Path(args.final).stem}.calibration.json"))
     logging.info("calibration fitted on %d out-of-fold rows: %s", cal.trained_on.get("n_rows", 0), out)
-
-
-def calibration_suffix(variant: str) -> str:
-    """A results-file tag for a calibration variant other than :data:`BOOSTED_DESIGN` (whose results carry none): its
-    steps' forms (``residual+scale+interval~parametric`` -> ``parametric``), else the variant with ``+`` as ``_``."""
-    options = [t.split("~", 1)[1] for t in variant.split("+") if "~" in t]
-    tag = "_".join(options) if options else variant.replace("+", "_")
-    return tag.replace("^", "-").replace(":", "-").replace("@", "-")
 
 
 def refit_interval(ms: MeasuredSet, cfg: MeasuredFinetuneConfig, init: Path, args: argparse.Namespace,

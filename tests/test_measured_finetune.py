@@ -604,3 +604,18 @@ def test_a_partial_fine_tune_moves_only_the_layers_it_names(tmp_path: Path, trai
         "loss_first_last_50"] is None
     with pytest.raises(ValueError, match="trainable must be one of"):
         MeasuredFinetuneConfig(trainable="encoder")
+
+
+def test_results_are_named_by_what_changes_their_scores() -> None:
+    """One naming of a run's results files: the benchmark writes them, the lineage rebuild finds them by it."""
+    from glacierbed.evaluation.recipe_cli import results_name
+    from glacierbed.posterior.calibration import BOOSTED_DESIGN
+
+    config = Path("benchmarks/configs/measured_finetune_from_spanning_all_p128.yaml")
+    assert results_name(config, BOOSTED_DESIGN) == "measured_finetune_from_spanning_all_p128"
+    assert results_name(config, "residual+scale+interval~parametric^gauss", "c/physics_margin_plastic.yaml",
+                        "c/physics_margin_zero.yaml", "c/physics_margin_plastic.yaml") == (
+        "measured_finetune_from_spanning_all_p128_physics_margin_plastic_fit_physics_margin_zero"
+        "_interval_physics_margin_plastic_cal_parametric-gauss")
+    assert results_name(Path("measured_finetune.yaml"), "scale", by="region",
+                        calibrated_with=("alps-means",)) == "measured_finetune_calibrated_with_alps_loro_cal_scale"

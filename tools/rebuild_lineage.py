@@ -33,6 +33,8 @@ import sys
 from pathlib import Path
 
 from glacierbed.core.atomic import file_sha256, write_bytes, write_json, write_text
+from glacierbed.evaluation.recipe_cli import results_name
+from glacierbed.posterior.calibration import SHIPPED_VARIANT
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "src" / "glacierbed" / "weights" / "thickness_net.json"
@@ -47,18 +49,19 @@ STAGE1_CONFIG = "benchmarks/configs/thickness_spanning_all.yaml"
 STAGE1 = Path("runs/span128/train/weights.pt")
 TWIN = Path("benchmarks/weights/spanning_stage1_twin.pt")  #: stage 1 as rebuilt on 2026-12-06 (committed)
 REPORT = Path("benchmarks/results/rebuilt_lineage/stage1.md")
+FOLDS_CONFIG = "benchmarks/configs/measured_finetune_from_spanning_all_p128.yaml"
 #: how the default's nested rows are made since candidates 28-29: plastic margins on the scored maps, the calibration's
 #: residual and scale fitted on zero-margin inner maps, its interval on plastic ones (docs/thickness_model.md)
-DEFAULT_DESIGN = ("--physics-config", "benchmarks/configs/physics_margin_plastic.yaml",
-                  "--fit-physics-config", "benchmarks/configs/physics_margin_zero.yaml",
-                  "--interval-physics-config", "benchmarks/configs/physics_margin_plastic.yaml")
-DESIGN_TAG = "_physics_margin_plastic_fit_physics_margin_zero_interval_physics_margin_plastic"
-#: the default's own nested rows (candidate 37's run; candidate 38 changed no column of it)
-DEFAULT_ROWS = Path(f"benchmarks/results/measured_finetune_from_spanning_all_p128{DESIGN_TAG}_cal_parametric.csv")
+PHYSICS, FIT_PHYSICS, INTERVAL_PHYSICS = (f"benchmarks/configs/physics_margin_{m}.yaml" for m in ("plastic", "zero",
+                                                                                                 "plastic"))
+DEFAULT_DESIGN = ("--physics-config", PHYSICS, "--fit-physics-config", FIT_PHYSICS,
+                  "--interval-physics-config", INTERVAL_PHYSICS)
+#: the default's own nested rows (candidate 37's run, its interval ``~parametric``; candidate 38 changed no column)
+DEFAULT_ROWS = Path("benchmarks/results") / (results_name(
+    FOLDS_CONFIG, "residual+scale+interval~parametric", PHYSICS, FIT_PHYSICS, INTERVAL_PHYSICS) + ".csv")
 #: step 5's comparison (``fold_networks.md`` is the 2026-12-06 one, of the zero-margin design of that day)
 COMPARISON = "fold_networks_shipped_design.md"
 P128 = Path("runs/span128/p128/weights.pt")
-FOLDS_CONFIG = "benchmarks/configs/measured_finetune_from_spanning_all_p128.yaml"
 FOLDS_DIR = Path.home() / ".cache" / "glacierbed-finetune-spanning-p128"
 
 
@@ -146,14 +149,12 @@ def write_report(stage1: dict, record: dict, same: bool, sets: list[dict]) -> Pa
 
 
 def rebuilt_rows(out: Path) -> Path:
-    """The results CSV step 5 just wrote in ``out``: its name ends with the shipped calibration's tag, which changes
-    with it (``_cal_parametric-gauss`` today), so the newest of the design's files (not a per-glacier/case table)."""
-    stem = Path(FOLDS_CONFIG).stem + DESIGN_TAG
-    found = [f for f in out.glob(f"{stem}*.csv")
-             if not f.stem.endswith(("_glaciers", "_cases", "_regions", "_oetztal"))]
-    if not found:
-        raise SystemExit(f"step 5 wrote no {stem}*.csv in {out}")
-    return max(found, key=lambda f: f.stat().st_mtime)
+    """The results CSV step 5 writes in ``out``: named as ``benchmarks/measured_finetune.py`` names it for the
+    default's design and the shipped calibration (:func:`~glacierbed.evaluation.recipe_cli.results_name`)."""
+    path = out / (results_name(FOLDS_CONFIG, SHIPPED_VARIANT, PHYSICS, FIT_PHYSICS, INTERVAL_PHYSICS) + ".csv")
+    if not path.exists():
+        raise SystemExit(f"step 5 wrote no {path}")
+    return path
 
 
 def compare_rows(rebuilt: Path) -> Path:

@@ -2,7 +2,8 @@
 
 :func:`recipe_arguments` gives them one parser (the recipe's options of
 :func:`~glacierbed.evaluation.measured_finetune.default_recipe_options`, their own, ``--out``) and one logging set-up,
-so each script states only what it adds.
+so each script states only what it adds; :func:`results_name` names a measured fine-tuning run's results files (the
+benchmark writes them, the lineage rebuild finds them).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Callable, Sequence
 
 from glacierbed.core.errors import quiet_per_glacier_logs
 from glacierbed.evaluation.measured_finetune import default_recipe_options
+from glacierbed.posterior.calibration import BOOSTED_DESIGN
 
 
 def recipe_arguments(doc: str, argv: Sequence[str] | None, config: Path, results: Path,
@@ -33,3 +35,27 @@ def recipe_arguments(doc: str, argv: Sequence[str] | None, config: Path, results
     if verbose:
         quiet_per_glacier_logs(*quiet)
     return args
+
+
+def calibration_suffix(variant: str) -> str:
+    """A results-file tag for a calibration variant other than :data:`BOOSTED_DESIGN` (whose results carry none): its
+    steps' forms (``residual+scale+interval~parametric`` -> ``parametric``), else the variant with ``+`` as ``_``."""
+    options = [t.split("~", 1)[1] for t in variant.split("+") if "~" in t]
+    tag = "_".join(options) if options else variant.replace("+", "_")
+    return tag.replace("^", "-").replace(":", "-").replace("@", "-")
+
+
+def results_name(config: Path, calibration: str, physics: Path | None = None, fit_physics: Path | None = None,
+                 interval_physics: Path | None = None, by: str = "glacier",
+                 calibrated_with: Sequence[str] = ()) -> str:
+    """The stem of a measured fine-tuning run's results files (``benchmarks/measured_finetune.py``): the fold config's
+    stem, then what changes the scores, each by its YAML stem or tag, in this order: the side cases the calibration
+    was fitted with, ``_loro`` (``by="region"``), the physics of the scored maps, of the calibration's fit, of its
+    interval, and the calibration variant unless it is :data:`BOOSTED_DESIGN` (the design up to candidate 36)."""
+    return Path(config).stem + (
+        "_calibrated_with_" + "_".join(c.split("-")[0] for c in calibrated_with) if calibrated_with else "") + (
+        "_loro" if by == "region" else "") + (
+        f"_{Path(physics).stem}" if physics else "") + (
+        f"_fit_{Path(fit_physics).stem}" if fit_physics else "") + (
+        f"_interval_{Path(interval_physics).stem}" if interval_physics else "") + (
+        "" if calibration == BOOSTED_DESIGN else "_cal_" + calibration_suffix(calibration))
