@@ -96,3 +96,21 @@ def test_retrain_refuses_the_twin_copied_in_place(tmp_path: Path, monkeypatch) -
     monkeypatch.setenv("GLACIERBED_DATA", str(tmp_path))
     with pytest.raises(SystemExit, match="committed twin"):
         tool.main(["--retrain"])
+
+
+def test_the_rebuild_scores_the_design_the_shipped_calibration_records() -> None:
+    """Step 5 rescoring the default with other physics than its calibration was fitted on would compare unlike rows:
+    the design's three physics files must be those of the shipped calibration's record and of the physics default."""
+    from dataclasses import asdict
+
+    from glacierbed.posterior.calibration import SHIPPED_VARIANT
+    from glacierbed.posterior.physics_config import PhysicsConfig
+
+    tool = _tool()
+    meta = json.loads((ROOT / "src/glacierbed/weights/thickness_net.calibration.json").read_text())
+    assert meta["name"] == SHIPPED_VARIANT
+    recorded = meta["meta"]["physics"]
+    assert asdict(PhysicsConfig.from_yaml(ROOT / tool.FIT_PHYSICS)) == recorded["fit"]
+    assert asdict(PhysicsConfig.from_yaml(ROOT / tool.INTERVAL_PHYSICS)) == recorded["interval"]
+    assert PhysicsConfig.from_yaml(ROOT / tool.PHYSICS) == PhysicsConfig()  # the scored maps: today's physics
+    assert (ROOT / tool.DEFAULT_ROWS).is_file()  # the default's own rows, named as the benchmark names them
