@@ -21,11 +21,11 @@ from glacierbed.core.atomic import write_text
 from glacierbed.core.errors import run_script
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.measured_finetune import NESTED_LABEL
+from glacierbed.evaluation.recipe_cli import default_results_name
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: the default's nested per-glacier rows (candidate 37's run; candidate 38 changed only the volume interval)
-DEFAULT_ROWS = ("measured_finetune_from_spanning_all_p128_physics_margin_plastic_fit_physics_margin_zero_interval_"
-                "physics_margin_plastic_cal_parametric_glaciers.csv")
+DEFAULT_ROWS = default_results_name("residual+scale+interval~parametric") + "_glaciers.csv"
 METHODS = ("va_shaped", "glabtop", "oggm", "consensus_mean")
 CAMPAIGN = "South Tyrol glacier inventory"  #: the remark that marks the campaign's GlaThiDa surveys
 BAR = 0.2

@@ -24,12 +24,13 @@ from glacierbed.core.metrics import paired_bootstrap_gap
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.cross_validation import gap_text, ratio_gaps
 from glacierbed.evaluation.measured_finetune import NESTED_LABEL
+from glacierbed.evaluation.recipe_cli import default_results_name
+from glacierbed.posterior.calibration import BOOSTED_DESIGN
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: the default's nested runs (plastic margins, candidate 29's calibration), glacier-wise and region-wise
-DEFAULT = "measured_finetune_from_spanning_all_p128_physics_margin_plastic_fit_physics_margin_zero_interval_" \
-          "physics_margin_plastic"
-DEFAULT_LORO = DEFAULT.replace("_p128_", "_p128_loro_", 1)
+DEFAULT = default_results_name(BOOSTED_DESIGN)
+DEFAULT_LORO = default_results_name(BOOSTED_DESIGN, by="region")
 
 
 def per_glacier_ratios(results: Path = RESULTS) -> pd.DataFrame:

@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 
 from glacierbed.core.atomic import file_sha256, write_bytes, write_json, write_text
-from glacierbed.evaluation.recipe_cli import results_name
+from glacierbed.evaluation.recipe_cli import DEFAULT_PHYSICS, DEFAULT_RECIPE, default_results_name
 from glacierbed.posterior.calibration import SHIPPED_VARIANT
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,16 +49,13 @@ STAGE1_CONFIG = "benchmarks/configs/thickness_spanning_all.yaml"
 STAGE1 = Path("runs/span128/train/weights.pt")
 TWIN = Path("benchmarks/weights/spanning_stage1_twin.pt")  #: stage 1 as rebuilt on 2026-12-06 (committed)
 REPORT = Path("benchmarks/results/rebuilt_lineage/stage1.md")
-FOLDS_CONFIG = "benchmarks/configs/measured_finetune_from_spanning_all_p128.yaml"
-#: how the default's nested rows are made since candidates 28-29: plastic margins on the scored maps, the calibration's
-#: residual and scale fitted on zero-margin inner maps, its interval on plastic ones (docs/thickness_model.md)
-PHYSICS, FIT_PHYSICS, INTERVAL_PHYSICS = (f"benchmarks/configs/physics_margin_{m}.yaml" for m in ("plastic", "zero",
-                                                                                                 "plastic"))
+FOLDS_CONFIG = DEFAULT_RECIPE
+#: how the default's nested rows are made since candidates 28-29 (recipe_cli.DEFAULT_PHYSICS)
+PHYSICS, FIT_PHYSICS, INTERVAL_PHYSICS = DEFAULT_PHYSICS
 DEFAULT_DESIGN = ("--physics-config", PHYSICS, "--fit-physics-config", FIT_PHYSICS,
                   "--interval-physics-config", INTERVAL_PHYSICS)
 #: the default's own nested rows (candidate 37's run, its interval ``~parametric``; candidate 38 changed no column)
-DEFAULT_ROWS = Path("benchmarks/results") / (results_name(
-    FOLDS_CONFIG, "residual+scale+interval~parametric", PHYSICS, FIT_PHYSICS, INTERVAL_PHYSICS) + ".csv")
+DEFAULT_ROWS = Path("benchmarks/results") / (default_results_name("residual+scale+interval~parametric") + ".csv")
 #: step 5's comparison (``fold_networks.md`` is the 2026-12-06 one, of the zero-margin design of that day)
 COMPARISON = "fold_networks_shipped_design.md"
 P128 = Path("runs/span128/p128/weights.pt")
@@ -151,7 +148,7 @@ def write_report(stage1: dict, record: dict, same: bool, sets: list[dict]) -> Pa
 def rebuilt_rows(out: Path) -> Path:
     """The results CSV step 5 writes in ``out``: named as ``benchmarks/measured_finetune.py`` names it for the
     default's design and the shipped calibration (:func:`~glacierbed.evaluation.recipe_cli.results_name`)."""
-    path = out / (results_name(FOLDS_CONFIG, SHIPPED_VARIANT, PHYSICS, FIT_PHYSICS, INTERVAL_PHYSICS) + ".csv")
+    path = out / (default_results_name(SHIPPED_VARIANT) + ".csv")
     if not path.exists():
         raise SystemExit(f"step 5 wrote no {path}")
     return path

@@ -3,7 +3,7 @@
 :func:`recipe_arguments` gives them one parser (the recipe's options of
 :func:`~glacierbed.evaluation.measured_finetune.default_recipe_options`, their own, ``--out``) and one logging set-up,
 so each script states only what it adds; :func:`results_name` names a measured fine-tuning run's results files (the
-benchmark writes them, the lineage rebuild finds them).
+benchmark writes them, the lineage rebuild and the benchmarks that read the default's rows find them by it).
 """
 
 from __future__ import annotations
@@ -16,6 +16,12 @@ from typing import Callable, Sequence
 from glacierbed.core.errors import quiet_per_glacier_logs
 from glacierbed.evaluation.measured_finetune import default_recipe_options
 from glacierbed.posterior.calibration import BOOSTED_DESIGN
+
+#: the default's measured fine-tuning recipe and, since candidates 28-29, the physics of its nested rows: plastic
+#: margins on the scored maps, the calibration's residual and scale fitted on zero-margin maps, its interval on plastic
+#: ones (repository paths of the benchmarks' configs; docs/thickness_model.md)
+DEFAULT_RECIPE = "benchmarks/configs/measured_finetune_from_spanning_all_p128.yaml"
+DEFAULT_PHYSICS = tuple(f"benchmarks/configs/physics_margin_{m}.yaml" for m in ("plastic", "zero", "plastic"))
 
 
 def recipe_arguments(doc: str, argv: Sequence[str] | None, config: Path, results: Path,
@@ -59,3 +65,9 @@ def results_name(config: Path, calibration: str, physics: Path | None = None, fi
         f"_fit_{Path(fit_physics).stem}" if fit_physics else "") + (
         f"_interval_{Path(interval_physics).stem}" if interval_physics else "") + (
         "" if calibration == BOOSTED_DESIGN else "_cal_" + calibration_suffix(calibration))
+
+
+def default_results_name(calibration: str, by: str = "glacier") -> str:
+    """:func:`results_name` of the default's recipe scored with its physics (:data:`DEFAULT_PHYSICS`) and the
+    calibration variant ``calibration``."""
+    return results_name(Path(DEFAULT_RECIPE), calibration, *DEFAULT_PHYSICS, by=by)
