@@ -94,12 +94,14 @@ def markdown(table: pd.DataFrame, corr: pd.DataFrame, kinds: pd.DataFrame, info:
 
 
 def continentality(results: Path = RESULTS) -> None:
-    """The committed diagnosis' glaciers with their distance to the ocean (a continentality proxy, issue 16 item 4),
-    ranked against the errors already there: the diagnosis' own rows and model, no new run."""
+    """The committed diagnosis' glaciers with their distance to the ocean (a continentality proxy, issue 16 item 4; the
+    table's own column, computed only for a table that predates it), ranked against the errors already there: the
+    diagnosis' own rows and model, no new run."""
     table = pd.read_csv(results / "diagnosis.csv", dtype={"rgi_id": str, "example": str, "region": str})
-    ocean = pd.concat([ocean_distances(e) for e in table["example"].unique()], ignore_index=True)
-    per = one_per_glacier(table.drop(columns=["distance_to_ocean_km"], errors="ignore").merge(
-        ocean, on=["example", "rgi_id"], how="left"))
+    if "distance_to_ocean_km" not in table:  # a diagnosis written before the attribute was part of it
+        ocean = pd.concat([ocean_distances(e) for e in table["example"].unique()], ignore_index=True)
+        table = table.merge(ocean, on=["example", "rgi_id"], how="left")
+    per = one_per_glacier(table)
     corr = attribute_correlations(per)
     row = corr[corr["attribute"] == "distance_to_ocean_km"]
     by_region = per.groupby("region").agg(glaciers=("rgi_id", "size"), distance_to_ocean_km=("distance_to_ocean_km",
