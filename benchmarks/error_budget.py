@@ -32,7 +32,7 @@ from glacierbed.core.atomic import write_text
 from glacierbed.core.errors import run_script
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.measured_finetune import nested_by_split
-from glacierbed.evaluation.recipe_cli import recipe_arguments
+from glacierbed.evaluation.recipe_cli import DEFAULT_RECIPE, recipe_arguments
 from glacierbed.evaluation.measured_table import BASELINES
 from glacierbed.posterior.calibration import SHIPPED_VARIANT
 
@@ -91,7 +91,7 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = recipe_arguments(__doc__, argv, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml",
+    args = recipe_arguments(__doc__, argv, HERE.parent / DEFAULT_RECIPE,
                             RESULTS, verbose=False)
     t0 = time.perf_counter()
     cvs = nested_by_split(args, [VARIANT], progress=lambda m: print(m, flush=True))

@@ -26,7 +26,7 @@ from glacierbed.core.errors import run_script
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.measured_finetune import (default_recipe, diagnostic_condition,
                                                     glacier_folds, measured_windows)
-from glacierbed.evaluation.recipe_cli import recipe_arguments
+from glacierbed.evaluation.recipe_cli import DEFAULT_RECIPE, recipe_arguments
 from glacierbed.models.thickness.finetune import MeasuredWindow
 from glacierbed.models.thickness.runtime import ThicknessNetPredictor
 
@@ -47,7 +47,7 @@ def glacier_error(w: MeasuredWindow, thickness: np.ndarray) -> tuple[str, float,
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = recipe_arguments(__doc__, argv, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml",
+    args = recipe_arguments(__doc__, argv, HERE.parent / DEFAULT_RECIPE,
                             RESULTS)
     t0 = time.perf_counter()
     cfg, ms = default_recipe(args)

@@ -32,7 +32,7 @@ from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.cross_validation import (coverage_spread, glacier_level_coverage, glacier_level_summary,
                                                     per_glacier_coverage, score)
 from glacierbed.evaluation.measured_finetune import nested_by_split
-from glacierbed.evaluation.recipe_cli import recipe_arguments
+from glacierbed.evaluation.recipe_cli import DEFAULT_RECIPE, recipe_arguments
 from glacierbed.posterior.calibration import MEAN_UNIT, SHIPPED_VARIANT
 
 HERE = Path(__file__).resolve().parent
@@ -113,7 +113,7 @@ def decision(table: pd.DataFrame, candidate: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = recipe_arguments(__doc__, argv, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml",
+    args = recipe_arguments(__doc__, argv, HERE.parent / DEFAULT_RECIPE,
                             RESULTS, verbose=False, options=lambda ap: ap.add_argument(
                                 "--candidate", choices=sorted(CANDIDATES), default="all",
                                 help="the glacier level scored against the shipped design (each has its protocol)"))

@@ -20,10 +20,11 @@ from glacierbed.core.atomic import write_text
 from glacierbed.core.errors import run_script
 from glacierbed.evaluation.benchmark import load_script, to_markdown
 from glacierbed.evaluation.measured_finetune import nested_variant_rows
+from glacierbed.evaluation.recipe_cli import DEFAULT_PHYSICS, results_name
+from glacierbed.posterior.calibration import BOOSTED_DESIGN
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-PHYSICS = "_physics_margin_plastic_fit_physics_margin_zero_interval_physics_margin_plastic"
 #: the protocol's bounds, declared before the run
 REGION_MARGIN, GLACIER_SLACK, OETZTAL_MAX_M, HEF_MAX, SG_MAX_M, COVERAGE_WORST_MAX = 0.03, 0.01, 10.0, 0.10, 29.0, 17.1
 
@@ -37,17 +38,17 @@ def nested_rows(stem: str, results: Path = RESULTS) -> dict:
     """The nested rows of ``stem``'s runs: glacier-wise and region-wise results, and glacier-wise coverage deviations."""
     bench = _measured_finetune()
     rows = {}
-    for split, suffix in (("glacier-wise", ""), ("region-wise", "_loro")):
-        path = results / f"{stem}{suffix}{PHYSICS}.csv"
+    for split, by in (("glacier-wise", "glacier"), ("region-wise", "region")):
+        path = results / f"{results_name(Path(stem), BOOSTED_DESIGN, *DEFAULT_PHYSICS, by=by)}.csv"
         if not path.is_file():
             raise SystemExit(f"{path}: missing; run benchmarks/measured_finetune.py --nested"
-                             + (" --by region" if suffix else "") + " with the default's physics options first")
+                             + (" --by region" if by == "region" else "") + " with the default's physics options first")
         table = pd.read_csv(path)
         nested = nested_variant_rows(table)
         if len(nested) != 1:
             raise SystemExit(f"{path}: expected one nested row, found {len(nested)}")
         rows[split] = nested.iloc[0]
-    cases = pd.read_csv(results / f"{stem}{PHYSICS}_cases.csv")
+    cases = pd.read_csv(results / f"{results_name(Path(stem), BOOSTED_DESIGN, *DEFAULT_PHYSICS)}_cases.csv")
     rows["coverage"] = bench.coverage_deviations(cases)
     return rows
 
@@ -92,10 +93,11 @@ def main(argv: list[str] | None = None) -> None:
     failures = rule_failures(candidate, default)
     verdict = ("meets the measured part of the rule: the simulated test ranges decide next." if not failures else
                f"does not meet the rule ({'; '.join(failures)}): the default is unchanged.")
+    name, default_name = (results_name(Path(stem), BOOSTED_DESIGN, *DEFAULT_PHYSICS)
+                          for stem in (args.candidate, args.default))
     lines = ["# Candidate 30: the fine-tuned network interpolated halfway back to its start (decision)", "",
-             f"Protocol: [selection_protocol_{args.candidate}{PHYSICS}.md](selection_protocol_{args.candidate}"
-             f"{PHYSICS}.md). Nested rows of [{args.candidate}{PHYSICS}.md]({args.candidate}{PHYSICS}.md) and its "
-             f"`_loro` twin against the default's ({args.default}{PHYSICS}[_loro]).", "",
+             f"Protocol: [selection_protocol_{name}.md](selection_protocol_{name}.md). Nested rows of "
+             f"[{name}.md]({name}.md) and its `_loro` twin against the default's ({default_name}[_loro]).", "",
              to_markdown(table.round(3)), "", f"- Candidate 30 {verdict}", "",
              "A correction to the protocol's wording: the 0.862 / 0.790 network it calls \"the network it was fine-tuned "
              "from (stage 0)\" is the previous default, stage 0 of the default's lineage; the measured fine-tunes start "

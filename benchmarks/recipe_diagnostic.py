@@ -42,7 +42,7 @@ from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.cross_validation import gap_text, ratio_gaps
 from glacierbed.evaluation.measured_finetune import (default_recipe, raw_out_of_fold,
                                                     with_folds_by)
-from glacierbed.evaluation.recipe_cli import recipe_arguments
+from glacierbed.evaluation.recipe_cli import DEFAULT_RECIPE, recipe_arguments
 from glacierbed.models.thickness.finetune import MeasuredFinetuneConfig
 
 HERE = Path(__file__).resolve().parent
@@ -100,7 +100,7 @@ def _own_options(ap: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = recipe_arguments(__doc__, argv, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml",
+    args = recipe_arguments(__doc__, argv, HERE.parent / DEFAULT_RECIPE,
                             RESULTS, options=_own_options)
     cfg = MeasuredFinetuneConfig.from_yaml(args.config)
     variants = {name: MeasuredFinetuneConfig.from_yaml(path) for name, path in

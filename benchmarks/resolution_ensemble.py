@@ -29,7 +29,7 @@ from glacierbed.core.errors import run_script
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.measured_finetune import (cross_validate_finetune, default_recipe,
                                                     diagnostic_condition)
-from glacierbed.evaluation.recipe_cli import recipe_arguments
+from glacierbed.evaluation.recipe_cli import DEFAULT_RECIPE, recipe_arguments
 from glacierbed.evaluation.measured_table import BASELINES
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -71,7 +71,7 @@ def _own_options(ap: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = recipe_arguments(__doc__, argv, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml",
+    args = recipe_arguments(__doc__, argv, HERE.parent / DEFAULT_RECIPE,
                             RESULTS, options=_own_options, quiet=("glacierbed.evaluation.measured_table",))
     t0 = time.perf_counter()
     cfg, ms = default_recipe(args)

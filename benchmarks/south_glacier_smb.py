@@ -27,7 +27,7 @@ from glacierbed.core.metrics import error_metrics
 from glacierbed.evaluation.benchmark import to_markdown, write_table
 from glacierbed.evaluation.cross_validation import CrossValidation, score
 from glacierbed.evaluation.measured_finetune import nested_by_split
-from glacierbed.evaluation.recipe_cli import recipe_arguments
+from glacierbed.evaluation.recipe_cli import DEFAULT_RECIPE, recipe_arguments
 from glacierbed.evaluation.measured_table import BASELINES
 from glacierbed.posterior.calibration import SHIPPED_VARIANT
 
@@ -56,7 +56,7 @@ def _own_options(ap: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = recipe_arguments(__doc__, argv, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml",
+    args = recipe_arguments(__doc__, argv, HERE.parent / DEFAULT_RECIPE,
                             RESULTS, options=_own_options, verbose=False)
     t0 = time.perf_counter()
     rows = []

@@ -28,7 +28,7 @@ from glacierbed.core.atomic import write_text
 from glacierbed.core.errors import run_script
 from glacierbed.evaluation.benchmark import load_script, to_markdown, write_table
 from glacierbed.evaluation.measured_finetune import nested_by_split
-from glacierbed.evaluation.recipe_cli import recipe_arguments
+from glacierbed.evaluation.recipe_cli import DEFAULT_RECIPE, recipe_arguments
 from glacierbed.posterior.calibration import MEAN_UNIT
 
 HERE = Path(__file__).resolve().parent
@@ -80,7 +80,7 @@ def price(units: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = recipe_arguments(__doc__, argv, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml",
+    args = recipe_arguments(__doc__, argv, HERE.parent / DEFAULT_RECIPE,
                             RESULTS)
     t0 = time.perf_counter()
     table, units = run_arms(args)

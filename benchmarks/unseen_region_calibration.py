@@ -39,7 +39,7 @@ from glacierbed.evaluation.cross_validation import (acceptance_summary, coverage
                                                     glacier_level_coverage, glacier_level_summary,
                                                     glathida_per_glacier, per_glacier_coverage, ratio_gaps, score)
 from glacierbed.evaluation.measured_finetune import nested_by_split
-from glacierbed.evaluation.recipe_cli import recipe_arguments
+from glacierbed.evaluation.recipe_cli import DEFAULT_RECIPE, default_results_name, recipe_arguments
 from glacierbed.posterior.calibration import BOOSTED_DESIGN
 
 HERE = Path(__file__).resolve().parent
@@ -50,8 +50,7 @@ SHIP = BOOSTED_DESIGN  #: the shipped design when this decision was taken (its c
 ARMS = {"A: as shipped (inner glacier-wise)": "group", "C: candidate 35 (inner region-wise)": "region"}
 REFERENCE, CANDIDATE = ARMS
 #: the committed run of arm C (2026-12-06, the same outer networks and calibration fitting; the protocol's amendment)
-COMMITTED_CANDIDATE = ("measured_finetune_from_spanning_all_p128_loro_physics_margin_plastic_fit_physics_margin_zero"
-                       "_interval_physics_margin_plastic")
+COMMITTED_CANDIDATE = default_results_name(SHIP, by="region")
 
 
 def nested_arms(args, arms: dict[str, str]) -> dict[str, object]:
@@ -181,7 +180,7 @@ def _own_options(ap: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = recipe_arguments(__doc__, argv, HERE / "configs" / "measured_finetune_from_spanning_all_p128.yaml",
+    args = recipe_arguments(__doc__, argv, HERE.parent / DEFAULT_RECIPE,
                             RESULTS, options=_own_options)
     if not args.report_only:
         t0 = time.perf_counter()
