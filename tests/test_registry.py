@@ -208,3 +208,12 @@ def test_cli_list_and_fetch(data_dir: Path) -> None:
     assert res.exit_code == 0 and "RGI60-11.00897_thickness.tif" in res.output
     res = runner.invoke(app, ["data", "fetch", "no-such-glacier"])
     assert res.exit_code == 2
+
+
+def test_cli_list_keeps_every_example_name_whole_when_piped(data_dir: Path) -> None:
+    """A name is what the user types next (`data fetch NAME`, `estimate --example NAME`): rich cut it to
+    "greenland-08" at its default 80 columns of piped output."""
+    res = CliRunner().invoke(app, ["data", "list"], env={"COLUMNS": ""})
+    assert res.exit_code == 0, res.output
+    first_cells = {line.split("│")[1].strip() for line in res.output.splitlines() if line.startswith("│")}
+    assert set(reg.EXAMPLES) <= first_cells, sorted(set(reg.EXAMPLES) - first_cells)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from glacierbed.commands.common import clean_errors
 
-out = Console()
+#: piped or redirected output is not cut to 80 columns (rich's default without a terminal): a long path or name
+#: would fold over lines; at a terminal the table fits its width
+out = Console(width=None if sys.stdout.isatty() else 200)
 
 
 def list_data() -> None:
@@ -18,8 +22,11 @@ def list_data() -> None:
     dd = reg.data_dir()
     out.print(f"offline data dir: {dd or '(GLACIERBED_DATA unset)'}   cache: {reg.cache_dir()}")
     t = Table(title="Examples (glacierbed data fetch NAME)")
-    for col in ("name", "DEM", "outlines", "extras", "local", "description"):
+    # names are what a user types next: never cut, even at 80 columns (a pipe), the description folds instead
+    t.add_column("name", no_wrap=True, min_width=max(map(len, reg.EXAMPLES)))
+    for col in ("DEM", "outlines", "extras", "local"):
         t.add_column(col)
+    t.add_column("description", overflow="fold")
     for name, e in reg.EXAMPLES.items():
         extras = ", ".join([k for k in ("glacier_mask", "observations", "consensus") if getattr(e, k)]
                            + [role for role, _ in e.extras if role == "smb"])
@@ -27,8 +34,9 @@ def list_data() -> None:
                   "[green]yes[/]" if reg.example_available(name) else "[red]no[/]", e.description)
     out.print(t)
     t = Table(title="Datasets")
-    for col in ("dataset", "source", "files", "local", "license"):
-        t.add_column(col)
+    t.add_column("dataset", no_wrap=True, min_width=max(map(len, reg.DATASETS)))
+    for col in ("source", "files", "local", "license"):
+        t.add_column(col, overflow="fold")
     for name, ds in reg.DATASETS.items():
         files = [r for r in reg.REGISTRY if r.startswith(name + "/")]
         n_local = sum(reg.locate(r) is not None for r in files)
