@@ -229,6 +229,7 @@ def test_identity_rgi5_to_rgi6_and_location():
     assert canonical_rgi6("RGI50-11.00719_d01") == "RGI60-11.00719"
     assert canonical_rgi6("RGI60-01.16195") == "RGI60-01.16195"
     assert region_of("RGI50-11.00897") == "11" and region_of("glacier-00001") == ""
+    assert region_of("RGI2000-v7.0-G-01-00001") == "01" and region_of("RGI60-11.00897_d01") == "11"  # RGI 7; divides
     sq = shapely.box(10.0, 46.0, 10.02, 46.02)
     entries = pd.DataFrame([
         {"example": "south-glacier", "rgi_id": "RGI60-01.16195", "geometry": None, "located": True},

@@ -14,6 +14,8 @@ from typing import Sequence
 import geopandas as gpd
 import pandas as pd
 
+from glacierbed.data.region_inputs import rgi_region_number
+
 _RGI = re.compile(r"^RGI(\d)0-(\d\d)\.(\d{5})(?:_d\d+)?$")
 
 
@@ -29,9 +31,10 @@ def canonical_rgi6(rgi_id: str) -> str:
 
 
 def region_of(rgi_id: str) -> str:
-    """RGI region ("01" .. "19") of an RGI id, "" if it is not one."""
-    m = _RGI.match(canonical_rgi6(rgi_id))
-    return m.group(2) if m else ""
+    """RGI region ("01" .. "19") of an RGI 5/6/7 id (:func:`~glacierbed.data.region_inputs.rgi_region_number`), ""
+    if it is not one."""
+    region = rgi_region_number(str(rgi_id))
+    return "" if region is None else f"{region:02d}"
 
 
 def glacier_groups(entries: pd.DataFrame, min_overlap: float = 0.5) -> tuple[dict[tuple[str, str], str], pd.DataFrame]:
