@@ -5,7 +5,10 @@ kit (``GLACIERBED_DATA``); the shipped network's measured table (cached by ``ben
 Every row's calibrated network thickness comes from the shipped calibration variant fitted without its
 glacier (LOGO) or region (LORO); the blend's non-negative weights are fitted without it as well. Writes
 ``benchmarks/results/map_blend.{md,csv}`` and ``map_blend_weights.csv`` (the weights of every fold).
-Run: ``python benchmarks/map_blend.py [--run-dir DIR]``.
+Run: ``python benchmarks/map_blend.py [--run-dir DIR]``. ``--with-oggm`` scores candidate 40 (protocol
+``selection_protocol_map_blend_oggm.md``): OGGM's map as a fifth member, B1 beside it as a reported row, written to
+``map_blend_oggm.{md,csv}``. ``--model``: the network whose maps are blended (the previous default, as B1 was scored;
+the shipped default's own maps would be in-sample).
 """
 
 from __future__ import annotations
@@ -40,9 +43,13 @@ def scored(rows: pd.DataFrame, thickness: pd.Series) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run-dir", type=Path, default=Path.home() / ".cache" / "glacierbed-calibration")
+    ap.add_argument("--model", default="runs/previous_default/thickness-net.pt")
+    ap.add_argument("--with-oggm", action="store_true", help="candidate 40: OGGM's map as a fifth member")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    ms = collect(args.run_dir, None, True, cases=CASES)
+    if args.with_oggm:
+        return main_with_oggm(args)
+    ms = collect(args.run_dir, args.model, True, cases=CASES)
     results, weights = [], []
     for split, by in (("LOGO", "group"), ("LORO", "region")):
         rows = with_pixel_means(cross_validate(ms, SHIP, by=by).rows, ms.pixels, ("h_mc_m",))
@@ -81,6 +88,63 @@ def main(argv: list[str] | None = None) -> None:
              f"**Decision: {'B1 wins and is a candidate for the default' if wins else 'the default is unchanged'}.** "
              "1 variant tried.", ""]
     write_text(RESULTS / "map_blend.md", "\n".join(lines))
+    print("\n".join(lines))
+
+
+OGGM_MEMBERS = (*MEMBERS, "base_oggm")
+OGGM_NAME = "map_blend_oggm"
+
+
+def blended_scores(ms, by: str) -> tuple[list[dict], pd.DataFrame, int]:
+    """Candidate 40's split ``by``: the calibrated network, B1 and B1 + OGGM scored on the rows where every member of
+    B1 + OGGM exists; the weights of both blends per held-out fold; the number of rows left out for a missing member."""
+    rows = with_pixel_means(cross_validate(ms, SHIP, by=by).rows, ms.pixels, ("h_mc_m",))
+    complete = rows[list(OGGM_MEMBERS)].notna().all(axis=1)
+    rows = rows[complete]
+    out, weights = [{"variant": "calibrated network", **scored(rows, rows["mu_cal"])}], []
+    for name, members in (("B1 blend (reported)", MEMBERS), ("B1 + OGGM (candidate 40)", OGGM_MEMBERS)):
+        blend, w = cross_validated_blend(rows, members, by=by)
+        out.append({"variant": name, **scored(rows, blend)})
+        weights.append(w.assign(blend=name))
+    return out, pd.concat(weights), int((~complete).sum())
+
+
+def main_with_oggm(args: argparse.Namespace) -> None:
+    """Candidate 40 (protocol ``selection_protocol_map_blend_oggm.md``): results and decision files."""
+    ms = collect(args.run_dir, args.model, True, cases=CASES)
+    results, weights, dropped = [], [], {}
+    for split, by in (("LOGO", "group"), ("LORO", "region")):
+        rows, w, dropped[split] = blended_scores(ms, by)
+        results += [{**r, "split": split} for r in rows]
+        weights.append(w.assign(split=split))
+    df = pd.DataFrame(results)[["variant", "split", *[c for c in results[0] if c not in ("variant", "split")]]]
+    w = pd.concat(weights)
+    w.index.name = "held_out"
+    logo = df[df["split"] == "LOGO"].set_index("variant")
+    ref, cand = logo.loc["calibrated network"], logo.loc["B1 + OGGM (candidate 40)"]
+    checks = {f"grid per-glacier median ratio lower than the calibrated network's ({ref['grids_median_ratio']:.3f})":
+              cand["grids_median_ratio"] < ref["grids_median_ratio"],
+              f"South Glacier <= {TARGET_SG_RMSE:g} m": cand["south_glacier_rmse"] <= TARGET_SG_RMSE,
+              f"Ötztal means <= {TARGET_OETZTAL_RMSE:g} m": cand["oetztal_means_rmse"] <= TARGET_OETZTAL_RMSE}
+    write_table(df, RESULTS / f"{OGGM_NAME}.csv", ".6g")
+    write_table(w.reset_index(), RESULTS / f"{OGGM_NAME}_weights.csv", ".4g")
+    logo_w = w[(w["split"] == "LOGO") & (w["blend"] == "B1 + OGGM (candidate 40)")]
+    lines = ["# Candidate 40: the learned map blend with OGGM as a member (issue 16, item 5)", "",
+             "Protocol, written before scoring: [selection_protocol_map_blend_oggm.md]"
+             "(selection_protocol_map_blend_oggm.md). Network: `" + str(args.model) + "` (the previous default, as B1 "
+             f"was scored), today's default physics, calibrated `{SHIP}` without the row's glacier (LOGO) or region "
+             "(LORO). Members: that calibrated map, VA (shaped), GlabTop, mass conservation and, for the candidate, "
+             "OGGM; non-negative weights without intercept, each glacier identity weighing the same, fitted without "
+             f"the row's glacier or region. Rows without every member left out of every variant: {dropped['LOGO']}.",
+             "", to_markdown(df, ".3g"), "",
+             "B1 + OGGM weights over the LOGO folds (min / median / max): " + "; ".join(
+                 f"{m} {logo_w[m].min():.2f} / {logo_w[m].median():.2f} / {logo_w[m].max():.2f}" for m in OGGM_MEMBERS)
+             + f" ([every fold]({OGGM_NAME}_weights.csv)).", "",
+             "## The rule (LOGO)", "", *checklist(checks), "",
+             "**Decision: " + ("B1 + OGGM is a candidate for an opt-in consensus; the nested test on the default's "
+                               "fold networks comes next" if all(checks.values()) else "not shipped") + ".** 1 variant "
+             "tried (B1 rerun as a reported row).", ""]
+    write_text(RESULTS / f"{OGGM_NAME}.md", "\n".join(lines))
     print("\n".join(lines))
 
 
