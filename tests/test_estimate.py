@@ -29,6 +29,7 @@ from glacierbed.pipeline.estimate import (
     estimate,
 )
 from glacierbed.models.predictors import TilingConfig, inpaint_sized, plan_resolution
+from glacierbed.pipeline.outputs import elevation_bands
 from glacierbed.core.glaciology import margin_pixels, sea_level_equivalent_mm
 
 OETZ_DEM = "oggm-sample-data/test-workflow/srtm_oetztal.tif"
@@ -212,6 +213,38 @@ def test_oetztal_rasters(oetztal_run, data_dir: Path) -> None:
     assert float(rasters["thickness_std"].min()) >= 0
 
 
+def test_elevation_bands_of_a_ramp_add_up_to_the_glacier() -> None:
+    """A surface rising 1 m per pixel over 10 x 100 pixels of 25 m, thickness 2x the height above 1,000 m: 30 m bands
+    of 30 pixel columns (the last 10), thickness known per band, bed = surface - thickness."""
+    surface = np.tile(1000.0 + np.arange(100.0), (10, 1))
+    thickness = 2.0 * (surface - 1000.0)
+    valid = np.ones_like(surface, bool)
+    valid[0, 0] = False  # a pixel without thickness is left out of every band
+    bands = elevation_bands(surface, thickness, valid, 625.0, 30.0, thickness_std=0.1 * thickness)
+    assert list(bands["band_bottom_m"]) == [990.0, 1020.0, 1050.0, 1080.0]  # bands start at multiples of 30 m
+    assert list(bands["n_pixels"]) == [10 * 20 - 1, 300, 300, 10 * 20]
+    assert bands["volume_km3"].sum() == pytest.approx(thickness[valid].sum() * 625.0 / 1e9, rel=1e-12)
+    assert bands["area_km2"].sum() == pytest.approx(valid.sum() * 625.0 / 1e6, rel=1e-12)
+    second = bands.iloc[1]  # surface 1020..1049 m: thickness 40..98 m, mean 69 m
+    assert second["mean_thickness_m"] == pytest.approx(69.0) and second["mean_surface_m"] == pytest.approx(1034.5)
+    assert second["mean_bed_m"] == pytest.approx(1034.5 - 69.0) and second["mean_thickness_std_m"] == pytest.approx(6.9)
+
+
+def test_oetztal_elevation_bands(oetztal_run) -> None:
+    """elevation_bands.csv: every glacier's 30 m bands, whose volumes and areas add up to glaciers.csv's."""
+    _, out = oetztal_run
+    bands, glaciers = pd.read_csv(out / "elevation_bands.csv"), pd.read_csv(out / "glaciers.csv").set_index("rgi_id")
+    assert set(bands["rgi_id"]) == set(glaciers.index)
+    totals = bands.groupby("rgi_id")[["volume_km3", "area_km2"]].sum()
+    assert np.allclose(totals["volume_km3"], glaciers.loc[totals.index, "volume_km3"], rtol=1e-9)
+    assert np.allclose(totals["area_km2"], glaciers.loc[totals.index, "estimated_area_km2"], rtol=1e-9)
+    assert np.allclose(bands["band_top_m"] - bands["band_bottom_m"], 30.0)
+    assert ((bands["mean_surface_m"] >= bands["band_bottom_m"]) & (bands["mean_surface_m"] < bands["band_top_m"])).all()
+    assert (bands["mean_thickness_m"] >= 0).all() and (bands["mean_bed_m"] <= bands["mean_surface_m"] + 1e-9).all()
+    hef = bands[bands["rgi_id"] == HEF]
+    assert len(hef) > 20 and hef["band_bottom_m"].is_monotonic_increasing  # ~2,450-3,700 m
+
+
 def test_resume_recomputes_only_missing(data_dir: Path, tmp_path: Path) -> None:
     three = ["RGI50-11.00897", "RGI50-11.00787", "RGI50-11.00684"]
     first = estimate(data_dir / OETZ_DEM, data_dir / OETZ_RGI, tmp_path, model="biharmonic", select=three, maps=False)
@@ -316,6 +349,11 @@ def test_cli_estimate(data_dir: Path, tmp_path: Path) -> None:
     t = pd.read_csv(tmp_path / "glaciers.csv")
     assert list(t["rgi_id"]) == [HEF] and t["volume_km3"].iloc[0] > 0
     assert not (tmp_path / "overview.png").exists()
+    r = CliRunner().invoke(app, [*args[:6], str(tmp_path / "bands10"), *args[7:], "--elevation-band", "10"])
+    assert r.exit_code == 0, r.output
+    bands = pd.read_csv(tmp_path / "bands10" / "elevation_bands.csv")
+    assert np.allclose(bands["band_top_m"] - bands["band_bottom_m"], 10.0)
+    assert bands["volume_km3"].sum() == pytest.approx(t["volume_km3"].iloc[0], rel=1e-9)  # bands change no volume
     bad = CliRunner().invoke(app, ["estimate", "--dem", str(tmp_path / "missing.tif"), "--outlines",
                                    str(data_dir / OETZ_RGI), "--out", str(tmp_path), "--model", "biharmonic"])
     assert bad.exit_code == 2 and "missing.tif" in bad.output

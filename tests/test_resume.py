@@ -63,6 +63,21 @@ def test_damaged_results_are_recomputed(first_run, data_dir: Path, tmp_path: Pat
         np.testing.assert_array_equal(s1.read(1), s2.read(1))
 
 
+def test_a_glacier_without_its_elevation_bands_is_recomputed(first_run, data_dir: Path, tmp_path: Path) -> None:
+    """The bands are a result file like the thickness: a missing one recomputes its glacier, and the region's
+    elevation_bands.csv is whole again."""
+    src, volumes = first_run
+    out = shutil.copytree(src, tmp_path / "run")
+    GlacierDir(out, FOUR[1]).get_filepath("elevation_bands").unlink()
+    estimate(data_dir / OETZ_DEM, data_dir / OETZ_RGI, out, **KW)
+    status = pd.read_csv(out / "task_status.csv", keep_default_na=False).set_index("rgi_id")
+    assert status.loc[FOUR[1], "recomputed"].startswith("result missing") and status.loc[FOUR[0], "resumed"]
+    bands = pd.read_csv(out / "elevation_bands.csv")
+    assert set(bands["rgi_id"]) == set(FOUR)
+    totals = bands.groupby("rgi_id")["volume_km3"].sum()
+    np.testing.assert_allclose(totals.loc[FOUR], volumes.loc[FOUR, "volume_km3"], rtol=1e-9)
+
+
 def test_damaged_record_is_recomputed(first_run, data_dir: Path, tmp_path: Path) -> None:
     src, volumes = first_run
     out = shutil.copytree(src, tmp_path / "run")
@@ -81,7 +96,7 @@ def test_glacier_result_is_a_georeferenced_geotiff(first_run, data_dir: Path) ->
     gdir = GlacierDir.open(_thickness_tif(out, HEF).parent)  # reopened from its folder alone
     assert gdir.rgi_id == HEF and gdir.record()["volume_km3"] == volumes.loc[HEF, "volume_km3"]
     stored = gdir.read_task("estimate")
-    assert stored["status"] == "ok" and set(stored["sha256"]) == {"thickness.tif"} and stored["key"]
+    assert stored["status"] == "ok" and set(stored["sha256"]) == {"thickness.tif", "elevation_bands.csv"} and stored["key"]
     with rasterio.open(gdir.get_filepath("thickness")) as src, rasterio.open(out / "inputs" / "dem.tif") as dem:
         assert src.count == 2 and src.descriptions == ("thickness", "thickness_std")
         assert src.crs == dem.crs and src.nodata == -9999 and src.dtypes == ("float32", "float32")

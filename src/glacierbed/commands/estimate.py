@@ -51,6 +51,9 @@ OPTIONS: dict[str, Any] = dict(
     rgi_version=_O(6, "--rgi-version", min=6, max=7, help="RGI version for --rgi-region/--bbox (6 or 7)."),
     dem_source=_O("glo30", "--dem-source", help="DEM downloaded for the RGI options: glo30 (Copernicus "
                   "GLO-30) or glo90."),
+    elevation_band_m=_O(30.0, "--elevation-band", min=0.001, help="Height (m) of the surface-elevation bands of "
+                        "elevation_bands.csv (area, volume, mean thickness and bed per band; 30 m as OGGM's "
+                        "elevation-band flowlines, 10 m as Huss & Farinotti 2012)."),
     consensus=_O(False, "--consensus", help="Compare each RGI 6 glacier's volume with the Farinotti et al. (2019) "
                  "consensus (glaciers.csv: consensus_volume_km3, volume_over_consensus; the table comes with the "
                  "OGGM sample data, downloaded once if the data dir lacks it)."),
@@ -109,7 +112,8 @@ def _rgi_inputs(out: Path, cfg: Any, region: int | None, ids: list[str] | None,
 def estimate_config(config: Path | None, given: dict[str, Any], physics_config: Path | None = None) -> Any:
     """The ``EstimateConfig``: the YAML ``config`` (or the defaults), then the ``given`` options.
 
-    ``given``: the explicitly given options among ``ensemble``, ``calibrate`` and ``physics``
+    ``given``: the explicitly given options among ``ensemble``, ``calibrate``, ``consensus``, ``elevation_band_m``
+    and ``physics``
     (a bool: ``False`` turns the physics off, ``True`` turns it on where the YAML had it off).
     ``physics_config``: PhysicsConfig fields to change (then the physics is on).
     """
@@ -120,7 +124,7 @@ def estimate_config(config: Path | None, given: dict[str, Any], physics_config: 
     from glacierbed.posterior.physics import PhysicsConfig
 
     cfg = load_config(EstimateConfig, config)
-    fields = {k: v for k, v in given.items() if k in ("ensemble", "calibrate", "consensus")}
+    fields = {k: v for k, v in given.items() if k in ("ensemble", "calibrate", "consensus", "elevation_band_m")}
     if physics_config is not None and given.get("physics", True):
         fields["physics"] = PhysicsConfig.from_yaml(physics_config)
     elif "physics" in given:
@@ -177,13 +181,15 @@ def estimate_cmd(
     rgi_region: Optional[int] = OPTIONS["rgi_region"], rgi_ids: Optional[list[str]] = OPTIONS["rgi_ids"],
     bbox: Optional[tuple[float, float, float, float]] = OPTIONS["bbox"], rgi_version: int = OPTIONS["rgi_version"],
     dem_source: str = OPTIONS["dem_source"], consensus: bool = OPTIONS["consensus"],
+    elevation_band_m: float = OPTIONS["elevation_band_m"],
 ) -> None:
     """Bed, ice thickness and volume of every glacier: GeoTIFFs, glaciers.csv/.gpkg, summary.json, maps."""
     from glacierbed.pipeline.estimate import estimate
     from glacierbed.pipeline.store import load_predictor
 
     cfg = estimate_config(config, explicit_options(ctx, ensemble=ensemble, calibrate=calibrate, physics=physics,
-                                                   consensus=consensus), physics_config)
+                                                   consensus=consensus, elevation_band_m=elevation_band_m),
+                          physics_config)
     if (rgi_region is not None or rgi_ids or bbox is not None) and (dem or outlines or example):
         fail("--rgi-region/--rgi-ids/--bbox download the DEM and outlines: do not also give --dem/--outlines/--example")
     fetched = _rgi_inputs(out, cfg, rgi_region, rgi_ids, bbox, rgi_version, dem_source)

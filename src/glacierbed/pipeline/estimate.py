@@ -44,7 +44,7 @@ from glacierbed.data.tiles import build_tile_index, dem_paths, is_tiled
 from glacierbed.models.predictors import ThicknessPredictor
 from glacierbed.pipeline.glacier import EstimateConfig, GlacierSpec, RegionContext, aux_raster, estimate_glacier
 from glacierbed.pipeline.outputs import (consensus_columns, measured_region, region_totals, volume_interval_90,
-                                         write_mosaics, write_tables, write_tiled_mosaics)
+                                         write_band_table, write_mosaics, write_tables, write_tiled_mosaics)
 from glacierbed.pipeline.store import load_predictor
 from glacierbed.pipeline.tiled import mosaic_grid, no_dem_row, spec_dem_sha, tiled_specs, tiles_sha
 from glacierbed.pipeline.workflow import GlacierDir, Status, TaskOutcome, compile_status
@@ -289,7 +289,8 @@ def estimate(
 
 def write_region_outputs(region: Region, table: pd.DataFrame, outcomes: list[TaskOutcome], out: Path,
                          t_start: float) -> tuple[dict[str, Path], dict[str, Any]]:
-    """Mosaics from the ok glaciers' result files, glaciers.csv/.gpkg, task_status.csv, summary.json."""
+    """Mosaics from the ok glaciers' result files, glaciers.csv/.gpkg, elevation_bands.csv, task_status.csv,
+    summary.json."""
     done = [GlacierDir(out, o.rgi_id).get_filepath("thickness") for o in outcomes if o.status is Status.OK]
     if region.dem is None:
         grid = mosaic_grid(region.specs)
@@ -303,6 +304,8 @@ def write_region_outputs(region: Region, table: pd.DataFrame, outcomes: list[Tas
         dem_info = {"dem_crs": region.dem.crs.to_string(), "dem_resolution_m": float(region.dem.res[0]),
                     "dem_source": region.dem.source}
     paths.update(write_tables(region.outlines, table, out))
+    paths.update(write_band_table({o.rgi_id: GlacierDir(out, o.rgi_id).get_filepath("elevation_bands")
+                                   for o in outcomes if o.status is Status.OK}, out))
     with replacing(out / "task_status.csv") as tmp:
         compile_status(outcomes).to_csv(tmp, index=False)
     paths["task_status"] = out / "task_status.csv"

@@ -26,6 +26,7 @@ from typing import Any, Mapping
 import geopandas as gpd
 import numpy as np
 
+from glacierbed.core.atomic import replacing
 from glacierbed.core.config import YamlConfig, config_to_dict
 from glacierbed.core.errors import GlacierbedError
 from glacierbed.core.glaciology import is_calving, margin_pixels
@@ -35,7 +36,7 @@ from glacierbed.data.rasters import Raster, fill_voids, raster_on_grid, read_win
 from glacierbed.data.tiles import WorkGrid, read_tiles_window
 from glacierbed.models.predictors import (MEMBERS, GlacierWindow, Plan, Prediction, ThicknessPredictor, TilingConfig,
                                           plan_resolution)
-from glacierbed.pipeline.outputs import read_glacier_result, write_glacier_result
+from glacierbed.pipeline.outputs import elevation_bands, read_glacier_result, write_glacier_result
 from glacierbed.pipeline.store import load_predictor
 from glacierbed.pipeline.workflow import GlacierDir, glacier_task
 from glacierbed.posterior.physics import PhysicsConfig, refine_window
@@ -66,10 +67,14 @@ class EstimateConfig(YamlConfig):
     fail_fast: bool = False
     #: glaciers.csv compares each RGI 6 glacier's volume with the Farinotti et al. (2019) consensus (not hashed)
     consensus: bool = False
+    #: height (m) of the surface-elevation bands of elevation_bands.csv (30 m: Werder et al. 2019, OGGM)
+    elevation_band_m: float = 30.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.ensemble <= len(MEMBERS):
             raise ValueError(f"ensemble must be 1..{len(MEMBERS)}, got {self.ensemble}")
+        if not self.elevation_band_m > 0:
+            raise ValueError(f"elevation_band_m must be a height in metres above 0, got {self.elevation_band_m}")
         if self.refine_coarse_dem_m is not None and not self.refine_coarse_dem_m > 0:
             raise ValueError(f"refine_coarse_dem_m must be a pixel size in metres above 0 (or null), "
                              f"got {self.refine_coarse_dem_m}")
@@ -299,6 +304,15 @@ def write_thickness(gdir: GlacierDir, win: Window, th: Thickness) -> Path:
                                 fine=win.ww if win.fine else None, tags={"rgi_id": gdir.rgi_id})
 
 
+def write_bands(gdir: GlacierDir, th: Thickness, band_m: float) -> Path:
+    """The glacier's elevation-band table (:func:`~glacierbed.pipeline.outputs.elevation_bands`) on the grid its
+    volume is computed on, so the bands' volumes add up to the glacier's."""
+    bands = elevation_bands(th.grid.data, th.thick, th.ok, th.grid.pixel_area_m2, band_m, th.spread)
+    with replacing(gdir.get_filepath("elevation_bands")) as tmp:
+        bands.to_csv(tmp, index=False)
+    return gdir.get_filepath("elevation_bands")
+
+
 def glacier_record(spec: GlacierSpec, win: Window, th: Thickness, info: Mapping[str, Any]) -> dict[str, Any]:
     """The glacier's row: volume = sum(thickness) x pixel area, its std, statistics, the plan."""
     ok, area_px = th.ok, th.grid.pixel_area_m2
@@ -318,7 +332,7 @@ def _read_result(files: Mapping[str, Path]) -> None:
     read_glacier_result(files["thickness"])
 
 
-@glacier_task("estimate", writes=("thickness",), read=_read_result)
+@glacier_task("estimate", writes=("thickness", "elevation_bands"), read=_read_result)
 def estimate_glacier(gdir: GlacierDir, spec: GlacierSpec, ctx: RegionContext) -> dict[str, Any]:
     """Bed, thickness and volume of one glacier; writes its ``thickness.tif``; returns its record."""
     predictor = _predictor(ctx)
@@ -328,6 +342,7 @@ def estimate_glacier(gdir: GlacierDir, spec: GlacierSpec, ctx: RegionContext) ->
     apply_physics(spec, ctx, th)
     apply_calibration(ctx, predictor, th)
     write_thickness(gdir, win, th)
+    write_bands(gdir, th, ctx.config.elevation_band_m)
     return glacier_record(spec, win, th, pred.info)
 
 

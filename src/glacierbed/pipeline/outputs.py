@@ -5,8 +5,9 @@ Every glacier task writes its thickness and spread as a small GeoTIFF
 on the glacier's bounding box of the DEM grid, with CRS, transform and nodata, tagged with
 the glacier's id; :func:`write_glacier_result`). Here they are read back and laid, by their
 transform, into full-size GeoTIFFs (thickness, bed = DEM - thickness, thickness_std;
-float32, CRS, nodata); the table goes to ``glaciers.csv`` and ``glaciers.gpkg``, and the
-totals to a summary. All writes are atomic.
+float32, CRS, nodata); the table goes to ``glaciers.csv`` and ``glaciers.gpkg``, each glacier's
+surface-elevation bands (:func:`elevation_bands`) to ``elevation_bands.csv``, and the totals to a summary. All writes
+are atomic.
 """
 
 from __future__ import annotations
@@ -230,6 +231,42 @@ def write_tables(outlines: gpd.GeoDataFrame, table: pd.DataFrame, out: Path) -> 
             totals.to_csv(tmp, index=False)
         paths["subregion_totals"] = out / "totals_by_subregion.csv"
     return paths
+
+
+#: columns of a glacier's elevation-band table (``glaciers/<rgi_id>/elevation_bands.csv``)
+BAND_COLUMNS = ["band_bottom_m", "band_top_m", "n_pixels", "area_km2", "volume_km3", "mean_thickness_m",
+                "mean_surface_m", "mean_bed_m", "mean_thickness_std_m"]
+
+
+def elevation_bands(surface: np.ndarray, thickness: np.ndarray, valid: np.ndarray, pixel_area_m2: float,
+                    band_m: float, thickness_std: np.ndarray | None = None) -> pd.DataFrame:
+    """A glacier's area, volume and mean thickness, surface and bed per surface-elevation band of ``band_m`` (bands
+    start at multiples of it; empty ones left out). The binned geometry that elevation-band flowline and mass-balance
+    models start from (Huss & Farinotti 2012: 10 m; Werder et al. 2019 and OGGM's elevation-band flowlines: 30 m);
+    the bands' volumes add up to the glacier's. ``valid``: the glacier's pixels with a thickness."""
+    z, h = surface[valid].astype(np.float64), thickness[valid].astype(np.float64)
+    std = np.full(z.shape, np.nan) if thickness_std is None else thickness_std[valid].astype(np.float64)
+    bottom = np.floor(z / band_m) * band_m
+    df = pd.DataFrame({"band_bottom_m": bottom, "z": z, "h": h, "std": std})
+    g = df.groupby("band_bottom_m", sort=True)
+    n = g.size()
+    out = pd.DataFrame({"band_bottom_m": n.index.to_numpy(float), "band_top_m": n.index.to_numpy(float) + band_m,
+                        "n_pixels": n.to_numpy(int), "area_km2": n.to_numpy(float) * pixel_area_m2 / 1e6,
+                        "volume_km3": g["h"].sum().to_numpy() * pixel_area_m2 / 1e9,
+                        "mean_thickness_m": g["h"].mean().to_numpy(), "mean_surface_m": g["z"].mean().to_numpy(),
+                        "mean_bed_m": (g["z"].mean() - g["h"].mean()).to_numpy(),
+                        "mean_thickness_std_m": g["std"].mean().to_numpy()})
+    return out[BAND_COLUMNS]
+
+
+def write_band_table(band_files: Mapping[str, Path], out: Path) -> dict[str, Path]:
+    """``elevation_bands.csv``: every glacier's bands (``band_files``: rgi_id -> its glacier's band CSV), one row per
+    glacier and band, the glacier's id first."""
+    parts = [pd.read_csv(f).assign(rgi_id=rgi_id) for rgi_id, f in band_files.items() if Path(f).is_file()]
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=BAND_COLUMNS + ["rgi_id"])
+    with replacing(out / "elevation_bands.csv") as tmp:
+        table[["rgi_id"] + BAND_COLUMNS].to_csv(tmp, index=False)
+    return {"elevation_bands": out / "elevation_bands.csv"}
 
 
 def volume_interval_90(table: pd.DataFrame, predictor: Any, calibrate: bool) -> pd.DataFrame:

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 BASENAMES: dict[str, tuple[str, str]] = {
     "thickness": ("thickness.tif", "thickness and thickness_std (m): a 2-band float32 GeoTIFF of the glacier's "
                                    "box on the DEM grid (CRS, transform, nodata -9999)"),
+    "elevation_bands": ("elevation_bands.csv", "area, volume, mean thickness, surface and bed per surface-elevation "
+                                               "band (EstimateConfig.elevation_band_m; pipeline.outputs.elevation_bands)"),
     "estimate": ("estimate.json", "record of the estimate task: status, message, seconds, key, sha256 of the "
                                   "results, versions and the glacier's record (volume, thickness, ...)"),
 }
