@@ -40,6 +40,14 @@ def scored(rows: pd.DataFrame, thickness: pd.Series) -> dict[str, float]:
     return score(r, pd.Series(1.0, index=r["group"].unique()))
 
 
+def blend_rule(ref: pd.Series, blend: pd.Series) -> dict[str, bool]:
+    """B1's rule (and candidate 40's): the blend's leave-one-glacier-out scores against the calibrated network's."""
+    return {f"grid per-glacier median ratio lower than the calibrated network's ({ref['grids_median_ratio']:.3f})":
+            blend["grids_median_ratio"] < ref["grids_median_ratio"],
+            f"South Glacier <= {TARGET_SG_RMSE:g} m": blend["south_glacier_rmse"] <= TARGET_SG_RMSE,
+            f"Ötztal means <= {TARGET_OETZTAL_RMSE:g} m": blend["oetztal_means_rmse"] <= TARGET_OETZTAL_RMSE}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run-dir", type=Path, default=Path.home() / ".cache" / "glacierbed-calibration")
@@ -63,10 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     w.index.name = "held_out"
     logo = df[df["split"] == "LOGO"].set_index("variant")
     ref, b1 = logo.loc["calibrated network (shipped)"], logo.loc["B1 blend"]
-    checks = {f"grid per-glacier median ratio lower than the calibrated network's ({ref['grids_median_ratio']:.3f})":
-              b1["grids_median_ratio"] < ref["grids_median_ratio"],
-              f"South Glacier <= {TARGET_SG_RMSE:g} m": b1["south_glacier_rmse"] <= TARGET_SG_RMSE,
-              f"Ötztal means <= {TARGET_OETZTAL_RMSE:g} m": b1["oetztal_means_rmse"] <= TARGET_OETZTAL_RMSE}
+    checks = blend_rule(ref, b1)
     wins = all(checks.values())
     logo_w = w[w["split"] == "LOGO"][list(MEMBERS)]
     write_table(df, RESULTS / "map_blend.csv", ".6g")
@@ -122,10 +127,7 @@ def main_with_oggm(args: argparse.Namespace) -> None:
     w.index.name = "held_out"
     logo = df[df["split"] == "LOGO"].set_index("variant")
     ref, cand = logo.loc["calibrated network"], logo.loc["B1 + OGGM (candidate 40)"]
-    checks = {f"grid per-glacier median ratio lower than the calibrated network's ({ref['grids_median_ratio']:.3f})":
-              cand["grids_median_ratio"] < ref["grids_median_ratio"],
-              f"South Glacier <= {TARGET_SG_RMSE:g} m": cand["south_glacier_rmse"] <= TARGET_SG_RMSE,
-              f"Ötztal means <= {TARGET_OETZTAL_RMSE:g} m": cand["oetztal_means_rmse"] <= TARGET_OETZTAL_RMSE}
+    checks = blend_rule(ref, cand)
     write_table(df, RESULTS / f"{OGGM_NAME}.csv", ".6g")
     write_table(w.reset_index(), RESULTS / f"{OGGM_NAME}_weights.csv", ".4g")
     logo_w = w[(w["split"] == "LOGO") & (w["blend"] == "B1 + OGGM (candidate 40)")]
