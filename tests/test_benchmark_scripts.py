@@ -640,3 +640,25 @@ def test_dem_resolution_ratios_by_hand():
     assert coarse["total_ratio"] == round(2.7 / 4.0, 3)  # 0.675: the big glacier dominates
     assert coarse["median_ratio"] == round((1.2 + 0.5) / 2, 3)  # 0.85: ratios 1.2 and 0.5
     assert coarse["n"] == 2 and coarse["area_covered"] == 1.0
+
+
+def test_elevation_bands_sum_whole_bands_and_find_the_half_elevations_by_hand() -> None:
+    """Two glaciers' 30 m bands summed into 150 m bands (five whole ones each): areas and volumes add, shares grow to
+    1, and the half elevation is interpolated within the band that crosses it."""
+    eb = _script("elevation_bands")
+    bands = pd.DataFrame({"rgi_id": ["a", "a", "b", "b"], "band_bottom_m": [2970.0, 3000.0, 3000.0, 3120.0],
+                          "band_top_m": [3000.0, 3030.0, 3030.0, 3150.0], "area_km2": [1.0, 1.0, 1.0, 1.0],
+                          "volume_km3": [0.3, 0.1, 0.1, 0.1]})
+    table = eb.region_bands(bands, 150.0)
+    assert list(table["band_bottom_m"]) == [2850.0, 3000.0] and list(table["area_km2"]) == [1.0, 3.0]
+    assert table["volume_km3"].tolist() == pytest.approx([0.3, 0.3]) and table["mean_thickness_m"].iloc[0] == 300.0
+    assert table["area_share_below"].iloc[-1] == 1.0 and table["volume_share_below"].iloc[-1] == pytest.approx(1.0)
+    # half the area: 0.25 of it below 3,000 m, the upper band holds 0.75 -> 1/3 of the way up it
+    assert eb.half_elevation(table, "area_share_below") == pytest.approx(3050.0)
+    assert eb.half_elevation(table, "volume_share_below") == pytest.approx(3000.0)  # exactly at the band's bottom
+    glaciers = pd.DataFrame({"rgi_id": ["a", "b"], "status": ["ok", "ok"], "volume_km3": [0.4, 0.2],
+                             "estimated_area_km2": [2.0, 2.0]})
+    checks = eb.band_consistency(bands, glaciers)
+    assert checks["glaciers_with_bands"] == 2 and checks["max_rel_gap_volume"] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(SystemExit, match="not a multiple"):
+        eb.region_bands(bands, 100.0)
