@@ -334,7 +334,8 @@ def _read_result(files: Mapping[str, Path]) -> None:
 
 @glacier_task("estimate", writes=("thickness", "elevation_bands"), read=_read_result)
 def estimate_glacier(gdir: GlacierDir, spec: GlacierSpec, ctx: RegionContext) -> dict[str, Any]:
-    """Bed, thickness and volume of one glacier; writes its ``thickness.tif``; returns its record."""
+    """Bed, thickness and volume of one glacier; writes its ``thickness.tif`` and ``elevation_bands.csv``; returns its
+    record."""
     predictor = _predictor(ctx)
     win = read_glacier_window(spec, ctx, predictor)
     pred = predict_window(spec, ctx, predictor, win)
@@ -348,4 +349,4 @@ def estimate_glacier(gdir: GlacierDir, spec: GlacierSpec, ctx: RegionContext) ->
 
 __all__ = ["EstimateConfig", "GlacierSpec", "RegionContext", "Thickness", "Window", "apply_calibration", "aux_raster",
            "apply_physics", "estimate_glacier", "glacier_record", "glacier_window", "predict_window",
-           "read_glacier_window", "thickness_from_bed", "write_thickness"]
+           "read_glacier_window", "thickness_from_bed", "write_bands", "write_thickness"]
