@@ -63,7 +63,8 @@ def half_elevation(table: pd.DataFrame, share: str) -> float:
     return float(above["band_bottom_m"] + frac * (above["band_top_m"] - above["band_bottom_m"]))
 
 
-def plot(table: pd.DataFrame, path: Path, title: str) -> Path:
+def plot(table: pd.DataFrame, halves: tuple[float, float], path: Path, title: str) -> Path:
+    """Area and volume per band, each panel with its half elevation (``halves``: area, volume) dashed."""
     import matplotlib.pyplot as plt
 
     fig, (ax_a, ax_v) = plt.subplots(1, 2, figsize=(9, 5), sharey=True)
@@ -74,8 +75,8 @@ def plot(table: pd.DataFrame, path: Path, title: str) -> Path:
     ax_a.set_ylabel("surface elevation (m)")
     ax_v.barh(mid, table["volume_km3"], height=0.9 * height, color="#2f5d80")
     ax_v.set_xlabel("ice volume per band (km³)")
-    for ax, share in ((ax_a, "area_share_below"), (ax_v, "volume_share_below")):
-        ax.axhline(half_elevation(table, share), color="k", lw=1, ls="--")
+    for ax, half in zip((ax_a, ax_v), halves):
+        ax.axhline(half, color="k", lw=1, ls="--")
     fig.suptitle(title)
     return save_figure(fig, path)
 
@@ -95,8 +96,9 @@ def main(argv: list[str] | None = None) -> None:
     half_area, half_ice = half_elevation(table, "area_share_below"), half_elevation(table, "volume_share_below")
     stem = RESULTS / f"elevation_bands_{args.name}"
     write_table(table, stem.with_suffix(".csv"), ".6g")
-    plot(table, stem.with_suffix(".png"), f"{args.run.name}: {table['volume_km3'].sum():.1f} km³ of ice on "
-                                          f"{table['area_km2'].sum():.0f} km², by surface elevation")
+    title = (f"{args.run.name}: {table['volume_km3'].sum():.1f} km³ of ice on {table['area_km2'].sum():.0f} km², "
+             "by surface elevation")
+    plot(table, (half_area, half_ice), stem.with_suffix(".png"), title)
     lines = [f"# Where the ice lies in elevation: `{args.run}` ({args.name})", "",
              "`benchmarks/elevation_bands.py`: the run's `elevation_bands.csv` (every glacier's 30 m bands, the "
              f"default model) summed into {args.height:g} m bands. Nothing fitted.", "",

@@ -34,12 +34,18 @@ def _measured_finetune():
     return load_script(HERE / "measured_finetune.py")
 
 
+def design_results(stem: str, by: str = "glacier") -> str:
+    """The results name of the fold config ``stem`` scored with the default's physics and the calibration design of
+    the time (:data:`BOOSTED_DESIGN`)."""
+    return results_name(Path(stem), BOOSTED_DESIGN, *DEFAULT_PHYSICS, by=by)
+
+
 def nested_rows(stem: str, results: Path = RESULTS) -> dict:
     """The nested rows of ``stem``'s runs: glacier-wise and region-wise results, and glacier-wise coverage deviations."""
     bench = _measured_finetune()
     rows = {}
     for split, by in (("glacier-wise", "glacier"), ("region-wise", "region")):
-        path = results / f"{results_name(Path(stem), BOOSTED_DESIGN, *DEFAULT_PHYSICS, by=by)}.csv"
+        path = results / f"{design_results(stem, by)}.csv"
         if not path.is_file():
             raise SystemExit(f"{path}: missing; run benchmarks/measured_finetune.py --nested"
                              + (" --by region" if by == "region" else "") + " with the default's physics options first")
@@ -48,7 +54,7 @@ def nested_rows(stem: str, results: Path = RESULTS) -> dict:
         if len(nested) != 1:
             raise SystemExit(f"{path}: expected one nested row, found {len(nested)}")
         rows[split] = nested.iloc[0]
-    cases = pd.read_csv(results / f"{results_name(Path(stem), BOOSTED_DESIGN, *DEFAULT_PHYSICS)}_cases.csv")
+    cases = pd.read_csv(results / f"{design_results(stem)}_cases.csv")
     rows["coverage"] = bench.coverage_deviations(cases)
     return rows
 
@@ -93,8 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     failures = rule_failures(candidate, default)
     verdict = ("meets the measured part of the rule: the simulated test ranges decide next." if not failures else
                f"does not meet the rule ({'; '.join(failures)}): the default is unchanged.")
-    name, default_name = (results_name(Path(stem), BOOSTED_DESIGN, *DEFAULT_PHYSICS)
-                          for stem in (args.candidate, args.default))
+    name, default_name = design_results(args.candidate), design_results(args.default)
     lines = ["# Candidate 30: the fine-tuned network interpolated halfway back to its start (decision)", "",
              f"Protocol: [selection_protocol_{name}.md](selection_protocol_{name}.md). Nested rows of "
              f"[{name}.md]({name}.md) and its `_loro` twin against the default's ({default_name}[_loro]).", "",

@@ -40,6 +40,12 @@ def scored(rows: pd.DataFrame, thickness: pd.Series) -> dict[str, float]:
     return score(r, pd.Series(1.0, index=r["group"].unique()))
 
 
+def calibrated_rows(ms, by: str) -> pd.DataFrame:
+    """Every row with the network calibrated (``SHIP``) without its ``by`` fold; glacier-mean rows carry their
+    pixels' mass-conservation mean (a member of the blends)."""
+    return with_pixel_means(cross_validate(ms, SHIP, by=by).rows, ms.pixels, ("h_mc_m",))
+
+
 def blend_rule(ref: pd.Series, blend: pd.Series) -> dict[str, bool]:
     """B1's rule (and candidate 40's): the blend's leave-one-glacier-out scores against the calibrated network's."""
     return {f"grid per-glacier median ratio lower than the calibrated network's ({ref['grids_median_ratio']:.3f})":
@@ -60,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     ms = collect(args.run_dir, args.model, True, cases=CASES)
     results, weights = [], []
     for split, by in (("LOGO", "group"), ("LORO", "region")):
-        rows = with_pixel_means(cross_validate(ms, SHIP, by=by).rows, ms.pixels, ("h_mc_m",))
+        rows = calibrated_rows(ms, by)
         blend, w = cross_validated_blend(rows, MEMBERS, by=by)
         rows = rows.loc[blend.index]
         results += [{"variant": "calibrated network (shipped)", "split": split, **scored(rows, rows["mu_cal"])},
@@ -103,7 +109,7 @@ OGGM_NAME = "map_blend_oggm"
 def blended_scores(ms, by: str) -> tuple[list[dict], pd.DataFrame, int]:
     """Candidate 40's split ``by``: the calibrated network, B1 and B1 + OGGM scored on the rows where every member of
     B1 + OGGM exists; the weights of both blends per held-out fold; the number of rows left out for a missing member."""
-    rows = with_pixel_means(cross_validate(ms, SHIP, by=by).rows, ms.pixels, ("h_mc_m",))
+    rows = calibrated_rows(ms, by)
     complete = rows[list(OGGM_MEMBERS)].notna().all(axis=1)
     rows = rows[complete]
     out, weights = [{"variant": "calibrated network", **scored(rows, rows["mu_cal"])}], []

@@ -308,9 +308,10 @@ def write_bands(gdir: GlacierDir, th: Thickness, band_m: float) -> Path:
     """The glacier's elevation-band table (:func:`~glacierbed.pipeline.outputs.elevation_bands`) on the grid its
     volume is computed on, so the bands' volumes add up to the glacier's."""
     bands = elevation_bands(th.grid.data, th.thick, th.ok, th.grid.pixel_area_m2, band_m, th.spread)
-    with replacing(gdir.get_filepath("elevation_bands")) as tmp:
+    path = gdir.get_filepath("elevation_bands")
+    with replacing(path) as tmp:
         bands.to_csv(tmp, index=False)
-    return gdir.get_filepath("elevation_bands")
+    return path
 
 
 def glacier_record(spec: GlacierSpec, win: Window, th: Thickness, info: Mapping[str, Any]) -> dict[str, Any]:

@@ -262,7 +262,7 @@ def elevation_bands(surface: np.ndarray, thickness: np.ndarray, valid: np.ndarra
 def write_band_table(band_files: Mapping[str, Path], out: Path) -> dict[str, Path]:
     """``elevation_bands.csv``: every glacier's bands (``band_files``: rgi_id -> its glacier's band CSV), one row per
     glacier and band, the glacier's id first."""
-    parts = [pd.read_csv(f).assign(rgi_id=rgi_id) for rgi_id, f in band_files.items() if Path(f).is_file()]
+    parts = [pd.read_csv(f).assign(rgi_id=rgi_id) for rgi_id, f in band_files.items()]
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=BAND_COLUMNS + ["rgi_id"])
     with replacing(out / "elevation_bands.csv") as tmp:
         table[["rgi_id"] + BAND_COLUMNS].to_csv(tmp, index=False)
