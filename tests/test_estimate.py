@@ -354,6 +354,10 @@ def test_cli_estimate(data_dir: Path, tmp_path: Path) -> None:
     bands = pd.read_csv(tmp_path / "bands10" / "elevation_bands.csv")
     assert np.allclose(bands["band_top_m"] - bands["band_bottom_m"], 10.0)
     assert bands["volume_km3"].sum() == pytest.approx(t["volume_km3"].iloc[0], rel=1e-9)  # bands change no volume
+    bad_band = CliRunner().invoke(app, [*args[:6], str(tmp_path / "bands0"), *args[7:], "--elevation-band", "0"])
+    assert bad_band.exit_code == 2 and "--elevation-band" in bad_band.output
+    with pytest.raises(ValueError, match="elevation_band_m must be a height in metres above 0"):
+        EstimateConfig(elevation_band_m=-30.0)
     bad = CliRunner().invoke(app, ["estimate", "--dem", str(tmp_path / "missing.tif"), "--outlines",
                                    str(data_dir / OETZ_RGI), "--out", str(tmp_path), "--model", "biharmonic"])
     assert bad.exit_code == 2 and "missing.tif" in bad.output
