@@ -9,6 +9,7 @@ without maps, in a fresh work folder. Beside each glacier, in the same run:
 * ``va_volume_km3``: volume-area scaling of the outline's area
   (:func:`glacierbed.evaluation.baselines.va_volume_km3`: V = 0.034 A^1.375 km3, A in km2; Bahr et al.
   1997), ``ratio_to_va`` = volume / that;
+* ``slope_deg`` and ``caution`` from ``glaciers.csv`` (the kinds the default is known to err on);
 * ``g2ti_volume_km3``: for RGI 6 ids only, the g2ti/ITMIX volume (``vol_itmix_m3``) of
   ``oggm-sample-data/g2ti/rgi62_itmix_df.h5`` (Farinotti et al. 2019), ``ratio_to_g2ti``.
 
@@ -42,6 +43,7 @@ from glacierbed.pipeline.store import load_predictor
 from glacierbed.data import registry as reg
 from glacierbed.core.errors import DataNotFoundError
 from glacierbed.pipeline.estimate import EstimateConfig, estimate
+from glacierbed.pipeline.outputs import caution_counts
 from glacierbed.models.predictors import ThicknessPredictor
 from glacierbed.core.errors import quiet_per_glacier_logs, run_script
 
@@ -51,7 +53,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 EXAMPLES = ["oetztal", "hintereisferner", "baltoro", "columbia", "south-glacier", "chhota-shigri",
             "karakoram-03439", "alaska-10299", "greenland-08389", "alpine-01270", "nz-canterbury", "svalbard"]
 COLUMNS = ["example", "rgi_id", "name", "area_km2", "volume_km3", "volume_std_km3", "va_volume_km3", "ratio_to_va",
-           "g2ti_volume_km3", "ratio_to_g2ti", "status", "seconds"]
+           "g2ti_volume_km3", "ratio_to_g2ti", "slope_deg", "caution", "status", "seconds"]
 
 
 def resolve_examples(names: list[str]) -> dict[str, reg.ResolvedExample]:
@@ -92,13 +94,18 @@ def status_counts(status: pd.Series) -> str:
     return ", ".join(f"{k} {v}" for k, v in status.value_counts().items())
 
 
+def caution_summary(flags: pd.Series) -> str:
+    """The glaciers per flag of ``glaciers.csv``'s ``caution`` column (docs/accuracy.md), e.g. ``large 1``."""
+    return ", ".join(f"{k} {v}" for k, v in caution_counts(flags).items())
+
+
 def summarise(df: pd.DataFrame, walls: dict[str, float]) -> pd.DataFrame:
     """One row per example: glaciers, total area and volumes, median ratios, statuses, wall seconds."""
     per = df.groupby("example", sort=False).agg(
         glaciers=("rgi_id", "size"), area_km2=("area_km2", "sum"), volume_km3=("volume_km3", "sum"),
         va_volume_km3=("va_volume_km3", "sum"), median_ratio_to_va=("ratio_to_va", "median"),
         g2ti_glaciers=("g2ti_volume_km3", "count"), median_ratio_to_g2ti=("ratio_to_g2ti", "median"),
-        statuses=("status", status_counts))
+        statuses=("status", status_counts), caution=("caution", caution_summary))
     per["wall_s"] = per.index.map(walls)
     return per.reset_index()
 
@@ -121,7 +128,9 @@ def markdown(df: pd.DataFrame, per: pd.DataFrame, predictor: ThicknessPredictor,
         ("V-A scaling: V = 0.034 A^1.375 (km3, km2) on the outline's whole area "
          "(`glacierbed.evaluation.baselines.va_volume_km3`); g2ti: `vol_itmix_m3` of `g2ti/rgi62_itmix_df.h5` "
          "(Farinotti et al. 2019), RGI 6 ids only. A glacier partly outside its DEM has the volume of "
-         "the covered part only; a glacier whose estimate failed has no volume."), "",
+         "the covered part only; a glacier whose estimate failed has no volume. `caution`: the kinds of glaciers the "
+         "default is known to err on (`glaciers.csv`; docs/accuracy.md): `plateau_or_ice_cap` (mean surface slope "
+         "< 10 degrees), `large` (> 10 km2), `unmeasured_region` (an RGI region without a measured glacier)."), "",
         "## Per example", "", to_markdown(per), "",
         "## Per glacier", "", to_markdown(glaciers), ""])
 

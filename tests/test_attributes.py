@@ -4,9 +4,10 @@ and on a real kit glacier (Hintereisferner: RGI 6 attributes for comparison)."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from glacierbed.data.attributes import attributes_of_mask, glacier_attributes
+from glacierbed.data.attributes import attributes_of_mask, caution, glacier_attributes, kind_flags
 
 
 def test_tilted_plane_facing_north() -> None:
@@ -69,3 +70,20 @@ def test_distance_to_ocean_on_known_places() -> None:
     assert distance_to_ocean_km(86.81, 43.11) > 2000
     assert distance_to_ocean_km(-30.0, 40.0) == 0.0 and np.isnan(distance_to_ocean_km(float("nan"), 46.0))
     assert distance_to_ocean_km(179.95, 66.0) == pytest.approx(distance_to_ocean_km(-179.95, 66.0), abs=30)
+
+
+def test_caution_flags_follow_their_thresholds() -> None:
+    """``caution``: a flag per kind the default is known to err on, by hand: an ice cap (slope 6 degrees), a
+    glacier of 12 km2, one of an unmeasured region, one with all three, one with none and one without pixels
+    (NaN attributes raise nothing)."""
+    from glacierbed.pipeline.outputs import caution_counts
+
+    table = pd.DataFrame({"slope_deg": [6.0, 15.0, 15.0, 9.9, 10.0, np.nan],
+                          "area_km2": [5.0, 12.0, 2.0, 400.0, 10.0, np.nan],
+                          "measured_region": [True, None, False, False, True, None]})
+    assert kind_flags(table)["plateau_or_ice_cap"].tolist() == [True, False, False, True, False, False]
+    flags = caution(table)
+    assert flags.tolist() == ["plateau_or_ice_cap", "large", "unmeasured_region",
+                              "plateau_or_ice_cap;large;unmeasured_region", "", ""]
+    assert caution_counts(flags) == {"plateau_or_ice_cap": 2, "large": 2, "unmeasured_region": 2}
+    assert caution(table.drop(columns="measured_region")).tolist()[2] == ""  # no column: nothing said

@@ -399,6 +399,20 @@ def test_default_draws_the_overview_only(data_dir: Path, tmp_path: Path) -> None
     assert not list(tmp_path.glob("maps/*.png"))
 
 
+def test_oetztal_surface_attributes_match_rgi_and_flag_the_large_glacier(oetztal_run) -> None:
+    """glaciers.csv's surface attributes, from the DEM and the outline alone, against RGI's own for the same glaciers
+    (another DEM and date, so within tolerances): latitude from the UTM grid (a CRS round trip), median elevation,
+    slope; ``caution`` flags Gepatschferner (16.6 km2), the one glacier above 10 km2, as ``large``."""
+    _, out = oetztal_run
+    t = pd.read_csv(out / "glaciers.csv").set_index("rgi_id")
+    assert (t["latitude_deg"] - t["CenLat"]).abs().max() < 0.01
+    assert (t["z_median_m"] - t["Zmed"]).abs().median() < 50
+    assert (t["slope_deg"] - t["Slope"]).abs().median() < 5
+    assert ((t["z_min_m"] <= t["z_median_m"]) & (t["z_median_m"] <= t["z_max_m"])).all()
+    assert t["caution"].fillna("").to_dict() == {i: "large" if a > 10 else "" for i, a in t["area_km2"].items()}
+    assert json.loads((out / "summary.json").read_text())["counts_by_caution"] == {"large": 1}
+
+
 def test_tables_keep_rgi_attributes_and_total_by_subregion(oetztal_run) -> None:
     """The outlines' RGI attributes stay in glaciers.csv; totals per RGI subregion add up."""
     res, out = oetztal_run
@@ -452,6 +466,7 @@ def test_measured_region_column(data_dir: Path, tmp_path: Path, caplog: pytest.L
     assert res.glaciers["measured_region"].tolist() == [False]
     assert pd.read_csv(tmp_path / "glaciers.csv")["measured_region"].tolist() == [False]
     assert res.summary["n_unmeasured_region"] == 1
+    assert res.glaciers["caution"].tolist() == ["unmeasured_region"]  # 8.1 km2, 20 degrees: nothing else
     # the 90 % volume interval: the calibration's glacier-level multiplier times the calibrated 1-sigma
     g = res.glaciers.iloc[0]
     z90 = load_predictor(None).calibration.glacier_z90

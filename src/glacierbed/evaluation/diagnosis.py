@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from glacierbed.core.metrics import rmse
-from glacierbed.data.attributes import ATTRIBUTES, distance_to_ocean_km, glacier_attributes, mask_lonlat
+from glacierbed.data.attributes import (ATTRIBUTES, PLATEAU_SLOPE_DEG, distance_to_ocean_km, glacier_attributes,
+                                        mask_lonlat)
 from glacierbed.posterior.calibration import CELL_UNITS, MEAN_UNIT
 from glacierbed.posterior.calibration.distance import DISTANCE_ATTRIBUTES, distance_attributes
 
@@ -119,7 +120,7 @@ def outside_simulator(table: pd.DataFrame) -> pd.DataFrame:
     flags = pd.DataFrame(index=table.index)
     flags["larger_than_window_ice"] = table["area_km2"] > env["max_ice_fraction_p90"] * window_km2
     flags["polar_cold_ice"] = table["latitude_deg"].abs() > 60.0
-    flags["plateau_or_ice_cap"] = (table["slope_deg"] < 10.0) | (table["hypsometric_index"] < 0.8)
+    flags["plateau_or_ice_cap"] = (table["slope_deg"] < PLATEAU_SLOPE_DEG) | (table["hypsometric_index"] < 0.8)
     flags["thick_over_200m"] = table["obs_mean_m"] > 200.0
     flags["outside_any"] = flags.any(axis=1)
     return flags

@@ -37,12 +37,14 @@ from glacierbed.core.config import config_to_dict
 from glacierbed.core.errors import DataNotFoundError, EmptySelectionError, UnitError
 from glacierbed.core.parallel import execute, stop_when_disk_full
 from glacierbed.core.threads import torch_threads
+from glacierbed.data.attributes import caution
 from glacierbed.data.crs import crs_label
 from glacierbed.data.outlines import as_outlines, check_overlap, term_type, warn_overlapping
 from glacierbed.data.rasters import Raster, as_metric_dem, checked_rasters, physical_range_problem
 from glacierbed.data.tiles import build_tile_index, dem_paths, is_tiled
 from glacierbed.models.predictors import ThicknessPredictor
-from glacierbed.pipeline.glacier import EstimateConfig, GlacierSpec, RegionContext, aux_raster, estimate_glacier
+from glacierbed.pipeline.glacier import (ROW_ATTRIBUTES, EstimateConfig, GlacierSpec, RegionContext, aux_raster,
+                                        estimate_glacier)
 from glacierbed.pipeline.outputs import (consensus_columns, measured_region, region_totals, volume_interval_90,
                                          write_band_table, write_mosaics, write_tables, write_tiled_mosaics)
 from glacierbed.pipeline.store import load_predictor
@@ -56,8 +58,9 @@ COLUMNS = ["rgi_id", "name", "area_km2", "estimated_area_km2", "volume_km3", "vo
            "max_thickness_m", "neg_fraction", "status", "resolution_mode", "partial", "working_resolution_m",
            "seconds", "n_pixels", "pixel_area_m2", "resampling", "outside_fraction", "model", "message"]
 
-#: the per-glacier result format; part of every key, so a new format recomputes old results
-RESULT_FORMAT = "thickness.tif:2-band-geotiff:1"
+#: the per-glacier result format; part of every key, so a new format recomputes old results (rows since 2026-12-08
+#: carry the surface attributes ``caution`` is made of: results stored before lack them)
+RESULT_FORMAT = "thickness.tif:2-band-geotiff:1;row:attributes:1"
 
 
 @dataclass
@@ -364,8 +367,9 @@ def _table(specs: list[GlacierSpec], outcomes: list[TaskOutcome], predictor: Any
     # the area the volume is integrated over: the outline's part on the DEM (all of it unless ``partial``)
     table["estimated_area_km2"] = (table["n_pixels"].fillna(0) * table["pixel_area_m2"].fillna(0) / 1e6).where(
         table["status"] == Status.OK.value, 0.0)
-    table = table[COLUMNS + [c for c in table.columns if c not in COLUMNS]]
+    table = table.reindex(columns=list(dict.fromkeys([*COLUMNS, *table.columns, *ROW_ATTRIBUTES])))
     table = table.assign(measured_region=measured_region(table["rgi_id"], predictor))
+    table = table.assign(caution=caution(table))  # kinds the default is known to err on (docs/accuracy.md)
     return table.join(volume_interval_90(table, predictor, calibrate))
 
 

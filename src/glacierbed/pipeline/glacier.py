@@ -30,7 +30,7 @@ from glacierbed.core.atomic import replacing
 from glacierbed.core.config import YamlConfig, config_to_dict
 from glacierbed.core.errors import GlacierbedError
 from glacierbed.core.glaciology import is_calving, margin_pixels
-from glacierbed.data.attributes import mask_latitude
+from glacierbed.data.attributes import attributes_of_mask, mask_latitude
 from glacierbed.data.outlines import labels_on_ice, rasterize_gids
 from glacierbed.data.rasters import Raster, fill_voids, raster_on_grid, read_window, sample_layers, velocity_on_grid
 from glacierbed.data.tiles import WorkGrid, read_tiles_window
@@ -325,7 +325,19 @@ def glacier_record(spec: GlacierSpec, win: Window, th: Thickness, info: Mapping[
         partial=bool(spec.outside_fraction > 0.001 or n_ok < n_own), working_resolution_m=float(win.plan.resolution_m),
         n_pixels=n_ok, pixel_area_m2=float(area_px), resampling=win.plan.resampling,
         outside_fraction=1.0 - (1.0 - spec.outside_fraction) * n_ok / max(n_own, 1), **info, **th.extra,
+        **surface_attributes(th),
     )
+
+
+#: the glacier attributes of its row (:mod:`glacierbed.data.attributes`; the outline's area is ``area_km2`` already)
+ROW_ATTRIBUTES = ("z_min_m", "z_max_m", "z_median_m", "slope_deg", "aspect_deg", "hypsometric_index", "latitude_deg")
+
+
+def surface_attributes(th: Thickness) -> dict[str, float]:
+    """Elevations, mean slope, aspect, hypsometric index and latitude of the glacier's surface on the pixels its
+    volume is computed on: what says which kind of glacier it is (``caution`` in glaciers.csv)."""
+    attrs = attributes_of_mask(th.grid.data, th.ok, th.grid.res[0], mask_latitude(th.grid, th.ok))
+    return {k: attrs[k] for k in ROW_ATTRIBUTES}
 
 
 def _read_result(files: Mapping[str, Path]) -> None:
@@ -349,5 +361,5 @@ def estimate_glacier(gdir: GlacierDir, spec: GlacierSpec, ctx: RegionContext) ->
 
 
 __all__ = ["EstimateConfig", "GlacierSpec", "RegionContext", "Thickness", "Window", "apply_calibration", "aux_raster",
-           "apply_physics", "estimate_glacier", "glacier_record", "glacier_window", "predict_window",
-           "read_glacier_window", "thickness_from_bed", "write_bands", "write_thickness"]
+           "apply_physics", "estimate_glacier", "glacier_record", "glacier_window", "predict_window", "ROW_ATTRIBUTES",
+           "read_glacier_window", "surface_attributes", "thickness_from_bed", "write_bands", "write_thickness"]

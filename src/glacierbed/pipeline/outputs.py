@@ -27,6 +27,7 @@ import rasterio.windows
 from glacierbed.core.atomic import replacing
 from glacierbed.core.errors import CorruptFileError
 from glacierbed.core.glaciology import sea_level_equivalent_mm
+from glacierbed.data.attributes import CAUTION_FLAGS
 from glacierbed.data.rasters import NODATA, Raster, sample_layers
 from glacierbed.posterior.calibration.features import GAUSS_Z90
 
@@ -279,6 +280,13 @@ def volume_interval_90(table: pd.DataFrame, predictor: Any, calibrate: bool) -> 
                          "volume_90_high_km3": table["volume_km3"] + half}, index=table.index)
 
 
+def caution_counts(flags: pd.Series) -> dict[str, int]:
+    """How many glaciers raise each flag of a ``caution`` column (``;``-joined flags), in the flags' order."""
+    split = flags.fillna("").astype(str).str.split(";").explode()
+    counts = split[split != ""].value_counts()
+    return {f: int(counts[f]) for f in CAUTION_FLAGS if f in counts}
+
+
 def measured_region(ids: pd.Series, predictor: Any) -> pd.Series:
     """Per glacier: whether the network was fine-tuned on measured glaciers of its RGI region (read from its RGI id);
     None where the model was not fine-tuned on measurements or the id names no RGI region. Leave one region out the
@@ -347,7 +355,8 @@ def region_totals(table: pd.DataFrame) -> dict[str, Any]:
     region's ``volume_std_km3`` adds them linearly (fully correlated), not in quadrature;
     ``volume_std_independent_km3`` is the quadrature sum, a lower bound. ``n_unmeasured_region``: glaciers
     estimated in RGI regions the model saw no measured glacier of (``measured_region`` False), whose volume
-    intervals were too narrow when scored leave one region out (docs/estimate.md).
+    intervals were too narrow when scored leave one region out (docs/estimate.md); ``counts_by_caution``: glaciers
+    per flag of ``caution`` (docs/accuracy.md).
     """
     volume = float(table["volume_km3"].sum(skipna=True))
     std = table["volume_std_km3"].fillna(0)
@@ -369,6 +378,7 @@ def region_totals(table: pd.DataFrame) -> dict[str, Any]:
         counts_by_resolution_mode={k: int(v) for k, v in table["resolution_mode"].value_counts().items() if k},
         n_partial=int(table["partial"].astype(bool).sum()),
         n_unmeasured_region=int((table.get("measured_region", pd.Series(dtype=object)).eq(False) & ~no_dem).sum()),
+        counts_by_caution=caution_counts(table.get("caution", pd.Series(dtype=str))[~no_dem]),
         resampling={k: int(v) for k, v in table["resampling"].value_counts().items()},
         working_resolution_m={"min": float(table["working_resolution_m"].min()),
                               "max": float(table["working_resolution_m"].max())},
