@@ -9,7 +9,7 @@ without maps, in a fresh work folder. Beside each glacier, in the same run:
 * ``va_volume_km3``: volume-area scaling of the outline's area
   (:func:`glacierbed.evaluation.baselines.va_volume_km3`: V = 0.034 A^1.375 km3, A in km2; Bahr et al.
   1997), ``ratio_to_va`` = volume / that;
-* ``slope_deg`` and ``caution`` from ``glaciers.csv`` (the kinds the default is known to err on);
+* ``slope_deg`` and ``caution`` from ``glaciers.csv`` (kinds with a known weakness of the default);
 * ``g2ti_volume_km3``: for RGI 6 ids only, the g2ti/ITMIX volume (``vol_itmix_m3``) of
   ``oggm-sample-data/g2ti/rgi62_itmix_df.h5`` (Farinotti et al. 2019), ``ratio_to_g2ti``.
 
@@ -129,7 +129,7 @@ def markdown(df: pd.DataFrame, per: pd.DataFrame, predictor: ThicknessPredictor,
          "(`glacierbed.evaluation.baselines.va_volume_km3`); g2ti: `vol_itmix_m3` of `g2ti/rgi62_itmix_df.h5` "
          "(Farinotti et al. 2019), RGI 6 ids only. A glacier partly outside its DEM has the volume of "
          "the covered part only; a glacier whose estimate failed has no volume. `caution`: the kinds of glaciers the "
-         "default is known to err on (`glaciers.csv`; docs/accuracy.md): `plateau_or_ice_cap` (mean surface slope "
+         "default has a known weakness on (`glaciers.csv`; docs/accuracy.md): `plateau_or_ice_cap` (mean surface slope "
          "< 10 degrees), `large` (> 10 km2), `unmeasured_region` (an RGI region without a measured glacier)."), "",
         "## Per example", "", to_markdown(per), "",
         "## Per glacier", "", to_markdown(glaciers), ""])

@@ -180,7 +180,8 @@ def write_markdown(table: pd.DataFrame, summary: dict, first: dict, resume: dict
         f"| exit code | {first['rc']} | {resume['rc']} |", "",
         f"**Glaciers:** {n_ok} / {n} `ok` ({n_ok / n:.2%}); statuses {summary['counts_by_status']}; "
         f"resolution modes {summary['counts_by_resolution_mode']}; rerun: {int(status['resumed'].sum())} of "
-        f"{len(status)} resumed.", "",
+        f"{len(status)} resumed; `caution` (kinds with a known weakness of the default, docs/accuracy.md): "
+        f"{summary.get('counts_by_caution', 'not in this run')}.", "",
         f"**Region total:** {summary['volume_km3']:.1f} ± {summary['volume_std_km3']:.1f} km³ (1σ, glacier errors "
         f"added linearly) over {summary['area_km2']:.0f} km²; g2ti/consensus-type total of the same glaciers "
         f"{table['vol_g2ti_km3'].sum():.1f} km³ (ratio {summary['volume_km3'] / table['vol_g2ti_km3'].sum():.2f}); "

@@ -3,6 +3,7 @@ against hand-computed values."""
 
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -438,6 +439,32 @@ def test_bias_bar_reach_by_hand(data_dir) -> None:
     assert row["share_within_20pct"] == 0.5 and row["campaign_within"] == 1 and row["campaign_n"] == 2
     assert row["others_share_within_20pct"] == 0.5 and row["campaign_median_rel_bias"] == pytest.approx(0.845)
     assert row["others_median_rel_bias"] == pytest.approx(-0.1)
+
+
+def test_caution_evidence_by_hand_and_on_the_committed_rows(tmp_path) -> None:
+    """Per flag, by hand on four glaciers (groups overlap; an empty group leaves no row); run on copies of the
+    committed tables, the 'all' rows are the headline figures they regroup: 0.800 glacier-wise, 1.01 leave one region
+    out, and the Oetztal means' RMSE over both groups is the default's 9.93 m."""
+    bench = _script("caution_evidence")
+    rows = pd.DataFrame({"rgi_id": list("abcd"), "split": "glacier-wise", "ratio_to_best_baseline": [0.5, 1.0, 0.8, 2.0],
+                         "rmse": [100.0, 80.0, 20.0, 30.0], "rel_bias": [-0.1, 0.3, 0.25, 0.0]})
+    flags = bench.flagged(pd.DataFrame({"rgi_id": list("abcd"), "slope_deg": [5.0, 8.0, 20.0, 30.0],
+                                        "area_km2": [300.0, 2.0, 12.0, 1.0]}))
+    out = bench.summarise(rows, flags).set_index("group")
+    assert list(out.index) == ["plateau_or_ice_cap", "large", "no flag", "all"]
+    assert out.loc["plateau_or_ice_cap", "median_ratio_to_best_baseline"] == pytest.approx(0.75)
+    assert out.loc["large", "n_glaciers"] == 2 and out.loc["large", "median_rmse_m"] == pytest.approx(60.0)
+    assert out.loc["no flag", "share_bias_within_20pct"] == 1.0 and out.loc["all", "median_rel_bias"] == pytest.approx(0.125)
+    for name in ("diagnosis.csv", "bias_bar_glaciers.csv", "unseen_region_calibration_glaciers.csv",
+                 f"{bench.DEFAULT}_glaciers.csv", f"{bench.DEFAULT}_oetztal.csv"):
+        shutil.copy(bench.RESULTS / name, tmp_path / name)
+    bench.main(["--results", str(tmp_path)])
+    committed = pd.read_csv(tmp_path / "caution_evidence.csv").set_index(["split", "group"])
+    oetz = pd.read_csv(tmp_path / "caution_evidence_oetztal.csv").set_index("group")
+    assert np.sqrt((oetz["rmse_m"] ** 2 * oetz["n_glaciers"]).sum() / 19) == pytest.approx(9.93, abs=0.005)
+    assert committed.loc[("glacier-wise", "all"), "median_ratio_to_best_baseline"] == pytest.approx(0.800, abs=5e-4)
+    assert committed.loc[("region-wise", "all"), "median_ratio_to_best_baseline"] == pytest.approx(1.01, abs=5e-3)
+    assert committed.loc[("glacier-wise", "all"), "n_glaciers"] == 23
 
 
 def test_glathida_grids_script_on_a_folder_needs_its_own_out(tmp_path, capsys) -> None:

@@ -88,7 +88,8 @@ def mask_latitude(grid: Raster, mask: np.ndarray) -> float:
     return mask_lonlat(grid, mask)[1]
 
 
-#: kinds of glaciers the default is known to err on, each a row of docs/accuracy.md, told by what a user always has:
+#: kinds of glaciers with a known, specific weakness of the default, each a row of docs/accuracy.md, told by what a
+#: user always has (what the measured glaciers say per flag: ``benchmarks/results/caution_evidence.md``):
 #: ``plateau_or_ice_cap``: mean surface slope below 10 degrees (the diagnosis' threshold; every Arctic ice cap of the
 #: kit's grids and no Oetztal glacier lies below it; its hypsometry criterion, HI < 0.8, is left out here: it also
 #: takes 6 of the 20 Oetztal glaciers, where the default is measured at its best); ``large``: above 10 km2 (on

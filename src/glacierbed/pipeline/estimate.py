@@ -369,7 +369,7 @@ def _table(specs: list[GlacierSpec], outcomes: list[TaskOutcome], predictor: Any
         table["status"] == Status.OK.value, 0.0)
     table = table.reindex(columns=list(dict.fromkeys([*COLUMNS, *table.columns, *ROW_ATTRIBUTES])))
     table = table.assign(measured_region=measured_region(table["rgi_id"], predictor))
-    table = table.assign(caution=caution(table))  # kinds the default is known to err on (docs/accuracy.md)
+    table = table.assign(caution=caution(table))  # kinds with a known weakness (docs/accuracy.md)
     return table.join(volume_interval_90(table, predictor, calibrate))
 
 
