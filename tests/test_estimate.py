@@ -349,6 +349,10 @@ def test_cli_estimate(data_dir: Path, tmp_path: Path) -> None:
     t = pd.read_csv(tmp_path / "glaciers.csv")
     assert list(t["rgi_id"]) == [HEF] and t["volume_km3"].iloc[0] > 0
     assert not (tmp_path / "overview.png").exists()
+    assert "caution" not in r.output  # Hintereisferner (8 km2, 16 degrees) raises no flag: no line
+    gepatsch = [*args[:6], str(tmp_path / "gepatsch"), *args[7:9], "--glacier", "RGI50-11.00746", *args[11:]]
+    r = CliRunner().invoke(app, gepatsch)  # 16.6 km2: the counts of caution flags printed
+    assert r.exit_code == 0 and "caution" in r.output and "large 1" in " ".join(r.output.split()), r.output
     r = CliRunner().invoke(app, [*args[:6], str(tmp_path / "bands10"), *args[7:], "--elevation-band", "10"])
     assert r.exit_code == 0, r.output
     bands = pd.read_csv(tmp_path / "bands10" / "elevation_bands.csv")

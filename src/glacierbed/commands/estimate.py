@@ -152,8 +152,9 @@ def _print_summary(res: Any) -> None:
                       "such glaciers' volume intervals were too narrow, so read their volume_std_km3 as a lower "
                       "bound (docs/estimate.md)[/yellow]")
     if flags := s.get("counts_by_caution"):
-        console.print("glaciers of kinds with a known weakness of the default (glaciers.csv: caution; what each means "
-                      "and what was measured: docs/accuracy.md): " + ", ".join(f"{k} {v}" for k, v in flags.items()))
+        console.print("glaciers of kinds with a known weakness (glaciers.csv: caution; what each means and what was "
+                      "measured with the default model: docs/accuracy.md): "
+                      + ", ".join(f"{k} {v}" for k, v in flags.items()))
     if c := s.get("consensus"):
         console.print(f"consensus (Farinotti et al. 2019) on the {c['n_glaciers']} glaciers with an RGI 6 id: "
                       f"{c['consensus_volume_km3']:.4f} km³ against {c['volume_km3']:.4f} km³ here (median glacier "
