@@ -47,6 +47,12 @@ def grid_rows(results: Path) -> pd.DataFrame:
     return rows.assign(rel_bias=rows["bias"] / rows["rgi_id"].map(means))
 
 
+def flag_groups(table: pd.DataFrame) -> dict[str, pd.Series]:
+    """The row masks of each caution flag and of 'no flag' for a table carrying the flag columns."""
+    flags = table[list(CAUTION_FLAGS)].astype(bool)
+    return {f: flags[f] for f in CAUTION_FLAGS} | {"no flag": ~flags.any(axis=1)}
+
+
 def summarise(rows: pd.DataFrame, flags: pd.DataFrame) -> pd.DataFrame:
     """One row per split and group (each flag a glacier raises, no flag, all): glaciers, median ratio, median RMSE,
     median relative bias and the share within 20 %."""
@@ -54,11 +60,9 @@ def summarise(rows: pd.DataFrame, flags: pd.DataFrame) -> pd.DataFrame:
     missing = rows[CAUTION_FLAGS[0]].isna()
     if missing.any():
         raise ValueError(f"no attributes in diagnosis.csv for {sorted(rows.loc[missing, 'rgi_id'].unique())}")
-    any_flag = rows[list(CAUTION_FLAGS)].astype(bool).any(axis=1)
     out = []
     for split, of_split in rows.groupby("split", sort=False):
-        groups = {f: of_split[f].astype(bool) for f in CAUTION_FLAGS}
-        groups |= {"no flag": ~any_flag[of_split.index], "all": pd.Series(True, index=of_split.index)}
+        groups = flag_groups(of_split) | {"all": pd.Series(True, index=of_split.index)}
         for name, mask in groups.items():
             g = of_split[mask]
             if g.empty:  # unmeasured_region: every kit glacier's region was measured (its evidence: region-wise)
@@ -76,10 +80,8 @@ def oetztal_rows(results: Path, flags: pd.DataFrame) -> pd.DataFrame:
     oetz = pd.read_csv(results / f"{DEFAULT}_oetztal.csv")
     oetz = oetz[oetz["variant"].str.contains(NESTED_LABEL, regex=False)].merge(flags, on="rgi_id", how="left")
     err = oetz["mu_cal"] - oetz["obs"]
-    any_flag = oetz[list(CAUTION_FLAGS)].astype(bool).any(axis=1)
-    groups = {f: oetz[f].astype(bool) for f in CAUTION_FLAGS} | {"no flag": ~any_flag}
     return pd.DataFrame([{"group": name, "n_glaciers": int(mask.sum()), "rmse_m": rmse(err[mask]),
-                          "bias_m": err[mask].mean()} for name, mask in groups.items() if mask.any()])
+                          "bias_m": err[mask].mean()} for name, mask in flag_groups(oetz).items() if mask.any()])
 
 
 def main(argv: list[str] | None = None) -> None:
